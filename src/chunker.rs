@@ -1,0 +1,194 @@
+//! Where a file is cut into chunks.
+//!
+//! Content-defined chunking (FastCDC 2020) makes boundaries follow content, so an edit in
+//! the middle of a file changes only the chunks around it. For safetensors files the cut
+//! points first follow the file's own structure: the header and every tensor's byte range
+//! are separate segments, each then cut by FastCDC. A fine-tuning step that changes a few
+//! tensors therefore shares every unchanged tensor's chunks byte for byte with the
+//! previous version, with no boundary chunk straddling a changed and an unchanged tensor.
+
+/// Chunk size limits (bytes). Chunks average 1 MiB: small enough for dedup inside big
+/// tensors, large enough that per-object overhead (a file, an fsync) stays negligible.
+pub const MIN_CHUNK: u32 = 256 * 1024;
+pub const AVG_CHUNK: u32 = 1024 * 1024;
+pub const MAX_CHUNK: u32 = 4 * 1024 * 1024;
+
+/// Largest safetensors header accepted when looking for tensor boundaries (as the format).
+const MAX_SAFETENSORS_HEADER: u64 = 100 * 1024 * 1024;
+
+/// A byte range of a file: `[offset, offset + len)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Cut `data` into chunks covering it exactly, in order.
+pub fn chunk_spans(data: &[u8]) -> Vec<Span> {
+    let mut out = Vec::with_capacity(data.len() / AVG_CHUNK as usize + 1);
+    for seg in segments(data) {
+        let part = &data[seg.offset..seg.offset + seg.len];
+        if part.len() <= MIN_CHUNK as usize {
+            out.push(seg);
+            continue;
+        }
+        for c in fastcdc::v2020::FastCDC::new(part, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK) {
+            out.push(Span {
+                offset: seg.offset + c.offset,
+                len: c.length,
+            });
+        }
+    }
+    out
+}
+
+/// Structural segments of a file: tensor ranges for safetensors, else the whole file.
+pub fn segments(data: &[u8]) -> Vec<Span> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    let whole = vec![Span {
+        offset: 0,
+        len: data.len(),
+    }];
+    let Some(mut cuts) = safetensors_cuts(data) else {
+        return whole;
+    };
+    cuts.push(0);
+    cuts.push(data.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2)
+        .map(|w| Span {
+            offset: w[0],
+            len: w[1] - w[0],
+        })
+        .collect()
+}
+
+/// Byte offsets where tensors start and end in a safetensors file, or None when `data`
+/// is not one (any inconsistency means "not safetensors": chunking must never fail).
+fn safetensors_cuts(data: &[u8]) -> Option<Vec<usize>> {
+    let n = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
+    if n < 2 || n > MAX_SAFETENSORS_HEADER || n > (data.len() as u64).saturating_sub(8) {
+        return None;
+    }
+    let hdr_end = 8 + n as usize;
+    let json = &data[8..hdr_end];
+    if json.first() != Some(&b'{') {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
+    let mut cuts = vec![hdr_end];
+    for (name, v) in &map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let offs = v.get("data_offsets")?.as_array()?;
+        let (s, e) = (offs.first()?.as_u64()?, offs.get(1)?.as_u64()?);
+        let (s, e) = (hdr_end as u64 + s, hdr_end as u64 + e);
+        if s > e || e > data.len() as u64 {
+            return None;
+        }
+        cuts.push(s as usize);
+        cuts.push(e as usize);
+    }
+    Some(cuts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn safetensors(tensors: &[Vec<u8>]) -> Vec<u8> {
+        let mut header = String::from("{");
+        let mut off = 0;
+        for (i, t) in tensors.iter().enumerate() {
+            if i > 0 {
+                header.push(',');
+            }
+            header.push_str(&format!(
+                "\"t{i}\":{{\"dtype\":\"U8\",\"shape\":[{}],\"data_offsets\":[{off},{}]}}",
+                t.len(),
+                off + t.len()
+            ));
+            off += t.len();
+        }
+        header.push('}');
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        for t in tensors {
+            out.extend_from_slice(t);
+        }
+        out
+    }
+
+    #[test]
+    fn spans_cover_data_exactly() {
+        for len in [0, 1, 1000, 300_000, 5_000_000] {
+            let d = noise(len, 7);
+            let spans = chunk_spans(&d);
+            let mut pos = 0;
+            for s in &spans {
+                assert_eq!(s.offset, pos);
+                assert!(s.len > 0 && s.len <= MAX_CHUNK as usize);
+                pos += s.len;
+            }
+            assert_eq!(pos, len);
+        }
+    }
+
+    #[test]
+    fn safetensors_boundaries_are_cut_points() {
+        let ts: Vec<Vec<u8>> = (0..4).map(|i| noise(700_000, i + 1)).collect();
+        let file = safetensors(&ts);
+        let spans = chunk_spans(&file);
+        let starts: Vec<usize> = spans.iter().map(|s| s.offset).collect();
+        let hdr = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        for k in 0..4 {
+            assert!(starts.contains(&(hdr + k * 700_000)), "tensor {k} starts a chunk");
+        }
+    }
+
+    #[test]
+    fn changing_one_tensor_changes_only_its_chunks() {
+        let mut ts: Vec<Vec<u8>> = (0..6).map(|i| noise(2_000_000, i + 1)).collect();
+        let a = safetensors(&ts);
+        ts[3] = noise(2_000_000, 99);
+        let b = safetensors(&ts);
+        let ids = |f: &[u8]| -> std::collections::HashSet<blake3::Hash> {
+            chunk_spans(f).iter().map(|s| blake3::hash(&f[s.offset..s.offset + s.len])).collect()
+        };
+        let (ia, ib) = (ids(&a), ids(&b));
+        let new_bytes: usize = chunk_spans(&b)
+            .iter()
+            .filter(|s| !ia.contains(&blake3::hash(&b[s.offset..s.offset + s.len])))
+            .map(|s| s.len)
+            .sum();
+        assert_eq!(new_bytes, 2_000_000, "exactly the changed tensor is new");
+        assert!(ib.len() > 6);
+    }
+
+    #[test]
+    fn malformed_safetensors_header_falls_back() {
+        let mut f = 50u64.to_le_bytes().to_vec();
+        f.extend_from_slice(b"{\"t\":{\"data_offsets\":[0,999999999]}}              ");
+        f.extend_from_slice(&noise(1000, 3));
+        assert_eq!(segments(&f).len(), 1);
+        let mut g = u64::MAX.to_le_bytes().to_vec();
+        g.extend_from_slice(&noise(100, 4));
+        assert_eq!(segments(&g).len(), 1);
+    }
+}

@@ -1,0 +1,139 @@
+//! `mreg commit`: record a new version of a model.
+
+use std::path::PathBuf;
+
+use mreg::commit::Environment;
+use mreg::ops::commit::{commit, CommitRequest};
+use mreg::ModelName;
+
+use super::{fmt, values, Ctx, Output};
+
+/// Store files as a new immutable version of a model.
+///
+/// Files and directories (recursively) are split into content-defined chunks, deduplicated
+/// against every earlier version, compressed, and recorded with the metadata given here.
+/// The model's head moves to the new commit, whose parent is the previous head.
+///
+/// Examples:
+///   mreg commit model.safetensors --model mnist -m "baseline" --param lr=0.01 --metric acc=0.91
+///   mreg commit checkpoints/ --model bert --params-file params.yaml --metrics-file metrics.json
+///   mreg commit w.bin --model m --dataset train=data/train.csv --label baseline
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Files or directories to commit (inside the repository).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Model name (letters, digits, '.', '_', '-').
+    #[arg(long)]
+    model: String,
+
+    /// Commit message.
+    #[arg(short, long, default_value = "")]
+    message: String,
+
+    /// A parameter, KEY=VALUE (dotted keys nest: opt.lr=0.1); repeatable.
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+
+    /// Parameters from a YAML or JSON file (a mapping; --param overrides).
+    #[arg(long, value_name = "FILE")]
+    params_file: Option<PathBuf>,
+
+    /// A numeric metric, KEY=VALUE; repeatable.
+    #[arg(long = "metric", value_name = "K=V")]
+    metrics: Vec<String>,
+
+    /// Metrics from a YAML or JSON file (nested maps become dotted keys).
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+
+    /// A dataset, NAME=PATH (file or directory): hashed and recorded; repeatable.
+    #[arg(long = "dataset", value_name = "NAME=PATH")]
+    datasets: Vec<String>,
+
+    /// Also store the datasets' bytes in the store (deduplicated).
+    #[arg(long)]
+    store_datasets: bool,
+
+    /// A label; repeatable.
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The environment recorded in commits.
+pub fn environment() -> Environment {
+    Environment {
+        mreg_version: env!("CARGO_PKG_VERSION").to_string(),
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        hostname: hostname(),
+        extra: Default::default(),
+    }
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    let model = ModelName::new(&a.model)?;
+    let params = values::params(a.params_file.as_deref().map(|p| ctx.cwd.join(p)).as_deref(), &a.params)?;
+    let metrics = values::metrics(
+        a.metrics_file.as_deref().map(|p| ctx.cwd.join(p)).as_deref(),
+        &a.metrics,
+    )?;
+    let datasets = a
+        .datasets
+        .iter()
+        .map(|d| values::split_kv("--dataset", d).map(|(k, v)| (k.to_string(), PathBuf::from(v))))
+        .collect::<mreg::Result<Vec<_>>>()?;
+    let repo = ctx.repo()?;
+    let req = CommitRequest {
+        model,
+        paths: a.paths,
+        cwd: ctx.cwd.clone(),
+        message: a.message,
+        author: super::author(),
+        created_at: super::now()?,
+        params,
+        metrics,
+        datasets,
+        store_datasets: a.store_datasets,
+        labels: a.labels,
+        environment: environment(),
+    };
+    let progress = ctx.progress();
+    let out = commit(&repo, req, &progress)?;
+    if a.json {
+        let mut v = fmt::commit_json(&out.id, &out.commit, false);
+        v["stats"] = serde_json::json!({
+            "chunks": out.chunks,
+            "new_chunks": out.new_chunks,
+            "stored_bytes": out.stored_bytes,
+        });
+        return Ok(Output::ok(super::json(&v)));
+    }
+    eprintln!(
+        "[{} {}] {} file(s), {}; {} of {} chunks new, {} written",
+        out.commit.model,
+        out.id.short(),
+        out.commit.files.len(),
+        fmt::size(out.commit.total_size()),
+        out.new_chunks,
+        out.chunks,
+        fmt::size(out.stored_bytes),
+    );
+    Ok(Output::ok(format!("{}\n", out.id)))
+}

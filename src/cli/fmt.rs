@@ -1,0 +1,65 @@
+//! Human-readable formatting shared by commands.
+
+use mreg::{Commit, ObjectId};
+
+/// Bytes as a short human size (binary units).
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A metric value, compactly.
+pub fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{}", (v * 1e6).round() / 1e6)
+    }
+}
+
+/// `acc=0.91 loss=0.2`
+pub fn metrics_inline(c: &Commit) -> String {
+    c.metrics
+        .iter()
+        .map(|(k, v)| format!("{k}={}", num(*v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// First line of a message.
+pub fn subject(msg: &str) -> &str {
+    msg.lines().next().unwrap_or("")
+}
+
+/// A commit as JSON, with its id and derived fields.
+pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).expect("commits serialize");
+    if let Some(m) = v.as_object_mut() {
+        m.insert("id".into(), serde_json::Value::String(id.to_hex()));
+        m.insert("files_pruned".into(), serde_json::Value::Bool(pruned));
+        if m.get("params").is_none() {
+            m.insert("params".into(), serde_json::json!({}));
+        }
+    }
+    // Put `id` first for readers.
+    let mut ordered = serde_json::Map::new();
+    if let serde_json::Value::Object(m) = v {
+        ordered.insert("id".into(), m["id"].clone());
+        for (k, val) in m {
+            if k != "id" {
+                ordered.insert(k, val);
+            }
+        }
+    }
+    serde_json::Value::Object(ordered)
+}

@@ -1,0 +1,46 @@
+//! `mreg fsck`: verify the whole store.
+
+use super::{Ctx, Output};
+
+/// Verify every object, commit, ref and history log.
+///
+/// Exits 0 when the store is clean, 1 when anything is broken (each broken item is named).
+/// Dangling objects (left by an interrupted commit) are harmless and reported as a count.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let rep = mreg::ops::fsck::fsck(&repo)?;
+    let code = if rep.is_clean() { 0 } else { 1 };
+    if a.json {
+        let mut v = serde_json::to_value(&rep).expect("serializes");
+        v["clean"] = serde_json::Value::Bool(rep.is_clean());
+        return Ok(Output { stdout: super::json(&v), code });
+    }
+    let mut s = String::new();
+    for p in &rep.problems {
+        s.push_str(&format!("broken: {}: {}\n", p.item, p.problem));
+    }
+    for w in &rep.warnings {
+        s.push_str(&format!("warning: {}: {}\n", w.item, w.problem));
+    }
+    s.push_str(&format!(
+        "checked {} objects, {} commits, {} models, {} history entries; {} dangling; {}\n",
+        rep.objects,
+        rep.commits,
+        rep.models,
+        rep.history_entries,
+        rep.dangling,
+        if rep.is_clean() {
+            "store is clean".to_string()
+        } else {
+            format!("{} problem(s)", rep.problems.len())
+        }
+    ));
+    Ok(Output { stdout: s, code })
+}

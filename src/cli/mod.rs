@@ -1,0 +1,226 @@
+//! The `mreg` command line: argument parsing, output, exit codes.
+//!
+//! Each subcommand is one file with an `Args` struct and a `run` function. Commands write
+//! their output into a `String` that `main` prints once (so a closed pipe is not an error),
+//! progress goes to stderr, and every error is rendered in one place (`render_error`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use mreg::{Error, Repo};
+
+mod cat_object;
+mod checkout;
+mod commit;
+mod fmt;
+mod fsck;
+mod init;
+mod log;
+mod progress;
+mod show;
+mod status;
+mod values;
+
+const ABOUT: &str = "Git-style, content-addressed versioning for machine-learning models.
+
+mreg keeps model files as deduplicated, compressed chunks named by their blake3 hash, and
+every version as an immutable commit recording params, metrics, datasets and environment.";
+
+const AFTER_HELP: &str = "Revisions (REV): a commit id or a unique prefix of 4+ hex digits, MODEL (its latest
+commit), MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, and REV~N (N commits back).
+
+Quick start:
+  mreg init
+  mreg commit model.safetensors --model mnist -m 'baseline' --param lr=0.01 --metric acc=0.91
+  mreg log mnist
+  mreg checkout mnist~1";
+
+#[derive(Parser, Debug)]
+#[command(name = "mreg", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Run as if mreg was started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// Use the store at PATH (the .modelreg directory itself) instead of searching upward.
+    #[arg(long, global = true, env = "MREG_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+
+    /// Do not show progress bars.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Init(init::Args),
+    Commit(commit::Args),
+    Log(log::Args),
+    Show(show::Args),
+    Checkout(checkout::Args),
+    Status(status::Args),
+    Fsck(fsck::Args),
+    #[command(name = "cat-object")]
+    CatObject(cat_object::Args),
+}
+
+/// What every command gets: where it runs and how to open the store.
+pub struct Ctx {
+    pub cwd: PathBuf,
+    pub store: Option<PathBuf>,
+    pub progress: bool,
+}
+
+impl Ctx {
+    pub fn repo(&self) -> mreg::Result<Repo> {
+        match &self.store {
+            Some(s) => {
+                let s = self.cwd.join(s);
+                if !s.join("config.yaml").is_file() {
+                    return Err(Error::NotARepo(s));
+                }
+                Repo::open(&s)
+            }
+            None => Repo::discover(&self.cwd),
+        }
+    }
+
+    pub fn progress(&self) -> progress::CliProgress {
+        progress::CliProgress::new(self.progress)
+    }
+}
+
+/// A command's result: text for stdout and the exit code.
+pub struct Output {
+    pub stdout: String,
+    pub code: u8,
+}
+
+impl Output {
+    pub fn ok(stdout: String) -> Self {
+        Output { stdout, code: 0 }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            write_stdout(&out.stdout);
+            ExitCode::from(out.code)
+        }
+        Err(e) => {
+            render_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn write_stdout(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`mreg log | head`) is not an error.
+    let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
+}
+
+/// Print `error: ...`, the cause chain, and `hint: ...`, once.
+pub fn render_error(e: &Error) {
+    eprintln!("error: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        // Io errors already include their source in the message.
+        if !matches!(e, Error::Io { .. }) {
+            eprintln!("  caused by: {s}");
+        }
+        src = s.source();
+    }
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+}
+
+fn run(cli: Cli) -> mreg::Result<Output> {
+    let start = std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?;
+    let cwd = match &cli.dir {
+        Some(d) => {
+            let d = start.join(d);
+            if !d.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "-C {}: not a directory",
+                    d.display()
+                )));
+            }
+            std::fs::canonicalize(&d).map_err(|e| Error::io("resolving", &d, e))?
+        }
+        None => start,
+    };
+    let ctx = Ctx {
+        cwd,
+        store: cli.store,
+        progress: !cli.quiet && std::io::stderr().is_terminal(),
+    };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Commit(a) => commit::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Checkout(a) => checkout::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Fsck(a) => fsck::run(&ctx, a),
+        Command::CatObject(a) => cat_object::run(&ctx, a),
+    }
+}
+
+/// The author of new commits and moves: MREG_AUTHOR, else git's user.name/user.email,
+/// else $USER.
+pub fn author() -> String {
+    if let Ok(a) = std::env::var("MREG_AUTHOR") {
+        if !a.trim().is_empty() {
+            return a.trim().to_string();
+        }
+    }
+    let git = |key: &str| {
+        std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    match (git("user.name"), git("user.email")) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n,
+        _ => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+    }
+}
+
+/// The time of new commits and moves (UTC, RFC 3339): MREG_NOW overrides it (tests).
+pub fn now() -> mreg::Result<String> {
+    if let Ok(t) = std::env::var("MREG_NOW") {
+        humantime::parse_rfc3339_weak(&t).map_err(|e| {
+            Error::InvalidArgument(format!("MREG_NOW={t:?} is not an RFC 3339 time: {e}"))
+        })?;
+        return Ok(t);
+    }
+    Ok(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+}
+
+/// Serialize for `--json` output (pretty, with a trailing newline).
+pub fn json<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("output values serialize");
+    s.push('\n');
+    s
+}
+
+/// Paths given on the command line, relative to the repository root.
+pub fn rel_paths(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> mreg::Result<Vec<String>> {
+    paths.iter().map(|p| repo.rel_path(cwd, p)).collect()
+}

@@ -1,0 +1,91 @@
+//! `mreg show`: one commit in full.
+
+use mreg::gc_marks;
+
+use super::{fmt, Ctx, Output};
+
+/// Show one commit: files, params, metrics, datasets, environment.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The revision to show (id, prefix, MODEL, MODEL@ALIAS, TAG, REV~N).
+    rev: String,
+
+    /// Print the commit as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&a.rev)?;
+    let c = repo.read_commit(&id)?;
+    let pruned = gc_marks::is_pruned(&repo, &id);
+    if a.json {
+        return Ok(Output::ok(super::json(&fmt::commit_json(&id, &c, pruned))));
+    }
+    let mut s = format!("commit {id}\n");
+    s.push_str(&format!("Model:   {}\n", c.model));
+    for p in &c.parents {
+        s.push_str(&format!("Parent:  {p}\n"));
+    }
+    s.push_str(&format!("Author:  {}\nDate:    {}\n", c.author, c.created_at));
+    if !c.labels.is_empty() {
+        s.push_str(&format!("Labels:  {}\n", c.labels.join(", ")));
+    }
+    if !c.message.is_empty() {
+        s.push('\n');
+        for l in c.message.lines() {
+            s.push_str(&format!("    {l}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "\nFiles ({}, {}){}:\n",
+        c.files.len(),
+        fmt::size(c.total_size()),
+        if pruned { " [file data pruned by gc]" } else { "" }
+    ));
+    for f in &c.files {
+        s.push_str(&format!(
+            "  {}  {:>10}  {}{}\n",
+            f.blake3.short(),
+            fmt::size(f.size),
+            f.path,
+            if f.executable { " (executable)" } else { "" }
+        ));
+    }
+    if c.params.as_object().is_some_and(|m| !m.is_empty()) {
+        s.push_str("\nParams:\n");
+        let y = serde_yaml::to_string(&c.params).unwrap_or_default();
+        for l in y.lines() {
+            s.push_str(&format!("  {l}\n"));
+        }
+    }
+    if !c.metrics.is_empty() {
+        s.push_str("\nMetrics:\n");
+        for (k, v) in &c.metrics {
+            s.push_str(&format!("  {k}: {}\n", fmt::num(*v)));
+        }
+    }
+    if !c.datasets.is_empty() {
+        s.push_str("\nDatasets:\n");
+        for d in &c.datasets {
+            s.push_str(&format!(
+                "  {}: {} ({}, blake3 {}){}\n",
+                d.name,
+                d.path,
+                fmt::size(d.size),
+                d.blake3.short(),
+                if d.stored.is_empty() { "" } else { " [stored]" }
+            ));
+        }
+    }
+    let e = &c.environment;
+    s.push_str(&format!(
+        "\nEnvironment: mreg {} on {} {} ({} CPUs), host {}\n",
+        e.mreg_version, e.os, e.arch, e.cpus, e.hostname
+    ));
+    for (k, v) in &e.extra {
+        s.push_str(&format!("  {k}: {v}\n"));
+    }
+    Ok(Output::ok(s))
+}

@@ -1,0 +1,168 @@
+//! Parsing `K=V` options and params/metrics files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mreg::Error;
+use serde_json::{Map, Value};
+
+/// Split `K=V`, naming the option in the error.
+pub fn split_kv<'a>(opt: &str, s: &'a str) -> mreg::Result<(&'a str, &'a str)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
+        _ => Err(Error::InvalidArgument(format!(
+            "{opt} {s:?}: expected KEY=VALUE (e.g. {opt} lr=0.01)"
+        ))),
+    }
+}
+
+/// A `--param` value: YAML scalar typing (`0.01` is a number, `true` a bool, `adam` a string).
+fn param_value(v: &str) -> Value {
+    if v.is_empty() {
+        return Value::String(String::new());
+    }
+    serde_yaml::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()))
+}
+
+/// Set `a.b.c = v` in a nested map, creating maps on the way.
+fn set_dotted(map: &mut Map<String, Value>, key: &str, v: Value) -> mreg::Result<()> {
+    let mut parts = key.split('.').peekable();
+    let mut cur = map;
+    while let Some(p) = parts.next() {
+        if p.is_empty() {
+            return Err(Error::InvalidArgument(format!("--param {key:?}: empty key component")));
+        }
+        if parts.peek().is_none() {
+            cur.insert(p.to_string(), v);
+            return Ok(());
+        }
+        let next = cur
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        cur = next.as_object_mut().expect("just made an object");
+    }
+    Ok(())
+}
+
+/// Read a YAML or JSON file into a JSON value (JSON by extension, else YAML).
+fn read_structured(what: &'static str, path: &Path) -> mreg::Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parsed: Result<Value, String> = if is_json {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|why| Error::Parse {
+        what,
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
+/// Params from an optional file, then `--param` overrides.
+pub fn params(file: Option<&Path>, kvs: &[String]) -> mreg::Result<Value> {
+    let mut map = Map::new();
+    if let Some(f) = file {
+        match read_structured("params file", f)? {
+            Value::Object(m) => map = m,
+            Value::Null => {}
+            _ => {
+                return Err(Error::Parse {
+                    what: "params file",
+                    path: f.to_path_buf(),
+                    why: "the top level must be a mapping of names to values".into(),
+                })
+            }
+        }
+    }
+    for kv in kvs {
+        let (k, v) = split_kv("--param", kv)?;
+        set_dotted(&mut map, k, param_value(v))?;
+    }
+    Ok(Value::Object(map))
+}
+
+fn metric_number(key: &str, v: &str) -> mreg::Result<f64> {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(Error::InvalidArgument(format!(
+            "metric {key}: {v:?} is not a finite number"
+        ))),
+    }
+}
+
+/// Flatten nested metric maps into dotted keys; every leaf must be a number.
+fn flatten_metrics(
+    path: &Path,
+    prefix: &str,
+    v: &Value,
+    out: &mut BTreeMap<String, f64>,
+) -> mreg::Result<()> {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_metrics(path, &key, v, out)?;
+            }
+            Ok(())
+        }
+        Value::Number(n) => {
+            out.insert(prefix.to_string(), n.as_f64().unwrap_or(f64::NAN));
+            Ok(())
+        }
+        other => Err(Error::Parse {
+            what: "metrics file",
+            path: path.to_path_buf(),
+            why: format!("metric {prefix:?} is {other}, not a number"),
+        }),
+    }
+}
+
+/// Metrics from an optional file, then `--metric` overrides.
+pub fn metrics(file: Option<&Path>, kvs: &[String]) -> mreg::Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    if let Some(f) = file {
+        let v = read_structured("metrics file", f)?;
+        if !v.is_object() {
+            return Err(Error::Parse {
+                what: "metrics file",
+                path: f.to_path_buf(),
+                why: "the top level must be a mapping of names to numbers".into(),
+            });
+        }
+        flatten_metrics(f, "", &v, &mut out)?;
+    }
+    for kv in kvs {
+        let (k, v) = split_kv("--metric", kv)?;
+        out.insert(k.to_string(), metric_number(k, v)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_typed_and_nested() {
+        let p = params(None, &["lr=0.01".into(), "opt.name=adam".into(), "flag=true".into()]).unwrap();
+        assert_eq!(p, serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}, "flag": true}));
+        assert!(params(None, &["x".into()]).is_err());
+        assert!(params(None, &["=1".into()]).is_err());
+    }
+
+    #[test]
+    fn metrics_must_be_numbers() {
+        assert_eq!(metrics(None, &["acc=0.5".into()]).unwrap()["acc"], 0.5);
+        assert!(metrics(None, &["acc=high".into()]).is_err());
+        assert!(metrics(None, &["acc=nan".into()]).is_err());
+    }
+}

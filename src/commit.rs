@@ -1,0 +1,169 @@
+//! Immutable metadata commits.
+//!
+//! A commit is a YAML document describing one version of one model. Its id is the blake3
+//! of its stored bytes, and it is stored as a `commit` object under that id, so a commit
+//! can never change. Fields that later features add are optional, and unknown fields are
+//! ignored on read, so older and newer mreg versions read each other's commits.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::names::ModelName;
+
+/// Schema version written into every commit.
+pub const COMMIT_FORMAT: u32 = 1;
+
+/// A file recorded in a commit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the repository root, `/`-separated.
+    pub path: String,
+    /// blake3 of the whole file (what `b3sum` prints).
+    pub blake3: ObjectId,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub executable: bool,
+    /// The manifest object listing the file's chunks.
+    pub manifest: ObjectId,
+}
+
+/// A dataset a version was trained or evaluated on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetEntry {
+    pub name: String,
+    /// Where it was, as given (repository-relative when inside the repository).
+    pub path: String,
+    /// blake3 of the file, or of the directory listing for a directory (see FORMAT.md).
+    pub blake3: ObjectId,
+    pub size: u64,
+    /// Present when the dataset's bytes were stored too (`--store-datasets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stored: Vec<FileEntry>,
+}
+
+/// The machine and software a commit was made with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub mreg_version: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+    pub hostname: String,
+    /// Room for more (GPU, library versions) without a schema change.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One version of one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    pub format: u32,
+    pub model: ModelName,
+    #[serde(default)]
+    pub parents: Vec<ObjectId>,
+    #[serde(default)]
+    pub message: String,
+    pub author: String,
+    /// UTC, RFC 3339.
+    pub created_at: String,
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub datasets: Vec<DatasetEntry>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub environment: Environment,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+impl Commit {
+    /// The bytes stored for this commit (its id is their hash).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_yaml::to_string(self)
+            .map(String::into_bytes)
+            .map_err(|e| Error::InvalidArgument(format!("cannot serialize commit: {e}")))
+    }
+
+    pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {
+        let c: Commit = serde_yaml::from_slice(bytes).map_err(|e| Error::CorruptObject {
+            id: id.to_hex(),
+            why: format!("not a valid commit: {e}"),
+        })?;
+        if c.format > COMMIT_FORMAT {
+            return Err(Error::CorruptObject {
+                id: id.to_hex(),
+                why: format!("commit format {} is newer than this mreg", c.format),
+            });
+        }
+        for f in &c.files {
+            crate::names::validate_rel_path(&f.path).map_err(|e| Error::CorruptObject {
+                id: id.to_hex(),
+                why: e.to_string(),
+            })?;
+        }
+        Ok(c)
+    }
+
+    pub fn parent(&self) -> Option<&ObjectId> {
+        self.parents.first()
+    }
+
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_round_trip_is_stable() {
+        let c = Commit {
+            format: 1,
+            model: ModelName::new("m").unwrap(),
+            parents: vec![ObjectId::hash(b"p")],
+            message: "msg: with colon\nand newline".into(),
+            author: "A <a@b>".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            files: vec![FileEntry {
+                path: "w.bin".into(),
+                blake3: ObjectId::hash(b"w"),
+                size: 1,
+                executable: false,
+                manifest: ObjectId::hash(b"m"),
+            }],
+            params: serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}}),
+            metrics: [("acc".to_string(), 0.9)].into_iter().collect(),
+            datasets: vec![],
+            labels: vec!["x".into()],
+            environment: Environment::default(),
+        };
+        let bytes = c.encode().unwrap();
+        let id = ObjectId::hash(&bytes);
+        let back = Commit::decode(&id, &bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.encode().unwrap(), bytes, "re-encoding gives the same bytes");
+    }
+
+    #[test]
+    fn rejects_escaping_paths() {
+        let y = "format: 1\nmodel: m\nauthor: a\ncreated_at: x\nfiles:\n- path: ../x\n  blake3: af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262\n  size: 0\n  manifest: af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262\n";
+        assert!(Commit::decode(&ObjectId::hash(y.as_bytes()), y.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! Storing whole files as chunks plus a manifest, and restoring them.
+//!
+//! A file's id is blake3 of its whole content (what `b3sum FILE` prints). Its manifest is
+//! a small text object listing the chunks in order:
+//!
+//! ```text
+//! mreg-manifest 1
+//! size <bytes>
+//! blake3 <file id>
+//! <chunk id> <chunk length>
+//! ...
+//! ```
+//!
+//! Storing memory-maps the file, cuts it (`chunker`), and hashes, compresses and writes the
+//! chunks in parallel (rayon), so memory stays bounded by the threads' chunks in flight.
+//! Restoring preallocates the output and writes verified chunks at their offsets in
+//! parallel.
+
+use std::fs::{self, File};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::chunker;
+use crate::error::{Error, IoContext, Result};
+use crate::id::ObjectId;
+use crate::object::{Kind, ObjectStore};
+
+/// Progress callback: called with a number of bytes just processed.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// One chunk of a manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub id: ObjectId,
+    pub len: u64,
+}
+
+/// A parsed manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub size: u64,
+    pub blake3: ObjectId,
+    pub chunks: Vec<ChunkRef>,
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = String::with_capacity(64 + self.chunks.len() * 80);
+        s.push_str("mreg-manifest 1\n");
+        s.push_str(&format!("size {}\nblake3 {}\n", self.size, self.blake3));
+        for c in &self.chunks {
+            s.push_str(&format!("{} {}\n", c.id, c.len));
+        }
+        s.into_bytes()
+    }
+
+    pub fn parse(id: &ObjectId, bytes: &[u8]) -> Result<Manifest> {
+        let bad = |why: &str| Error::CorruptObject {
+            id: id.to_hex(),
+            why: format!("bad manifest: {why}"),
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+        let mut lines = text.lines();
+        if lines.next() != Some("mreg-manifest 1") {
+            return Err(bad("unknown manifest version"));
+        }
+        let size = lines
+            .next()
+            .and_then(|l| l.strip_prefix("size "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| bad("missing size"))?;
+        let blake3 = lines
+            .next()
+            .and_then(|l| l.strip_prefix("blake3 "))
+            .and_then(ObjectId::from_hex)
+            .ok_or_else(|| bad("missing blake3"))?;
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
+        for l in lines {
+            let (h, n) = l.split_once(' ').ok_or_else(|| bad("bad chunk line"))?;
+            let id = ObjectId::from_hex(h).ok_or_else(|| bad("bad chunk id"))?;
+            let len: u64 = n.parse().map_err(|_| bad("bad chunk length"))?;
+            total = total.checked_add(len).ok_or_else(|| bad("size overflow"))?;
+            chunks.push(ChunkRef { id, len });
+        }
+        if total != size {
+            return Err(bad("chunk lengths do not add up to the size"));
+        }
+        Ok(Manifest {
+            size,
+            blake3,
+            chunks,
+        })
+    }
+}
+
+/// What storing one file did.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    pub blake3: ObjectId,
+    pub size: u64,
+    pub manifest: ObjectId,
+    pub executable: bool,
+    pub chunks: usize,
+    pub new_chunks: usize,
+    /// Bytes written to the store (compressed, headers included).
+    pub stored_bytes: u64,
+    /// Stat of the file as it was read (for the work tree's stat cache).
+    pub stat: FileStat,
+}
+
+/// The stat fields that tell whether a file changed since it was last hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStat {
+    pub fn of(md: &fs::Metadata) -> FileStat {
+        FileStat {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+            ctime_ns: md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
+        }
+    }
+}
+
+/// Map a file read-only (None for an empty file, which mmap refuses).
+fn map_file(path: &Path, file: &File, len: u64) -> Result<Option<memmap2::Mmap>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the map is read-only and private to this call. A concurrent writer that
+    // truncates the file could fault the process; concurrent modification is detected by
+    // the stat comparison after reading and reported as ChangedWhileReading.
+    let map = unsafe { memmap2::Mmap::map(file) }.ctx("memory-mapping", path)?;
+    Ok(Some(map))
+}
+
+/// Hash a file's whole content (the file id, same as `b3sum`), in parallel.
+pub fn hash_file(path: &Path) -> Result<(ObjectId, FileStat)> {
+    let file = File::open(path).ctx("opening", path)?;
+    let md = file.metadata().ctx("reading metadata of", path)?;
+    let map = map_file(path, &file, md.len())?;
+    let mut h = blake3::Hasher::new();
+    if let Some(m) = &map {
+        h.update_rayon(m);
+    }
+    Ok((ObjectId::from_blake3(h.finalize()), FileStat::of(&md)))
+}
+
+/// Store `path` (a regular file) into `objects`.
+pub fn store_file(objects: &ObjectStore, path: &Path, progress: ProgressFn) -> Result<StoredFile> {
+    let file = File::open(path).ctx("opening", path)?;
+    let md = file.metadata().ctx("reading metadata of", path)?;
+    if !md.is_file() {
+        return Err(Error::UnsupportedFile {
+            path: path.to_path_buf(),
+            why: "not a regular file".into(),
+        });
+    }
+    let before = FileStat::of(&md);
+    let map = map_file(path, &file, md.len())?;
+    let data: &[u8] = map.as_deref().unwrap_or(&[]);
+    let spans = chunker::chunk_spans(data);
+
+    let stored = AtomicU64::new(0);
+    let new_chunks = AtomicU64::new(0);
+    let (whole, chunk_ids) = rayon::join(
+        || {
+            let mut h = blake3::Hasher::new();
+            h.update_rayon(data);
+            ObjectId::from_blake3(h.finalize())
+        },
+        || -> Result<Vec<ChunkRef>> {
+            spans
+                .par_iter()
+                .map(|s| {
+                    let bytes = &data[s.offset..s.offset + s.len];
+                    let put = objects.put(Kind::Chunk, bytes)?;
+                    if put.stored_bytes > 0 {
+                        stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
+                        new_chunks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    progress(s.len as u64);
+                    Ok(ChunkRef {
+                        id: put.id,
+                        len: s.len as u64,
+                    })
+                })
+                .collect()
+        },
+    );
+    let chunks = chunk_ids?;
+    let after = FileStat::of(&fs::metadata(path).ctx("reading metadata of", path)?);
+    if after != before {
+        return Err(Error::ChangedWhileReading {
+            path: path.to_path_buf(),
+        });
+    }
+    let manifest = Manifest {
+        size: md.len(),
+        blake3: whole,
+        chunks,
+    };
+    let mput = objects.put(Kind::Manifest, &manifest.encode())?;
+    use std::os::unix::fs::PermissionsExt;
+    Ok(StoredFile {
+        blake3: whole,
+        size: md.len(),
+        manifest: mput.id,
+        executable: md.permissions().mode() & 0o111 != 0,
+        chunks: manifest.chunks.len(),
+        new_chunks: new_chunks.load(Ordering::Relaxed) as usize,
+        stored_bytes: stored.load(Ordering::Relaxed) + mput.stored_bytes,
+        stat: before,
+    })
+}
+
+/// Read and parse a manifest object.
+pub fn load_manifest(objects: &ObjectStore, id: &ObjectId) -> Result<Manifest> {
+    let bytes = objects.get_kind(id, Kind::Manifest)?;
+    Manifest::parse(id, &bytes)
+}
+
+/// Write the content described by `manifest` into `out` (already created, empty),
+/// verifying every chunk. `out` is extended to the full size first.
+pub fn restore_into(
+    objects: &ObjectStore,
+    manifest: &Manifest,
+    out: &File,
+    out_path: &Path,
+    progress: ProgressFn,
+) -> Result<()> {
+    out.set_len(manifest.size).ctx("preallocating", out_path)?;
+    let mut offsets = Vec::with_capacity(manifest.chunks.len());
+    let mut off = 0u64;
+    for c in &manifest.chunks {
+        offsets.push(off);
+        off += c.len;
+    }
+    manifest
+        .chunks
+        .par_iter()
+        .zip(offsets.par_iter())
+        .try_for_each(|(c, &off)| -> Result<()> {
+            let data = objects.get_kind(&c.id, Kind::Chunk)?;
+            if data.len() as u64 != c.len {
+                return Err(Error::CorruptObject {
+                    id: c.id.to_hex(),
+                    why: format!("chunk is {} bytes, manifest says {}", data.len(), c.len),
+                });
+            }
+            out.write_all_at(&data, off).ctx("writing", out_path)?;
+            progress(c.len);
+            Ok(())
+        })
+}
+
+/// Read a stored file fully into memory (small files only: notes, params, patches).
+pub fn read_small(objects: &ObjectStore, manifest_id: &ObjectId) -> Result<Vec<u8>> {
+    let m = load_manifest(objects, manifest_id)?;
+    let mut out = Vec::with_capacity(m.size as usize);
+    for c in &m.chunks {
+        out.extend_from_slice(&objects.get_kind(&c.id, Kind::Chunk)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::CompressPolicy;
+
+    #[test]
+    fn store_and_restore_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("objects")).unwrap();
+        fs::create_dir_all(d.path().join("tmp")).unwrap();
+        let s = ObjectStore::new(d.path().join("objects"), d.path().join("tmp"), CompressPolicy::default());
+        let src = d.path().join("f.bin");
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&src, &content).unwrap();
+        let st = store_file(&s, &src, &|_| {}).unwrap();
+        assert_eq!(st.blake3.as_bytes(), blake3::hash(&content).as_bytes());
+        assert_eq!(st.size, content.len() as u64);
+        let m = load_manifest(&s, &st.manifest).unwrap();
+        assert_eq!(Manifest::parse(&st.manifest, &m.encode()).unwrap(), m);
+        let out_path = d.path().join("out.bin");
+        let out = File::create(&out_path).unwrap();
+        restore_into(&s, &m, &out, &out_path, &|_| {}).unwrap();
+        assert_eq!(fs::read(&out_path).unwrap(), content);
+        // Second store writes nothing new.
+        assert_eq!(store_file(&s, &src, &|_| {}).unwrap().stored_bytes, 0);
+    }
+
+    #[test]
+    fn empty_file() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("objects")).unwrap();
+        fs::create_dir_all(d.path().join("tmp")).unwrap();
+        let s = ObjectStore::new(d.path().join("objects"), d.path().join("tmp"), CompressPolicy::default());
+        let src = d.path().join("empty");
+        fs::write(&src, b"").unwrap();
+        let st = store_file(&s, &src, &|_| {}).unwrap();
+        assert_eq!(st.blake3, ObjectId::hash(b""));
+        assert_eq!(st.chunks, 0);
+    }
+}

@@ -1,0 +1,112 @@
+//! Durable, atomic file writes.
+//!
+//! Every write of a final path in the store goes through here: the bytes go to a temp file
+//! in the same filesystem (the store's `tmp/` or the target's directory), the temp file is
+//! fsynced, renamed over the target, and the target's directory is fsynced. A crash at any
+//! instant leaves either the old file or the new one, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+
+/// Write `bytes` to `path` atomically and durably, with a temp file in `tmp_dir`
+/// (which must be on the same filesystem as `path`).
+pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(tmp_dir)
+        .ctx("creating temp file in", tmp_dir)?;
+    tmp.write_all(bytes).ctx("writing", tmp.path().to_path_buf())?;
+    tmp.as_file()
+        .sync_all()
+        .ctx("syncing", tmp.path().to_path_buf())?;
+    tmp.persist(path)
+        .map_err(|e| crate::Error::io("renaming temp file to", path, e.error))?;
+    fsync_parent(path)
+}
+
+/// fsync a directory so that renames and creations inside it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .ctx("syncing directory", dir)
+}
+
+/// fsync the directory containing `path`.
+pub fn fsync_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => fsync_dir(p),
+        _ => fsync_dir(Path::new(".")),
+    }
+}
+
+/// Create `dir` (and missing parents), fsyncing each parent whose entry list changed.
+pub fn create_dir_durable(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dir_durable(parent)?;
+        }
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => fsync_parent(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(crate::Error::io("creating directory", dir, e)),
+    }
+}
+
+/// Open a file for appending, creating it (durably) when absent.
+pub fn open_append(path: &Path) -> Result<File> {
+    let existed = path.exists();
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .ctx("opening for append", path)?;
+    if !existed {
+        fsync_parent(path)?;
+    }
+    Ok(f)
+}
+
+/// A temp path beside `target`, hidden and unique to this process, for checkouts.
+pub fn sibling_temp_path(target: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.mreg-tmp-{}-{n}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_content() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        write_atomic(&p, b"one", d.path()).unwrap();
+        write_atomic(&p, b"two", d.path()).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        // No temp files are left behind.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn create_dir_durable_is_idempotent() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a/b/c");
+        create_dir_durable(&p).unwrap();
+        create_dir_durable(&p).unwrap();
+        assert!(p.is_dir());
+    }
+}

@@ -1,0 +1,29 @@
+//! Records of commits whose file data gc pruned.
+//!
+//! A retention policy may delete the chunks of old versions while their metadata stays.
+//! gc writes `pruned/<commit id>` (atomically) *before* deleting any object, so that `log`
+//! and `show` can say the files were pruned, `checkout` can refuse clearly, and `fsck`
+//! does not report the missing chunks as damage.
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::repo::Repo;
+
+fn path(repo: &Repo, id: &ObjectId) -> PathBuf {
+    repo.store_dir().join("pruned").join(id.to_hex())
+}
+
+/// True when gc pruned this commit's file data.
+pub fn is_pruned(repo: &Repo, id: &ObjectId) -> bool {
+    path(repo, id).is_file()
+}
+
+/// Mark a commit as pruned (durably) before its data is deleted.
+pub fn mark_pruned(repo: &Repo, id: &ObjectId, when: &str) -> Result<()> {
+    let dir = repo.store_dir().join("pruned");
+    fsutil::create_dir_durable(&dir)?;
+    fsutil::write_atomic(&path(repo, id), format!("pruned_at: {when}\n").as_bytes(), &repo.tmp_dir())
+}

@@ -1,0 +1,413 @@
+//! Per-model history logs: the single source of truth for a model's refs.
+//!
+//! Each model has `models/<name>/log`, an append-only file of JSON lines. Every line is one
+//! move (a commit moving the head, an alias set, a promote moving several aliases at once,
+//! a tag...) and carries:
+//! - `seq`, `prev` (blake3 of the previous line's bytes: a tamper-evident chain),
+//! - `time`, `author`, `action`, `message`,
+//! - `changes`: each ref that moved, with its old and new id,
+//! - `state`: the model's refs *after* the move (head, aliases, tags).
+//!
+//! Because the state after each move is in the same line as the move, one `write` of one
+//! line is the whole operation: a promote that moves two aliases is atomic, and the history
+//! can never disagree with the refs. Reading the current refs reads only the last line.
+//!
+//! Crash safety: a line is written with a single `write` on an `O_APPEND` descriptor and
+//! fsynced before the lock is released. A crash can at worst leave a torn last line without
+//! its newline; readers ignore it (the move did not happen) and the next writer truncates it
+//! under the lock before appending.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::lock;
+
+/// The refs of one model at one point in its history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, ObjectId>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, ObjectId>,
+}
+
+impl RefState {
+    /// Every ref as `(name, id)`: `head`, `alias:<name>`, `tag:<name>`.
+    pub fn refs(&self) -> BTreeMap<String, ObjectId> {
+        let mut m = BTreeMap::new();
+        if let Some(h) = self.head {
+            m.insert("head".to_string(), h);
+        }
+        for (k, v) in &self.aliases {
+            m.insert(format!("alias:{k}"), *v);
+        }
+        for (k, v) in &self.tags {
+            m.insert(format!("tag:{k}"), *v);
+        }
+        m
+    }
+}
+
+/// One ref that moved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefChange {
+    /// `head`, `alias:<name>` or `tag:<name>`.
+    #[serde(rename = "ref")]
+    pub name: String,
+    pub old: Option<ObjectId>,
+    pub new: Option<ObjectId>,
+}
+
+/// One line of a history log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub prev: Option<ObjectId>,
+    pub time: String,
+    pub author: String,
+    pub action: String,
+    #[serde(default)]
+    pub message: String,
+    pub changes: Vec<RefChange>,
+    pub state: RefState,
+    /// Extra facts about the move (e.g. the archived flag), open for later features.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Diff two states into the list of ref changes.
+pub fn diff_states(old: &RefState, new: &RefState) -> Vec<RefChange> {
+    let (a, b) = (old.refs(), new.refs());
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| a.get(*n) != b.get(*n))
+        .map(|n| RefChange {
+            name: n.clone(),
+            old: a.get(n).copied(),
+            new: b.get(n).copied(),
+        })
+        .collect()
+}
+
+/// Who, when, what and why of a move.
+#[derive(Clone, Debug)]
+pub struct MoveInfo {
+    pub time: String,
+    pub author: String,
+    pub action: String,
+    pub message: String,
+}
+
+/// The history log of one model.
+#[derive(Clone, Debug)]
+pub struct ModelLog {
+    dir: PathBuf,
+}
+
+impl ModelLog {
+    pub fn new(dir: PathBuf) -> Self {
+        ModelLog { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path().is_file()
+    }
+
+    /// The last complete entry, or None for a model with no history yet.
+    pub fn last(&self) -> Result<Option<LogEntry>> {
+        let path = self.path();
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("opening history log", path, e)),
+        };
+        match last_complete_line(&mut f, &path)? {
+            Some((line, _)) => parse_line(&path, &line).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The current refs (empty when the model has no history).
+    pub fn state(&self) -> Result<RefState> {
+        Ok(self.last()?.map(|e| e.state).unwrap_or_default())
+    }
+
+    /// Every complete entry, oldest first, plus whether a torn tail was found.
+    pub fn entries(&self) -> Result<(Vec<LogEntry>, bool)> {
+        let path = self.path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+            Err(e) => return Err(Error::io("reading history log", path, e)),
+        };
+        let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        let torn = complete < bytes.len();
+        let mut out = Vec::new();
+        for line in bytes[..complete].split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            out.push(parse_line(&path, line)?);
+        }
+        Ok((out, torn))
+    }
+
+    /// Verify the chain: sequence numbers, `prev` hashes, and that each entry's changes
+    /// lead from the previous state to its state. Returns the problems found.
+    pub fn verify_chain(&self) -> Result<Vec<String>> {
+        let path = self.path();
+        let bytes = fs::read(&path).ctx("reading history log", &path)?;
+        let mut problems = Vec::new();
+        let mut prev_hash: Option<ObjectId> = None;
+        let mut prev_state = RefState::default();
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for (i, line) in bytes[..complete]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let e = match parse_line(&path, line) {
+                Ok(e) => e,
+                Err(err) => {
+                    problems.push(format!("line {}: {err}", i + 1));
+                    return Ok(problems);
+                }
+            };
+            if e.seq != i as u64 + 1 {
+                problems.push(format!("line {}: seq is {}, expected {}", i + 1, e.seq, i + 1));
+            }
+            if e.prev != prev_hash {
+                problems.push(format!(
+                    "line {}: chain broken (prev hash does not match line {})",
+                    i + 1,
+                    i
+                ));
+            }
+            let expect = diff_states(&prev_state, &e.state);
+            if expect != e.changes {
+                problems.push(format!(
+                    "line {}: recorded changes do not lead from the previous state to this one",
+                    i + 1
+                ));
+            }
+            prev_hash = Some(ObjectId::hash(line));
+            prev_state = e.state;
+        }
+        Ok(problems)
+    }
+
+    /// Apply one move under the model's lock: `f` sees the current state and changes it
+    /// (or fails, for compare-and-swap checks). Nothing is written when `f` fails or when
+    /// nothing changed and `allow_noop` is false. Returns the entry written.
+    pub fn update<F>(&self, info: MoveInfo, allow_noop: bool, f: F) -> Result<Option<LogEntry>>
+    where
+        F: FnOnce(&mut RefState, &mut BTreeMap<String, serde_json::Value>) -> Result<()>,
+    {
+        fsutil::create_dir_durable(&self.dir)?;
+        let _guard = lock::exclusive(&self.lock_path())?;
+        let path = self.path();
+        let mut file = fsutil::open_append(&path)?;
+        let last = match last_complete_line(&mut file, &path)? {
+            Some((line, end)) => {
+                truncate_torn_tail(&file, &path, end)?;
+                Some((parse_line(&path, &line)?, ObjectId::hash(&line)))
+            }
+            None => {
+                truncate_torn_tail(&file, &path, 0)?;
+                None
+            }
+        };
+        let (seq, prev, old_state) = match &last {
+            Some((e, h)) => (e.seq + 1, Some(*h), e.state.clone()),
+            None => (1, None, RefState::default()),
+        };
+        let mut state = old_state.clone();
+        let mut extra = BTreeMap::new();
+        f(&mut state, &mut extra)?;
+        let changes = diff_states(&old_state, &state);
+        if changes.is_empty() && !allow_noop {
+            return Ok(None);
+        }
+        let entry = LogEntry {
+            seq,
+            prev,
+            time: info.time,
+            author: info.author,
+            action: info.action,
+            message: info.message,
+            changes,
+            state,
+            extra,
+        };
+        let mut line = serde_json::to_vec(&entry)
+            .map_err(|e| Error::InvalidArgument(format!("cannot serialize history entry: {e}")))?;
+        line.push(b'\n');
+        // One write of the whole line: a crash leaves the line whole or torn, never mixed.
+        file.write_all(&line).ctx("appending to history log", &path)?;
+        file.sync_data().ctx("syncing history log", &path)?;
+        Ok(Some(entry))
+    }
+}
+
+fn parse_line(path: &Path, line: &[u8]) -> Result<LogEntry> {
+    serde_json::from_slice(line).map_err(|e| Error::CorruptFile {
+        path: path.to_path_buf(),
+        why: format!("bad history entry: {e}"),
+    })
+}
+
+/// The last newline-terminated line of `f` (without its newline) and the offset just past
+/// it, reading backwards from the end in blocks.
+fn last_complete_line(f: &mut File, path: &Path) -> Result<Option<(Vec<u8>, u64)>> {
+    let len = f.seek(SeekFrom::End(0)).ctx("seeking in", path)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut block = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(block);
+        f.seek(SeekFrom::Start(start)).ctx("seeking in", path)?;
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        Read::by_ref(f)
+            .take(len - start)
+            .read_to_end(&mut buf)
+            .ctx("reading", path)?;
+        // The end of the last complete line.
+        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+            if start == 0 {
+                return Ok(None); // only a torn line
+            }
+            block *= 2;
+            continue;
+        };
+        match buf[..end].iter().rposition(|&b| b == b'\n') {
+            Some(s) => return Ok(Some((buf[s + 1..end].to_vec(), start + end as u64 + 1))),
+            None if start == 0 => return Ok(Some((buf[..end].to_vec(), end as u64 + 1))),
+            None => block *= 2,
+        }
+    }
+}
+
+fn truncate_torn_tail(file: &File, path: &Path, end: u64) -> Result<()> {
+    let len = file.metadata().ctx("reading metadata of", path)?.len();
+    if len > end {
+        file.set_len(end).ctx("truncating torn history line in", path)?;
+        file.sync_data().ctx("syncing history log", path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(action: &str) -> MoveInfo {
+        MoveInfo {
+            time: "2026-01-01T00:00:00Z".into(),
+            author: "t".into(),
+            action: action.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn append_read_and_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let log = ModelLog::new(d.path().join("m"));
+        assert_eq!(log.state().unwrap(), RefState::default());
+        let a = ObjectId::hash(b"a");
+        let b = ObjectId::hash(b"b");
+        log.update(info("commit"), false, |s, _| {
+            s.head = Some(a);
+            Ok(())
+        })
+        .unwrap();
+        let e = log
+            .update(info("promote"), false, |s, _| {
+                s.head = Some(b);
+                s.aliases.insert("production".into(), b);
+                s.aliases.insert("rollback".into(), a);
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.changes.len(), 3);
+        assert_eq!(log.state().unwrap().head, Some(b));
+        assert!(log.verify_chain().unwrap().is_empty());
+        let (entries, torn) = log.entries().unwrap();
+        assert_eq!((entries.len(), torn), (2, false));
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_then_repaired() {
+        let d = tempfile::tempdir().unwrap();
+        let log = ModelLog::new(d.path().join("m"));
+        let a = ObjectId::hash(b"a");
+        log.update(info("commit"), false, |s, _| {
+            s.head = Some(a);
+            Ok(())
+        })
+        .unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+        f.write_all(b"{\"seq\":2,\"prev\":\"abc").unwrap();
+        assert_eq!(log.state().unwrap().head, Some(a));
+        assert!(log.entries().unwrap().1, "torn tail reported");
+        let b = ObjectId::hash(b"b");
+        log.update(info("commit"), false, |s, _| {
+            s.head = Some(b);
+            Ok(())
+        })
+        .unwrap();
+        assert!(log.verify_chain().unwrap().is_empty());
+        assert_eq!(log.entries().unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let log = ModelLog::new(d.path().join("m"));
+        for x in [b"a", b"b", b"c"] {
+            log.update(info("commit"), false, |s, _| {
+                s.head = Some(ObjectId::hash(x));
+                Ok(())
+            })
+            .unwrap();
+        }
+        let text = fs::read_to_string(log.path()).unwrap();
+        let edited = text.replacen("\"author\":\"t\"", "\"author\":\"mallory\"", 1);
+        fs::write(log.path(), edited).unwrap();
+        assert!(!log.verify_chain().unwrap().is_empty());
+    }
+
+    #[test]
+    fn failed_update_writes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let log = ModelLog::new(d.path().join("m"));
+        let r = log.update(info("x"), false, |_, _| Err(Error::InvalidArgument("no".into())));
+        assert!(r.is_err());
+        assert_eq!(log.entries().unwrap().0.len(), 0);
+    }
+}

@@ -1,0 +1,36 @@
+//! mreg: git-style, content-addressed versioning for machine-learning models.
+//!
+//! The library owns the store and never touches the terminal: no printing, no environment
+//! reads, no exits. The `mreg` binary (`src/cli/`) turns its typed errors and data into
+//! output and exit codes.
+//!
+//! ```no_run
+//! use mreg::{Repo, ops::commit::{commit, CommitRequest}, ops::NoProgress};
+//! # fn main() -> mreg::Result<()> {
+//! let repo = Repo::discover(std::path::Path::new("."))?;
+//! let head = repo.resolve("mnist")?;
+//! println!("{}", repo.read_commit(&head)?.message);
+//! # Ok(()) }
+//! ```
+
+pub mod chunker;
+pub mod commit;
+pub mod error;
+pub mod filestore;
+pub mod fsutil;
+pub mod gc_marks;
+pub mod history;
+pub mod id;
+pub mod lock;
+pub mod names;
+pub mod object;
+pub mod ops;
+pub mod repo;
+pub mod revision;
+pub mod worktree;
+
+pub use commit::Commit;
+pub use error::{Error, Result};
+pub use id::ObjectId;
+pub use names::ModelName;
+pub use repo::Repo;

@@ -1,0 +1,80 @@
+//! Advisory file locks between processes (flock via `std::fs::File::lock`).
+//!
+//! The kernel releases a flock when its process dies, so a `kill -9` never leaves a stale
+//! lock behind. Two kinds are used:
+//! - the store lock `locks/store`: shared by every writer for the whole time it writes
+//!   objects and moves refs, exclusive for gc, so gc never deletes an object a concurrent
+//!   commit is about to reference;
+//! - a per-model lock `models/<name>/lock`: exclusive around every read-modify-write of the
+//!   model's history log (compare-and-swap of its refs).
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+
+/// A held lock; released on drop.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    path: PathBuf,
+}
+
+impl LockGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .ctx("opening lock file", path)
+}
+
+/// Take an exclusive lock, waiting for other holders.
+pub fn exclusive(path: &Path) -> Result<LockGuard> {
+    let file = open_lock_file(path)?;
+    file.lock().ctx("locking", path)?;
+    Ok(LockGuard {
+        file,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Take a shared lock, waiting while an exclusive holder (gc) runs.
+pub fn shared(path: &Path) -> Result<LockGuard> {
+    let file = open_lock_file(path)?;
+    file.lock_shared().ctx("locking (shared)", path)?;
+    Ok(LockGuard {
+        file,
+        path: path.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_locks_coexist_and_exclusive_excludes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l");
+        let a = shared(&p).unwrap();
+        let b = shared(&p).unwrap();
+        let probe = open_lock_file(&p).unwrap();
+        assert!(probe.try_lock().is_err(), "exclusive must wait for shared holders");
+        drop((a, b));
+        assert!(probe.try_lock().is_ok());
+    }
+}

@@ -1,0 +1,141 @@
+//! Validated names (models, aliases, tags) and repository-relative paths.
+//!
+//! Anything that becomes part of a path inside the store, or a path in a work tree, is
+//! validated here, once, at the boundary: a name can never contain `/` or be `..`, and a
+//! recorded file path can never be absolute or climb out of the repository.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Longest accepted name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Check a model, alias or tag name: letters, digits, `.`, `_`, `-`; not empty, not `.` or
+/// `..`, at most 100 characters, not starting with `-` or `.` (so it can't look like a flag
+/// or a hidden file).
+pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
+    let bad = |why| {
+        Err(Error::InvalidName {
+            what,
+            name: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("it is longer than 100 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are reserved");
+    }
+    if name.starts_with('-') || name.starts_with('.') {
+        return bad("it must not start with '-' or '.'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return bad("only letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// A validated model name.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ModelName(String);
+
+impl ModelName {
+    pub fn new(s: &str) -> Result<Self> {
+        validate_name("model name", s)?;
+        Ok(ModelName(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ModelName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ModelName::new(&s).map_err(|e| e.to_string())
+    }
+}
+
+impl From<ModelName> for String {
+    fn from(m: ModelName) -> String {
+        m.0
+    }
+}
+
+impl fmt::Display for ModelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ModelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Check a repository-relative path as recorded in a commit: `/`-separated, relative, no
+/// empty, `.` or `..` components, nothing inside a `.modelreg` directory, no NUL or
+/// backslash (so it means the same on every platform).
+pub fn validate_rel_path(p: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::InvalidPath {
+            path: p.to_string(),
+            why: why.to_string(),
+        })
+    };
+    if p.is_empty() {
+        return bad("it is empty");
+    }
+    if p.starts_with('/') {
+        return bad("it is absolute");
+    }
+    if p.contains('\0') || p.contains('\\') {
+        return bad("it contains a NUL or backslash");
+    }
+    for comp in p.split('/') {
+        match comp {
+            "" => return bad("it has an empty component"),
+            "." | ".." => return bad("it has a '.' or '..' component"),
+            ".modelreg" => return bad("it points inside an mreg store"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["mnist", "resnet-50", "a.b_c", "X1"] {
+            validate_name("model name", ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "-x", ".hidden", "a b", "ü", &"x".repeat(101)] {
+            assert!(validate_name("model name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        for ok in ["model.bin", "models/a/b.safetensors", "a..b"] {
+            validate_rel_path(ok).unwrap();
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", ".modelreg/x", "a\\b"] {
+            assert!(validate_rel_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

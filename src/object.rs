@@ -1,0 +1,484 @@
+//! Loose, write-once objects: `objects/<2 hex>/<62 hex>`.
+//!
+//! An object is named by the blake3 hash of its *uncompressed* content, so the codec can
+//! change without changing any id. On disk each object is a 16-byte header followed by an
+//! optional extension and the payload:
+//!
+//! ```text
+//! 0..4   magic "MRGO"
+//! 4      header version (1)
+//! 5      kind   (1 chunk, 2 manifest, 3 commit, 4 note, 5 blob)
+//! 6      codec  (0 raw, 1 zstd)
+//! 7      extension length in bytes (0 today; room for e.g. a delta codec's base id)
+//! 8..16  uncompressed length, u64 little-endian
+//! 16..   extension, then payload
+//! ```
+//!
+//! Writes go to a temp file in `tmp/`, are fsynced, then renamed into place; the fan-out
+//! directories touched are fsynced by `flush()`, which callers run before any commit or ref
+//! refers to the new objects. Every read checks the header, bounds decompression by the
+//! recorded length, and verifies the hash.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::id::ObjectId;
+
+const MAGIC: &[u8; 4] = b"MRGO";
+const HEADER_VERSION: u8 = 1;
+/// Size of the fixed header.
+pub const HEADER_LEN: usize = 16;
+/// Largest uncompressed object accepted on read: bounds allocation driven by object data.
+pub const MAX_OBJECT_LEN: u64 = 1 << 30;
+
+/// What an object holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Chunk = 1,
+    Manifest = 2,
+    Commit = 3,
+    Note = 4,
+    Blob = 5,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Chunk,
+            2 => Kind::Manifest,
+            3 => Kind::Commit,
+            4 => Kind::Note,
+            5 => Kind::Blob,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chunk => "chunk",
+            Kind::Manifest => "manifest",
+            Kind::Commit => "commit",
+            Kind::Note => "note",
+            Kind::Blob => "blob",
+        }
+    }
+}
+
+/// How the payload is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    Raw = 0,
+    Zstd = 1,
+}
+
+/// Compression settings for new objects.
+#[derive(Clone, Copy, Debug)]
+pub struct CompressPolicy {
+    /// zstd level.
+    pub level: i32,
+    /// Store raw when zstd saves less than this fraction (e.g. 0.05 = 5%): such chunks
+    /// (random-looking float weights) check out faster raw and the disk saving is small.
+    pub min_saving: f64,
+}
+
+impl Default for CompressPolicy {
+    fn default() -> Self {
+        CompressPolicy {
+            level: 3,
+            min_saving: 0.05,
+        }
+    }
+}
+
+/// Parsed header of a stored object.
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    pub kind: Kind,
+    pub codec: Codec,
+    pub raw_len: u64,
+    ext_len: usize,
+}
+
+fn parse_header(id: &ObjectId, buf: &[u8]) -> Result<Header> {
+    let corrupt = |why: &str| Error::CorruptObject {
+        id: id.to_hex(),
+        why: why.to_string(),
+    };
+    if buf.len() < HEADER_LEN || &buf[0..4] != MAGIC {
+        return Err(corrupt("bad header magic"));
+    }
+    if buf[4] != HEADER_VERSION {
+        return Err(corrupt(&format!("unknown header version {}", buf[4])));
+    }
+    let kind = Kind::from_u8(buf[5]).ok_or_else(|| corrupt("unknown object kind"))?;
+    let codec = match buf[6] {
+        0 => Codec::Raw,
+        1 => Codec::Zstd,
+        c => return Err(corrupt(&format!("unknown codec {c}"))),
+    };
+    let ext_len = buf[7] as usize;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&buf[8..16]);
+    let raw_len = u64::from_le_bytes(len);
+    if raw_len > MAX_OBJECT_LEN {
+        return Err(corrupt("recorded length is implausibly large"));
+    }
+    Ok(Header {
+        kind,
+        codec,
+        raw_len,
+        ext_len,
+    })
+}
+
+/// Result of a `put`.
+#[derive(Clone, Copy, Debug)]
+pub struct Put {
+    pub id: ObjectId,
+    /// Bytes written to disk (0 when the object already existed).
+    pub stored_bytes: u64,
+}
+
+/// The loose object directory of a store.
+#[derive(Debug)]
+pub struct ObjectStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+    policy: CompressPolicy,
+    dirty_dirs: Mutex<BTreeSet<PathBuf>>,
+}
+
+impl ObjectStore {
+    pub fn new(dir: PathBuf, tmp: PathBuf, policy: CompressPolicy) -> Self {
+        ObjectStore {
+            dir,
+            tmp,
+            policy,
+            dirty_dirs: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path an object lives at.
+    pub fn path_of(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.dir.join(&hex[..2]).join(&hex[2..])
+    }
+
+    pub fn exists(&self, id: &ObjectId) -> bool {
+        self.path_of(id).is_file()
+    }
+
+    /// Store `data` as an object of `kind`; a no-op when it already exists.
+    pub fn put(&self, kind: Kind, data: &[u8]) -> Result<Put> {
+        let id = ObjectId::hash(data);
+        self.put_with_id(id, kind, data)
+    }
+
+    /// Store `data` whose id the caller already computed (it must be blake3 of `data`).
+    pub fn put_with_id(&self, id: ObjectId, kind: Kind, data: &[u8]) -> Result<Put> {
+        debug_assert_eq!(id, ObjectId::hash(data));
+        let path = self.path_of(&id);
+        if path.is_file() {
+            return Ok(Put {
+                id,
+                stored_bytes: 0,
+            });
+        }
+        let compressed = if data.len() >= 64 {
+            let c = zstd::bulk::compress(data, self.policy.level)
+                .ctx("compressing object", &path)?;
+            let saving = 1.0 - c.len() as f64 / data.len() as f64;
+            (saving >= self.policy.min_saving).then_some(c)
+        } else {
+            None
+        };
+        let (codec, payload) = match &compressed {
+            Some(c) => (Codec::Zstd, c.as_slice()),
+            None => (Codec::Raw, data),
+        };
+        let mut header = [0u8; HEADER_LEN];
+        header[0..4].copy_from_slice(MAGIC);
+        header[4] = HEADER_VERSION;
+        header[5] = kind as u8;
+        header[6] = codec as u8;
+        header[7] = 0;
+        header[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
+
+        let fanout = path.parent().expect("object paths have a fan-out parent");
+        if !fanout.is_dir() {
+            fsutil::create_dir_durable(fanout)?;
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".obj-")
+            .tempfile_in(&self.tmp)
+            .ctx("creating temp file in", &self.tmp)?;
+        tmp.write_all(&header)
+            .and_then(|_| tmp.write_all(payload))
+            .ctx("writing object", tmp.path().to_path_buf())?;
+        tmp.as_file()
+            .sync_data()
+            .ctx("syncing object", tmp.path().to_path_buf())?;
+        // Objects are read-only once named, as in git.
+        let _ = tmp.as_file().set_permissions(read_only_perms());
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => {}
+            // A concurrent writer stored the same object first: same bytes, same name.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Put {
+                    id,
+                    stored_bytes: 0,
+                })
+            }
+            Err(e) => return Err(Error::io("renaming object into place", &path, e.error)),
+        }
+        self.dirty_dirs
+            .lock()
+            .expect("dirty-dir set is never poisoned")
+            .insert(fanout.to_path_buf());
+        Ok(Put {
+            id,
+            stored_bytes: (HEADER_LEN + payload.len()) as u64,
+        })
+    }
+
+    /// Make every object written so far durable (fsync the fan-out directories).
+    pub fn flush(&self) -> Result<()> {
+        let dirs = std::mem::take(&mut *self.dirty_dirs.lock().expect("never poisoned"));
+        for d in dirs {
+            fsutil::fsync_dir(&d)?;
+        }
+        Ok(())
+    }
+
+    /// Read only an object's header (cheap; used to tell commits from chunks).
+    pub fn header(&self, id: &ObjectId) -> Result<Header> {
+        let path = self.path_of(id);
+        let mut f = open_object(id, &path)?;
+        let mut buf = [0u8; HEADER_LEN];
+        f.read_exact(&mut buf).map_err(|_| Error::CorruptObject {
+            id: id.to_hex(),
+            why: "truncated header".into(),
+        })?;
+        parse_header(id, &buf)
+    }
+
+    /// Read, decode and verify an object.
+    pub fn get(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        let path = self.path_of(id);
+        let mut f = open_object(id, &path)?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).ctx("reading object", &path)?;
+        decode(id, &buf)
+    }
+
+    /// Read an object and require its kind.
+    pub fn get_kind(&self, id: &ObjectId, want: Kind) -> Result<Vec<u8>> {
+        let (kind, data) = self.get(id)?;
+        if kind != want {
+            return Err(Error::CorruptObject {
+                id: id.to_hex(),
+                why: format!("expected a {}, found a {}", want.name(), kind.name()),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Size of the object file on disk.
+    pub fn disk_size(&self, id: &ObjectId) -> Result<u64> {
+        let p = self.path_of(id);
+        Ok(fs::metadata(&p).ctx("reading metadata of", &p)?.len())
+    }
+
+    /// Delete an object (gc only).
+    pub fn remove(&self, id: &ObjectId) -> Result<()> {
+        let p = self.path_of(id);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("removing object", p, e)),
+        }
+    }
+
+    /// Every object id in the store, plus the paths of files that are not valid objects
+    /// names (reported by fsck).
+    pub fn list(&self) -> Result<(Vec<ObjectId>, Vec<PathBuf>)> {
+        let mut ids = Vec::new();
+        let mut strays = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ids, strays)),
+            Err(e) => return Err(Error::io("listing", &self.dir, e)),
+        };
+        for fan in rd {
+            let fan = fan.ctx("listing", &self.dir)?;
+            let fname = fan.file_name().to_string_lossy().into_owned();
+            if fname.len() != 2 || !fan.path().is_dir() {
+                strays.push(fan.path());
+                continue;
+            }
+            for ent in fs::read_dir(fan.path()).ctx("listing", fan.path())? {
+                let ent = ent.ctx("listing", fan.path())?;
+                let name = ent.file_name().to_string_lossy().into_owned();
+                match ObjectId::from_hex(&format!("{fname}{name}")) {
+                    Some(id) => ids.push(id),
+                    None => strays.push(ent.path()),
+                }
+            }
+        }
+        ids.sort();
+        Ok((ids, strays))
+    }
+
+    /// Object ids starting with `prefix` (lowercase hex, at least 2 digits).
+    pub fn find_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let fan = self.dir.join(&prefix[..2]);
+        let rd = match fs::read_dir(&fan) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("listing", fan, e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.ctx("listing", &fan)?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix[2..]) {
+                if let Some(id) = ObjectId::from_hex(&format!("{}{}", &prefix[..2], name)) {
+                    out.push(id);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn open_object(id: &ObjectId, path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::MissingObject { id: id.to_hex() }
+        } else {
+            Error::io("opening object", path, e)
+        }
+    })
+}
+
+/// Decode the on-disk bytes of object `id` and verify them against the id.
+pub fn decode(id: &ObjectId, buf: &[u8]) -> Result<(Kind, Vec<u8>)> {
+    let h = parse_header(id, buf)?;
+    let start = HEADER_LEN + h.ext_len;
+    let corrupt = |why: String| Error::CorruptObject {
+        id: id.to_hex(),
+        why,
+    };
+    if buf.len() < start {
+        return Err(corrupt("truncated extension".into()));
+    }
+    let payload = &buf[start..];
+    let data = match h.codec {
+        Codec::Raw => payload.to_vec(),
+        Codec::Zstd => zstd::bulk::decompress(payload, h.raw_len as usize)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?,
+    };
+    if data.len() as u64 != h.raw_len {
+        return Err(corrupt(format!(
+            "length {} differs from the recorded {}",
+            data.len(),
+            h.raw_len
+        )));
+    }
+    let actual = ObjectId::hash(&data);
+    if actual != *id {
+        return Err(corrupt(format!("content hashes to {}", actual.short())));
+    }
+    Ok((h.kind, data))
+}
+
+fn read_only_perms() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o444)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(d: &Path) -> ObjectStore {
+        fs::create_dir_all(d.join("objects")).unwrap();
+        fs::create_dir_all(d.join("tmp")).unwrap();
+        ObjectStore::new(d.join("objects"), d.join("tmp"), CompressPolicy::default())
+    }
+
+    #[test]
+    fn put_get_round_trip_and_dedup() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let data = b"hello hello hello hello hello hello hello hello hello hello hello".repeat(10);
+        let p = s.put(Kind::Chunk, &data).unwrap();
+        assert!(p.stored_bytes > 0 && p.stored_bytes < data.len() as u64, "compressible data is compressed");
+        assert_eq!(s.put(Kind::Chunk, &data).unwrap().stored_bytes, 0);
+        s.flush().unwrap();
+        assert_eq!(s.get(&p.id).unwrap(), (Kind::Chunk, data.clone()));
+        assert_eq!(s.find_prefix(&p.id.to_hex()[..6]).unwrap(), vec![p.id]);
+        assert!(s.get_kind(&p.id, Kind::Commit).is_err());
+    }
+
+    #[test]
+    fn incompressible_is_stored_raw() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let mut data = vec![0u8; 100_000];
+        let mut x = 0x2545F4914F6CDD1Du64;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let p = s.put(Kind::Chunk, &data).unwrap();
+        assert_eq!(p.stored_bytes, (HEADER_LEN + data.len()) as u64);
+        assert_eq!(s.header(&p.id).unwrap().codec, Codec::Raw);
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let p = s.put(Kind::Blob, b"some content that is long enough to be compressed....").unwrap();
+        let path = s.path_of(&p.id);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::set_permissions(&path, fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644))).unwrap();
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(s.get(&p.id), Err(Error::CorruptObject { .. })));
+    }
+
+    #[test]
+    fn missing_and_garbage_headers() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let id = ObjectId::hash(b"x");
+        assert!(matches!(s.get(&id), Err(Error::MissingObject { .. })));
+        assert!(decode(&id, b"MRGO").is_err());
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(MAGIC);
+        h[4] = 1;
+        h[5] = 1;
+        h[6] = 1;
+        h[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&id, &h).is_err(), "huge recorded length is refused before allocating");
+    }
+}

@@ -1,0 +1,220 @@
+//! `checkout`: write a commit's files into the work tree (or another directory).
+//!
+//! Safety rules, checked for every file before any byte is written:
+//! - a path never escapes its base directory and no symlink on the way is followed;
+//! - a file that exists with other content is replaced only when it is exactly what mreg
+//!   itself last wrote or committed there (per `worktree.json`), or with `force`;
+//! - every manifest is loaded up front, so a missing object fails before writing.
+//!
+//! Each file is written to a hidden temp name beside the target (chunks decompressed in
+//! parallel, verified, written at their offsets), fsynced, then renamed over the target:
+//! an interrupted checkout never leaves a half-written file under the real name.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::commit::{Commit, FileEntry};
+use crate::error::{Error, IoContext, Result};
+use crate::filestore::{self, FileStat, Manifest};
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::ops::Progress;
+use crate::repo::Repo;
+use crate::worktree::{Tracked, WorktreeState};
+
+#[derive(Clone, Debug)]
+pub struct CheckoutRequest {
+    pub commit: ObjectId,
+    /// Repository-relative paths (files or directory prefixes); empty = every file.
+    pub paths: Vec<String>,
+    /// Write under this directory instead of the work tree root.
+    pub to: Option<PathBuf>,
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CheckoutOutcome {
+    pub written: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub bytes_written: u64,
+}
+
+/// Files of `commit` selected by `paths` (exact paths or directory prefixes).
+pub fn select<'c>(commit: &'c Commit, paths: &[String]) -> Result<Vec<&'c FileEntry>> {
+    if paths.is_empty() {
+        return Ok(commit.files.iter().collect());
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.trim_end_matches('/');
+        let matched: Vec<&FileEntry> = commit
+            .files
+            .iter()
+            .filter(|f| f.path == p || f.path.starts_with(&format!("{p}/")) || p.is_empty())
+            .collect();
+        if matched.is_empty() {
+            return Err(Error::PathNotInCommit(p.to_string()));
+        }
+        out.extend(matched);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
+    Ok(out)
+}
+
+enum Plan {
+    Write,
+    Unchanged(FileStat),
+}
+
+pub fn checkout(repo: &Repo, req: &CheckoutRequest, progress: &dyn Progress) -> Result<CheckoutOutcome> {
+    let commit = repo.read_commit(&req.commit)?;
+    let files = select(&commit, &req.paths)?;
+    let in_work_tree = req.to.is_none();
+    let base = match &req.to {
+        Some(d) => {
+            fsutil::create_dir_durable(d)?;
+            d.clone()
+        }
+        None => repo.root().to_path_buf(),
+    };
+    let tracked = if in_work_tree {
+        WorktreeState::load(repo)?
+    } else {
+        WorktreeState::default()
+    };
+    if crate::gc_marks::is_pruned(repo, &req.commit) {
+        return Err(Error::Pruned {
+            commit: req.commit.to_hex(),
+        });
+    }
+
+    // Plan every file before touching any.
+    let mut plans = Vec::new();
+    let mut conflicts = Vec::new();
+    for f in &files {
+        let target = repo.work_path(&base, &f.path)?;
+        let plan = match fs::symlink_metadata(&target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Plan::Write,
+            Err(e) => return Err(Error::io("reading metadata of", target, e)),
+            Ok(md) if !md.is_file() => {
+                return Err(Error::InvalidPath {
+                    path: f.path.clone(),
+                    why: format!("{} exists and is not a regular file", target.display()),
+                })
+            }
+            Ok(md) => {
+                let stat = FileStat::of(&md);
+                let t = tracked.files.get(&f.path);
+                if t.is_some_and(|t| t.stat == Some(stat) && t.blake3 == f.blake3) {
+                    Plan::Unchanged(stat)
+                } else {
+                    let (actual, stat) = filestore::hash_file(&target)?;
+                    if actual == f.blake3 {
+                        Plan::Unchanged(stat)
+                    } else {
+                        let mreg_wrote_it = t.is_some_and(|t| t.blake3 == actual);
+                        if !mreg_wrote_it && !req.force {
+                            conflicts.push(f.path.clone());
+                        }
+                        Plan::Write
+                    }
+                }
+            }
+        };
+        plans.push((*f, target, plan));
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::WouldOverwrite(conflicts));
+    }
+    let manifests: Vec<Option<Manifest>> = plans
+        .iter()
+        .map(|(f, _, p)| match p {
+            Plan::Write => {
+                let m = filestore::load_manifest(repo.objects(), &f.manifest)?;
+                if m.blake3 != f.blake3 || m.size != f.size {
+                    return Err(Error::CorruptObject {
+                        id: f.manifest.to_hex(),
+                        why: format!("manifest does not describe {}", f.path),
+                    });
+                }
+                Ok(Some(m))
+            }
+            Plan::Unchanged(_) => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+
+    let total: u64 = manifests.iter().flatten().map(|m| m.size).sum();
+    progress.start("checking out", total);
+    let mut out = CheckoutOutcome::default();
+    let mut new_stats = Vec::new();
+    for ((f, target, plan), m) in plans.iter().zip(&manifests) {
+        match (plan, m) {
+            (Plan::Unchanged(stat), _) => {
+                out.unchanged.push(f.path.clone());
+                new_stats.push((f, *stat));
+            }
+            (Plan::Write, Some(m)) => {
+                let stat = write_file(repo, f, m, target, progress)?;
+                out.bytes_written += m.size;
+                out.written.push(f.path.clone());
+                new_stats.push((f, stat));
+            }
+            (Plan::Write, None) => unreachable!("every planned write has a manifest"),
+        }
+    }
+    progress.finish();
+    if in_work_tree {
+        WorktreeState::update(repo, |w| {
+            for (f, stat) in new_stats {
+                w.files.insert(
+                    f.path.clone(),
+                    Tracked {
+                        model: commit.model.clone(),
+                        commit: req.commit,
+                        blake3: f.blake3,
+                        size: f.size,
+                        stat: Some(stat),
+                    },
+                );
+            }
+        })?;
+    }
+    Ok(out)
+}
+
+/// Restore one file through a temp name beside `target`.
+fn write_file(
+    repo: &Repo,
+    f: &FileEntry,
+    m: &Manifest,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<FileStat> {
+    if let Some(parent) = target.parent() {
+        fsutil::create_dir_durable(parent)?;
+    }
+    let tmp = fsutil::sibling_temp_path(target);
+    let result = (|| -> Result<FileStat> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .ctx("creating", &tmp)?;
+        filestore::restore_into(repo.objects(), m, &file, &tmp, &|n| progress.advance(n))?;
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .ctx("setting permissions of", &tmp)?;
+        file.sync_all().ctx("syncing", &tmp)?;
+        drop(file);
+        fs::rename(&tmp, target).ctx("renaming into place", target)?;
+        fsutil::fsync_parent(target)?;
+        let md = fs::metadata(target).ctx("reading metadata of", target)?;
+        Ok(FileStat::of(&md))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,22 @@
+//! Operations that span several parts of the store: commit, checkout, fsck.
+//!
+//! Each takes plain data in (paths already resolved, author and time already chosen by the
+//! caller) and returns plain data out; none prints or reads the environment.
+
+pub mod checkout;
+pub mod commit;
+pub mod fsck;
+
+/// Progress reports for long work; the CLI renders them, the library only calls them.
+pub trait Progress: Sync {
+    /// A new phase begins, covering `total` bytes.
+    fn start(&self, _what: &str, _total: u64) {}
+    /// `n` more bytes are done.
+    fn advance(&self, _n: u64) {}
+    /// The phase is over.
+    fn finish(&self) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}

@@ -1,0 +1,387 @@
+//! The `.modelreg` store: its layout, its config, and finding it.
+//!
+//! ```text
+//! .modelreg/
+//!   config.yaml          format_version, compression settings, per-model policies
+//!   objects/ab/cdef...   write-once objects (chunks, manifests, commits, notes)
+//!   models/<name>/log    the model's history log: the source of truth for its refs
+//!   models/<name>/lock   flock taken around each move of the model's refs
+//!   worktree.json        what mreg last wrote or committed at each work-tree path (+ stat cache)
+//!   locks/               store-wide locks (store: shared by writers, exclusive for gc)
+//!   tmp/                 temp files; anything here is garbage after a crash
+//! ```
+//!
+//! The work tree (the root that commit paths are relative to) is the directory containing
+//! the store.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::commit::Commit;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::history::{ModelLog, RefState};
+use crate::id::ObjectId;
+use crate::lock::{self, LockGuard};
+use crate::names::ModelName;
+use crate::object::{CompressPolicy, Kind, ObjectStore};
+
+/// The store format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Name of the store directory.
+pub const STORE_DIR: &str = ".modelreg";
+
+/// Compression settings kept in the config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CompressionConfig {
+    pub level: i32,
+    pub min_saving: f64,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        let p = CompressPolicy::default();
+        CompressionConfig {
+            level: p.level,
+            min_saving: p.min_saving,
+        }
+    }
+}
+
+/// `config.yaml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub format_version: u32,
+    #[serde(default)]
+    pub compression: CompressionConfig,
+    /// Per-model settings (policies); open for later features.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub models: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            format_version: FORMAT_VERSION,
+            compression: CompressionConfig::default(),
+            models: Default::default(),
+        }
+    }
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Repo {
+    store: PathBuf,
+    root: PathBuf,
+    config: Config,
+    objects: ObjectStore,
+}
+
+impl Repo {
+    /// Create a store in `dir/.modelreg`.
+    pub fn init(dir: &Path) -> Result<Repo> {
+        let store = dir.join(STORE_DIR);
+        Self::init_at(&store)
+    }
+
+    /// Create a store at exactly `store`.
+    pub fn init_at(store: &Path) -> Result<Repo> {
+        if store.exists() {
+            return Err(Error::AlreadyInitialized(store.to_path_buf()));
+        }
+        let parent = store.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(Error::io(
+                "creating store in",
+                parent,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        // Build the store under a temp name and rename it into place, so a crash during
+        // init never leaves a half-made store that later commands would trust.
+        let staging = parent.join(format!(".modelreg-init-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        for sub in ["objects", "models", "locks", "tmp"] {
+            fs::create_dir_all(staging.join(sub)).ctx("creating", staging.join(sub))?;
+        }
+        let cfg = serde_yaml::to_string(&Config::default()).expect("config serializes");
+        fsutil::write_atomic(&staging.join("config.yaml"), cfg.as_bytes(), &staging.join("tmp"))?;
+        for sub in ["objects", "models", "locks", "tmp"] {
+            fsutil::fsync_dir(&staging.join(sub))?;
+        }
+        fsutil::fsync_dir(&staging)?;
+        fs::rename(&staging, store).ctx("creating store", store)?;
+        fsutil::fsync_parent(store)?;
+        Repo::open(store)
+    }
+
+    /// Open the store at `store` (the `.modelreg` directory itself).
+    pub fn open(store: &Path) -> Result<Repo> {
+        let cfg_path = store.join("config.yaml");
+        if !cfg_path.is_file() {
+            return Err(Error::NotARepo(store.to_path_buf()));
+        }
+        let text = fs::read_to_string(&cfg_path).ctx("reading", &cfg_path)?;
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            format_version: u32,
+        }
+        let v: VersionOnly = serde_yaml::from_str(&text).map_err(|e| Error::CorruptFile {
+            path: cfg_path.clone(),
+            why: e.to_string(),
+        })?;
+        if v.format_version != FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                path: store.to_path_buf(),
+                found: v.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let config: Config = serde_yaml::from_str(&text).map_err(|e| Error::CorruptFile {
+            path: cfg_path.clone(),
+            why: e.to_string(),
+        })?;
+        let store = fs::canonicalize(store).ctx("resolving", store)?;
+        let root = store
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let policy = CompressPolicy {
+            level: config.compression.level,
+            min_saving: config.compression.min_saving,
+        };
+        for sub in ["objects", "models", "locks", "tmp"] {
+            if !store.join(sub).is_dir() {
+                return Err(Error::CorruptFile {
+                    path: store.join(sub),
+                    why: "missing store directory".into(),
+                });
+            }
+        }
+        let objects = ObjectStore::new(store.join("objects"), store.join("tmp"), policy);
+        Ok(Repo {
+            store,
+            root,
+            config,
+            objects,
+        })
+    }
+
+    /// Find the store by walking up from `start`, as git does.
+    pub fn discover(start: &Path) -> Result<Repo> {
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            let candidate = d.join(STORE_DIR);
+            if candidate.join("config.yaml").is_file() {
+                return Repo::open(&candidate);
+            }
+            dir = d.parent();
+        }
+        Err(Error::NotARepo(start.to_path_buf()))
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        &self.store
+    }
+
+    /// The work tree root: commit paths are relative to it.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn objects(&self) -> &ObjectStore {
+        &self.objects
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.store.join("tmp")
+    }
+
+    /// Shared store lock: held by every writer; gc takes it exclusively.
+    pub fn lock_store_shared(&self) -> Result<LockGuard> {
+        lock::shared(&self.store.join("locks").join("store"))
+    }
+
+    /// Exclusive store lock (gc).
+    pub fn lock_store_exclusive(&self) -> Result<LockGuard> {
+        lock::exclusive(&self.store.join("locks").join("store"))
+    }
+
+    /// A named store-wide lock (e.g. `tags`, `worktree`).
+    pub fn lock_named(&self, name: &str) -> Result<LockGuard> {
+        lock::exclusive(&self.store.join("locks").join(name))
+    }
+
+    pub fn model_log(&self, model: &ModelName) -> ModelLog {
+        ModelLog::new(self.store.join("models").join(model.as_str()))
+    }
+
+    /// Every model with a history, sorted by name.
+    pub fn models(&self) -> Result<Vec<ModelName>> {
+        let dir = self.store.join("models");
+        let mut out = Vec::new();
+        for ent in fs::read_dir(&dir).ctx("listing", &dir)? {
+            let ent = ent.ctx("listing", &dir)?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if let Ok(m) = ModelName::new(&name) {
+                if ent.path().join("log").is_file() {
+                    out.push(m);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn model_exists(&self, model: &ModelName) -> bool {
+        self.model_log(model).exists()
+    }
+
+    /// The model's current refs.
+    pub fn model_state(&self, model: &ModelName) -> Result<RefState> {
+        self.model_log(model).state()
+    }
+
+    /// Read and parse a commit.
+    pub fn read_commit(&self, id: &ObjectId) -> Result<Commit> {
+        let bytes = self.objects.get_kind(id, Kind::Commit)?;
+        Commit::decode(id, &bytes)
+    }
+
+    /// Store a commit object; returns its id. Objects it refers to must be stored first.
+    pub fn write_commit(&self, c: &Commit) -> Result<ObjectId> {
+        let bytes = c.encode()?;
+        let put = self.objects.put(Kind::Commit, &bytes)?;
+        self.objects.flush()?;
+        Ok(put.id)
+    }
+
+    /// The commits of a model from its head back to its first, newest first.
+    pub fn model_chain(&self, model: &ModelName) -> Result<Vec<(ObjectId, Commit)>> {
+        let mut out = Vec::new();
+        let mut next = self.model_state(model)?.head;
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = next {
+            if !seen.insert(id) {
+                break; // a cycle is impossible by hashing, but never loop forever
+            }
+            let c = self.read_commit(&id)?;
+            next = c.parent().copied();
+            out.push((id, c));
+        }
+        Ok(out)
+    }
+
+    /// Turn a user path (absolute, or relative to `cwd`) into a repository-relative path,
+    /// lexically (symlinks are not followed). Errors when it is outside the work tree.
+    pub fn rel_path(&self, cwd: &Path, p: &Path) -> Result<String> {
+        let abs = normalize(&cwd.join(p));
+        let rel = abs.strip_prefix(&self.root).map_err(|_| Error::InvalidPath {
+            path: p.display().to_string(),
+            why: format!("it is outside the repository at {}", self.root.display()),
+        })?;
+        let mut parts = Vec::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| Error::InvalidPath {
+                    path: p.display().to_string(),
+                    why: "it is not valid UTF-8".into(),
+                })?),
+                _ => {
+                    return Err(Error::InvalidPath {
+                        path: p.display().to_string(),
+                        why: "it cannot be made relative to the repository".into(),
+                    })
+                }
+            }
+        }
+        Ok(parts.join("/"))
+    }
+
+    /// The absolute path of a repository-relative path, refusing any symlink on the way
+    /// (nothing is ever followed out of the tree).
+    pub fn work_path(&self, base: &Path, rel: &str) -> Result<PathBuf> {
+        crate::names::validate_rel_path(rel)?;
+        let mut p = base.to_path_buf();
+        let comps: Vec<&str> = rel.split('/').collect();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            if let Ok(md) = fs::symlink_metadata(&p) {
+                if md.file_type().is_symlink() {
+                    return Err(Error::InvalidPath {
+                        path: rel.to_string(),
+                        why: format!("{} is a symbolic link; mreg never follows links", p.display()),
+                    });
+                }
+                if i + 1 < comps.len() && !md.is_dir() {
+                    return Err(Error::InvalidPath {
+                        path: rel.to_string(),
+                        why: format!("{} is not a directory", p.display()),
+                    });
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Lexical normalization: drop `.`, resolve `..` against earlier components.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_open_discover() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Repo::init(d.path()).unwrap();
+        assert!(matches!(Repo::init(d.path()), Err(Error::AlreadyInitialized(_))));
+        let sub = d.path().join("a/b");
+        fs::create_dir_all(&sub).unwrap();
+        let found = Repo::discover(&sub).unwrap();
+        assert_eq!(found.store_dir(), r.store_dir());
+        let e = tempfile::tempdir().unwrap();
+        assert!(matches!(Repo::discover(e.path()), Err(Error::NotARepo(_))));
+    }
+
+    #[test]
+    fn unknown_format_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Repo::init(d.path()).unwrap();
+        fs::write(r.store_dir().join("config.yaml"), "format_version: 99\n").unwrap();
+        assert!(matches!(
+            Repo::open(r.store_dir()),
+            Err(Error::UnsupportedFormat { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn rel_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Repo::init(d.path()).unwrap();
+        let root = r.root().to_path_buf();
+        assert_eq!(r.rel_path(&root, Path::new("a/./b/../c.bin")).unwrap(), "a/c.bin");
+        assert_eq!(r.rel_path(&root.join("x"), Path::new("y")).unwrap(), "x/y");
+        assert!(r.rel_path(&root, Path::new("../outside")).is_err());
+    }
+}

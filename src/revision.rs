@@ -1,0 +1,205 @@
+//! Revisions: the ways a user names a commit.
+//!
+//! ```text
+//! <id or unique prefix of 4+ hex digits>
+//! MODEL                 the model's head
+//! MODEL@ALIAS           an alias of the model
+//! MODEL@ALIAS@{N}       what the alias pointed at N moves ago (from the history log)
+//! TAG                   a tag
+//! REV~N                 N commits back along the first parent (REV~ = REV~1)
+//! ```
+//!
+//! Names are looked up before hex prefixes, as git looks up refs before abbreviated ids.
+
+use crate::error::{Error, Result};
+use crate::id::{self, ObjectId};
+use crate::names::{validate_name, ModelName};
+use crate::object::Kind;
+use crate::repo::Repo;
+
+/// A parsed revision, before resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// A model name, a tag, or a hex prefix: decided at resolution.
+    Name(String),
+    Alias {
+        model: String,
+        alias: String,
+        moves_ago: usize,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rev {
+    pub base: Base,
+    pub back: usize,
+}
+
+/// Parse the syntax of a revision (no store access).
+pub fn parse(s: &str) -> Result<Rev> {
+    let bad = || Error::UnknownRevision(s.to_string());
+    let (mut base, mut back) = (s, 0usize);
+    if let Some(i) = s.find('~') {
+        base = &s[..i];
+        for part in s[i + 1..].split('~') {
+            let n = if part.is_empty() {
+                1
+            } else {
+                part.parse::<usize>().map_err(|_| bad())?
+            };
+            back = back.checked_add(n).ok_or_else(bad)?;
+        }
+    }
+    if base.is_empty() {
+        return Err(bad());
+    }
+    let parsed = match base.split_once('@') {
+        None => Base::Name(base.to_string()),
+        Some((model, rest)) => {
+            let (alias, moves_ago) = match rest.split_once("@{") {
+                None => (rest, 0),
+                Some((a, n)) => {
+                    let n = n.strip_suffix('}').ok_or_else(bad)?;
+                    (a, n.parse::<usize>().map_err(|_| bad())?)
+                }
+            };
+            validate_name("model name", model)?;
+            validate_name("alias", alias)?;
+            Base::Alias {
+                model: model.to_string(),
+                alias: alias.to_string(),
+                moves_ago,
+            }
+        }
+    };
+    Ok(Rev { base: parsed, back })
+}
+
+impl Repo {
+    /// Resolve a revision string to a commit id.
+    pub fn resolve(&self, s: &str) -> Result<ObjectId> {
+        let rev = parse(s)?;
+        let mut id = match &rev.base {
+            Base::Alias {
+                model,
+                alias,
+                moves_ago,
+            } => self.resolve_alias(s, &ModelName::new(model)?, alias, *moves_ago)?,
+            Base::Name(name) => self.resolve_name(s, name)?,
+        };
+        for i in 0..rev.back {
+            let c = self.read_commit(&id)?;
+            id = *c.parent().ok_or_else(|| Error::HistoryTooShort {
+                rev: s.to_string(),
+                asked: rev.back,
+                available: i,
+            })?;
+        }
+        Ok(id)
+    }
+
+    fn resolve_name(&self, s: &str, name: &str) -> Result<ObjectId> {
+        if let Ok(m) = ModelName::new(name) {
+            if self.model_exists(&m) {
+                return self
+                    .model_state(&m)?
+                    .head
+                    .ok_or_else(|| Error::UnknownRevision(s.to_string()));
+            }
+            if let Some(id) = self.find_tag(name)? {
+                return Ok(id);
+            }
+        }
+        if id::is_hex_prefix(name) {
+            let mut found = Vec::new();
+            for cand in self.objects().find_prefix(name)? {
+                if matches!(self.objects().header(&cand), Ok(h) if h.kind == Kind::Commit) {
+                    found.push(cand);
+                }
+            }
+            return match found.len() {
+                0 => Err(Error::UnknownRevision(s.to_string())),
+                1 => Ok(found[0]),
+                _ => Err(Error::AmbiguousRevision {
+                    prefix: name.to_string(),
+                    candidates: found.iter().map(|c| c.short()).collect(),
+                }),
+            };
+        }
+        Err(Error::UnknownRevision(s.to_string()))
+    }
+
+    /// The commit a tag points at, searching every model's refs.
+    pub fn find_tag(&self, tag: &str) -> Result<Option<ObjectId>> {
+        for m in self.models()? {
+            if let Some(id) = self.model_state(&m)?.tags.get(tag) {
+                return Ok(Some(*id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn resolve_alias(
+        &self,
+        s: &str,
+        model: &ModelName,
+        alias: &str,
+        moves_ago: usize,
+    ) -> Result<ObjectId> {
+        if !self.model_exists(model) {
+            return Err(Error::UnknownModel(model.to_string()));
+        }
+        let key = format!("alias:{alias}");
+        if moves_ago == 0 {
+            return self
+                .model_state(model)?
+                .aliases
+                .get(alias)
+                .copied()
+                .ok_or_else(|| Error::UnknownRevision(s.to_string()));
+        }
+        let (entries, _) = self.model_log(model).entries()?;
+        let values: Vec<Option<ObjectId>> = entries
+            .iter()
+            .flat_map(|e| e.changes.iter().filter(|c| c.name == key).map(|c| c.new))
+            .collect();
+        let idx = values.len().checked_sub(1 + moves_ago).ok_or_else(|| Error::HistoryTooShort {
+            rev: s.to_string(),
+            asked: moves_ago,
+            available: values.len().saturating_sub(1),
+        })?;
+        values[idx].ok_or_else(|| Error::UnknownRevision(format!("{s} (the alias was removed then)")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax() {
+        assert_eq!(
+            parse("mnist~2").unwrap(),
+            Rev {
+                base: Base::Name("mnist".into()),
+                back: 2
+            }
+        );
+        assert_eq!(parse("abcd~").unwrap().back, 1);
+        assert_eq!(parse("a~1~2").unwrap().back, 3);
+        assert_eq!(
+            parse("m@production@{3}~1").unwrap(),
+            Rev {
+                base: Base::Alias {
+                    model: "m".into(),
+                    alias: "production".into(),
+                    moves_ago: 3
+                },
+                back: 1
+            }
+        );
+        for bad in ["", "~1", "m~x", "m@", "@a", "m@a@{x}", "m@a@{1", "a/b@c"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! What mreg last wrote or committed at each work-tree path, and the stat cache.
+//!
+//! `worktree.json` maps a repository-relative path to the model and commit it came from,
+//! its blake3, size, and the stat (device, inode, size, mtime, ctime) it had when mreg last
+//! hashed or wrote it. `status` uses it to skip re-reading unchanged files; `checkout` uses
+//! it to tell a file mreg wrote (safe to replace) from a user's own edit (never silently
+//! overwritten). It is a cache of facts about the work tree, never the source of truth for
+//! the store: losing it loses no version.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::filestore::{self, FileStat};
+use crate::fsutil;
+use crate::id::ObjectId;
+use crate::names::ModelName;
+use crate::repo::Repo;
+
+/// One tracked path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub model: ModelName,
+    pub commit: ObjectId,
+    pub blake3: ObjectId,
+    pub size: u64,
+    #[serde(default)]
+    pub stat: Option<FileStat>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorktreeState {
+    #[serde(default)]
+    pub files: BTreeMap<String, Tracked>,
+}
+
+impl WorktreeState {
+    fn path(repo: &Repo) -> std::path::PathBuf {
+        repo.store_dir().join("worktree.json")
+    }
+
+    pub fn load(repo: &Repo) -> Result<WorktreeState> {
+        let p = Self::path(repo);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptFile {
+                path: p,
+                why: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WorktreeState::default()),
+            Err(e) => Err(Error::io("reading", p, e)),
+        }
+    }
+
+    /// Read-modify-write under the `worktree` lock, atomically.
+    pub fn update(repo: &Repo, f: impl FnOnce(&mut WorktreeState)) -> Result<()> {
+        let _g = repo.lock_named("worktree")?;
+        let mut st = Self::load(repo).unwrap_or_default();
+        f(&mut st);
+        let bytes = serde_json::to_vec_pretty(&st).expect("worktree state serializes");
+        fsutil::write_atomic(&Self::path(repo), &bytes, &repo.tmp_dir())
+    }
+}
+
+/// How a tracked file compares with what mreg last recorded for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileState {
+    Clean,
+    Modified,
+    Deleted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusEntry {
+    pub path: String,
+    pub state: FileState,
+    pub model: ModelName,
+    pub commit: ObjectId,
+    pub expected_blake3: ObjectId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_blake3: Option<ObjectId>,
+    /// True when the file had to be re-hashed (its stat changed).
+    pub rehashed: bool,
+}
+
+/// Compare every tracked file with its recorded content, re-hashing only files whose stat
+/// changed; refreshes the stat cache for files found unchanged.
+pub fn status(repo: &Repo) -> Result<Vec<StatusEntry>> {
+    let state = WorktreeState::load(repo)?;
+    let mut out = Vec::new();
+    let mut refreshed = Vec::new();
+    for (path, t) in &state.files {
+        let abs = repo.work_path(repo.root(), path)?;
+        let base = StatusEntry {
+            path: path.clone(),
+            state: FileState::Clean,
+            model: t.model.clone(),
+            commit: t.commit,
+            expected_blake3: t.blake3,
+            actual_blake3: None,
+            rehashed: false,
+        };
+        let md = match fs::symlink_metadata(&abs) {
+            Ok(md) if md.is_file() => md,
+            Ok(_) => {
+                out.push(StatusEntry {
+                    state: FileState::Modified,
+                    ..base
+                });
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.push(StatusEntry {
+                    state: FileState::Deleted,
+                    ..base
+                });
+                continue;
+            }
+            Err(e) => return Err(Error::io("reading metadata of", abs, e)),
+        };
+        let stat = FileStat::of(&md);
+        if t.stat == Some(stat) {
+            out.push(base);
+            continue;
+        }
+        if stat.size != t.size {
+            out.push(StatusEntry {
+                state: FileState::Modified,
+                ..base
+            });
+            continue;
+        }
+        let (actual, stat) = filestore::hash_file(&abs)?;
+        let clean = actual == t.blake3;
+        if clean {
+            refreshed.push((path.clone(), stat));
+        }
+        out.push(StatusEntry {
+            state: if clean {
+                FileState::Clean
+            } else {
+                FileState::Modified
+            },
+            actual_blake3: Some(actual),
+            rehashed: true,
+            ..base
+        });
+    }
+    if !refreshed.is_empty() {
+        // Best effort: a failure to refresh the cache only costs a re-hash next time.
+        let _ = WorktreeState::update(repo, |s| {
+            for (p, st) in refreshed {
+                if let Some(t) = s.files.get_mut(&p) {
+                    t.stat = Some(st);
+                }
+            }
+        });
+    }
+    Ok(out)
+}
