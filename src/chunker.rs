@@ -1,17 +1,25 @@
 //! Where a file is cut into chunks.
 //!
-//! Content-defined chunking (FastCDC 2020) makes boundaries follow content, so an edit in
-//! the middle of a file changes only the chunks around it. For safetensors files the cut
-//! points first follow the file's own structure: the header and every tensor's byte range
-//! are separate segments, each then cut by FastCDC. A fine-tuning step that changes a few
-//! tensors therefore shares every unchanged tensor's chunks byte for byte with the
-//! previous version, with no boundary chunk straddling a changed and an unchanged tensor.
+//! Content-defined chunking (FastCDC 2020) makes boundaries follow content, so an insertion
+//! in the middle of a file changes only the chunks around it.
+//!
+//! Safetensors files are cut by their own structure instead: the header is one segment and
+//! every tensor's byte range is cut into fixed 1 MiB blocks from the tensor's start. A
+//! tensor's bytes never shift (its shape fixes its size; a shape change rewrites it anyway),
+//! so content-defined boundaries buy nothing inside a tensor, while fixed blocks cost no
+//! scan of the data at all and still isolate partial updates (changed rows of an embedding
+//! touch only their blocks). A fine-tuning step that changes some tensors shares every
+//! unchanged tensor's chunks byte for byte with the previous version, and no chunk ever
+//! straddles two tensors.
 
 /// Chunk size limits (bytes). Chunks average 1 MiB: small enough for dedup inside big
 /// tensors, large enough that per-object overhead (a file, an fsync) stays negligible.
 pub const MIN_CHUNK: u32 = 256 * 1024;
 pub const AVG_CHUNK: u32 = 1024 * 1024;
 pub const MAX_CHUNK: u32 = 4 * 1024 * 1024;
+
+/// Block size inside a safetensors tensor.
+pub const TENSOR_BLOCK: usize = 1024 * 1024;
 
 /// Largest safetensors header accepted when looking for tensor boundaries (as the format).
 const MAX_SAFETENSORS_HEADER: u64 = 100 * 1024 * 1024;
@@ -26,6 +34,18 @@ pub struct Span {
 /// Cut `data` into chunks covering it exactly, in order.
 pub fn chunk_spans(data: &[u8]) -> Vec<Span> {
     let mut out = Vec::with_capacity(data.len() / AVG_CHUNK as usize + 1);
+    if let Some(cuts) = safetensors_cuts(data) {
+        for seg in spans_between(cuts, data.len()) {
+            let mut off = seg.offset;
+            let end = seg.offset + seg.len;
+            while off < end {
+                let len = TENSOR_BLOCK.min(end - off);
+                out.push(Span { offset: off, len });
+                off += len;
+            }
+        }
+        return out;
+    }
     for seg in segments(data) {
         let part = &data[seg.offset..seg.offset + seg.len];
         if part.len() <= MIN_CHUNK as usize {
@@ -51,11 +71,16 @@ pub fn segments(data: &[u8]) -> Vec<Span> {
         offset: 0,
         len: data.len(),
     }];
-    let Some(mut cuts) = safetensors_cuts(data) else {
-        return whole;
-    };
+    match safetensors_cuts(data) {
+        Some(cuts) => spans_between(cuts, data.len()),
+        None => whole,
+    }
+}
+
+/// The spans between sorted, deduplicated cut points (0 and `len` included).
+fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
     cuts.push(0);
-    cuts.push(data.len());
+    cuts.push(len);
     cuts.sort_unstable();
     cuts.dedup();
     cuts.windows(2)
@@ -158,7 +183,10 @@ mod tests {
         let starts: Vec<usize> = spans.iter().map(|s| s.offset).collect();
         let hdr = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
         for k in 0..4 {
-            assert!(starts.contains(&(hdr + k * 700_000)), "tensor {k} starts a chunk");
+            assert!(
+                starts.contains(&(hdr + k * 700_000)),
+                "tensor {k} starts a chunk"
+            );
         }
     }
 
@@ -169,7 +197,10 @@ mod tests {
         ts[3] = noise(2_000_000, 99);
         let b = safetensors(&ts);
         let ids = |f: &[u8]| -> std::collections::HashSet<blake3::Hash> {
-            chunk_spans(f).iter().map(|s| blake3::hash(&f[s.offset..s.offset + s.len])).collect()
+            chunk_spans(f)
+                .iter()
+                .map(|s| blake3::hash(&f[s.offset..s.offset + s.len]))
+                .collect()
         };
         let (ia, ib) = (ids(&a), ids(&b));
         let new_bytes: usize = chunk_spans(&b)
@@ -179,6 +210,21 @@ mod tests {
             .sum();
         assert_eq!(new_bytes, 2_000_000, "exactly the changed tensor is new");
         assert!(ib.len() > 6);
+    }
+
+    #[test]
+    fn a_partial_tensor_update_touches_only_its_blocks() {
+        let ts: Vec<Vec<u8>> = (0..2).map(|i| noise(5 * TENSOR_BLOCK, i + 1)).collect();
+        let a = safetensors(&ts);
+        let mut b = a.clone();
+        let hdr = 8 + u64::from_le_bytes(a[..8].try_into().unwrap()) as usize;
+        b[hdr + 2 * TENSOR_BLOCK + 10] ^= 1; // one byte in tensor 0's third block
+        let changed: Vec<Span> = chunk_spans(&b)
+            .into_iter()
+            .filter(|s| a[s.offset..s.offset + s.len] != b[s.offset..s.offset + s.len])
+            .collect();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].len, TENSOR_BLOCK);
     }
 
     #[test]

@@ -158,7 +158,11 @@ mod tests {
         let id = ObjectId::hash(&bytes);
         let back = Commit::decode(&id, &bytes).unwrap();
         assert_eq!(back, c);
-        assert_eq!(back.encode().unwrap(), bytes, "re-encoding gives the same bytes");
+        assert_eq!(
+            back.encode().unwrap(),
+            bytes,
+            "re-encoding gives the same bytes"
+        );
     }
 
     #[test]

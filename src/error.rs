@@ -26,7 +26,9 @@ pub enum Error {
     #[error("an mreg store already exists at {0}")]
     AlreadyInitialized(PathBuf),
 
-    #[error("the store at {path} has format version {found}; this mreg understands version {supported}")]
+    #[error(
+        "the store at {path} has format version {found}; this mreg understands version {supported}"
+    )]
     UnsupportedFormat {
         path: PathBuf,
         found: u32,
@@ -95,6 +97,50 @@ pub enum Error {
 
     #[error("commit {commit} has had its file data pruned by gc")]
     Pruned { commit: String },
+
+    #[error("{model}@{alias} has moved: expected {expected}, found {actual}")]
+    AliasMoved {
+        model: String,
+        alias: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("model {model} has no alias {alias:?}")]
+    UnknownAlias { model: String, alias: String },
+
+    #[error("tag {tag:?} already exists (on {model}@{id}); tags never move")]
+    TagExists {
+        tag: String,
+        model: String,
+        id: String,
+    },
+
+    #[error("unknown tag {0:?}")]
+    UnknownTag(String),
+
+    #[error("{name:?} is already a {other}; {what} names must not shadow it")]
+    NameClash {
+        name: String,
+        what: &'static str,
+        other: &'static str,
+    },
+
+    #[error("model {model} has no candidate to promote")]
+    NoCandidate { model: String },
+
+    #[error("model {model} has no rollback alias to roll back to")]
+    NoRollback { model: String },
+
+    #[error("commit {id} is archived")]
+    Archived { id: String },
+
+    #[error("commit {id} belongs to model {actual}, not {expected}")]
+    WrongModel {
+        id: String,
+        actual: String,
+        expected: String,
+    },
 }
 
 impl Error {
@@ -126,7 +172,7 @@ impl Error {
                 "paths must stay inside the repository (no '..', no absolute paths)".into()
             }
             Error::UnknownRevision(_) => {
-                "run `mreg log` to see commits; a revision is an id (4+ hex digits), MODEL, or REV~N"
+                "run `mreg log` to see commits; a revision is an id (4+ hex digits), MODEL, MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, or REV~N"
                     .into()
             }
             Error::AmbiguousRevision { .. } => "give more hex digits of the id".into(),
@@ -141,6 +187,23 @@ impl Error {
                 "commit those files first, move them away, or pass --force to overwrite them".into()
             }
             Error::ChangedWhileReading { .. } => "commit again once the file is no longer being written".into(),
+            Error::AliasMoved { .. } => {
+                "someone else moved it first: check `mreg history MODEL`, then retry with the new --expect"
+                    .into()
+            }
+            Error::UnknownAlias { .. } => "run `mreg alias list MODEL` to see its aliases".into(),
+            Error::TagExists { .. } => {
+                "choose a new tag name, or delete the tag first with `mreg tag -d NAME`".into()
+            }
+            Error::UnknownTag(_) => "run `mreg tag --list` to see the tags".into(),
+            Error::NoCandidate { model } => format!(
+                "name the version: `mreg promote {model} REV`, or set one: `mreg alias set {model} candidate REV`"
+            ),
+            Error::NoRollback { .. } => {
+                "rollback needs a previous production: it is set by `mreg promote`".into()
+            }
+            Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
+            Error::WrongModel { .. } => "aliases point at versions of their own model".into(),
             Error::Pruned { .. } => {
                 "the metadata is kept; the file data was removed by a gc retention option".into()
             }

@@ -286,7 +286,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("objects")).unwrap();
         fs::create_dir_all(d.path().join("tmp")).unwrap();
-        let s = ObjectStore::new(d.path().join("objects"), d.path().join("tmp"), CompressPolicy::default());
+        let s = ObjectStore::new(
+            d.path().join("objects"),
+            d.path().join("tmp"),
+            CompressPolicy::default(),
+        );
         let src = d.path().join("f.bin");
         let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&src, &content).unwrap();
@@ -308,7 +312,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("objects")).unwrap();
         fs::create_dir_all(d.path().join("tmp")).unwrap();
-        let s = ObjectStore::new(d.path().join("objects"), d.path().join("tmp"), CompressPolicy::default());
+        let s = ObjectStore::new(
+            d.path().join("objects"),
+            d.path().join("tmp"),
+            CompressPolicy::default(),
+        );
         let src = d.path().join("empty");
         fs::write(&src, b"").unwrap();
         let st = store_file(&s, &src, &|_| {}).unwrap();

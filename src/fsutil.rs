@@ -18,7 +18,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
         .prefix(".tmp-")
         .tempfile_in(tmp_dir)
         .ctx("creating temp file in", tmp_dir)?;
-    tmp.write_all(bytes).ctx("writing", tmp.path().to_path_buf())?;
+    tmp.write_all(bytes)
+        .ctx("writing", tmp.path().to_path_buf())?;
     tmp.as_file()
         .sync_all()
         .ctx("syncing", tmp.path().to_path_buf())?;

@@ -25,5 +25,9 @@ pub fn is_pruned(repo: &Repo, id: &ObjectId) -> bool {
 pub fn mark_pruned(repo: &Repo, id: &ObjectId, when: &str) -> Result<()> {
     let dir = repo.store_dir().join("pruned");
     fsutil::create_dir_durable(&dir)?;
-    fsutil::write_atomic(&path(repo, id), format!("pruned_at: {when}\n").as_bytes(), &repo.tmp_dir())
+    fsutil::write_atomic(
+        &path(repo, id),
+        format!("pruned_at: {when}\n").as_bytes(),
+        &repo.tmp_dir(),
+    )
 }

@@ -197,7 +197,12 @@ impl ModelLog {
                 }
             };
             if e.seq != i as u64 + 1 {
-                problems.push(format!("line {}: seq is {}, expected {}", i + 1, e.seq, i + 1));
+                problems.push(format!(
+                    "line {}: seq is {}, expected {}",
+                    i + 1,
+                    e.seq,
+                    i + 1
+                ));
             }
             if e.prev != prev_hash {
                 problems.push(format!(
@@ -266,7 +271,8 @@ impl ModelLog {
             .map_err(|e| Error::InvalidArgument(format!("cannot serialize history entry: {e}")))?;
         line.push(b'\n');
         // One write of the whole line: a crash leaves the line whole or torn, never mixed.
-        file.write_all(&line).ctx("appending to history log", &path)?;
+        file.write_all(&line)
+            .ctx("appending to history log", &path)?;
         file.sync_data().ctx("syncing history log", &path)?;
         Ok(Some(entry))
     }
@@ -314,7 +320,8 @@ fn last_complete_line(f: &mut File, path: &Path) -> Result<Option<(Vec<u8>, u64)
 fn truncate_torn_tail(file: &File, path: &Path, end: u64) -> Result<()> {
     let len = file.metadata().ctx("reading metadata of", path)?.len();
     if len > end {
-        file.set_len(end).ctx("truncating torn history line in", path)?;
+        file.set_len(end)
+            .ctx("truncating torn history line in", path)?;
         file.sync_data().ctx("syncing history log", path)?;
     }
     Ok(())
@@ -371,7 +378,10 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let mut f = fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .unwrap();
         f.write_all(b"{\"seq\":2,\"prev\":\"abc").unwrap();
         assert_eq!(log.state().unwrap().head, Some(a));
         assert!(log.entries().unwrap().1, "torn tail reported");
@@ -406,7 +416,9 @@ mod tests {
     fn failed_update_writes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
-        let r = log.update(info("x"), false, |_, _| Err(Error::InvalidArgument("no".into())));
+        let r = log.update(info("x"), false, |_, _| {
+            Err(Error::InvalidArgument("no".into()))
+        });
         assert!(r.is_err());
         assert_eq!(log.entries().unwrap().0.len(), 0);
     }

@@ -73,7 +73,10 @@ mod tests {
         let a = shared(&p).unwrap();
         let b = shared(&p).unwrap();
         let probe = open_lock_file(&p).unwrap();
-        assert!(probe.try_lock().is_err(), "exclusive must wait for shared holders");
+        assert!(
+            probe.try_lock().is_err(),
+            "exclusive must wait for shared holders"
+        );
         drop((a, b));
         assert!(probe.try_lock().is_ok());
     }

@@ -124,7 +124,17 @@ mod tests {
         for ok in ["mnist", "resnet-50", "a.b_c", "X1"] {
             validate_name("model name", ok).unwrap();
         }
-        for bad in ["", ".", "..", "a/b", "-x", ".hidden", "a b", "ü", &"x".repeat(101)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "-x",
+            ".hidden",
+            "a b",
+            "ü",
+            &"x".repeat(101),
+        ] {
             assert!(validate_name("model name", bad).is_err(), "{bad:?}");
         }
     }
@@ -134,7 +144,16 @@ mod tests {
         for ok in ["model.bin", "models/a/b.safetensors", "a..b"] {
             validate_rel_path(ok).unwrap();
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", ".modelreg/x", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            ".modelreg/x",
+            "a\\b",
+        ] {
             assert!(validate_rel_path(bad).is_err(), "{bad:?}");
         }
     }

@@ -194,8 +194,8 @@ impl ObjectStore {
             });
         }
         let compressed = if data.len() >= 64 {
-            let c = zstd::bulk::compress(data, self.policy.level)
-                .ctx("compressing object", &path)?;
+            let c =
+                zstd::bulk::compress(data, self.policy.level).ctx("compressing object", &path)?;
             let saving = 1.0 - c.len() as f64 / data.len() as f64;
             (saving >= self.policy.min_saving).then_some(c)
         } else {
@@ -427,7 +427,10 @@ mod tests {
         let s = store(d.path());
         let data = b"hello hello hello hello hello hello hello hello hello hello hello".repeat(10);
         let p = s.put(Kind::Chunk, &data).unwrap();
-        assert!(p.stored_bytes > 0 && p.stored_bytes < data.len() as u64, "compressible data is compressed");
+        assert!(
+            p.stored_bytes > 0 && p.stored_bytes < data.len() as u64,
+            "compressible data is compressed"
+        );
         assert_eq!(s.put(Kind::Chunk, &data).unwrap().stored_bytes, 0);
         s.flush().unwrap();
         assert_eq!(s.get(&p.id).unwrap(), (Kind::Chunk, data.clone()));
@@ -456,12 +459,21 @@ mod tests {
     fn corruption_is_detected() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
-        let p = s.put(Kind::Blob, b"some content that is long enough to be compressed....").unwrap();
+        let p = s
+            .put(
+                Kind::Blob,
+                b"some content that is long enough to be compressed....",
+            )
+            .unwrap();
         let path = s.path_of(&p.id);
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        fs::set_permissions(&path, fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644))).unwrap();
+        fs::set_permissions(
+            &path,
+            fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644)),
+        )
+        .unwrap();
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(s.get(&p.id), Err(Error::CorruptObject { .. })));
     }
@@ -479,6 +491,9 @@ mod tests {
         h[5] = 1;
         h[6] = 1;
         h[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode(&id, &h).is_err(), "huge recorded length is refused before allocating");
+        assert!(
+            decode(&id, &h).is_err(),
+            "huge recorded length is refused before allocating"
+        );
     }
 }

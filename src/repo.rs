@@ -56,9 +56,59 @@ pub struct Config {
     pub format_version: u32,
     #[serde(default)]
     pub compression: CompressionConfig,
-    /// Per-model settings (policies); open for later features.
+    /// Per-model settings.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub models: std::collections::BTreeMap<String, serde_yaml::Value>,
+    pub models: std::collections::BTreeMap<String, ModelConfig>,
+    /// gc settings.
+    #[serde(default)]
+    pub gc: GcConfig,
+}
+
+/// Per-model settings in `config.yaml`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ModelConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// Promotion policy: when set, `commit` marks a new version `candidate` if it beats
+/// production on `metric`, and keeps `best` on the best version so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub metric: String,
+    pub goal: Goal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    Max,
+    Min,
+}
+
+impl Goal {
+    /// True when `a` is strictly better than `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Goal::Max => a > b,
+            Goal::Min => a < b,
+        }
+    }
+}
+
+/// gc settings in `config.yaml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GcConfig {
+    /// How long a past alias or tag target stays protected from retention pruning.
+    pub expire: String,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            expire: "90days".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -67,6 +117,7 @@ impl Default for Config {
             format_version: FORMAT_VERSION,
             compression: CompressionConfig::default(),
             models: Default::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -92,7 +143,10 @@ impl Repo {
         if store.exists() {
             return Err(Error::AlreadyInitialized(store.to_path_buf()));
         }
-        let parent = store.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = store
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !parent.is_dir() {
             return Err(Error::io(
                 "creating store in",
@@ -108,7 +162,11 @@ impl Repo {
             fs::create_dir_all(staging.join(sub)).ctx("creating", staging.join(sub))?;
         }
         let cfg = serde_yaml::to_string(&Config::default()).expect("config serializes");
-        fsutil::write_atomic(&staging.join("config.yaml"), cfg.as_bytes(), &staging.join("tmp"))?;
+        fsutil::write_atomic(
+            &staging.join("config.yaml"),
+            cfg.as_bytes(),
+            &staging.join("tmp"),
+        )?;
         for sub in ["objects", "models", "locks", "tmp"] {
             fsutil::fsync_dir(&staging.join(sub))?;
         }
@@ -153,6 +211,13 @@ impl Repo {
             level: config.compression.level,
             min_saving: config.compression.min_saving,
         };
+        // `locks/` and `tmp/` hold no data (git cannot even track them while empty, as in
+        // the checked-in example store): recreate them when missing.
+        for sub in ["locks", "tmp"] {
+            if !store.join(sub).is_dir() {
+                let _ = fs::create_dir(store.join(sub));
+            }
+        }
         for sub in ["objects", "models", "locks", "tmp"] {
             if !store.join(sub).is_dir() {
                 return Err(Error::CorruptFile {
@@ -194,6 +259,47 @@ impl Repo {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The model's promotion policy, if any.
+    pub fn policy(&self, model: &ModelName) -> Option<&Policy> {
+        self.config
+            .models
+            .get(model.as_str())
+            .and_then(|m| m.policy.as_ref())
+    }
+
+    /// Change `config.yaml` under its lock, atomically; `self` keeps the old view.
+    pub fn update_config(&self, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
+        let _g = self.lock_named("config")?;
+        let path = self.store.join("config.yaml");
+        let text = fs::read_to_string(&path).ctx("reading", &path)?;
+        let mut cfg: Config = serde_yaml::from_str(&text).map_err(|e| Error::CorruptFile {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        f(&mut cfg)?;
+        let out = serde_yaml::to_string(&cfg).expect("config serializes");
+        fsutil::write_atomic(&path, out.as_bytes(), &self.tmp_dir())?;
+        Ok(cfg)
+    }
+
+    /// Move a model's refs: the store lock (shared) then the model's lock, one history line.
+    pub fn move_refs<F>(
+        &self,
+        model: &ModelName,
+        info: crate::history::MoveInfo,
+        allow_noop: bool,
+        f: F,
+    ) -> Result<Option<crate::history::LogEntry>>
+    where
+        F: FnOnce(
+            &mut RefState,
+            &mut std::collections::BTreeMap<String, serde_json::Value>,
+        ) -> Result<()>,
+    {
+        let _store = self.lock_store_shared()?;
+        self.model_log(model).update(info, allow_noop, f)
     }
 
     pub fn objects(&self) -> &ObjectStore {
@@ -283,17 +389,21 @@ impl Repo {
     /// lexically (symlinks are not followed). Errors when it is outside the work tree.
     pub fn rel_path(&self, cwd: &Path, p: &Path) -> Result<String> {
         let abs = normalize(&cwd.join(p));
-        let rel = abs.strip_prefix(&self.root).map_err(|_| Error::InvalidPath {
-            path: p.display().to_string(),
-            why: format!("it is outside the repository at {}", self.root.display()),
-        })?;
+        let rel = abs
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::InvalidPath {
+                path: p.display().to_string(),
+                why: format!("it is outside the repository at {}", self.root.display()),
+            })?;
         let mut parts = Vec::new();
         for c in rel.components() {
             match c {
-                Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| Error::InvalidPath {
-                    path: p.display().to_string(),
-                    why: "it is not valid UTF-8".into(),
-                })?),
+                Component::Normal(s) => {
+                    parts.push(s.to_str().ok_or_else(|| Error::InvalidPath {
+                        path: p.display().to_string(),
+                        why: "it is not valid UTF-8".into(),
+                    })?)
+                }
                 _ => {
                     return Err(Error::InvalidPath {
                         path: p.display().to_string(),
@@ -317,7 +427,10 @@ impl Repo {
                 if md.file_type().is_symlink() {
                     return Err(Error::InvalidPath {
                         path: rel.to_string(),
-                        why: format!("{} is a symbolic link; mreg never follows links", p.display()),
+                        why: format!(
+                            "{} is a symbolic link; mreg never follows links",
+                            p.display()
+                        ),
                     });
                 }
                 if i + 1 < comps.len() && !md.is_dir() {
@@ -355,7 +468,10 @@ mod tests {
     fn init_open_discover() {
         let d = tempfile::tempdir().unwrap();
         let r = Repo::init(d.path()).unwrap();
-        assert!(matches!(Repo::init(d.path()), Err(Error::AlreadyInitialized(_))));
+        assert!(matches!(
+            Repo::init(d.path()),
+            Err(Error::AlreadyInitialized(_))
+        ));
         let sub = d.path().join("a/b");
         fs::create_dir_all(&sub).unwrap();
         let found = Repo::discover(&sub).unwrap();
@@ -380,7 +496,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = Repo::init(d.path()).unwrap();
         let root = r.root().to_path_buf();
-        assert_eq!(r.rel_path(&root, Path::new("a/./b/../c.bin")).unwrap(), "a/c.bin");
+        assert_eq!(
+            r.rel_path(&root, Path::new("a/./b/../c.bin")).unwrap(),
+            "a/c.bin"
+        );
         assert_eq!(r.rel_path(&root.join("x"), Path::new("y")).unwrap(), "x/y");
         assert!(r.rel_path(&root, Path::new("../outside")).is_err());
     }

@@ -163,12 +163,17 @@ impl Repo {
             .iter()
             .flat_map(|e| e.changes.iter().filter(|c| c.name == key).map(|c| c.new))
             .collect();
-        let idx = values.len().checked_sub(1 + moves_ago).ok_or_else(|| Error::HistoryTooShort {
-            rev: s.to_string(),
-            asked: moves_ago,
-            available: values.len().saturating_sub(1),
-        })?;
-        values[idx].ok_or_else(|| Error::UnknownRevision(format!("{s} (the alias was removed then)")))
+        let idx =
+            values
+                .len()
+                .checked_sub(1 + moves_ago)
+                .ok_or_else(|| Error::HistoryTooShort {
+                    rev: s.to_string(),
+                    asked: moves_ago,
+                    available: values.len().saturating_sub(1),
+                })?;
+        values[idx]
+            .ok_or_else(|| Error::UnknownRevision(format!("{s} (the alias was removed then)")))
     }
 }
 

@@ -34,7 +34,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 }
             }
         }
-        None => return Err(Error::InvalidArgument(format!("{:?} is not a hex object id", a.id))),
+        None => {
+            return Err(Error::InvalidArgument(format!(
+                "{:?} is not a hex object id",
+                a.id
+            )))
+        }
     };
     let (kind, data) = repo.objects().get(&id)?;
     if a.kind_only {

@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long = "label", value_name = "LABEL")]
     labels: Vec<String>,
 
+    /// Point this alias of the model at the new commit, in the same step; repeatable.
+    #[arg(long = "alias", value_name = "NAME")]
+    aliases: Vec<String>,
+
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -89,9 +93,15 @@ pub fn environment() -> Environment {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let model = ModelName::new(&a.model)?;
-    let params = values::params(a.params_file.as_deref().map(|p| ctx.cwd.join(p)).as_deref(), &a.params)?;
+    let params = values::params(
+        a.params_file.as_deref().map(|p| ctx.cwd.join(p)).as_deref(),
+        &a.params,
+    )?;
     let metrics = values::metrics(
-        a.metrics_file.as_deref().map(|p| ctx.cwd.join(p)).as_deref(),
+        a.metrics_file
+            .as_deref()
+            .map(|p| ctx.cwd.join(p))
+            .as_deref(),
         &a.metrics,
     )?;
     let datasets = a
@@ -113,6 +123,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         store_datasets: a.store_datasets,
         labels: a.labels,
         environment: environment(),
+        aliases: a.aliases,
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;

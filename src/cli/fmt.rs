@@ -63,3 +63,18 @@ pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> serde_json::Value
     }
     serde_json::Value::Object(ordered)
 }
+
+/// A one-line summary of a note's content.
+pub fn note_summary(n: &serde_json::Value) -> String {
+    let Some(m) = n.as_object() else {
+        return n.to_string();
+    };
+    m.iter()
+        .filter(|(k, _)| k.as_str() != "kind" && k.as_str() != "commit")
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

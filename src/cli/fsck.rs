@@ -20,7 +20,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     if a.json {
         let mut v = serde_json::to_value(&rep).expect("serializes");
         v["clean"] = serde_json::Value::Bool(rep.is_clean());
-        return Ok(Output { stdout: super::json(&v), code });
+        return Ok(Output {
+            stdout: super::json(&v),
+            code,
+        });
     }
     let mut s = String::new();
     for p in &rep.problems {

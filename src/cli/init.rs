@@ -26,6 +26,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "format_version": mreg::repo::FORMAT_VERSION,
         }))
     } else {
-        format!("Initialized empty mreg store in {}\n", repo.store_dir().display())
+        format!(
+            "Initialized empty mreg store in {}\n",
+            repo.store_dir().display()
+        )
     }))
 }

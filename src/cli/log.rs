@@ -36,29 +36,60 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         None => repo.models()?,
     };
     let mut all: Vec<(ObjectId, Commit)> = Vec::new();
-    let mut heads = std::collections::HashMap::new();
+    // Refs pointing at each commit, for decoration: (head, production, v1.0).
+    let mut decor: std::collections::HashMap<ObjectId, Vec<String>> = Default::default();
+    let mut archived = std::collections::HashSet::new();
+    let mut depth: std::collections::HashMap<ObjectId, usize> = Default::default();
     for m in &models {
-        if let Some(h) = repo.model_state(m)?.head {
-            heads.insert(h, m.clone());
+        for (r, id) in repo.model_state(m)?.refs() {
+            let r = r
+                .trim_start_matches("alias:")
+                .trim_start_matches("tag:")
+                .to_string();
+            decor.entry(id).or_default().push(r);
         }
-        all.extend(repo.model_chain(m)?);
+        archived.extend(mreg::refs::archived(&repo, m)?);
+        let chain = repo.model_chain(m)?;
+        let n = chain.len();
+        for (i, (id, _)) in chain.iter().enumerate() {
+            depth.insert(*id, n - i);
+        }
+        all.extend(chain);
     }
-    // Newest first; ties broken by id for a stable order.
-    all.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at).then(b.0.cmp(&a.0)));
+    // Newest first; within one second, a model's own chain order decides, then the id.
+    all.sort_by(|a, b| {
+        b.1.created_at
+            .cmp(&a.1.created_at)
+            .then(depth[&b.0].cmp(&depth[&a.0]))
+            .then(b.0.cmp(&a.0))
+    });
     if let Some(n) = a.max {
         all.truncate(n);
     }
     if a.json {
         let v: Vec<_> = all
             .iter()
-            .map(|(id, c)| fmt::commit_json(id, c, gc_marks::is_pruned(&repo, id)))
+            .map(|(id, c)| {
+                let mut v = fmt::commit_json(id, c, gc_marks::is_pruned(&repo, id));
+                v["refs"] = serde_json::json!(decor.get(id).cloned().unwrap_or_default());
+                v["archived"] = serde_json::json!(archived.contains(id));
+                v
+            })
             .collect();
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = String::new();
     for (id, c) in &all {
-        let head = if heads.contains_key(id) { " (head)" } else { "" };
-        let pruned = if gc_marks::is_pruned(&repo, id) { " [files pruned]" } else { "" };
+        let head = match decor.get(id) {
+            Some(r) => format!(" ({})", r.join(", ")),
+            None => String::new(),
+        };
+        let pruned = match (gc_marks::is_pruned(&repo, id), archived.contains(id)) {
+            (true, true) => " [archived, files pruned]",
+            (true, false) => " [files pruned]",
+            (false, true) => " [archived]",
+            (false, false) => "",
+        };
         if a.oneline {
             let m = fmt::metrics_inline(c);
             s.push_str(&format!(
@@ -67,7 +98,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 c.model,
                 &c.created_at,
                 fmt::subject(&c.message),
-                if m.is_empty() { String::new() } else { format!("  [{m}]") },
+                if m.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{m}]")
+                },
                 head,
                 pruned
             ));

@@ -12,16 +12,23 @@ use clap::{Parser, Subcommand};
 
 use mreg::{Error, Repo};
 
+mod alias;
+mod archive;
 mod cat_object;
 mod checkout;
 mod commit;
 mod fmt;
 mod fsck;
+mod gc;
+mod history;
 mod init;
 mod log;
+mod policy;
 mod progress;
+mod promote;
 mod show;
 mod status;
+mod tag;
 mod values;
 
 const ABOUT: &str = "Git-style, content-addressed versioning for machine-learning models.
@@ -29,7 +36,8 @@ const ABOUT: &str = "Git-style, content-addressed versioning for machine-learnin
 mreg keeps model files as deduplicated, compressed chunks named by their blake3 hash, and
 every version as an immutable commit recording params, metrics, datasets and environment.";
 
-const AFTER_HELP: &str = "Revisions (REV): a commit id or a unique prefix of 4+ hex digits, MODEL (its latest
+const AFTER_HELP: &str =
+    "Revisions (REV): a commit id or a unique prefix of 4+ hex digits, MODEL (its latest
 commit), MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, and REV~N (N commits back).
 
 Quick start:
@@ -66,6 +74,17 @@ enum Command {
     Checkout(checkout::Args),
     Status(status::Args),
     Fsck(fsck::Args),
+    Alias(alias::Args),
+    Tag(tag::Args),
+    Promote(promote::PromoteArgs),
+    Rollback(promote::RollbackArgs),
+    Archive(archive::Args),
+    /// Undo `mreg archive`.
+    Unarchive(archive::Args),
+    History(history::Args),
+    Policy(policy::Args),
+    Gc(gc::Args),
+    Du(gc::DuArgs),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -173,6 +192,16 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
+        Command::Alias(a) => alias::run(&ctx, a),
+        Command::Tag(a) => tag::run(&ctx, a),
+        Command::Promote(a) => promote::promote(&ctx, a),
+        Command::Rollback(a) => promote::rollback(&ctx, a),
+        Command::Archive(a) => archive::run(&ctx, a, true),
+        Command::Unarchive(a) => archive::run(&ctx, a, false),
+        Command::History(a) => history::run(&ctx, a),
+        Command::Policy(a) => policy::run(&ctx, a),
+        Command::Gc(a) => gc::run(&ctx, a),
+        Command::Du(a) => gc::du(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

@@ -20,15 +20,37 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let id = repo.resolve(&a.rev)?;
     let c = repo.read_commit(&id)?;
     let pruned = gc_marks::is_pruned(&repo, &id);
+    let state = repo.model_state(&c.model)?;
+    let refs: Vec<String> = state
+        .refs()
+        .into_iter()
+        .filter(|(_, v)| *v == id)
+        .map(|(k, _)| k)
+        .collect();
+    let archived = mreg::refs::archived(&repo, &c.model)?.contains(&id);
+    let notes = mreg::notes::notes(&repo, &id)?;
     if a.json {
-        return Ok(Output::ok(super::json(&fmt::commit_json(&id, &c, pruned))));
+        let mut v = fmt::commit_json(&id, &c, pruned);
+        v["refs"] = serde_json::json!(refs);
+        v["archived"] = serde_json::json!(archived);
+        v["notes"] = serde_json::json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
+        return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!("commit {id}\n");
+    if !refs.is_empty() {
+        s.push_str(&format!("Refs:    {}\n", refs.join(", ")));
+    }
+    if archived {
+        s.push_str("Status:  archived\n");
+    }
     s.push_str(&format!("Model:   {}\n", c.model));
     for p in &c.parents {
         s.push_str(&format!("Parent:  {p}\n"));
     }
-    s.push_str(&format!("Author:  {}\nDate:    {}\n", c.author, c.created_at));
+    s.push_str(&format!(
+        "Author:  {}\nDate:    {}\n",
+        c.author, c.created_at
+    ));
     if !c.labels.is_empty() {
         s.push_str(&format!("Labels:  {}\n", c.labels.join(", ")));
     }
@@ -42,7 +64,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         "\nFiles ({}, {}){}:\n",
         c.files.len(),
         fmt::size(c.total_size()),
-        if pruned { " [file data pruned by gc]" } else { "" }
+        if pruned {
+            " [file data pruned by gc]"
+        } else {
+            ""
+        }
     ));
     for f in &c.files {
         s.push_str(&format!(
@@ -76,6 +102,17 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 fmt::size(d.size),
                 d.blake3.short(),
                 if d.stored.is_empty() { "" } else { " [stored]" }
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        s.push_str("\nNotes:\n");
+        for (nid, n) in &notes {
+            let kind = n.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
+            s.push_str(&format!(
+                "  {} {kind}: {}\n",
+                nid.short(),
+                fmt::note_summary(n)
             ));
         }
     }

@@ -31,10 +31,18 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             FileState::Deleted => "deleted",
             FileState::Clean => unreachable!(),
         };
-        s.push_str(&format!("{what:>9}: {}  ({}@{})\n", e.path, e.model, e.commit.short()));
+        s.push_str(&format!(
+            "{what:>9}: {}  ({}@{})\n",
+            e.path,
+            e.model,
+            e.commit.short()
+        ));
     }
     if clean {
-        s.push_str(&format!("clean: {} tracked file(s) match their commits\n", entries.len()));
+        s.push_str(&format!(
+            "clean: {} tracked file(s) match their commits\n",
+            entries.len()
+        ));
     }
     Ok(Output::ok(s))
 }

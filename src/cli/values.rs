@@ -8,11 +8,14 @@ use serde_json::{Map, Value};
 
 /// Split `K=V`, naming the option in the error.
 pub fn split_kv<'a>(opt: &str, s: &'a str) -> mreg::Result<(&'a str, &'a str)> {
+    let example = match opt {
+        "--dataset" => "expected NAME=PATH (e.g. --dataset train=data/train.csv)",
+        "--metric" => "expected KEY=VALUE (e.g. --metric acc=0.91)",
+        _ => "expected KEY=VALUE (e.g. --param lr=0.01)",
+    };
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(Error::InvalidArgument(format!(
-            "{opt} {s:?}: expected KEY=VALUE (e.g. {opt} lr=0.01)"
-        ))),
+        _ => Err(Error::InvalidArgument(format!("{opt} {s:?}: {example}"))),
     }
 }
 
@@ -30,7 +33,9 @@ fn set_dotted(map: &mut Map<String, Value>, key: &str, v: Value) -> mreg::Result
     let mut cur = map;
     while let Some(p) = parts.next() {
         if p.is_empty() {
-            return Err(Error::InvalidArgument(format!("--param {key:?}: empty key component")));
+            return Err(Error::InvalidArgument(format!(
+                "--param {key:?}: empty key component"
+            )));
         }
         if parts.peek().is_none() {
             cur.insert(p.to_string(), v);
@@ -50,7 +55,9 @@ fn set_dotted(map: &mut Map<String, Value>, key: &str, v: Value) -> mreg::Result
 /// Read a YAML or JSON file into a JSON value (JSON by extension, else YAML).
 fn read_structured(what: &'static str, path: &Path) -> mreg::Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let parsed: Result<Value, String> = if is_json {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     } else {
@@ -153,8 +160,15 @@ mod tests {
 
     #[test]
     fn params_are_typed_and_nested() {
-        let p = params(None, &["lr=0.01".into(), "opt.name=adam".into(), "flag=true".into()]).unwrap();
-        assert_eq!(p, serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}, "flag": true}));
+        let p = params(
+            None,
+            &["lr=0.01".into(), "opt.name=adam".into(), "flag=true".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}, "flag": true})
+        );
         assert!(params(None, &["x".into()]).is_err());
         assert!(params(None, &["=1".into()]).is_err());
     }

@@ -68,7 +68,13 @@ enum Plan {
     Unchanged(FileStat),
 }
 
-pub fn checkout(repo: &Repo, req: &CheckoutRequest, progress: &dyn Progress) -> Result<CheckoutOutcome> {
+pub fn checkout(
+    repo: &Repo,
+    req: &CheckoutRequest,
+    progress: &dyn Progress,
+) -> Result<CheckoutOutcome> {
+    // Shared with other writers, exclusive against gc: no object vanishes mid-checkout.
+    let _store = repo.lock_store_shared()?;
     let commit = repo.read_commit(&req.commit)?;
     let files = select(&commit, &req.paths)?;
     let in_work_tree = req.to.is_none();

@@ -40,6 +40,8 @@ pub struct CommitRequest {
     pub store_datasets: bool,
     pub labels: Vec<String>,
     pub environment: Environment,
+    /// Aliases to point at the new commit, in the same history entry.
+    pub aliases: Vec<String>,
 }
 
 /// What a commit did.
@@ -95,10 +97,13 @@ fn walk(rel: &str, abs: &Path, out: &mut BTreeMap<String, Candidate>) -> Result<
         let mut names: Vec<String> = Vec::new();
         for ent in fs::read_dir(abs).map_err(|e| Error::io("cannot list", abs, e))? {
             let ent = ent.map_err(|e| Error::io("cannot list", abs, e))?;
-            let name = ent.file_name().into_string().map_err(|n| Error::InvalidPath {
-                path: abs.join(n).display().to_string(),
-                why: "the name is not valid UTF-8".into(),
-            })?;
+            let name = ent
+                .file_name()
+                .into_string()
+                .map_err(|n| Error::InvalidPath {
+                    path: abs.join(n).display().to_string(),
+                    why: "the name is not valid UTF-8".into(),
+                })?;
             if name == ".git" || name == ".modelreg" || name.contains(".mreg-tmp-") {
                 continue;
             }
@@ -148,7 +153,10 @@ fn dataset_entry(
         .unwrap_or_else(|| abs.display().to_string());
     let md = fs::symlink_metadata(&abs).map_err(|e| Error::io("cannot read dataset", &abs, e))?;
     let mut files: BTreeMap<String, Candidate> = BTreeMap::new();
-    let base = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     walk(&base, &abs, &mut files)?;
     let mut stored = Vec::new();
     let mut listing = String::new();
@@ -195,6 +203,43 @@ fn dataset_entry(
     })
 }
 
+/// With a policy set: mark the new commit `candidate` when it beats production on the
+/// policy's metric (or there is no production yet), and move `best` when it beats the best.
+/// A commit without the metric changes nothing.
+fn apply_policy(
+    repo: &Repo,
+    model: &ModelName,
+    id: ObjectId,
+    c: &Commit,
+    state: &mut crate::history::RefState,
+) -> Result<()> {
+    let Some(policy) = repo.policy(model) else {
+        return Ok(());
+    };
+    let Some(&value) = c.metrics.get(&policy.metric) else {
+        return Ok(());
+    };
+    let metric_of =
+        |aliases: &std::collections::BTreeMap<String, ObjectId>, alias: &str| match aliases
+            .get(alias)
+        {
+            Some(a) => Ok::<_, Error>(repo.read_commit(a)?.metrics.get(&policy.metric).copied()),
+            None => Ok(None),
+        };
+    let beats = |other: Option<f64>| other.is_none_or(|o| policy.goal.better(value, o));
+    let (prod, best) = (
+        metric_of(&state.aliases, crate::refs::PRODUCTION)?,
+        metric_of(&state.aliases, crate::refs::BEST)?,
+    );
+    if beats(prod) {
+        state.aliases.insert(crate::refs::CANDIDATE.into(), id);
+    }
+    if beats(best) {
+        state.aliases.insert(crate::refs::BEST.into(), id);
+    }
+    Ok(())
+}
+
 /// Commit files to a model.
 pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
     for l in &req.labels {
@@ -204,12 +249,26 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     for (n, _) in &req.datasets {
         validate_name("dataset name", n)?;
         if !seen.insert(n) {
-            return Err(Error::InvalidArgument(format!("dataset {n:?} is given twice")));
+            return Err(Error::InvalidArgument(format!(
+                "dataset {n:?} is given twice"
+            )));
         }
+    }
+    for a in &req.aliases {
+        validate_name("alias", a)?;
+    }
+    if !repo.model_exists(&req.model) && repo.find_tag(req.model.as_str())?.is_some() {
+        return Err(Error::NameClash {
+            name: req.model.to_string(),
+            what: "model",
+            other: "tag",
+        });
     }
     for (k, v) in &req.metrics {
         if !v.is_finite() {
-            return Err(Error::InvalidArgument(format!("metric {k} is not a finite number")));
+            return Err(Error::InvalidArgument(format!(
+                "metric {k} is not a finite number"
+            )));
         }
     }
     let candidates = collect(repo, &req.cwd, &req.paths)?;
@@ -225,7 +284,14 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     let mut datasets = Vec::new();
     for (name, path) in &req.datasets {
         progress.start("hashing dataset", 0);
-        datasets.push(dataset_entry(repo, &req.cwd, name, path, req.store_datasets, progress)?);
+        datasets.push(dataset_entry(
+            repo,
+            &req.cwd,
+            name,
+            path,
+            req.store_datasets,
+            progress,
+        )?);
         progress.finish();
     }
     repo.objects().flush()?;
@@ -265,6 +331,10 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         };
         let id = repo.write_commit(&c)?;
         state.head = Some(id);
+        for a in &req.aliases {
+            state.aliases.insert(a.clone(), id);
+        }
+        apply_policy(repo, &req.model, id, &c, state)?;
         written = Some((id, c));
         Ok(())
     })?;

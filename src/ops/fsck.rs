@@ -127,7 +127,11 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                 continue;
             }
             None => {
-                let why = if repo.objects().exists(&id) { "is corrupt" } else { "is missing" };
+                let why = if repo.objects().exists(&id) {
+                    "is corrupt"
+                } else {
+                    "is missing"
+                };
                 rep.problems.push(Problem {
                     item,
                     problem: format!("named by {from} but {why}"),
@@ -149,8 +153,28 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         for p in &c.parents {
             stack.push((*p, format!("commit {} (parent)", id.short())));
         }
+        match crate::notes::note_ids(repo, &id) {
+            Ok(notes) => {
+                for n in notes {
+                    reachable.insert(n);
+                    if kinds.get(&n) != Some(&Kind::Note) {
+                        rep.problems.push(Problem {
+                            item: format!("commit {} note {n}", id.short()),
+                            problem: "missing, corrupt or not a note".into(),
+                        });
+                    }
+                }
+            }
+            Err(e) => rep.problems.push(Problem {
+                item: format!("notes of commit {id}"),
+                problem: e.to_string(),
+            }),
+        }
         let pruned = gc_marks::is_pruned(repo, &id);
-        let files = c.files.iter().chain(c.datasets.iter().flat_map(|d| d.stored.iter()));
+        let files = c
+            .files
+            .iter()
+            .chain(c.datasets.iter().flat_map(|d| d.stored.iter()));
         for f in files {
             reachable.insert(f.manifest);
             if pruned {
@@ -170,7 +194,11 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         }
     }
     // Chunks of every readable manifest count as referenced (pruned commits included).
-    for id in kinds.iter().filter(|(_, k)| **k == Kind::Manifest).map(|(id, _)| *id) {
+    for id in kinds
+        .iter()
+        .filter(|(_, k)| **k == Kind::Manifest)
+        .map(|(id, _)| *id)
+    {
         if reachable.contains(&id) {
             if let Ok(b) = repo.objects().get_kind(&id, Kind::Manifest) {
                 if let Ok(m) = Manifest::parse(&id, &b) {

@@ -1,0 +1,27 @@
+//! `mreg archive` / `mreg unarchive`.
+
+use super::alias::move_info;
+use super::{Ctx, Output};
+
+/// Mark a version archived: hidden from listings unless asked, first in line for gc
+/// retention, and not promotable until unarchived. Recorded in the model's history.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    rev: String,
+    /// Why (recorded in the history).
+    #[arg(short, long, default_value = "")]
+    message: String,
+}
+
+pub fn run(ctx: &Ctx, a: Args, archive: bool) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&a.rev)?;
+    let action = if archive { "archive" } else { "unarchive" };
+    let changed = mreg::refs::set_archived(&repo, id, archive, move_info(action, a.message)?)?;
+    let state = if archive { "archived" } else { "not archived" };
+    Ok(Output::ok(if changed {
+        format!("{} is now {state}\n", id.short())
+    } else {
+        format!("{} was already {state}\n", id.short())
+    }))
+}

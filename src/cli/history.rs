@@ -1,0 +1,141 @@
+//! `mreg history`: every move of a model's refs.
+
+use std::time::SystemTime;
+
+use mreg::{Error, ModelName};
+
+use super::{Ctx, Output};
+
+/// Show every move of a model's head, aliases and tags: who, when, what, why.
+///
+/// Examples:
+///   mreg history mnist --alias production
+///   mreg history mnist --alias production --at 2026-03-03     # what was production then?
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    model: String,
+    /// Only moves of this alias.
+    #[arg(long)]
+    alias: Option<String>,
+    /// Resolve at a point in time (RFC 3339, or a date meaning the end of that day, UTC).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parse `--at`: RFC 3339, or YYYY-MM-DD as the end of that day (UTC).
+pub fn parse_at(s: &str) -> mreg::Result<SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    if s.len() == 10 {
+        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}T23:59:59Z")) {
+            return Ok(t);
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "--at {s:?}: expected a time like 2026-03-03T12:00:00Z or a date like 2026-03-03"
+    )))
+}
+
+fn id_str(id: &Option<mreg::ObjectId>) -> String {
+    id.map_or_else(|| "-".to_string(), |i| i.short())
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let model = ModelName::new(&a.model)?;
+    if !repo.model_exists(&model) {
+        return Err(Error::UnknownModel(model.to_string()));
+    }
+    if let Some(al) = &a.alias {
+        mreg::names::validate_name("alias", al)?;
+    }
+    let (entries, _) = repo.model_log(&model).entries()?;
+    let key = a.alias.as_ref().map(|al| format!("alias:{al}"));
+    if let Some(at) = &a.at {
+        let t = parse_at(at)?;
+        let at_entry = entries
+            .iter()
+            .filter(|e| humantime::parse_rfc3339_weak(&e.time).is_ok_and(|et| et <= t))
+            .last();
+        let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
+        let value = match &a.alias {
+            Some(al) => serde_json::json!({ al: state.aliases.get(al) }),
+            None => serde_json::to_value(&state).expect("serializes"),
+        };
+        if a.json {
+            return Ok(Output::ok(super::json(&serde_json::json!({
+                "model": model, "at": at, "refs": value,
+                "set_by": at_entry.map(|e| serde_json::json!({
+                    "seq": e.seq, "time": e.time, "author": e.author,
+                    "action": e.action, "message": e.message})),
+            }))));
+        }
+        let mut s = String::new();
+        match &a.alias {
+            Some(al) => match state.aliases.get(al) {
+                Some(id) => s.push_str(&format!("{model}@{al} at {at}: {}\n", id.short())),
+                None => s.push_str(&format!("{model}@{al} at {at}: not set\n")),
+            },
+            None => {
+                for (r, id) in state.refs() {
+                    s.push_str(&format!("{r:<20} {}\n", id.short()));
+                }
+            }
+        }
+        if let Some(e) = at_entry {
+            s.push_str(&format!(
+                "(as of entry {}: {} by {} at {}{})\n",
+                e.seq,
+                e.action,
+                e.author,
+                e.time,
+                if e.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", e.message)
+                }
+            ));
+        }
+        return Ok(Output::ok(s));
+    }
+    let selected: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            key.as_ref()
+                .is_none_or(|k| e.changes.iter().any(|c| &c.name == k))
+        })
+        .collect();
+    if a.json {
+        return Ok(Output::ok(super::json(&selected)));
+    }
+    let mut s = String::new();
+    for e in selected.iter().rev() {
+        let changes: Vec<String> =
+            e.changes
+                .iter()
+                .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
+                .map(|c| format!("{} {} -> {}", c.name, id_str(&c.old), id_str(&c.new)))
+                .chain(e.extra.iter().map(|(k, v)| {
+                    format!("{k} {}", v.as_str().unwrap_or("").get(..12).unwrap_or(""))
+                }))
+                .collect();
+        s.push_str(&format!(
+            "#{:<4} {}  {:<10} {:<28} {}{}\n",
+            e.seq,
+            e.time,
+            e.action,
+            e.author,
+            changes.join(", "),
+            if e.message.is_empty() {
+                String::new()
+            } else {
+                format!("  \"{}\"", e.message)
+            }
+        ));
+    }
+    Ok(Output::ok(s))
+}

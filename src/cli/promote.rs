@@ -1,0 +1,76 @@
+//! `mreg promote` and `mreg rollback`.
+
+use mreg::refs;
+use mreg::ModelName;
+
+use super::alias::move_info;
+use super::{Ctx, Output};
+
+/// Make a version production; the previous production becomes `rollback`.
+///
+/// REV defaults to MODEL@candidate. Both aliases move in one atomic step, recorded in the
+/// model's history with -m's reason. An archived version cannot be promoted.
+///
+/// Examples:
+///   mreg promote mnist -m "beats prod by 1.2 points on holdout"
+///   mreg promote mnist mnist~1
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct PromoteArgs {
+    model: String,
+    /// The version to promote (default: MODEL@candidate).
+    rev: Option<String>,
+    /// Why (recorded in the history).
+    #[arg(short, long, default_value = "")]
+    message: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Put `rollback` back into production (and the demoted version into `rollback`).
+///
+/// No --force needed; running it twice swaps back. Recorded in the model's history.
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    model: String,
+    /// Why (recorded in the history).
+    #[arg(short, long, default_value = "")]
+    message: String,
+    #[arg(long)]
+    json: bool,
+}
+
+fn report(model: &ModelName, p: &refs::Promotion, json: bool) -> Output {
+    if json {
+        return Output::ok(super::json(&serde_json::json!({
+            "model": model,
+            "production": p.production,
+            "rollback": p.previous,
+            "moved": p.entry.is_some(),
+        })));
+    }
+    Output::ok(match (&p.entry, p.previous) {
+        (None, _) => format!("{model}@production is already {}\n", p.production.short()),
+        (Some(_), Some(prev)) => format!(
+            "{model}@production -> {} (rollback -> {})\n",
+            p.production.short(),
+            prev.short()
+        ),
+        (Some(_), None) => format!("{model}@production -> {}\n", p.production.short()),
+    })
+}
+
+pub fn promote(ctx: &Ctx, a: PromoteArgs) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let model = ModelName::new(&a.model)?;
+    let rev = a.rev.map(|r| repo.resolve(&r)).transpose()?;
+    let p = refs::promote(&repo, &model, rev, move_info("promote", a.message)?)?;
+    Ok(report(&model, &p, a.json))
+}
+
+pub fn rollback(ctx: &Ctx, a: RollbackArgs) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let model = ModelName::new(&a.model)?;
+    let p = refs::rollback(&repo, &model, move_info("rollback", a.message)?)?;
+    Ok(report(&model, &p, a.json))
+}

@@ -1,0 +1,286 @@
+//! Aliases, tags, promote, rollback and archive: every named pointer and its moves.
+//!
+//! All of them are moves recorded in the model's history log (`history`), so each is one
+//! atomic, fsynced line under the model's lock: a promote that moves `production` and
+//! `rollback` together can never be half done, and every move says who, when and why.
+//!
+//! - An **alias** is a movable per-model pointer; `--expect` makes a move compare-and-swap.
+//! - A **tag** is an immutable, store-wide name for one commit; it lives in the history of
+//!   the commit's model, and the `tags` lock makes its name unique across models.
+//! - **Archive** is a flag on a version, recorded as a history entry with no ref change;
+//!   archived versions are hidden from listings and go first under gc retention.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::history::{LogEntry, MoveInfo, RefState};
+use crate::id::ObjectId;
+use crate::names::{validate_name, ModelName};
+use crate::repo::Repo;
+
+/// The conventional alias names promote and rollback use.
+pub const PRODUCTION: &str = "production";
+pub const CANDIDATE: &str = "candidate";
+pub const ROLLBACK: &str = "rollback";
+pub const BEST: &str = "best";
+
+/// What `--expect` demands of an alias before moving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The alias must not exist yet.
+    Absent,
+    /// The alias must point here.
+    At(ObjectId),
+}
+
+fn show(id: Option<&ObjectId>) -> String {
+    id.map_or_else(|| "nothing".to_string(), |i| i.short())
+}
+
+/// Require that `id` is a commit of `model`.
+pub fn check_model(repo: &Repo, model: &ModelName, id: &ObjectId) -> Result<()> {
+    let c = repo.read_commit(id)?;
+    if &c.model != model {
+        return Err(Error::WrongModel {
+            id: id.short(),
+            actual: c.model.to_string(),
+            expected: model.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn require_model(repo: &Repo, model: &ModelName) -> Result<()> {
+    if !repo.model_exists(model) {
+        return Err(Error::UnknownModel(model.to_string()));
+    }
+    Ok(())
+}
+
+/// Point `model@alias` at `target`, optionally only if it is where the caller expects.
+pub fn alias_set(
+    repo: &Repo,
+    model: &ModelName,
+    alias: &str,
+    target: ObjectId,
+    expect: Option<Expect>,
+    info: MoveInfo,
+) -> Result<Option<LogEntry>> {
+    validate_name("alias", alias)?;
+    require_model(repo, model)?;
+    check_model(repo, model, &target)?;
+    repo.move_refs(model, info, false, |state, _| {
+        let current = state.aliases.get(alias);
+        let ok = match expect {
+            None => true,
+            Some(Expect::Absent) => current.is_none(),
+            Some(Expect::At(id)) => current == Some(&id),
+        };
+        if !ok {
+            return Err(Error::AliasMoved {
+                model: model.to_string(),
+                alias: alias.to_string(),
+                expected: match expect {
+                    Some(Expect::At(id)) => id.short(),
+                    _ => "nothing".into(),
+                },
+                actual: show(current),
+            });
+        }
+        state.aliases.insert(alias.to_string(), target);
+        Ok(())
+    })
+}
+
+/// Remove `model@alias`.
+pub fn alias_rm(repo: &Repo, model: &ModelName, alias: &str, info: MoveInfo) -> Result<LogEntry> {
+    validate_name("alias", alias)?;
+    require_model(repo, model)?;
+    let e = repo.move_refs(model, info, false, |state, _| {
+        state
+            .aliases
+            .remove(alias)
+            .map(|_| ())
+            .ok_or_else(|| Error::UnknownAlias {
+                model: model.to_string(),
+                alias: alias.to_string(),
+            })
+    })?;
+    Ok(e.expect("removing an existing alias is a change"))
+}
+
+/// Every tag in the store: (tag, model, commit), sorted by tag.
+pub fn tags(repo: &Repo) -> Result<Vec<(String, ModelName, ObjectId)>> {
+    let mut out = Vec::new();
+    for m in repo.models()? {
+        for (t, id) in repo.model_state(&m)?.tags {
+            out.push((t, m.clone(), id));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Create an immutable tag on a commit.
+pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> Result<LogEntry> {
+    validate_name("tag name", tag)?;
+    if let Ok(m) = ModelName::new(tag) {
+        if repo.model_exists(&m) {
+            return Err(Error::NameClash {
+                name: tag.into(),
+                what: "tag",
+                other: "model name",
+            });
+        }
+    }
+    let model = repo.read_commit(&target)?.model;
+    // The tags lock makes "no model has this tag yet" and the append one step.
+    let _tags = repo.lock_named("tags")?;
+    if let Some((_, m, id)) = tags(repo)?.into_iter().find(|(t, _, _)| t == tag) {
+        return Err(Error::TagExists {
+            tag: tag.into(),
+            model: m.to_string(),
+            id: id.short(),
+        });
+    }
+    let e = repo.move_refs(&model, info, false, |state, _| {
+        state.tags.insert(tag.to_string(), target);
+        Ok(())
+    })?;
+    Ok(e.expect("a new tag is a change"))
+}
+
+/// Delete a tag (the deletion is recorded in history like every move).
+pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
+    validate_name("tag name", tag)?;
+    let _tags = repo.lock_named("tags")?;
+    let (_, model, _) = tags(repo)?
+        .into_iter()
+        .find(|(t, _, _)| t == tag)
+        .ok_or_else(|| Error::UnknownTag(tag.into()))?;
+    let e = repo.move_refs(&model, info, false, |state, _| {
+        state.tags.remove(tag);
+        Ok(())
+    })?;
+    Ok(e.expect("removing a tag is a change"))
+}
+
+/// The set of archived versions of a model, from its history.
+pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<ObjectId>> {
+    let (entries, _) = repo.model_log(model).entries()?;
+    let mut set = BTreeSet::new();
+    for e in entries {
+        if let Some(id) = e
+            .extra
+            .get("archived")
+            .and_then(|v| v.as_str())
+            .and_then(ObjectId::from_hex)
+        {
+            set.insert(id);
+        }
+        if let Some(id) = e
+            .extra
+            .get("unarchived")
+            .and_then(|v| v.as_str())
+            .and_then(ObjectId::from_hex)
+        {
+            set.remove(&id);
+        }
+    }
+    Ok(set)
+}
+
+/// Mark a version archived (or not). Recorded in history; refs do not move.
+pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) -> Result<bool> {
+    let model = repo.read_commit(&id)?.model;
+    let already = archived(repo, &model)?.contains(&id);
+    if already == archive {
+        return Ok(false);
+    }
+    repo.move_refs(&model, info, true, |_, extra| {
+        let key = if archive { "archived" } else { "unarchived" };
+        extra.insert(key.into(), serde_json::Value::String(id.to_hex()));
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+/// What a promote or rollback did.
+#[derive(Clone, Debug)]
+pub struct Promotion {
+    pub production: ObjectId,
+    pub previous: Option<ObjectId>,
+    pub entry: Option<LogEntry>,
+}
+
+/// Make `rev` (default: the candidate at the moment of the move) production, keeping the
+/// previous production as `rollback`. One history line: all or nothing.
+pub fn promote(
+    repo: &Repo,
+    model: &ModelName,
+    rev: Option<ObjectId>,
+    info: MoveInfo,
+) -> Result<Promotion> {
+    require_model(repo, model)?;
+    if let Some(id) = rev {
+        check_model(repo, model, &id)?;
+    }
+    let archived = archived(repo, model)?;
+    let mut result = None;
+    let entry = repo.move_refs(model, info, false, |state: &mut RefState, _| {
+        let target = match rev {
+            Some(id) => id,
+            None => *state
+                .aliases
+                .get(CANDIDATE)
+                .ok_or_else(|| Error::NoCandidate {
+                    model: model.to_string(),
+                })?,
+        };
+        if archived.contains(&target) {
+            return Err(Error::Archived { id: target.short() });
+        }
+        let previous = state.aliases.get(PRODUCTION).copied();
+        if previous != Some(target) {
+            state.aliases.insert(PRODUCTION.into(), target);
+            if let Some(p) = previous {
+                state.aliases.insert(ROLLBACK.into(), p);
+            }
+        }
+        result = Some((target, previous));
+        Ok(())
+    })?;
+    let (production, previous) = result.expect("closure ran");
+    Ok(Promotion {
+        production,
+        previous,
+        entry,
+    })
+}
+
+/// Put `rollback` back into `production`, and the demoted production into `rollback`.
+pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promotion> {
+    require_model(repo, model)?;
+    let mut result = None;
+    let entry = repo.move_refs(model, info, false, |state, _| {
+        let back = *state
+            .aliases
+            .get(ROLLBACK)
+            .ok_or_else(|| Error::NoRollback {
+                model: model.to_string(),
+            })?;
+        let demoted = state.aliases.insert(PRODUCTION.into(), back);
+        match demoted {
+            Some(d) => state.aliases.insert(ROLLBACK.into(), d),
+            None => state.aliases.remove(ROLLBACK),
+        };
+        result = Some((back, demoted));
+        Ok(())
+    })?;
+    let (production, previous) = result.expect("closure ran");
+    Ok(Promotion {
+        production,
+        previous,
+        entry,
+    })
+}

@@ -1,0 +1,173 @@
+//! Test helpers: a temp repository and a way to run the real `mreg` binary in it.
+//! On failure, assertions print the command, its directory, stdout and stderr.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub cmd: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\n{}", self.describe());
+        self
+    }
+    #[track_caller]
+    pub fn fails(self) -> Run {
+        assert_ne!(self.code, 0, "expected failure:\n{}", self.describe());
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "must not panic:\n{}",
+            self.describe()
+        );
+        assert!(
+            self.stderr.starts_with("error: "),
+            "clear error expected:\n{}",
+            self.describe()
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "$ {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mreg")
+}
+
+impl TestRepo {
+    /// An empty directory with `mreg init` done.
+    pub fn new() -> TestRepo {
+        let r = TestRepo::bare();
+        r.mreg(&["init"]).ok();
+        r
+    }
+
+    /// An empty directory, no store.
+    pub fn bare() -> TestRepo {
+        TestRepo {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path().join(".modelreg")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(self.path())
+            .env("MREG_AUTHOR", "Test <test@example.com>")
+            .env_remove("MREG_STORE")
+            .env_remove("MREG_NOW");
+        c
+    }
+
+    pub fn mreg(&self, args: &[&str]) -> Run {
+        self.run(self.command(args), args)
+    }
+
+    pub fn mreg_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.run(c, args)
+    }
+
+    fn run(&self, mut c: Command, args: &[&str]) -> Run {
+        let out: Output = c.output().expect("run mreg");
+        Run {
+            cmd: format!("mreg {} (in {})", args.join(" "), self.path().display()),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path().join(rel)).unwrap()
+    }
+
+    /// Commit and return the new id.
+    pub fn commit(&self, args: &[&str]) -> String {
+        let mut a = vec!["commit"];
+        a.extend_from_slice(args);
+        self.mreg(&a).ok().stdout.trim().to_string()
+    }
+
+    /// Every file under the store with its content, for "the store is unchanged" checks.
+    /// Lock files and the empty tmp dir are skipped (taking a lock creates its file).
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(&self.store(), &self.store(), &mut out);
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if rel.starts_with("locks") || rel.ends_with("/lock") {
+            continue;
+        }
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.insert(rel, std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (incompressible, like trained weights).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn b3(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
