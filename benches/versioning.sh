@@ -60,20 +60,23 @@ for r in $(seq "$REPS"); do
   rm -f "$W/ref.copy"; sync
   measure "ref: b3sum" "$r" "$B" "b3sum $V0"
 
-  rm -rf "$W/rep"; mkdir -p "$W/rep/mreg" "$W/rep/dvc" "$W/rep/lfs"
+  rm -rf "$W/rep"; mkdir -p "$W/rep/mreg" "$W/rep/mregz" "$W/rep/dvc" "$W/rep/lfs"
   (cd "$W/rep/mreg" && "$MREG" init -q > /dev/null)
+  # mregz: the same, but every chunk zstd-compressed (min_saving 0), to measure raw vs zstd.
+  (cd "$W/rep/mregz" && "$MREG" init -q > /dev/null && sed -i 's/min_saving: .*/min_saving: 0.0/' .modelreg/config.yaml)
   (cd "$W/rep/dvc" && git init -q -b main && $DVC init -q && $DVC config core.analytics false && git add -A && git commit -qm init)
   (cd "$W/rep/lfs" && git init -q -b main && git lfs install --local > /dev/null && git lfs track "*.safetensors" > /dev/null && git add .gitattributes && git commit -qm init)
   for k in 0 1 2 3 4 5; do
     tag="v1-v5 (10% tensors changed)"; [ $k = 0 ] && tag="v0 (first version)"
-    for t in mreg dvc lfs; do cp "$W/versions/v$k.safetensors" "$W/rep/$t/model.safetensors"; done
+    for t in mreg mregz dvc lfs; do cp "$W/versions/v$k.safetensors" "$W/rep/$t/model.safetensors"; done
     sync
     log "rep $r: commit v$k"
-    order="mreg dvc lfs"; [ $(((k + r) % 2)) = 1 ] && order="lfs dvc mreg"
+    order="mreg dvc lfs mregz"; [ $(((k + r) % 2)) = 1 ] && order="mregz lfs dvc mreg"
     for t in $order; do
       cd "$W/rep/$t"
       case $t in
         mreg) measure "mreg: commit $tag" "$r" "$B" "$MREG commit -q model.safetensors --model m -m v$k --metric step=$k" ;;
+        mregz) measure "mreg (zstd always): commit $tag" "$r" "$B" "$MREG commit -q model.safetensors --model m -m v$k" ;;
         dvc)  measure "dvc: dvc add + git commit + sync $tag" "$r" "$B" \
                 "$DVC add -q model.safetensors && git add model.safetensors.dvc .gitignore && git commit -qm v$k && sync"
               git rev-parse HEAD > "$W/rep/dvc.v$k" ;;
@@ -83,6 +86,7 @@ for r in $(seq "$REPS"); do
   done
   cd "$W"
   echo "mreg: .modelreg after 6 versions,$r,$(du -sb rep/mreg/.modelreg | cut -f1)" >> "$SZ"
+  echo "mreg (zstd always): .modelreg after 6 versions,$r,$(du -sb rep/mregz/.modelreg | cut -f1)" >> "$SZ"
   echo "dvc: .dvc/cache after 6 versions,$r,$(du -sb rep/dvc/.dvc/cache | cut -f1)" >> "$SZ"
   echo "lfs: .git/lfs after 6 versions,$r,$(du -sb rep/lfs/.git/lfs | cut -f1)" >> "$SZ"
 
@@ -90,6 +94,7 @@ for r in $(seq "$REPS"); do
   for cyc in 1 2; do
     run=$(( (r - 1) * 2 + cyc ))
     cd "$W/rep/mreg"; measure "mreg: checkout v0" "$run" "$B" "$MREG checkout -q m~5"
+    cd "$W/rep/mregz"; measure "mreg (zstd always): checkout v0" "$run" "$B" "$MREG checkout -q m~5"; "$MREG" checkout -q m
     cd "$W/rep/dvc"; measure "dvc: git checkout + dvc checkout + sync v0" "$run" "$B" \
       "git checkout -q $(cat "$W/rep/dvc.v0") && $DVC checkout -q && sync"
     cd "$W/rep/mreg"; "$MREG" checkout -q m
@@ -129,6 +134,9 @@ ratio("first commit: mreg / (cp + sync)", f"mreg: commit {v0}", "ref: cp + sync"
 ratio("10% changed: dvc / mreg", f"dvc: dvc add + git commit + sync {v1}", f"mreg: commit {v1}", ">= 10")
 ratio("10% changed: lfs / mreg", f"lfs: git add + commit + sync {v1}", f"mreg: commit {v1}", "-")
 ratio("checkout v0: mreg / dvc", "mreg: checkout v0", "dvc: git checkout + dvc checkout + sync v0", "<= 1")
+ratio("checkout v0: mreg (zstd always) / dvc", "mreg (zstd always): checkout v0", "dvc: git checkout + dvc checkout + sync v0", "-")
+ratio("first commit: mreg (zstd always) / mreg", f"mreg (zstd always): commit {v0}", f"mreg: commit {v0}", "-")
+ratio("10% changed: mreg (zstd always) / mreg", f"mreg (zstd always): commit {v1}", f"mreg: commit {v1}", "-")
 ratio("status after touch: mreg / b3sum", "mreg: status after touch", "ref: b3sum (same file)", "<= 2")
 EOF2
 } > "$W/bench.md"

@@ -135,6 +135,13 @@ pub enum Error {
     #[error("commit {id} is archived")]
     Archived { id: String },
 
+    #[error("invalid expression at column {}: {why}\n  {expr}\n  {}^", .pos + 1, " ".repeat(*.pos))]
+    Query {
+        expr: String,
+        pos: usize,
+        why: String,
+    },
+
     #[error("commit {id} belongs to model {actual}, not {expected}")]
     WrongModel {
         id: String,
@@ -201,6 +208,9 @@ impl Error {
             ),
             Error::NoRollback { .. } => {
                 "rollback needs a previous production: it is set by `mreg promote`".into()
+            }
+            Error::Query { .. } => {
+                "e.g. --where 'metrics.acc >= 0.9 and (params.lr < 0.01 or eval.test.f1 > 0.8)'".into()
             }
             Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
             Error::WrongModel { .. } => "aliases point at versions of their own model".into(),

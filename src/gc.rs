@@ -194,9 +194,10 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
     for m in repo.models()? {
         let facts = model_facts(repo, &m, opts)?;
         let keep = opts.retention().then(|| retention_set(&facts, opts));
+        let (entries, _) = repo.model_log(&m).entries()?;
+        live.extend(crate::notes::model_notes(&entries).into_values().flatten());
         for (id, c) in &facts.chain {
             live.insert(*id);
-            live.extend(crate::notes::note_ids(repo, id)?);
             let already = gc_marks::is_pruned(repo, id);
             let prune = keep.as_ref().is_some_and(|k| !k.contains(id));
             if prune || already {

@@ -147,6 +147,21 @@ impl ModelLog {
         }
     }
 
+    /// A cheap signature of the log's content: its size and the hash of its last complete
+    /// line. Any append changes it (the query index uses it to detect staleness).
+    pub fn signature(&self) -> Result<(u64, Option<ObjectId>)> {
+        let path = self.path();
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
+            Err(e) => return Err(Error::io("opening history log", path, e)),
+        };
+        Ok(match last_complete_line(&mut f, &path)? {
+            Some((line, end)) => (end, Some(ObjectId::hash(&line))),
+            None => (0, None),
+        })
+    }
+
     /// The current refs (empty when the model has no history).
     pub fn state(&self) -> Result<RefState> {
         Ok(self.last()?.map(|e| e.state).unwrap_or_default())
@@ -225,9 +240,10 @@ impl ModelLog {
     }
 
     /// Apply one move under the model's lock: `f` sees the current state and changes it
-    /// (or fails, for compare-and-swap checks). Nothing is written when `f` fails or when
-    /// nothing changed and `allow_noop` is false. Returns the entry written.
-    pub fn update<F>(&self, info: MoveInfo, allow_noop: bool, f: F) -> Result<Option<LogEntry>>
+    /// (or fails, for compare-and-swap checks), and may record facts in `extra`. Nothing is
+    /// written when `f` fails, or when no ref moved and `extra` is empty. Returns the entry
+    /// written.
+    pub fn update<F>(&self, info: MoveInfo, f: F) -> Result<Option<LogEntry>>
     where
         F: FnOnce(&mut RefState, &mut BTreeMap<String, serde_json::Value>) -> Result<()>,
     {
@@ -253,7 +269,7 @@ impl ModelLog {
         let mut extra = BTreeMap::new();
         f(&mut state, &mut extra)?;
         let changes = diff_states(&old_state, &state);
-        if changes.is_empty() && !allow_noop {
+        if changes.is_empty() && extra.is_empty() {
             return Ok(None);
         }
         let entry = LogEntry {
@@ -347,13 +363,13 @@ mod tests {
         assert_eq!(log.state().unwrap(), RefState::default());
         let a = ObjectId::hash(b"a");
         let b = ObjectId::hash(b"b");
-        log.update(info("commit"), false, |s, _| {
+        log.update(info("commit"), |s, _| {
             s.head = Some(a);
             Ok(())
         })
         .unwrap();
         let e = log
-            .update(info("promote"), false, |s, _| {
+            .update(info("promote"), |s, _| {
                 s.head = Some(b);
                 s.aliases.insert("production".into(), b);
                 s.aliases.insert("rollback".into(), a);
@@ -373,7 +389,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         let a = ObjectId::hash(b"a");
-        log.update(info("commit"), false, |s, _| {
+        log.update(info("commit"), |s, _| {
             s.head = Some(a);
             Ok(())
         })
@@ -386,7 +402,7 @@ mod tests {
         assert_eq!(log.state().unwrap().head, Some(a));
         assert!(log.entries().unwrap().1, "torn tail reported");
         let b = ObjectId::hash(b"b");
-        log.update(info("commit"), false, |s, _| {
+        log.update(info("commit"), |s, _| {
             s.head = Some(b);
             Ok(())
         })
@@ -400,7 +416,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         for x in [b"a", b"b", b"c"] {
-            log.update(info("commit"), false, |s, _| {
+            log.update(info("commit"), |s, _| {
                 s.head = Some(ObjectId::hash(x));
                 Ok(())
             })
@@ -416,9 +432,7 @@ mod tests {
     fn failed_update_writes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
-        let r = log.update(info("x"), false, |_, _| {
-            Err(Error::InvalidArgument("no".into()))
-        });
+        let r = log.update(info("x"), |_, _| Err(Error::InvalidArgument("no".into())));
         assert!(r.is_err());
         assert_eq!(log.entries().unwrap().0.len(), 0);
     }

@@ -1,73 +1,132 @@
-//! Notes: append-only records attached to a commit after the fact.
+//! Notes: records attached to a commit after the fact, without changing its id.
 //!
-//! A note never changes its commit's id. Each note is a `note` object (JSON) holding its
-//! commit's id, and `notes/<commit id>` lists the note ids attached to it, one per line,
-//! appended under the commit's lock with the same torn-line rules as the history log.
-//! Evaluations, git commits that pinned a version, and reproduction verdicts are notes.
-//! gc keeps every note of a kept commit.
+//! A note (an evaluation, a git commit that pinned the version, a reproduction verdict) is
+//! a `note` object holding JSON. It is attached by a line in the commit's model's history
+//! (action = the note's kind, `extra: {note: <id>, commit: <id>}`), written after the
+//! object. So attaching is one atomic append, concurrent attachments are serialized by the
+//! model's lock and all kept, every attachment says who and when, and the history log stays
+//! the single change feed of a model (which is what keeps the query index exact).
+//! Labels added or removed after the fact are history entries too (`extra: {label_add |
+//! label_remove: <label>, commit: <id>}`).
 
-use std::fs;
-use std::io::Write;
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashMap};
 
-use crate::error::{Error, IoContext, Result};
-use crate::fsutil;
+use crate::error::{Error, Result};
+use crate::history::{LogEntry, MoveInfo};
 use crate::id::ObjectId;
-use crate::lock;
+use crate::names::ModelName;
 use crate::object::Kind;
 use crate::repo::Repo;
 
-fn list_path(repo: &Repo, commit: &ObjectId) -> PathBuf {
-    repo.store_dir().join("notes").join(commit.to_hex())
+fn entry_commit(e: &LogEntry) -> Option<ObjectId> {
+    e.extra
+        .get("commit")
+        .and_then(|v| v.as_str())
+        .and_then(ObjectId::from_hex)
 }
 
-/// The ids of the notes attached to a commit, oldest first (a torn last line is ignored).
+/// Note ids attached to each commit of a model, oldest first, from its history entries.
+pub fn model_notes(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<ObjectId>> {
+    let mut out: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
+    for e in entries {
+        let note = e
+            .extra
+            .get("note")
+            .and_then(|v| v.as_str())
+            .and_then(ObjectId::from_hex);
+        if let (Some(n), Some(c)) = (note, entry_commit(e)) {
+            out.entry(c).or_default().push(n);
+        }
+    }
+    out
+}
+
+/// The note ids attached to one commit.
 pub fn note_ids(repo: &Repo, commit: &ObjectId) -> Result<Vec<ObjectId>> {
-    let p = list_path(repo, commit);
-    let text = match fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("reading notes of", p, e)),
-    };
-    let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-    Ok(complete.lines().filter_map(ObjectId::from_hex).collect())
+    let model = repo.read_commit(commit)?.model;
+    let (entries, _) = repo.model_log(&model).entries()?;
+    Ok(model_notes(&entries).remove(commit).unwrap_or_default())
 }
 
-/// Attach a note (any JSON object) to a commit; returns the note's id.
-pub fn add(repo: &Repo, commit: &ObjectId, note: &serde_json::Value) -> Result<ObjectId> {
-    let _store = repo.lock_store_shared()?;
-    repo.read_commit(commit)?;
+/// Attach a note (a JSON object with at least `kind`) to a commit; returns the note's id.
+pub fn add(
+    repo: &Repo,
+    commit: &ObjectId,
+    note: &serde_json::Value,
+    info: MoveInfo,
+) -> Result<ObjectId> {
+    let model = repo.read_commit(commit)?.model;
     let bytes = serde_json::to_vec(note).expect("notes serialize");
+    let _store = repo.lock_store_shared()?;
     let put = repo.objects().put(Kind::Note, &bytes)?;
     repo.objects().flush()?;
-    let dir = repo.store_dir().join("notes");
-    fsutil::create_dir_durable(&dir)?;
-    let _g = lock::exclusive(&dir.join(format!("{}.lock", commit.to_hex())))?;
-    let p = list_path(repo, commit);
-    let mut f = fsutil::open_append(&p)?;
-    // Drop a torn tail left by a crash before appending.
-    let len = f.metadata().ctx("reading metadata of", &p)?.len();
-    let text = fs::read_to_string(&p).ctx("reading", &p)?;
-    let keep = text.rfind('\n').map_or(0, |i| i + 1) as u64;
-    if keep < len {
-        f.set_len(keep).ctx("truncating torn note line in", &p)?;
-    }
-    f.write_all(format!("{}\n", put.id).as_bytes())
-        .ctx("appending note to", &p)?;
-    f.sync_data().ctx("syncing", &p)?;
+    repo.model_log(&model).update(info, |_, extra| {
+        extra.insert("note".into(), put.id.to_hex().into());
+        extra.insert("commit".into(), commit.to_hex().into());
+        Ok(())
+    })?;
     Ok(put.id)
+}
+
+/// Read and decode a note.
+pub fn read(repo: &Repo, id: &ObjectId) -> Result<serde_json::Value> {
+    let bytes = repo.objects().get_kind(id, Kind::Note)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptObject {
+        id: id.to_hex(),
+        why: format!("bad note: {e}"),
+    })
 }
 
 /// The notes of a commit, decoded, oldest first.
 pub fn notes(repo: &Repo, commit: &ObjectId) -> Result<Vec<(ObjectId, serde_json::Value)>> {
-    let mut out = Vec::new();
-    for id in note_ids(repo, commit)? {
-        let bytes = repo.objects().get_kind(&id, Kind::Note)?;
-        let v = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptObject {
-            id: id.to_hex(),
-            why: format!("bad note: {e}"),
-        })?;
-        out.push((id, v));
+    note_ids(repo, commit)?
+        .into_iter()
+        .map(|id| read(repo, &id).map(|v| (id, v)))
+        .collect()
+}
+
+/// Labels of each commit after the fact: the commit's own labels plus those added, minus
+/// those removed, in history order.
+pub fn effective_labels(
+    entries: &[LogEntry],
+    commit: &ObjectId,
+    own: &[String],
+) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = own.iter().cloned().collect();
+    for e in entries.iter().filter(|e| entry_commit(e) == Some(*commit)) {
+        if let Some(l) = e.extra.get("label_add").and_then(|v| v.as_str()) {
+            set.insert(l.to_string());
+        }
+        if let Some(l) = e.extra.get("label_remove").and_then(|v| v.as_str()) {
+            set.remove(l);
+        }
     }
-    Ok(out)
+    set
+}
+
+/// Add or remove a label after the fact (recorded in history). Returns false when it was
+/// already in that state.
+pub fn set_label(
+    repo: &Repo,
+    commit: &ObjectId,
+    label: &str,
+    add: bool,
+    info: MoveInfo,
+) -> Result<bool> {
+    crate::names::validate_name("label", label)?;
+    let c = repo.read_commit(commit)?;
+    let model: ModelName = c.model.clone();
+    let entry = repo.move_refs(&model, info, |_, extra| {
+        // Decided under the model's lock, so concurrent label edits serialize. Leaving
+        // `extra` empty writes nothing.
+        let (entries, _) = repo.model_log(&model).entries()?;
+        let has = effective_labels(&entries, commit, &c.labels).contains(label);
+        if has != add {
+            let key = if add { "label_add" } else { "label_remove" };
+            extra.insert(key.into(), label.into());
+            extra.insert("commit".into(), commit.to_hex().into());
+        }
+        Ok(())
+    })?;
+    Ok(entry.is_some())
 }

@@ -69,7 +69,7 @@ pub fn alias_set(
     validate_name("alias", alias)?;
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
-    repo.move_refs(model, info, false, |state, _| {
+    repo.move_refs(model, info, |state, _| {
         let current = state.aliases.get(alias);
         let ok = match expect {
             None => true,
@@ -96,7 +96,7 @@ pub fn alias_set(
 pub fn alias_rm(repo: &Repo, model: &ModelName, alias: &str, info: MoveInfo) -> Result<LogEntry> {
     validate_name("alias", alias)?;
     require_model(repo, model)?;
-    let e = repo.move_refs(model, info, false, |state, _| {
+    let e = repo.move_refs(model, info, |state, _| {
         state
             .aliases
             .remove(alias)
@@ -143,7 +143,7 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
             id: id.short(),
         });
     }
-    let e = repo.move_refs(&model, info, false, |state, _| {
+    let e = repo.move_refs(&model, info, |state, _| {
         state.tags.insert(tag.to_string(), target);
         Ok(())
     })?;
@@ -158,7 +158,7 @@ pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
         .into_iter()
         .find(|(t, _, _)| t == tag)
         .ok_or_else(|| Error::UnknownTag(tag.into()))?;
-    let e = repo.move_refs(&model, info, false, |state, _| {
+    let e = repo.move_refs(&model, info, |state, _| {
         state.tags.remove(tag);
         Ok(())
     })?;
@@ -193,16 +193,15 @@ pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<ObjectId>> {
 /// Mark a version archived (or not). Recorded in history; refs do not move.
 pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) -> Result<bool> {
     let model = repo.read_commit(&id)?.model;
-    let already = archived(repo, &model)?.contains(&id);
-    if already == archive {
-        return Ok(false);
-    }
-    repo.move_refs(&model, info, true, |_, extra| {
-        let key = if archive { "archived" } else { "unarchived" };
-        extra.insert(key.into(), serde_json::Value::String(id.to_hex()));
+    let entry = repo.move_refs(&model, info, |_, extra| {
+        // Decided under the model's lock; leaving `extra` empty writes nothing.
+        if archived(repo, &model)?.contains(&id) != archive {
+            let key = if archive { "archived" } else { "unarchived" };
+            extra.insert(key.into(), serde_json::Value::String(id.to_hex()));
+        }
         Ok(())
     })?;
-    Ok(true)
+    Ok(entry.is_some())
 }
 
 /// What a promote or rollback did.
@@ -227,7 +226,7 @@ pub fn promote(
     }
     let archived = archived(repo, model)?;
     let mut result = None;
-    let entry = repo.move_refs(model, info, false, |state: &mut RefState, _| {
+    let entry = repo.move_refs(model, info, |state: &mut RefState, _| {
         let target = match rev {
             Some(id) => id,
             None => *state
@@ -262,7 +261,7 @@ pub fn promote(
 pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promotion> {
     require_model(repo, model)?;
     let mut result = None;
-    let entry = repo.move_refs(model, info, false, |state, _| {
+    let entry = repo.move_refs(model, info, |state, _| {
         let back = *state
             .aliases
             .get(ROLLBACK)

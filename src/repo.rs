@@ -289,7 +289,6 @@ impl Repo {
         &self,
         model: &ModelName,
         info: crate::history::MoveInfo,
-        allow_noop: bool,
         f: F,
     ) -> Result<Option<crate::history::LogEntry>>
     where
@@ -299,7 +298,7 @@ impl Repo {
         ) -> Result<()>,
     {
         let _store = self.lock_store_shared()?;
-        self.model_log(model).update(info, allow_noop, f)
+        self.model_log(model).update(info, f)
     }
 
     pub fn objects(&self) -> &ObjectStore {

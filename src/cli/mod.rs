@@ -17,11 +17,13 @@ mod archive;
 mod cat_object;
 mod checkout;
 mod commit;
+mod eval;
 mod fmt;
 mod fsck;
 mod gc;
 mod history;
 mod init;
+mod list;
 mod log;
 mod policy;
 mod progress;
@@ -85,6 +87,11 @@ enum Command {
     Policy(policy::Args),
     Gc(gc::Args),
     Du(gc::DuArgs),
+    Eval(eval::EvalArgs),
+    Label(eval::LabelArgs),
+    List(list::Args),
+    Best(list::BestArgs),
+    Compare(list::CompareArgs),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -202,6 +209,11 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Policy(a) => policy::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Du(a) => gc::du(&ctx, a),
+        Command::Eval(a) => eval::eval(&ctx, a),
+        Command::Label(a) => eval::label(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Best(a) => list::best(&ctx, a),
+        Command::Compare(a) => list::compare(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

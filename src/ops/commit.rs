@@ -314,7 +314,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         action: "commit".into(),
         message: req.message.clone(),
     };
-    repo.model_log(&req.model).update(info, true, |state, _| {
+    repo.model_log(&req.model).update(info, |state, _| {
         let c = Commit {
             format: COMMIT_FORMAT,
             model: req.model.clone(),

@@ -76,6 +76,7 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
 
     // History logs and the commits they name.
     let mut roots: Vec<(ObjectId, String)> = Vec::new();
+    let mut noted: Vec<ObjectId> = Vec::new();
     let models = repo.models()?;
     rep.models = models.len();
     for m in &models {
@@ -96,6 +97,17 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                     });
                 }
                 rep.history_entries += entries.len();
+                for (commit, notes) in crate::notes::model_notes(&entries) {
+                    for n in notes {
+                        if kinds.get(&n) != Some(&Kind::Note) {
+                            rep.problems.push(Problem {
+                                item: format!("note {n} of commit {}", commit.short()),
+                                problem: "missing, corrupt or not a note".into(),
+                            });
+                        }
+                        noted.push(n);
+                    }
+                }
                 for e in entries {
                     for id in e.state.refs().values() {
                         roots.push((*id, format!("model {m} history entry {}", e.seq)));
@@ -109,7 +121,7 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         }
     }
 
-    let mut reachable: HashSet<ObjectId> = HashSet::new();
+    let mut reachable: HashSet<ObjectId> = noted.into_iter().collect();
     let mut checked_manifests: HashSet<ObjectId> = HashSet::new();
     let mut stack = roots;
     while let Some((id, from)) = stack.pop() {
@@ -152,23 +164,6 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         rep.commits += 1;
         for p in &c.parents {
             stack.push((*p, format!("commit {} (parent)", id.short())));
-        }
-        match crate::notes::note_ids(repo, &id) {
-            Ok(notes) => {
-                for n in notes {
-                    reachable.insert(n);
-                    if kinds.get(&n) != Some(&Kind::Note) {
-                        rep.problems.push(Problem {
-                            item: format!("commit {} note {n}", id.short()),
-                            problem: "missing, corrupt or not a note".into(),
-                        });
-                    }
-                }
-            }
-            Err(e) => rep.problems.push(Problem {
-                item: format!("notes of commit {id}"),
-                problem: e.to_string(),
-            }),
         }
         let pruned = gc_marks::is_pruned(repo, &id);
         let files = c

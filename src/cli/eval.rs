@@ -1,0 +1,190 @@
+//! `mreg eval add` and `mreg label add|rm`: facts added after the fact.
+
+use std::path::PathBuf;
+
+use mreg::{filestore, notes};
+
+use super::alias::move_info;
+use super::{values, Ctx, Output};
+
+/// Attach evaluations to existing versions (train/test separation).
+///
+/// The commit's id never changes: an evaluation is an append-only note recorded in the
+/// model's history. A model trained on one dataset can collect results on many others later.
+///
+/// Examples:
+///   mreg eval add mnist@production --dataset holdout-2026 --metric acc=0.91 --metric f1=0.88
+///   mreg eval add 3fa2c1 --dataset imagenet --dataset-path data/val/ --metrics-file eval.json
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    cmd: EvalCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum EvalCmd {
+    /// Attach an evaluation to REV.
+    Add {
+        rev: String,
+        /// Name of the evaluation dataset.
+        #[arg(long)]
+        dataset: String,
+        /// The data itself (file or directory): its blake3 is recorded.
+        #[arg(long, value_name = "PATH")]
+        dataset_path: Option<PathBuf>,
+        /// A metric, KEY=VALUE; repeatable.
+        #[arg(long = "metric", value_name = "K=V")]
+        metrics: Vec<String>,
+        /// Metrics from a YAML or JSON file.
+        #[arg(long, value_name = "FILE")]
+        metrics_file: Option<PathBuf>,
+        /// A note about the evaluation.
+        #[arg(short, long, default_value = "")]
+        message: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Hash a file or directory the way commits record datasets.
+fn dataset_hash(path: &std::path::Path) -> mreg::Result<(mreg::ObjectId, u64)> {
+    let md = std::fs::symlink_metadata(path)
+        .map_err(|e| mreg::Error::io("cannot read dataset", path, e))?;
+    if md.is_file() {
+        let (h, st) = filestore::hash_file(path)?;
+        return Ok((h, st.size));
+    }
+    if !md.is_dir() {
+        return Err(mreg::Error::UnsupportedFile {
+            path: path.to_path_buf(),
+            why: "is neither a file nor a directory".into(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| mreg::Error::io("cannot list", &d, e))? {
+            let p = e.map_err(|e| mreg::Error::io("cannot list", &d, e))?.path();
+            let m =
+                std::fs::symlink_metadata(&p).map_err(|e| mreg::Error::io("cannot read", &p, e))?;
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    let mut listing: Vec<String> = Vec::new();
+    let mut size = 0;
+    for f in files {
+        let (h, st) = filestore::hash_file(&f)?;
+        size += st.size;
+        let rel = f
+            .strip_prefix(path)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .into_owned();
+        listing.push(format!("{h} {} {rel}\n", st.size));
+    }
+    listing.sort_by(|a, b| a.split(' ').nth(2).cmp(&b.split(' ').nth(2)));
+    Ok((mreg::ObjectId::hash(listing.concat().as_bytes()), size))
+}
+
+pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
+    let EvalCmd::Add {
+        rev,
+        dataset,
+        dataset_path,
+        metrics,
+        metrics_file,
+        message,
+        json,
+    } = a.cmd;
+    mreg::names::validate_name("dataset name", &dataset)?;
+    let metrics = values::metrics(metrics_file.map(|p| ctx.cwd.join(p)).as_deref(), &metrics)?;
+    if metrics.is_empty() {
+        return Err(mreg::Error::InvalidArgument(
+            "an evaluation needs at least one metric (--metric K=V or --metrics-file)".into(),
+        ));
+    }
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&rev)?;
+    let info = move_info("evaluation", message.clone())?;
+    let mut note = serde_json::json!({
+        "kind": "evaluation",
+        "commit": id,
+        "dataset": dataset,
+        "metrics": metrics,
+        "time": info.time,
+        "author": info.author,
+        "message": message,
+    });
+    if let Some(p) = dataset_path {
+        let abs = ctx.cwd.join(&p);
+        let (h, size) = dataset_hash(&abs)?;
+        note["dataset_path"] = serde_json::json!(p);
+        note["dataset_blake3"] = serde_json::json!(h);
+        note["dataset_size"] = serde_json::json!(size);
+    }
+    let nid = notes::add(&repo, &id, &note, info)?;
+    if json {
+        note["note"] = serde_json::json!(nid);
+        return Ok(Output::ok(super::json(&note)));
+    }
+    Ok(Output::ok(format!(
+        "evaluation {} on {dataset} attached to {}\n",
+        nid.short(),
+        id.short()
+    )))
+}
+
+/// Add or remove labels on existing versions (recorded in the history).
+#[derive(clap::Args, Debug)]
+pub struct LabelArgs {
+    #[command(subcommand)]
+    cmd: LabelCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum LabelCmd {
+    /// Add LABEL to REV.
+    Add {
+        rev: String,
+        label: String,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// Remove LABEL from REV.
+    Rm {
+        rev: String,
+        label: String,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+}
+
+pub fn label(ctx: &Ctx, a: LabelArgs) -> mreg::Result<Output> {
+    let (rev, label, message, add) = match a.cmd {
+        LabelCmd::Add {
+            rev,
+            label,
+            message,
+        } => (rev, label, message, true),
+        LabelCmd::Rm {
+            rev,
+            label,
+            message,
+        } => (rev, label, message, false),
+    };
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&rev)?;
+    let action = if add { "label add" } else { "label remove" };
+    let changed = notes::set_label(&repo, &id, &label, add, move_info(action, message)?)?;
+    Ok(Output::ok(match (changed, add) {
+        (true, true) => format!("labelled {} {label}\n", id.short()),
+        (true, false) => format!("removed label {label} from {}\n", id.short()),
+        (false, true) => format!("{} already has label {label}\n", id.short()),
+        (false, false) => format!("{} has no label {label}\n", id.short()),
+    }))
+}
