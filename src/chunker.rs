@@ -95,7 +95,7 @@ fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
 /// is not one (any inconsistency means "not safetensors": chunking must never fail).
 fn safetensors_cuts(data: &[u8]) -> Option<Vec<usize>> {
     let n = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
-    if n < 2 || n > MAX_SAFETENSORS_HEADER || n > (data.len() as u64).saturating_sub(8) {
+    if !(2..=MAX_SAFETENSORS_HEADER).contains(&n) || n > (data.len() as u64).saturating_sub(8) {
         return None;
     }
     let hdr_end = 8 + n as usize;

@@ -11,6 +11,27 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turn fsync off for this process. Only for building throwaway fixtures fast (the
+/// 100,000-commit benchmark); a crash then may lose or corrupt anything. Never used by mreg.
+pub fn set_durable_for_benchmarks_only(durable: bool) {
+    DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn durable() -> bool {
+    DURABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// fsync a file's data (and metadata when `all`), unless durability was turned off.
+pub fn sync_file(f: &File, all: bool) -> std::io::Result<()> {
+    match (durable(), all) {
+        (false, _) => Ok(()),
+        (true, true) => f.sync_all(),
+        (true, false) => f.sync_data(),
+    }
+}
+
 /// Write `bytes` to `path` atomically and durably, with a temp file in `tmp_dir`
 /// (which must be on the same filesystem as `path`).
 pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
@@ -20,9 +41,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
         .ctx("creating temp file in", tmp_dir)?;
     tmp.write_all(bytes)
         .ctx("writing", tmp.path().to_path_buf())?;
-    tmp.as_file()
-        .sync_all()
-        .ctx("syncing", tmp.path().to_path_buf())?;
+    sync_file(tmp.as_file(), true).ctx("syncing", tmp.path().to_path_buf())?;
     tmp.persist(path)
         .map_err(|e| crate::Error::io("renaming temp file to", path, e.error))?;
     fsync_parent(path)
@@ -30,6 +49,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
 
 /// fsync a directory so that renames and creations inside it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
+    if !durable() {
+        return Ok(());
+    }
     File::open(dir)
         .and_then(|f| f.sync_all())
         .ctx("syncing directory", dir)

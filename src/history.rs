@@ -289,7 +289,7 @@ impl ModelLog {
         // One write of the whole line: a crash leaves the line whole or torn, never mixed.
         file.write_all(&line)
             .ctx("appending to history log", &path)?;
-        file.sync_data().ctx("syncing history log", &path)?;
+        fsutil::sync_file(&file, false).ctx("syncing history log", &path)?;
         Ok(Some(entry))
     }
 }
@@ -338,7 +338,7 @@ fn truncate_torn_tail(file: &File, path: &Path, end: u64) -> Result<()> {
     if len > end {
         file.set_len(end)
             .ctx("truncating torn history line in", path)?;
-        file.sync_data().ctx("syncing history log", path)?;
+        fsutil::sync_file(file, false).ctx("syncing history log", path)?;
     }
     Ok(())
 }

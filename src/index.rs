@@ -31,6 +31,9 @@ struct CacheFile {
     log_size: u64,
     log_tail: Option<ObjectId>,
     rows: Vec<Row>,
+    /// Labels recorded in the commits themselves (rows hold the effective labels).
+    #[serde(default)]
+    own_labels: BTreeMap<ObjectId, Vec<String>>,
 }
 
 /// The rows of one model, newest first.
@@ -39,19 +42,24 @@ pub fn model_rows(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
     let (size, tail) = log.signature()?;
     let dir = repo.store_dir().join("cache").join("index");
     let path = dir.join(format!("{model}.json"));
-    if let Ok(bytes) = fs::read(&path) {
-        if let Ok(c) = serde_json::from_slice::<CacheFile>(&bytes) {
-            if c.version == INDEX_VERSION && c.log_size == size && c.log_tail == tail {
-                return Ok(c.rows);
-            }
+    let old = fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
+        .filter(|c| c.version == INDEX_VERSION);
+    if let Some(c) = &old {
+        if c.log_size == size && c.log_tail == tail {
+            return Ok(old.expect("just matched").rows);
         }
     }
-    let rows = build(repo, model)?;
+    // Stale: commits never change, so rows of commits already indexed are reused and only
+    // new commits are read; everything derived from the history is recomputed.
+    let (rows, own_labels) = build(repo, model, old)?;
     let cache = CacheFile {
         version: INDEX_VERSION,
         log_size: size,
         log_tail: tail,
         rows,
+        own_labels,
     };
     // Best effort: the rows are correct whether or not the cache can be written. The
     // signature was read before building, so a concurrent append makes it stale, not wrong.
@@ -76,7 +84,23 @@ pub fn rows(repo: &Repo, only: Option<&ModelName>) -> Result<Vec<Row>> {
     Ok(out)
 }
 
-fn build(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
+type Built = (Vec<Row>, BTreeMap<ObjectId, Vec<String>>);
+
+/// What a row takes from its commit (immutable), as opposed to from the history.
+struct CommitPart {
+    row: Row,
+    labels: Vec<String>,
+}
+
+fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built> {
+    let mut previous: HashMap<ObjectId, CommitPart> = HashMap::new();
+    if let Some(c) = old {
+        let mut own = c.own_labels;
+        for r in c.rows {
+            let labels = own.remove(&r.id).unwrap_or_default();
+            previous.insert(r.id, CommitPart { row: r, labels });
+        }
+    }
     let (entries, _) = repo.model_log(model).entries()?;
     let state = entries.last().map(|e| e.state.clone()).unwrap_or_default();
     // Every commit of the model is the new head of one "commit" entry.
@@ -90,12 +114,15 @@ fn build(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
         })
         .rev()
         .collect();
-    let commits: Vec<(ObjectId, crate::Commit)> = ids
+    let fresh: Vec<(ObjectId, CommitPart)> = ids
         .par_iter()
-        .map(|id| repo.read_commit(id).map(|c| (*id, c)))
+        .filter(|id| !previous.contains_key(id))
+        .map(|id| repo.read_commit(id).map(|c| (*id, commit_part(*id, &c))))
         .collect::<Result<_>>()?;
-    let archived = refs::archived(repo, model)?;
+    previous.extend(fresh);
+    let archived = refs::archived_in(&entries);
     let note_ids = notes::model_notes(&entries);
+    let label_edits = notes::label_edits(&entries);
     let mut aliases: HashMap<ObjectId, Vec<String>> = HashMap::new();
     for (a, id) in &state.aliases {
         aliases.entry(*id).or_default().push(a.clone());
@@ -103,10 +130,12 @@ fn build(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
     for (t, id) in &state.tags {
         aliases.entry(*id).or_default().push(t.clone());
     }
-    let mut rows = Vec::with_capacity(commits.len());
-    for (id, c) in commits {
-        let mut params = BTreeMap::new();
-        flatten("", &c.params, &mut params);
+    let mut rows = Vec::with_capacity(ids.len());
+    let mut own_labels = BTreeMap::new();
+    for id in ids {
+        let Some(CommitPart { mut row, labels }) = previous.remove(&id) else {
+            continue;
+        };
         let mut evals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for n in note_ids.get(&id).into_iter().flatten() {
             let note = notes::read(repo, n)?;
@@ -127,22 +156,38 @@ fn build(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
                 }
             }
         }
-        rows.push(Row {
+        row.labels = notes::apply_label_edits(&labels, label_edits.get(&id))
+            .into_iter()
+            .collect();
+        row.aliases = aliases.remove(&id).unwrap_or_default();
+        row.archived = archived.contains(&id);
+        row.evals = evals;
+        if !labels.is_empty() {
+            own_labels.insert(id, labels);
+        }
+        rows.push(row);
+    }
+    Ok((rows, own_labels))
+}
+
+fn commit_part(id: ObjectId, c: &crate::Commit) -> CommitPart {
+    let mut params = BTreeMap::new();
+    flatten("", &c.params, &mut params);
+    CommitPart {
+        row: Row {
             id,
             model: c.model.clone(),
             created_at: c.created_at.clone(),
             author: c.author.clone(),
             message: c.message.lines().next().unwrap_or("").to_string(),
-            labels: notes::effective_labels(&entries, &id, &c.labels)
-                .into_iter()
-                .collect(),
-            aliases: aliases.remove(&id).unwrap_or_default(),
-            archived: archived.contains(&id),
+            labels: Vec::new(),
+            aliases: Vec::new(),
+            archived: false,
             params,
             metrics: c.metrics.clone(),
-            evals,
+            evals: BTreeMap::new(),
             datasets: c.datasets.iter().map(|d| d.name.clone()).collect(),
-        });
+        },
+        labels: c.labels.clone(),
     }
-    Ok(rows)
 }

@@ -15,6 +15,7 @@
 
 pub mod chunker;
 pub mod commit;
+pub mod diff;
 pub mod error;
 pub mod filestore;
 pub mod fsutil;

@@ -85,23 +85,41 @@ pub fn notes(repo: &Repo, commit: &ObjectId) -> Result<Vec<(ObjectId, serde_json
         .collect()
 }
 
-/// Labels of each commit after the fact: the commit's own labels plus those added, minus
-/// those removed, in history order.
+/// Label edits after the fact, per commit, in history order: (added?, label).
+pub fn label_edits(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<(bool, String)>> {
+    let mut out: HashMap<ObjectId, Vec<(bool, String)>> = HashMap::new();
+    for e in entries {
+        let Some(c) = entry_commit(e) else { continue };
+        if let Some(l) = e.extra.get("label_add").and_then(|v| v.as_str()) {
+            out.entry(c).or_default().push((true, l.to_string()));
+        }
+        if let Some(l) = e.extra.get("label_remove").and_then(|v| v.as_str()) {
+            out.entry(c).or_default().push((false, l.to_string()));
+        }
+    }
+    out
+}
+
+/// A commit's labels after the fact: its own labels with the edits applied in order.
+pub fn apply_label_edits(own: &[String], edits: Option<&Vec<(bool, String)>>) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = own.iter().cloned().collect();
+    for (add, l) in edits.into_iter().flatten() {
+        if *add {
+            set.insert(l.clone());
+        } else {
+            set.remove(l);
+        }
+    }
+    set
+}
+
+/// Labels of one commit after the fact.
 pub fn effective_labels(
     entries: &[LogEntry],
     commit: &ObjectId,
     own: &[String],
 ) -> BTreeSet<String> {
-    let mut set: BTreeSet<String> = own.iter().cloned().collect();
-    for e in entries.iter().filter(|e| entry_commit(e) == Some(*commit)) {
-        if let Some(l) = e.extra.get("label_add").and_then(|v| v.as_str()) {
-            set.insert(l.to_string());
-        }
-        if let Some(l) = e.extra.get("label_remove").and_then(|v| v.as_str()) {
-            set.remove(l);
-        }
-    }
-    set
+    apply_label_edits(own, label_edits(entries).get(commit))
 }
 
 /// Add or remove a label after the fact (recorded in history). Returns false when it was

@@ -222,9 +222,7 @@ impl ObjectStore {
         tmp.write_all(&header)
             .and_then(|_| tmp.write_all(payload))
             .ctx("writing object", tmp.path().to_path_buf())?;
-        tmp.as_file()
-            .sync_data()
-            .ctx("syncing object", tmp.path().to_path_buf())?;
+        fsutil::sync_file(tmp.as_file(), false).ctx("syncing object", tmp.path().to_path_buf())?;
         // Objects are read-only once named, as in git.
         let _ = tmp.as_file().set_permissions(read_only_perms());
         match tmp.persist_noclobber(&path) {
@@ -514,7 +512,7 @@ mod tests {
         bytes[last] ^= 1;
         fs::set_permissions(
             &path,
-            fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644)),
+            <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644),
         )
         .unwrap();
         fs::write(&path, &bytes).unwrap();

@@ -168,6 +168,11 @@ pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
 /// The set of archived versions of a model, from its history.
 pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<ObjectId>> {
     let (entries, _) = repo.model_log(model).entries()?;
+    Ok(archived_in(&entries))
+}
+
+/// The archived set folded from already-read history entries.
+pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
     let mut set = BTreeSet::new();
     for e in entries {
         if let Some(id) = e
@@ -187,7 +192,7 @@ pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<ObjectId>> {
             set.remove(&id);
         }
     }
-    Ok(set)
+    set
 }
 
 /// Mark a version archived (or not). Recorded in history; refs do not move.

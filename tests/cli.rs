@@ -463,3 +463,43 @@ fn help_teaches() {
     let h = r.mreg(&["--help"]).ok().stdout;
     assert!(h.contains("Revisions") && h.contains("checkout"));
 }
+
+#[test]
+fn the_example_store_reads_and_verifies() {
+    let store = concat!(env!("CARGO_MANIFEST_DIR"), "/.modelreg-example");
+    let r = TestRepo::bare();
+    let log = r.mreg(&["--store", store, "log", "--json"]).ok().json();
+    let models: std::collections::BTreeSet<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models.into_iter().collect::<Vec<_>>(), ["iris", "mnist"]);
+    let fsck = r.mreg(&["--store", store, "fsck", "--json"]).ok().json();
+    assert_eq!(fsck["clean"], true, "{fsck}");
+    let hist = r
+        .mreg(&[
+            "--store",
+            store,
+            "history",
+            "mnist",
+            "--alias",
+            "production",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        hist.as_array().unwrap().len() >= 3,
+        "the example has a promote/rollback history"
+    );
+    let prod = r
+        .mreg(&["--store", store, "show", "mnist@production", "--json"])
+        .ok()
+        .json();
+    assert!(
+        !prod["notes"].as_array().unwrap().is_empty(),
+        "the example has evaluations"
+    );
+}

@@ -17,9 +17,12 @@ fn fsck_clean(r: &TestRepo) {
 #[test]
 fn kill_during_commit_leaves_a_consistent_store() {
     let r = TestRepo::new();
-    let base = noise(24 << 20, 1);
+    let base = noise(48 << 20, 1);
     r.write("w.bin", &base);
+    // Time an uninterrupted all-new commit: kills are drawn uniformly inside that window.
+    let t = std::time::Instant::now();
     let first = r.commit(&["w.bin", "--model", "m"]);
+    let window_us = t.elapsed().as_micros() as u64;
     let mut known = vec![(first.clone(), b3(&base))];
     let mut killed = 0;
     let mut rng = 0x1234_5678_9abc_def0u64;
@@ -27,21 +30,21 @@ fn kill_during_commit_leaves_a_consistent_store() {
         let mut v = base.clone();
         let at = (round as usize * 1_000_003) % (v.len() - 4096);
         v[at..at + 4096].copy_from_slice(&noise(4096, 100 + round));
-        if round % 3 == 0 {
-            v = noise(24 << 20, 200 + round); // an all-new version: the longest commit
+        if round % 3 != 0 {
+            v = noise(48 << 20, 200 + round); // an all-new version: the longest commit
         }
         r.write("w.bin", &v);
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = rng % 600;
+        let delay = rng % window_us.max(1);
         let mut child = r
             .command(&["commit", "w.bin", "--model", "m", "-q"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+        std::thread::sleep(Duration::from_micros(delay));
         let _ = child.kill(); // SIGKILL
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
@@ -65,6 +68,7 @@ fn kill_during_commit_leaves_a_consistent_store() {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+    eprintln!("{killed} of 20 commits were killed mid-way (window {window_us} us)");
     assert!(
         killed >= 3,
         "only {killed} of 20 commits were interrupted: the test did not test crashes"
@@ -99,23 +103,51 @@ fn kill_during_checkout_never_leaves_a_half_written_file() {
     r.write("w.bin", &b);
     r.commit(&["w.bin", "--model", "m"]);
     let (ha, hb) = (b3(&a), b3(&b));
-    for round in 0..12u64 {
-        let target = if round % 2 == 0 { "m~1" } else { "m" };
+    // Time one uninterrupted checkout: kills are drawn inside that window.
+    let t = std::time::Instant::now();
+    r.mreg(&["checkout", "m~1", "-q"]).ok();
+    let window_us = t.elapsed().as_micros() as u64;
+    let mut killed = 0;
+    let mut rng = 0x0123_4567_89ab_cdefu64;
+    for round in 0..16u64 {
+        let target = if round % 2 == 0 { "m" } else { "m~1" };
         let mut child = r
             .command(&["checkout", target, "-q"])
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis((round * 37) % 300));
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_micros(rng % window_us.max(1)));
         let _ = child.kill();
-        let _ = child.wait();
+        if !child.wait().unwrap().success() {
+            killed += 1;
+        }
         let h = b3(&r.read("w.bin"));
         assert!(
             h == ha || h == hb,
             "round {round}: w.bin is neither version"
         );
         fsck_clean(&r);
+        // Interrupted or not, the next checkout must succeed (mreg wrote what is there).
+        if round % 4 == 3 {
+            r.mreg(&["checkout", target, "-q"]).ok();
+            assert_eq!(
+                b3(&r.read("w.bin")),
+                if target == "m" {
+                    hb.clone()
+                } else {
+                    ha.clone()
+                }
+            );
+        }
     }
+    eprintln!("{killed} of 16 checkouts were killed mid-way (window {window_us} us)");
+    assert!(
+        killed >= 2,
+        "only {killed} checkouts were interrupted: the test did not test crashes"
+    );
 }
 
 /// Several processes commit to the same model at once: every commit lands in the chain.

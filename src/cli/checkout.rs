@@ -53,12 +53,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["commit"] = serde_json::Value::String(id.to_hex());
         return Ok(Output::ok(super::json(&v)));
     }
-    eprintln!(
+    ctx.note(format_args!(
         "checked out {}: {} file(s) written ({}), {} already up to date",
         id.short(),
         out.written.len(),
         fmt::size(out.bytes_written),
         out.unchanged.len()
-    );
+    ));
     Ok(Output::ok(String::new()))
 }

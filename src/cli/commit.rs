@@ -136,7 +136,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         });
         return Ok(Output::ok(super::json(&v)));
     }
-    eprintln!(
+    ctx.note(format_args!(
         "[{} {}] {} file(s), {}; {} of {} chunks new, {} written",
         out.commit.model,
         out.id.short(),
@@ -145,6 +145,6 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         out.new_chunks,
         out.chunks,
         fmt::size(out.stored_bytes),
-    );
+    ));
     Ok(Output::ok(format!("{}\n", out.id)))
 }

@@ -59,8 +59,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let t = parse_at(at)?;
         let at_entry = entries
             .iter()
-            .filter(|e| humantime::parse_rfc3339_weak(&e.time).is_ok_and(|et| et <= t))
-            .last();
+            .rfind(|e| humantime::parse_rfc3339_weak(&e.time).is_ok_and(|et| et <= t));
         let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
         let value = match &a.alias {
             Some(al) => serde_json::json!({ al: state.aliases.get(al) }),

@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long = "where", value_name = "EXPR")]
     filters: Vec<String>,
     /// Sort key, e.g. metrics.acc, -metrics.acc (descending), created_at (default: newest first).
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     sort: Option<String>,
     /// At most N versions.
     #[arg(long, value_name = "N")]

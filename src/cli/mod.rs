@@ -17,6 +17,7 @@ mod archive;
 mod cat_object;
 mod checkout;
 mod commit;
+mod diff;
 mod eval;
 mod fmt;
 mod fsck;
@@ -59,7 +60,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "MREG_STORE", value_name = "PATH")]
     store: Option<PathBuf>,
 
-    /// Do not show progress bars.
+    /// No progress bars and no summaries on stderr (errors are still printed).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
 
@@ -92,6 +93,7 @@ enum Command {
     List(list::Args),
     Best(list::BestArgs),
     Compare(list::CompareArgs),
+    Diff(diff::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -101,6 +103,7 @@ pub struct Ctx {
     pub cwd: PathBuf,
     pub store: Option<PathBuf>,
     pub progress: bool,
+    pub quiet: bool,
 }
 
 impl Ctx {
@@ -114,6 +117,13 @@ impl Ctx {
                 Repo::open(&s)
             }
             None => Repo::discover(&self.cwd),
+        }
+    }
+
+    /// A summary line for stderr, unless --quiet.
+    pub fn note(&self, msg: std::fmt::Arguments) {
+        if !self.quiet {
+            eprintln!("{msg}");
         }
     }
 
@@ -190,6 +200,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         cwd,
         store: cli.store,
         progress: !cli.quiet && std::io::stderr().is_terminal(),
+        quiet: cli.quiet,
     };
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -214,6 +225,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::List(a) => list::run(&ctx, a),
         Command::Best(a) => list::best(&ctx, a),
         Command::Compare(a) => list::compare(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

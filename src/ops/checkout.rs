@@ -212,7 +212,7 @@ fn write_file(
         let mode = if f.executable { 0o755 } else { 0o644 };
         file.set_permissions(fs::Permissions::from_mode(mode))
             .ctx("setting permissions of", &tmp)?;
-        file.sync_all().ctx("syncing", &tmp)?;
+        fsutil::sync_file(&file, true).ctx("syncing", &tmp)?;
         drop(file);
         fs::rename(&tmp, target).ctx("renaming into place", target)?;
         fsutil::fsync_parent(target)?;

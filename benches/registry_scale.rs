@@ -1,0 +1,168 @@
+//! Registry queries at scale: builds a store with 100,000 commits (10 models x 10,000, each
+//! with params, metrics and every 50th with an evaluation), then times
+//! `mreg list --where ... --sort ... --limit 10` through the real binary: once cold (the
+//! query index is built) and several times warm (the index is current), reporting medians.
+//!
+//! Run: `cargo bench --bench registry_scale` (MREG_SCALE_COMMITS=N to change the size).
+//! The fixture is written with fsync off (`set_durable_for_benchmarks_only`): it is
+//! throwaway, and a durable build of 100,000 commits would measure the disk, not queries.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Instant;
+
+use mreg::commit::{Commit, Environment, COMMIT_FORMAT};
+use mreg::history::MoveInfo;
+use mreg::{ModelName, Repo};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn time_cmd(dir: &std::path::Path, args: &[&str]) -> (f64, String) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_mreg"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (secs, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn main() {
+    let total: usize = std::env::var("MREG_SCALE_COMMITS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let models = 10;
+    let dir = tempfile::tempdir().unwrap();
+    mreg::fsutil::set_durable_for_benchmarks_only(false);
+    let repo = Repo::init(dir.path()).unwrap();
+    let t = Instant::now();
+    let mut x = 0x2545F4914F6CDD1Du64;
+    for m in 0..models {
+        let model = ModelName::new(&format!("model-{m}")).unwrap();
+        for i in 0..total / models {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let acc = (x % 10_000) as f64 / 10_000.0;
+            let lr = [0.1, 0.01, 0.001, 0.0001][(x >> 20) as usize % 4];
+            let time = format!(
+                "2026-{:02}-{:02}T{:02}:{:02}:00Z",
+                1 + i % 12,
+                1 + i % 28,
+                i % 24,
+                i % 60
+            );
+            let info = MoveInfo {
+                time: time.clone(),
+                author: "bench".into(),
+                action: "commit".into(),
+                message: String::new(),
+            };
+            let mut new_id = None;
+            repo.model_log(&model)
+                .update(info, |state, _| {
+                    let c = Commit {
+                        format: COMMIT_FORMAT,
+                        model: model.clone(),
+                        parents: state.head.into_iter().collect(),
+                        message: format!("run {i}"),
+                        author: "bench".into(),
+                        created_at: time.clone(),
+                        files: vec![],
+                        params: serde_json::json!({"lr": lr, "batch": 32 << (i % 3), "opt": {"name": "adam"}}),
+                        metrics: BTreeMap::from([("acc".to_string(), acc), ("loss".to_string(), 1.0 - acc)]),
+                        datasets: vec![],
+                        labels: vec![],
+                        environment: Environment::default(),
+                    };
+                    let id = repo.write_commit(&c)?;
+                    state.head = Some(id);
+                    new_id = Some(id);
+                    Ok(())
+                })
+                .unwrap();
+            if i % 50 == 0 {
+                let id = new_id.unwrap();
+                let note = serde_json::json!({"kind": "evaluation", "dataset": "holdout", "metrics": {"f1": acc * 0.9}});
+                let info = MoveInfo {
+                    time,
+                    author: "bench".into(),
+                    action: "evaluation".into(),
+                    message: String::new(),
+                };
+                mreg::notes::add(&repo, &id, &note, info).unwrap();
+            }
+        }
+    }
+    let build = t.elapsed().as_secs_f64();
+    mreg::fsutil::set_durable_for_benchmarks_only(true);
+    let q = [
+        "list",
+        "--where",
+        "metrics.acc >= 0.9 and (params.lr < 0.01 or eval.holdout.f1 > 0.85)",
+        "--sort",
+        "-metrics.acc",
+        "--limit",
+        "10",
+    ];
+    let (cold, out) = time_cmd(dir.path(), &q);
+    let warm: Vec<f64> = (0..7).map(|_| time_cmd(dir.path(), &q).0).collect();
+    let (_, all) = time_cmd(
+        dir.path(),
+        &[
+            "list",
+            "--json",
+            "--where",
+            "metrics.acc >= 0.9 and (params.lr < 0.01 or eval.holdout.f1 > 0.85)",
+        ],
+    );
+    let matched = serde_json::from_str::<serde_json::Value>(&all)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    // After one more commit the model's index is stale: rows of known commits are reused.
+    let after: Vec<f64> = (0..5)
+        .map(|i| {
+            std::fs::write(dir.path().join("w.bin"), format!("weights {i}")).unwrap();
+            time_cmd(
+                dir.path(),
+                &[
+                    "commit", "-q", "w.bin", "--model", "model-0", "--metric", "acc=0.5",
+                ],
+            );
+            time_cmd(dir.path(), &q).0
+        })
+        .collect();
+    let best: Vec<f64> = (0..7)
+        .map(|_| time_cmd(dir.path(), &["best", "model-3", "--metric", "acc"]).0)
+        .collect();
+    println!("registry_scale: {total} commits in {models} models (fixture built in {build:.1} s, fsync off)");
+    println!("  list --where ... --sort -metrics.acc --limit 10: cold (index build) {cold:.3} s, warm median {:.3} s (min {:.3}, max {:.3}, n=7); {matched} versions match",
+        median(warm.clone()), warm.iter().cloned().fold(f64::MAX, f64::min), warm.iter().cloned().fold(0.0, f64::max));
+    println!(
+        "  the same list right after a new commit to a 10,000-version model: median {:.3} s (n=5)",
+        median(after)
+    );
+    println!(
+        "  best model-3 --metric acc: warm median {:.3} s (n=7)",
+        median(best)
+    );
+    print!(
+        "{}",
+        out.lines()
+            .take(3)
+            .map(|l| format!("  | {l}\n"))
+            .collect::<String>()
+    );
+}
