@@ -84,6 +84,8 @@ fn main() {
                         datasets: vec![],
                         labels: vec![],
                         environment: Environment::default(),
+                        git: None,
+                        derived_from: vec![],
                     };
                     let id = repo.write_commit(&c)?;
                     state.head = Some(id);

@@ -81,6 +81,13 @@ pub struct Commit {
     pub labels: Vec<String>,
     #[serde(default)]
     pub environment: Environment,
+    /// Code lineage (absent in commits made before mreg recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<crate::git::GitLineage>,
+    /// Versions this one was derived from (`--from`: fine-tuning a base model, possibly of
+    /// another model), as opposed to `parents`, the model's own history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived_from: Vec<ObjectId>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -153,6 +160,8 @@ mod tests {
             datasets: vec![],
             labels: vec!["x".into()],
             environment: Environment::default(),
+            git: None,
+            derived_from: vec![],
         };
         let bytes = c.encode().unwrap();
         let id = ObjectId::hash(&bytes);

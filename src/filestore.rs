@@ -295,6 +295,7 @@ mod tests {
         let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&src, &content).unwrap();
         let st = store_file(&s, &src, &|_| {}).unwrap();
+        s.flush().unwrap();
         assert_eq!(st.blake3.as_bytes(), blake3::hash(&content).as_bytes());
         assert_eq!(st.size, content.len() as u64);
         let m = load_manifest(&s, &st.manifest).unwrap();

@@ -47,6 +47,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
     fsync_parent(path)
 }
 
+/// Make the contents of `files` durable. On Linux one `syncfs` of the filesystem holding
+/// `dir` flushes them all at once; elsewhere each file is fsynced.
+pub fn sync_filesystem<'a>(dir: &Path, files: impl Iterator<Item = &'a Path>) -> Result<()> {
+    if !durable() {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let _ = files;
+        use std::os::fd::AsRawFd;
+        let d = File::open(dir).ctx("opening", dir)?;
+        // SAFETY: syncfs only reads the descriptor, which stays open for the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(crate::Error::io(
+                "syncing filesystem of",
+                dir,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for f in files {
+            File::open(f)
+                .and_then(|f| f.sync_data())
+                .ctx("syncing", f)?;
+        }
+        Ok(())
+    }
+}
+
 /// fsync a directory so that renames and creations inside it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     if !durable() {

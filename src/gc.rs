@@ -168,6 +168,8 @@ fn retention_set(facts: &ModelFacts, opts: &GcOptions) -> HashSet<ObjectId> {
 }
 
 fn data_objects(repo: &Repo, c: &crate::Commit, out: &mut HashSet<ObjectId>) {
+    // The code patch is small and part of the version's lineage: kept like metadata.
+    out.extend(c.git.as_ref().and_then(|g| g.patch));
     for f in c
         .files
         .iter()
@@ -198,6 +200,7 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
         live.extend(crate::notes::model_notes(&entries).into_values().flatten());
         for (id, c) in &facts.chain {
             live.insert(*id);
+            live.extend(c.git.as_ref().and_then(|g| g.patch));
             let already = gc_marks::is_pruned(repo, id);
             let prune = keep.as_ref().is_some_and(|k| !k.contains(id));
             if prune || already {

@@ -19,7 +19,6 @@
 //! refers to the new objects. Every read checks the header, bounds decompression by the
 //! recorded length, and verifies the hash.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -155,7 +154,14 @@ pub struct ObjectStore {
     dir: PathBuf,
     tmp: PathBuf,
     policy: CompressPolicy,
-    dirty_dirs: Mutex<BTreeSet<PathBuf>>,
+    pending: Mutex<Pending>,
+}
+
+/// Objects written to temp files but not yet durable and named (see `flush`).
+#[derive(Debug, Default)]
+struct Pending {
+    ids: std::collections::HashSet<ObjectId>,
+    objects: Vec<(ObjectId, tempfile::TempPath)>,
 }
 
 impl ObjectStore {
@@ -164,7 +170,7 @@ impl ObjectStore {
             dir,
             tmp,
             policy,
-            dirty_dirs: Mutex::new(BTreeSet::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -192,11 +198,12 @@ impl ObjectStore {
     pub fn put_with_id(&self, id: ObjectId, kind: Kind, data: &[u8]) -> Result<Put> {
         debug_assert_eq!(id, ObjectId::hash(data));
         let path = self.path_of(&id);
-        if path.is_file() {
-            return Ok(Put {
-                id,
-                stored_bytes: 0,
-            });
+        let exists = |_: ()| Put {
+            id,
+            stored_bytes: 0,
+        };
+        if path.is_file() || self.pending_lock().ids.contains(&id) {
+            return Ok(exists(()));
         }
         let compressed = self.compress(data, &path)?;
         let (codec, payload) = match &compressed {
@@ -211,10 +218,6 @@ impl ObjectStore {
         header[7] = 0;
         header[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
 
-        let fanout = path.parent().expect("object paths have a fan-out parent");
-        if !fanout.is_dir() {
-            fsutil::create_dir_durable(fanout)?;
-        }
         let mut tmp = tempfile::Builder::new()
             .prefix(".obj-")
             .tempfile_in(&self.tmp)
@@ -222,28 +225,23 @@ impl ObjectStore {
         tmp.write_all(&header)
             .and_then(|_| tmp.write_all(payload))
             .ctx("writing object", tmp.path().to_path_buf())?;
-        fsutil::sync_file(tmp.as_file(), false).ctx("syncing object", tmp.path().to_path_buf())?;
         // Objects are read-only once named, as in git.
         let _ = tmp.as_file().set_permissions(read_only_perms());
-        match tmp.persist_noclobber(&path) {
-            Ok(_) => {}
-            // A concurrent writer stored the same object first: same bytes, same name.
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Ok(Put {
-                    id,
-                    stored_bytes: 0,
-                })
-            }
-            Err(e) => return Err(Error::io("renaming object into place", &path, e.error)),
+        // Not synced nor named yet: `flush` makes all pending objects durable with one
+        // filesystem sync, then names them. The temp file is deleted if never flushed.
+        let mut pending = self.pending_lock();
+        if !pending.ids.insert(id) {
+            return Ok(exists(()));
         }
-        self.dirty_dirs
-            .lock()
-            .expect("dirty-dir set is never poisoned")
-            .insert(fanout.to_path_buf());
+        pending.objects.push((id, tmp.into_temp_path()));
         Ok(Put {
             id,
             stored_bytes: (HEADER_LEN + payload.len()) as u64,
         })
+    }
+
+    fn pending_lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().expect("pending set is never poisoned")
     }
 
     /// The zstd encoding of `data`, or None when it does not save `min_saving`. A large
@@ -265,9 +263,40 @@ impl ObjectStore {
         Ok((saving(&c, data.len()) >= self.policy.min_saving).then_some(c))
     }
 
-    /// Make every object written so far durable (fsync the fan-out directories).
+    /// Make every object written so far durable and visible: one sync of the filesystem
+    /// for all their contents, then each is renamed to its name, then the fan-out
+    /// directories are fsynced. Callers flush before anything refers to the new objects.
+    /// (One `syncfs` costs far less than an fsync per object: docs/BENCHMARKS.md.)
     pub fn flush(&self) -> Result<()> {
-        let dirs = std::mem::take(&mut *self.dirty_dirs.lock().expect("never poisoned"));
+        let batch = std::mem::take(&mut *self.pending_lock());
+        if batch.objects.is_empty() {
+            return Ok(());
+        }
+        // Fan-out directories first, without an fsync each: the filesystem sync below
+        // makes the new directories durable together with the objects' contents.
+        let mut dirs = std::collections::BTreeSet::new();
+        for (id, _) in &batch.objects {
+            let path = self.path_of(id);
+            let fanout = path.parent().expect("object paths have a fan-out parent");
+            if dirs.insert(fanout.to_path_buf()) && !fanout.is_dir() {
+                match fs::create_dir(fanout) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("creating directory", fanout, e)),
+                }
+            }
+        }
+        fsutil::sync_filesystem(&self.tmp, batch.objects.iter().map(|(_, p)| p.as_ref()))?;
+        fsutil::fsync_dir(&self.dir)?;
+        for (id, tmp) in batch.objects {
+            let path = self.path_of(&id);
+            match tmp.persist_noclobber(&path) {
+                Ok(()) => {}
+                // A concurrent writer stored the same object first: same bytes, same name.
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("renaming object into place", &path, e.error)),
+            }
+        }
         for d in dirs {
             fsutil::fsync_dir(&d)?;
         }
@@ -492,6 +521,7 @@ mod tests {
             *b = x as u8;
         }
         let p = s.put(Kind::Chunk, &data).unwrap();
+        s.flush().unwrap();
         assert_eq!(p.stored_bytes, (HEADER_LEN + data.len()) as u64);
         assert_eq!(s.header(&p.id).unwrap().codec, Codec::Raw);
     }
@@ -506,6 +536,7 @@ mod tests {
                 b"some content that is long enough to be compressed....",
             )
             .unwrap();
+        s.flush().unwrap();
         let path = s.path_of(&p.id);
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 1;
@@ -517,6 +548,21 @@ mod tests {
         .unwrap();
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(s.get(&p.id), Err(Error::CorruptObject { .. })));
+    }
+
+    #[test]
+    fn unflushed_objects_leave_no_trace() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let s = store(d.path());
+            s.put(
+                Kind::Chunk,
+                b"never flushed, never named, never left behind",
+            )
+            .unwrap();
+        }
+        assert_eq!(fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(d.path().join("objects")).unwrap().count(), 0);
     }
 
     #[test]

@@ -161,6 +161,12 @@ impl Repo {
         for sub in ["objects", "models", "locks", "tmp"] {
             fs::create_dir_all(staging.join(sub)).ctx("creating", staging.join(sub))?;
         }
+        // The store ignores itself, as a virtualenv does: its objects must never enter git.
+        fsutil::write_atomic(
+            &staging.join(".gitignore"),
+            b"# mreg store: never committed to git (mreg.lock pins versions instead)\n*\n",
+            &staging.join("tmp"),
+        )?;
         let cfg = serde_yaml::to_string(&Config::default()).expect("config serializes");
         fsutil::write_atomic(
             &staging.join("config.yaml"),

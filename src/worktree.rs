@@ -28,6 +28,18 @@ pub struct Tracked {
     pub size: u64,
     #[serde(default)]
     pub stat: Option<FileStat>,
+    /// Content a checkout was about to write here (recorded before writing): a crash between
+    /// the rename and the final update leaves this content, which is still mreg's own.
+    /// (A set: several interrupted checkouts in a row each leave their own candidate.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<ObjectId>,
+}
+
+impl Tracked {
+    /// True when `content` is what mreg last wrote or committed here, or was writing.
+    pub fn is_mregs(&self, content: &ObjectId) -> bool {
+        self.blake3 == *content || self.pending.contains(content)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

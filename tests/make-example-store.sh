@@ -64,7 +64,7 @@ at 2026-01-10T10:05:00Z alias set iris production iris -m "only candidate"
 at 2026-01-10T11:00:00Z eval add iris --dataset iris-holdout --metric acc=0.94
 rm -f /tmp/mreg-example-*.safetensors
 # Machine-specific state stays out of the checked-in example.
-rm -rf .modelreg/worktree.json .modelreg/locks/* .modelreg/tmp/* .modelreg/models/*/lock
+rm -rf .modelreg/.gitignore .modelreg/worktree.json .modelreg/locks/* .modelreg/tmp/* .modelreg/models/*/lock
 # Commit ids also depend on the environment block (hostname, CPU count), so a rebuild on
 # another machine gives other ids; the content and history are the same.
 rm -rf "$ROOT/.modelreg-example"

@@ -42,11 +42,6 @@ fn resolve(r: &TestRepo, rev: &str) -> String {
         .to_string()
 }
 
-fn fsck_clean(r: &TestRepo) {
-    let out = r.mreg(&["fsck", "--json"]).ok().json();
-    assert_eq!(out["clean"], true, "{out}");
-}
-
 #[test]
 fn aliases_resolve_move_and_keep_their_history() {
     let r = TestRepo::new();
@@ -88,7 +83,7 @@ fn aliases_resolve_move_and_keep_their_history() {
     let last = last.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "commit");
     assert_eq!(last["changes"].as_array().unwrap().len(), 3);
-    fsck_clean(&r);
+    r.fsck_clean();
 }
 
 #[test]
@@ -141,7 +136,7 @@ fn promote_and_rollback_walkthrough() {
     assert_eq!(hist.as_array().unwrap().len(), 5);
     assert_eq!(hist[2]["action"], "rollback");
     assert_eq!(hist[2]["message"], "regression in prod");
-    fsck_clean(&r);
+    r.fsck_clean();
 }
 
 #[test]
@@ -285,7 +280,7 @@ fn concurrent_compare_and_swap_has_one_winner_per_round() {
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gaps");
     assert_eq!(seqs.len(), 6 + 1 + rounds);
-    fsck_clean(&r);
+    r.fsck_clean();
 }
 
 /// SIGKILL at random instants during promote and rollback: afterwards fsck is clean and the
@@ -319,7 +314,7 @@ fn kill_during_promote_and_rollback_is_all_or_nothing() {
         std::thread::sleep(Duration::from_micros(rng % 8000));
         let _ = child.kill();
         let _ = child.wait();
-        fsck_clean(&r);
+        r.fsck_clean();
         let after = (resolve(&r, "m@production"), resolve(&r, "m@rollback"));
         let swapped = (before.1.clone(), before.0.clone());
         assert!(
@@ -418,7 +413,7 @@ fn gc_racing_commits_never_loses_data() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let runs = gc_loop.join().unwrap();
     assert!(runs >= 2, "gc ran {runs} times");
-    fsck_clean(&r);
+    r.fsck_clean();
     for (id, i) in committed {
         let dir = r.path().join("verify");
         r.mreg(&["checkout", &id, "--to", dir.to_str().unwrap()])
@@ -481,7 +476,7 @@ fn gc_removes_exactly_the_garbage_and_dry_run_changes_nothing() {
         assert!(planned > 0 || done["delete"].as_array().unwrap().is_empty());
     }
     // Everything reachable is still there and intact.
-    fsck_clean(&r);
+    r.fsck_clean();
     for id in &v {
         let dir = r.path().join("co");
         r.mreg(&["checkout", id, "--to", dir.to_str().unwrap()])
@@ -524,7 +519,7 @@ fn retention_prunes_data_but_keeps_metadata_and_refs() {
     for keep in [&v[0], &v[1], &v[4], &v[5]] {
         r.mreg(&["checkout", keep, "--to", "y", "--force"]).ok();
     }
-    fsck_clean(&r);
+    r.fsck_clean();
     // keep-top by a metric (acc grows with the version): v5 is best.
     let out = r
         .mreg(&[
@@ -607,5 +602,35 @@ fn registry_bad_input_is_refused_and_changes_nothing() {
         e.stderr.contains("belongs to model other"),
         "{}",
         e.describe()
+    );
+}
+
+#[test]
+fn gc_removes_stale_temp_files_but_not_fresh_ones() {
+    let r = TestRepo::new();
+    versions(&r, 1);
+    let old = r.store().join("tmp/.obj-left-by-a-killed-commit");
+    let fresh = r.store().join("tmp/.obj-being-written-now");
+    std::fs::write(&old, b"partial").unwrap();
+    std::fs::write(&fresh, b"partial").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let plan = r.mreg(&["gc", "--dry-run", "--json"]).ok().json();
+    assert_eq!(
+        plan["stale_temp_files"].as_array().unwrap().len(),
+        1,
+        "{plan}"
+    );
+    assert!(old.exists(), "--dry-run removes nothing");
+    r.mreg(&["gc"]).ok();
+    assert!(!old.exists());
+    assert!(
+        fresh.exists(),
+        "a temp file younger than the grace period may belong to a live writer"
     );
 }

@@ -7,11 +7,6 @@ use std::time::Duration;
 
 use common::{b3, noise, TestRepo};
 
-fn fsck_clean(r: &TestRepo) {
-    let out = r.mreg(&["fsck", "--json"]).ok().json();
-    assert_eq!(out["clean"], true, "{out}");
-}
-
 /// SIGKILL `mreg commit` of a large file at random instants, many times. Afterwards fsck is
 /// clean, the head is a complete commit, and every earlier commit checks out byte-identical.
 #[test]
@@ -55,7 +50,7 @@ fn kill_during_commit_leaves_a_consistent_store() {
         } else {
             killed += 1;
         }
-        fsck_clean(&r);
+        r.fsck_clean();
         // The head is a complete commit whose data checks out.
         let head = r.mreg(&["show", "m", "--json"]).ok().json();
         let head_id = head["id"].as_str().unwrap().to_string();
@@ -74,15 +69,9 @@ fn kill_during_commit_leaves_a_consistent_store() {
         "only {killed} of 20 commits were interrupted: the test did not test crashes"
     );
     // Every commit that reported success is intact and in the chain.
-    let log = r.mreg(&["log", "m", "--json"]).ok().json();
-    let chain: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let chain = r.chain("m");
     for (id, hash) in &known {
-        assert!(chain.contains(&id.as_str()), "commit {id} lost");
+        assert!(chain.contains(id), "commit {id} lost");
         let dir = r.path().join("verify");
         r.mreg(&["checkout", id, "--to", dir.to_str().unwrap()])
             .ok();
@@ -129,7 +118,7 @@ fn kill_during_checkout_never_leaves_a_half_written_file() {
             h == ha || h == hb,
             "round {round}: w.bin is neither version"
         );
-        fsck_clean(&r);
+        r.fsck_clean();
         // Interrupted or not, the next checkout must succeed (mreg wrote what is there).
         if round % 4 == 3 {
             r.mreg(&["checkout", target, "-q"]).ok();
@@ -185,18 +174,12 @@ fn concurrent_commits_to_one_model_all_land() {
         );
         ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
     }
-    let log = r.mreg(&["log", "m", "--json"]).ok().json();
-    let chain: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let chain = r.chain("m");
     assert_eq!(chain.len(), n);
     for id in &ids {
-        assert!(chain.contains(&id.as_str()), "{id} missing from the chain");
+        assert!(chain.contains(id), "{id} missing from the chain");
     }
-    fsck_clean(&r);
+    r.fsck_clean();
 }
 
 fn object_path(r: &TestRepo, id: &str) -> std::path::PathBuf {

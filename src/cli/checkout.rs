@@ -15,11 +15,18 @@ use super::{fmt, Ctx, Output};
 /// Examples:
 ///   mreg checkout mnist~2                  # the model as it was two commits ago
 ///   mreg checkout 3fa2c1 weights/ --to /tmp/old
+///   mreg checkout --git v1.2.0             # the models pinned in mreg.lock at that git tag
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The revision to check out.
-    rev: String,
+    /// The revision to check out (not with --git).
+    #[arg(required_unless_present = "git")]
+    rev: Option<String>,
+
+    /// Restore the model files pinned in mreg.lock as of this git revision (read from git
+    /// history; the git work tree and index are not touched).
+    #[arg(long, value_name = "GITREV", conflicts_with_all = ["to"])]
+    git: Option<String>,
 
     /// Only these files or directories of the commit.
     paths: Vec<PathBuf>,
@@ -37,15 +44,68 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+fn run_git(ctx: &Ctx, a: Args, gitrev: &str) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let id = repo.resolve(&a.rev)?;
+    let pins = mreg::lockfile::at_git_rev(&repo, gitrev)?.ok_or_else(|| {
+        mreg::Error::InvalidArgument(format!(
+            "git revision {gitrev} has no {}",
+            mreg::lockfile::LOCK_FILE
+        ))
+    })?;
+    let wanted = super::rel_paths(&repo, &ctx.cwd, &a.paths)?;
+    let mut by_commit: std::collections::BTreeMap<mreg::ObjectId, Vec<String>> = Default::default();
+    for (path, pin) in pins {
+        if wanted.is_empty()
+            || wanted
+                .iter()
+                .any(|w| &path == w || path.starts_with(&format!("{w}/")))
+        {
+            by_commit.entry(pin.commit).or_default().push(path);
+        }
+    }
+    let mut results = Vec::new();
+    for (commit, paths) in by_commit {
+        let req = CheckoutRequest {
+            commit,
+            paths,
+            to: None,
+            force: a.force,
+            pin: false,
+        };
+        let out = checkout(&repo, &req, &ctx.progress())?;
+        ctx.note(format_args!(
+            "checked out {} pinned at {gitrev}: {} file(s) written, {} up to date",
+            commit.short(),
+            out.written.len(),
+            out.unchanged.len()
+        ));
+        results.push(serde_json::json!({"commit": commit, "written": out.written, "unchanged": out.unchanged}));
+    }
+    Ok(Output::ok(if a.json {
+        super::json(&results)
+    } else {
+        String::new()
+    }))
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    if let Some(g) = a.git.clone() {
+        // With --git there is no REV: a first positional argument is a path.
+        let mut a = a;
+        if let Some(first) = a.rev.take() {
+            a.paths.insert(0, PathBuf::from(first));
+        }
+        return run_git(ctx, a, &g);
+    }
+    let repo = ctx.repo()?;
+    let id = repo.resolve(a.rev.as_deref().expect("clap requires REV without --git"))?;
     let paths = super::rel_paths(&repo, &ctx.cwd, &a.paths)?;
     let req = CheckoutRequest {
         commit: id,
         paths,
         to: a.to.map(|t| ctx.cwd.join(t)),
         force: a.force,
+        pin: true,
     };
     let out = checkout(&repo, &req, &ctx.progress())?;
     if a.json {

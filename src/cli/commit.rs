@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long = "label", value_name = "LABEL")]
     labels: Vec<String>,
 
+    /// The version this one was derived from (e.g. the base model fine-tuned); repeatable.
+    #[arg(long = "from", value_name = "REV")]
+    from: Vec<String>,
+
     /// Point this alias of the model at the new commit, in the same step; repeatable.
     #[arg(long = "alias", value_name = "NAME")]
     aliases: Vec<String>,
@@ -110,6 +114,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .map(|d| values::split_kv("--dataset", d).map(|(k, v)| (k.to_string(), PathBuf::from(v))))
         .collect::<mreg::Result<Vec<_>>>()?;
     let repo = ctx.repo()?;
+    let derived_from = a
+        .from
+        .iter()
+        .map(|r| repo.resolve(r))
+        .collect::<mreg::Result<Vec<_>>>()?;
     let req = CommitRequest {
         model,
         paths: a.paths,
@@ -124,6 +133,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         labels: a.labels,
         environment: environment(),
         aliases: a.aliases,
+        derived_from,
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;

@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let mut decor: std::collections::HashMap<ObjectId, Vec<String>> = Default::default();
     let mut archived = std::collections::HashSet::new();
     let mut depth: std::collections::HashMap<ObjectId, usize> = Default::default();
+    let mut evals: std::collections::HashMap<ObjectId, Vec<serde_json::Value>> = Default::default();
     for m in &models {
         for (r, id) in repo.model_state(m)?.refs() {
             let r = r
@@ -48,7 +49,16 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 .to_string();
             decor.entry(id).or_default().push(r);
         }
-        archived.extend(mreg::refs::archived(&repo, m)?);
+        let (entries, _) = repo.model_log(m).entries()?;
+        archived.extend(mreg::refs::archived_in(&entries));
+        for (commit, notes) in mreg::notes::model_notes(&entries) {
+            for n in notes {
+                let note = mreg::notes::read(&repo, &n)?;
+                if note.get("kind").and_then(|k| k.as_str()) == Some("evaluation") {
+                    evals.entry(commit).or_default().push(note);
+                }
+            }
+        }
         let chain = repo.model_chain(m)?;
         let n = chain.len();
         for (i, (id, _)) in chain.iter().enumerate() {
@@ -73,6 +83,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 let mut v = fmt::commit_json(id, c, gc_marks::is_pruned(&repo, id));
                 v["refs"] = serde_json::json!(decor.get(id).cloned().unwrap_or_default());
                 v["archived"] = serde_json::json!(archived.contains(id));
+                v["evaluations"] = serde_json::json!(evals.get(id).cloned().unwrap_or_default());
                 v
             })
             .collect();
@@ -120,6 +131,17 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let m = fmt::metrics_inline(c);
         if !m.is_empty() {
             s.push_str(&format!("Metrics: {m}\n"));
+        }
+        for e in evals.get(id).into_iter().flatten() {
+            let ds = e.get("dataset").and_then(|d| d.as_str()).unwrap_or("?");
+            let ms: Vec<String> = e
+                .get("metrics")
+                .and_then(|m| m.as_object())
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_f64().map(fmt::num).unwrap_or_default()))
+                .collect();
+            s.push_str(&format!("Eval:   {ds}: {}\n", ms.join(" ")));
         }
         s.push('\n');
         for line in c.message.lines() {

@@ -24,6 +24,7 @@ mod fsck;
 mod gc;
 mod history;
 mod init;
+mod lineage;
 mod list;
 mod log;
 mod policy;
@@ -94,6 +95,7 @@ enum Command {
     Best(list::BestArgs),
     Compare(list::CompareArgs),
     Diff(diff::Args),
+    Lineage(lineage::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -226,6 +228,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Best(a) => list::best(&ctx, a),
         Command::Compare(a) => list::compare(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Lineage(a) => lineage::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

@@ -116,6 +116,55 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             ));
         }
     }
+    if !c.derived_from.is_empty() {
+        s.push_str(&format!(
+            "\nDerived from: {}\n",
+            c.derived_from
+                .iter()
+                .map(|d| d.short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    match &c.git {
+        Some(g) if g.present => {
+            s.push_str(&format!(
+                "\nCode: git {} {}{}\n",
+                g.head.as_deref().unwrap_or("(no commits yet)"),
+                g.branch
+                    .as_deref()
+                    .map(|b| format!("on {b}"))
+                    .unwrap_or_else(|| "(detached HEAD)".into()),
+                g.describe
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ));
+            if let Some(u) = &g.remote_url {
+                s.push_str(&format!("  remote: {u}\n"));
+            }
+            if g.dirty {
+                s.push_str(&format!(
+                    "  uncommitted changes: {}\n",
+                    g.modified.join(", ")
+                ));
+            }
+            if let Some(p) = g.patch {
+                s.push_str(&format!(
+                    "  patch: {} (mreg cat-object {p} | git apply)\n",
+                    p.short()
+                ));
+            }
+        }
+        Some(g) => s.push_str(&format!(
+            "\nCode: not in a git work tree{}\n",
+            g.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        )),
+        None => {}
+    }
     let e = &c.environment;
     s.push_str(&format!(
         "\nEnvironment: mreg {} on {} {} ({} CPUs), host {}\n",

@@ -31,6 +31,9 @@ pub struct CheckoutRequest {
     /// Write under this directory instead of the work tree root.
     pub to: Option<PathBuf>,
     pub force: bool,
+    /// Pin what was written in the git work tree's `mreg.lock` (off for `checkout --git`,
+    /// which restores what an old lock file said and must not touch tracked files).
+    pub pin: bool,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -120,7 +123,7 @@ pub fn checkout(
                     if actual == f.blake3 {
                         Plan::Unchanged(stat)
                     } else {
-                        let mreg_wrote_it = t.is_some_and(|t| t.blake3 == actual);
+                        let mreg_wrote_it = t.is_some_and(|t| t.is_mregs(&actual));
                         if !mreg_wrote_it && !req.force {
                             conflicts.push(f.path.clone());
                         }
@@ -151,6 +154,37 @@ pub fn checkout(
         })
         .collect::<Result<_>>()?;
 
+    // Write-ahead intent: a crash after a rename but before the final update below leaves
+    // content that the next checkout must still recognise as mreg's own.
+    if in_work_tree && plans.iter().any(|(_, _, p)| matches!(p, Plan::Write)) {
+        WorktreeState::update(repo, |w| {
+            for (f, _, p) in &plans {
+                if !matches!(p, Plan::Write) {
+                    continue;
+                }
+                match w.files.get_mut(&f.path) {
+                    Some(t) => {
+                        if !t.pending.contains(&f.blake3) {
+                            t.pending.push(f.blake3);
+                        }
+                    }
+                    None => {
+                        w.files.insert(
+                            f.path.clone(),
+                            Tracked {
+                                model: commit.model.clone(),
+                                commit: req.commit,
+                                blake3: f.blake3,
+                                size: f.size,
+                                stat: None,
+                                pending: Vec::new(),
+                            },
+                        );
+                    }
+                }
+            }
+        })?;
+    }
     let total: u64 = manifests.iter().flatten().map(|m| m.size).sum();
     progress.start("checking out", total);
     let mut out = CheckoutOutcome::default();
@@ -172,6 +206,21 @@ pub fn checkout(
     }
     progress.finish();
     if in_work_tree {
+        let pins: Vec<(String, crate::lockfile::Pin)> = new_stats
+            .iter()
+            .map(|(f, _)| {
+                let pin = crate::lockfile::Pin {
+                    model: commit.model.clone(),
+                    commit: req.commit,
+                    blake3: f.blake3,
+                    size: f.size,
+                };
+                (f.path.clone(), pin)
+            })
+            .collect();
+        if req.pin {
+            crate::lockfile::pin(repo, &pins)?;
+        }
         WorktreeState::update(repo, |w| {
             for (f, stat) in new_stats {
                 w.files.insert(
@@ -182,6 +231,7 @@ pub fn checkout(
                         blake3: f.blake3,
                         size: f.size,
                         stat: Some(stat),
+                        pending: Vec::new(),
                     },
                 );
             }

@@ -42,6 +42,8 @@ pub struct CommitRequest {
     pub environment: Environment,
     /// Aliases to point at the new commit, in the same history entry.
     pub aliases: Vec<String>,
+    /// Versions the new one was derived from (`--from`).
+    pub derived_from: Vec<ObjectId>,
 }
 
 /// What a commit did.
@@ -271,8 +273,17 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             )));
         }
     }
+    for f in &req.derived_from {
+        repo.read_commit(f)?;
+    }
     let candidates = collect(repo, &req.cwd, &req.paths)?;
+    // The code as it is now, before the (possibly long) storing.
+    let captured = crate::git::capture(repo.root())?;
     let _store_lock = repo.lock_store_shared()?;
+    let mut lineage = captured.lineage;
+    if let Some(p) = &captured.patch {
+        lineage.patch = Some(repo.objects().put(crate::object::Kind::Blob, p)?.id);
+    }
 
     let total: u64 = candidates.iter().map(|c| c.size).sum();
     progress.start("storing", total);
@@ -328,6 +339,8 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             datasets,
             labels: req.labels.clone(),
             environment: req.environment.clone(),
+            git: Some(lineage.clone()),
+            derived_from: req.derived_from.clone(),
         };
         let id = repo.write_commit(&c)?;
         state.head = Some(id);
@@ -350,10 +363,25 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
                     blake3: s.blake3,
                     size: s.size,
                     stat: Some(s.stat),
+                    pending: Vec::new(),
                 },
             );
         }
     })?;
+    let pins: Vec<(String, crate::lockfile::Pin)> = candidates
+        .iter()
+        .zip(&stored)
+        .map(|(c, s)| {
+            let pin = crate::lockfile::Pin {
+                model: req.model.clone(),
+                commit: id,
+                blake3: s.blake3,
+                size: s.size,
+            };
+            (c.rel.clone(), pin)
+        })
+        .collect();
+    crate::lockfile::pin(repo, &pins)?;
     Ok(CommitOutcome {
         id,
         chunks: stored.iter().map(|s| s.chunks).sum(),

@@ -165,6 +165,18 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         for p in &c.parents {
             stack.push((*p, format!("commit {} (parent)", id.short())));
         }
+        if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
+            reachable.insert(p);
+            if kinds.get(&p) != Some(&Kind::Blob) {
+                rep.problems.push(Problem {
+                    item: format!("commit {} code patch {p}", id.short()),
+                    problem: "missing, corrupt or not a blob".into(),
+                });
+            }
+        }
+        for d in &c.derived_from {
+            stack.push((*d, format!("commit {} (derived from)", id.short())));
+        }
         let pruned = gc_marks::is_pruned(repo, &id);
         let files = c
             .files

@@ -171,3 +171,22 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 pub fn b3(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
+
+impl TestRepo {
+    /// Assert that `mreg fsck` finds the store clean.
+    #[track_caller]
+    pub fn fsck_clean(&self) {
+        let out = self.mreg(&["fsck", "--json"]).ok().json();
+        assert_eq!(out["clean"], true, "{out}");
+    }
+
+    /// The ids in `mreg log MODEL`, newest first.
+    pub fn chain(&self, model: &str) -> Vec<String> {
+        let log = self.mreg(&["log", model, "--json"]).ok().json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}

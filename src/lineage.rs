@@ -1,0 +1,252 @@
+//! The lineage graph of a version: where it came from and what came from it.
+//!
+//! Nodes are commits, datasets and code commits; edges say how they relate: `parent` (the
+//! model's previous version), `from` (derived from, e.g. a base model fine-tuned), `data`
+//! (trained on), `code` (trained from this git commit, possibly with a dirty patch) and
+//! `pinned` (a git commit whose lock file pinned the version, from notes). Ancestors are
+//! followed to the roots; descendants are found by scanning every model's history.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::id::ObjectId;
+use crate::repo::Repo;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Node {
+    pub key: String,
+    /// commit, dataset, code
+    pub kind: &'static str,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    /// parent, from, data, code, pinned
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Graph {
+    pub focus: String,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+fn commit_label(id: &ObjectId, c: &crate::Commit) -> String {
+    let subject = c.message.lines().next().unwrap_or("");
+    if subject.is_empty() {
+        format!("{}@{}", c.model, id.short())
+    } else {
+        format!("{}@{}: {subject}", c.model, id.short())
+    }
+}
+
+/// Build the lineage graph around `focus`.
+pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut edges: BTreeSet<Edge> = BTreeSet::new();
+    let add_commit = |nodes: &mut BTreeMap<String, Node>, id: &ObjectId, c: &crate::Commit| {
+        nodes.entry(id.to_hex()).or_insert_with(|| Node {
+            key: id.to_hex(),
+            kind: "commit",
+            label: commit_label(id, c),
+        });
+    };
+    // Ancestors: parents and bases, transitively; data and code of each.
+    let mut queue = VecDeque::from([focus]);
+    let mut seen = BTreeSet::new();
+    while let Some(id) = queue.pop_front() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let c = repo.read_commit(&id)?;
+        add_commit(&mut nodes, &id, &c);
+        for (p, kind) in c
+            .parents
+            .iter()
+            .map(|p| (p, "parent"))
+            .chain(c.derived_from.iter().map(|p| (p, "from")))
+        {
+            edges.insert(Edge {
+                from: p.to_hex(),
+                to: id.to_hex(),
+                kind,
+            });
+            queue.push_back(*p);
+        }
+        if id == focus {
+            for d in &c.datasets {
+                let key = format!("dataset:{}", d.blake3);
+                nodes.entry(key.clone()).or_insert_with(|| Node {
+                    key: key.clone(),
+                    kind: "dataset",
+                    label: format!("{} ({}, {})", d.name, d.path, d.blake3.short()),
+                });
+                edges.insert(Edge {
+                    from: key,
+                    to: id.to_hex(),
+                    kind: "data",
+                });
+            }
+            if let Some(g) = c.git.as_ref().filter(|g| g.present) {
+                let head = g.head.clone().unwrap_or_else(|| "(no commits)".into());
+                let key = format!("git:{head}");
+                let mut label = format!("git {}", &head[..head.len().min(12)]);
+                if let Some(b) = &g.branch {
+                    label.push_str(&format!(" on {b}"));
+                }
+                if g.dirty {
+                    label.push_str(&format!(
+                        " + uncommitted changes in {} file(s)",
+                        g.modified.len()
+                    ));
+                }
+                nodes.entry(key.clone()).or_insert_with(|| Node {
+                    key: key.clone(),
+                    kind: "code",
+                    label,
+                });
+                edges.insert(Edge {
+                    from: key,
+                    to: id.to_hex(),
+                    kind: "code",
+                });
+            }
+            for (_, n) in crate::notes::notes(repo, &id)? {
+                if n.get("kind").and_then(|k| k.as_str()) == Some("git-pin") {
+                    if let Some(g) = n.get("git_commit").and_then(|g| g.as_str()) {
+                        let key = format!("git:{g}");
+                        nodes.entry(key.clone()).or_insert_with(|| Node {
+                            key: key.clone(),
+                            kind: "code",
+                            label: format!("git {} (pinned this version)", &g[..g.len().min(12)]),
+                        });
+                        edges.insert(Edge {
+                            from: id.to_hex(),
+                            to: key,
+                            kind: "pinned",
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // Descendants: every commit whose parents or bases lead back to the focus.
+    let mut children: BTreeMap<ObjectId, Vec<(ObjectId, &'static str)>> = BTreeMap::new();
+    let mut commits = BTreeMap::new();
+    for m in repo.models()? {
+        for (id, c) in repo.model_chain(&m)? {
+            for p in &c.parents {
+                children.entry(*p).or_default().push((id, "parent"));
+            }
+            for p in &c.derived_from {
+                children.entry(*p).or_default().push((id, "from"));
+            }
+            commits.insert(id, c);
+        }
+    }
+    let mut queue = VecDeque::from([focus]);
+    let mut seen = BTreeSet::new();
+    while let Some(id) = queue.pop_front() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for (child, kind) in children.get(&id).into_iter().flatten() {
+            if let Some(c) = commits.get(child) {
+                add_commit(&mut nodes, child, c);
+            }
+            edges.insert(Edge {
+                from: id.to_hex(),
+                to: child.to_hex(),
+                kind,
+            });
+            queue.push_back(*child);
+        }
+    }
+    Ok(Graph {
+        focus: focus.to_hex(),
+        nodes: nodes.into_values().collect(),
+        edges: edges.into_iter().collect(),
+    })
+}
+
+fn short_key(k: &str) -> String {
+    // Node ids usable in DOT and Mermaid: kind prefix + 12 hex digits.
+    let (kind, rest) = k.split_once(':').unwrap_or(("c", k));
+    format!(
+        "{}_{}",
+        kind.chars().next().unwrap_or('c'),
+        &rest[..rest.len().min(12)]
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "'")
+}
+
+impl Graph {
+    /// Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let mut s =
+            String::from("digraph lineage {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+        for n in &self.nodes {
+            let shape = match n.kind {
+                "dataset" => "cylinder",
+                "code" => "note",
+                _ => "box",
+            };
+            let style = if n.key == self.focus {
+                ", style=bold, penwidth=2"
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "  {} [label=\"{}\", shape={shape}{style}];\n",
+                short_key(&n.key),
+                escape(&n.label)
+            ));
+        }
+        for e in &self.edges {
+            s.push_str(&format!(
+                "  {} -> {} [label=\"{}\"];\n",
+                short_key(&e.from),
+                short_key(&e.to),
+                e.kind
+            ));
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    /// Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        let mut s = String::from("flowchart LR\n");
+        for n in &self.nodes {
+            let label = escape(&n.label);
+            let node = match n.kind {
+                "dataset" => format!("[(\"{label}\")]"),
+                "code" => format!(">\"{label}\"]"),
+                _ => format!("[\"{label}\"]"),
+            };
+            s.push_str(&format!("  {}{node}\n", short_key(&n.key)));
+        }
+        for e in &self.edges {
+            s.push_str(&format!(
+                "  {} -->|{}| {}\n",
+                short_key(&e.from),
+                e.kind,
+                short_key(&e.to)
+            ));
+        }
+        s.push_str(&format!(
+            "  style {} stroke-width:3px\n",
+            short_key(&self.focus)
+        ));
+        s
+    }
+}
