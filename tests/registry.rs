@@ -447,34 +447,58 @@ fn objects_bytes(r: &TestRepo) -> u64 {
 fn gc_removes_exactly_the_garbage_and_dry_run_changes_nothing() {
     let r = TestRepo::new();
     let v = versions(&r, 3);
-    // Garbage: an interrupted commit's objects (written directly, as a crash leaves them).
-    let big = noise(3 << 20, 77);
-    r.write("junk.bin", &big);
-    let mut c = r
-        .command(&["commit", "junk.bin", "--model", "m", "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Let it write some chunks, then kill it before it can finish.
-    std::thread::sleep(Duration::from_millis(30));
-    let _ = c.kill();
-    let finished = c.wait().unwrap().success();
+    // Garbage, deterministically: valid objects no commit of this store refers to (as an
+    // interrupted commit leaves them), copied from another store.
+    let other = TestRepo::new();
+    other.write("junk.bin", &noise(3 << 20, 77));
+    other.commit(&["junk.bin", "--model", "junk"]);
+    let mut planted = 0u64;
+    let mut planted_ids = Vec::new();
+    for fan in std::fs::read_dir(other.store().join("objects")).unwrap() {
+        let fan = fan.unwrap().path();
+        for obj in std::fs::read_dir(&fan).unwrap() {
+            let obj = obj.unwrap().path();
+            let dest = r.store().join("objects").join(fan.file_name().unwrap());
+            std::fs::create_dir_all(&dest).unwrap();
+            let target = dest.join(obj.file_name().unwrap());
+            if !target.exists() {
+                std::fs::copy(&obj, &target).unwrap();
+                planted += std::fs::metadata(&target).unwrap().len();
+                planted_ids.push(format!(
+                    "{}{}",
+                    fan.file_name().unwrap().to_string_lossy(),
+                    obj.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    assert!(planted > 3 << 20);
     let before_bytes = objects_bytes(&r);
     let snap = r.snapshot();
     let plan = r.mreg(&["gc", "--dry-run", "--json"]).ok().json();
     assert_eq!(r.snapshot(), snap, "--dry-run changed the store");
-    let planned = plan["bytes_freed"].as_u64().unwrap();
+    assert_eq!(
+        plan["bytes_freed"].as_u64().unwrap(),
+        planted,
+        "plans exactly the garbage: {plan}"
+    );
+    let deleted: Vec<&str> = plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted.len(), planted_ids.len());
+    for id in &planted_ids {
+        assert!(deleted.contains(&id.as_str()), "{id} not planned");
+    }
     let done = r.mreg(&["gc", "--json"]).ok().json();
-    assert_eq!(done["bytes_freed"].as_u64().unwrap(), planned);
+    assert_eq!(done["bytes_freed"].as_u64().unwrap(), planted);
     assert_eq!(
         objects_bytes(&r),
-        before_bytes - planned,
+        before_bytes - planted,
         "freed exactly what was planned"
     );
-    if !finished {
-        assert!(planned > 0 || done["delete"].as_array().unwrap().is_empty());
-    }
     // Everything reachable is still there and intact.
     r.fsck_clean();
     for id in &v {
