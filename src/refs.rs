@@ -217,6 +217,25 @@ pub struct Promotion {
     pub entry: Option<LogEntry>,
 }
 
+/// Run one move of `production` (and `rollback`) under the model's lock; `f` returns the
+/// new production and the one it replaced.
+fn move_production<F>(repo: &Repo, model: &ModelName, info: MoveInfo, f: F) -> Result<Promotion>
+where
+    F: FnOnce(&mut RefState) -> Result<(ObjectId, Option<ObjectId>)>,
+{
+    let mut result = None;
+    let entry = repo.move_refs(model, info, |state, _| {
+        result = Some(f(state)?);
+        Ok(())
+    })?;
+    let (production, previous) = result.expect("move_refs ran the closure and it succeeded");
+    Ok(Promotion {
+        production,
+        previous,
+        entry,
+    })
+}
+
 /// Make `rev` (default: the candidate at the moment of the move) production, keeping the
 /// previous production as `rollback`. One history line: all or nothing.
 pub fn promote(
@@ -230,8 +249,7 @@ pub fn promote(
         check_model(repo, model, &id)?;
     }
     let archived = archived(repo, model)?;
-    let mut result = None;
-    let entry = repo.move_refs(model, info, |state: &mut RefState, _| {
+    move_production(repo, model, info, |state| {
         let target = match rev {
             Some(id) => id,
             None => *state
@@ -251,22 +269,14 @@ pub fn promote(
                 state.aliases.insert(ROLLBACK.into(), p);
             }
         }
-        result = Some((target, previous));
-        Ok(())
-    })?;
-    let (production, previous) = result.expect("closure ran");
-    Ok(Promotion {
-        production,
-        previous,
-        entry,
+        Ok((target, previous))
     })
 }
 
 /// Put `rollback` back into `production`, and the demoted production into `rollback`.
 pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promotion> {
     require_model(repo, model)?;
-    let mut result = None;
-    let entry = repo.move_refs(model, info, |state, _| {
+    move_production(repo, model, info, |state| {
         let back = *state
             .aliases
             .get(ROLLBACK)
@@ -278,13 +288,6 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
             Some(d) => state.aliases.insert(ROLLBACK.into(), d),
             None => state.aliases.remove(ROLLBACK),
         };
-        result = Some((back, demoted));
-        Ok(())
-    })?;
-    let (production, previous) = result.expect("closure ran");
-    Ok(Promotion {
-        production,
-        previous,
-        entry,
+        Ok((back, demoted))
     })
 }

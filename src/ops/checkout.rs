@@ -169,17 +169,8 @@ pub fn checkout(
                         }
                     }
                     None => {
-                        w.files.insert(
-                            f.path.clone(),
-                            Tracked {
-                                model: commit.model.clone(),
-                                commit: req.commit,
-                                blake3: f.blake3,
-                                size: f.size,
-                                stat: None,
-                                pending: Vec::new(),
-                            },
-                        );
+                        w.files
+                            .insert(f.path.clone(), tracked_entry(&commit, req.commit, f, None));
                     }
                 }
             }
@@ -225,19 +216,24 @@ pub fn checkout(
             for (f, stat) in new_stats {
                 w.files.insert(
                     f.path.clone(),
-                    Tracked {
-                        model: commit.model.clone(),
-                        commit: req.commit,
-                        blake3: f.blake3,
-                        size: f.size,
-                        stat: Some(stat),
-                        pending: Vec::new(),
-                    },
+                    tracked_entry(&commit, req.commit, f, Some(stat)),
                 );
             }
         })?;
     }
     Ok(out)
+}
+
+/// What the work tree records for a file this checkout writes.
+fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<FileStat>) -> Tracked {
+    Tracked {
+        model: commit.model.clone(),
+        commit: id,
+        blake3: f.blake3,
+        size: f.size,
+        stat,
+        pending: Vec::new(),
+    }
 }
 
 /// Restore one file through a temp name beside `target`.
