@@ -142,6 +142,13 @@ pub enum Error {
         why: String,
     },
 
+    #[error("git commit refused by mreg's {hook} hook:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    HookRefused {
+        hook: String,
+        problems: Vec<String>,
+        advice: String,
+    },
+
     #[error("commit {id} belongs to model {actual}, not {expected}")]
     WrongModel {
         id: String,
@@ -213,6 +220,7 @@ impl Error {
                 "e.g. --where 'metrics.acc >= 0.9 and (params.lr < 0.01 or eval.test.f1 > 0.8)'".into()
             }
             Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
+            Error::HookRefused { advice, .. } => advice.clone(),
             Error::WrongModel { .. } => "aliases point at versions of their own model".into(),
             Error::Pruned { .. } => {
                 "the metadata is kept; the file data was removed by a gc retention option".into()

@@ -35,12 +35,32 @@ pub fn sync_file(f: &File, all: bool) -> std::io::Result<()> {
 /// Write `bytes` to `path` atomically and durably, with a temp file in `tmp_dir`
 /// (which must be on the same filesystem as `path`).
 pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    write_atomic_mode(path, bytes, tmp_dir, None)
+}
+
+/// [`write_atomic`] with Unix permission bits set before the rename (an executable git hook
+/// is never visible without its `x` bit).
+pub fn write_atomic_mode(
+    path: &Path,
+    bytes: &[u8],
+    tmp_dir: &Path,
+    mode: Option<u32>,
+) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(tmp_dir)
         .ctx("creating temp file in", tmp_dir)?;
     tmp.write_all(bytes)
         .ctx("writing", tmp.path().to_path_buf())?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .ctx("setting permissions of", tmp.path().to_path_buf())?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     sync_file(tmp.as_file(), true).ctx("syncing", tmp.path().to_path_buf())?;
     tmp.persist(path)
         .map_err(|e| crate::Error::io("renaming temp file to", path, e.error))?;

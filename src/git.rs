@@ -9,7 +9,8 @@
 //! repository with no commits yet, a detached HEAD or a bare repository are recorded as such,
 //! never an error.
 //!
-//! Also here: reading a file of an older git revision (for `checkout --git`).
+//! Also here: resolving a git revision and reading a file as of that revision (for
+//! `checkout --git` and `blame`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -201,21 +202,46 @@ pub fn capture(dir: &Path) -> Result<Captured> {
     })
 }
 
-/// The bytes of `path` (relative to the work tree root) as of git revision `rev`.
-pub fn file_at(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>> {
-    let repo = discover(dir).ok_or_else(|| {
-        Error::InvalidArgument(format!("{} is not inside a git work tree", dir.display()))
-    })?;
+/// A git revision resolved to a commit: its full id and the first line of its message.
+pub struct ResolvedCommit {
+    pub id: String,
+    pub summary: String,
+}
+
+fn peel_commit<'r>(repo: &'r gix::Repository, rev: &str) -> Result<gix::Commit<'r>> {
     let id = repo
         .rev_parse_single(rev)
         .map_err(|e| Error::InvalidArgument(format!("unknown git revision {rev:?}: {e}")))?;
-    let commit = id
-        .object()
+    id.object()
         .map_err(|e| git_err("reading object", e))?
         .peel_to_commit()
-        .map_err(|e| {
-            Error::InvalidArgument(format!("git revision {rev:?} is not a commit: {e}"))
-        })?;
+        .map_err(|e| Error::InvalidArgument(format!("git revision {rev:?} is not a commit: {e}")))
+}
+
+fn open_work_tree(dir: &Path) -> Result<gix::Repository> {
+    discover(dir).ok_or_else(|| {
+        Error::InvalidArgument(format!("{} is not inside a git work tree", dir.display()))
+    })
+}
+
+/// Resolve a git revision (`HEAD~2`, a tag, a short id, ...) of the repository around `dir`.
+pub fn resolve_commit(dir: &Path, rev: &str) -> Result<ResolvedCommit> {
+    let repo = open_work_tree(dir)?;
+    let c = peel_commit(&repo, rev)?;
+    let summary = c
+        .message()
+        .map(|m| m.summary().to_string())
+        .unwrap_or_default();
+    Ok(ResolvedCommit {
+        id: c.id.to_string(),
+        summary,
+    })
+}
+
+/// The bytes of `path` (relative to the work tree root) as of git revision `rev`.
+pub fn file_at(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    let repo = open_work_tree(dir)?;
+    let commit = peel_commit(&repo, rev)?;
     let tree = commit.tree().map_err(|e| git_err("reading tree", e))?;
     let entry = tree
         .lookup_entry_by_path(path)

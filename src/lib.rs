@@ -23,6 +23,7 @@ pub mod gc;
 pub mod gc_marks;
 pub mod git;
 pub mod history;
+pub mod hooks;
 pub mod id;
 pub mod index;
 pub mod lineage;

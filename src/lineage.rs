@@ -117,22 +117,19 @@ pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
                     kind: "code",
                 });
             }
-            for (_, n) in crate::notes::notes(repo, &id)? {
-                if n.get("kind").and_then(|k| k.as_str()) == Some("git-pin") {
-                    if let Some(g) = n.get("git_commit").and_then(|g| g.as_str()) {
-                        let key = format!("git:{g}");
-                        nodes.entry(key.clone()).or_insert_with(|| Node {
-                            key: key.clone(),
-                            kind: "code",
-                            label: format!("git {} (pinned this version)", &g[..g.len().min(12)]),
-                        });
-                        edges.insert(Edge {
-                            from: id.to_hex(),
-                            to: key,
-                            kind: "pinned",
-                        });
-                    }
-                }
+            let notes = crate::notes::notes(repo, &id)?;
+            for g in crate::notes::git_pins(&notes) {
+                let key = format!("git:{g}");
+                nodes.entry(key.clone()).or_insert_with(|| Node {
+                    key: key.clone(),
+                    kind: "code",
+                    label: format!("git {} (pinned this version)", &g[..g.len().min(12)]),
+                });
+                edges.insert(Edge {
+                    from: id.to_hex(),
+                    to: key,
+                    kind: "pinned",
+                });
             }
         }
     }
@@ -249,4 +246,81 @@ impl Graph {
         ));
         s
     }
+}
+
+/// A model commit made from the code of a git commit.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainedFrom {
+    pub model: String,
+    pub commit: ObjectId,
+    pub message: String,
+    pub created_at: String,
+    /// Made with uncommitted changes on top of that git commit (see the commit's patch).
+    pub dirty: bool,
+}
+
+/// A model commit pinned by the git commit's `mreg.lock`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PinnedBy {
+    pub path: String,
+    pub model: String,
+    pub commit: ObjectId,
+    /// The store has this model commit.
+    pub in_store: bool,
+    /// The post-commit hook recorded this git commit on it (a `git-pin` note).
+    pub noted: bool,
+}
+
+/// `mreg blame GITREV`: the model commits trained from a git commit's code, and those its
+/// lock file pins.
+#[derive(Clone, Debug, Serialize)]
+pub struct Blame {
+    pub git_commit: String,
+    pub summary: String,
+    pub trained_from: Vec<TrainedFrom>,
+    pub pinned: Vec<PinnedBy>,
+}
+
+pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
+    let resolved = crate::git::resolve_commit(repo.root(), git_rev)?;
+    let mut trained_from = Vec::new();
+    for model in repo.models()? {
+        for (id, c) in repo.model_chain(&model)? {
+            let Some(g) = c
+                .git
+                .as_ref()
+                .filter(|g| g.head.as_deref() == Some(&resolved.id))
+            else {
+                continue;
+            };
+            trained_from.push(TrainedFrom {
+                model: model.to_string(),
+                commit: id,
+                message: c.message.lines().next().unwrap_or("").to_string(),
+                created_at: c.created_at.clone(),
+                dirty: g.dirty,
+            });
+        }
+    }
+    trained_from.sort_by(|a, b| (&a.created_at, &a.model).cmp(&(&b.created_at, &b.model)));
+    let mut pinned = Vec::new();
+    for (path, pin) in crate::lockfile::at_git_rev(repo, &resolved.id)?.unwrap_or_default() {
+        let in_store = repo.objects().exists(&pin.commit);
+        let noted = in_store
+            && crate::notes::git_pins(&crate::notes::notes(repo, &pin.commit)?)
+                .contains(&resolved.id);
+        pinned.push(PinnedBy {
+            path,
+            model: pin.model.to_string(),
+            commit: pin.commit,
+            in_store,
+            noted,
+        });
+    }
+    Ok(Blame {
+        git_commit: resolved.id,
+        summary: resolved.summary,
+        trained_from,
+        pinned,
+    })
 }

@@ -85,6 +85,20 @@ pub fn notes(repo: &Repo, commit: &ObjectId) -> Result<Vec<(ObjectId, serde_json
         .collect()
 }
 
+/// The kind of the note the post-commit hook attaches: a git commit whose `mreg.lock`
+/// pinned the model commit (`{kind: git-pin, git_commit, path, branch?}`).
+pub const GIT_PIN: &str = "git-pin";
+
+/// The git commits recorded by `git-pin` notes among `notes`, oldest first.
+pub fn git_pins(notes: &[(ObjectId, serde_json::Value)]) -> Vec<String> {
+    notes
+        .iter()
+        .filter(|(_, n)| n.get("kind").and_then(|k| k.as_str()) == Some(GIT_PIN))
+        .filter_map(|(_, n)| n.get("git_commit").and_then(|g| g.as_str()))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Label edits after the fact, per commit, in history order: (added?, label).
 pub fn label_edits(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<(bool, String)>> {
     let mut out: HashMap<ObjectId, Vec<(bool, String)>> = HashMap::new();

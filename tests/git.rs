@@ -8,7 +8,8 @@ use std::process::Command;
 
 use common::{b3, noise, TestRepo};
 
-fn git(dir: &Path, args: &[&str]) -> String {
+/// Run git; returns (success, stdout, stderr).
+fn git_run(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -17,14 +18,20 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_NAME", "Dev")
         .env("GIT_COMMITTER_EMAIL", "dev@example.com")
         .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("MREG_STORE")
         .output()
         .expect("git runs");
-    assert!(
+    (
         out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = git_run(dir, args);
+    assert!(ok, "git {args:?}: {stderr}");
+    stdout
 }
 
 /// A git repository with one commit of code and an mreg store at its root.
@@ -342,4 +349,169 @@ fn derived_versions_and_the_lineage_graph() {
     );
     r.mreg(&["commit", "ft.bin", "--model", "x", "--from", "nosuch"])
         .fails();
+}
+
+#[test]
+fn hook_install_chains_to_an_existing_hook_and_uninstall_restores_it() {
+    let r = code_repo();
+    let hook = r.path().join(".git/hooks/pre-commit");
+    let user_hook = "#!/bin/sh\necho ran >> user-hook.log\n";
+    std::fs::write(&hook, user_hook).unwrap();
+    set_mode(&hook, 0o755);
+    let out = r.mreg(&["hook", "install"]).ok();
+    assert!(
+        out.stdout.contains("your hook now runs first"),
+        "{}",
+        out.stdout
+    );
+    // Twice is harmless.
+    let again = r.mreg(&["hook", "install", "--json"]).ok().json();
+    assert!(again["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["action"] == "unchanged"));
+    // A normal code commit passes, and both hooks ran: the user's first, then mreg's
+    // post-commit (no lock file yet, so nothing to note).
+    r.write("train.py", b"import torch\nlr = 0.02\n");
+    git(r.path(), &["commit", "-qam", "tune lr"]);
+    assert_eq!(r.read("user-hook.log"), b"ran\n");
+    // The user's failing hook still stops commits.
+    std::fs::write(
+        r.path().join(".git/hooks/pre-commit.mreg-chained"),
+        "#!/bin/sh\nexit 3\n",
+    )
+    .unwrap();
+    r.write("train.py", b"import torch\nlr = 0.03\n");
+    let (ok, ..) = git_run(r.path(), &["commit", "-qam", "x"]);
+    assert!(!ok, "the chained hook's failure stops the commit");
+    std::fs::write(
+        r.path().join(".git/hooks/pre-commit.mreg-chained"),
+        user_hook,
+    )
+    .unwrap();
+    r.mreg(&["hook", "uninstall"]).ok();
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), user_hook);
+    assert!(!r.path().join(".git/hooks/post-commit").exists());
+    assert!(!r.path().join(".git/hooks/pre-commit.mreg-chained").exists());
+    // core.hooksPath is respected (relative to the work tree root, as git runs hooks there).
+    git(r.path(), &["config", "core.hooksPath", "githooks"]);
+    let st = r.mreg(&["hook", "install", "--json"]).ok().json();
+    assert!(st["hooks_dir"].as_str().unwrap().ends_with("githooks"));
+    assert!(r.path().join("githooks/pre-commit").exists());
+    let st = r.mreg(&["hook", "status", "--json"]).ok().json();
+    assert!(st["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["installed"] == true));
+}
+
+#[cfg(unix)]
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn hooks_keep_models_out_of_git_and_record_which_code_shipped_them() {
+    let r = code_repo();
+    r.mreg(&["hook", "install"]).ok();
+    let trained_at = git(r.path(), &["rev-parse", "HEAD"]);
+
+    // A 50 MB model staged by mistake: refused, with the way out.
+    r.write("models/big.bin", &noise(50 << 20, 7));
+    git(r.path(), &["add", "models/big.bin"]);
+    let (ok, _, err) = git_run(r.path(), &["commit", "-qm", "add weights"]);
+    assert!(!ok, "refused");
+    assert!(
+        err.contains("models/big.bin") && err.contains("larger than mreg.maxFileSize"),
+        "{err}"
+    );
+    assert!(err.contains("mreg commit models/big.bin"), "hint: {err}");
+    assert_eq!(
+        git(r.path(), &["rev-parse", "HEAD"]),
+        trained_at,
+        "no commit made"
+    );
+
+    // Done right: the model goes into mreg, which pins it in mreg.lock.
+    git(r.path(), &["rm", "-q", "--cached", "models/big.bin"]);
+    let big = r.commit(&["models/big.bin", "--model", "big", "-m", "v1"]);
+    r.write("models/small.bin", &noise(4096, 8));
+    let small = r.commit(&["models/small.bin", "--model", "small"]);
+
+    // A model file pinned by mreg is refused whatever its size.
+    git(r.path(), &["add", "-f", "models/small.bin"]);
+    let (ok, _, err) = git_run(r.path(), &["commit", "-qm", "oops"]);
+    assert!(!ok && err.contains("versioned by mreg"), "{err}");
+    git(r.path(), &["rm", "-q", "--cached", "models/small.bin"]);
+
+    // A normal code commit passes; the hook stages the lock file mreg updated.
+    git(r.path(), &["config", "mreg.trailers", "true"]);
+    r.write("train.py", b"import torch\nlr = 0.02\n");
+    git(r.path(), &["add", "train.py", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "train big and small"]);
+    let head = git(r.path(), &["rev-parse", "HEAD"]);
+    let files = git(r.path(), &["show", "--name-only", "--format=", "HEAD"]);
+    assert!(
+        files.lines().any(|l| l == "mreg.lock"),
+        "lock staged: {files}"
+    );
+    // prepare-commit-msg added trailers.
+    let msg = git(r.path(), &["log", "-1", "--format=%B"]);
+    assert!(msg.contains(&format!("Model: big@{}", &big[..8])), "{msg}");
+    assert!(
+        msg.contains(&format!("Model: small@{}", &small[..8])),
+        "{msg}"
+    );
+
+    // post-commit: the git commit is noted on both model commits.
+    for m in ["big", "small"] {
+        let show = r.mreg(&["show", m, "--json"]).ok().json();
+        assert_eq!(show["git_pins"], serde_json::json!([head]), "{m}");
+    }
+    assert!(r.mreg(&["show", "big"]).ok().stdout.contains(&head));
+    let lineage = r.mreg(&["lineage", "big", "--json"]).ok().json();
+    assert!(lineage["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "pinned"));
+
+    // blame, both ways round.
+    let b = r.mreg(&["blame", "HEAD", "--json"]).ok().json();
+    assert_eq!(b["git_commit"], head);
+    let pinned: Vec<&str> = b["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(pinned.len(), 2);
+    assert!(pinned.contains(&big.as_str()) && pinned.contains(&small.as_str()));
+    assert!(b["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["noted"] == true));
+    let b = r.mreg(&["blame", &trained_at[..10], "--json"]).ok().json();
+    let trained: Vec<&str> = b["trained_from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(trained, vec![big.as_str(), small.as_str()]);
+    assert!(b["pinned"].as_array().unwrap().is_empty());
+    r.mreg(&["blame", "no-such-rev"]).fails();
+
+    // A lock file naming a commit the store lacks is refused.
+    let lock = std::fs::read_to_string(r.path().join("mreg.lock")).unwrap();
+    let forged = lock.replace(&small, &"ab".repeat(32));
+    std::fs::write(r.path().join("mreg.lock"), forged).unwrap();
+    git(r.path(), &["add", "mreg.lock"]);
+    let (ok, _, err) = git_run(r.path(), &["commit", "-qm", "forged"]);
+    assert!(!ok && err.contains("not in the store"), "{err}");
+    r.fsck_clean();
 }

@@ -14,6 +14,7 @@ use mreg::{Error, Repo};
 
 mod alias;
 mod archive;
+mod blame;
 mod cat_object;
 mod checkout;
 mod commit;
@@ -23,6 +24,7 @@ mod fmt;
 mod fsck;
 mod gc;
 mod history;
+mod hook;
 mod init;
 mod lineage;
 mod list;
@@ -96,6 +98,8 @@ enum Command {
     Compare(list::CompareArgs),
     Diff(diff::Args),
     Lineage(lineage::Args),
+    Blame(blame::Args),
+    Hook(hook::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -229,6 +233,8 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Compare(a) => list::compare(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
+        Command::Blame(a) => blame::run(&ctx, a),
+        Command::Hook(a) => hook::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }
@@ -241,14 +247,18 @@ pub fn author() -> String {
             return a.trim().to_string();
         }
     }
+    // git's user.name/user.email, read with gix: the repository's config (with the user's
+    // global config) inside a work tree, else the global config alone.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let repo_config = gix::discover(&cwd)
+        .ok()
+        .map(|r| r.config_snapshot().plumbing().clone());
+    let config = repo_config.or_else(|| gix::config::File::from_globals().ok());
     let git = |key: &str| {
-        std::process::Command::new("git")
-            .args(["config", "--get", key])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        config
+            .as_ref()
+            .and_then(|c| c.string(key))
+            .map(|v| v.to_string().trim().to_string())
             .filter(|s| !s.is_empty())
     };
     match (git("user.name"), git("user.email")) {

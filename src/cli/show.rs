@@ -34,6 +34,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["refs"] = serde_json::json!(refs);
         v["archived"] = serde_json::json!(archived);
         v["notes"] = serde_json::json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
+        v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!("commit {id}\n");
@@ -164,6 +165,13 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 .unwrap_or_default()
         )),
         None => {}
+    }
+    let pins = mreg::notes::git_pins(&notes);
+    if !pins.is_empty() {
+        s.push_str("\nShipped in git commits (mreg.lock pinned this version):\n");
+        for g in pins {
+            s.push_str(&format!("  {g}\n"));
+        }
     }
     let e = &c.environment;
     s.push_str(&format!(
