@@ -86,6 +86,7 @@ fn main() {
                         environment: Environment::default(),
                         git: None,
                         derived_from: vec![],
+                        recipe: None,
                     };
                     let id = repo.write_commit(&c)?;
                     state.head = Some(id);

@@ -58,6 +58,28 @@ pub struct Environment {
 }
 
 /// One version of one model.
+impl Environment {
+    /// This machine and this mreg.
+    pub fn current() -> Environment {
+        Environment {
+            mreg_version: env!("CARGO_PKG_VERSION").to_string(),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hostname: hostname(),
+            extra: Default::default(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Commit {
     pub format: u32,
@@ -88,6 +110,9 @@ pub struct Commit {
     /// another model), as opposed to `parents`, the model's own history.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived_from: Vec<ObjectId>,
+    /// How it was made, when mreg made it (`train`, `run`): what `reproduce` re-runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::recipe::Recipe>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -162,6 +187,7 @@ mod tests {
             environment: Environment::default(),
             git: None,
             derived_from: vec![],
+            recipe: None,
         };
         let bytes = c.encode().unwrap();
         let id = ObjectId::hash(&bytes);

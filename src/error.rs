@@ -149,6 +149,9 @@ pub enum Error {
         advice: String,
     },
 
+    #[error("training failed: {0}")]
+    Training(String),
+
     #[error("commit {id} belongs to model {actual}, not {expected}")]
     WrongModel {
         id: String,

@@ -34,8 +34,10 @@ pub fn sync_file(f: &File, all: bool) -> std::io::Result<()> {
 
 /// Write `bytes` to `path` atomically and durably, with a temp file in `tmp_dir`
 /// (which must be on the same filesystem as `path`).
+/// The file gets mode 0644 (a temp file's 0600 would hide `mreg.lock`, `.gitignore` or
+/// trained weights from other users).
 pub fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
-    write_atomic_mode(path, bytes, tmp_dir, None)
+    write_atomic_mode(path, bytes, tmp_dir, Some(0o644))
 }
 
 /// [`write_atomic`] with Unix permission bits set before the rename (an executable git hook

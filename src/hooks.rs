@@ -374,9 +374,11 @@ pub fn pre_commit(git: &gix::Repository, store: Option<&Repo>) -> Result<PreComm
     let lock_changed = staged.iter().any(|s| s.path == LOCK_FILE);
     if let (Some(lock), true) = (&lock, lock_changed) {
         match store {
-            None => report.lock_problem = Some(format!(
+            None => {
+                report.lock_problem = Some(format!(
                 "{LOCK_FILE} is staged but no mreg store was found to check the commits it names"
-            )),
+            ))
+            }
             Some(repo) => {
                 for (path, pin) in &lock.files {
                     if !repo.objects().exists(&pin.commit) {

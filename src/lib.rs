@@ -34,9 +34,13 @@ pub mod notes;
 pub mod object;
 pub mod ops;
 pub mod query;
+pub mod recipe;
 pub mod refs;
 pub mod repo;
 pub mod revision;
+pub mod sysinfo;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod worktree;
 
 pub use commit::Commit;

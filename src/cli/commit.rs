@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use mreg::commit::Environment;
 use mreg::ops::commit::{commit, CommitRequest};
 use mreg::ModelName;
 
@@ -74,25 +73,9 @@ pub struct Args {
     json: bool,
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// The environment recorded in commits.
-pub fn environment() -> Environment {
-    Environment {
-        mreg_version: env!("CARGO_PKG_VERSION").to_string(),
-        os: std::env::consts::OS.to_string(),
-        arch: std::env::consts::ARCH.to_string(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        hostname: hostname(),
-        extra: Default::default(),
-    }
+pub fn environment() -> mreg::commit::Environment {
+    mreg::commit::Environment::current()
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
@@ -134,6 +117,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         environment: environment(),
         aliases: a.aliases,
         derived_from,
+        recipe: None,
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;

@@ -35,6 +35,8 @@ mod promote;
 mod show;
 mod status;
 mod tag;
+#[cfg(feature = "train")]
+mod train;
 mod values;
 
 const ABOUT: &str = "Git-style, content-addressed versioning for machine-learning models.
@@ -99,6 +101,8 @@ enum Command {
     Diff(diff::Args),
     Lineage(lineage::Args),
     Blame(blame::Args),
+    #[cfg(feature = "train")]
+    Train(train::Args),
     Hook(hook::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
@@ -234,6 +238,8 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
         Command::Blame(a) => blame::run(&ctx, a),
+        #[cfg(feature = "train")]
+        Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

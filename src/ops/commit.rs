@@ -44,6 +44,8 @@ pub struct CommitRequest {
     pub aliases: Vec<String>,
     /// Versions the new one was derived from (`--from`).
     pub derived_from: Vec<ObjectId>,
+    /// How the files were made (`train`, `run`).
+    pub recipe: Option<crate::recipe::Recipe>,
 }
 
 /// What a commit did.
@@ -341,6 +343,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             environment: req.environment.clone(),
             git: Some(lineage.clone()),
             derived_from: req.derived_from.clone(),
+            recipe: req.recipe.clone(),
         };
         let id = repo.write_commit(&c)?;
         state.head = Some(id);

@@ -1,0 +1,153 @@
+//! Recipes: how a commit was made, recorded so that it can be made again.
+//!
+//! A commit made by `mreg train` carries a [`TrainRecipe`] (the resolved config, the stored
+//! dataset, the seed, backend and versions, the per-epoch history and the machine); one made
+//! by `mreg run` carries a [`RunRecipe`] (the command line, working directory, outputs, the
+//! params and metrics files). `mreg reproduce` reads it back. The types live outside the
+//! `train` feature so every build can show and compare them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+
+/// How a commit was produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Recipe {
+    Train(Box<TrainRecipe>),
+    Run(Box<RunRecipe>),
+}
+
+/// One epoch of training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    /// Validation metrics: `accuracy` (classification) or `rmse`, `mae` (regression).
+    pub metrics: BTreeMap<String, f64>,
+    pub seconds: f64,
+}
+
+/// What `mreg train` recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecipe {
+    /// The resolved configuration (defaults filled in, `--set` applied), as trained.
+    pub config: serde_json::Value,
+    pub seed: u64,
+    /// `ndarray-cpu` (burn's ndarray backend, without SIMD).
+    pub backend: String,
+    pub burn_version: String,
+    /// The commit file holding the weights (safetensors, no metadata).
+    pub weights: String,
+    /// Input columns, in the order the model reads them.
+    pub features: Vec<String>,
+    pub target: String,
+    /// Class labels, in output order (classification).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+    /// Per-feature standardization learned on the training split: (mean, std).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub normalization: Vec<(f64, f64)>,
+    /// Names of the commit's stored datasets: the training data, and the separate
+    /// validation data if any.
+    pub train_dataset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_dataset: Option<String>,
+    pub epochs: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub train_seconds: f64,
+    pub system: SystemInfo,
+}
+
+/// What `mreg run` recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecipe {
+    /// The command and its arguments, as given after `--`.
+    pub command: Vec<String>,
+    /// Working directory, relative to the git work tree root (or the store's work tree
+    /// outside git).
+    pub cwd: String,
+    /// Output paths (committed as the commit's files), relative to the same root.
+    pub outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_file: Option<String>,
+    /// The params file and the blob holding its content at run time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_file: Option<(String, ObjectId)>,
+    pub seconds: f64,
+    pub system: SystemInfo,
+}
+
+/// The machine a recipe ran on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub mreg_version: String,
+    pub os: String,
+    pub arch: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+    /// Threads the CPU backend used.
+    pub threads: usize,
+    /// Peak resident memory of the process, bytes (0 when unknown).
+    pub peak_memory: u64,
+    pub gpu: GpuInfo,
+}
+
+/// GPUs seen through NVML, or why none were.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<GpuDevice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_version: Option<String>,
+    /// Why no GPU is listed (no NVIDIA driver, NVML error): never a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuDevice {
+    pub name: String,
+    pub memory_total: u64,
+    pub memory_used: u64,
+    /// Percent of time a kernel ran over the last sample period.
+    pub utilization: u32,
+}
+
+impl SystemInfo {
+    /// Differences that may explain a different result: (what, then, now).
+    pub fn drift(&self, now: &SystemInfo) -> Vec<(String, String, String)> {
+        let mut d = Vec::new();
+        let mut cmp = |what: &str, a: String, b: String| {
+            if a != b {
+                d.push((what.to_string(), a, b));
+            }
+        };
+        cmp(
+            "mreg version",
+            self.mreg_version.clone(),
+            now.mreg_version.clone(),
+        );
+        cmp("os", self.os.clone(), now.os.clone());
+        cmp("arch", self.arch.clone(), now.arch.clone());
+        cmp("cpu", self.cpu_model.clone(), now.cpu_model.clone());
+        cmp("cpus", self.cpus.to_string(), now.cpus.to_string());
+        cmp("threads", self.threads.to_string(), now.threads.to_string());
+        let gpus = |g: &GpuInfo| {
+            if g.devices.is_empty() {
+                "none".to_string()
+            } else {
+                g.devices
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        cmp("gpu", gpus(&self.gpu), gpus(&now.gpu));
+        d
+    }
+}

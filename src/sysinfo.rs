@@ -1,0 +1,101 @@
+//! The machine a training or a run happens on: CPU, memory, and NVIDIA GPUs via NVML.
+//!
+//! NVML is loaded at run time by `nvml-wrapper`: on a machine without NVIDIA drivers
+//! `Nvml::init` fails and the GPU is recorded as unavailable, with the reason. Never an error.
+
+use crate::recipe::{GpuDevice, GpuInfo, SystemInfo};
+
+/// The CPU's model name (Linux: /proc/cpuinfo), or the architecture.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// Peak resident set size of this process so far, in bytes (0 when unknown).
+pub fn peak_memory() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills the struct it is given; zeroed is a valid initial value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0 {
+            // Linux reports kilobytes.
+            return (ru.ru_maxrss as u64).saturating_mul(1024);
+        }
+    }
+    0
+}
+
+/// GPUs through NVML.
+pub fn gpus() -> GpuInfo {
+    use nvml_wrapper::Nvml;
+    let nvml = match Nvml::init() {
+        Ok(n) => n,
+        Err(e) => {
+            return GpuInfo {
+                unavailable: Some(format!("NVML not available: {e}")),
+                ..Default::default()
+            }
+        }
+    };
+    let mut info = GpuInfo {
+        driver_version: nvml.sys_driver_version().ok(),
+        ..Default::default()
+    };
+    let count = match nvml.device_count() {
+        Ok(c) => c,
+        Err(e) => {
+            info.unavailable = Some(format!("NVML: cannot count devices: {e}"));
+            return info;
+        }
+    };
+    for i in 0..count {
+        let Ok(dev) = nvml.device_by_index(i) else {
+            continue;
+        };
+        let mem = dev.memory_info().ok();
+        info.devices.push(GpuDevice {
+            name: dev.name().unwrap_or_else(|_| format!("GPU {i}")),
+            memory_total: mem.as_ref().map_or(0, |m| m.total),
+            memory_used: mem.as_ref().map_or(0, |m| m.used),
+            utilization: dev.utilization_rates().map_or(0, |u| u.gpu),
+        });
+    }
+    if info.devices.is_empty() {
+        info.unavailable = Some("NVML found no GPU".into());
+    }
+    info
+}
+
+/// Everything at once; `threads` is what the CPU backend uses.
+pub fn system_info(threads: usize) -> SystemInfo {
+    SystemInfo {
+        mreg_version: env!("CARGO_PKG_VERSION").to_string(),
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpu_model: cpu_model(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads,
+        peak_memory: peak_memory(),
+        gpu: gpus(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn system_info_never_fails_without_a_gpu() {
+        let s = super::system_info(1);
+        assert!(s.cpus >= 1);
+        assert!(!s.cpu_model.is_empty());
+        assert!(s.peak_memory > 0);
+        // Either a GPU is listed or the reason it is not is recorded.
+        assert!(!s.gpu.devices.is_empty() || s.gpu.unavailable.is_some());
+    }
+}
