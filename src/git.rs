@@ -256,3 +256,224 @@ pub fn file_at(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>> {
         )),
     }
 }
+
+/// Write the tree of git revision `rev` (of the repository around `dir`) into `dest`, as a
+/// plain directory: files with their executable bit, symlinks; submodules become empty
+/// directories. Used by `reproduce` to rebuild the code a model was made from.
+pub fn export_tree(dir: &Path, rev: &str, dest: &Path) -> Result<()> {
+    use gix::index::entry::Mode;
+    let repo = open_work_tree(dir)?;
+    let commit = peel_commit(&repo, rev)?;
+    let tree = commit.tree_id().map_err(|e| git_err("reading tree", e))?;
+    let index = repo
+        .index_from_tree(&tree)
+        .map_err(|e| git_err("reading tree", e))?;
+    for e in index.entries() {
+        let rel = e.path(&index).to_string();
+        crate::names::validate_rel_path(&rel)?;
+        let out = dest.join(&rel);
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| Error::io("creating", parent, err))?;
+        }
+        if e.mode == Mode::COMMIT {
+            std::fs::create_dir_all(&out).map_err(|err| Error::io("creating", &out, err))?;
+            continue;
+        }
+        let blob = repo
+            .find_object(e.id)
+            .map_err(|err| git_err(&format!("reading {rel}"), err))?;
+        if e.mode == Mode::SYMLINK {
+            #[cfg(unix)]
+            {
+                let target = String::from_utf8_lossy(&blob.data).into_owned();
+                std::os::unix::fs::symlink(&target, &out)
+                    .map_err(|err| Error::io("creating symlink", &out, err))?;
+            }
+            continue;
+        }
+        std::fs::write(&out, &blob.data).map_err(|err| Error::io("writing", &out, err))?;
+        #[cfg(unix)]
+        if e.mode == Mode::FILE_EXECUTABLE {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))
+                .map_err(|err| Error::io("setting permissions of", &out, err))?;
+        }
+    }
+    Ok(())
+}
+
+fn patch_err(why: String) -> Error {
+    Error::InvalidArgument(format!("cannot apply the stored patch: {why}"))
+}
+
+/// Apply a patch as written by [`capture`] (unified diffs with `diff --git` headers, new and
+/// deleted files) to the files under `root`. Every context and removed line must match, so
+/// a patch applies to exactly the tree it was made against or not at all.
+pub fn apply_patch(root: &Path, patch: &str) -> Result<()> {
+    let lines: Vec<&str> = patch.split_inclusive('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(header) = lines[i].strip_prefix("diff --git a/") else {
+            i += 1;
+            continue;
+        };
+        let path = header
+            .trim_end()
+            .split(" b/")
+            .next()
+            .ok_or_else(|| patch_err(format!("bad header {header:?}")))?
+            .to_string();
+        crate::names::validate_rel_path(&path)?;
+        i += 1;
+        let (mut new_file, mut deleted) = (false, false);
+        while i < lines.len() && !lines[i].starts_with("@@") && !lines[i].starts_with("diff --git ")
+        {
+            new_file |= lines[i].starts_with("new file mode");
+            deleted |= lines[i].starts_with("deleted file mode");
+            i += 1;
+        }
+        let file = root.join(&path);
+        let old = if new_file {
+            String::new()
+        } else {
+            std::fs::read_to_string(&file).map_err(|e| Error::io("reading", &file, e))?
+        };
+        let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+        let mut out = String::new();
+        let mut pos = 0; // next old line to copy
+        while i < lines.len() && lines[i].starts_with("@@") {
+            let old_range = lines[i]
+                .trim_start_matches("@@ -")
+                .split(' ')
+                .next()
+                .unwrap_or("");
+            let mut nums = old_range.split(',').map(|n| n.parse::<usize>());
+            let (Some(Ok(start)), count) = (nums.next(), nums.next().unwrap_or(Ok(1))) else {
+                return Err(patch_err(format!("bad hunk header {:?}", lines[i])));
+            };
+            // Old line numbers are 1-based; an empty old range names the line after which
+            // the new lines go.
+            let start = if count == Ok(0) {
+                start
+            } else {
+                start.saturating_sub(1)
+            };
+            if start < pos || start > old_lines.len() {
+                return Err(patch_err(format!("{path}: hunk out of order")));
+            }
+            for l in &old_lines[pos..start] {
+                out.push_str(l);
+            }
+            pos = start;
+            i += 1;
+            while i < lines.len() {
+                let l = lines[i];
+                let (tag, body) = l.split_at(l.len().min(1));
+                match tag {
+                    " " | "-" => {
+                        let have = old_lines.get(pos).copied().unwrap_or("");
+                        let want = body;
+                        let matches = have == want
+                            || (lines.get(i + 1).is_some_and(|n| n.starts_with('\\'))
+                                && have == want.trim_end_matches('\n'));
+                        if !matches {
+                            return Err(patch_err(format!(
+                                "{path}: line {} differs from the patch's context",
+                                pos + 1
+                            )));
+                        }
+                        if tag == " " {
+                            out.push_str(have);
+                        }
+                        pos += 1;
+                    }
+                    "+" => {
+                        if lines.get(i + 1).is_some_and(|n| n.starts_with('\\')) {
+                            out.push_str(body.trim_end_matches('\n'));
+                        } else {
+                            out.push_str(body);
+                        }
+                    }
+                    "\\" => {}
+                    _ => break,
+                }
+                i += 1;
+            }
+        }
+        for l in old_lines.iter().skip(pos) {
+            out.push_str(l);
+        }
+        if deleted {
+            std::fs::remove_file(&file).map_err(|e| Error::io("removing", &file, e))?;
+        } else {
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+            }
+            std::fs::write(&file, out).map_err(|e| Error::io("writing", &file, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch_for(path: &str, old: &str, new: &str) -> String {
+        let d = similar::TextDiff::from_lines(old, new);
+        format!(
+            "diff --git a/{path} b/{path}\n{}",
+            d.unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{path}"), &format!("b/{path}"))
+        )
+    }
+
+    #[test]
+    fn apply_patch_round_trips_the_patches_mreg_writes() {
+        let cases = [
+            (
+                "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n",
+                "a\nB\nc\nd\ne\nf\ng\nh\nI\nj\nk\n",
+            ),
+            ("one\ntwo", "one\ntwo\nthree"),
+            ("x\n", "y"),
+            ("1\n2\n3\n", "0\n1\n2\n3\n"),
+        ];
+        for (old, new) in cases {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("f.txt"), old).unwrap();
+            apply_patch(d.path(), &patch_for("f.txt", old, new)).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(d.path().join("f.txt")).unwrap(),
+                new,
+                "{old:?}"
+            );
+        }
+        // A patch never applies to a different file.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f.txt"), "other\ncontent\n").unwrap();
+        assert!(apply_patch(d.path(), &patch_for("f.txt", "a\nb\n", "a\nc\n")).is_err());
+        // New and deleted files.
+        let p = format!(
+            "diff --git a/n.txt b/n.txt\nnew file mode 100644\n{}",
+            similar::TextDiff::from_lines("", "hi\n")
+                .unified_diff()
+                .header("/dev/null", "b/n.txt")
+        );
+        apply_patch(d.path(), &p).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("n.txt")).unwrap(),
+            "hi\n"
+        );
+        let p = format!(
+            "diff --git a/n.txt b/n.txt\ndeleted file mode 100644\n{}",
+            similar::TextDiff::from_lines("hi\n", "")
+                .unified_diff()
+                .header("a/n.txt", "/dev/null")
+        );
+        apply_patch(d.path(), &p).unwrap();
+        assert!(!d.path().join("n.txt").exists());
+        assert!(apply_patch(d.path(), "diff --git a/../x b/../x\n").is_err());
+    }
+}

@@ -15,6 +15,7 @@
 
 pub mod chunker;
 pub mod commit;
+pub mod datafile;
 pub mod diff;
 pub mod error;
 pub mod filestore;
@@ -37,6 +38,7 @@ pub mod query;
 pub mod recipe;
 pub mod refs;
 pub mod repo;
+pub mod reproduce;
 pub mod revision;
 pub mod sysinfo;
 #[cfg(feature = "train")]

@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::ObjectId;
-
 /// How a commit was produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -71,12 +69,16 @@ pub struct RunRecipe {
     /// outside git).
     pub cwd: String,
     /// Output paths (committed as the commit's files), relative to the same root.
+    /// All paths of a run recipe are relative to that root, `/`-separated.
     pub outputs: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_file: Option<String>,
-    /// The params file and the blob holding its content at run time.
+    /// The params file (its content is stored as the dataset `mreg-params-file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params_file: Option<(String, ObjectId)>,
+    pub params_file: Option<String>,
+    /// Input data: (dataset name, path), each stored in the commit's datasets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<(String, String)>,
     pub seconds: f64,
     pub system: SystemInfo,
 }

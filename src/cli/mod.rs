@@ -32,6 +32,8 @@ mod log;
 mod policy;
 mod progress;
 mod promote;
+mod reproduce;
+mod run_cmd;
 mod show;
 mod status;
 mod tag;
@@ -101,6 +103,8 @@ enum Command {
     Diff(diff::Args),
     Lineage(lineage::Args),
     Blame(blame::Args),
+    Reproduce(reproduce::Args),
+    Run(run_cmd::Args),
     #[cfg(feature = "train")]
     Train(train::Args),
     Hook(hook::Args),
@@ -238,6 +242,8 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
         Command::Blame(a) => blame::run(&ctx, a),
+        Command::Reproduce(a) => reproduce::run(&ctx, a),
+        Command::Run(a) => run_cmd::run(&ctx, a),
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),

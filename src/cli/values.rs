@@ -52,29 +52,11 @@ fn set_dotted(map: &mut Map<String, Value>, key: &str, v: Value) -> mreg::Result
     Ok(())
 }
 
-/// Read a YAML or JSON file into a JSON value (JSON by extension, else YAML).
-fn read_structured(what: &'static str, path: &Path) -> mreg::Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let parsed: Result<Value, String> = if is_json {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|why| Error::Parse {
-        what,
-        path: path.to_path_buf(),
-        why,
-    })
-}
-
 /// Params from an optional file, then `--param` overrides.
 pub fn params(file: Option<&Path>, kvs: &[String]) -> mreg::Result<Value> {
     let mut map = Map::new();
     if let Some(f) = file {
-        match read_structured("params file", f)? {
+        match mreg::datafile::read_structured("params file", f)? {
             Value::Object(m) => map = m,
             Value::Null => {}
             _ => {
@@ -102,50 +84,11 @@ fn metric_number(key: &str, v: &str) -> mreg::Result<f64> {
     }
 }
 
-/// Flatten nested metric maps into dotted keys; every leaf must be a number.
-fn flatten_metrics(
-    path: &Path,
-    prefix: &str,
-    v: &Value,
-    out: &mut BTreeMap<String, f64>,
-) -> mreg::Result<()> {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_metrics(path, &key, v, out)?;
-            }
-            Ok(())
-        }
-        Value::Number(n) => {
-            out.insert(prefix.to_string(), n.as_f64().unwrap_or(f64::NAN));
-            Ok(())
-        }
-        other => Err(Error::Parse {
-            what: "metrics file",
-            path: path.to_path_buf(),
-            why: format!("metric {prefix:?} is {other}, not a number"),
-        }),
-    }
-}
-
 /// Metrics from an optional file, then `--metric` overrides.
 pub fn metrics(file: Option<&Path>, kvs: &[String]) -> mreg::Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     if let Some(f) = file {
-        let v = read_structured("metrics file", f)?;
-        if !v.is_object() {
-            return Err(Error::Parse {
-                what: "metrics file",
-                path: f.to_path_buf(),
-                why: "the top level must be a mapping of names to numbers".into(),
-            });
-        }
-        flatten_metrics(f, "", &v, &mut out)?;
+        out = mreg::datafile::read_metrics(f)?;
     }
     for kv in kvs {
         let (k, v) = split_kv("--metric", kv)?;

@@ -6,6 +6,7 @@
 pub mod checkout;
 pub mod commit;
 pub mod fsck;
+pub mod run;
 
 /// Progress reports for long work; the CLI renders them, the library only calls them.
 pub trait Progress: Sync {

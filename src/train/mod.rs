@@ -359,20 +359,35 @@ pub fn restore_dataset(repo: &Repo, c: &crate::Commit, name: &str, dir: &Path) -
     Ok(out)
 }
 
+fn recorded_config(recipe: &TrainRecipe, id: &ObjectId) -> Result<TrainConfig> {
+    serde_json::from_value(recipe.config.clone()).map_err(|e| Error::CorruptObject {
+        id: id.to_hex(),
+        why: format!("the recorded training config does not parse: {e}"),
+    })
+}
+
 /// Retrain a commit's recipe from its stored data (in `scratch`), without committing.
+/// `overrides` (`key.path=value`) change the recorded config: a what-if, which is then
+/// expected to come out different.
 pub fn retrain(
     repo: &Repo,
     id: &ObjectId,
     scratch: &Path,
+    overrides: &[String],
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<(TrainRecipe, fit::Fitted)> {
     let c = repo.read_commit(id)?;
     let recipe = train_recipe(&c, id)?;
-    let mut cfg: TrainConfig =
-        serde_json::from_value(recipe.config.clone()).map_err(|e| Error::CorruptObject {
-            id: id.to_hex(),
-            why: format!("the recorded training config does not parse: {e}"),
-        })?;
+    let mut cfg = recorded_config(&recipe, id)?;
+    if !overrides.is_empty() {
+        let mut doc = serde_yaml::to_value(&cfg).expect("the config serializes");
+        for o in overrides {
+            config::set_override(&mut doc, o)?;
+        }
+        cfg = serde_yaml::from_value(doc)
+            .map_err(|e| Error::InvalidArgument(format!("training config after --set: {e}")))?;
+        cfg.validate()?;
+    }
     cfg.data.path = restore_dataset(repo, &c, &recipe.train_dataset, scratch)?
         .display()
         .to_string();
@@ -394,11 +409,7 @@ pub fn evaluate_commit(
 ) -> Result<(f64, BTreeMap<String, f64>)> {
     let c = repo.read_commit(id)?;
     let recipe = train_recipe(&c, id)?;
-    let cfg: TrainConfig =
-        serde_json::from_value(recipe.config.clone()).map_err(|e| Error::CorruptObject {
-            id: id.to_hex(),
-            why: format!("the recorded training config does not parse: {e}"),
-        })?;
+    let cfg = recorded_config(&recipe, id)?;
     let table = data::read_csv(csv)?;
     let rows: Vec<usize> = (0..table.rows.len()).collect();
     let mut p = table.prepare(
