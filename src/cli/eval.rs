@@ -7,19 +7,41 @@ use mreg::{filestore, notes};
 use super::alias::move_info;
 use super::{values, Ctx, Output};
 
-/// Attach evaluations to existing versions (train/test separation).
+/// Evaluate a version on new data, or attach results computed elsewhere.
 ///
-/// The commit's id never changes: an evaluation is an append-only note recorded in the
-/// model's history. A model trained on one dataset can collect results on many others later.
+/// `mreg eval REV --data CSV` loads the weights of a version made by `mreg train`, scores
+/// them on the CSV (same columns) and attaches the result. `mreg eval add` attaches metrics
+/// you computed yourself. Either way the commit's id never changes: an evaluation is an
+/// append-only note recorded in the model's history, and `list`, `best` and `compare` see it
+/// as eval.DATASET.METRIC.
 ///
 /// Examples:
+///   mreg eval example@production --data holdout.csv --dataset holdout-2026
 ///   mreg eval add mnist@production --dataset holdout-2026 --metric acc=0.91 --metric f1=0.88
 ///   mreg eval add 3fa2c1 --dataset imagenet --dataset-path data/val/ --metrics-file eval.json
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct EvalArgs {
     #[command(subcommand)]
-    cmd: EvalCmd,
+    cmd: Option<EvalCmd>,
+    /// The version to evaluate (made by `mreg train`).
+    #[arg(required = true)]
+    rev: Option<String>,
+    /// A CSV file with the model's feature and target columns.
+    #[arg(long, value_name = "CSV", required = true)]
+    data: Option<PathBuf>,
+    /// Name of the evaluation dataset (default: the file's stem).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// A note about the evaluation.
+    #[arg(short, long, default_value = "")]
+    message: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -92,7 +114,7 @@ fn dataset_hash(path: &std::path::Path) -> mreg::Result<(mreg::ObjectId, u64)> {
 }
 
 pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
-    let EvalCmd::Add {
+    let Some(EvalCmd::Add {
         rev,
         dataset,
         dataset_path,
@@ -100,7 +122,10 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
         metrics_file,
         message,
         json,
-    } = a.cmd;
+    }) = a.cmd
+    else {
+        return eval_data(ctx, a);
+    };
     mreg::names::validate_name("dataset name", &dataset)?;
     let metrics = values::metrics(metrics_file.map(|p| ctx.cwd.join(p)).as_deref(), &metrics)?;
     if metrics.is_empty() {
@@ -110,6 +135,26 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
     }
     let repo = ctx.repo()?;
     let id = repo.resolve(&rev)?;
+    let extra = match dataset_path {
+        Some(p) => {
+            let (h, size) = dataset_hash(&ctx.cwd.join(&p))?;
+            Some((p.display().to_string(), h, size))
+        }
+        None => None,
+    };
+    attach(&repo, id, &dataset, metrics, extra, message, json)
+}
+
+/// Attach an evaluation note and render the result.
+fn attach(
+    repo: &mreg::Repo,
+    id: mreg::ObjectId,
+    dataset: &str,
+    metrics: std::collections::BTreeMap<String, f64>,
+    data: Option<(String, mreg::ObjectId, u64)>,
+    message: String,
+    json: bool,
+) -> mreg::Result<Output> {
     let info = move_info("evaluation", message.clone())?;
     let mut note = serde_json::json!({
         "kind": "evaluation",
@@ -120,23 +165,65 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
         "author": info.author,
         "message": message,
     });
-    if let Some(p) = dataset_path {
-        let abs = ctx.cwd.join(&p);
-        let (h, size) = dataset_hash(&abs)?;
+    if let Some((p, h, size)) = data {
         note["dataset_path"] = serde_json::json!(p);
         note["dataset_blake3"] = serde_json::json!(h);
         note["dataset_size"] = serde_json::json!(size);
     }
-    let nid = notes::add(&repo, &id, &note, info)?;
+    let nid = notes::add(repo, &id, &note, info)?;
     if json {
         note["note"] = serde_json::json!(nid);
         return Ok(Output::ok(super::json(&note)));
     }
+    let shown: Vec<String> = metrics
+        .iter()
+        .map(|(k, v)| format!("{k}={}", super::fmt::num(*v)))
+        .collect();
     Ok(Output::ok(format!(
-        "evaluation {} on {dataset} attached to {}\n",
+        "evaluation {} on {dataset} attached to {}: {}\n",
         nid.short(),
-        id.short()
+        id.short(),
+        shown.join(" ")
     )))
+}
+
+#[cfg(feature = "train")]
+fn eval_data(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
+    let (Some(rev), Some(data)) = (a.rev, a.data) else {
+        return Err(mreg::Error::InvalidArgument(
+            "usage: mreg eval REV --data CSV [--dataset NAME]".into(),
+        ));
+    };
+    let path = ctx.cwd.join(&data);
+    let dataset = match a.dataset {
+        Some(d) => d,
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into()),
+    };
+    mreg::names::validate_name("dataset name", &dataset)?;
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&rev)?;
+    let (loss, mut metrics) = mreg::train::evaluate_commit(&repo, &id, &path)?;
+    metrics.insert("loss".into(), loss);
+    let (h, size) = dataset_hash(&path)?;
+    attach(
+        &repo,
+        id,
+        &dataset,
+        metrics,
+        Some((data.display().to_string(), h, size)),
+        a.message,
+        a.json,
+    )
+}
+
+#[cfg(not(feature = "train"))]
+fn eval_data(_: &Ctx, _: EvalArgs) -> mreg::Result<Output> {
+    Err(mreg::Error::InvalidArgument(
+        "this mreg was built without the `train` feature: use `mreg eval add`".into(),
+    ))
 }
 
 /// Add or remove labels on existing versions (recorded in the history).

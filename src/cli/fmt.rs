@@ -69,6 +69,25 @@ pub fn note_summary(n: &serde_json::Value) -> String {
     let Some(m) = n.as_object() else {
         return n.to_string();
     };
+    if m.get("kind").and_then(|k| k.as_str()) == Some(mreg::reproduce::NOTE_KIND) {
+        let s = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let drift = m
+            .get("drift")
+            .and_then(|d| d.as_array())
+            .map_or(0, |d| d.len());
+        let what_if = m
+            .get("overrides")
+            .and_then(|o| o.as_array())
+            .filter(|o| !o.is_empty())
+            .map(|o| format!(" what-if {}", serde_json::Value::Array(o.clone())))
+            .unwrap_or_default();
+        return format!(
+            "{} ({} recipe{what_if}; {drift} environment difference(s)) at {}",
+            s("verdict"),
+            s("recipe"),
+            s("time")
+        );
+    }
     m.iter()
         .filter(|(k, _)| k.as_str() != "kind" && k.as_str() != "commit")
         .map(|(k, v)| match v {

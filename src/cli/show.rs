@@ -106,6 +106,46 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             ));
         }
     }
+    match &c.recipe {
+        Some(mreg::recipe::Recipe::Train(t)) => {
+            s.push_str(&format!(
+                "\nTraining: {} on {} (burn {}), seed {}, {} epochs in {:.2} s, best epoch {}\n",
+                t.weights,
+                t.backend,
+                t.burn_version,
+                t.seed,
+                t.epochs.len(),
+                t.train_seconds,
+                t.best_epoch
+            ));
+            s.push_str("  epoch  train_loss    val_loss  metrics\n");
+            for e in &t.epochs {
+                let m: Vec<String> = e
+                    .metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", fmt::num(*v)))
+                    .collect();
+                s.push_str(&format!(
+                    "  {:>5}  {:>10.6}  {:>10.6}  {}\n",
+                    e.epoch,
+                    e.train_loss,
+                    e.val_loss,
+                    m.join(" ")
+                ));
+            }
+            s.push_str(&system_line(&t.system));
+        }
+        Some(mreg::recipe::Recipe::Run(r)) => {
+            s.push_str(&format!(
+                "\nRun: {} (in {}, {:.2} s)\n",
+                r.command.join(" "),
+                if r.cwd.is_empty() { "." } else { &r.cwd },
+                r.seconds
+            ));
+            s.push_str(&system_line(&r.system));
+        }
+        None => {}
+    }
     if !notes.is_empty() {
         s.push_str("\nNotes:\n");
         for (nid, n) in &notes {
@@ -182,4 +222,35 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         s.push_str(&format!("  {k}: {v}\n"));
     }
     Ok(Output::ok(s))
+}
+
+fn system_line(m: &mreg::recipe::SystemInfo) -> String {
+    let gpu = if m.gpu.devices.is_empty() {
+        format!(
+            "none ({})",
+            m.gpu.unavailable.as_deref().unwrap_or("not reported")
+        )
+    } else {
+        m.gpu
+            .devices
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({} used of {}, {}% busy)",
+                    d.name,
+                    fmt::size(d.memory_used),
+                    fmt::size(d.memory_total),
+                    d.utilization
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "  machine: {} x{} ({} threads), peak memory {}, GPU: {gpu}\n",
+        m.cpu_model,
+        m.cpus,
+        m.threads,
+        fmt::size(m.peak_memory)
+    )
 }
