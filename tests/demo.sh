@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The built-in example, end to end: versions of a small safetensors model are committed with
-# params, metrics and a dataset; compared; promoted and rolled back; an old version is
-# checked out byte-identical; gc and fsck run. Usage: bash tests/demo.sh
+# The built-in example, end to end. First the main job: a model is trained with burn on the
+# built-in data (seconds, CPU), evaluated, reproduced byte-identical, and its git commit is
+# recorded by the hooks. Then versions of a small safetensors model are committed with
+# params, metrics and a dataset; promoted and rolled back; an old version is checked out
+# byte-identical; gc and fsck run. Usage: bash tests/demo.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MREG=${MREG:-}
@@ -16,8 +18,22 @@ cd "$W"
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 export MREG_AUTHOR="Demo <demo@example.com>"
 
-git init -q . 2>/dev/null || true
+git init -q -b main . 2>/dev/null || git init -q .
+git config user.name Demo && git config user.email demo@example.com
 say "$MREG" init
+say "$MREG" hook install
+say "$MREG" policy example --metric val_accuracy --max
+say "$MREG" train --example
+say "$MREG" promote example -m "first trained model"
+say "$MREG" train --example --set optimizer.lr=0.005 --set seed=3 -m "lower lr"
+head -61 mreg-example/flowers.csv > holdout.csv
+say "$MREG" eval example --data holdout.csv
+say "$MREG" reproduce example@production
+say "$MREG" compare example~1 example
+git add mreg.lock .gitignore mreg-example holdout.csv
+say git commit -qm "train the example model"
+say "$MREG" blame HEAD
+say "$MREG" show example@production
 mkdir -p models data
 python3 - <<'PY'
 import json, random, struct
