@@ -118,7 +118,9 @@ fn training_failures_are_clear_and_commit_nothing() {
     let r = TestRepo::new();
     let cfg = config(&r, "");
     let before = r.snapshot();
-    let cases: Vec<(Vec<&str>, &str, Option<(&str, &[u8])>)> = vec![
+    /// (extra args, expected error text, a file to overwrite first)
+    type Case<'a> = (Vec<&'a str>, &'a str, Option<(&'a str, &'a [u8])>);
+    let cases: Vec<Case> = vec![
         (vec!["--set", "optimizer.lrr=0.1"], "lrr", None),
         (vec!["--set", "epochs=0"], "epochs", None),
         (
