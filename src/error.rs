@@ -132,6 +132,13 @@ pub enum Error {
     #[error("model {model} has no rollback alias to roll back to")]
     NoRollback { model: String },
 
+    #[error("cannot archive {id}: {model}@{} points at it", .aliases.join(", @"))]
+    ArchiveAliased {
+        id: String,
+        model: String,
+        aliases: Vec<String>,
+    },
+
     #[error("commit {id} is archived")]
     Archived { id: String },
 
@@ -151,6 +158,19 @@ pub enum Error {
 
     #[error("training failed: {0}")]
     Training(String),
+
+    #[error("gc refused: {} item(s) it must keep cannot be read, so it cannot tell which objects they need:\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    GcRefused { problems: Vec<String> },
+
+    #[error("no version of model {model} has {key}")]
+    UnknownKey { model: String, key: String },
+
+    #[error("refusing to prune {id}: {why}")]
+    PruneRefused {
+        id: String,
+        why: String,
+        hint: String,
+    },
 
     #[error("commit {id} belongs to model {actual}, not {expected}")]
     WrongModel {
@@ -223,11 +243,22 @@ impl Error {
                 "e.g. --where 'metrics.acc >= 0.9 and (params.lr < 0.01 or eval.test.f1 > 0.8)'".into()
             }
             Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
+            Error::ArchiveAliased { model, aliases, .. } => format!(
+                "move the alias first (`mreg alias set {model} {} OTHER_REV` or `mreg alias rm {model} {}`), then archive",
+                aliases[0], aliases[0]
+            ),
             Error::HookRefused { advice, .. } => advice.clone(),
             Error::WrongModel { .. } => "aliases point at versions of their own model".into(),
             Error::Pruned { .. } => {
-                "the metadata is kept; the file data was removed by a gc retention option".into()
+                "its params, metrics and file list are kept (`mreg show REV`); its file data was removed by gc or `mreg prune`, so choose another version".into()
             }
+            Error::GcRefused { .. } => {
+                "nothing was deleted; run `mreg fsck` for a full report, restore or repair those items, then run gc again".into()
+            }
+            Error::UnknownKey { .. } => {
+                "a bare name means metrics.NAME; also params.NAME and eval.DATASET.NAME (run `mreg compare` or `mreg list --json` to see the keys versions record); nothing was changed".into()
+            }
+            Error::PruneRefused { hint, .. } => hint.clone(),
             _ => return None,
         })
     }

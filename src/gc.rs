@@ -1,46 +1,58 @@
-//! Garbage collection: compute a plan from roots, show it, then sweep.
+//! Garbage collection and pruning: compute a plan from roots, show it, then sweep.
 //!
 //! What is kept, always:
-//! - every commit object named by a model's history or reachable from one (commit metadata
-//!   is small and is never deleted), and every note attached to a kept commit;
-//! - the file data (manifests and chunks) of every version, unless a retention option is
-//!   given: plain `gc` loses no version, it removes only garbage — objects no kept commit
-//!   refers to (left by interrupted commits), and stale temp files.
+//! - every commit reachable from any history (`reach`), every note attached in a history,
+//!   every manifest and code patch of every version (small: a pruned version stays
+//!   inspectable, `show`/`diff`/`compare` still list its files);
+//! - the chunks of every version, unless a retention option or `prune` asks otherwise:
+//!   plain `gc` loses no version, it removes only garbage — objects nothing refers to (left
+//!   by interrupted commits) and temp files no live writer owns.
 //!
-//! Retention options (`keep_last`, `keep_top`) are an explicit request to prune the file
-//! data of versions outside the retention set, per model. Never pruned: a version that a
-//! head, alias or tag points at now, and a version an alias or tag pointed at within the
-//! expiry window (default 90 days), so "what was production last week" can still be checked
-//! out. Archived versions do not count toward the retention set (they go first). Pruned
+//! Retention options (`keep_last`, `keep_top`, `prune_archived`) are an explicit request
+//! to prune the chunks of versions outside the retention set, per model. Retention counts
+//! what the user sees: archived versions count like any other unless `prune_archived`.
+//! Never pruned: a version that a head, alias or tag points at now, a version an alias or
+//! tag pointed at within the expiry window (default 90 days), and under `keep_top` a
+//! version that lacks the ranking key (absence of evidence is not a low score).
+//!
+//! A version counts as pruned only when some of its chunks are really deleted: a version
+//! whose chunks are all shared with kept versions loses nothing and is not marked. Pruned
 //! versions are marked (`gc_marks`) before any byte is deleted.
 //!
-//! gc holds the store lock exclusively while it plans and sweeps; every writer holds it
-//! shared for its whole operation, so no object can vanish between a writer seeing it
-//! exists and a commit referring to it.
+//! gc fails closed: if the walk cannot read a history, a commit, or a manifest of a version
+//! it must keep, it refuses and names the item, because it cannot know which objects that
+//! item needs. gc holds the store lock exclusively while it plans and sweeps; every writer
+//! holds it shared for its whole operation, so no object can vanish between a writer seeing
+//! it exists and a commit referring to it, and no temp file in `tmp/` can belong to a live
+//! object writer while gc holds the lock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::filestore::Manifest;
 use crate::gc_marks;
+use crate::history::MoveInfo;
 use crate::id::ObjectId;
 use crate::names::ModelName;
-use crate::object::Kind;
+use crate::query::Key;
+use crate::reach::{self, Walk};
 use crate::refs;
 use crate::repo::Repo;
 
-/// Temp files older than this are stale (their writer is gone).
+/// Temp files that no store lock protects (beside work-tree files, config and cache
+/// writes) are left alone until they are this old: their writer may still be alive.
 pub const TEMP_GRACE: Duration = Duration::from_secs(3600);
 
+/// `--keep-top N --by KEY [--min]`.
 #[derive(Clone, Debug)]
 pub struct KeepTop {
     pub n: usize,
-    pub metric: String,
+    /// A ranking key (`acc` = `metrics.acc`, `eval.test.f1`, `params.x`).
+    pub key: String,
     pub minimize: bool,
 }
 
@@ -49,12 +61,33 @@ pub struct GcOptions {
     pub expire: Duration,
     pub keep_last: Option<usize>,
     pub keep_top: Option<KeepTop>,
+    /// Prune archived versions (unless a ref protects them); they do not count toward
+    /// `keep_last` / `keep_top`.
+    pub prune_archived: bool,
+    /// Retention applies to these models only (every model when empty).
+    pub models: Vec<ModelName>,
     pub now: SystemTime,
 }
 
 impl GcOptions {
+    /// Plain gc: garbage only, no version loses data.
+    pub fn garbage_only(now: SystemTime, expire: Duration) -> GcOptions {
+        GcOptions {
+            expire,
+            keep_last: None,
+            keep_top: None,
+            prune_archived: false,
+            models: Vec::new(),
+            now,
+        }
+    }
+
     fn retention(&self) -> bool {
-        self.keep_last.is_some() || self.keep_top.is_some()
+        self.keep_last.is_some() || self.keep_top.is_some() || self.prune_archived
+    }
+
+    fn applies_to(&self, m: &ModelName) -> bool {
+        self.models.is_empty() || self.models.contains(m)
     }
 }
 
@@ -66,11 +99,37 @@ pub struct Deletion {
     pub reason: String,
 }
 
+/// A version whose data the plan deletes.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrunedVersion {
     pub id: ObjectId,
     pub model: ModelName,
     pub created_at: String,
+    /// Why retention did not keep it.
+    pub reason: String,
+    /// Files that lose data.
+    pub files: Vec<String>,
+    /// Bytes on disk its pruning frees (chunks no kept version shares).
+    pub bytes: u64,
+}
+
+/// A version a retention option looked at and kept, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeptVersion {
+    pub id: ObjectId,
+    pub model: ModelName,
+    pub reasons: Vec<String>,
+}
+
+/// A temp file left in the store or beside a work-tree file.
+#[derive(Clone, Debug, Serialize)]
+pub struct TempFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub age_secs: u64,
+    /// True when gc removes it: no live writer can own it.
+    pub remove: bool,
+    pub why: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -79,8 +138,17 @@ pub struct GcPlan {
     pub bytes_before: u64,
     pub delete: Vec<Deletion>,
     pub prune_versions: Vec<PrunedVersion>,
-    pub stale_temp_files: Vec<PathBuf>,
+    /// Under a retention option: the versions it kept and why.
+    pub kept_versions: Vec<KeptVersion>,
+    pub temp_files: Vec<TempFile>,
     pub bytes_freed: u64,
+}
+
+impl GcPlan {
+    /// Temp files the sweep removes.
+    pub fn stale_temp_files(&self) -> impl Iterator<Item = &TempFile> {
+        self.temp_files.iter().filter(|t| t.remove)
+    }
 }
 
 /// Parse a duration like `90days`, `2w`, `12h` (humantime syntax).
@@ -96,64 +164,97 @@ fn parse_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok()
 }
 
-/// Everything gc needs to know about one model.
-struct ModelFacts {
-    chain: Vec<(ObjectId, crate::Commit)>,
-    protected: HashSet<ObjectId>,
-    archived: std::collections::BTreeSet<ObjectId>,
-}
-
-fn model_facts(repo: &Repo, m: &ModelName, opts: &GcOptions) -> Result<ModelFacts> {
-    let state = repo.model_state(m)?;
-    let mut protected: HashSet<ObjectId> = state.refs().values().copied().collect();
-    let (entries, _) = repo.model_log(m).entries()?;
+/// Why each version of a model is protected by its refs (now, or within the expiry).
+fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId, Vec<String>> {
+    let mut out: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
+    let entries = walk.histories.get(m).map(Vec::as_slice).unwrap_or(&[]);
+    if let Some(last) = entries.last() {
+        for (name, id) in last.state.refs() {
+            out.entry(id)
+                .or_default()
+                .push(name.replace("alias:", "alias ").replace("tag:", "tag "));
+        }
+    }
     let cutoff = opts
         .now
         .checked_sub(opts.expire)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    for e in &entries {
-        if parse_time(&e.time).is_some_and(|t| t >= cutoff) {
-            protected.extend(e.state.aliases.values().copied());
-            protected.extend(e.state.tags.values().copied());
-        }
-    }
-    let mut chain = repo.model_chain(m)?;
-    // Commits named by history but off the head's chain (defensive: kept as metadata).
-    let in_chain: HashSet<ObjectId> = chain.iter().map(|(id, _)| *id).collect();
-    for e in &entries {
-        for id in e.state.refs().values() {
-            if !in_chain.contains(id) {
-                if let Ok(c) = repo.read_commit(id) {
-                    chain.push((*id, c));
+    for e in entries {
+        // An entry without a parseable time is treated as recent: keep rather than guess.
+        if parse_time(&e.time).is_none_or(|t| t >= cutoff) {
+            for (name, id) in e
+                .state
+                .aliases
+                .iter()
+                .map(|(k, v)| (format!("alias {k}"), v))
+                .chain(e.state.tags.iter().map(|(k, v)| (format!("tag {k}"), v)))
+            {
+                let why = format!(
+                    "was {name} within {}",
+                    humantime::format_duration(opts.expire)
+                );
+                let list = out.entry(*id).or_default();
+                if !list.contains(&name) && !list.contains(&why) {
+                    list.push(why);
                 }
             }
         }
     }
-    Ok(ModelFacts {
-        chain,
-        protected,
-        archived: refs::archived(repo, m)?,
-    })
+    out
 }
 
-/// The versions of one model to keep under the retention options.
-fn retention_set(facts: &ModelFacts, opts: &GcOptions) -> HashSet<ObjectId> {
-    let mut keep = facts.protected.clone();
-    let eligible: Vec<&(ObjectId, crate::Commit)> = facts
-        .chain
+/// The retention decision for one model: kept versions with reasons, pruned with reasons.
+struct Decision {
+    kept: BTreeMap<ObjectId, Vec<String>>,
+    prune: BTreeMap<ObjectId, String>,
+}
+
+fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Result<Decision> {
+    let chain: Vec<&reach::Version> = walk.of_model(m).collect();
+    let mut kept = protected(walk, m, opts);
+    let archived = walk
+        .histories
+        .get(m)
+        .map(|e| refs::archived_in(e))
+        .unwrap_or_default();
+    let counted: Vec<&reach::Version> = chain
         .iter()
-        .filter(|(id, _)| !facts.archived.contains(id))
+        .copied()
+        .filter(|v| !(opts.prune_archived && archived.contains(&v.id)))
         .collect();
+    let mut keep = |id: ObjectId, why: String| kept.entry(id).or_default().push(why);
+    if opts.keep_top.is_none() && opts.keep_last.is_none() {
+        // Only --prune-archived: every version that is not archived stays.
+        for v in &counted {
+            keep(v.id, "not archived".into());
+        }
+    }
     if let Some(n) = opts.keep_last {
         // The chain is newest first (head, parent, ...): its order is the truth, even when
         // clocks disagree or several commits share a second.
-        keep.extend(eligible.iter().take(n).map(|(id, _)| *id));
+        for v in counted.iter().filter(|v| v.on_chain).take(n) {
+            keep(v.id, format!("one of the {n} newest"));
+        }
     }
     if let Some(t) = &opts.keep_top {
-        let mut scored: Vec<(f64, ObjectId)> = eligible
-            .iter()
-            .filter_map(|(id, c)| c.metrics.get(&t.metric).map(|v| (*v, *id)))
+        let key = Key::parse_ranking(&t.key)
+            .map_err(|e| Error::InvalidArgument(format!("--by {}: {e}", t.key)))?;
+        let rows: HashMap<ObjectId, crate::query::Row> = crate::index::model_rows(repo, m)?
+            .into_iter()
+            .map(|r| (r.id, r))
             .collect();
+        let value = |id: &ObjectId| rows.get(id).and_then(|r| key.number(r));
+        if !chain.iter().any(|v| value(&v.id).is_some()) {
+            return Err(Error::UnknownKey {
+                model: m.to_string(),
+                key: key.text(),
+            });
+        }
+        let mut scored: Vec<(f64, ObjectId)> = counted
+            .iter()
+            .filter_map(|v| value(&v.id).map(|x| (x, v.id)))
+            .collect();
+        // Ties go to the newer version (the chain is newest first and the sort is stable).
         scored.sort_by(|a, b| {
             let o = a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal);
             if t.minimize {
@@ -162,69 +263,131 @@ fn retention_set(facts: &ModelFacts, opts: &GcOptions) -> HashSet<ObjectId> {
                 o.reverse()
             }
         });
-        keep.extend(scored.iter().take(t.n).map(|(_, id)| *id));
-    }
-    keep
-}
-
-fn data_objects(repo: &Repo, c: &crate::Commit, out: &mut HashSet<ObjectId>) {
-    // The code patch is small and part of the version's lineage: kept like metadata.
-    out.extend(c.git.as_ref().and_then(|g| g.patch));
-    for f in c
-        .files
-        .iter()
-        .chain(c.datasets.iter().flat_map(|d| d.stored.iter()))
-    {
-        out.insert(f.manifest);
-        if let Ok(bytes) = repo.objects().get_kind(&f.manifest, Kind::Manifest) {
-            if let Ok(m) = Manifest::parse(&f.manifest, &bytes) {
-                out.extend(m.chunks.iter().map(|c| c.id));
+        let goal = if t.minimize { "lowest" } else { "highest" };
+        for (x, id) in scored.iter().take(t.n) {
+            keep(*id, format!("top {} by {} ({goal}: {x})", t.n, key.text()));
+        }
+        for v in &counted {
+            if value(&v.id).is_none() {
+                keep(
+                    v.id,
+                    format!("has no {} (never pruned by --keep-top)", key.text()),
+                );
             }
         }
     }
+    let mut prune = BTreeMap::new();
+    for v in &chain {
+        if kept.contains_key(&v.id) {
+            continue;
+        }
+        let why = if archived.contains(&v.id) && opts.prune_archived {
+            "archived (--prune-archived)".to_string()
+        } else {
+            let mut parts = Vec::new();
+            if let Some(n) = opts.keep_last {
+                parts.push(format!("not one of the {n} newest"));
+            }
+            if let Some(t) = &opts.keep_top {
+                parts.push(format!("not in the top {} by {}", t.n, t.key));
+            }
+            parts.join(", ")
+        };
+        prune.insert(v.id, why);
+    }
+    kept.retain(|id, _| chain.iter().any(|v| &v.id == id));
+    Ok(Decision { kept, prune })
 }
+
+/// What the plan prunes: version id -> (model, reason).
+type PruneSet = BTreeMap<ObjectId, (ModelName, String)>;
 
 /// Compute what gc would do. Callers hold the store lock.
 pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
+    let walk = reach::walk(repo)?;
+    let mut prune: PruneSet = BTreeMap::new();
+    let mut kept_versions = Vec::new();
+    if opts.retention() {
+        for m in walk.histories.keys() {
+            if !opts.applies_to(m) {
+                continue;
+            }
+            let d = retention(repo, &walk, m, opts)?;
+            for (id, why) in d.prune {
+                prune.insert(id, (m.clone(), why));
+            }
+            for (id, reasons) in d.kept {
+                kept_versions.push(KeptVersion {
+                    id,
+                    model: m.clone(),
+                    reasons,
+                });
+            }
+        }
+    }
+    let mut plan = sweep_plan(repo, &walk, &prune, false)?;
+    plan.kept_versions = kept_versions;
+    plan.temp_files = temp_files(repo, opts.now, true)?;
+    Ok(plan)
+}
+
+/// The objects to delete given the versions to prune. With `only_pruned`, garbage that no
+/// version refers to is left alone (the plan of `prune`, which is about one version).
+fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> Result<GcPlan> {
     let (ids, _) = repo.objects().list()?;
     let mut plan = GcPlan {
         objects_before: ids.len(),
         ..Default::default()
     };
-    let mut live: HashSet<ObjectId> = HashSet::new();
-    let mut pruned_data: HashMap<ObjectId, String> = HashMap::new();
-    for m in repo.models()? {
-        let facts = model_facts(repo, &m, opts)?;
-        let keep = opts.retention().then(|| retention_set(&facts, opts));
-        let (entries, _) = repo.model_log(&m).entries()?;
-        live.extend(crate::notes::model_notes(&entries).into_values().flatten());
-        for (id, c) in &facts.chain {
-            live.insert(*id);
-            live.extend(c.git.as_ref().and_then(|g| g.patch));
-            let already = gc_marks::is_pruned(repo, id);
-            let prune = keep.as_ref().is_some_and(|k| !k.contains(id));
-            if prune || already {
-                if prune && !already {
-                    plan.prune_versions.push(PrunedVersion {
-                        id: *id,
-                        model: m.clone(),
-                        created_at: c.created_at.clone(),
-                    });
-                }
-                let mut d = HashSet::new();
-                data_objects(repo, c, &mut d);
-                for o in d {
-                    pruned_data
-                        .entry(o)
-                        .or_insert_with(|| format!("data of pruned version {}@{}", m, id.short()));
-                }
-            } else {
-                data_objects(repo, c, &mut live);
+    let mut blocking: Vec<String> = walk
+        .problems
+        .iter()
+        .map(|p| format!("{}: {}", p.item, p.problem))
+        .collect();
+    let mut live: HashSet<ObjectId> = walk.commit_ids();
+    live.extend(walk.notes.iter().copied());
+    // Chunks of versions whose data goes: candidates for deletion unless a kept version
+    // shares them. Value: the versions that lose them.
+    let mut doomed: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
+    let mut doomed_files: HashMap<ObjectId, Vec<(String, Vec<ObjectId>)>> = HashMap::new();
+    let mut unreadable_pruned: HashSet<ObjectId> = HashSet::new();
+    for v in &walk.versions {
+        let (data, problems) = reach::version_data(repo, &v.id, &v.commit);
+        live.extend(data.metadata.iter().copied());
+        let already = gc_marks::is_pruned(repo, &v.id);
+        let going = already || prune.contains_key(&v.id);
+        if !already {
+            // Fail closed: an unreadable manifest of any version not yet pruned stops gc,
+            // even one that retention would prune, so nothing is decided on a guess.
+            blocking.extend(
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.item, p.problem)),
+            );
+        }
+        if going {
+            if !problems.is_empty() {
+                unreadable_pruned.insert(v.id);
             }
+            for c in &data.chunks {
+                doomed.entry(*c).or_default().push(v.id);
+            }
+            doomed_files.insert(v.id, data.file_chunks);
+        } else {
+            live.extend(data.chunks);
         }
     }
+    if !blocking.is_empty() {
+        return Err(Error::GcRefused { problems: blocking });
+    }
+    let mut freed_by: HashMap<ObjectId, u64> = HashMap::new();
+    let mut lost_chunks: HashSet<ObjectId> = HashSet::new();
     for id in ids {
         if live.contains(&id) {
+            continue;
+        }
+        let losers = doomed.get(&id);
+        if only_pruned && losers.is_none_or(|l| !l.iter().any(|v| prune.contains_key(v))) {
             continue;
         }
         let kind = repo
@@ -233,13 +396,20 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
             .map(|h| h.kind.name())
             .unwrap_or("unreadable");
         let bytes = repo.objects().disk_size(&id).unwrap_or(0);
-        let reason = pruned_data.get(&id).cloned().unwrap_or_else(|| {
-            if kind == "commit" {
-                "commit no history refers to (interrupted commit)".into()
-            } else {
-                "no kept commit refers to it (interrupted write)".into()
+        let reason = match losers {
+            Some(vs) => {
+                let v = vs[0];
+                let m = prune
+                    .get(&v)
+                    .map(|(m, _)| m.to_string())
+                    .unwrap_or_else(|| "pruned".into());
+                *freed_by.entry(v).or_default() += bytes;
+                lost_chunks.insert(id);
+                format!("data of pruned version {m}@{}", v.short())
             }
-        });
+            None if kind == "commit" => "commit no history refers to (interrupted commit)".into(),
+            None => "no kept commit refers to it (interrupted write)".into(),
+        };
         plan.bytes_freed += bytes;
         plan.delete.push(Deletion {
             id,
@@ -248,22 +418,54 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
             reason,
         });
     }
-    plan.bytes_before = dir_bytes(&repo.objects().dir().to_path_buf());
-    plan.stale_temp_files = stale_temps(repo, opts.now)?;
+    // A version counts as pruned only if it really loses data.
+    for v in &walk.versions {
+        let Some((model, reason)) = prune.get(&v.id) else {
+            continue;
+        };
+        let files: Vec<String> = doomed_files
+            .get(&v.id)
+            .map(|fs| {
+                fs.iter()
+                    .filter(|(_, cs)| cs.iter().any(|c| lost_chunks.contains(c)))
+                    .map(|(p, _)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if files.is_empty() && !unreadable_pruned.contains(&v.id) {
+            continue;
+        }
+        plan.prune_versions.push(PrunedVersion {
+            id: v.id,
+            model: model.clone(),
+            created_at: v.commit.created_at.clone(),
+            reason: reason.clone(),
+            files,
+            bytes: freed_by.get(&v.id).copied().unwrap_or(0),
+        });
+    }
+    plan.bytes_before = dir_bytes(repo.objects().dir());
     Ok(plan)
 }
 
 /// Run gc: plan under the exclusive store lock, then (unless `dry_run`) sweep.
 pub fn gc(repo: &Repo, opts: &GcOptions, dry_run: bool, when: &str) -> Result<GcPlan> {
     let _lock = if dry_run {
-        repo.lock_store_shared()?
+        repo.lock_store_read()?
     } else {
         repo.lock_store_exclusive()?
     };
-    let plan = plan(repo, opts)?;
+    let mut plan = plan(repo, opts)?;
     if dry_run {
+        // Without the exclusive lock a writer may be alive: say what gc would do.
         return Ok(plan);
     }
+    plan.temp_files = temp_files(repo, opts.now, false)?;
+    sweep(repo, &plan, when)?;
+    Ok(plan)
+}
+
+fn sweep(repo: &Repo, plan: &GcPlan, when: &str) -> Result<()> {
     // Mark before deleting: a crash mid-sweep leaves versions marked pruned whose data is
     // partly still there, never unmarked versions with missing data.
     for v in &plan.prune_versions {
@@ -279,13 +481,97 @@ pub fn gc(repo: &Repo, opts: &GcOptions, dry_run: bool, when: &str) -> Result<Gc
     for d in dirs {
         crate::fsutil::fsync_dir(&d)?;
     }
-    for t in &plan.stale_temp_files {
-        let _ = fs::remove_file(t);
+    for t in plan.stale_temp_files() {
+        let _ = fs::remove_file(&t.path);
     }
-    Ok(plan)
+    Ok(())
 }
 
-fn dir_bytes(dir: &PathBuf) -> u64 {
+/// What `prune` did or would do.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrunePlan {
+    pub id: ObjectId,
+    pub model: ModelName,
+    #[serde(flatten)]
+    pub plan: GcPlan,
+    /// False when the version shares every chunk with kept versions: nothing to free.
+    pub loses_data: bool,
+}
+
+/// Prune one version's data on purpose (a bad or leaked version). Refused for a version
+/// that a head, alias or tag points at. Its metadata, manifests and history stay; the
+/// prune itself is a history line (who, when, why). With `dry_run`, only the plan.
+pub fn prune(repo: &Repo, id: ObjectId, dry_run: bool, info: MoveInfo) -> Result<PrunePlan> {
+    let commit = repo.read_commit(&id)?;
+    let model = commit.model.clone();
+    let _lock = if dry_run {
+        repo.lock_store_shared()?
+    } else {
+        repo.lock_store_exclusive()?
+    };
+    let state = repo.model_state(&model)?;
+    let pointing: Vec<String> = state
+        .refs()
+        .into_iter()
+        .filter(|(_, v)| *v == id)
+        .map(|(k, _)| k.replace("alias:", "alias ").replace("tag:", "tag "))
+        .collect();
+    if !pointing.is_empty() {
+        let hint = if pointing.iter().any(|p| p == "head") {
+            format!("it is the latest version of {model}: commit a newer version first, then prune this one")
+        } else {
+            format!(
+                "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`); tags never move"
+            )
+        };
+        return Err(Error::PruneRefused {
+            id: id.short(),
+            why: format!("{} points at it", pointing.join(", ")),
+            hint,
+        });
+    }
+    if gc_marks::is_pruned(repo, &id) {
+        return Err(Error::PruneRefused {
+            id: id.short(),
+            why: "its data was already pruned".into(),
+            hint: "nothing to do; `mreg show REV` lists its metadata".into(),
+        });
+    }
+    let walk = reach::walk(repo)?;
+    if !walk.versions.iter().any(|v| v.id == id) {
+        return Err(Error::PruneRefused {
+            id: id.short(),
+            why: "no model's history names it".into(),
+            hint: "run `mreg log MODEL` to see the versions".into(),
+        });
+    }
+    let why = if info.message.is_empty() {
+        "pruned on request".to_string()
+    } else {
+        info.message.clone()
+    };
+    let prune_set: PruneSet = [(id, (model.clone(), why))].into_iter().collect();
+    let plan = sweep_plan(repo, &walk, &prune_set, true)?;
+    let loses_data = !plan.prune_versions.is_empty();
+    let when = info.time.clone();
+    if !dry_run {
+        // The history line first: who, when and why, even if the sweep is interrupted.
+        repo.model_log(&model).update(info, |_, extra| {
+            extra.insert("pruned".into(), id.to_hex().into());
+            Ok(())
+        })?;
+        gc_marks::mark_pruned(repo, &id, &when)?;
+        sweep(repo, &plan, &when)?;
+    }
+    Ok(PrunePlan {
+        id,
+        model,
+        plan,
+        loses_data,
+    })
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -300,21 +586,55 @@ fn dir_bytes(dir: &PathBuf) -> u64 {
     total
 }
 
-/// Temp files left by killed processes: in the store's tmp/ and beside tracked work-tree
-/// files, older than the grace period.
-fn stale_temps(repo: &Repo, now: SystemTime) -> Result<Vec<PathBuf>> {
+/// Temp files left by killed processes: in the store's `tmp/` and beside tracked work-tree
+/// files. Object temp files (`tmp/.obj-*`) are written only under the shared store lock,
+/// so when gc holds it exclusively (`maybe_live_writer` false) no live writer owns them and
+/// they go at once; every other temp file goes once older than `TEMP_GRACE`.
+fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<Vec<TempFile>> {
     let mut out = Vec::new();
-    let old = |p: &PathBuf| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .map(|t| now.duration_since(t).unwrap_or_default() >= TEMP_GRACE)
-            .unwrap_or(false)
+    let describe = |p: PathBuf, md: &fs::Metadata, object_temp: bool| {
+        let age = md
+            .modified()
+            .map(|t| now.duration_since(t).unwrap_or_default())
+            .unwrap_or_default();
+        let old = age >= TEMP_GRACE;
+        let (remove, why) = if object_temp && !maybe_live_writer {
+            (true, "no writer holds the store lock".to_string())
+        } else if object_temp {
+            (
+                old,
+                "an object being written; removed by gc once no writer holds the store".into(),
+            )
+        } else if old {
+            (
+                true,
+                format!("older than {}", humantime::format_duration(TEMP_GRACE)),
+            )
+        } else {
+            (
+                false,
+                format!(
+                    "younger than {}: its writer may be alive",
+                    humantime::format_duration(TEMP_GRACE)
+                ),
+            )
+        };
+        TempFile {
+            path: p,
+            bytes: md.len(),
+            age_secs: age.as_secs(),
+            remove: remove || (object_temp && !maybe_live_writer),
+            why,
+        }
     };
     if let Ok(rd) = fs::read_dir(repo.tmp_dir()) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_file() && old(&p) {
-                out.push(p);
+            if let Ok(md) = fs::symlink_metadata(&p) {
+                if md.is_file() {
+                    let object_temp = e.file_name().to_string_lossy().starts_with(".obj-");
+                    out.push(describe(p, &md, object_temp));
+                }
             }
         }
     }
@@ -332,13 +652,17 @@ fn stale_temps(repo: &Repo, now: SystemTime) -> Result<Vec<PathBuf>> {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let p = e.path();
-                if name.starts_with('.') && name.contains(".mreg-tmp-") && p.is_file() && old(&p) {
-                    out.push(p);
+                if name.starts_with('.') && name.contains(".mreg-tmp-") {
+                    if let Ok(md) = fs::symlink_metadata(&p) {
+                        if md.is_file() {
+                            out.push(describe(p, &md, false));
+                        }
+                    }
                 }
             }
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
@@ -368,8 +692,14 @@ pub struct ModelUsage {
 pub struct Usage {
     pub models: Vec<ModelUsage>,
     pub store_bytes: u64,
+    /// Temp files left in the store or the work tree (an interrupted commit leaves its
+    /// chunks there), with their age.
+    pub temp_files: Vec<TempFile>,
+    pub temp_bytes: u64,
     /// What each retention option would free now (bytes), from a dry-run plan.
     pub would_free: Vec<WouldFree>,
+    /// Items the walk could not read (gc refuses to run until they are fixed).
+    pub problems: Vec<reach::Problem>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -385,30 +715,31 @@ pub fn du(
     now: SystemTime,
     expire: Duration,
 ) -> Result<Usage> {
-    let _lock = repo.lock_store_shared()?;
-    let models = match only {
-        Some(m) => {
-            if !repo.model_exists(m) {
-                return Err(Error::UnknownModel(m.to_string()));
-            }
-            vec![m.clone()]
+    if let Some(m) = only {
+        if !repo.model_exists(m) {
+            return Err(Error::UnknownModel(m.to_string()));
         }
-        None => repo.models()?,
-    };
+    }
+    let _lock = repo.lock_store_read()?;
+    let walk = reach::walk(repo)?;
+    let mut problems = walk.problems.clone();
     // Which versions (store-wide) use each object.
     let mut users: HashMap<ObjectId, usize> = HashMap::new();
-    let mut per_version: Vec<(ModelName, ObjectId, crate::Commit, HashSet<ObjectId>)> = Vec::new();
-    for m in repo.models()? {
-        for (id, c) in repo.model_chain(&m)? {
-            let mut objs = HashSet::new();
-            if !gc_marks::is_pruned(repo, &id) {
-                data_objects(repo, &c, &mut objs);
-            }
-            for o in &objs {
-                *users.entry(*o).or_default() += 1;
-            }
-            per_version.push((m.clone(), id, c, objs));
+    let mut per_version: Vec<(&reach::Version, HashSet<ObjectId>, bool)> = Vec::new();
+    for v in &walk.versions {
+        let pruned = gc_marks::is_pruned(repo, &v.id);
+        let (data, probs) = reach::version_data(repo, &v.id, &v.commit);
+        if !pruned {
+            problems.extend(probs);
         }
+        let mut objs: HashSet<ObjectId> = data.metadata;
+        objs.extend(data.chunks);
+        // A pruned version's surviving chunks are counted where they are still used.
+        objs.retain(|o| repo.objects().exists(o));
+        for o in &objs {
+            *users.entry(*o).or_default() += 1;
+        }
+        per_version.push((v, objs, pruned));
     }
     let mut sizes: HashMap<ObjectId, u64> = HashMap::new();
     let mut size_of = |o: &ObjectId| {
@@ -417,12 +748,14 @@ pub fn du(
             .or_insert_with(|| repo.objects().disk_size(o).unwrap_or(0))
     };
     let mut out = Vec::new();
-    for m in &models {
-        let archived = refs::archived(repo, m)?;
+    for (m, entries) in &walk.histories {
+        if only.is_some_and(|o| o != m) {
+            continue;
+        }
+        let archived = refs::archived_in(entries);
         let mut versions = Vec::new();
         let mut model_objs = HashSet::new();
-        for (mm, id, c, objs) in per_version.iter().filter(|v| &v.0 == m) {
-            let _ = mm;
+        for (v, objs, pruned) in per_version.iter().filter(|x| &x.0.model == m) {
             let (mut unique, mut shared) = (0, 0);
             for o in objs {
                 if users.get(o).copied().unwrap_or(0) <= 1 {
@@ -433,13 +766,13 @@ pub fn du(
                 model_objs.insert(*o);
             }
             versions.push(VersionUsage {
-                id: *id,
-                created_at: c.created_at.clone(),
-                logical_bytes: c.total_size(),
+                id: v.id,
+                created_at: v.commit.created_at.clone(),
+                logical_bytes: v.commit.total_size(),
                 unique_bytes: unique,
                 shared_bytes: shared,
-                pruned: gc_marks::is_pruned(repo, id),
-                archived: archived.contains(id),
+                pruned: *pruned,
+                archived: archived.contains(&v.id),
             });
         }
         let bytes = model_objs.iter().map(&mut size_of).sum();
@@ -449,32 +782,31 @@ pub fn du(
             bytes,
         });
     }
-    drop(_lock);
+    let temp_files = temp_files(repo, now, true)?;
     let mut would_free = Vec::new();
-    let base = GcOptions {
-        expire,
-        keep_last: None,
-        keep_top: None,
-        now,
-    };
-    let _lock = repo.lock_store_shared()?;
-    would_free.push(WouldFree {
-        option: "gc".into(),
-        bytes: plan(repo, &base)?.bytes_freed,
-    });
-    for n in [1usize, 3, 10] {
-        let o = GcOptions {
-            keep_last: Some(n),
-            ..base.clone()
-        };
+    if problems.is_empty() {
+        let base = GcOptions::garbage_only(now, expire);
         would_free.push(WouldFree {
-            option: format!("gc --keep-last {n}"),
-            bytes: plan(repo, &o)?.bytes_freed,
+            option: "gc".into(),
+            bytes: plan(repo, &base)?.bytes_freed,
         });
+        for n in [1usize, 3, 10] {
+            let o = GcOptions {
+                keep_last: Some(n),
+                ..base.clone()
+            };
+            would_free.push(WouldFree {
+                option: format!("gc --keep-last {n}"),
+                bytes: plan(repo, &o)?.bytes_freed,
+            });
+        }
     }
     Ok(Usage {
         models: out,
-        store_bytes: dir_bytes(&repo.objects().dir().to_path_buf()),
+        store_bytes: dir_bytes(repo.objects().dir()),
+        temp_bytes: temp_files.iter().map(|t| t.bytes).sum(),
+        temp_files,
         would_free,
+        problems,
     })
 }

@@ -170,6 +170,11 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     Ok((rows, own_labels))
 }
 
+/// The row a commit gives before any history (no aliases, evaluations or label edits).
+pub fn commit_row(id: ObjectId, c: &crate::Commit) -> Row {
+    commit_part(id, c).row
+}
+
 fn commit_part(id: ObjectId, c: &crate::Commit) -> CommitPart {
     let mut params = BTreeMap::new();
     flatten("", &c.params, &mut params);

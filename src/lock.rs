@@ -16,7 +16,8 @@ use crate::error::{IoContext, Result};
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct LockGuard {
-    file: File,
+    /// None for a reader of a store it cannot write (see `shared_for_read`).
+    file: Option<File>,
     path: PathBuf,
 }
 
@@ -28,7 +29,9 @@ impl LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if let Some(f) = &self.file {
+            let _ = f.unlock();
+        }
     }
 }
 
@@ -47,7 +50,7 @@ pub fn exclusive(path: &Path) -> Result<LockGuard> {
     let file = open_lock_file(path)?;
     file.lock().ctx("locking", path)?;
     Ok(LockGuard {
-        file,
+        file: Some(file),
         path: path.to_path_buf(),
     })
 }
@@ -57,9 +60,49 @@ pub fn shared(path: &Path) -> Result<LockGuard> {
     let file = open_lock_file(path)?;
     file.lock_shared().ctx("locking (shared)", path)?;
     Ok(LockGuard {
-        file,
+        file: Some(file),
         path: path.to_path_buf(),
     })
+}
+
+/// A shared lock for a command that only reads. A lock file that exists is opened
+/// read-only (flock needs no write access); one that does not exist is created when the
+/// store is writable. On a store this process cannot write (a read-only mount, another
+/// user's files), no lock is taken: this process can never race its own write there, and
+/// every reader verifies what it reads by hash.
+pub fn shared_for_read(path: &Path) -> Result<LockGuard> {
+    let file = match OpenOptions::new().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match open_lock_file(path) {
+            Ok(f) => f,
+            Err(crate::Error::Io { source, .. }) if cannot_write(&source) => {
+                return Ok(LockGuard {
+                    file: None,
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(e),
+        },
+        Err(e) if cannot_write(&e) => {
+            return Ok(LockGuard {
+                file: None,
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(crate::Error::io("opening lock file", path, e)),
+    };
+    file.lock_shared().ctx("locking (shared)", path)?;
+    Ok(LockGuard {
+        file: Some(file),
+        path: path.to_path_buf(),
+    })
+}
+
+fn cannot_write(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+    )
 }
 
 #[cfg(test)]

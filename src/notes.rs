@@ -55,17 +55,47 @@ pub fn add(
     note: &serde_json::Value,
     info: MoveInfo,
 ) -> Result<ObjectId> {
+    Ok(add_applying_policy(repo, commit, note, info)?.0)
+}
+
+/// Attach a note; for an evaluation, the model's policy is applied in the same history
+/// line (its ranking key may be an evaluation). Returns the note's id and the policy moves.
+pub fn add_applying_policy(
+    repo: &Repo,
+    commit: &ObjectId,
+    note: &serde_json::Value,
+    info: MoveInfo,
+) -> Result<(ObjectId, Vec<crate::policy::PolicyMove>)> {
     let model = repo.read_commit(commit)?.model;
     let bytes = serde_json::to_vec(note).expect("notes serialize");
     let _store = repo.lock_store_shared()?;
     let put = repo.objects().put(Kind::Note, &bytes)?;
     repo.objects().flush()?;
-    repo.model_log(&model).update(info, |_, extra| {
+    let evaluation = note.get("kind").and_then(|k| k.as_str()) == Some("evaluation");
+    let mut moves = Vec::new();
+    repo.model_log(&model).update(info, |state, extra| {
         extra.insert("note".into(), put.id.to_hex().into());
         extra.insert("commit".into(), commit.to_hex().into());
+        if evaluation && repo.policy(&model).is_some() {
+            let dataset = note.get("dataset").and_then(|d| d.as_str()).unwrap_or("");
+            let metrics: std::collections::BTreeMap<String, f64> = note
+                .get("metrics")
+                .and_then(|m| m.as_object())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(row) =
+                crate::policy::row_with_eval(repo, &model, commit, dataset, &metrics)?
+            {
+                moves = crate::policy::apply(repo, &model, state, &row)?;
+            }
+        }
         Ok(())
     })?;
-    Ok(put.id)
+    Ok((put.id, moves))
 }
 
 /// Read and decode a note.

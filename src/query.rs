@@ -130,6 +130,40 @@ impl Key {
         Ok(k)
     }
 
+    /// A ranking key, as `best --metric` and `gc --by` take it: the `--where` key language,
+    /// where a bare name (one that does not start with `params.`, `metrics.` or `eval.`)
+    /// means `metrics.NAME`.
+    pub fn parse_ranking(s: &str) -> std::result::Result<Key, String> {
+        let head = s.split('.').next().unwrap_or("");
+        match head {
+            "params" | "metrics" | "eval" => Key::parse(s),
+            _ if s.is_empty() => Err("the key is empty".into()),
+            _ => Ok(Key::Metric(s.to_string())),
+        }
+    }
+
+    /// The key as text (`metrics.acc`, `eval.test.f1`, `params.lr`...).
+    pub fn text(&self) -> String {
+        match self {
+            Key::Param(p) => format!("params.{p}"),
+            Key::Metric(m) => format!("metrics.{m}"),
+            Key::Eval { dataset, metric } => format!("eval.{dataset}.{metric}"),
+            Key::Model => "model".into(),
+            Key::Id => "id".into(),
+            Key::Author => "author".into(),
+            Key::CreatedAt => "created_at".into(),
+            Key::Message => "message".into(),
+        }
+    }
+
+    /// The numeric value of this key for a version, if it has one.
+    pub fn number(&self, r: &Row) -> Option<f64> {
+        match self.get(r)? {
+            Value::Num(n) if !n.is_nan() => Some(n),
+            _ => None,
+        }
+    }
+
     pub fn get(&self, r: &Row) -> Option<Value> {
         match self {
             Key::Param(p) => r.params.get(p).and_then(Value::from_json),

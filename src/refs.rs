@@ -50,6 +50,44 @@ pub fn check_model(repo: &Repo, model: &ModelName, id: &ObjectId) -> Result<()> 
     Ok(())
 }
 
+/// Refuse a version whose data was pruned: a ref must never point at a version that
+/// cannot be checked out.
+pub fn refuse_pruned(repo: &Repo, id: &ObjectId) -> Result<()> {
+    if crate::gc_marks::is_pruned(repo, id) {
+        return Err(Error::Pruned { commit: id.short() });
+    }
+    Ok(())
+}
+
+/// Names the revision syntax gives meaning to, which an alias may not take.
+const RESERVED_ALIASES: &[&str] = &["head", "HEAD"];
+
+/// Check an alias name: a valid name, and not one the revision syntax reads otherwise.
+pub fn validate_alias(alias: &str) -> Result<()> {
+    validate_name("alias", alias)?;
+    if RESERVED_ALIASES.contains(&alias) {
+        return Err(Error::InvalidName {
+            what: "alias",
+            name: alias.into(),
+            why: "'head' is reserved: MODEL means the model's head",
+        });
+    }
+    Ok(())
+}
+
+/// Check a tag name: a valid name that cannot be read as a commit id prefix.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    validate_name("tag name", tag)?;
+    if crate::id::is_hex_prefix(tag) {
+        return Err(Error::InvalidName {
+            what: "tag name",
+            name: tag.into(),
+            why: "it looks like a commit id prefix (4 or more hex digits); add a letter outside a-f, e.g. v1 or r-2024",
+        });
+    }
+    Ok(())
+}
+
 fn require_model(repo: &Repo, model: &ModelName) -> Result<()> {
     if !repo.model_exists(model) {
         return Err(Error::UnknownModel(model.to_string()));
@@ -66,9 +104,10 @@ pub fn alias_set(
     expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<Option<LogEntry>> {
-    validate_name("alias", alias)?;
+    validate_alias(alias)?;
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
+    refuse_pruned(repo, &target)?;
     repo.move_refs(model, info, |state, _| {
         let current = state.aliases.get(alias);
         let ok = match expect {
@@ -123,7 +162,7 @@ pub fn tags(repo: &Repo) -> Result<Vec<(String, ModelName, ObjectId)>> {
 
 /// Create an immutable tag on a commit.
 pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> Result<LogEntry> {
-    validate_name("tag name", tag)?;
+    validate_tag(tag)?;
     if let Ok(m) = ModelName::new(tag) {
         if repo.model_exists(&m) {
             return Err(Error::NameClash {
@@ -134,6 +173,7 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
         }
     }
     let model = repo.read_commit(&target)?.model;
+    refuse_pruned(repo, &target)?;
     // The tags lock makes "no model has this tag yet" and the append one step.
     let _tags = repo.lock_named("tags")?;
     if let Some((_, m, id)) = tags(repo)?.into_iter().find(|(t, _, _)| t == tag) {
@@ -198,7 +238,22 @@ pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
 /// Mark a version archived (or not). Recorded in history; refs do not move.
 pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) -> Result<bool> {
     let model = repo.read_commit(&id)?.model;
-    let entry = repo.move_refs(&model, info, |_, extra| {
+    let entry = repo.move_refs(&model, info, |state, extra| {
+        if archive {
+            let pointing: Vec<String> = state
+                .aliases
+                .iter()
+                .filter(|(_, v)| **v == id)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !pointing.is_empty() {
+                return Err(Error::ArchiveAliased {
+                    id: id.short(),
+                    model: model.to_string(),
+                    aliases: pointing,
+                });
+            }
+        }
         // Decided under the model's lock; leaving `extra` empty writes nothing.
         if archived(repo, &model)?.contains(&id) != archive {
             let key = if archive { "archived" } else { "unarchived" };
@@ -248,7 +303,6 @@ pub fn promote(
     if let Some(id) = rev {
         check_model(repo, model, &id)?;
     }
-    let archived = archived(repo, model)?;
     move_production(repo, model, info, |state| {
         let target = match rev {
             Some(id) => id,
@@ -259,9 +313,11 @@ pub fn promote(
                     model: model.to_string(),
                 })?,
         };
-        if archived.contains(&target) {
+        // Read under the model's lock: an archive racing this promote is seen.
+        if archived(repo, model)?.contains(&target) {
             return Err(Error::Archived { id: target.short() });
         }
+        refuse_pruned(repo, &target)?;
         let previous = state.aliases.get(PRODUCTION).copied();
         if previous != Some(target) {
             state.aliases.insert(PRODUCTION.into(), target);

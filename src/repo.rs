@@ -320,6 +320,11 @@ impl Repo {
         lock::shared(&self.store.join("locks").join("store"))
     }
 
+    /// Shared store lock for a command that only reads: works on a read-only store.
+    pub fn lock_store_read(&self) -> Result<LockGuard> {
+        lock::shared_for_read(&self.store.join("locks").join("store"))
+    }
+
     /// Exclusive store lock (gc).
     pub fn lock_store_exclusive(&self) -> Result<LockGuard> {
         lock::exclusive(&self.store.join("locks").join("store"))

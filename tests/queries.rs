@@ -144,6 +144,9 @@ fn where_expressions_filters_and_sorting() {
     r.mreg(&["alias", "set", "mnist", "production", &ids[4]])
         .ok();
     assert_eq!(list(&r, &["--alias", "production"]), vec![ids[4].clone()]);
+    // Archiving what an alias points at is refused: move the alias first.
+    r.mreg(&["archive", &ids[4]]).fails();
+    r.mreg(&["alias", "rm", "mnist", "production"]).ok();
     r.mreg(&["archive", &ids[4]]).ok();
     assert!(
         !list(&r, &[]).contains(&ids[4]),

@@ -122,7 +122,10 @@ fn promote_and_rollback_walkthrough() {
     // Promote an explicit revision.
     r.mreg(&["promote", "m", &v[2]]).ok();
     assert_eq!(resolve(&r, "m@production"), v[2]);
-    // Archived versions cannot be promoted until unarchived.
+    // Archived versions cannot be promoted until unarchived (and a version an alias points
+    // at cannot be archived: candidate still names v1).
+    r.mreg(&["archive", &v[1]]).fails();
+    r.mreg(&["alias", "rm", "m", "candidate"]).ok();
     r.mreg(&["archive", &v[1]]).ok();
     let e = r.mreg(&["promote", "m", &v[1]]).fails();
     assert!(e.stderr.contains("archived"), "{}", e.describe());
@@ -635,8 +638,10 @@ fn gc_removes_stale_temp_files_but_not_fresh_ones() {
     versions(&r, 1);
     let old = r.store().join("tmp/.obj-left-by-a-killed-commit");
     let fresh = r.store().join("tmp/.obj-being-written-now");
+    let other = r.store().join("tmp/.tmp-config-being-written");
     std::fs::write(&old, b"partial").unwrap();
     std::fs::write(&fresh, b"partial").unwrap();
+    std::fs::write(&other, b"partial").unwrap();
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
     std::fs::File::options()
         .write(true)
@@ -645,6 +650,9 @@ fn gc_removes_stale_temp_files_but_not_fresh_ones() {
         .set_modified(two_hours_ago)
         .unwrap();
     let plan = r.mreg(&["gc", "--dry-run", "--json"]).ok().json();
+    // The dry run lists every temp file with its age; without the exclusive lock a writer
+    // may be alive, so only the old one would go.
+    assert_eq!(plan["temp_files"].as_array().unwrap().len(), 3, "{plan}");
     assert_eq!(
         plan["stale_temp_files"].as_array().unwrap().len(),
         1,
@@ -653,8 +661,14 @@ fn gc_removes_stale_temp_files_but_not_fresh_ones() {
     assert!(old.exists(), "--dry-run removes nothing");
     r.mreg(&["gc"]).ok();
     assert!(!old.exists());
+    // Object temp files are written only under the shared store lock: with gc holding it
+    // exclusively, no live writer owns one, whatever its age.
     assert!(
-        fresh.exists(),
-        "a temp file younger than the grace period may belong to a live writer"
+        !fresh.exists(),
+        "an object temp file with no live writer is removed at once"
+    );
+    assert!(
+        other.exists(),
+        "a temp file no store lock protects, younger than the grace period, may belong to a live writer"
     );
 }

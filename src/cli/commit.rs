@@ -128,6 +128,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "new_chunks": out.new_chunks,
             "stored_bytes": out.stored_bytes,
         });
+        v["policy_moves"] = serde_json::json!(out.policy_moves);
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(
@@ -140,5 +141,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         out.chunks,
         fmt::size(out.stored_bytes),
     ));
+    let moves = fmt::policy_moves(&out.policy_moves);
+    if !moves.is_empty() {
+        ctx.note(format_args!("{}", moves.trim_end()));
+    }
     Ok(Output::ok(format!("{}\n", out.id)))
 }

@@ -88,18 +88,25 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let (ia, ib) = (repo.resolve(&a.rev_a)?, repo.resolve(&a.rev_b)?);
     let (ca, cb) = (repo.read_commit(&ia)?, repo.read_commit(&ib)?);
-    for id in [&ia, &ib] {
-        if mreg::gc_marks::is_pruned(&repo, id) {
-            return Err(mreg::Error::Pruned {
-                commit: id.to_hex(),
-            });
-        }
-    }
-    let d = diff_commits(repo.objects(), (ia, &ca), (ib, &cb), true)?;
+    // A pruned version is still compared on its metadata and file list; its file contents
+    // are gone, so files are compared by hash only.
+    let pruned: Vec<mreg::ObjectId> = [ia, ib]
+        .into_iter()
+        .filter(|id| mreg::gc_marks::is_pruned(&repo, id))
+        .collect();
+    let d = diff_commits(repo.objects(), (ia, &ca), (ib, &cb), pruned.is_empty())?;
     if a.json {
-        return Ok(Output::ok(super::json(&d)));
+        let mut v = serde_json::to_value(&d).expect("diffs serialize");
+        v["pruned"] = serde_json::json!(pruned);
+        return Ok(Output::ok(super::json(&v)));
     }
     let mut s = String::new();
+    for id in &pruned {
+        ctx.note(format_args!(
+            "note: the data of {} was pruned: files are compared by hash only",
+            id.short()
+        ));
+    }
     if a.stat {
         for f in d.files.iter().filter(|f| f.status != "unchanged") {
             s.push_str(&file_summary(f));

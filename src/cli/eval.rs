@@ -170,21 +170,24 @@ fn attach(
         note["dataset_blake3"] = serde_json::json!(h);
         note["dataset_size"] = serde_json::json!(size);
     }
-    let nid = notes::add(repo, &id, &note, info)?;
+    let (nid, moves) = notes::add_applying_policy(repo, &id, &note, info)?;
     if json {
         note["note"] = serde_json::json!(nid);
+        note["policy_moves"] = serde_json::json!(moves);
         return Ok(Output::ok(super::json(&note)));
     }
     let shown: Vec<String> = metrics
         .iter()
         .map(|(k, v)| format!("{k}={}", super::fmt::num(*v)))
         .collect();
-    Ok(Output::ok(format!(
+    let mut s = format!(
         "evaluation {} on {dataset} attached to {}: {}\n",
         nid.short(),
         id.short(),
         shown.join(" ")
-    )))
+    );
+    s.push_str(&super::fmt::policy_moves(&moves));
+    Ok(Output::ok(s))
 }
 
 #[cfg(feature = "train")]

@@ -97,3 +97,19 @@ pub fn note_summary(n: &serde_json::Value) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// One line per alias a policy moved ("policy moved candidate -> 3fa9c1d2 (why)").
+pub fn policy_moves(moves: &[mreg::policy::PolicyMove]) -> String {
+    moves
+        .iter()
+        .map(|m| {
+            format!(
+                "policy moved {} {} -> {} ({})\n",
+                m.alias,
+                m.from.map_or_else(|| "(none)".to_string(), |f| f.short()),
+                m.to.short(),
+                m.why
+            )
+        })
+        .collect()
+}

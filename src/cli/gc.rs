@@ -10,15 +10,22 @@ use super::{fmt, Ctx, Output};
 /// Remove what no one needs: plan first (--dry-run shows it), then sweep.
 ///
 /// Plain `mreg gc` never loses a version: it removes objects no commit refers to (left by
-/// interrupted commits) and stale temp files. Retention options are an explicit request to
-/// prune the *file data* of versions outside the retention set (their metadata stays, and
-/// log/show say they were pruned); never pruned: what a head, alias or tag points at now,
-/// or what an alias or tag pointed at within --expire.
+/// interrupted commits) and temp files no live writer owns. Retention options are an
+/// explicit request to prune the *chunks* of versions outside the retention set (their
+/// metadata, manifests and history stay, and log/show say they were pruned). Never pruned:
+/// what a head, alias or tag points at now, what an alias or tag pointed at within
+/// --expire, and under --keep-top a version that lacks the key. Retention counts every
+/// version, archived or not; --prune-archived prunes archived versions first.
+///
+/// gc fails closed: if it cannot read a commit or manifest it must keep, it deletes
+/// nothing and names the item.
 ///
 /// Examples:
 ///   mreg gc --dry-run
 ///   mreg gc --keep-last 5
-///   mreg gc --keep-top 3 --by val_loss --min
+///   mreg gc --keep-top 3 --by val_loss --min --model mnist
+///   mreg gc --keep-top 3 --by eval.holdout.f1
+///   mreg gc --prune-archived
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -28,18 +35,26 @@ pub struct Args {
     /// Past alias/tag targets stay protected this long (default: config gc.expire, 90days).
     #[arg(long, value_name = "DURATION")]
     expire: Option<String>,
-    /// Keep the file data of the N newest versions of each model.
+    /// Keep the data of the N newest versions of each model (archived ones count).
     #[arg(long, value_name = "N")]
     keep_last: Option<usize>,
-    /// Keep the file data of the N best versions of each model by --by METRIC.
+    /// Keep the data of the N best versions of each model by --by KEY.
     #[arg(long, value_name = "N", requires = "by")]
     keep_top: Option<usize>,
-    /// Metric for --keep-top (higher is better unless --min).
-    #[arg(long, value_name = "METRIC", requires = "keep_top")]
+    /// Ranking key for --keep-top, as in `list --where`: a bare name means metrics.NAME;
+    /// eval.DATASET.NAME and params.NAME work too. Higher is better unless --min.
+    #[arg(long, value_name = "KEY", requires = "keep_top")]
     by: Option<String>,
     /// Lower is better for --by.
     #[arg(long, requires = "by")]
     min: bool,
+    /// Prune the data of archived versions (unless a ref protects them); they then do not
+    /// count toward --keep-last / --keep-top.
+    #[arg(long)]
+    prune_archived: bool,
+    /// Apply retention to this model only (repeatable; default: every model).
+    #[arg(long = "model", value_name = "MODEL")]
+    models: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -61,29 +76,66 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "--keep-last/--keep-top 0 would keep nothing but refs; use 1 or more".into(),
         ));
     }
+    let models = a
+        .models
+        .iter()
+        .map(|m| {
+            let m = ModelName::new(m)?;
+            if !repo.model_exists(&m) {
+                return Err(mreg::Error::UnknownModel(m.to_string()));
+            }
+            Ok(m)
+        })
+        .collect::<mreg::Result<Vec<_>>>()?;
     let opts = GcOptions {
         expire: expire(&repo, a.expire.as_deref())?,
         keep_last: a.keep_last,
         keep_top: a.keep_top.map(|n| KeepTop {
             n,
-            metric: a.by.clone().expect("clap requires --by"),
+            key: a.by.clone().expect("clap requires --by"),
             minimize: a.min,
         }),
+        prune_archived: a.prune_archived,
+        models,
         now: now()?,
     };
     let plan = gc::gc(&repo, &opts, a.dry_run, &super::now()?)?;
     if a.json {
         let mut v = serde_json::to_value(&plan).expect("serializes");
         v["dry_run"] = serde_json::Value::Bool(a.dry_run);
+        v["stale_temp_files"] =
+            serde_json::json!(plan.stale_temp_files().map(|t| &t.path).collect::<Vec<_>>());
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = String::new();
+    for k in &plan.kept_versions {
+        s.push_str(&format!(
+            "keep data of {}@{}: {}\n",
+            k.model,
+            k.id.short(),
+            k.reasons.join("; ")
+        ));
+    }
+    s.push_str(&render_plan(&plan, a.dry_run));
+    Ok(Output::ok(s))
+}
+
+/// The plan's deletions, pruned versions, temp files and totals, as text.
+fn render_plan(plan: &gc::GcPlan, dry_run: bool) -> String {
+    let mut s = String::new();
     for v in &plan.prune_versions {
         s.push_str(&format!(
-            "prune data of {}@{} ({})\n",
+            "prune data of {}@{} ({}, {} freed): {}; files losing data: {}\n",
             v.model,
             v.id.short(),
-            v.created_at
+            v.created_at,
+            fmt::size(v.bytes),
+            v.reason,
+            if v.files.is_empty() {
+                "unknown (manifest unreadable)".to_string()
+            } else {
+                v.files.join(", ")
+            }
         ));
     }
     for d in &plan.delete {
@@ -95,19 +147,79 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             d.reason
         ));
     }
-    for t in &plan.stale_temp_files {
-        s.push_str(&format!("remove stale temp file {}\n", t.display()));
+    for t in &plan.temp_files {
+        s.push_str(&format!(
+            "{} temp file {} ({}, {} old): {}\n",
+            if t.remove { "remove" } else { "leave" },
+            t.path.display(),
+            fmt::size(t.bytes),
+            humantime::format_duration(std::time::Duration::from_secs(t.age_secs)),
+            t.why
+        ));
     }
+    let temps: Vec<_> = plan.stale_temp_files().collect();
     s.push_str(&format!(
-        "{} {} object(s) of {}, {} of {}; {} version(s) pruned, {} temp file(s)\n",
-        if a.dry_run { "would delete" } else { "deleted" },
+        "{} {} object(s) of {}, {} of {}; {} version(s) pruned; {} temp file(s), {}\n",
+        if dry_run { "would delete" } else { "deleted" },
         plan.delete.len(),
         plan.objects_before,
         fmt::size(plan.bytes_freed),
         fmt::size(plan.bytes_before),
         plan.prune_versions.len(),
-        plan.stale_temp_files.len()
+        temps.len(),
+        fmt::size(temps.iter().map(|t| t.bytes).sum())
     ));
+    s
+}
+
+/// Prune one version's data on purpose: a bad, leaked or oversized version.
+///
+/// Shows the plan (which files lose data, what is freed) and changes nothing unless
+/// --yes. The version's metadata, manifests and history stay: `show`, `diff` and
+/// `compare` still work, `checkout` and `promote` refuse it. Refused for a version an
+/// alias or tag points at, or the model's latest version. Chunks other versions share are
+/// kept. The prune is recorded in the model's history (who, when, -m why).
+///
+/// Examples:
+///   mreg prune mnist~3 -m 'trained on leaked test data'
+///   mreg prune 3fa9c1d2 --yes -m 'trained on leaked test data'
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct PruneArgs {
+    /// The version to prune.
+    rev: String,
+    /// Do it (without --yes, only the plan is shown).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Why (recorded in the history).
+    #[arg(long, short = 'm', default_value = "")]
+    message: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn prune(ctx: &Ctx, a: PruneArgs) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let id = repo.resolve(&a.rev)?;
+    let info = super::alias::move_info("prune", a.message.clone())?;
+    let p = gc::prune(&repo, id, !a.yes, info)?;
+    if a.json {
+        let mut v = serde_json::to_value(&p).expect("serializes");
+        v["dry_run"] = serde_json::Value::Bool(!a.yes);
+        return Ok(Output::ok(super::json(&v)));
+    }
+    let mut s = String::new();
+    if !p.loses_data {
+        s.push_str(&format!(
+            "{}@{}: every chunk is shared with versions that are kept; pruning frees nothing\n",
+            p.model,
+            p.id.short()
+        ));
+    }
+    s.push_str(&render_plan(&p.plan, !a.yes));
+    if !a.yes {
+        s.push_str("nothing changed: run again with --yes to prune\n");
+    }
     Ok(Output::ok(s))
 }
 
@@ -149,6 +261,24 @@ pub fn du(ctx: &Ctx, a: DuArgs) -> mreg::Result<Output> {
     ));
     for w in &u.would_free {
         s.push_str(&format!("  {:<22} {}\n", w.option, fmt::size(w.bytes)));
+    }
+    if !u.temp_files.is_empty() {
+        s.push_str(&format!(
+            "temp files: {} in {} file(s) (an interrupted commit leaves its data here)\n",
+            fmt::size(u.temp_bytes),
+            u.temp_files.len()
+        ));
+        for t in &u.temp_files {
+            s.push_str(&format!(
+                "  {}  {}  {} old\n",
+                t.path.display(),
+                fmt::size(t.bytes),
+                humantime::format_duration(std::time::Duration::from_secs(t.age_secs))
+            ));
+        }
+    }
+    for p in &u.problems {
+        s.push_str(&format!("unreadable: {}: {}\n", p.item, p.problem));
     }
     Ok(Output::ok(s))
 }

@@ -207,7 +207,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
 #[command(verbatim_doc_comment)]
 pub struct BestArgs {
     model: String,
-    /// The metric to rank by.
+    /// The key to rank by: a bare name means metrics.NAME; eval.DATASET.NAME and
+    /// params.NAME work too (as in `list --where`).
     #[arg(long)]
     metric: String,
     /// Higher is better (default).
@@ -234,19 +235,36 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
     }
     let key_text = match &a.dataset {
         Some(d) => format!("eval.{d}.{}", a.metric),
-        None => format!("metrics.{}", a.metric),
+        None => Key::parse_ranking(&a.metric)
+            .map_err(|e| Error::InvalidArgument(format!("--metric: {e}")))?
+            .text(),
     };
     let key = SortKey::parse(&format!("{}{key_text}", if a.min { "" } else { "-" }))?;
     let rows = index::model_rows(&repo, &model)?;
+    if !rows.iter().any(|r| key.key.get(r).is_some()) {
+        return Err(Error::UnknownKey {
+            model: model.to_string(),
+            key: key_text,
+        });
+    }
     // Rows are newest first and the sort is stable: ties go to the newest version.
     let mut ranked: Vec<&Row> = rows
         .iter()
         .filter(|r| !r.archived && key.key.get(r).is_some())
         .collect();
     ranked.sort_by(|x, y| key.cmp(x, y));
-    let winner = ranked
-        .first()
-        .ok_or_else(|| Error::InvalidArgument(format!("no version of {model} has {key_text}")))?;
+    // A pruned version cannot be checked out: never the answer, but say it was skipped.
+    let skipped: Vec<&Row> = ranked
+        .iter()
+        .take_while(|r| mreg::gc_marks::is_pruned(&repo, &r.id))
+        .copied()
+        .collect();
+    let winner = ranked.get(skipped.len()).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "no version of {model} with {key_text} has its data: {} pruned version(s) skipped",
+            skipped.len()
+        ))
+    })?;
     let value = key.key.get(winner).map(|v| v.display()).unwrap_or_default();
     let mut moved = None;
     if let Some(al) = &a.set_alias {
@@ -273,12 +291,20 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
         if let Some(m) = moved {
             v["alias_moved"] = serde_json::json!(m);
         }
+        v["skipped_pruned"] = serde_json::json!(skipped.iter().map(|r| r.id).collect::<Vec<_>>());
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!(
         "{} {model} {key_text}={value}  {}\n",
         winner.id, winner.message
     );
+    for r in &skipped {
+        ctx.note(format_args!(
+            "skipped {} ({key_text}={}): its data was pruned",
+            r.id.short(),
+            key.key.get(r).map(|v| v.display()).unwrap_or_default()
+        ));
+    }
     if let (Some(al), Some(m)) = (&a.set_alias, moved) {
         s.push_str(&format!(
             "{model}@{al} {} {}\n",

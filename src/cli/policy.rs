@@ -7,18 +7,21 @@ use super::{Ctx, Output};
 
 /// Show or set a model's promotion policy.
 ///
-/// With a policy, `mreg commit` marks the new version `candidate` when it beats production
-/// on the metric (or there is no production yet), and keeps `best` on the best version.
+/// With a policy, `mreg commit` (and `mreg eval`, for an evaluation key) marks the version
+/// `candidate` when it beats production on the key (or there is no production yet), and
+/// keeps `best` on the true best version that is neither archived nor pruned. The key uses
+/// the `list --where` language: a bare name means metrics.NAME.
 ///
 /// Examples:
 ///   mreg policy mnist --metric acc --max
 ///   mreg policy mnist --metric loss --min
+///   mreg policy yolo --metric eval.holdout.mAP50 --max
 ///   mreg policy mnist --clear
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     model: String,
-    /// Metric to compare versions on.
+    /// Key to rank versions by: acc (= metrics.acc), metrics.NAME, eval.DATASET.NAME.
     #[arg(long, conflicts_with = "clear")]
     metric: Option<String>,
     /// Higher is better (default).
@@ -44,6 +47,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         })?;
         None
     } else if let Some(metric) = a.metric {
+        mreg::query::Key::parse_ranking(&metric)
+            .map_err(|e| mreg::Error::InvalidArgument(format!("--metric: {e}")))?;
         let p = Policy {
             metric,
             goal: if a.min { Goal::Min } else { Goal::Max },

@@ -18,8 +18,19 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
-    let c = repo.read_commit(&id)?;
+    let mut c = repo.read_commit(&id)?;
     let pruned = gc_marks::is_pruned(&repo, &id);
+    // Which files lost their data (a pruned version stays inspectable).
+    let lost: Vec<String> = if pruned {
+        mreg::reach::files_missing_data(&repo, &c)
+    } else {
+        Vec::new()
+    };
+    // Labels as they are now: the commit's own, with `label add/rm` edits applied.
+    let (entries, _) = repo.model_log(&c.model).entries()?;
+    c.labels = mreg::notes::effective_labels(&entries, &id, &c.labels)
+        .into_iter()
+        .collect();
     let state = repo.model_state(&c.model)?;
     let refs: Vec<String> = state
         .refs()
@@ -35,6 +46,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["archived"] = serde_json::json!(archived);
         v["notes"] = serde_json::json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
         v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
+        v["files_missing_data"] = serde_json::json!(lost);
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!("commit {id}\n");
@@ -66,18 +78,23 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         c.files.len(),
         fmt::size(c.total_size()),
         if pruned {
-            " [file data pruned by gc]"
+            " [data pruned: this version cannot be checked out]"
         } else {
             ""
         }
     ));
     for f in &c.files {
         s.push_str(&format!(
-            "  {}  {:>10}  {}{}\n",
+            "  {}  {:>10}  {}{}{}\n",
             f.blake3.short(),
             fmt::size(f.size),
             f.path,
-            if f.executable { " (executable)" } else { "" }
+            if f.executable { " (executable)" } else { "" },
+            if lost.contains(&f.path) {
+                "  [data pruned]"
+            } else {
+                ""
+            }
         ));
     }
     if c.params.as_object().is_some_and(|m| !m.is_empty()) {

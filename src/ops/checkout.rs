@@ -94,9 +94,15 @@ pub fn checkout(
         WorktreeState::default()
     };
     if crate::gc_marks::is_pruned(repo, &req.commit) {
-        return Err(Error::Pruned {
-            commit: req.commit.to_hex(),
-        });
+        // Marked by gc or `prune`: refuse unless every chunk of the wanted files is still
+        // here (a sweep interrupted before deleting them), which the hash check verifies.
+        let wanted: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let lost = crate::reach::files_missing_data(repo, &commit);
+        if lost.iter().any(|p| wanted.contains(p)) {
+            return Err(Error::Pruned {
+                commit: req.commit.to_hex(),
+            });
+        }
     }
 
     // Plan every file before touching any.

@@ -56,6 +56,8 @@ pub struct CommitOutcome {
     pub chunks: usize,
     pub new_chunks: usize,
     pub stored_bytes: u64,
+    /// Aliases the model's policy moved (`candidate`, `best`).
+    pub policy_moves: Vec<crate::policy::PolicyMove>,
 }
 
 /// A file found under the requested paths.
@@ -207,43 +209,6 @@ fn dataset_entry(
     })
 }
 
-/// With a policy set: mark the new commit `candidate` when it beats production on the
-/// policy's metric (or there is no production yet), and move `best` when it beats the best.
-/// A commit without the metric changes nothing.
-fn apply_policy(
-    repo: &Repo,
-    model: &ModelName,
-    id: ObjectId,
-    c: &Commit,
-    state: &mut crate::history::RefState,
-) -> Result<()> {
-    let Some(policy) = repo.policy(model) else {
-        return Ok(());
-    };
-    let Some(&value) = c.metrics.get(&policy.metric) else {
-        return Ok(());
-    };
-    let metric_of =
-        |aliases: &std::collections::BTreeMap<String, ObjectId>, alias: &str| match aliases
-            .get(alias)
-        {
-            Some(a) => Ok::<_, Error>(repo.read_commit(a)?.metrics.get(&policy.metric).copied()),
-            None => Ok(None),
-        };
-    let beats = |other: Option<f64>| other.is_none_or(|o| policy.goal.better(value, o));
-    let (prod, best) = (
-        metric_of(&state.aliases, crate::refs::PRODUCTION)?,
-        metric_of(&state.aliases, crate::refs::BEST)?,
-    );
-    if beats(prod) {
-        state.aliases.insert(crate::refs::CANDIDATE.into(), id);
-    }
-    if beats(best) {
-        state.aliases.insert(crate::refs::BEST.into(), id);
-    }
-    Ok(())
-}
-
 /// Commit files to a model.
 pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
     for l in &req.labels {
@@ -321,6 +286,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         })
         .collect();
     let mut written: Option<(ObjectId, Commit)> = None;
+    let mut policy_moves = Vec::new();
     let info = MoveInfo {
         time: req.created_at.clone(),
         author: req.author.clone(),
@@ -350,7 +316,9 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         for a in &req.aliases {
             state.aliases.insert(a.clone(), id);
         }
-        apply_policy(repo, &req.model, id, &c, state)?;
+        let mut row = crate::index::commit_row(id, &c);
+        row.labels = c.labels.clone();
+        policy_moves = crate::policy::apply(repo, &req.model, state, &row)?;
         written = Some((id, c));
         Ok(())
     })?;
@@ -391,5 +359,6 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         new_chunks: stored.iter().map(|s| s.new_chunks).sum(),
         stored_bytes: stored.iter().map(|s| s.stored_bytes).sum(),
         commit,
+        policy_moves,
     })
 }

@@ -5,8 +5,10 @@
 //! 2. Every model's history log is checked: parseable lines, the hash chain, and that each
 //!    entry's changes lead from the previous state to its own. A torn last line (a crash
 //!    during an append) is a warning: readers ignore it and the next write removes it.
-//! 3. Every commit named by any history entry, and their ancestors, must be a valid commit
-//!    whose manifests and chunks are present and intact (unless gc pruned its data).
+//! 3. Every commit named by any history entry, and their ancestors (the `reach` walk gc
+//!    and du share), must be a valid commit whose manifests are present and match its file
+//!    entries, and whose chunks are present, intact and as long as the manifest says
+//!    (unless gc pruned its data).
 //!
 //! Objects nobody references (left by a crash before the ref moved) are counted as
 //! dangling: harmless, and removed by gc.
@@ -21,6 +23,7 @@ use crate::filestore::Manifest;
 use crate::gc_marks;
 use crate::id::ObjectId;
 use crate::object::Kind;
+use crate::reach;
 use crate::repo::Repo;
 
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +52,7 @@ impl FsckReport {
 
 pub fn fsck(repo: &Repo) -> Result<FsckReport> {
     let mut rep = FsckReport::default();
+    let _lock = repo.lock_store_read()?;
     let (ids, strays) = repo.objects().list()?;
     for s in strays {
         rep.problems.push(Problem {
@@ -57,11 +61,16 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         });
     }
     rep.objects = ids.len();
-    let checked: Vec<(ObjectId, Result<Kind>)> = ids
+    let checked: Vec<(ObjectId, Result<(Kind, u64)>)> = ids
         .par_iter()
-        .map(|id| (*id, repo.objects().get(id).map(|(k, _)| k)))
+        .map(|id| {
+            (
+                *id,
+                repo.objects().get(id).map(|(k, d)| (k, d.len() as u64)),
+            )
+        })
         .collect();
-    let mut kinds: HashMap<ObjectId, Kind> = HashMap::new();
+    let mut kinds: HashMap<ObjectId, (Kind, u64)> = HashMap::new();
     for (id, r) in checked {
         match r {
             Ok(k) => {
@@ -73,10 +82,9 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
             }),
         }
     }
+    let kind_of = |id: &ObjectId| kinds.get(id).map(|(k, _)| *k);
 
-    // History logs and the commits they name.
-    let mut roots: Vec<(ObjectId, String)> = Vec::new();
-    let mut noted: Vec<ObjectId> = Vec::new();
+    // History logs: each line parses and the hash chain holds.
     let models = repo.models()?;
     rep.models = models.len();
     for m in &models {
@@ -88,128 +96,79 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                 problem: p,
             });
         }
-        match log.entries() {
-            Ok((entries, torn)) => {
-                if torn {
-                    rep.warnings.push(Problem {
-                        item: item.clone(),
-                        problem: "torn last line from an interrupted write (ignored; removed by the next write)".into(),
-                    });
-                }
-                rep.history_entries += entries.len();
-                for (commit, notes) in crate::notes::model_notes(&entries) {
-                    for n in notes {
-                        if kinds.get(&n) != Some(&Kind::Note) {
-                            rep.problems.push(Problem {
-                                item: format!("note {n} of commit {}", commit.short()),
-                                problem: "missing, corrupt or not a note".into(),
-                            });
-                        }
-                        noted.push(n);
-                    }
-                }
-                for e in entries {
-                    for id in e.state.refs().values() {
-                        roots.push((*id, format!("model {m} history entry {}", e.seq)));
-                    }
-                }
-            }
-            Err(e) => rep.problems.push(Problem {
-                item,
-                problem: e.to_string(),
-            }),
-        }
     }
 
-    let mut reachable: HashSet<ObjectId> = noted.into_iter().collect();
+    // The commits every history names, and their ancestors: the walk gc and du share.
+    let walk = reach::walk(repo)?;
+    for m in &walk.torn {
+        rep.warnings.push(Problem {
+            item: format!("model {m} ({})", repo.model_log(m).path().display()),
+            problem:
+                "torn last line from an interrupted write (ignored; removed by the next write)"
+                    .into(),
+        });
+    }
+    rep.history_entries = walk.histories.values().map(Vec::len).sum();
+    rep.problems.extend(walk.problems.iter().map(|p| Problem {
+        item: p.item.clone(),
+        problem: p.problem.clone(),
+    }));
+    let mut reachable: HashSet<ObjectId> = walk.commit_ids();
+    for entries in walk.histories.values() {
+        for (commit, notes) in crate::notes::model_notes(entries) {
+            for n in notes {
+                if kind_of(&n) != Some(Kind::Note) {
+                    rep.problems.push(Problem {
+                        item: format!("note {n} of commit {}", commit.short()),
+                        problem: "missing, corrupt or not a note".into(),
+                    });
+                }
+                reachable.insert(n);
+            }
+        }
+    }
     let mut checked_manifests: HashSet<ObjectId> = HashSet::new();
-    let mut stack = roots;
-    while let Some((id, from)) = stack.pop() {
-        if !reachable.insert(id) {
-            continue;
-        }
-        let item = format!("commit {id}");
-        match kinds.get(&id) {
-            Some(Kind::Commit) => {}
-            Some(k) => {
-                rep.problems.push(Problem {
-                    item,
-                    problem: format!("named by {from} but is a {}", k.name()),
-                });
-                continue;
-            }
-            None => {
-                let why = if repo.objects().exists(&id) {
-                    "is corrupt"
-                } else {
-                    "is missing"
-                };
-                rep.problems.push(Problem {
-                    item,
-                    problem: format!("named by {from} but {why}"),
-                });
-                continue;
-            }
-        }
-        let c = match repo.read_commit(&id) {
-            Ok(c) => c,
-            Err(e) => {
-                rep.problems.push(Problem {
-                    item,
-                    problem: e.to_string(),
-                });
-                continue;
-            }
-        };
+    for v in &walk.versions {
         rep.commits += 1;
-        for p in &c.parents {
-            stack.push((*p, format!("commit {} (parent)", id.short())));
-        }
-        if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
+        let id = v.id;
+        if let Some(p) = v.commit.git.as_ref().and_then(|g| g.patch) {
             reachable.insert(p);
-            if kinds.get(&p) != Some(&Kind::Blob) {
+            if kind_of(&p) != Some(Kind::Blob) {
                 rep.problems.push(Problem {
                     item: format!("commit {} code patch {p}", id.short()),
                     problem: "missing, corrupt or not a blob".into(),
                 });
             }
         }
-        for d in &c.derived_from {
-            stack.push((*d, format!("commit {} (derived from)", id.short())));
-        }
         let pruned = gc_marks::is_pruned(repo, &id);
-        let files = c
-            .files
-            .iter()
-            .chain(c.datasets.iter().flat_map(|d| d.stored.iter()));
-        for f in files {
+        for f in reach::data_files(&v.commit) {
             reachable.insert(f.manifest);
-            if pruned {
-                continue;
-            }
             let fitem = format!("commit {} file {}", id.short(), f.path);
-            if !checked_manifests.insert(f.manifest) {
-                continue;
-            }
-            match check_manifest(repo, &kinds, &f.manifest, f.blake3, f.size) {
-                Ok(chunks) => reachable.extend(chunks),
-                Err(e) => rep.problems.push(Problem {
-                    item: fitem,
-                    problem: e.to_string(),
-                }),
-            }
-        }
-    }
-    // Chunks of every readable manifest count as referenced (pruned commits included).
-    for id in kinds
-        .iter()
-        .filter(|(_, k)| **k == Kind::Manifest)
-        .map(|(id, _)| *id)
-    {
-        if reachable.contains(&id) {
-            if let Ok(b) = repo.objects().get_kind(&id, Kind::Manifest) {
-                if let Ok(m) = Manifest::parse(&id, &b) {
+            let first = checked_manifests.insert(f.manifest);
+            match reach::read_manifest(repo, f) {
+                Ok(m) => {
                     reachable.extend(m.chunks.iter().map(|c| c.id));
+                    if !first || pruned {
+                        // A pruned version's chunks may be gone: that is not damage.
+                        continue;
+                    }
+                    if let Err(e) = check_chunks(repo, &kinds, &m) {
+                        rep.problems.push(Problem {
+                            item: fitem,
+                            problem: e.to_string(),
+                        });
+                    }
+                }
+                // Manifests are kept for pruned versions too; stores pruned by older mreg
+                // versions lack them, which is not damage.
+                Err(_) if pruned && !repo.objects().exists(&f.manifest) => {}
+                Err(e) => {
+                    if first {
+                        rep.problems.push(Problem {
+                            item: fitem,
+                            problem: e.to_string(),
+                        })
+                    }
                 }
             }
         }
@@ -218,24 +177,23 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
     Ok(rep)
 }
 
-fn check_manifest(
-    repo: &Repo,
-    kinds: &HashMap<ObjectId, Kind>,
-    id: &ObjectId,
-    blake3: ObjectId,
-    size: u64,
-) -> Result<Vec<ObjectId>> {
-    let bytes = repo.objects().get_kind(id, Kind::Manifest)?;
-    let m = Manifest::parse(id, &bytes)?;
-    if m.blake3 != blake3 || m.size != size {
-        return Err(Error::CorruptObject {
-            id: id.to_hex(),
-            why: "manifest does not match the commit's file entry".into(),
-        });
-    }
+/// Every chunk of a manifest is present, intact, a chunk, and as long as the manifest says.
+fn check_chunks(repo: &Repo, kinds: &HashMap<ObjectId, (Kind, u64)>, m: &Manifest) -> Result<()> {
     for c in &m.chunks {
         match kinds.get(&c.id) {
-            Some(_) => {}
+            Some((Kind::Chunk, len)) if *len == c.len => {}
+            Some((Kind::Chunk, len)) => {
+                return Err(Error::CorruptObject {
+                    id: c.id.to_hex(),
+                    why: format!("chunk holds {len} bytes, the manifest says {}", c.len),
+                })
+            }
+            Some((k, _)) => {
+                return Err(Error::CorruptObject {
+                    id: c.id.to_hex(),
+                    why: format!("listed as a chunk but is a {}", k.name()),
+                })
+            }
             None if repo.objects().exists(&c.id) => {
                 return Err(Error::CorruptObject {
                     id: c.id.to_hex(),
@@ -245,5 +203,5 @@ fn check_manifest(
             None => return Err(Error::MissingObject { id: c.id.to_hex() }),
         }
     }
-    Ok(m.chunks.iter().map(|c| c.id).collect())
+    Ok(())
 }

@@ -1,0 +1,139 @@
+//! Promotion policy: `best` always on the true best version, `candidate` on a new version
+//! that beats production.
+//!
+//! A model's policy (`config.yaml`) names a ranking key in the `list --where` language (a
+//! bare name means `metrics.NAME`; `eval.DATASET.NAME` ranks by evaluations) and a goal.
+//! It is applied inside the history update that records a new version (`commit`) or a new
+//! evaluation (`eval`), under the model's lock, so the policy's alias moves are part of the
+//! same atomic history line. `best` is recomputed over every version that is neither
+//! archived nor pruned — never "the newest that beat the previous best", which goes wrong
+//! whenever the previous `best` lacks the key or was moved by hand.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::history::RefState;
+use crate::id::ObjectId;
+use crate::names::ModelName;
+use crate::query::{Key, Row};
+use crate::repo::{Goal, Policy, Repo};
+
+/// An alias the policy moved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyMove {
+    pub alias: String,
+    pub from: Option<ObjectId>,
+    pub to: ObjectId,
+    pub why: String,
+}
+
+/// The policy's key, parsed (errors name the bad key).
+pub fn key(p: &Policy) -> Result<Key> {
+    Key::parse_ranking(&p.metric).map_err(|e| Error::InvalidArgument(format!("policy metric: {e}")))
+}
+
+fn better(goal: Goal, a: f64, b: f64) -> bool {
+    goal.better(a, b)
+}
+
+/// Apply `model`'s policy to `state` (under the model's lock). `fresh` is the row of the
+/// version being recorded (a new commit, or a version with a new evaluation merged in),
+/// which the index does not have yet. Returns the moves made.
+pub fn apply(
+    repo: &Repo,
+    model: &ModelName,
+    state: &mut RefState,
+    fresh: &Row,
+) -> Result<Vec<PolicyMove>> {
+    let Some(policy) = repo.policy(model) else {
+        return Ok(Vec::new());
+    };
+    let key = key(policy)?;
+    let goal = policy.goal;
+    // Every version, newest first, with the fresh row in place of (or ahead of) its old one.
+    let mut rows: Vec<Row> = crate::index::model_rows(repo, model)?;
+    rows.retain(|r| r.id != fresh.id);
+    rows.insert(0, fresh.clone());
+    let eligible = |r: &&Row| !r.archived && !crate::gc_marks::is_pruned(repo, &r.id);
+    let value = |id: &ObjectId| {
+        rows.iter()
+            .find(|r| &r.id == id)
+            .and_then(|r| key.number(r))
+    };
+    let mut moves = Vec::new();
+    let kt = key.text();
+    if let Some(v) = key.number(fresh) {
+        let prod = state.aliases.get(crate::refs::PRODUCTION).copied();
+        let beats = match prod {
+            None => true,
+            Some(p) if p == fresh.id => false,
+            Some(p) => value(&p).is_none_or(|pv| better(goal, v, pv)),
+        };
+        if beats && !fresh.archived && state.aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
+        {
+            let from = state
+                .aliases
+                .insert(crate::refs::CANDIDATE.into(), fresh.id);
+            moves.push(PolicyMove {
+                alias: crate::refs::CANDIDATE.into(),
+                from,
+                to: fresh.id,
+                why: match prod.and_then(|p| value(&p)) {
+                    Some(pv) => format!("{kt} {v} beats production's {pv}"),
+                    None => format!("{kt} {v}; production has no value"),
+                },
+            });
+        }
+    }
+    // The true best: ties go to the newest (rows are newest first).
+    let mut best: Option<(f64, ObjectId)> = None;
+    for r in rows.iter().filter(eligible) {
+        if let Some(v) = key.number(r) {
+            if best.is_none_or(|(b, _)| better(goal, v, b)) {
+                best = Some((v, r.id));
+            }
+        }
+    }
+    if let Some((v, id)) = best {
+        if state.aliases.get(crate::refs::BEST) != Some(&id) {
+            let from = state.aliases.insert(crate::refs::BEST.into(), id);
+            moves.push(PolicyMove {
+                alias: crate::refs::BEST.into(),
+                from,
+                to: id,
+                why: format!(
+                    "{} {kt}: {v}",
+                    if goal == Goal::Max {
+                        "highest"
+                    } else {
+                        "lowest"
+                    }
+                ),
+            });
+        }
+    }
+    Ok(moves)
+}
+
+/// The fresh row of a version after an evaluation is merged in.
+pub fn row_with_eval(
+    repo: &Repo,
+    model: &ModelName,
+    id: &ObjectId,
+    dataset: &str,
+    metrics: &BTreeMap<String, f64>,
+) -> Result<Option<Row>> {
+    let Some(mut row) = crate::index::model_rows(repo, model)?
+        .into_iter()
+        .find(|r| &r.id == id)
+    else {
+        return Ok(None);
+    };
+    let slot = row.evals.entry(dataset.to_string()).or_default();
+    for (k, v) in metrics {
+        slot.insert(k.clone(), *v);
+    }
+    Ok(Some(row))
+}
