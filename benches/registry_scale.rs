@@ -87,6 +87,7 @@ fn main() {
                         git: None,
                         derived_from: vec![],
                         recipe: None,
+                        roots: vec![],
                     };
                     let id = repo.write_commit(&c)?;
                     state.head = Some(id);

@@ -113,6 +113,11 @@ pub struct Commit {
     /// How it was made, when mreg made it (`train`, `run`): what `reproduce` re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::Recipe>,
+    /// The paths the version was committed as (directories end with `/`): what `mreg.lock`
+    /// pins and `.gitignore` lists, and the root `checkout --to` writes relative to.
+    /// Absent in commits made before mreg recorded it (then derived from `files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -155,6 +160,15 @@ impl Commit {
         self.parents.first()
     }
 
+    /// The version's roots: as recorded, else derived from its files.
+    pub fn roots(&self) -> Vec<String> {
+        if self.roots.is_empty() {
+            crate::lockfile::roots(self.files.iter().map(|f| f.path.as_str()))
+        } else {
+            self.roots.clone()
+        }
+    }
+
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
@@ -188,6 +202,7 @@ mod tests {
             git: None,
             derived_from: vec![],
             recipe: None,
+            roots: vec![],
         };
         let bytes = c.encode().unwrap();
         let id = ObjectId::hash(&bytes);

@@ -76,6 +76,9 @@ pub enum Error {
     #[error("corrupt store file {path}: {why}")]
     CorruptFile { path: PathBuf, why: String },
 
+    #[error("corrupt work-tree state {path}: {why}")]
+    CorruptWorktree { path: PathBuf, why: String },
+
     #[error("{path}: {why}")]
     UnsupportedFile { path: PathBuf, why: String },
 
@@ -172,6 +175,12 @@ pub enum Error {
         hint: String,
     },
 
+    #[error("this store does not have version {commit} ({what})")]
+    NotInStore { commit: String, what: String },
+
+    #[error("{path} is a symbolic link ({link})")]
+    Symlink { path: String, link: PathBuf },
+
     #[error("commit {id} belongs to model {actual}, not {expected}")]
     WrongModel {
         id: String,
@@ -248,6 +257,17 @@ impl Error {
                 aliases[0], aliases[0]
             ),
             Error::HookRefused { advice, .. } => advice.clone(),
+            Error::CorruptWorktree { path, .. } => format!(
+                "it records which work-tree files mreg wrote (the store itself is not affected): move it away (`mv {} {}.bad`); mreg then treats existing files as yours, so checkout asks for --force before replacing them",
+                path.display(),
+                path.display()
+            ),
+            Error::NotInStore { .. } => {
+                "the version was committed in another store: get that store (or a copy of it) and use it with --store PATH; `mreg log` lists what this store has".into()
+            }
+            Error::Symlink { .. } => {
+                "mreg never follows symbolic links on its own: to commit what a link points to (a Hugging Face cache snapshot is made of links), pass --follow-symlinks; to check out over a link, remove the link first".into()
+            }
             Error::WrongModel { .. } => "aliases point at versions of their own model".into(),
             Error::Pruned { .. } => {
                 "its params, metrics and file list are kept (`mreg show REV`); its file data was removed by gc or `mreg prune`, so choose another version".into()

@@ -32,7 +32,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::history::MoveInfo;
 use crate::id::ObjectId;
-use crate::lockfile::{LockFile, Pin, LOCK_FILE};
+use crate::lockfile::{LockFile, LOCK_FILE};
 use crate::repo::Repo;
 
 /// The hooks mreg installs, with their scripts (from `hooks/`).
@@ -359,7 +359,7 @@ pub fn pre_commit(git: &gix::Repository, store: Option<&Repo>) -> Result<PreComm
         },
         None => None,
     };
-    let pinned = |p: &str| lock.as_ref().is_some_and(|l| l.files.contains_key(p));
+    let pinned = |p: &str| lock.as_ref().is_some_and(|l| l.pin_of(p).is_some());
     for s in &staged {
         if s.path == LOCK_FILE {
             continue;
@@ -380,11 +380,12 @@ pub fn pre_commit(git: &gix::Repository, store: Option<&Repo>) -> Result<PreComm
             ))
             }
             Some(repo) => {
-                for (path, pin) in &lock.files {
+                for (model, pin) in &lock.pins {
                     if !repo.objects().exists(&pin.commit) {
-                        report
-                            .missing_commits
-                            .push((path.clone(), pin.commit.to_hex()));
+                        report.missing_commits.push((
+                            format!("{model} ({})", pin.paths.join(", ")),
+                            pin.commit.to_hex(),
+                        ));
                     }
                 }
             }
@@ -393,25 +394,44 @@ pub fn pre_commit(git: &gix::Repository, store: Option<&Repo>) -> Result<PreComm
     Ok(report)
 }
 
-/// The lock file of the commit HEAD points at.
-fn head_lock(git: &gix::Repository) -> Result<Option<(gix::ObjectId, LockFile)>> {
-    let Ok(commit) = git.head_commit() else {
-        return Ok(None);
-    };
+/// The lock file in a git commit's tree (None when it has none).
+fn lock_in(commit: &gix::Commit<'_>, what: &str) -> Result<Option<LockFile>> {
     let tree = commit
         .tree()
-        .map_err(|e| git_err("reading HEAD's tree", e))?;
+        .map_err(|e| git_err("reading a commit's tree", e))?;
     let Some(entry) = tree
         .lookup_entry_by_path(LOCK_FILE)
-        .map_err(|e| git_err("reading HEAD's tree", e))?
+        .map_err(|e| git_err("reading a commit's tree", e))?
     else {
         return Ok(None);
     };
     let blob = entry
         .object()
-        .map_err(|e| git_err("reading HEAD's mreg.lock", e))?;
-    let lock = LockFile::parse(Path::new(&format!("HEAD:{LOCK_FILE}")), &blob.data)?;
-    Ok(Some((commit.id, lock)))
+        .map_err(|e| git_err("reading mreg.lock from git", e))?;
+    LockFile::parse(Path::new(&format!("{what}:{LOCK_FILE}")), &blob.data).map(Some)
+}
+
+/// HEAD's id, its lock file, and its first parent's lock file.
+type HeadLocks = (gix::ObjectId, LockFile, Option<LockFile>);
+
+fn head_locks(git: &gix::Repository) -> Result<Option<HeadLocks>> {
+    let Ok(commit) = git.head_commit() else {
+        return Ok(None);
+    };
+    let Some(lock) = lock_in(&commit, "HEAD")? else {
+        return Ok(None);
+    };
+    let parent = match commit.parent_ids().next() {
+        Some(p) => {
+            let pc = p
+                .object()
+                .map_err(|e| git_err("reading HEAD's parent", e))?
+                .into_commit();
+            lock_in(&pc, "HEAD~1")?
+        }
+        None => None,
+    };
+    Ok(Some((commit.id, lock, parent)))
 }
 
 /// What `post_commit` did for one pinned path.
@@ -425,14 +445,16 @@ pub struct PinRecord {
     pub missing: bool,
 }
 
-/// Record HEAD as a `git-pin` note on every model commit its `mreg.lock` pins. Returns
-/// HEAD's id and one record per pinned path (none when HEAD has no lock file).
+/// Record HEAD as a `git-pin` note on every model version whose pin HEAD changed (added or
+/// moved relative to its first parent's `mreg.lock`): a code commit that leaves the pins as
+/// they were adds nothing, so a model's history does not grow with every code commit.
+/// Returns HEAD's id and one record per pin HEAD changed (None when HEAD has no lock file).
 pub fn post_commit(
     git: &gix::Repository,
     repo: &Repo,
     info: &MoveInfo,
 ) -> Result<Option<(String, Vec<PinRecord>)>> {
-    let Some((head, lock)) = head_lock(git)? else {
+    let Some((head, lock, parent)) = head_locks(git)? else {
         return Ok(None);
     };
     let head = head.to_string();
@@ -442,7 +464,17 @@ pub fn post_commit(
         .flatten()
         .map(|n| n.shorten().to_string());
     let mut out = Vec::new();
-    for (path, Pin { model, commit, .. }) in lock.files {
+    for (model, pin) in lock.pins {
+        let unchanged = parent.as_ref().is_some_and(|p| {
+            p.pins
+                .iter()
+                .any(|(m, pp)| m == &model && pp.commit == pin.commit)
+        });
+        if unchanged {
+            continue;
+        }
+        let commit = pin.commit;
+        let path = pin.paths.join(", ");
         let mut rec = PinRecord {
             path: path.clone(),
             model: model.to_string(),
@@ -480,9 +512,9 @@ pub fn trailers(git: &gix::Repository) -> Result<Vec<String>> {
     };
     let lock = LockFile::parse(Path::new(LOCK_FILE), &bytes)?;
     let mut t: Vec<String> = lock
-        .files
-        .values()
-        .map(|p| format!("Model: {}@{}", p.model, p.commit.short()))
+        .pins
+        .iter()
+        .map(|(m, p)| format!("Model: {m}@{}", p.commit.short()))
         .collect();
     t.sort();
     t.dedup();

@@ -304,14 +304,14 @@ pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
     }
     trained_from.sort_by(|a, b| (&a.created_at, &a.model).cmp(&(&b.created_at, &b.model)));
     let mut pinned = Vec::new();
-    for (path, pin) in crate::lockfile::at_git_rev(repo, &resolved.id)?.unwrap_or_default() {
+    for (model, pin) in crate::lockfile::at_git_rev(repo, &resolved.id)?.unwrap_or_default() {
         let in_store = repo.objects().exists(&pin.commit);
         let noted = in_store
             && crate::notes::git_pins(&crate::notes::notes(repo, &pin.commit)?)
                 .contains(&resolved.id);
         pinned.push(PinnedBy {
-            path,
-            model: pin.model.to_string(),
+            path: pin.paths.join(", "),
+            model: model.to_string(),
             commit: pin.commit,
             in_store,
             noted,

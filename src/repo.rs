@@ -435,12 +435,9 @@ impl Repo {
             p.push(c);
             if let Ok(md) = fs::symlink_metadata(&p) {
                 if md.file_type().is_symlink() {
-                    return Err(Error::InvalidPath {
+                    return Err(Error::Symlink {
                         path: rel.to_string(),
-                        why: format!(
-                            "{} is a symbolic link; mreg never follows links",
-                            p.display()
-                        ),
+                        link: p.clone(),
                     });
                 }
                 if i + 1 < comps.len() && !md.is_dir() {

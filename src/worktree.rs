@@ -56,7 +56,7 @@ impl WorktreeState {
     pub fn load(repo: &Repo) -> Result<WorktreeState> {
         let p = Self::path(repo);
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptFile {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptWorktree {
                 path: p,
                 why: e.to_string(),
             }),
@@ -68,7 +68,9 @@ impl WorktreeState {
     /// Read-modify-write under the `worktree` lock, atomically.
     pub fn update(repo: &Repo, f: impl FnOnce(&mut WorktreeState)) -> Result<()> {
         let _g = repo.lock_named("worktree")?;
-        let mut st = Self::load(repo).unwrap_or_default();
+        // A corrupt state is an error, never silently replaced: it is what tells mreg's own
+        // files from the user's edits.
+        let mut st = Self::load(repo)?;
         f(&mut st);
         let bytes = serde_json::to_vec_pretty(&st).expect("worktree state serializes");
         fsutil::write_atomic(&Self::path(repo), &bytes, &repo.tmp_dir())
@@ -170,5 +172,58 @@ pub fn status(repo: &Repo) -> Result<Vec<StatusEntry>> {
             }
         });
     }
+    Ok(out)
+}
+
+/// A file inside a committed directory that mreg never wrote or committed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Untracked {
+    pub path: String,
+    /// The model whose committed directory holds it.
+    pub model: ModelName,
+}
+
+/// Files inside the directories of each model's tracked files (their roots, as
+/// `mreg.lock` records them) that mreg does not track: `status` lists them so a directory
+/// never silently holds more than its version.
+pub fn untracked(repo: &Repo) -> Result<Vec<Untracked>> {
+    let state = WorktreeState::load(repo)?;
+    let mut by_model: BTreeMap<&ModelName, Vec<&str>> = BTreeMap::new();
+    for (p, t) in &state.files {
+        by_model.entry(&t.model).or_default().push(p.as_str());
+    }
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (model, paths) in by_model {
+        for root in crate::lockfile::roots(paths) {
+            let Some(dir) = root.strip_suffix('/') else {
+                continue;
+            };
+            let Ok(abs) = repo.work_path(repo.root(), dir) else {
+                continue;
+            };
+            let mut stack = vec![(dir.to_string(), abs)];
+            while let Some((rel, d)) = stack.pop() {
+                let Ok(rd) = fs::read_dir(&d) else { continue };
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name == ".git" || name == ".modelreg" || name.contains(".mreg-tmp-") {
+                        continue;
+                    }
+                    let r = format!("{rel}/{name}");
+                    let Ok(ft) = e.file_type() else { continue };
+                    if ft.is_dir() {
+                        stack.push((r, e.path()));
+                    } else if !state.files.contains_key(&r) && seen.insert(r.clone()) {
+                        out.push(Untracked {
+                            path: r,
+                            model: model.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

@@ -483,3 +483,333 @@ fn alias_head_and_hex_looking_tags_are_refused() {
     r.mreg(&["tag", "v1", &v[0]]).ok();
     r.mreg(&["tag", "beefy", &v[0]]).ok();
 }
+
+// ---- A directory is a version -------------------------------------------------------
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("MREG_STORE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn git_repo() -> TestRepo {
+    let r = TestRepo::bare();
+    git(r.path(), &["init", "-q", "-b", "main"]);
+    r.write("train.py", b"lr = 0.01\n");
+    git(r.path(), &["add", "."]);
+    git(r.path(), &["commit", "-qm", "code"]);
+    r.mreg(&["init"]).ok();
+    r
+}
+
+#[test]
+fn checkout_of_an_older_directory_version_removes_the_newer_versions_files() {
+    let r = git_repo();
+    r.write("models/m/a.bin", &noise(5000, 1));
+    let v1 = r.commit(&["models/m", "--model", "m"]);
+    r.write("models/m/b.bin", &noise(5000, 2));
+    let v2 = r.commit(&["models/m", "--model", "m"]);
+    // A file mreg never tracked, inside the committed directory.
+    r.write("models/m/notes.txt", b"mine");
+    let st = r.mreg(&["status", "--json"]).ok().json();
+    assert_eq!(st["untracked"][0]["path"], "models/m/notes.txt", "{st}");
+    assert!(r
+        .mreg(&["status"])
+        .ok()
+        .stdout
+        .contains("untracked: models/m/notes.txt"));
+
+    // b.bin modified: the checkout refuses, like any overwrite.
+    r.write("models/m/b.bin", b"local edit");
+    let snap = r.snapshot();
+    let e = r.mreg(&["checkout", &v1]).fails();
+    assert!(e.stderr.contains("models/m/b.bin"), "{}", e.describe());
+    assert_unchanged(&r, &snap, &e.describe());
+    assert_eq!(r.read("models/m/b.bin"), b"local edit");
+
+    // Unmodified: removed, and the directory is exactly v1 (plus the user's own file).
+    r.write("models/m/b.bin", &noise(5000, 2));
+    let out = r.mreg(&["checkout", &v1, "--json"]).ok().json();
+    assert_eq!(
+        out["removed"],
+        serde_json::json!(["models/m/b.bin"]),
+        "{out}"
+    );
+    assert!(!r.path().join("models/m/b.bin").exists());
+    assert_eq!(
+        r.read("models/m/notes.txt"),
+        b"mine",
+        "untracked files are left alone"
+    );
+    let st = r.mreg(&["status", "--json"]).ok().json();
+    assert_eq!(st["clean"], true, "{st}");
+    // The lock file pins one version of the model, by its directory.
+    let lock = std::fs::read_to_string(r.path().join("mreg.lock")).unwrap();
+    assert!(lock.contains(&v1) && !lock.contains(&v2), "{lock}");
+    assert!(
+        lock.contains("models/m/") && !lock.contains("a.bin"),
+        "{lock}"
+    );
+    // Back to v2: b.bin returns.
+    r.mreg(&["checkout", &v2]).ok();
+    assert_eq!(r.read("models/m/b.bin"), noise(5000, 2));
+}
+
+#[test]
+fn lock_file_and_gitignore_have_one_line_per_model_directory() {
+    let r = git_repo();
+    for i in 0..300 {
+        r.write(&format!("models/big/shard-{i:04}.bin"), &noise(64, i));
+    }
+    let id = r.commit(&["models/big", "--model", "big"]);
+    let lock = std::fs::read_to_string(r.path().join("mreg.lock")).unwrap();
+    assert!(lock.lines().count() < 10, "{lock}");
+    assert!(lock.contains(&id) && lock.contains("models/big/"), "{lock}");
+    let ignore = std::fs::read_to_string(r.path().join(".gitignore")).unwrap();
+    assert_eq!(
+        ignore
+            .lines()
+            .filter(|l| l.starts_with('/'))
+            .collect::<Vec<_>>(),
+        vec!["/models/big/"],
+        "{ignore}"
+    );
+    // checkout --git restores the pinned version from the one line.
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin big"]);
+    std::fs::remove_dir_all(r.path().join("models/big")).unwrap();
+    r.mreg(&["checkout", "--git", "HEAD"]).ok();
+    assert_eq!(r.read("models/big/shard-0299.bin"), noise(64, 299));
+}
+
+#[test]
+fn committing_a_subset_says_which_parent_files_are_left_out_and_carry_keeps_them() {
+    let r = TestRepo::new();
+    r.write("m/weights.npy", &noise(3000, 1));
+    r.write("m/model.pkl", &noise(3000, 2));
+    r.commit(&["m", "--model", "m"]);
+    r.write("m/weights.npy", &noise(3000, 4));
+    let j = r
+        .mreg(&[
+            "commit",
+            "m/weights.npy",
+            "--model",
+            "m",
+            "--carry",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["carried"], serde_json::json!(["m/model.pkl"]), "{j}");
+    let files: Vec<&str> = j["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, vec!["m/model.pkl", "m/weights.npy"]);
+    // A carried file with local changes is refused: the version would misreport it.
+    r.write("m/model.pkl", b"edited");
+    r.write("m/weights.npy", &noise(3000, 5));
+    let snap = r.snapshot();
+    let e = r
+        .mreg(&["commit", "m/weights.npy", "--model", "m", "--carry"])
+        .fails();
+    assert!(
+        e.stderr.contains("m/model.pkl") && e.stderr.contains("local changes"),
+        "{}",
+        e.describe()
+    );
+    assert_unchanged(&r, &snap, &e.describe());
+    // Without --carry the summary names what the new version leaves out.
+    r.write("m/model.pkl", &noise(3000, 2));
+    let out = r.mreg(&["commit", "m/weights.npy", "--model", "m"]).ok();
+    assert!(
+        out.stderr.contains("not in this version: m/model.pkl") && out.stderr.contains("--carry"),
+        "{}",
+        out.describe()
+    );
+    let d = r.mreg(&["diff", "m~1", "m"]).ok().stdout;
+    assert!(d.contains("m/model.pkl"), "{d}");
+}
+
+#[test]
+fn follow_symlinks_stores_link_targets_and_the_refusal_says_so() {
+    let r = TestRepo::new();
+    // A Hugging Face cache snapshot: links into a blobs folder.
+    r.write("hf/blobs/abc", &noise(4000, 1));
+    r.write("hf/blobs/def", b"{\"hidden\": 4}");
+    std::fs::create_dir_all(r.path().join("hf/snapshots/main")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/abc",
+        r.path().join("hf/snapshots/main/model.safetensors"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/def",
+        r.path().join("hf/snapshots/main/config.json"),
+    )
+    .unwrap();
+    let snap = r.snapshot();
+    let e = r
+        .mreg(&["commit", "hf/snapshots/main", "--model", "hf"])
+        .fails();
+    assert!(e.stderr.contains("symbolic link"), "{}", e.describe());
+    assert!(e.stderr.contains("--follow-symlinks"), "{}", e.describe());
+    assert!(
+        !e.stderr.contains("inside the repository"),
+        "{}",
+        e.describe()
+    );
+    assert_unchanged(&r, &snap, &e.describe());
+    let id = r.commit(&["hf/snapshots/main", "--model", "hf", "--follow-symlinks"]);
+    r.mreg(&["checkout", &id, "--to", "out"]).ok();
+    let p = r.path().join("out/model.safetensors");
+    assert!(!std::fs::symlink_metadata(&p)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&p).unwrap(), noise(4000, 1));
+}
+
+#[test]
+fn checkout_never_writes_through_a_symlink() {
+    let r = TestRepo::new();
+    r.write("m/w.bin", &noise(4000, 1));
+    let id = r.commit(&["m/w.bin", "--model", "m"]);
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, b"do not touch").unwrap();
+    std::fs::remove_file(r.path().join("m/w.bin")).unwrap();
+    std::os::unix::fs::symlink(&victim, r.path().join("m/w.bin")).unwrap();
+    let e = r.mreg(&["checkout", &id, "--force"]).fails();
+    assert!(e.stderr.contains("m/w.bin"), "{}", e.describe());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"do not touch");
+    // A linked directory on the way is refused too.
+    std::fs::remove_file(r.path().join("m/w.bin")).unwrap();
+    std::fs::remove_dir(r.path().join("m")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.path().join("m")).unwrap();
+    let e = r.mreg(&["checkout", &id, "--force"]).fails();
+    assert!(e.stderr.contains("symbolic link"), "{}", e.describe());
+    assert!(!outside.path().join("w.bin").exists());
+}
+
+#[test]
+fn checkout_to_a_directory_is_relative_to_the_version_root() {
+    let r = TestRepo::new();
+    r.write("models/minilm/model.safetensors", &noise(3000, 1));
+    r.write("models/minilm/tok/vocab.txt", b"a\nb\n");
+    let id = r.commit(&["models/minilm", "--model", "minilm"]);
+    r.mreg(&["checkout", &id, "--to", "serve"]).ok();
+    assert_eq!(r.read("serve/model.safetensors"), noise(3000, 1));
+    assert_eq!(r.read("serve/tok/vocab.txt"), b"a\nb\n");
+    r.mreg(&["checkout", &id, "--to", "full", "--full-paths"])
+        .ok();
+    assert_eq!(r.read("full/models/minilm/tok/vocab.txt"), b"a\nb\n");
+}
+
+#[test]
+fn dataset_directories_hash_the_same_in_commit_and_eval() {
+    let r = TestRepo::new();
+    r.write("data/test/b.csv", b"x,y\n1,2\n");
+    r.write("data/test/a b.csv", b"x,y\n3,4\n");
+    r.write("data/test/sub/c.csv", b"x\n5\n");
+    r.write("w.bin", &noise(100, 1));
+    let j = r
+        .mreg(&[
+            "commit",
+            "w.bin",
+            "--model",
+            "m",
+            "--dataset",
+            "test=data/test",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let committed = j["datasets"][0]["blake3"].as_str().unwrap().to_string();
+    let e = r
+        .mreg(&[
+            "eval",
+            "add",
+            "m",
+            "--dataset",
+            "test",
+            "--dataset-path",
+            "data/test",
+            "--metric",
+            "acc=1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(e["dataset_blake3"], committed.as_str(), "{e}");
+}
+
+#[test]
+fn a_corrupt_worktree_state_is_an_error_not_silently_replaced() {
+    let r = TestRepo::new();
+    r.write("w.bin", &noise(100, 1));
+    r.commit(&["w.bin", "--model", "m"]);
+    std::fs::write(r.store().join("worktree.json"), b"{ not json").unwrap();
+    let snap = r.snapshot();
+    for args in [vec!["status"], vec!["checkout", "m"]] {
+        let e = r.mreg(&args).fails();
+        assert!(
+            e.stderr.contains("worktree.json") && e.stderr.contains("hint:"),
+            "{}",
+            e.describe()
+        );
+        assert_unchanged(&r, &snap, &e.describe());
+    }
+    r.write("w.bin", &noise(100, 2));
+    let e = r.mreg(&["commit", "w.bin", "--model", "m"]).fails();
+    assert!(e.stderr.contains("worktree.json"), "{}", e.describe());
+}
+
+#[test]
+fn post_commit_notes_a_version_only_when_the_git_commit_changed_its_pin() {
+    let r = git_repo();
+    r.mreg(&["hook", "install"]).ok();
+    r.write("models/s.bin", &noise(4096, 8));
+    let v1 = r.commit(&["models/s.bin", "--model", "s"]);
+    git(r.path(), &["add", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin s"]);
+    let pinned_at = git(r.path(), &["rev-parse", "HEAD"]);
+    let show = r.mreg(&["show", "s", "--json"]).ok().json();
+    assert_eq!(show["git_pins"], serde_json::json!([pinned_at]));
+    let history = r.mreg(&["history", "s", "--json"]).ok().stdout;
+    // Code-only commits: nothing is noted, the model's history does not grow.
+    for i in 0..3 {
+        r.write("train.py", format!("lr = 0.0{i}\n").as_bytes());
+        git(r.path(), &["commit", "-qam", "tune"]);
+    }
+    assert_eq!(r.mreg(&["history", "s", "--json"]).ok().stdout, history);
+    // A new version pinned: noted on the new version only.
+    r.write("models/s.bin", &noise(4096, 9));
+    let v2 = r.commit(&["models/s.bin", "--model", "s"]);
+    git(r.path(), &["commit", "-qam", "new s"]);
+    let head = git(r.path(), &["rev-parse", "HEAD"]);
+    assert_eq!(
+        r.mreg(&["show", &v2, "--json"]).ok().json()["git_pins"],
+        serde_json::json!([head])
+    );
+    assert_eq!(
+        r.mreg(&["show", &v1, "--json"]).ok().json()["git_pins"],
+        serde_json::json!([pinned_at])
+    );
+}

@@ -10,7 +10,10 @@ use super::{fmt, Ctx, Output};
 ///
 /// Files are verified chunk by chunk and written under a temporary name, then renamed: an
 /// interrupted checkout never leaves a half-written model. A file with local changes that
-/// mreg did not write is never overwritten without --force.
+/// mreg did not write is never overwritten without --force. A directory is a version:
+/// files of another version of the model that mreg wrote here and this version lacks are
+/// removed when unmodified (refused without --force when modified); files mreg never
+/// tracked are left alone. Nothing is ever written through a symbolic link.
 ///
 /// Examples:
 ///   mreg checkout mnist~2                  # the model as it was two commits ago
@@ -31,9 +34,15 @@ pub struct Args {
     /// Only these files or directories of the commit.
     paths: Vec<PathBuf>,
 
-    /// Write under DIR instead of the repository root.
+    /// Write under DIR instead of the repository root. Paths are relative to the version's
+    /// root: a version committed from models/minilm/ lands in DIR/ (a single file
+    /// models/w.bin at DIR/w.bin); see --full-paths.
     #[arg(long, value_name = "DIR")]
     to: Option<PathBuf>,
+
+    /// With --to: keep the repository-relative paths (DIR/models/minilm/...).
+    #[arg(long, requires = "to")]
+    full_paths: bool,
 
     /// Overwrite files with local changes.
     #[arg(long, short)]
@@ -54,13 +63,29 @@ fn run_git(ctx: &Ctx, a: Args, gitrev: &str) -> mreg::Result<Output> {
     })?;
     let wanted = super::rel_paths(&repo, &ctx.cwd, &a.paths)?;
     let mut by_commit: std::collections::BTreeMap<mreg::ObjectId, Vec<String>> = Default::default();
-    for (path, pin) in pins {
-        if wanted.is_empty()
-            || wanted
+    for (_, pin) in pins {
+        if !repo.objects().exists(&pin.commit) {
+            return Err(mreg::Error::NotInStore {
+                commit: pin.commit.to_hex(),
+                what: format!("pinned in {} at {gitrev}", mreg::lockfile::LOCK_FILE),
+            });
+        }
+        let paths: Vec<String> = if wanted.is_empty() {
+            pin.paths
                 .iter()
-                .any(|w| &path == w || path.starts_with(&format!("{w}/")))
-        {
-            by_commit.entry(pin.commit).or_default().push(path);
+                .map(|p| p.trim_end_matches('/').to_string())
+                .collect()
+        } else {
+            wanted
+                .iter()
+                .filter(|w| {
+                    pin.covers(w) || pin.paths.iter().any(|r| r.starts_with(&format!("{w}/")))
+                })
+                .cloned()
+                .collect()
+        };
+        if !paths.is_empty() {
+            by_commit.entry(pin.commit).or_default().extend(paths);
         }
     }
     let mut results = Vec::new();
@@ -71,6 +96,7 @@ fn run_git(ctx: &Ctx, a: Args, gitrev: &str) -> mreg::Result<Output> {
             to: None,
             force: a.force,
             pin: false,
+            strip_root: false,
         };
         let out = checkout(&repo, &req, &ctx.progress())?;
         ctx.note(format_args!(
@@ -106,6 +132,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         to: a.to.map(|t| ctx.cwd.join(t)),
         force: a.force,
         pin: true,
+        strip_root: !a.full_paths,
     };
     let out = checkout(&repo, &req, &ctx.progress())?;
     if a.json {
@@ -114,11 +141,20 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(
-        "checked out {}: {} file(s) written ({}), {} already up to date",
+        "checked out {}: {} file(s) written ({}), {} already up to date{}",
         id.short(),
         out.written.len(),
         fmt::size(out.bytes_written),
-        out.unchanged.len()
+        out.unchanged.len(),
+        if out.removed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} file(s) of another version removed: {}",
+                out.removed.len(),
+                out.removed.join(", ")
+            )
+        }
     ));
     Ok(Output::ok(String::new()))
 }

@@ -68,6 +68,17 @@ pub struct Args {
     #[arg(long = "alias", value_name = "NAME")]
     aliases: Vec<String>,
 
+    /// Store what symbolic links point to as regular files (e.g. a Hugging Face cache
+    /// snapshot, made of links into a blobs folder). Without it a link is refused.
+    #[arg(long)]
+    follow_symlinks: bool,
+
+    /// Keep the parent version's other files in the new version, unchanged. Without it the
+    /// new version holds exactly the files given, and the summary lists the parent's files
+    /// it leaves out.
+    #[arg(long)]
+    carry: bool,
+
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -118,6 +129,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         aliases: a.aliases,
         derived_from,
         recipe: None,
+        follow_symlinks: a.follow_symlinks,
+        carry: a.carry,
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;
@@ -127,12 +140,15 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "chunks": out.chunks,
             "new_chunks": out.new_chunks,
             "stored_bytes": out.stored_bytes,
+            "dataset_bytes": out.dataset_bytes,
         });
+        v["dropped"] = serde_json::json!(out.dropped);
+        v["carried"] = serde_json::json!(out.carried);
         v["policy_moves"] = serde_json::json!(out.policy_moves);
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(
-        "[{} {}] {} file(s), {}; {} of {} chunks new, {} written",
+        "[{} {}] {} file(s), {}; {} of {} chunks new, {} written{}",
         out.commit.model,
         out.id.short(),
         out.commit.files.len(),
@@ -140,7 +156,26 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         out.new_chunks,
         out.chunks,
         fmt::size(out.stored_bytes),
+        if out.dataset_bytes > 0 {
+            format!(" (of which datasets {})", fmt::size(out.dataset_bytes))
+        } else {
+            String::new()
+        }
     ));
+    if !out.dropped.is_empty() {
+        ctx.note(format_args!(
+            "note: {} file(s) of the parent version are not in this version: {} (commit them too, or pass --carry to keep them unchanged)",
+            out.dropped.len(),
+            out.dropped.join(", ")
+        ));
+    }
+    if !out.carried.is_empty() {
+        ctx.note(format_args!(
+            "carried {} unchanged file(s) from the parent: {}",
+            out.carried.len(),
+            out.carried.join(", ")
+        ));
+    }
     let moves = fmt::policy_moves(&out.policy_moves);
     if !moves.is_empty() {
         ctx.note(format_args!("{}", moves.trim_end()));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mreg::{filestore, notes};
+use mreg::notes;
 
 use super::alias::move_info;
 use super::{values, Ctx, Output};
@@ -69,48 +69,11 @@ enum EvalCmd {
     },
 }
 
-/// Hash a file or directory the way commits record datasets.
+/// Hash a file or directory the way commits record datasets (one definition, in the
+/// library: FORMAT.md, "Datasets").
 fn dataset_hash(path: &std::path::Path) -> mreg::Result<(mreg::ObjectId, u64)> {
-    let md = std::fs::symlink_metadata(path)
-        .map_err(|e| mreg::Error::io("cannot read dataset", path, e))?;
-    if md.is_file() {
-        let (h, st) = filestore::hash_file(path)?;
-        return Ok((h, st.size));
-    }
-    if !md.is_dir() {
-        return Err(mreg::Error::UnsupportedFile {
-            path: path.to_path_buf(),
-            why: "is neither a file nor a directory".into(),
-        });
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| mreg::Error::io("cannot list", &d, e))? {
-            let p = e.map_err(|e| mreg::Error::io("cannot list", &d, e))?.path();
-            let m =
-                std::fs::symlink_metadata(&p).map_err(|e| mreg::Error::io("cannot read", &p, e))?;
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                files.push(p);
-            }
-        }
-    }
-    let mut listing: Vec<String> = Vec::new();
-    let mut size = 0;
-    for f in files {
-        let (h, st) = filestore::hash_file(&f)?;
-        size += st.size;
-        let rel = f
-            .strip_prefix(path)
-            .unwrap_or(&f)
-            .to_string_lossy()
-            .into_owned();
-        listing.push(format!("{h} {} {rel}\n", st.size));
-    }
-    listing.sort_by(|a, b| a.split(' ').nth(2).cmp(&b.split(' ').nth(2)));
-    Ok((mreg::ObjectId::hash(listing.concat().as_bytes()), size))
+    let d = mreg::ops::commit::dataset_digest(path, None, &mreg::ops::NoProgress)?;
+    Ok((d.blake3, d.size))
 }
 
 pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {

@@ -5,8 +5,8 @@ use mreg::worktree::{self, FileState};
 use super::{Ctx, Output};
 
 /// List tracked files whose content differs from the commit that last wrote or committed
-/// them. Unchanged files are recognised by their stat (no re-read); touched files are
-/// re-hashed.
+/// them, and files inside a model's committed directory that mreg never tracked. Unchanged
+/// files are recognised by their stat (no re-read); touched files are re-hashed.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print every tracked file and its state as JSON.
@@ -17,11 +17,13 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let entries = worktree::status(&repo)?;
+    let untracked = worktree::untracked(&repo)?;
     let clean = entries.iter().all(|e| e.state == FileState::Clean);
     if a.json {
         return Ok(Output::ok(super::json(&serde_json::json!({
             "clean": clean,
             "files": entries,
+            "untracked": untracked,
         }))));
     }
     let mut s = String::new();
@@ -36,6 +38,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             e.path,
             e.model,
             e.commit.short()
+        ));
+    }
+    for u in &untracked {
+        s.push_str(&format!(
+            "untracked: {}  (inside {}'s committed directory; not part of any version)\n",
+            u.path, u.model
         ));
     }
     if clean {

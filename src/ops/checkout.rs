@@ -34,13 +34,30 @@ pub struct CheckoutRequest {
     /// Pin what was written in the git work tree's `mreg.lock` (off for `checkout --git`,
     /// which restores what an old lock file said and must not touch tracked files).
     pub pin: bool,
+    /// With `to`: write paths relative to the version's root (the directory it was
+    /// committed from: `models/minilm/x` lands at `DIR/x`). False keeps repository paths.
+    pub strip_root: bool,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct CheckoutOutcome {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
+    /// Files of another version of the model that mreg had written here, which the checked
+    /// out version does not have: removed (they were unmodified, or `force`).
+    pub removed: Vec<String>,
     pub bytes_written: u64,
+}
+
+/// The directory prefix `--to` strips: the version's root directory (`models/minilm/`), or
+/// a single file's directory; none when the version spans several top-level entries.
+pub fn version_root(commit: &Commit) -> Option<String> {
+    let roots = commit.roots();
+    match roots.as_slice() {
+        [one] if one.ends_with('/') => Some(one.clone()),
+        [one] => one.rsplit_once('/').map(|(d, _)| format!("{d}/")),
+        _ => None,
+    }
 }
 
 /// Files of `commit` selected by `paths` (exact paths or directory prefixes).
@@ -105,11 +122,23 @@ pub fn checkout(
         }
     }
 
+    let strip = if req.to.is_some() && req.strip_root {
+        version_root(&commit)
+    } else {
+        None
+    };
+    let dest = |p: &str| -> String {
+        match &strip {
+            Some(prefix) => p.strip_prefix(prefix.as_str()).unwrap_or(p).to_string(),
+            None => p.to_string(),
+        }
+    };
+
     // Plan every file before touching any.
     let mut plans = Vec::new();
     let mut conflicts = Vec::new();
     for f in &files {
-        let target = repo.work_path(&base, &f.path)?;
+        let target = repo.work_path(&base, &dest(&f.path))?;
         let plan = match fs::symlink_metadata(&target) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Plan::Write,
             Err(e) => return Err(Error::io("reading metadata of", target, e)),
@@ -139,6 +168,42 @@ pub fn checkout(
             }
         };
         plans.push((*f, target, plan));
+    }
+    // A directory is a version: files of this model that mreg wrote or committed here
+    // and the target version does not have are removed (if unmodified), so the work tree
+    // never holds a mix of two versions. Only on a whole-version checkout into the work
+    // tree; files mreg never tracked are left alone.
+    let mut stale = Vec::new();
+    if in_work_tree && req.paths.is_empty() {
+        let wanted: std::collections::HashSet<&str> =
+            commit.files.iter().map(|f| f.path.as_str()).collect();
+        for (path, t) in &tracked.files {
+            if t.model != commit.model || wanted.contains(path.as_str()) {
+                continue;
+            }
+            let target = match repo.work_path(&base, path) {
+                Ok(t) => t,
+                Err(_) => {
+                    conflicts.push(path.clone());
+                    continue;
+                }
+            };
+            match fs::symlink_metadata(&target) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    stale.push((path.clone(), None));
+                }
+                Err(e) => return Err(Error::io("reading metadata of", target, e)),
+                Ok(md) if !md.is_file() => conflicts.push(path.clone()),
+                Ok(md) => {
+                    let unmodified = t.stat == Some(FileStat::of(&md))
+                        || t.is_mregs(&filestore::hash_file(&target)?.0);
+                    if !unmodified && !req.force {
+                        conflicts.push(path.clone());
+                    }
+                    stale.push((path.clone(), Some(target)));
+                }
+            }
+        }
     }
     if !conflicts.is_empty() {
         return Err(Error::WouldOverwrite(conflicts));
@@ -202,23 +267,27 @@ pub fn checkout(
         }
     }
     progress.finish();
+    for (path, target) in &stale {
+        if let Some(t) = target {
+            match fs::remove_file(t) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("removing", t, e)),
+            }
+            remove_empty_parents(t, &base);
+            out.removed.push(path.clone());
+        }
+    }
     if in_work_tree {
-        let pins: Vec<(String, crate::lockfile::Pin)> = new_stats
-            .iter()
-            .map(|(f, _)| {
-                let pin = crate::lockfile::Pin {
-                    model: commit.model.clone(),
-                    commit: req.commit,
-                    blake3: f.blake3,
-                    size: f.size,
-                };
-                (f.path.clone(), pin)
-            })
-            .collect();
-        if req.pin {
-            crate::lockfile::pin(repo, &pins)?;
+        // The whole version is pinned only when the whole version was checked out: a
+        // partial checkout leaves the work tree a mix the lock file must not claim.
+        if req.pin && files.len() == commit.files.len() {
+            crate::lockfile::pin(repo, &commit.model, req.commit, &commit.roots())?;
         }
         WorktreeState::update(repo, |w| {
+            for (path, _) in &stale {
+                w.files.remove(path);
+            }
             for (f, stat) in new_stats {
                 w.files.insert(
                     f.path.clone(),
@@ -228,6 +297,17 @@ pub fn checkout(
         })?;
     }
     Ok(out)
+}
+
+/// Remove directories left empty by a removal, up to (not including) `base`.
+fn remove_empty_parents(file: &Path, base: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == base || !d.starts_with(base) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
 }
 
 /// What the work tree records for a file this checkout writes.

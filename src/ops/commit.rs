@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::commit::{Commit, DatasetEntry, Environment, FileEntry, COMMIT_FORMAT};
 use crate::error::{Error, Result};
-use crate::filestore::{self, StoredFile};
+use crate::filestore::{self, FileStat, StoredFile};
 use crate::history::MoveInfo;
 use crate::id::ObjectId;
 use crate::names::{validate_name, ModelName};
@@ -46,6 +46,13 @@ pub struct CommitRequest {
     pub derived_from: Vec<ObjectId>,
     /// How the files were made (`train`, `run`).
     pub recipe: Option<crate::recipe::Recipe>,
+    /// Store what symbolic links point to as regular files (a Hugging Face cache snapshot
+    /// is made of links into a blobs folder). Without it a link is refused.
+    pub follow_symlinks: bool,
+    /// Carry the parent's files that are not among `paths` into the new version unchanged
+    /// (refused for a carried file with local changes). Without it they are not in the
+    /// new version, and the outcome lists them as dropped.
+    pub carry: bool,
 }
 
 /// What a commit did.
@@ -58,6 +65,12 @@ pub struct CommitOutcome {
     pub stored_bytes: u64,
     /// Aliases the model's policy moved (`candidate`, `best`).
     pub policy_moves: Vec<crate::policy::PolicyMove>,
+    /// Files of the parent version that the new version does not have.
+    pub dropped: Vec<String>,
+    /// Files of the parent carried into the new version unchanged (`carry`).
+    pub carried: Vec<String>,
+    /// Bytes written for stored datasets (included in `stored_bytes`).
+    pub dataset_bytes: u64,
 }
 
 /// A file found under the requested paths.
@@ -67,8 +80,9 @@ struct Candidate {
     size: u64,
 }
 
-/// Expand files and directories into regular files, refusing links and special files.
-fn collect(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
+/// Expand files and directories into regular files, refusing special files, and links
+/// unless `follow` (then a link stands for what it points to).
+fn collect(repo: &Repo, cwd: &Path, paths: &[PathBuf], follow: bool) -> Result<Vec<Candidate>> {
     let mut out: BTreeMap<String, Candidate> = BTreeMap::new();
     for p in paths {
         let rel = repo.rel_path(cwd, p)?;
@@ -78,8 +92,14 @@ fn collect(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>>
                 why: "it is the repository root; name the model's files or directories".into(),
             });
         }
-        let abs = repo.work_path(repo.root(), &rel)?;
-        walk(&rel, &abs, &mut out)?;
+        let abs = if follow {
+            crate::names::validate_rel_path(&rel)?;
+            repo.root().join(&rel)
+        } else {
+            repo.work_path(repo.root(), &rel)?
+        };
+        let mut visiting = Vec::new();
+        walk(&rel, &abs, follow, &mut visiting, &mut out)?;
     }
     if out.is_empty() {
         return Err(Error::InvalidArgument(
@@ -89,17 +109,34 @@ fn collect(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>>
     Ok(out.into_values().collect())
 }
 
-fn walk(rel: &str, abs: &Path, out: &mut BTreeMap<String, Candidate>) -> Result<()> {
-    let md = fs::symlink_metadata(abs).map_err(|e| Error::io("cannot read", abs, e))?;
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        return Err(Error::UnsupportedFile {
-            path: abs.to_path_buf(),
-            why: "is a symbolic link; mreg does not follow links (commit the file it points to)"
-                .into(),
-        });
+fn walk(
+    rel: &str,
+    abs: &Path,
+    follow: bool,
+    visiting: &mut Vec<PathBuf>,
+    out: &mut BTreeMap<String, Candidate>,
+) -> Result<()> {
+    let mut md = fs::symlink_metadata(abs).map_err(|e| Error::io("cannot read", abs, e))?;
+    if md.file_type().is_symlink() {
+        if !follow {
+            return Err(Error::Symlink {
+                path: rel.to_string(),
+                link: abs.to_path_buf(),
+            });
+        }
+        md = fs::metadata(abs).map_err(|e| Error::io("cannot follow the link", abs, e))?;
     }
+    let ft = md.file_type();
     if ft.is_dir() {
+        // A directory reached again through links would recurse forever.
+        let real = fs::canonicalize(abs).map_err(|e| Error::io("resolving", abs, e))?;
+        if visiting.contains(&real) {
+            return Err(Error::UnsupportedFile {
+                path: abs.to_path_buf(),
+                why: "links lead back into a directory being committed (a cycle)".into(),
+            });
+        }
+        visiting.push(real);
         let mut names: Vec<String> = Vec::new();
         for ent in fs::read_dir(abs).map_err(|e| Error::io("cannot list", abs, e))? {
             let ent = ent.map_err(|e| Error::io("cannot list", abs, e))?;
@@ -117,8 +154,9 @@ fn walk(rel: &str, abs: &Path, out: &mut BTreeMap<String, Candidate>) -> Result<
         }
         names.sort();
         for n in names {
-            walk(&format!("{rel}/{n}"), &abs.join(&n), out)?;
+            walk(&format!("{rel}/{n}"), &abs.join(&n), follow, visiting, out)?;
         }
+        visiting.pop();
         return Ok(());
     }
     if !ft.is_file() {
@@ -149,7 +187,7 @@ fn dataset_entry(
     path: &Path,
     store: bool,
     progress: &dyn Progress,
-) -> Result<DatasetEntry> {
+) -> Result<(DatasetEntry, u64)> {
     validate_name("dataset name", name)?;
     let abs = crate::repo::normalize(&cwd.join(path));
     let shown = repo
@@ -157,14 +195,48 @@ fn dataset_entry(
         .ok()
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| abs.display().to_string());
-    let md = fs::symlink_metadata(&abs).map_err(|e| Error::io("cannot read dataset", &abs, e))?;
+    let d = dataset_digest(&abs, store.then(|| repo.objects()), progress)?;
+    Ok((
+        DatasetEntry {
+            name: name.to_string(),
+            path: shown,
+            blake3: d.blake3,
+            size: d.size,
+            stored: d.stored,
+        },
+        d.stored_bytes,
+    ))
+}
+
+/// A dataset's identity (FORMAT.md, "Datasets"), and its stored files when it was stored.
+#[derive(Clone, Debug)]
+pub struct DatasetDigest {
+    pub blake3: ObjectId,
+    pub size: u64,
+    pub files: usize,
+    pub stored: Vec<FileEntry>,
+    pub stored_bytes: u64,
+}
+
+/// The one definition of a dataset's hash, used by `commit --dataset` and `eval --data`:
+/// a file's blake3, or for a directory the blake3 of its listing, one line per regular
+/// file in byte order of its `/`-separated path relative to the directory:
+/// `<blake3 hex> <size> <path>\n`. `.git`, `.modelreg` and mreg temp files are skipped;
+/// links and special files are refused. With `store`, the files' bytes are stored too.
+pub fn dataset_digest(
+    abs: &Path,
+    store: Option<&crate::object::ObjectStore>,
+    progress: &dyn Progress,
+) -> Result<DatasetDigest> {
+    let md = fs::symlink_metadata(abs).map_err(|e| Error::io("cannot read dataset", abs, e))?;
     let mut files: BTreeMap<String, Candidate> = BTreeMap::new();
     let base = abs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    walk(&base, &abs, &mut files)?;
+        .unwrap_or_else(|| "dataset".into());
+    walk(&base, abs, false, &mut Vec::new(), &mut files)?;
     let mut stored = Vec::new();
+    let mut stored_bytes = 0;
     let mut listing = String::new();
     let mut size = 0;
     let mut single = None;
@@ -174,13 +246,17 @@ fn dataset_entry(
         } else {
             c.rel.clone()
         };
-        let (blake3, manifest) = if store {
-            let s = filestore::store_file(repo.objects(), &c.abs, &|n| progress.advance(n))?;
-            (s.blake3, Some(s))
-        } else {
-            let (h, _) = filestore::hash_file(&c.abs)?;
-            progress.advance(c.size);
-            (h, None)
+        let (blake3, manifest) = match store {
+            Some(objects) => {
+                let s = filestore::store_file(objects, &c.abs, &|n| progress.advance(n))?;
+                stored_bytes += s.stored_bytes;
+                (s.blake3, Some(s))
+            }
+            None => {
+                let (h, _) = filestore::hash_file(&c.abs)?;
+                progress.advance(c.size);
+                (h, None)
+            }
         };
         size += c.size;
         listing.push_str(&format!("{blake3} {} {rel_in}\n", c.size));
@@ -200,12 +276,12 @@ fn dataset_entry(
     } else {
         single.unwrap_or_else(|| ObjectId::hash(b""))
     };
-    Ok(DatasetEntry {
-        name: name.to_string(),
-        path: shown,
+    Ok(DatasetDigest {
         blake3,
         size,
+        files: files.len(),
         stored,
+        stored_bytes,
     })
 }
 
@@ -243,7 +319,27 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     for f in &req.derived_from {
         repo.read_commit(f)?;
     }
-    let candidates = collect(repo, &req.cwd, &req.paths)?;
+    let candidates = collect(repo, &req.cwd, &req.paths, req.follow_symlinks)?;
+    let named: std::collections::HashSet<String> =
+        candidates.iter().map(|c| c.rel.clone()).collect();
+    let tracked = WorktreeState::load(repo)?;
+    let head_now = repo.model_state(&req.model)?.head;
+    let early = Some((
+        head_now,
+        plan_others(repo, head_now, &named, req.carry, &tracked)?,
+    ));
+    // What the user committed, as roots: a directory stays a directory in the lock file
+    // even while it holds one file.
+    let mut roots: Vec<String> = Vec::new();
+    for p in &req.paths {
+        let rel = repo.rel_path(&req.cwd, p)?;
+        let is_dir = fs::metadata(req.cwd.join(p)).is_ok_and(|m| m.is_dir());
+        let r = if is_dir { format!("{rel}/") } else { rel };
+        if !roots.contains(&r) {
+            roots.push(r);
+        }
+    }
+    roots.sort();
     // The code as it is now, before the (possibly long) storing.
     let captured = crate::git::capture(repo.root())?;
     let _store_lock = repo.lock_store_shared()?;
@@ -260,16 +356,13 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         .collect::<Result<_>>()?;
     progress.finish();
     let mut datasets = Vec::new();
+    let mut dataset_bytes = 0;
     for (name, path) in &req.datasets {
         progress.start("hashing dataset", 0);
-        datasets.push(dataset_entry(
-            repo,
-            &req.cwd,
-            name,
-            path,
-            req.store_datasets,
-            progress,
-        )?);
+        let (entry, bytes) =
+            dataset_entry(repo, &req.cwd, name, path, req.store_datasets, progress)?;
+        datasets.push(entry);
+        dataset_bytes += bytes;
         progress.finish();
     }
     repo.objects().flush()?;
@@ -287,6 +380,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         .collect();
     let mut written: Option<(ObjectId, Commit)> = None;
     let mut policy_moves = Vec::new();
+    let (mut dropped, mut carried) = (Vec::new(), Vec::new());
     let info = MoveInfo {
         time: req.created_at.clone(),
         author: req.author.clone(),
@@ -294,6 +388,28 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         message: req.message.clone(),
     };
     repo.model_log(&req.model).update(info, |state, _| {
+        let mut files = files;
+        let mut roots = roots.clone();
+        // The parent's files this commit does not name: carried over on request, else
+        // reported as dropped (a version is the set of files committed, nothing more).
+        // Checked before storing anything; again here if the head moved meanwhile.
+        let plan = match &early {
+            Some((head, plan)) if *head == state.head => plan.clone(),
+            _ => plan_others(repo, state.head, &named, req.carry, &tracked)?,
+        };
+        if req.carry {
+            carried = plan.others.iter().map(|f| f.path.clone()).collect();
+            files.extend(plan.others.iter().cloned());
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            for r in &plan.parent_roots {
+                if !roots.contains(r) {
+                    roots.push(r.clone());
+                }
+            }
+            roots.sort();
+        } else {
+            dropped = plan.others.iter().map(|f| f.path.clone()).collect();
+        }
         let c = Commit {
             format: COMMIT_FORMAT,
             model: req.model.clone(),
@@ -310,6 +426,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             git: Some(lineage.clone()),
             derived_from: req.derived_from.clone(),
             recipe: req.recipe.clone(),
+            roots,
         };
         let id = repo.write_commit(&c)?;
         state.head = Some(id);
@@ -325,6 +442,11 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     let (id, commit) = written.expect("the update closure ran and succeeded");
 
     WorktreeState::update(repo, |w| {
+        for p in &carried {
+            if let Some(t) = w.files.get_mut(p) {
+                t.commit = id;
+            }
+        }
         for (c, s) in candidates.iter().zip(&stored) {
             w.files.insert(
                 c.rel.clone(),
@@ -339,26 +461,92 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             );
         }
     })?;
-    let pins: Vec<(String, crate::lockfile::Pin)> = candidates
-        .iter()
-        .zip(&stored)
-        .map(|(c, s)| {
-            let pin = crate::lockfile::Pin {
-                model: req.model.clone(),
-                commit: id,
-                blake3: s.blake3,
-                size: s.size,
-            };
-            (c.rel.clone(), pin)
-        })
-        .collect();
-    crate::lockfile::pin(repo, &pins)?;
+    crate::lockfile::pin(repo, &req.model, id, &commit.roots())?;
     Ok(CommitOutcome {
         id,
         chunks: stored.iter().map(|s| s.chunks).sum(),
         new_chunks: stored.iter().map(|s| s.new_chunks).sum(),
-        stored_bytes: stored.iter().map(|s| s.stored_bytes).sum(),
+        stored_bytes: stored.iter().map(|s| s.stored_bytes).sum::<u64>() + dataset_bytes,
         commit,
         policy_moves,
+        dropped,
+        carried,
+        dataset_bytes,
     })
+}
+
+/// The parent's files a commit does not name.
+#[derive(Clone, Debug, Default)]
+struct Others {
+    others: Vec<FileEntry>,
+    parent_roots: Vec<String>,
+}
+
+/// What the parent at `head` has besides `named`; with `carry`, refused when one of them
+/// lost its data or has local changes (the new version would misreport it).
+fn plan_others(
+    repo: &Repo,
+    head: Option<ObjectId>,
+    named: &std::collections::HashSet<String>,
+    carry: bool,
+    tracked: &WorktreeState,
+) -> Result<Others> {
+    let Some(parent) = head else {
+        return Ok(Others::default());
+    };
+    let pc = repo.read_commit(&parent)?;
+    let others: Vec<FileEntry> = pc
+        .files
+        .iter()
+        .filter(|f| !named.contains(&f.path))
+        .cloned()
+        .collect();
+    if carry && !others.is_empty() {
+        let lost = crate::reach::files_missing_data(repo, &pc);
+        let mut changed = Vec::new();
+        for f in &others {
+            if lost.contains(&f.path) {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot carry {} from {}: its data was pruned; commit the file itself",
+                    f.path,
+                    parent.short()
+                )));
+            }
+            if locally_changed(repo, tracked, f)? {
+                changed.push(f.path.clone());
+            }
+        }
+        if !changed.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "--carry would record the parent's content for {} file(s) that have local changes: {}; commit them too, or restore them with `mreg checkout {} PATH`",
+                changed.len(),
+                changed.join(", "),
+                parent.short()
+            )));
+        }
+    }
+    Ok(Others {
+        others,
+        parent_roots: pc.roots(),
+    })
+}
+
+/// True when the work-tree file at `f.path` differs from `f` (a missing file is not a
+/// change: carrying it keeps the parent's content, which the store has).
+fn locally_changed(repo: &Repo, tracked: &WorktreeState, f: &FileEntry) -> Result<bool> {
+    let abs = repo.work_path(repo.root(), &f.path)?;
+    let md = match fs::metadata(&abs) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("reading metadata of", abs, e)),
+    };
+    let stat = FileStat::of(&md);
+    if tracked
+        .files
+        .get(&f.path)
+        .is_some_and(|t| t.blake3 == f.blake3 && t.stat == Some(stat))
+    {
+        return Ok(false);
+    }
+    Ok(filestore::hash_file(&abs)?.0 != f.blake3)
 }

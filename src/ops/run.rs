@@ -131,6 +131,8 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
             aliases: req.aliases,
             derived_from: Vec::new(),
             recipe: Some(Recipe::Run(Box::new(recipe))),
+            follow_symlinks: false,
+            carry: false,
         },
         progress,
     )

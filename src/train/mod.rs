@@ -294,6 +294,8 @@ pub fn train(
             aliases: req.aliases,
             derived_from: Vec::new(),
             recipe: Some(Recipe::Train(Box::new(recipe))),
+            follow_symlinks: false,
+            carry: false,
         },
         progress,
     )?;
@@ -502,6 +504,8 @@ pub fn commit_module<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
             aliases: what.aliases,
             derived_from: Vec::new(),
             recipe: None,
+            follow_symlinks: false,
+            carry: false,
         },
         &crate::ops::NoProgress,
     )?;
