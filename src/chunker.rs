@@ -112,7 +112,11 @@ fn safetensors_cuts(data: &[u8]) -> Option<Vec<usize>> {
         }
         let offs = v.get("data_offsets")?.as_array()?;
         let (s, e) = (offs.first()?.as_u64()?, offs.get(1)?.as_u64()?);
-        let (s, e) = (hdr_end as u64 + s, hdr_end as u64 + e);
+        // Offsets come from the file: untrusted, so no arithmetic may overflow.
+        let (s, e) = (
+            (hdr_end as u64).checked_add(s)?,
+            (hdr_end as u64).checked_add(e)?,
+        );
         if s > e || e > data.len() as u64 {
             return None;
         }

@@ -62,17 +62,24 @@ impl<'a> ManifestReader<'a> {
                 return Ok(d.clone());
             }
         }
-        let d = std::rc::Rc::new(
-            self.objects
-                .get_kind(&self.manifest.chunks[i].id, Kind::Chunk)?,
-        );
+        let c = &self.manifest.chunks[i];
+        let data = self.objects.get_kind(&c.id, Kind::Chunk)?;
+        // The manifest is untrusted input too: a length that disagrees with the chunk
+        // would make offsets lie (and reads loop or slice out of bounds).
+        if data.len() as u64 != c.len {
+            return Err(crate::Error::CorruptObject {
+                id: c.id.to_hex(),
+                why: format!("chunk is {} bytes, its manifest says {}", data.len(), c.len),
+            });
+        }
+        let d = std::rc::Rc::new(data);
         *self.cache.borrow_mut() = Some((i, d.clone()));
         Ok(d)
     }
 
     /// Bytes `[start, start + len)` (clamped to the file).
     pub fn read(&self, start: u64, len: u64) -> Result<Vec<u8>> {
-        let end = (start + len).min(self.size());
+        let end = start.saturating_add(len).min(self.size());
         let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
         let mut pos = start;
         while pos < end {
@@ -106,8 +113,20 @@ pub struct TensorInfo {
     end: u64,
 }
 
+/// A stored safetensors file's tensors and its `__metadata__` map.
+pub struct SafetensorsHeader {
+    pub tensors: BTreeMap<String, TensorInfo>,
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// The tensors of a stored safetensors file, or None when it is not one.
 pub fn tensors(r: &ManifestReader) -> Option<BTreeMap<String, TensorInfo>> {
+    header(r).map(|h| h.tensors)
+}
+
+/// The header of a stored safetensors file, or None when it is not one (any malformed
+/// header, however crafted, is "not safetensors", never a panic).
+pub fn header(r: &ManifestReader) -> Option<SafetensorsHeader> {
     if r.size() < 8 {
         return None;
     }
@@ -121,21 +140,26 @@ pub fn tensors(r: &ManifestReader) -> Option<BTreeMap<String, TensorInfo>> {
         return None;
     }
     let base = 8 + n;
-    Some(
-        meta.tensors()
-            .into_iter()
-            .map(|(name, t)| {
-                let info = TensorInfo {
-                    name: name.clone(),
-                    dtype: format!("{:?}", t.dtype),
-                    shape: t.shape.clone(),
-                    start: base + t.data_offsets.0 as u64,
-                    end: base + t.data_offsets.1 as u64,
-                };
-                (name, info)
-            })
-            .collect(),
-    )
+    let tensors = meta
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let info = TensorInfo {
+                name: name.clone(),
+                dtype: format!("{:?}", t.dtype),
+                shape: t.shape.clone(),
+                start: base + t.data_offsets.0 as u64,
+                end: base + t.data_offsets.1 as u64,
+            };
+            (name, info)
+        })
+        .collect();
+    let metadata = meta
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Some(SafetensorsHeader { tensors, metadata })
 }
 
 /// How a tensor present in both versions changed numerically.
@@ -165,6 +189,8 @@ pub struct TensorDiff {
     pub reshaped: Vec<Reshape>,
     pub changed: Vec<TensorChange>,
     pub identical: Vec<String>,
+    /// `__metadata__` keys whose value changed, was added or removed.
+    pub metadata_changed: Vec<String>,
 }
 
 /// A byte-level summary for formats mreg does not parse.
@@ -290,8 +316,15 @@ fn diff_file(objects: &ObjectStore, x: &FileEntry, y: &FileEntry, d: &mut FileDi
         ManifestReader::new(objects, &x.manifest)?,
         ManifestReader::new(objects, &y.manifest)?,
     );
-    if let (Some(ta), Some(tb)) = (tensors(&ra), tensors(&rb)) {
-        d.tensors = Some(diff_tensors(&ra, &rb, &ta, &tb)?);
+    if let (Some(ha), Some(hb)) = (header(&ra), header(&rb)) {
+        let mut t = diff_tensors(&ra, &rb, &ha.tensors, &hb.tensors)?;
+        let keys: BTreeSet<&String> = ha.metadata.keys().chain(hb.metadata.keys()).collect();
+        t.metadata_changed = keys
+            .into_iter()
+            .filter(|k| ha.metadata.get(*k) != hb.metadata.get(*k))
+            .cloned()
+            .collect();
+        d.tensors = Some(t);
         return Ok(());
     }
     let old: BTreeSet<ObjectId> = ra.manifest.chunks.iter().map(|c| c.id).collect();

@@ -67,6 +67,26 @@ pub enum Error {
         available: usize,
     },
 
+    #[error("{rev}: {model}@{alias} has had {targets} target(s) in its history, so it has no target {asked} move(s) back (@{{0}} is the current one, @{{{}}} the oldest)", .targets.saturating_sub(1))]
+    AliasHistoryTooShort {
+        rev: String,
+        model: String,
+        alias: String,
+        asked: usize,
+        targets: usize,
+    },
+
+    #[error("{id} is not an object id: it is the blake3 of file {path} in commit {commit} (a file is stored as chunks listed by its manifest)")]
+    FileIdNotObject {
+        id: String,
+        path: String,
+        commit: String,
+        manifest: String,
+    },
+
+    #[error("no object {id} in this store")]
+    NoSuchObject { id: String },
+
     #[error("object {id} is missing from the store")]
     MissingObject { id: String },
 
@@ -199,7 +219,8 @@ impl Error {
         }
     }
 
-    /// A hint toward the next step, where there is an obvious one.
+    /// A hint toward the next step. Every error has one (`Option` for callers that build
+    /// errors of their own).
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NotARepo(_) => {
@@ -222,7 +243,19 @@ impl Error {
                     .into()
             }
             Error::AmbiguousRevision { .. } => "give more hex digits of the id".into(),
-            Error::UnknownModel(_) => "run `mreg log` to see the models in this store".into(),
+            Error::FileIdNotObject { path, commit, manifest, .. } => format!(
+                "`mreg cat-object {manifest}` shows its manifest; `mreg checkout {commit} {path} --to DIR` writes the file"
+            ),
+            Error::NoSuchObject { .. } => {
+                "object ids are listed by `mreg show REV --json` (manifests) and `mreg cat-object MANIFEST` (chunks); commits by `mreg log`".into()
+            }
+            Error::AliasHistoryTooShort { model, alias, .. } => format!(
+                "run `mreg history {model} --alias {alias}` to see every move of the alias"
+            ),
+            Error::HistoryTooShort { .. } => {
+                "REV~N counts commits back along the parent chain; run `mreg log REV` to see them".into()
+            }
+            Error::UnknownModel(_) => "run `mreg models` to see the models in this store".into(),
             Error::MissingObject { .. } | Error::CorruptObject { .. } | Error::CorruptFile { .. } => {
                 "run `mreg fsck` for a full report of the store's health".into()
             }
@@ -279,7 +312,34 @@ impl Error {
                 "a bare name means metrics.NAME; also params.NAME and eval.DATASET.NAME (run `mreg compare` or `mreg list --json` to see the keys versions record); nothing was changed".into()
             }
             Error::PruneRefused { hint, .. } => hint.clone(),
-            _ => return None,
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => "check the path; nothing was changed".into(),
+                std::io::ErrorKind::PermissionDenied => {
+                    "check the file's permissions (and that the store is writable for commands that write); nothing was changed".into()
+                }
+                std::io::ErrorKind::ReadOnlyFilesystem => {
+                    "the file system is read-only: read commands work there, commands that write need a writable store".into()
+                }
+                std::io::ErrorKind::StorageFull => {
+                    "free disk space (`mreg gc --dry-run` shows what gc would free), then retry; nothing was committed".into()
+                }
+                _ => "retry once the cause is fixed; an interrupted write leaves only garbage that `mreg gc` removes".into(),
+            },
+            Error::InvalidArgument(_) => {
+                "nothing was changed; `mreg help COMMAND` explains the arguments it takes".into()
+            }
+            Error::NameClash { name, .. } => format!(
+                "model names and tags share one namespace in revisions: choose a name other than {name:?}"
+            ),
+            Error::Parse { .. } => {
+                "fix the file (YAML or JSON as documented in docs/GUIDE.md) and retry; nothing was changed".into()
+            }
+            Error::Training(_) => {
+                "nothing was committed; check the config and data (`mreg train --help`), then retry".into()
+            }
+            Error::UnsupportedFile { .. } => {
+                "commit regular files and directories only; nothing was changed".into()
+            }
         })
     }
 }

@@ -47,6 +47,9 @@ pub mod sysinfo;
 pub mod train;
 pub mod worktree;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use commit::Commit;
 pub use error::{Error, Result};
 pub use id::ObjectId;

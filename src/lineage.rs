@@ -96,7 +96,7 @@ pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
             if let Some(g) = c.git.as_ref().filter(|g| g.present) {
                 let head = g.head.clone().unwrap_or_else(|| "(no commits)".into());
                 let key = format!("git:{head}");
-                let mut label = format!("git {}", &head[..head.len().min(12)]);
+                let mut label = format!("git {}", prefix12(&head));
                 if let Some(b) = &g.branch {
                     label.push_str(&format!(" on {b}"));
                 }
@@ -123,7 +123,7 @@ pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
                 nodes.entry(key.clone()).or_insert_with(|| Node {
                     key: key.clone(),
                     kind: "code",
-                    label: format!("git {} (pinned this version)", &g[..g.len().min(12)]),
+                    label: format!("git {} (pinned this version)", prefix12(&g)),
                 });
                 edges.insert(Edge {
                     from: id.to_hex(),
@@ -178,8 +178,18 @@ fn short_key(k: &str) -> String {
     format!(
         "{}_{}",
         kind.chars().next().unwrap_or('c'),
-        &rest[..rest.len().min(12)]
+        // Ids from commits and notes are untrusted: keep only characters DOT and Mermaid
+        // accept in a node id, and never slice inside a character.
+        rest.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect::<String>()
     )
+}
+
+/// The first 12 characters of a (possibly malformed) id, never slicing inside a character.
+fn prefix12(s: &str) -> String {
+    s.chars().take(12).collect()
 }
 
 fn escape(s: &str) -> String {

@@ -52,6 +52,9 @@ pub enum Value {
     Num(f64),
     Text(String),
     Bool(bool),
+    /// A list (or nested object), as compact canonical JSON (`[32,16]`): equal or not,
+    /// never ordered.
+    List(String),
 }
 
 impl Value {
@@ -60,7 +63,10 @@ impl Value {
             serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
             serde_json::Value::String(s) => Some(Value::Text(s.clone())),
             serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
-            _ => None,
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                Some(Value::List(canonical_json(v)))
+            }
+            serde_json::Value::Null => None,
         }
     }
 
@@ -70,6 +76,13 @@ impl Value {
             (Value::Num(a), Value::Num(b)) => a.partial_cmp(b),
             (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
             (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            // Lists are only equal or not: Less stands for "different" and the comparison
+            // operators other than == and != treat lists as unknown (see `Expr::eval`).
+            (Value::List(a), Value::List(b)) => Some(if a == b {
+                Ordering::Equal
+            } else {
+                Ordering::Less
+            }),
             _ => None,
         }
     }
@@ -85,6 +98,7 @@ impl Value {
             }
             Value::Text(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
+            Value::List(j) => j.clone(),
         }
     }
 }
@@ -207,6 +221,9 @@ impl Expr {
         match self {
             Expr::Cmp(k, op, v) => {
                 let have = k.get(r)?;
+                if matches!(have, Value::List(_)) && !matches!(op, Op::Eq | Op::Ne) {
+                    return None;
+                }
                 let ord = match (&have, v) {
                     // A bare word compared with a number: try it as a number first.
                     (Value::Num(_), Value::Text(t)) => {
@@ -247,6 +264,7 @@ enum Tok {
     Word(String),
     Num(f64),
     Str(String),
+    List(String),
     Op(Op),
     LParen,
     RParen,
@@ -279,6 +297,35 @@ fn lex(s: &str) -> Result<Vec<(Tok, usize)>> {
             b'(' => {
                 out.push((Tok::LParen, i));
                 i += 1;
+            }
+            b'[' => {
+                // A JSON list literal, for equality with list-valued params.
+                let mut depth = 0usize;
+                let mut end = None;
+                for (j, &c) in b.iter().enumerate().skip(i) {
+                    match c {
+                        b'[' => depth += 1,
+                        b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(j);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let end = end.ok_or_else(|| err(s, i, "unterminated list: expected ']'"))?;
+                let text = &s[i..=end];
+                let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                    err(
+                        s,
+                        i,
+                        format!("{text:?} is not a list (JSON, e.g. [32, 16]): {e}"),
+                    )
+                })?;
+                out.push((Tok::List(canonical_json(&v)), i));
+                i = end + 1;
             }
             b')' => {
                 out.push((Tok::RParen, i));
@@ -434,6 +481,7 @@ impl Parser<'_> {
                 let v = match t {
                     Tok::Num(n) => Value::Num(n),
                     Tok::Str(s) => Value::Text(s),
+                    Tok::List(j) => Value::List(j),
                     Tok::Word(w) if w == "true" => Value::Bool(true),
                     Tok::Word(w) if w == "false" => Value::Bool(false),
                     Tok::Word(w) => Value::Text(w),
@@ -459,6 +507,24 @@ impl Parser<'_> {
             )),
         }
     }
+}
+
+/// Compact JSON with numbers normalized (32 and 32.0 are the same value).
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    fn norm(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => serde_json::json!(f as i64),
+                _ => v.clone(),
+            },
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(norm).collect()),
+            serde_json::Value::Object(o) => {
+                serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string(&norm(v)).expect("JSON values serialize")
 }
 
 /// Parse a `--where` expression.

@@ -238,3 +238,19 @@ pub fn files_missing_data(repo: &Repo, c: &Commit) -> Vec<String> {
 pub fn is_complete(repo: &Repo, c: &Commit) -> bool {
     files_missing_data(repo, c).is_empty()
 }
+
+/// A committed file whose whole-file blake3 starts with `prefix` (lowercase hex): file ids
+/// are not object ids (a file is stored as chunks listed by a manifest), so a lookup of
+/// one as an object says what it is instead of "missing".
+pub fn find_file_id(repo: &Repo, prefix: &str) -> Result<Option<(ObjectId, FileEntry)>> {
+    let prefix = prefix.to_ascii_lowercase();
+    let w = walk(repo)?;
+    for v in &w.versions {
+        for f in data_files(&v.commit) {
+            if f.blake3.to_hex().starts_with(&prefix) {
+                return Ok(Some((v.id, f.clone())));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -347,3 +347,42 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
         Ok((back, demoted))
     })
 }
+
+/// One model of a store, as `mreg models` lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelSummary {
+    pub model: ModelName,
+    pub head: Option<ObjectId>,
+    pub aliases: std::collections::BTreeMap<String, ObjectId>,
+    pub tags: std::collections::BTreeMap<String, ObjectId>,
+    /// Versions on the head's chain (archived and pruned ones included).
+    pub versions: usize,
+    pub archived: usize,
+    /// The last move in its history: when, who, what.
+    pub last_change: Option<String>,
+    pub last_author: Option<String>,
+    pub last_action: Option<String>,
+}
+
+/// Every model of the store, sorted by name.
+pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
+    let mut out = Vec::new();
+    for m in repo.models()? {
+        let (entries, _) = repo.model_log(&m).entries()?;
+        let last = entries.last();
+        let state = last.map(|e| e.state.clone()).unwrap_or_default();
+        let versions = crate::index::model_rows(repo, &m)?.len();
+        out.push(ModelSummary {
+            head: state.head,
+            aliases: state.aliases,
+            tags: state.tags,
+            versions,
+            archived: archived_in(&entries).len(),
+            last_change: last.map(|e| e.time.clone()),
+            last_author: last.map(|e| e.author.clone()),
+            last_action: last.map(|e| e.action.clone()),
+            model: m,
+        });
+    }
+    Ok(out)
+}

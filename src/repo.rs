@@ -381,8 +381,16 @@ impl Repo {
 
     /// The commits of a model from its head back to its first, newest first.
     pub fn model_chain(&self, model: &ModelName) -> Result<Vec<(ObjectId, Commit)>> {
+        match self.model_state(model)?.head {
+            Some(h) => self.chain_from(h),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The commits from `start` back along first parents, newest first.
+    pub fn chain_from(&self, start: ObjectId) -> Result<Vec<(ObjectId, Commit)>> {
         let mut out = Vec::new();
-        let mut next = self.model_state(model)?.head;
+        let mut next = Some(start);
         let mut seen = std::collections::HashSet::new();
         while let Some(id) = next {
             if !seen.insert(id) {

@@ -97,8 +97,8 @@ fn verdict(files: &[FileCheck], metrics: &BTreeMap<String, MetricDelta>, tol: f6
     if files.iter().all(|f| f.reproduced == Some(f.recorded)) {
         return Verdict::Identical;
     }
+    // |Δ| ≤ tol·max(1, |recorded|): with tol = 0, metrics that reproduce exactly are within.
     let within = !metrics.is_empty()
-        && tol > 0.0
         && files.iter().all(|f| f.reproduced.is_some())
         && metrics.values().all(|m| {
             m.delta

@@ -167,10 +167,12 @@ impl Repo {
             values
                 .len()
                 .checked_sub(1 + moves_ago)
-                .ok_or_else(|| Error::HistoryTooShort {
+                .ok_or_else(|| Error::AliasHistoryTooShort {
                     rev: s.to_string(),
+                    model: model.to_string(),
+                    alias: alias.to_string(),
                     asked: moves_ago,
-                    available: values.len().saturating_sub(1),
+                    targets: values.len(),
                 })?;
         values[idx]
             .ok_or_else(|| Error::UnknownRevision(format!("{s} (the alias was removed then)")))

@@ -46,7 +46,12 @@ fn same_config_and_seed_give_identical_weights_and_reproduce_says_so() {
 
     // Another seed: different, with metric deltas; exit code 2.
     let out = r.mreg(&["reproduce", id, "--set", "seed=7", "--json", "-q"]);
-    assert_eq!(out.code, 2, "{}", out.describe());
+    assert_eq!(
+        out.code,
+        3,
+        "different exits 3 (2 is a usage error): {}",
+        out.describe()
+    );
     let rep = out.json();
     assert_eq!(rep["verdict"], "different");
     assert!(rep["metrics"]

@@ -813,3 +813,479 @@ fn post_commit_notes_a_version_only_when_the_git_commit_changed_its_pin() {
         serde_json::json!([pinned_at])
     );
 }
+
+// ---- Registry semantics and honest output -------------------------------------------
+
+#[test]
+fn log_follows_the_parent_chain_not_the_clock_and_takes_any_revision() {
+    let r = TestRepo::new();
+    let mut ids = Vec::new();
+    // The second commit comes from a machine whose clock is a year behind.
+    for (i, t) in [
+        "2026-03-01T00:00:00Z",
+        "2025-03-01T00:00:00Z",
+        "2026-03-02T00:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        r.write("w.bin", &noise(100, i as u64));
+        ids.push(
+            r.mreg_env(&["commit", "w.bin", "--model", "m"], &[("MREG_NOW", t)])
+                .ok()
+                .stdout
+                .trim()
+                .to_string(),
+        );
+    }
+    let chain = r.chain("m");
+    assert_eq!(chain, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    // Another model interleaves by time, without reordering m.
+    r.write("o.bin", &noise(100, 9));
+    r.mreg_env(
+        &["commit", "o.bin", "--model", "o"],
+        &[("MREG_NOW", "2026-03-01T12:00:00Z")],
+    )
+    .ok();
+    let all: Vec<String> = r
+        .mreg(&["log", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"] == "m")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all, chain);
+    r.mreg(&["alias", "set", "m", "production", &ids[1]]).ok();
+    let from: Vec<String> = r
+        .mreg(&["log", "m@production", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(from, vec![ids[1].clone(), ids[0].clone()]);
+    r.mreg(&["log", "m~1", "--oneline"]).ok();
+}
+
+#[test]
+fn models_lists_every_model_with_head_aliases_and_counts() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    r.mreg(&["alias", "set", "m", "production", &v[1]]).ok();
+    r.write("o.bin", b"other");
+    r.commit(&["o.bin", "--model", "other"]);
+    let j = r.mreg(&["models", "--json"]).ok().json();
+    assert_eq!(j[0]["model"], "m");
+    assert_eq!(j[0]["versions"], 3);
+    assert_eq!(j[0]["head"], v[2].as_str());
+    assert_eq!(j[0]["aliases"]["production"], v[1].as_str());
+    assert_eq!(j[1]["model"], "other");
+    let text = r.mreg(&["models"]).ok().stdout;
+    assert!(
+        text.contains("production=") && text.contains("other"),
+        "{text}"
+    );
+}
+
+#[test]
+fn alias_history_past_its_moves_says_so_in_moves() {
+    let r = TestRepo::new();
+    let v = versions(&r, 2);
+    r.mreg(&["alias", "set", "m", "production", &v[0]]).ok();
+    r.mreg(&["alias", "set", "m", "production", &v[1]]).ok();
+    let e = r.mreg(&["show", "m@production@{1}", "--json"]).ok().json();
+    assert_eq!(e["id"], v[0].as_str());
+    let e = r.mreg(&["show", "m@production@{5}"]).fails();
+    assert!(
+        e.stderr.contains("2 target(s)") && e.stderr.contains("alias"),
+        "{}",
+        e.describe()
+    );
+    assert!(!e.stderr.contains("commit(s) back"), "{}", e.describe());
+    assert!(
+        e.stderr.contains("mreg history m --alias production"),
+        "{}",
+        e.describe()
+    );
+}
+
+#[test]
+fn history_shows_labels_in_full_and_aligns_rows() {
+    let r = TestRepo::new();
+    let v = versions(&r, 1);
+    r.mreg(&["label", "add", &v[0], "baseline-2026-candidate"])
+        .ok();
+    r.mreg(&["label", "add", &v[0], "ok"]).ok();
+    let out = r.mreg(&["history", "m"]).ok().stdout;
+    assert!(out.contains("baseline-2026-candidate"), "{out}");
+    assert!(out.contains("label_add ok"), "{out}");
+    // Columns line up: every row's author starts at the same character.
+    let cols: Vec<usize> = out.lines().map(|l| l.find("Test <").unwrap()).collect();
+    assert!(cols.windows(2).all(|w| w[0] == w[1]), "{out}");
+    // show and --json see label edits.
+    let show = r.mreg(&["show", &v[0], "--json"]).ok().json();
+    let labels = show["labels"].to_string();
+    assert!(labels.contains("baseline-2026-candidate"), "{show}");
+    r.mreg(&["label", "rm", &v[0], "ok"]).ok();
+    let show = r.mreg(&["show", &v[0]]).ok().stdout;
+    assert!(
+        show.contains("baseline-2026-candidate") && !show.contains(", ok"),
+        "{show}"
+    );
+}
+
+#[test]
+fn list_valued_params_show_compare_and_filter() {
+    let r = TestRepo::new();
+    for (i, h) in ["[32,16]", "[64,16]"].iter().enumerate() {
+        r.write("w.bin", &noise(100, i as u64));
+        r.commit(&[
+            "w.bin",
+            "--model",
+            "m",
+            "--param",
+            &format!("model.hidden={h}"),
+        ]);
+    }
+    let c = r.mreg(&["compare", "m~1", "m", "--json"]).ok().json();
+    let row = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "params.model.hidden")
+        .unwrap()
+        .clone();
+    assert_eq!(row["differs"], true, "{c}");
+    assert_eq!(row["values"], serde_json::json!(["[32,16]", "[64,16]"]));
+    let t = r
+        .mreg(&["list", "--columns", "id,params.model.hidden"])
+        .ok()
+        .stdout;
+    assert!(t.contains("[32,16]") && t.contains("[64,16]"), "{t}");
+    let hits = r
+        .mreg(&[
+            "list",
+            "--where",
+            "params.model.hidden == [32, 16]",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(hits.as_array().unwrap().len(), 1, "{hits}");
+    let e = r
+        .mreg(&["list", "--where", "params.model.hidden == [32"])
+        .fails();
+    assert!(e.stderr.contains("unterminated list"), "{}", e.describe());
+}
+
+#[test]
+fn cat_object_of_a_file_id_says_what_it_is() {
+    let r = TestRepo::new();
+    // Several chunks, so the file's id is no chunk's id.
+    let data = noise(6 << 20, 1);
+    r.write("w.bin", &data);
+    r.commit(&["w.bin", "--model", "m"]);
+    let fid = common::b3(&data);
+    let e = r.mreg(&["cat-object", &fid]).fails();
+    assert!(
+        e.stderr.contains("blake3 of file w.bin"),
+        "{}",
+        e.describe()
+    );
+    assert!(
+        e.stderr.contains("hint:") && !e.stderr.contains("fsck"),
+        "{}",
+        e.describe()
+    );
+    let e = r.mreg(&["cat-object", "0000000000"]).fails();
+    assert!(
+        e.stderr.contains("no object") && e.stderr.contains("hint:"),
+        "{}",
+        e.describe()
+    );
+}
+
+#[test]
+fn checkout_git_of_a_version_this_store_lacks_says_so() {
+    let r = git_repo();
+    r.write("models/w.bin", &noise(100, 1));
+    let id = r.commit(&["models/w.bin", "--model", "m"]);
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin"]);
+    // A fresh clone of the code with an empty store.
+    let clone = tempfile::tempdir().unwrap();
+    git(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "c"],
+    );
+    let c = clone.path().join("c");
+    let out = std::process::Command::new(common::bin())
+        .args(["init"])
+        .current_dir(&c)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = std::process::Command::new(common::bin())
+        .args(["checkout", "--git", "HEAD"])
+        .current_dir(&c)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("does not have version") && err.contains(&id),
+        "{err}"
+    );
+    assert!(!err.contains("fsck"), "{err}");
+}
+
+#[test]
+fn dash_c_records_the_author_from_that_directory() {
+    let r = git_repo();
+    git(r.path(), &["config", "user.name", "Repo Author"]);
+    git(r.path(), &["config", "user.email", "repo@example.com"]);
+    r.write("w.bin", &noise(100, 1));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "-C",
+            r.path().to_str().unwrap(),
+            "commit",
+            "w.bin",
+            "--model",
+            "m",
+            "--json",
+        ])
+        .current_dir(elsewhere.path())
+        .env_remove("MREG_AUTHOR")
+        .env("HOME", elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["author"], "Repo Author <repo@example.com>");
+}
+
+#[test]
+fn run_prints_the_id_on_stdout_and_respects_quiet() {
+    let r = git_repo();
+    r.write(
+        "train.sh",
+        b"echo '{\"loss\": 0.5}' > metrics.json; head -c 64 /dev/urandom > out.bin\n",
+    );
+    git(r.path(), &["add", "train.sh"]);
+    git(r.path(), &["commit", "-qm", "script"]);
+    let out = r
+        .mreg(&[
+            "run",
+            "--model",
+            "m",
+            "--outputs",
+            "out.bin",
+            "--metrics-file",
+            "metrics.json",
+            "--",
+            "sh",
+            "train.sh",
+        ])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "only the id on stdout: {}", out.describe());
+    assert!(
+        out.stderr.contains("[m "),
+        "summary on stderr: {}",
+        out.describe()
+    );
+    let q = r
+        .mreg(&[
+            "run",
+            "-q",
+            "--model",
+            "m",
+            "--outputs",
+            "out.bin",
+            "--metrics-file",
+            "metrics.json",
+            "--",
+            "sh",
+            "train.sh",
+        ])
+        .ok();
+    assert!(!q.stderr.contains("[m "), "{}", q.describe());
+    // Random bytes, identical metrics: --tolerance 0 is within tolerance, exit 0.
+    let rep = r
+        .mreg(&[
+            "reproduce",
+            &id,
+            "--tolerance",
+            "0",
+            "--json",
+            "--no-record",
+        ])
+        .ok()
+        .json();
+    assert_eq!(rep["verdict"], "within_tolerance", "{rep}");
+    // A real difference exits 3 (2 is clap's usage error): metrics drawn at random.
+    r.write(
+        "train.sh",
+        b"v=$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); echo \"{\\\"loss\\\": $v}\" > metrics.json; head -c 64 /dev/urandom > out.bin\n",
+    );
+    git(r.path(), &["commit", "-qam", "random metrics"]);
+    let q = r
+        .mreg(&[
+            "run",
+            "-q",
+            "--model",
+            "m",
+            "--outputs",
+            "out.bin",
+            "--metrics-file",
+            "metrics.json",
+            "--",
+            "sh",
+            "train.sh",
+        ])
+        .ok();
+    let id2 = q.stdout.trim().to_string();
+    let d = r.mreg(&["reproduce", &id2, "--no-record", "--tolerance", "0"]);
+    assert_eq!(d.code, 3, "{}", d.describe());
+}
+
+#[test]
+fn lineage_counts_match_the_graph_it_draws() {
+    let r = TestRepo::new();
+    r.write("data.csv", b"a\n1\n");
+    for i in 0..3u64 {
+        r.write("w.bin", &noise(100, i));
+        r.commit(&["w.bin", "--model", "m", "--dataset", "train=data.csv"]);
+    }
+    let g = r.mreg(&["lineage", "m~1", "--json"]).ok().json();
+    let (n, e) = (
+        g["nodes"].as_array().unwrap().len(),
+        g["edges"].as_array().unwrap().len(),
+    );
+    let text = r.mreg(&["lineage", "m~1"]).ok().stdout;
+    assert!(
+        text.contains(&format!("({n} nodes, {e} edges")),
+        "{text}\n{g}"
+    );
+    let dot = r.mreg(&["lineage", "m~1", "--dot"]).ok().stdout;
+    assert_eq!(dot.matches(" -> ").count(), e, "{dot}");
+}
+
+#[test]
+fn diff_says_when_only_safetensors_metadata_changed() {
+    let r = TestRepo::new();
+    let st = |meta: &str| {
+        let header = format!(
+            r#"{{"__metadata__":{{"note":"{meta}"}},"w":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#
+        );
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header.as_bytes());
+        f.extend_from_slice(&[0u8; 16]);
+        f
+    };
+    r.write("m.safetensors", &st("one"));
+    r.commit(&["m.safetensors", "--model", "m"]);
+    r.write("m.safetensors", &st("two"));
+    r.commit(&["m.safetensors", "--model", "m"]);
+    let d = r.mreg(&["diff", "m~1", "m"]).ok().stdout;
+    assert!(d.contains("only __metadata__ changed (note)"), "{d}");
+}
+
+/// Run the real binary as an unprivileged user, for whom the store is read-only (a shared
+/// read-only mount behaves the same). Needs root to switch user; skipped otherwise.
+fn as_nobody(r: &TestRepo, args: &[&str]) -> Option<std::process::Output> {
+    let ok = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: cannot switch to an unprivileged user here");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        common::bin(),
+    ])
+    .args(args)
+    .current_dir(r.path())
+    .env("MREG_AUTHOR", "Reader <r@example.com>")
+    .env_remove("MREG_STORE");
+    Some(cmd.output().unwrap())
+}
+
+#[test]
+fn read_commands_work_on_a_read_only_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = TestRepo::new();
+    let v = versions(&r, 2);
+    r.mreg(&["eval", "add", &v[0], "--dataset", "d", "--metric", "f1=0.5"])
+        .ok();
+    // The binary and the repository must be reachable by the other user; the store is not
+    // writable by it. The lock files and caches that exist are left as they are.
+    let _ = std::fs::remove_dir_all(r.store().join("cache"));
+    let _ = std::fs::remove_file(r.store().join("locks/store"));
+    let mut p = r.path().to_path_buf();
+    loop {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode | 0o755));
+        if !p.pop() || p.as_os_str().is_empty() {
+            break;
+        }
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let to = out_dir.path().join("co");
+    let snap = r.snapshot();
+    for args in [
+        vec!["log", "m"],
+        vec!["show", "m"],
+        vec!["list"],
+        vec!["du"],
+        vec!["diff", "m~1", "m"],
+        vec!["fsck"],
+        vec!["models"],
+        vec!["checkout", "m", "--to", to.to_str().unwrap()],
+    ] {
+        let Some(out) = as_nobody(&r, &args) else {
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "{args:?} on a read-only store:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(to.join("w.bin")).unwrap(),
+        noise(200_000, 1001)
+    );
+    assert_unchanged(&r, &snap, "read commands");
+    assert!(
+        !r.store().join("locks/store").exists(),
+        "no lock file created"
+    );
+}

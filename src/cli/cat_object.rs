@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             let c = repo.objects().find_prefix(&a.id)?;
             match c.len() {
                 1 => c[0],
-                0 => return Err(Error::MissingObject { id: a.id }),
+                0 => return Err(not_found(&repo, &a.id)),
                 _ => {
                     return Err(Error::AmbiguousRevision {
                         prefix: a.id,
@@ -41,6 +41,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             )))
         }
     };
+    if !repo.objects().exists(&id) {
+        return Err(not_found(&repo, &id.to_hex()));
+    }
     let (kind, data) = repo.objects().get(&id)?;
     if a.kind_only {
         return Ok(Output::ok(format!("{} {}\n", kind.name(), data.len())));
@@ -49,4 +52,17 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&data).and_then(|_| out.flush());
     Ok(Output::ok(String::new()))
+}
+
+/// No object has this id: say whether it is a file's id (a common mix-up), else missing.
+fn not_found(repo: &mreg::Repo, id: &str) -> Error {
+    match mreg::reach::find_file_id(repo, id) {
+        Ok(Some((commit, f))) => Error::FileIdNotObject {
+            id: id.to_string(),
+            path: f.path,
+            commit: commit.short(),
+            manifest: f.manifest.to_hex(),
+        },
+        _ => Error::NoSuchObject { id: id.to_string() },
+    }
 }

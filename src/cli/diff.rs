@@ -61,15 +61,38 @@ fn file_summary(f: &FileDiff) -> String {
         _ => String::new(),
     };
     let detail = if let Some(t) = &f.tensors {
-        format!(
-            "safetensors: {} changed, {} reshaped, {} added, {} removed, {} renamed, {} identical",
-            t.changed.len(),
-            t.reshaped.len(),
-            t.added.len(),
-            t.removed.len(),
-            t.renamed.len(),
-            t.identical.len()
-        )
+        let tensors_same = t.changed.is_empty()
+            && t.reshaped.is_empty()
+            && t.added.is_empty()
+            && t.removed.is_empty()
+            && t.renamed.is_empty();
+        let meta = if t.metadata_changed.is_empty() {
+            String::new()
+        } else {
+            format!("; __metadata__ changed: {}", t.metadata_changed.join(", "))
+        };
+        if tensors_same && !t.metadata_changed.is_empty() {
+            format!(
+                "safetensors: only __metadata__ changed ({}); all {} tensors identical",
+                t.metadata_changed.join(", "),
+                t.identical.len()
+            )
+        } else if tensors_same {
+            format!(
+                "safetensors: all {} tensors identical; the header layout changed",
+                t.identical.len()
+            )
+        } else {
+            format!(
+                "safetensors: {} changed, {} reshaped, {} added, {} removed, {} renamed, {} identical{meta}",
+                t.changed.len(),
+                t.reshaped.len(),
+                t.added.len(),
+                t.removed.len(),
+                t.renamed.len(),
+                t.identical.len()
+            )
+        }
     } else if let Some(b) = &f.bytes {
         format!(
             "bytes: {} of {} chunks new ({})",

@@ -111,30 +111,45 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     if a.json {
         return Ok(Output::ok(super::json(&selected)));
     }
-    let mut s = String::new();
+    let mut rows = Vec::new();
     for e in selected.iter().rev() {
-        let changes: Vec<String> =
-            e.changes
-                .iter()
-                .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
-                .map(|c| format!("{} {} -> {}", c.name, id_str(&c.old), id_str(&c.new)))
-                .chain(e.extra.iter().map(|(k, v)| {
-                    format!("{k} {}", v.as_str().unwrap_or("").get(..12).unwrap_or(""))
-                }))
-                .collect();
-        s.push_str(&format!(
-            "#{:<4} {}  {:<10} {:<28} {}{}\n",
-            e.seq,
-            e.time,
-            e.action,
-            e.author,
-            changes.join(", "),
-            if e.message.is_empty() {
-                String::new()
-            } else {
-                format!("  \"{}\"", e.message)
-            }
-        ));
+        let changes: Vec<String> = e
+            .changes
+            .iter()
+            .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
+            .map(|c| format!("{} {} -> {}", c.name, id_str(&c.old), id_str(&c.new)))
+            .chain(
+                e.extra
+                    .iter()
+                    .map(|(k, v)| format!("{k} {}", extra_value(v))),
+            )
+            .collect();
+        rows.push(vec![
+            format!("#{}", e.seq),
+            e.time.clone(),
+            e.action.clone(),
+            e.author.clone(),
+            format!(
+                "{}{}",
+                changes.join(", "),
+                if e.message.is_empty() {
+                    String::new()
+                } else {
+                    format!("  \"{}\"", e.message)
+                }
+            ),
+        ]);
     }
-    Ok(Output::ok(s))
+    Ok(Output::ok(super::fmt::table(&rows)))
+}
+
+/// An extra fact of a history line: ids shortened, anything else (labels...) in full.
+fn extra_value(v: &serde_json::Value) -> String {
+    match v.as_str() {
+        Some(t) => match mreg::ObjectId::from_hex(t) {
+            Some(id) => id.short(),
+            None => t.to_string(),
+        },
+        None => v.to_string(),
+    }
 }

@@ -83,15 +83,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let other = if e.to == g.focus { &e.from } else { &e.to };
         s.push_str(&format!("  {rel}: {}\n", label(other)));
     }
-    let ancestors = g
-        .edges
-        .iter()
-        .filter(|e| matches!(e.kind, "parent" | "from"))
-        .count();
+    // The counts of the graph --dot and --mermaid draw (every node and edge), so the two
+    // never disagree.
     s.push_str(&format!(
         "({} nodes, {} edges; --dot or --mermaid for the whole graph)\n",
         g.nodes.len(),
-        ancestors
+        g.edges.len()
     ));
     Ok(Output::ok(s))
 }

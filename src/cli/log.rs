@@ -5,9 +5,20 @@ use mreg::{gc_marks, Commit, ModelName, ObjectId};
 use super::{fmt, Ctx, Output};
 
 /// Show the commits of a model (or of every model), newest first.
+///
+/// Like git, log follows the parent chain from the head (or from REV), so a commit made on
+/// a machine with a skewed clock never reorders a model's history. Several models are
+/// interleaved by time, each in its own chain order.
+///
+/// Examples:
+///   mreg log mnist
+///   mreg log mnist@production -n 5     # production and what came before it
+///   mreg log --oneline
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Model to show (default: every model).
+    /// A model, or any revision to start from (default: every model).
+    #[arg(value_name = "MODEL|REV")]
     model: Option<String>,
 
     /// Show at most N commits.
@@ -25,21 +36,42 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
+    // One chain per model (or the chain from a revision), each newest first by parents.
+    let mut chains: Vec<Vec<(ObjectId, Commit)>> = Vec::new();
     let models = match &a.model {
-        Some(m) => {
-            let m = ModelName::new(m)?;
-            if !repo.model_exists(&m) {
-                return Err(mreg::Error::UnknownModel(m.to_string()));
+        Some(arg) => match ModelName::new(arg).ok().filter(|m| repo.model_exists(m)) {
+            Some(m) => {
+                chains.push(repo.model_chain(&m)?);
+                vec![m]
             }
-            vec![m]
+            None => {
+                let start = repo.resolve(arg).map_err(|e| match e {
+                    // A bare name that is neither a model, a tag nor an id: say "model".
+                    mreg::Error::UnknownRevision(_) if ModelName::new(arg).is_ok() => {
+                        mreg::Error::UnknownModel(arg.clone())
+                    }
+                    e => e,
+                })?;
+                let chain = repo.chain_from(start)?;
+                let m = chain
+                    .first()
+                    .map(|(_, c)| c.model.clone())
+                    .ok_or_else(|| mreg::Error::UnknownRevision(arg.clone()))?;
+                chains.push(chain);
+                vec![m]
+            }
+        },
+        None => {
+            let ms = repo.models()?;
+            for m in &ms {
+                chains.push(repo.model_chain(m)?);
+            }
+            ms
         }
-        None => repo.models()?,
     };
-    let mut all: Vec<(ObjectId, Commit)> = Vec::new();
     // Refs pointing at each commit, for decoration: (head, production, v1.0).
     let mut decor: std::collections::HashMap<ObjectId, Vec<String>> = Default::default();
     let mut archived = std::collections::HashSet::new();
-    let mut depth: std::collections::HashMap<ObjectId, usize> = Default::default();
     let mut evals: std::collections::HashMap<ObjectId, Vec<serde_json::Value>> = Default::default();
     for m in &models {
         for (r, id) in repo.model_state(m)?.refs() {
@@ -59,20 +91,25 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 }
             }
         }
-        let chain = repo.model_chain(m)?;
-        let n = chain.len();
-        for (i, (id, _)) in chain.iter().enumerate() {
-            depth.insert(*id, n - i);
-        }
-        all.extend(chain);
     }
-    // Newest first; within one second, a model's own chain order decides, then the id.
-    all.sort_by(|a, b| {
-        b.1.created_at
-            .cmp(&a.1.created_at)
-            .then(depth[&b.0].cmp(&depth[&a.0]))
-            .then(b.0.cmp(&a.0))
-    });
+    // Merge the chains newest first by time, never reordering within a chain (as git's
+    // date order does): at each step, the chain whose next commit is newest goes.
+    let mut all: Vec<(ObjectId, Commit)> = Vec::new();
+    let mut next: Vec<std::iter::Peekable<std::vec::IntoIter<(ObjectId, Commit)>>> = chains
+        .into_iter()
+        .map(|c| c.into_iter().peekable())
+        .collect();
+    loop {
+        let pick = next
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, it)| it.peek().map(|(id, c)| (i, c.created_at.clone(), *id)))
+            .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
+        match pick {
+            Some((i, _, _)) => all.push(next[i].next().expect("peeked")),
+            None => break,
+        }
+    }
     if let Some(n) = a.max {
         all.truncate(n);
     }

@@ -29,6 +29,7 @@ mod init;
 mod lineage;
 mod list;
 mod log;
+mod models;
 mod policy;
 mod progress;
 mod promote;
@@ -80,6 +81,7 @@ enum Command {
     Init(init::Args),
     Commit(commit::Args),
     Log(log::Args),
+    Models(models::Args),
     Show(show::Args),
     Checkout(checkout::Args),
     Status(status::Args),
@@ -112,6 +114,10 @@ enum Command {
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
+
+/// Exit codes (README.md, "Exit codes"): 0 success, 1 error (or fsck found problems),
+/// 2 usage error (clap's), 3 `reproduce` found the result different.
+pub const EXIT_DIFFERENT: u8 = 3;
 
 /// What every command gets: where it runs and how to open the store.
 pub struct Ctx {
@@ -207,7 +213,11 @@ fn run(cli: Cli) -> mreg::Result<Output> {
                     d.display()
                 )));
             }
-            std::fs::canonicalize(&d).map_err(|e| Error::io("resolving", &d, e))?
+            let d = std::fs::canonicalize(&d).map_err(|e| Error::io("resolving", &d, e))?;
+            // As `git -C`: really run there, so everything read from the current
+            // directory (the git config the author comes from) is DIR's.
+            std::env::set_current_dir(&d).map_err(|e| Error::io("changing directory to", &d, e))?;
+            d
         }
         None => start,
     };
@@ -221,6 +231,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Init(a) => init::run(&ctx, a),
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
+        Command::Models(a) => models::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),

@@ -16,7 +16,7 @@ use super::{fmt, Ctx, Output};
 /// Verdicts: identical (same bytes), within_tolerance (bytes differ, every metric within
 /// the tolerance), different (with metric deltas and the environment drift that may explain
 /// it). The verdict is recorded as a note on the commit (see `mreg show`).
-/// Exit code: 0 identical or within tolerance, 2 different, 1 error.
+/// Exit code: 0 identical or within tolerance, 3 different, 1 error, 2 usage error.
 ///
 /// Examples:
 ///   mreg reproduce iris@production
@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         )?;
     }
     let code = if r.verdict == Verdict::Different {
-        2
+        super::EXIT_DIFFERENT
     } else {
         0
     };

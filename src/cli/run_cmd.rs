@@ -80,17 +80,21 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         &ctx.progress(),
     )?;
     if a.json {
-        return Ok(Output::ok(super::json(&super::fmt::commit_json(
-            &out.id,
-            &out.commit,
-            false,
-        ))));
+        let mut v = super::fmt::commit_json(&out.id, &out.commit, false);
+        v["policy_moves"] = serde_json::json!(out.policy_moves);
+        return Ok(Output::ok(super::json(&v)));
     }
-    Ok(Output::ok(format!(
-        "[{} {}] {}\n  {}\n",
+    // The id on stdout (for scripts), the summary on stderr (silenced by -q), as `commit`.
+    ctx.note(format_args!(
+        "[{} {}] {}\n  {}",
         out.commit.model,
         out.id.short(),
         super::fmt::subject(&out.commit.message),
         super::fmt::metrics_inline(&out.commit)
-    )))
+    ));
+    let moves = super::fmt::policy_moves(&out.policy_moves);
+    if !moves.is_empty() {
+        ctx.note(format_args!("{}", moves.trim_end()));
+    }
+    Ok(Output::ok(format!("{}\n", out.id)))
 }

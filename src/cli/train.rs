@@ -112,16 +112,20 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     )?;
     let id = out.commit.id;
     let c = &out.commit.commit;
-    let state = repo.model_state(&c.model)?;
-    let candidate = state.aliases.get("candidate") == Some(&id);
     if a.json {
         let mut v = fmt::commit_json(&id, c, false);
         v["weights_path"] = serde_json::json!(out.weights_path);
-        v["candidate"] = serde_json::json!(candidate);
+        v["candidate"] = serde_json::json!(out
+            .commit
+            .policy_moves
+            .iter()
+            .any(|m| m.alias == "candidate"));
+        v["policy_moves"] = serde_json::json!(out.commit.policy_moves);
         return Ok(Output::ok(super::json(&v)));
     }
-    let mut s = format!(
-        "[{} {}] {}\n  weights {} ({}, blake3 {})\n  {}\n",
+    // The id on stdout (for scripts), the summary on stderr (silenced by -q), as `commit`.
+    ctx.note(format_args!(
+        "[{} {}] {}\n  weights {} ({}, blake3 {})\n  {}",
         c.model,
         id.short(),
         fmt::subject(&c.message),
@@ -132,15 +136,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .map(|f| f.blake3.short())
             .unwrap_or_default(),
         fmt::metrics_inline(c)
-    );
-    if candidate {
-        s.push_str(&format!(
-            "  {}@candidate -> {} (beats production)\n",
-            c.model,
-            id.short()
-        ));
+    ));
+    let moves = fmt::policy_moves(&out.commit.policy_moves);
+    if !moves.is_empty() {
+        ctx.note(format_args!("{}", moves.trim_end()));
     }
-    Ok(Output::ok(s))
+    Ok(Output::ok(format!("{id}\n")))
 }
 
 /// Write the built-in example next to the store (keeping files already there); returns the

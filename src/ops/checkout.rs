@@ -94,7 +94,13 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
     // Shared with other writers, exclusive against gc: no object vanishes mid-checkout.
-    let _store = repo.lock_store_shared()?;
+    // Into the work tree: a writer (worktree.json, mreg.lock). With --to: a reader of the
+    // store, which may be a read-only mount.
+    let _store = if req.to.is_some() {
+        repo.lock_store_read()?
+    } else {
+        repo.lock_store_shared()?
+    };
     let commit = repo.read_commit(&req.commit)?;
     let files = select(&commit, &req.paths)?;
     let in_work_tree = req.to.is_none();
