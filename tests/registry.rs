@@ -659,6 +659,14 @@ fn gc_removes_stale_temp_files_but_not_fresh_ones() {
         "{plan}"
     );
     assert!(old.exists(), "--dry-run removes nothing");
+    // du reports them too, with their age (an interrupted commit's data lives there).
+    let du = r.mreg(&["du", "--json"]).ok().json();
+    assert_eq!(du["temp_files"].as_array().unwrap().len(), 3, "{du}");
+    assert!(du["temp_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["age_secs"].as_u64().unwrap() >= 7100));
     r.mreg(&["gc"]).ok();
     assert!(!old.exists());
     // Object temp files are written only under the shared store lock: with gc holding it

@@ -184,7 +184,11 @@ fn training_failures_are_clear_and_commit_nothing() {
 #[test]
 fn a_killed_training_leaves_no_commit_and_a_clean_store() {
     let r = TestRepo::new();
-    r.mreg(&["train", "--example", "-q"]).ok(); // writes the example files
+    // Writes the example files. Like `commit`: the id alone on stdout, nothing on stderr
+    // with -q (regression: train printed its summary on stdout and ignored -q).
+    let out = r.mreg(&["train", "--example", "-q"]).ok();
+    assert_eq!(out.stdout.trim().len(), 64, "{}", out.describe());
+    assert!(out.stderr.is_empty(), "{}", out.describe());
     let before = r.chain("example");
     let mut child = r
         .command(&["train", "--example", "--set", "epochs=5000", "-q"])

@@ -758,6 +758,24 @@ fn dataset_directories_hash_the_same_in_commit_and_eval() {
         .ok()
         .json();
     assert_eq!(e["dataset_blake3"], committed.as_str(), "{e}");
+    // The summary's byte count includes stored datasets.
+    r.write("w.bin", &noise(100, 2));
+    let out = r
+        .mreg(&[
+            "commit",
+            "w.bin",
+            "--model",
+            "m",
+            "--dataset",
+            "test=data/test",
+            "--store-datasets",
+        ])
+        .ok();
+    assert!(
+        out.stderr.contains("of which datasets"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]

@@ -205,3 +205,79 @@ fn check_chunks(repo: &Repo, kinds: &HashMap<ObjectId, (Kind, u64)>, m: &Manifes
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::{Commit, Environment, FileEntry};
+    use crate::filestore::ChunkRef;
+    use crate::history::MoveInfo;
+    use crate::names::ModelName;
+
+    /// A manifest whose chunk lengths add up to its size but disagree with the chunks
+    /// themselves (its id is honest: it was crafted, not corrupted) is reported.
+    #[test]
+    fn fsck_checks_chunk_lengths_against_the_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repo::init(d.path()).unwrap();
+        let a = repo.objects().put(Kind::Chunk, &[1u8; 10]).unwrap().id;
+        let b = repo.objects().put(Kind::Chunk, &[2u8; 20]).unwrap().id;
+        let mut content = vec![1u8; 10];
+        content.extend([2u8; 20]);
+        let file = ObjectId::hash(&content);
+        let m = Manifest {
+            size: 30,
+            blake3: file,
+            chunks: vec![ChunkRef { id: a, len: 20 }, ChunkRef { id: b, len: 10 }],
+        };
+        let mid = repo.objects().put(Kind::Manifest, &m.encode()).unwrap().id;
+        repo.objects().flush().unwrap();
+        let c = Commit {
+            format: 1,
+            model: ModelName::new("m").unwrap(),
+            parents: vec![],
+            message: String::new(),
+            author: "t".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            files: vec![FileEntry {
+                path: "w.bin".into(),
+                blake3: file,
+                size: 30,
+                executable: false,
+                manifest: mid,
+            }],
+            params: serde_json::json!({}),
+            metrics: Default::default(),
+            datasets: vec![],
+            labels: vec![],
+            environment: Environment::default(),
+            git: None,
+            derived_from: vec![],
+            recipe: None,
+            roots: vec![],
+        };
+        let id = repo.write_commit(&c).unwrap();
+        repo.model_log(&c.model)
+            .update(
+                MoveInfo {
+                    time: "2026-01-01T00:00:00Z".into(),
+                    author: "t".into(),
+                    action: "commit".into(),
+                    message: String::new(),
+                },
+                |s, _| {
+                    s.head = Some(id);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        let rep = fsck(&repo).unwrap();
+        assert!(
+            rep.problems.iter().any(|p| p
+                .problem
+                .contains("chunk holds 10 bytes, the manifest says 20")),
+            "{:?}",
+            rep.problems
+        );
+    }
+}
