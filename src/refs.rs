@@ -107,8 +107,10 @@ pub fn alias_set(
     validate_alias(alias)?;
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
-    refuse_pruned(repo, &target)?;
     repo.move_refs(model, info, |state, _| {
+        // Under the shared store lock, which gc takes exclusively: no prune can slip in
+        // between this check and the move.
+        refuse_pruned(repo, &target)?;
         let current = state.aliases.get(alias);
         let ok = match expect {
             None => true,
@@ -173,7 +175,6 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
         }
     }
     let model = repo.read_commit(&target)?.model;
-    refuse_pruned(repo, &target)?;
     // The tags lock makes "no model has this tag yet" and the append one step.
     let _tags = repo.lock_named("tags")?;
     if let Some((_, m, id)) = tags(repo)?.into_iter().find(|(t, _, _)| t == tag) {
@@ -184,6 +185,7 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
         });
     }
     let e = repo.move_refs(&model, info, |state, _| {
+        refuse_pruned(repo, &target)?;
         state.tags.insert(tag.to_string(), target);
         Ok(())
     })?;
