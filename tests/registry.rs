@@ -5,35 +5,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{b3, noise, TestRepo};
-
-/// A repo with model `m` of `n` versions; returns their ids, oldest first.
-fn versions(r: &TestRepo, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            r.write("w.bin", &noise(200_000, 1000 + i as u64));
-            let t = format!("2026-01-{:02}T00:00:00Z", i + 1);
-            let acc = format!("acc=0.{}", 50 + i);
-            r.mreg_env(
-                &[
-                    "commit",
-                    "w.bin",
-                    "--model",
-                    "m",
-                    "--metric",
-                    &acc,
-                    "-m",
-                    &format!("v{i}"),
-                ],
-                &[("MREG_NOW", &t)],
-            )
-            .ok()
-            .stdout
-            .trim()
-            .to_string()
-        })
-        .collect()
-}
+use common::{b3, noise, versions, TestRepo};
 
 fn resolve(r: &TestRepo, rev: &str) -> String {
     r.mreg(&["show", rev, "--json"]).ok().json()["id"]

@@ -3,35 +3,7 @@
 
 mod common;
 
-use common::{noise, TestRepo};
-
-/// `n` versions of model `m`, each with its own 200 KB file and `acc = 0.50 + i/100`.
-fn versions(r: &TestRepo, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            r.write("w.bin", &noise(200_000, 1000 + i as u64));
-            let t = format!("2026-01-{:02}T00:00:00Z", i + 1);
-            let acc = format!("acc=0.{}", 50 + i);
-            r.mreg_env(
-                &[
-                    "commit",
-                    "w.bin",
-                    "--model",
-                    "m",
-                    "--metric",
-                    &acc,
-                    "-m",
-                    &format!("v{i}"),
-                ],
-                &[("MREG_NOW", &t)],
-            )
-            .ok()
-            .stdout
-            .trim()
-            .to_string()
-        })
-        .collect()
-}
+use common::{git, noise, versions, TestRepo};
 
 /// Assert the store is as it was (the query cache may be rebuilt: it is not state).
 #[track_caller]
@@ -485,26 +457,6 @@ fn alias_head_and_hex_looking_tags_are_refused() {
 }
 
 // ---- A directory is a version -------------------------------------------------------
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("MREG_STORE")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn git_repo() -> TestRepo {
     let r = TestRepo::bare();

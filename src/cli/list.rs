@@ -105,25 +105,7 @@ fn table(rows: &[Row], cols: &[String]) -> mreg::Result<String> {
                 .collect::<mreg::Result<_>>()?,
         );
     }
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|i| {
-            grid.iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut s = String::new();
-    for row in grid {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        s.push_str(line.join("  ").trim_end());
-        s.push('\n');
-    }
-    Ok(s)
+    Ok(super::fmt::table(&grid))
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {

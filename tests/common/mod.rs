@@ -190,3 +190,54 @@ impl TestRepo {
             .collect()
     }
 }
+
+/// Run git in `dir` with a fixed identity and no system config; returns stdout (trimmed).
+/// Panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("MREG_STORE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `n` versions of model `m`, each with its own 200 KB `w.bin`, `acc = 0.50 + i/100`,
+/// message `v{i}` and a creation day of January 2026.
+pub fn versions(r: &TestRepo, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            r.write("w.bin", &noise(200_000, 1000 + i as u64));
+            let t = format!("2026-01-{:02}T00:00:00Z", i + 1);
+            let acc = format!("acc=0.{}", 50 + i);
+            r.mreg_env(
+                &[
+                    "commit",
+                    "w.bin",
+                    "--model",
+                    "m",
+                    "--metric",
+                    &acc,
+                    "-m",
+                    &format!("v{i}"),
+                ],
+                &[("MREG_NOW", &t)],
+            )
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+        })
+        .collect()
+}
