@@ -31,3 +31,10 @@ pub fn mark_pruned(repo: &Repo, id: &ObjectId, when: &str) -> Result<()> {
         &repo.tmp_dir(),
     )
 }
+
+impl Repo {
+    /// True when gc or `prune` removed some of this version's data (see `gc_marks`).
+    pub fn is_pruned(&self, id: &ObjectId) -> bool {
+        is_pruned(self, id)
+    }
+}

@@ -54,4 +54,5 @@ pub use commit::Commit;
 pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use names::ModelName;
+pub use ops::commit::CommitRequest;
 pub use repo::Repo;

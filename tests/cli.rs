@@ -504,3 +504,24 @@ fn the_example_store_reads_and_verifies() {
         "the example has evaluations"
     );
 }
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let r = TestRepo::bare();
+    let bash = r.mreg(&["completions", "bash"]).ok().stdout;
+    assert!(
+        bash.contains("_mreg()") && bash.contains("checkout"),
+        "{bash}"
+    );
+    let zsh = r.mreg(&["completions", "zsh"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef mreg"), "{zsh}");
+    let fish = r.mreg(&["completions", "fish"]).ok().stdout;
+    assert!(fish.contains("complete -c mreg"), "{fish}");
+    let e = r.mreg(&["completions", "tcsh"]);
+    assert_eq!(
+        e.code,
+        2,
+        "unknown shell is a usage error: {}",
+        e.describe()
+    );
+}

@@ -114,11 +114,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .map(|r| repo.resolve(r))
         .collect::<mreg::Result<Vec<_>>>()?;
     let req = CommitRequest {
-        model,
-        paths: a.paths,
-        cwd: ctx.cwd.clone(),
         message: a.message,
-        author: super::author(),
         created_at: super::now()?,
         params,
         metrics,
@@ -128,9 +124,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         environment: environment(),
         aliases: a.aliases,
         derived_from,
-        recipe: None,
         follow_symlinks: a.follow_symlinks,
         carry: a.carry,
+        ..CommitRequest::new(model, &super::author(), ctx.cwd.clone(), a.paths)
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;

@@ -115,7 +115,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     // are gone, so files are compared by hash only.
     let pruned: Vec<mreg::ObjectId> = [ia, ib]
         .into_iter()
-        .filter(|id| mreg::gc_marks::is_pruned(&repo, id))
+        .filter(|id| repo.is_pruned(id))
         .collect();
     let d = diff_commits(repo.objects(), (ia, &ca), (ib, &cb), pruned.is_empty())?;
     if a.json {

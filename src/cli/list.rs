@@ -172,7 +172,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     if a.json {
         let v: Vec<_> = rows
             .iter()
-            .map(|r| row_json(r, mreg::gc_marks::is_pruned(&repo, &r.id)))
+            .map(|r| row_json(r, repo.is_pruned(&r.id)))
             .collect();
         return Ok(Output::ok(super::json(&v)));
     }
@@ -238,7 +238,7 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
     // A pruned version cannot be checked out: never the answer, but say it was skipped.
     let skipped: Vec<&Row> = ranked
         .iter()
-        .take_while(|r| mreg::gc_marks::is_pruned(&repo, &r.id))
+        .take_while(|r| repo.is_pruned(&r.id))
         .copied()
         .collect();
     let winner = ranked.get(skipped.len()).ok_or_else(|| {
@@ -264,7 +264,7 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
         );
     }
     if a.json {
-        let mut v = row_json(winner, mreg::gc_marks::is_pruned(&repo, &winner.id));
+        let mut v = row_json(winner, repo.is_pruned(&winner.id));
         v["key"] = serde_json::json!(key_text);
         v["value"] = serde_json::json!(key.key.get(winner).map(|v| match v {
             Value::Num(n) => serde_json::json!(n),

@@ -1,6 +1,6 @@
 //! `mreg log`: list commits, newest first.
 
-use mreg::{gc_marks, Commit, ModelName, ObjectId};
+use mreg::{Commit, ModelName, ObjectId};
 
 use super::{fmt, Ctx, Output};
 
@@ -117,7 +117,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let v: Vec<_> = all
             .iter()
             .map(|(id, c)| {
-                let mut v = fmt::commit_json(id, c, gc_marks::is_pruned(&repo, id));
+                let mut v = fmt::commit_json(id, c, repo.is_pruned(id));
                 v["refs"] = serde_json::json!(decor.get(id).cloned().unwrap_or_default());
                 v["archived"] = serde_json::json!(archived.contains(id));
                 v["evaluations"] = serde_json::json!(evals.get(id).cloned().unwrap_or_default());
@@ -132,7 +132,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             Some(r) => format!(" ({})", r.join(", ")),
             None => String::new(),
         };
-        let pruned = match (gc_marks::is_pruned(&repo, id), archived.contains(id)) {
+        let pruned = match (repo.is_pruned(id), archived.contains(id)) {
             (true, true) => " [archived, files pruned]",
             (true, false) => " [files pruned]",
             (false, true) => " [archived]",

@@ -18,6 +18,7 @@ mod blame;
 mod cat_object;
 mod checkout;
 mod commit;
+mod completions;
 mod diff;
 mod eval;
 mod fmt;
@@ -111,6 +112,7 @@ enum Command {
     #[cfg(feature = "train")]
     Train(train::Args),
     Hook(hook::Args),
+    Completions(completions::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
 }
@@ -260,6 +262,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

@@ -1,7 +1,5 @@
 //! `mreg show`: one commit in full.
 
-use mreg::gc_marks;
-
 use super::{fmt, Ctx, Output};
 
 /// Show one commit: files, params, metrics, datasets, environment.
@@ -19,7 +17,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
     let mut c = repo.read_commit(&id)?;
-    let pruned = gc_marks::is_pruned(&repo, &id);
+    let pruned = repo.is_pruned(&id);
     // Which files lost their data (a pruned version stays inspectable).
     let lost: Vec<String> = if pruned {
         mreg::reach::files_missing_data(&repo, &c)

@@ -73,6 +73,43 @@ pub struct CommitOutcome {
     pub dataset_bytes: u64,
 }
 
+impl CommitRequest {
+    /// A request to commit `paths` (relative to `cwd`) to `model`, with everything else
+    /// empty: no message, params, metrics, datasets or labels, author `author`, time now,
+    /// this machine's environment. Set the rest with struct update syntax:
+    ///
+    /// ```no_run
+    /// # use mreg::{CommitRequest, ModelName};
+    /// # fn f() -> mreg::Result<()> {
+    /// let req = CommitRequest {
+    ///     message: "baseline".into(),
+    ///     ..CommitRequest::new(ModelName::new("mnist")?, "Ada <ada@example.com>", ".".into(), vec!["model.safetensors".into()])
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn new(model: ModelName, author: &str, cwd: PathBuf, paths: Vec<PathBuf>) -> Self {
+        CommitRequest {
+            model,
+            paths,
+            cwd,
+            message: String::new(),
+            author: author.to_string(),
+            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            params: serde_json::Value::Object(Default::default()),
+            metrics: BTreeMap::new(),
+            datasets: Vec::new(),
+            store_datasets: false,
+            labels: Vec::new(),
+            environment: Environment::current(),
+            aliases: Vec::new(),
+            derived_from: Vec::new(),
+            recipe: None,
+            follow_symlinks: false,
+            carry: false,
+        }
+    }
+}
+
 /// A file found under the requested paths.
 struct Candidate {
     rel: String,

@@ -116,23 +116,21 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
     commit(
         repo,
         CommitRequest {
-            model: req.model,
-            paths: req.outputs.iter().map(|p| abs(p)).collect(),
-            cwd: cwd.clone(),
             message: req.message,
-            author: req.author,
             created_at: req.created_at,
             params,
             metrics,
             datasets: datasets.into_iter().map(|(n, p)| (n, abs(&p))).collect(),
             store_datasets: true,
-            labels: Vec::new(),
             environment: req.environment,
             aliases: req.aliases,
-            derived_from: Vec::new(),
             recipe: Some(Recipe::Run(Box::new(recipe))),
-            follow_symlinks: false,
-            carry: false,
+            ..CommitRequest::new(
+                req.model,
+                &req.author,
+                cwd.clone(),
+                req.outputs.iter().map(|p| abs(p)).collect(),
+            )
         },
         progress,
     )

@@ -273,9 +273,6 @@ pub fn train(
     let outcome = commit(
         repo,
         CommitRequest {
-            model,
-            paths: vec![weights_path.clone()],
-            cwd: repo.root().to_path_buf(),
             message: req.message.clone().unwrap_or_else(|| {
                 format!(
                     "mreg train: {:?} {} epochs, seed {}",
@@ -283,7 +280,6 @@ pub fn train(
                 )
                 .to_lowercase()
             }),
-            author: req.author,
             created_at: req.created_at,
             params: req.config.to_json(),
             metrics: final_metrics(&fitted.epochs, fitted.best_epoch),
@@ -292,10 +288,13 @@ pub fn train(
             labels: req.labels,
             environment: req.environment,
             aliases: req.aliases,
-            derived_from: Vec::new(),
             recipe: Some(Recipe::Train(Box::new(recipe))),
-            follow_symlinks: false,
-            carry: false,
+            ..CommitRequest::new(
+                model,
+                &req.author,
+                repo.root().to_path_buf(),
+                vec![weights_path.clone()],
+            )
         },
         progress,
     )?;
@@ -489,23 +488,11 @@ pub fn commit_module<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
     let out = commit(
         repo,
         CommitRequest {
-            model,
-            paths: vec![abs],
-            cwd: repo.root().to_path_buf(),
             message: what.message,
-            author: what.author,
-            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             params: what.params,
             metrics: what.metrics,
-            datasets: Vec::new(),
-            store_datasets: false,
-            labels: Vec::new(),
-            environment: Environment::current(),
             aliases: what.aliases,
-            derived_from: Vec::new(),
-            recipe: None,
-            follow_symlinks: false,
-            carry: false,
+            ..CommitRequest::new(model, &what.author, repo.root().to_path_buf(), vec![abs])
         },
         &crate::ops::NoProgress,
     )?;
