@@ -138,23 +138,13 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
         };
         let mut evals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for n in note_ids.get(&id).into_iter().flatten() {
-            let note = notes::read(repo, n)?;
-            if note.get("kind").and_then(|k| k.as_str()) != Some("evaluation") {
-                continue;
-            }
-            let (Some(ds), Some(metrics)) = (
-                note.get("dataset").and_then(|d| d.as_str()),
-                note.get("metrics").and_then(|m| m.as_object()),
-            ) else {
+            let Some(e) = crate::ops::eval::EvaluationNote::from_note(&notes::read(repo, n)?)
+            else {
                 continue;
             };
             // Later evaluations on a dataset replace earlier ones, metric by metric.
-            let slot = evals.entry(ds.to_string()).or_default();
-            for (k, v) in metrics {
-                if let Some(x) = v.as_f64() {
-                    slot.insert(k.clone(), x);
-                }
-            }
+            let slot = evals.entry(e.dataset).or_default();
+            slot.extend(e.metrics);
         }
         row.labels = notes::apply_label_edits(&labels, label_edits.get(&id))
             .into_iter()

@@ -71,24 +71,14 @@ pub fn add_applying_policy(
     let _store = repo.lock_store_shared()?;
     let put = repo.objects().put(Kind::Note, &bytes)?;
     repo.objects().flush()?;
-    let evaluation = note.get("kind").and_then(|k| k.as_str()) == Some("evaluation");
+    let evaluation = crate::ops::eval::EvaluationNote::from_note(note);
     let mut moves = Vec::new();
     repo.model_log(&model).update(info, |state, extra| {
         extra.insert("note".into(), put.id.to_hex().into());
         extra.insert("commit".into(), commit.to_hex().into());
-        if evaluation && repo.policy(&model).is_some() {
-            let dataset = note.get("dataset").and_then(|d| d.as_str()).unwrap_or("");
-            let metrics: std::collections::BTreeMap<String, f64> = note
-                .get("metrics")
-                .and_then(|m| m.as_object())
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
-                        .collect()
-                })
-                .unwrap_or_default();
+        if let (Some(e), Some(_)) = (&evaluation, repo.policy(&model)) {
             if let Some(row) =
-                crate::policy::row_with_eval(repo, &model, commit, dataset, &metrics)?
+                crate::policy::row_with_eval(repo, &model, commit, &e.dataset, &e.metrics)?
             {
                 moves = crate::policy::apply(repo, &model, state, &row)?;
             }

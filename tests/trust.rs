@@ -1259,3 +1259,25 @@ fn read_commands_work_on_a_read_only_store() {
         "no lock file created"
     );
 }
+
+#[test]
+fn checkout_git_is_all_or_nothing_across_models() {
+    let r = git_repo();
+    r.write("models/a/w.bin", &noise(100, 1));
+    r.commit(&["models/a", "--model", "a"]);
+    r.write("models/b/w.bin", &noise(100, 2));
+    r.commit(&["models/b", "--model", "b"]);
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin a and b"]);
+    std::fs::remove_file(r.path().join("models/a/w.bin")).unwrap();
+    r.write("models/b/w.bin", b"local edit");
+    let e = r.mreg(&["checkout", "--git", "HEAD"]).fails();
+    assert!(e.stderr.contains("models/b/w.bin"), "{}", e.describe());
+    assert!(
+        !r.path().join("models/a/w.bin").exists(),
+        "a refusal writes nothing, not even the other model's files"
+    );
+    r.mreg(&["checkout", "--git", "HEAD", "--force"]).ok();
+    assert_eq!(r.read("models/a/w.bin"), noise(100, 1));
+    assert_eq!(r.read("models/b/w.bin"), noise(100, 2));
+}

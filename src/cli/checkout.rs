@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mreg::ops::checkout::{checkout, CheckoutRequest};
+use mreg::ops::checkout::{checkout, checkout_pinned, CheckoutRequest};
 
 use super::{fmt, Ctx, Output};
 
@@ -55,60 +55,19 @@ pub struct Args {
 
 fn run_git(ctx: &Ctx, a: Args, gitrev: &str) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let pins = mreg::lockfile::at_git_rev(&repo, gitrev)?.ok_or_else(|| {
-        mreg::Error::InvalidArgument(format!(
-            "git revision {gitrev} has no {}",
-            mreg::lockfile::LOCK_FILE
-        ))
-    })?;
     let wanted = super::rel_paths(&repo, &ctx.cwd, &a.paths)?;
-    let mut by_commit: std::collections::BTreeMap<mreg::ObjectId, Vec<String>> = Default::default();
-    for (_, pin) in pins {
-        if !repo.objects().exists(&pin.commit) {
-            return Err(mreg::Error::NotInStore {
-                commit: pin.commit.to_hex(),
-                what: format!("pinned in {} at {gitrev}", mreg::lockfile::LOCK_FILE),
-            });
-        }
-        let paths: Vec<String> = if wanted.is_empty() {
-            pin.paths
-                .iter()
-                .map(|p| p.trim_end_matches('/').to_string())
-                .collect()
-        } else {
-            wanted
-                .iter()
-                .filter(|w| {
-                    pin.covers(w) || pin.paths.iter().any(|r| r.starts_with(&format!("{w}/")))
-                })
-                .cloned()
-                .collect()
-        };
-        if !paths.is_empty() {
-            by_commit.entry(pin.commit).or_default().extend(paths);
-        }
-    }
-    let mut results = Vec::new();
-    for (commit, paths) in by_commit {
-        let req = CheckoutRequest {
-            commit,
-            paths,
-            to: None,
-            force: a.force,
-            pin: false,
-            strip_root: false,
-        };
-        let out = checkout(&repo, &req, &ctx.progress())?;
+    let done = checkout_pinned(&repo, gitrev, &wanted, a.force, &ctx.progress())?;
+    for d in &done {
         ctx.note(format_args!(
-            "checked out {} pinned at {gitrev}: {} file(s) written, {} up to date",
-            commit.short(),
-            out.written.len(),
-            out.unchanged.len()
+            "checked out {}@{} pinned at {gitrev}: {} file(s) written, {} up to date",
+            d.model,
+            d.commit.short(),
+            d.outcome.written.len(),
+            d.outcome.unchanged.len()
         ));
-        results.push(serde_json::json!({"commit": commit, "written": out.written, "unchanged": out.unchanged}));
     }
     Ok(Output::ok(if a.json {
-        super::json(&results)
+        super::json(&done)
     } else {
         String::new()
     }))

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use mreg::notes;
+use mreg::ops::eval::{add_evaluation, EvaluationRequest};
 
 use super::alias::move_info;
 use super::{values, Ctx, Output};
@@ -69,13 +70,6 @@ enum EvalCmd {
     },
 }
 
-/// Hash a file or directory the way commits record datasets (one definition, in the
-/// library: FORMAT.md, "Datasets").
-fn dataset_hash(path: &std::path::Path) -> mreg::Result<(mreg::ObjectId, u64)> {
-    let d = mreg::ops::commit::dataset_digest(path, None, &mreg::ops::NoProgress)?;
-    Ok((d.blake3, d.size))
-}
-
 pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
     let Some(EvalCmd::Add {
         rev,
@@ -89,68 +83,45 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
     else {
         return eval_data(ctx, a);
     };
-    mreg::names::validate_name("dataset name", &dataset)?;
     let metrics = values::metrics(metrics_file.map(|p| ctx.cwd.join(p)).as_deref(), &metrics)?;
-    if metrics.is_empty() {
-        return Err(mreg::Error::InvalidArgument(
-            "an evaluation needs at least one metric (--metric K=V or --metrics-file)".into(),
-        ));
-    }
     let repo = ctx.repo()?;
-    let id = repo.resolve(&rev)?;
-    let extra = match dataset_path {
-        Some(p) => {
-            let (h, size) = dataset_hash(&ctx.cwd.join(&p))?;
-            Some((p.display().to_string(), h, size))
-        }
-        None => None,
-    };
-    attach(&repo, id, &dataset, metrics, extra, message, json)
+    let commit = repo.resolve(&rev)?;
+    let e = add_evaluation(
+        &repo,
+        EvaluationRequest {
+            commit,
+            dataset,
+            metrics,
+            data: dataset_path.map(|p| (ctx.cwd.join(&p), p.display().to_string())),
+            info: move_info(mreg::ops::eval::KIND, message)?,
+        },
+    )?;
+    Ok(render(&e, json))
 }
 
-/// Attach an evaluation note and render the result.
-fn attach(
-    repo: &mreg::Repo,
-    id: mreg::ObjectId,
-    dataset: &str,
-    metrics: std::collections::BTreeMap<String, f64>,
-    data: Option<(String, mreg::ObjectId, u64)>,
-    message: String,
-    json: bool,
-) -> mreg::Result<Output> {
-    let info = move_info("evaluation", message.clone())?;
-    let mut note = serde_json::json!({
-        "kind": "evaluation",
-        "commit": id,
-        "dataset": dataset,
-        "metrics": metrics,
-        "time": info.time,
-        "author": info.author,
-        "message": message,
-    });
-    if let Some((p, h, size)) = data {
-        note["dataset_path"] = serde_json::json!(p);
-        note["dataset_blake3"] = serde_json::json!(h);
-        note["dataset_size"] = serde_json::json!(size);
-    }
-    let (nid, moves) = notes::add_applying_policy(repo, &id, &note, info)?;
+/// An attached evaluation, as text or JSON.
+fn render(e: &mreg::ops::eval::Evaluation, json: bool) -> Output {
     if json {
-        note["note"] = serde_json::json!(nid);
-        note["policy_moves"] = serde_json::json!(moves);
-        return Ok(Output::ok(super::json(&note)));
+        let mut v = serde_json::to_value(&e.note).expect("notes serialize");
+        v["note"] = serde_json::json!(e.note_id);
+        v["policy_moves"] = serde_json::json!(e.policy_moves);
+        return Output::ok(super::json(&v));
     }
-    let shown: Vec<String> = metrics
+    let shown: Vec<String> = e
+        .note
+        .metrics
         .iter()
         .map(|(k, v)| format!("{k}={}", super::fmt::num(*v)))
         .collect();
     let mut s = format!(
-        "evaluation {} on {dataset} attached to {}: {}\n",
-        nid.short(),
-        id.short(),
+        "evaluation {} on {} attached to {}: {}\n",
+        e.note_id.short(),
+        e.note.dataset,
+        e.note.commit.short(),
         shown.join(" ")
     );
-    s.push_str(&super::fmt::policy_moves(&moves));
-    Ok(Output::ok(s))
+    s.push_str(&super::fmt::policy_moves(&e.policy_moves));
+    Output::ok(s)
 }
 
 #[cfg(feature = "train")]
@@ -168,21 +139,21 @@ fn eval_data(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into()),
     };
-    mreg::names::validate_name("dataset name", &dataset)?;
     let repo = ctx.repo()?;
-    let id = repo.resolve(&rev)?;
-    let (loss, mut metrics) = mreg::train::evaluate_commit(&repo, &id, &path)?;
+    let commit = repo.resolve(&rev)?;
+    let (loss, mut metrics) = mreg::train::evaluate_commit(&repo, &commit, &path)?;
     metrics.insert("loss".into(), loss);
-    let (h, size) = dataset_hash(&path)?;
-    attach(
+    let e = add_evaluation(
         &repo,
-        id,
-        &dataset,
-        metrics,
-        Some((data.display().to_string(), h, size)),
-        a.message,
-        a.json,
-    )
+        EvaluationRequest {
+            commit,
+            dataset,
+            metrics,
+            data: Some((path, data.display().to_string())),
+            info: move_info(mreg::ops::eval::KIND, a.message)?,
+        },
+    )?;
+    Ok(render(&e, a.json))
 }
 
 #[cfg(not(feature = "train"))]

@@ -1,10 +1,13 @@
 //! `mreg list`, `mreg best`, `mreg compare`: registry queries.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
-use mreg::query::{self, Key, Row, SortKey, Value};
-use mreg::{index, refs, Error, ModelName};
+use mreg::ops::query::{
+    best as best_op, compare as compare_op, list, parse_filters, parse_time_bound, BestQuery,
+    ListQuery,
+};
+use mreg::query::{Key, Row, SortKey};
+use mreg::{Error, ModelName};
 
 use super::alias::move_info;
 use super::{Ctx, Output};
@@ -59,21 +62,6 @@ pub struct Args {
     json: bool,
 }
 
-fn time_bound(s: &str, end_of_day: bool) -> mreg::Result<std::time::SystemTime> {
-    if s.len() == 10 && !end_of_day {
-        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}T00:00:00Z")) {
-            return Ok(t);
-        }
-    }
-    super::history::parse_at(s)
-}
-
-fn row_json(r: &Row, pruned: bool) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).expect("rows serialize");
-    v["files_pruned"] = serde_json::Value::Bool(pruned);
-    v
-}
-
 fn cell(r: &Row, col: &str) -> mreg::Result<String> {
     Ok(match col {
         "id" => r.id.short(),
@@ -109,12 +97,6 @@ fn table(rows: &[Row], cols: &[String]) -> mreg::Result<String> {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
-    let exprs = a
-        .filters
-        .iter()
-        .map(|f| query::parse(f))
-        .collect::<mreg::Result<Vec<_>>>()?;
-    let sort = a.sort.as_deref().map(SortKey::parse).transpose()?;
     let cols: Vec<String> = if a.columns.is_empty() {
         ["id", "model", "created_at", "aliases", "metrics"]
             .map(String::from)
@@ -127,55 +109,32 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         a.columns.clone()
     };
-    let since = a
-        .since
-        .as_deref()
-        .map(|s| time_bound(s, false))
-        .transpose()?;
-    let until = a
-        .until
-        .as_deref()
-        .map(|s| time_bound(s, true))
-        .transpose()?;
+    let q = ListQuery {
+        model: a.model.as_deref().map(ModelName::new).transpose()?,
+        alias: a.alias,
+        label: a.label,
+        dataset: a.dataset,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| parse_time_bound(s, false))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| parse_time_bound(s, true))
+            .transpose()?,
+        include_archived: a.archived,
+        filters: parse_filters(&a.filters)?,
+        sort: a.sort.as_deref().map(SortKey::parse).transpose()?,
+        limit: a.limit,
+    };
     let repo = ctx.repo()?;
-    let model = a.model.as_deref().map(ModelName::new).transpose()?;
-    if let Some(m) = &model {
-        if !repo.model_exists(m) {
-            return Err(Error::UnknownModel(m.to_string()));
-        }
-    }
-    let mut rows: Vec<Row> = index::rows(&repo, model.as_ref())?
-        .into_iter()
-        .filter(|r| a.archived || !r.archived)
-        .filter(|r| a.alias.as_ref().is_none_or(|al| r.aliases.contains(al)))
-        .filter(|r| a.label.as_ref().is_none_or(|l| r.labels.contains(l)))
-        .filter(|r| {
-            a.dataset
-                .as_ref()
-                .is_none_or(|d| r.datasets.contains(d) || r.evals.contains_key(d))
-        })
-        .filter(|r| {
-            let t = humantime::parse_rfc3339_weak(&r.created_at).ok();
-            since.is_none_or(|s| t.is_some_and(|t| t >= s))
-                && until.is_none_or(|u| t.is_some_and(|t| t <= u))
-        })
-        .filter(|r| exprs.iter().all(|e| e.matches(r)))
-        .collect();
-    match &sort {
-        Some(k) => rows.sort_by(|x, y| k.cmp(x, y)),
-        // Newest first; stable, so a model's own chain order breaks ties.
-        None => rows.sort_by(|x, y| y.created_at.cmp(&x.created_at)),
-    }
-    if let Some(n) = a.limit {
-        rows.truncate(n);
-    }
+    let listed = list(&repo, &q)?;
     if a.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| row_json(r, repo.is_pruned(&r.id)))
-            .collect();
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output::ok(super::json(&listed)));
     }
+    let rows: Vec<Row> = listed.into_iter().map(|l| l.row).collect();
     table(&rows, &cols).map(Output::ok)
 }
 
@@ -211,87 +170,51 @@ pub struct BestArgs {
 
 pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let model = ModelName::new(&a.model)?;
-    if !repo.model_exists(&model) {
-        return Err(Error::UnknownModel(model.to_string()));
-    }
-    let key_text = match &a.dataset {
-        Some(d) => format!("eval.{d}.{}", a.metric),
-        None => Key::parse_ranking(&a.metric)
-            .map_err(|e| Error::InvalidArgument(format!("--metric: {e}")))?
-            .text(),
+    let set_alias = match &a.set_alias {
+        Some(al) => Some((al.clone(), move_info("alias set", String::new())?)),
+        None => None,
     };
-    let key = SortKey::parse(&format!("{}{key_text}", if a.min { "" } else { "-" }))?;
-    let rows = index::model_rows(&repo, &model)?;
-    if !rows.iter().any(|r| key.key.get(r).is_some()) {
-        return Err(Error::UnknownKey {
-            model: model.to_string(),
-            key: key_text,
-        });
-    }
-    // Rows are newest first and the sort is stable: ties go to the newest version.
-    let mut ranked: Vec<&Row> = rows
-        .iter()
-        .filter(|r| !r.archived && key.key.get(r).is_some())
-        .collect();
-    ranked.sort_by(|x, y| key.cmp(x, y));
-    // A pruned version cannot be checked out: never the answer, but say it was skipped.
-    let skipped: Vec<&Row> = ranked
-        .iter()
-        .take_while(|r| repo.is_pruned(&r.id))
-        .copied()
-        .collect();
-    let winner = ranked.get(skipped.len()).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "no version of {model} with {key_text} has its data: {} pruned version(s) skipped",
-            skipped.len()
-        ))
-    })?;
-    let value = key.key.get(winner).map(|v| v.display()).unwrap_or_default();
-    let mut moved = None;
-    if let Some(al) = &a.set_alias {
-        let why = format!("best by {key_text} ({})", if a.min { "min" } else { "max" });
-        moved = Some(
-            refs::alias_set(
-                &repo,
-                &model,
-                al,
-                winner.id,
-                None,
-                move_info("alias set", why)?,
-            )?
-            .is_some(),
-        );
-    }
-    if a.json {
-        let mut v = row_json(winner, repo.is_pruned(&winner.id));
-        v["key"] = serde_json::json!(key_text);
-        v["value"] = serde_json::json!(key.key.get(winner).map(|v| match v {
-            Value::Num(n) => serde_json::json!(n),
-            other => serde_json::json!(other.display()),
-        }));
-        if let Some(m) = moved {
-            v["alias_moved"] = serde_json::json!(m);
-        }
-        v["skipped_pruned"] = serde_json::json!(skipped.iter().map(|r| r.id).collect::<Vec<_>>());
-        return Ok(Output::ok(super::json(&v)));
-    }
-    let mut s = format!(
-        "{} {model} {key_text}={value}  {}\n",
-        winner.id, winner.message
-    );
-    for r in &skipped {
+    let b = best_op(
+        &repo,
+        BestQuery {
+            model: ModelName::new(&a.model)?,
+            key: a.metric,
+            dataset: a.dataset,
+            minimize: a.min,
+            set_alias,
+        },
+    )?;
+    for r in &b.skipped_pruned {
         ctx.note(format_args!(
-            "skipped {} ({key_text}={}): its data was pruned",
+            "skipped {} ({}={}): its data was pruned",
             r.id.short(),
-            key.key.get(r).map(|v| v.display()).unwrap_or_default()
+            b.key,
+            Key::parse(&b.key)
+                .ok()
+                .and_then(|k| k.get(r))
+                .map(|v| v.display())
+                .unwrap_or_default()
         ));
     }
-    if let (Some(al), Some(m)) = (&a.set_alias, moved) {
+    if a.json {
+        let mut v = serde_json::to_value(&b).expect("serializes");
+        v["skipped_pruned"] =
+            serde_json::json!(b.skipped_pruned.iter().map(|r| r.id).collect::<Vec<_>>());
+        return Ok(Output::ok(super::json(&v)));
+    }
+    let w = &b.winner.row;
+    let value = Key::parse(&b.key)
+        .ok()
+        .and_then(|k| k.get(w))
+        .map(|v| v.display())
+        .unwrap_or_default();
+    let mut s = format!("{} {} {}={value}  {}\n", w.id, w.model, b.key, w.message);
+    if let (Some(al), Some(m)) = (&a.set_alias, b.alias_moved) {
         s.push_str(&format!(
-            "{model}@{al} {} {}\n",
+            "{}@{al} {} {}\n",
+            w.model,
             if m { "->" } else { "already at" },
-            winner.id.short()
+            w.id.short()
         ));
     }
     Ok(Output::ok(s))
@@ -326,65 +249,22 @@ fn csv_field(s: &str) -> String {
 
 pub fn compare(ctx: &Ctx, a: CompareArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let mut rows = Vec::new();
-    for r in &a.revs {
-        let id = repo.resolve(r)?;
-        let model = repo.read_commit(&id)?.model;
-        let row = index::model_rows(&repo, &model)?
-            .into_iter()
-            .find(|x| x.id == id)
-            .ok_or_else(|| Error::UnknownRevision(r.clone()))?;
-        rows.push(row);
-    }
-    // Every key any version has, grouped: params, metrics, evaluations.
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    for r in &rows {
-        keys.extend(r.params.keys().map(|k| format!("params.{k}")));
-        keys.extend(r.metrics.keys().map(|k| format!("metrics.{k}")));
-        for (d, m) in &r.evals {
-            keys.extend(m.keys().map(|k| format!("eval.{d}.{k}")));
-        }
-    }
-    let mut lines: Vec<(String, Vec<String>)> = vec![
-        (
-            "model".into(),
-            rows.iter().map(|r| r.model.to_string()).collect(),
-        ),
-        (
-            "created_at".into(),
-            rows.iter().map(|r| r.created_at.clone()).collect(),
-        ),
-        (
-            "aliases".into(),
-            rows.iter().map(|r| r.aliases.join(",")).collect(),
-        ),
-    ];
-    for k in &keys {
-        let key = Key::parse(k).map_err(Error::InvalidArgument)?;
-        lines.push((
-            k.clone(),
-            rows.iter()
-                .map(|r| {
-                    key.get(r)
-                        .map(|v| v.display())
-                        .unwrap_or_else(|| "-".into())
-                })
-                .collect(),
-        ));
-    }
-    let header: Vec<String> = rows.iter().map(|r| r.id.short()).collect();
+    let ids = a
+        .revs
+        .iter()
+        .map(|r| repo.resolve(r))
+        .collect::<mreg::Result<Vec<_>>>()?;
+    let c = compare_op(&repo, &ids)?;
     if a.json {
-        let v: Vec<_> = lines
-            .iter()
-            .map(|(k, vals)| {
-                let differs = vals.windows(2).any(|w| w[0] != w[1]);
-                serde_json::json!({"key": k, "values": vals, "differs": differs})
-            })
-            .collect();
-        return Ok(Output::ok(super::json(
-            &serde_json::json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>(), "rows": v}),
-        )));
+        return Ok(Output::ok(super::json(&c)));
     }
+    let lines: Vec<(String, Vec<String>)> = c
+        .rows
+        .iter()
+        .map(|l| (l.key.clone(), l.values.clone()))
+        .collect();
+    let rows = &c.ids;
+    let header: Vec<String> = rows.iter().map(|r| r.short()).collect();
     if a.csv {
         let mut s = format!("key,{}\n", header.join(","));
         for (k, vals) in &lines {

@@ -72,7 +72,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     // Refs pointing at each commit, for decoration: (head, production, v1.0).
     let mut decor: std::collections::HashMap<ObjectId, Vec<String>> = Default::default();
     let mut archived = std::collections::HashSet::new();
-    let mut evals: std::collections::HashMap<ObjectId, Vec<serde_json::Value>> = Default::default();
+    let mut evals: std::collections::HashMap<ObjectId, Vec<mreg::ops::eval::EvaluationNote>> =
+        Default::default();
     for m in &models {
         for (r, id) in repo.model_state(m)?.refs() {
             let r = r
@@ -83,13 +84,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         let (entries, _) = repo.model_log(m).entries()?;
         archived.extend(mreg::refs::archived_in(&entries));
-        for (commit, notes) in mreg::notes::model_notes(&entries) {
-            for n in notes {
-                let note = mreg::notes::read(&repo, &n)?;
-                if note.get("kind").and_then(|k| k.as_str()) == Some("evaluation") {
-                    evals.entry(commit).or_default().push(note);
-                }
-            }
+        for (commit, es) in mreg::ops::eval::model_evaluations(&repo, &entries)? {
+            evals.entry(commit).or_default().extend(es);
         }
     }
     // Merge the chains newest first by time, never reordering within a chain (as git's
@@ -170,15 +166,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             s.push_str(&format!("Metrics: {m}\n"));
         }
         for e in evals.get(id).into_iter().flatten() {
-            let ds = e.get("dataset").and_then(|d| d.as_str()).unwrap_or("?");
             let ms: Vec<String> = e
-                .get("metrics")
-                .and_then(|m| m.as_object())
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}={}", v.as_f64().map(fmt::num).unwrap_or_default()))
+                .metrics
+                .iter()
+                .map(|(k, v)| format!("{k}={}", fmt::num(*v)))
                 .collect();
-            s.push_str(&format!("Eval:   {ds}: {}\n", ms.join(" ")));
+            s.push_str(&format!("Eval:   {}: {}\n", e.dataset, ms.join(" ")));
         }
         s.push('\n');
         for line in c.message.lines() {

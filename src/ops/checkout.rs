@@ -88,10 +88,26 @@ enum Plan {
     Unchanged(FileStat),
 }
 
+/// Check out one version (or some of its files).
 pub fn checkout(
     repo: &Repo,
     req: &CheckoutRequest,
     progress: &dyn Progress,
+) -> Result<CheckoutOutcome> {
+    run(repo, req, progress, false)
+}
+
+/// Everything `checkout` checks before writing (the commit, the paths, pruned data, local
+/// changes in the way, manifests), without writing anything.
+pub fn check(repo: &Repo, req: &CheckoutRequest) -> Result<()> {
+    run(repo, req, &crate::ops::NoProgress, true).map(|_| ())
+}
+
+fn run(
+    repo: &Repo,
+    req: &CheckoutRequest,
+    progress: &dyn Progress,
+    plan_only: bool,
 ) -> Result<CheckoutOutcome> {
     // Shared with other writers, exclusive against gc: no object vanishes mid-checkout.
     // Into the work tree: a writer (worktree.json, mreg.lock). With --to: a reader of the
@@ -106,7 +122,9 @@ pub fn checkout(
     let in_work_tree = req.to.is_none();
     let base = match &req.to {
         Some(d) => {
-            fsutil::create_dir_durable(d)?;
+            if !plan_only {
+                fsutil::create_dir_durable(d)?;
+            }
             d.clone()
         }
         None => repo.root().to_path_buf(),
@@ -230,6 +248,9 @@ pub fn checkout(
             Plan::Unchanged(_) => Ok(None),
         })
         .collect::<Result<_>>()?;
+    if plan_only {
+        return Ok(CheckoutOutcome::default());
+    }
 
     // Write-ahead intent: a crash after a rename but before the final update below leaves
     // content that the next checkout must still recognise as mreg's own.
@@ -361,4 +382,95 @@ fn write_file(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// One model version pinned in `mreg.lock` at a git revision, as checked out.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PinnedCheckout {
+    pub model: crate::names::ModelName,
+    pub commit: ObjectId,
+    #[serde(flatten)]
+    pub outcome: CheckoutOutcome,
+}
+
+/// Restore the model versions pinned in `mreg.lock` as of git revision `gitrev` (read from
+/// git history; the git work tree, index and current lock file are not touched), limited
+/// to `paths` when given. Every version is checked first — present in this store, not
+/// pruned, no local change in the way — so a refusal writes nothing at all; then each is
+/// written.
+pub fn checkout_pinned(
+    repo: &Repo,
+    gitrev: &str,
+    paths: &[String],
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<PinnedCheckout>> {
+    let pins = crate::lockfile::at_git_rev(repo, gitrev)?.ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "git revision {gitrev} has no {}",
+            crate::lockfile::LOCK_FILE
+        ))
+    })?;
+    let mut reqs = Vec::new();
+    for (model, pin) in pins {
+        if !repo.objects().exists(&pin.commit) {
+            return Err(Error::NotInStore {
+                commit: pin.commit.to_hex(),
+                what: format!(
+                    "{model}, pinned in {} at {gitrev}",
+                    crate::lockfile::LOCK_FILE
+                ),
+            });
+        }
+        let wanted: Vec<String> = if paths.is_empty() {
+            pin.paths
+                .iter()
+                .map(|p| p.trim_end_matches('/').to_string())
+                .collect()
+        } else {
+            paths
+                .iter()
+                .filter(|w| {
+                    pin.covers(w) || pin.paths.iter().any(|r| r.starts_with(&format!("{w}/")))
+                })
+                .cloned()
+                .collect()
+        };
+        if wanted.is_empty() {
+            continue;
+        }
+        reqs.push((
+            model,
+            CheckoutRequest {
+                commit: pin.commit,
+                paths: wanted,
+                to: None,
+                force,
+                pin: false,
+                strip_root: false,
+            },
+        ));
+    }
+    // All or nothing: every conflict of every version is reported before any write.
+    let mut conflicts = Vec::new();
+    for (_, req) in &reqs {
+        match check(repo, req) {
+            Ok(()) => {}
+            Err(Error::WouldOverwrite(c)) => conflicts.extend(c),
+            Err(e) => return Err(e),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::WouldOverwrite(conflicts));
+    }
+    let mut out = Vec::new();
+    for (model, req) in reqs {
+        let outcome = checkout(repo, &req, progress)?;
+        out.push(PinnedCheckout {
+            model,
+            commit: req.commit,
+            outcome,
+        });
+    }
+    Ok(out)
 }

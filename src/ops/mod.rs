@@ -1,11 +1,14 @@
-//! Operations that span several parts of the store: commit, checkout, fsck.
+//! Operations that span several parts of the store: commit, checkout, evaluations, fsck,
+//! run.
 //!
 //! Each takes plain data in (paths already resolved, author and time already chosen by the
 //! caller) and returns plain data out; none prints or reads the environment.
 
 pub mod checkout;
 pub mod commit;
+pub mod eval;
 pub mod fsck;
+pub mod query;
 pub mod run;
 
 /// Progress reports for long work; the CLI renders them, the library only calls them.

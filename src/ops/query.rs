@@ -1,0 +1,285 @@
+//! Registry queries: `list` (filter, sort, limit), `best` (rank by a key, optionally move an
+//! alias to the winner) and `compare` (versions side by side), over the query index.
+//!
+//! The expression and key language is `crate::query`; this module applies it to a store.
+//! Ranking keys are parsed with `Key::parse_ranking` everywhere (`best`, `gc --keep-top`,
+//! the policy), so a bare name always means `metrics.NAME`.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::history::MoveInfo;
+use crate::id::ObjectId;
+use crate::names::ModelName;
+use crate::query::{self, Expr, Key, Row, SortKey, Value};
+use crate::repo::Repo;
+
+/// What `list` selects.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub model: Option<ModelName>,
+    /// Only versions this alias points at.
+    pub alias: Option<String>,
+    pub label: Option<String>,
+    /// Trained or evaluated on this dataset.
+    pub dataset: Option<String>,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    pub include_archived: bool,
+    /// All must match.
+    pub filters: Vec<Expr>,
+    /// Default: newest first.
+    pub sort: Option<SortKey>,
+    pub limit: Option<usize>,
+}
+
+/// A version as `list` returns it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub row: Row,
+    pub files_pruned: bool,
+}
+
+/// Parse a time bound of `list --since/--until`: RFC 3339, or a date (the start of that day
+/// for `since`, its end for `until`, UTC).
+pub fn parse_time_bound(s: &str, end_of_day: bool) -> Result<SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    if s.len() == 10 {
+        let at = if end_of_day {
+            "T23:59:59Z"
+        } else {
+            "T00:00:00Z"
+        };
+        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}{at}")) {
+            return Ok(t);
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "{s:?}: expected a time like 2026-03-03T12:00:00Z or a date like 2026-03-03"
+    )))
+}
+
+/// Versions across models matching the query.
+pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
+    if let Some(m) = &q.model {
+        if !repo.model_exists(m) {
+            return Err(Error::UnknownModel(m.to_string()));
+        }
+    }
+    let mut rows: Vec<Row> = crate::index::rows(repo, q.model.as_ref())?
+        .into_iter()
+        .filter(|r| q.include_archived || !r.archived)
+        .filter(|r| q.alias.as_ref().is_none_or(|al| r.aliases.contains(al)))
+        .filter(|r| q.label.as_ref().is_none_or(|l| r.labels.contains(l)))
+        .filter(|r| {
+            q.dataset
+                .as_ref()
+                .is_none_or(|d| r.datasets.contains(d) || r.evals.contains_key(d))
+        })
+        .filter(|r| {
+            let t = humantime::parse_rfc3339_weak(&r.created_at).ok();
+            q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
+                && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
+        })
+        .filter(|r| q.filters.iter().all(|e| e.matches(r)))
+        .collect();
+    match &q.sort {
+        Some(k) => rows.sort_by(|x, y| k.cmp(x, y)),
+        // Newest first; stable, so a model's own chain order breaks ties.
+        None => rows.sort_by(|x, y| y.created_at.cmp(&x.created_at)),
+    }
+    if let Some(n) = q.limit {
+        rows.truncate(n);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Listed {
+            files_pruned: repo.is_pruned(&row.id),
+            row,
+        })
+        .collect())
+}
+
+/// What `best` ranks by.
+#[derive(Clone, Debug)]
+pub struct BestQuery {
+    pub model: ModelName,
+    /// A ranking key (`acc` = `metrics.acc`, `eval.test.f1`, `params.x`), or with
+    /// `dataset` a metric name evaluated on that dataset.
+    pub key: String,
+    pub dataset: Option<String>,
+    pub minimize: bool,
+    /// Point this alias at the winner (one history line, who/when from `info`; an empty
+    /// message becomes "best by KEY (max|min)").
+    pub set_alias: Option<(String, MoveInfo)>,
+}
+
+/// The best version and what was skipped to find it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Best {
+    #[serde(flatten)]
+    pub winner: Listed,
+    /// The key, as text (`metrics.acc`).
+    pub key: String,
+    pub value: Option<serde_json::Value>,
+    /// Better-ranked versions skipped because their data was pruned.
+    pub skipped_pruned: Vec<Row>,
+    /// With `set_alias`: whether the alias moved (false: it was already there).
+    pub alias_moved: Option<bool>,
+}
+
+/// The best non-archived version of a model whose data is still there; ties go to the
+/// newest. A key that no version has is an error.
+pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
+    let model = &q.model;
+    if !repo.model_exists(model) {
+        return Err(Error::UnknownModel(model.to_string()));
+    }
+    let key_text = match &q.dataset {
+        Some(d) => format!("eval.{d}.{}", q.key),
+        None => Key::parse_ranking(&q.key)
+            .map_err(|e| Error::InvalidArgument(format!("--metric: {e}")))?
+            .text(),
+    };
+    let key = SortKey::parse(&format!("{}{key_text}", if q.minimize { "" } else { "-" }))?;
+    let rows = crate::index::model_rows(repo, model)?;
+    if !rows.iter().any(|r| key.key.get(r).is_some()) {
+        return Err(Error::UnknownKey {
+            model: model.to_string(),
+            key: key_text,
+        });
+    }
+    // Rows are newest first and the sort is stable: ties go to the newest version.
+    let mut ranked: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.archived && key.key.get(r).is_some())
+        .collect();
+    ranked.sort_by(|x, y| key.cmp(x, y));
+    // A pruned version cannot be checked out: never the answer.
+    let skipped: Vec<Row> = ranked
+        .iter()
+        .take_while(|r| repo.is_pruned(&r.id))
+        .map(|r| (*r).clone())
+        .collect();
+    let winner = ranked
+        .get(skipped.len())
+        .map(|r| (*r).clone())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no version of {model} with {key_text} has its data: {} pruned version(s) skipped",
+                skipped.len()
+            ))
+        })?;
+    let value = key.key.get(&winner).map(|v| match v {
+        Value::Num(n) => serde_json::json!(n),
+        other => serde_json::json!(other.display()),
+    });
+    let mut alias_moved = None;
+    if let Some((alias, mut info)) = q.set_alias {
+        if info.message.is_empty() {
+            info.message = format!(
+                "best by {key_text} ({})",
+                if q.minimize { "min" } else { "max" }
+            );
+        }
+        alias_moved =
+            Some(crate::refs::alias_set(repo, model, &alias, winner.id, None, info)?.is_some());
+    }
+    Ok(Best {
+        winner: Listed {
+            files_pruned: false,
+            row: winner,
+        },
+        key: key_text,
+        value,
+        skipped_pruned: skipped,
+        alias_moved,
+    })
+}
+
+/// One line of a comparison: a key and its value in each version.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompareLine {
+    pub key: String,
+    /// One per version; `-` where the version lacks the key.
+    pub values: Vec<String>,
+    pub differs: bool,
+}
+
+/// Versions side by side.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub ids: Vec<ObjectId>,
+    pub rows: Vec<CompareLine>,
+}
+
+/// Compare versions: model, time, aliases, then every param, metric and evaluation any of
+/// them has.
+pub fn compare(repo: &Repo, ids: &[ObjectId]) -> Result<Comparison> {
+    let mut rows = Vec::new();
+    for id in ids {
+        let model = repo.read_commit(id)?.model;
+        let row = crate::index::model_rows(repo, &model)?
+            .into_iter()
+            .find(|x| &x.id == id)
+            .ok_or_else(|| Error::UnknownRevision(id.to_hex()))?;
+        rows.push(row);
+    }
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for r in &rows {
+        keys.extend(r.params.keys().map(|k| format!("params.{k}")));
+        keys.extend(r.metrics.keys().map(|k| format!("metrics.{k}")));
+        for (d, m) in &r.evals {
+            keys.extend(m.keys().map(|k| format!("eval.{d}.{k}")));
+        }
+    }
+    let mut lines: Vec<(String, Vec<String>)> = vec![
+        (
+            "model".into(),
+            rows.iter().map(|r| r.model.to_string()).collect(),
+        ),
+        (
+            "created_at".into(),
+            rows.iter().map(|r| r.created_at.clone()).collect(),
+        ),
+        (
+            "aliases".into(),
+            rows.iter().map(|r| r.aliases.join(",")).collect(),
+        ),
+    ];
+    for k in &keys {
+        let key = Key::parse(k).map_err(Error::InvalidArgument)?;
+        lines.push((
+            k.clone(),
+            rows.iter()
+                .map(|r| {
+                    key.get(r)
+                        .map(|v| v.display())
+                        .unwrap_or_else(|| "-".into())
+                })
+                .collect(),
+        ));
+    }
+    Ok(Comparison {
+        ids: rows.iter().map(|r| r.id).collect(),
+        rows: lines
+            .into_iter()
+            .map(|(key, values)| CompareLine {
+                differs: values.windows(2).any(|w| w[0] != w[1]),
+                key,
+                values,
+            })
+            .collect(),
+    })
+}
+
+/// Parse `--where` expressions (each must match).
+pub fn parse_filters(exprs: &[String]) -> Result<Vec<Expr>> {
+    exprs.iter().map(|f| query::parse(f)).collect()
+}
