@@ -43,7 +43,7 @@ fn main() {
         .unwrap_or(100_000);
     let models = 10;
     let dir = tempfile::tempdir().unwrap();
-    mreg::fsutil::set_durable_for_benchmarks_only(false);
+    mreg::internals::set_durable_for_benchmarks_only(false);
     let repo = Repo::init(dir.path()).unwrap();
     let t = Instant::now();
     let mut x = 0x2545F4914F6CDD1Du64;
@@ -68,36 +68,30 @@ fn main() {
                 action: "commit".into(),
                 message: String::new(),
             };
-            let mut new_id = None;
-            repo.model_log(&model)
-                .update(info, |state, _| {
-                    let c = Commit {
-                        format: COMMIT_FORMAT,
-                        model: model.clone(),
-                        parents: state.head.into_iter().collect(),
-                        message: format!("run {i}"),
-                        author: "bench".into(),
-                        created_at: time.clone(),
-                        files: vec![],
-                        params: serde_json::json!({"lr": lr, "batch": 32 << (i % 3), "opt": {"name": "adam"}}),
-                        metrics: BTreeMap::from([("acc".to_string(), acc), ("loss".to_string(), 1.0 - acc)]),
-                        datasets: vec![],
-                        labels: vec![],
-                        environment: Environment::default(),
-                        git: None,
-                        derived_from: vec![],
-                        recipe: None,
-                        roots: vec![],
-                    };
-                    let id = repo.write_commit(&c)?;
-                    state.head = Some(id);
-                    new_id = Some(id);
-                    Ok(())
-                })
-                .unwrap();
+            let id = mreg::internals::append_commit_for_benchmarks(&repo, &model, info, |head| {
+                Commit {
+                    format: COMMIT_FORMAT,
+                    model: model.clone(),
+                    parents: head.into_iter().collect(),
+                    message: format!("run {i}"),
+                    author: "bench".into(),
+                    created_at: time.clone(),
+                    files: vec![],
+                    params: serde_json::json!({"lr": lr, "batch": 32 << (i % 3), "opt": {"name": "adam"}}),
+                    metrics: BTreeMap::from([("acc".to_string(), acc), ("loss".to_string(), 1.0 - acc)]),
+                    datasets: vec![],
+                    labels: vec![],
+                    environment: Environment::default(),
+                    git: None,
+                    derived_from: vec![],
+                    recipe: None,
+                    roots: vec![],
+                }
+            })
+            .unwrap();
             if i % 50 == 0 {
-                let id = new_id.unwrap();
-                let note = serde_json::json!({"kind": "evaluation", "dataset": "holdout", "metrics": {"f1": acc * 0.9}});
+                let note = serde_json::json!({"kind": "evaluation", "commit": id, "dataset": "holdout",
+                    "metrics": {"f1": acc * 0.9}, "time": time, "author": "bench", "message": ""});
                 let info = MoveInfo {
                     time,
                     author: "bench".into(),
@@ -109,7 +103,7 @@ fn main() {
         }
     }
     let build = t.elapsed().as_secs_f64();
-    mreg::fsutil::set_durable_for_benchmarks_only(true);
+    mreg::internals::set_durable_for_benchmarks_only(true);
     let q = [
         "list",
         "--where",

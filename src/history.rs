@@ -243,7 +243,7 @@ impl ModelLog {
     /// (or fails, for compare-and-swap checks), and may record facts in `extra`. Nothing is
     /// written when `f` fails, or when no ref moved and `extra` is empty. Returns the entry
     /// written.
-    pub fn update<F>(&self, info: MoveInfo, f: F) -> Result<Option<LogEntry>>
+    pub(crate) fn update<F>(&self, info: MoveInfo, f: F) -> Result<Option<LogEntry>>
     where
         F: FnOnce(&mut RefState, &mut BTreeMap<String, serde_json::Value>) -> Result<()>,
     {

@@ -521,6 +521,21 @@ pub fn trailers(git: &gix::Repository) -> Result<Vec<String>> {
     Ok(t)
 }
 
+/// Add the `Model:` trailers of the staged lock file to git's commit message file (what
+/// the prepare-commit-msg hook does). Returns whether the file changed.
+pub fn add_trailers_to_message_file(git: &gix::Repository, file: &Path) -> Result<bool> {
+    let msg = fs::read_to_string(file).map_err(|e| Error::io("reading", file, e))?;
+    let t = trailers(git)?;
+    match add_trailers(&msg, &t) {
+        Some(new) => {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            crate::fsutil::write_atomic(file, new.as_bytes(), dir)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// Add `trailers` to a commit message (as `git interpret-trailers` would: a paragraph of
 /// their own at the end of the message, before git's `#` comment lines), skipping those
 /// already present. Returns None when there is nothing to change, and also when the message

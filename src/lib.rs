@@ -4,31 +4,58 @@
 //! reads, no exits. The `mreg` binary (`src/cli/`) turns its typed errors and data into
 //! output and exit codes.
 //!
-//! ```no_run
-//! use mreg::{Repo, ops::commit::{commit, CommitRequest}, ops::NoProgress};
+//! The public API is what a second client (a Python package, a web server) needs: open a
+//! [`Repo`], then call the operations in [`ops`] (commit, checkout, evaluations, queries,
+//! fsck, run), [`refs`] (aliases, tags, promote, rollback, archive), [`gc`] (gc, prune, du),
+//! [`diff`], [`lineage`] and [`reproduce`], with typed requests and results and the typed
+//! [`Error`]. Modules that own the store's internals (chunking, locks, the query cache,
+//! atomic writes) are private to the crate.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use mreg::ops::{commit::commit, query, NoProgress};
+//! use mreg::{CommitRequest, ModelName, Repo};
+//!
 //! # fn main() -> mreg::Result<()> {
-//! let repo = Repo::discover(std::path::Path::new("."))?;
-//! let head = repo.resolve("mnist")?;
-//! println!("{}", repo.read_commit(&head)?.message);
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("model.bin"), b"weights").unwrap();
+//! let repo = Repo::init(dir.path())?;
+//! let model = ModelName::new("mnist")?;
+//! let done = commit(
+//!     &repo,
+//!     CommitRequest {
+//!         message: "baseline".into(),
+//!         metrics: BTreeMap::from([("acc".to_string(), 0.91)]),
+//!         ..CommitRequest::new(model.clone(), "Ada <ada@example.com>",
+//!                              dir.path().to_path_buf(), vec!["model.bin".into()])
+//!     },
+//!     &NoProgress,
+//! )?;
+//! assert_eq!(repo.resolve("mnist")?, done.id);
+//! let listed = query::list(&repo, &query::ListQuery {
+//!     filters: query::parse_filters(&["metrics.acc >= 0.9".to_string()])?,
+//!     ..Default::default()
+//! })?;
+//! assert_eq!(listed[0].row.id, done.id);
 //! # Ok(()) }
 //! ```
 
-pub mod chunker;
+pub(crate) mod chunker;
 pub mod commit;
 pub mod datafile;
 pub mod diff;
 pub mod error;
-pub mod filestore;
-pub mod fsutil;
+pub(crate) mod filestore;
+pub(crate) mod fsutil;
 pub mod gc;
-pub mod gc_marks;
+pub(crate) mod gc_marks;
 pub mod git;
 pub mod history;
 pub mod hooks;
 pub mod id;
-pub mod index;
+pub(crate) mod index;
 pub mod lineage;
-pub mod lock;
+pub(crate) mod lock;
 pub mod lockfile;
 pub mod names;
 pub mod notes;
@@ -42,13 +69,38 @@ pub mod refs;
 pub mod repo;
 pub mod reproduce;
 pub mod revision;
-pub mod sysinfo;
+pub(crate) mod sysinfo;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod worktree;
 
 #[cfg(test)]
 mod fuzz_tests;
+
+/// Not API: hooks for this crate's own benchmarks, which build stores of 100,000 commits
+/// faster than the public operations allow. Nothing else may call these.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::fsutil::set_durable_for_benchmarks_only;
+
+    /// Append a commit to a model's history without the checks and work-tree updates of
+    /// `ops::commit` (benchmarks only). `make` gets the current head.
+    pub fn append_commit_for_benchmarks(
+        repo: &crate::Repo,
+        model: &crate::ModelName,
+        info: crate::history::MoveInfo,
+        make: impl FnOnce(Option<crate::ObjectId>) -> crate::Commit,
+    ) -> crate::Result<crate::ObjectId> {
+        let mut out = None;
+        repo.model_log(model).update(info, |state, _| {
+            let id = repo.write_commit(&make(state.head))?;
+            state.head = Some(id);
+            out = Some(id);
+            Ok(())
+        })?;
+        Ok(out.expect("the update ran"))
+    }
+}
 
 pub use commit::Commit;
 pub use error::{Error, Result};

@@ -18,13 +18,9 @@ use crate::error::{IoContext, Result};
 pub struct LockGuard {
     /// None for a reader of a store it cannot write (see `shared_for_read`).
     file: Option<File>,
+    /// For debugging output (`{:?}`): which lock this is.
+    #[allow(dead_code)]
     path: PathBuf,
-}
-
-impl LockGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for LockGuard {

@@ -189,13 +189,13 @@ impl ObjectStore {
     }
 
     /// Store `data` as an object of `kind`; a no-op when it already exists.
-    pub fn put(&self, kind: Kind, data: &[u8]) -> Result<Put> {
+    pub(crate) fn put(&self, kind: Kind, data: &[u8]) -> Result<Put> {
         let id = ObjectId::hash(data);
         self.put_with_id(id, kind, data)
     }
 
     /// Store `data` whose id the caller already computed (it must be blake3 of `data`).
-    pub fn put_with_id(&self, id: ObjectId, kind: Kind, data: &[u8]) -> Result<Put> {
+    pub(crate) fn put_with_id(&self, id: ObjectId, kind: Kind, data: &[u8]) -> Result<Put> {
         debug_assert_eq!(id, ObjectId::hash(data));
         let path = self.path_of(&id);
         let exists = |_: ()| Put {
@@ -267,7 +267,7 @@ impl ObjectStore {
     /// for all their contents, then each is renamed to its name, then the fan-out
     /// directories are fsynced. Callers flush before anything refers to the new objects.
     /// (One `syncfs` costs far less than an fsync per object: docs/BENCHMARKS.md.)
-    pub fn flush(&self) -> Result<()> {
+    pub(crate) fn flush(&self) -> Result<()> {
         let batch = std::mem::take(&mut *self.pending_lock());
         if batch.objects.is_empty() {
             return Ok(());
@@ -361,7 +361,7 @@ impl ObjectStore {
     }
 
     /// Delete an object (gc only).
-    pub fn remove(&self, id: &ObjectId) -> Result<()> {
+    pub(crate) fn remove(&self, id: &ObjectId) -> Result<()> {
         let p = self.path_of(id);
         match fs::remove_file(&p) {
             Ok(()) => Ok(()),

@@ -179,7 +179,7 @@ pub struct VersionData {
 }
 
 /// Read a file entry's manifest and check it describes that file.
-pub fn read_manifest(repo: &Repo, f: &FileEntry) -> Result<Manifest> {
+pub(crate) fn read_manifest(repo: &Repo, f: &FileEntry) -> Result<Manifest> {
     let m = filestore::load_manifest(repo.objects(), &f.manifest)?;
     if m.blake3 != f.blake3 || m.size != f.size {
         return Err(crate::Error::CorruptObject {
@@ -198,7 +198,7 @@ pub fn read_manifest(repo: &Repo, f: &FileEntry) -> Result<Manifest> {
 }
 
 /// The objects of one version, and the problems met reading its manifests.
-pub fn version_data(repo: &Repo, id: &ObjectId, c: &Commit) -> (VersionData, Vec<Problem>) {
+pub(crate) fn version_data(repo: &Repo, id: &ObjectId, c: &Commit) -> (VersionData, Vec<Problem>) {
     let mut d = VersionData::default();
     let mut problems = Vec::new();
     d.metadata.extend(c.git.as_ref().and_then(|g| g.patch));

@@ -316,22 +316,22 @@ impl Repo {
     }
 
     /// Shared store lock: held by every writer; gc takes it exclusively.
-    pub fn lock_store_shared(&self) -> Result<LockGuard> {
+    pub(crate) fn lock_store_shared(&self) -> Result<LockGuard> {
         lock::shared(&self.store.join("locks").join("store"))
     }
 
     /// Shared store lock for a command that only reads: works on a read-only store.
-    pub fn lock_store_read(&self) -> Result<LockGuard> {
+    pub(crate) fn lock_store_read(&self) -> Result<LockGuard> {
         lock::shared_for_read(&self.store.join("locks").join("store"))
     }
 
     /// Exclusive store lock (gc).
-    pub fn lock_store_exclusive(&self) -> Result<LockGuard> {
+    pub(crate) fn lock_store_exclusive(&self) -> Result<LockGuard> {
         lock::exclusive(&self.store.join("locks").join("store"))
     }
 
     /// A named store-wide lock (e.g. `tags`, `worktree`).
-    pub fn lock_named(&self, name: &str) -> Result<LockGuard> {
+    pub(crate) fn lock_named(&self, name: &str) -> Result<LockGuard> {
         lock::exclusive(&self.store.join("locks").join(name))
     }
 
@@ -372,7 +372,7 @@ impl Repo {
     }
 
     /// Store a commit object; returns its id. Objects it refers to must be stored first.
-    pub fn write_commit(&self, c: &Commit) -> Result<ObjectId> {
+    pub(crate) fn write_commit(&self, c: &Commit) -> Result<ObjectId> {
         let bytes = c.encode()?;
         let put = self.objects.put(Kind::Commit, &bytes)?;
         self.objects.flush()?;

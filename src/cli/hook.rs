@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use mreg::hooks::{self, HookAction};
-use mreg::{fsutil, Error};
+use mreg::Error;
 
 use super::alias::move_info;
 use super::{fmt, Ctx, Output};
@@ -261,11 +261,6 @@ fn prepare_commit_msg(git: &gix::Repository, args: &[String]) -> mreg::Result<()
     } else {
         git.workdir().map(|w| w.join(&file)).unwrap_or(file)
     };
-    let msg = std::fs::read_to_string(&file).map_err(|e| Error::io("reading", &file, e))?;
-    let trailers = hooks::trailers(git)?;
-    if let Some(new) = hooks::add_trailers(&msg, &trailers) {
-        let dir = file.parent().unwrap_or(std::path::Path::new("."));
-        fsutil::write_atomic(&file, new.as_bytes(), dir)?;
-    }
+    hooks::add_trailers_to_message_file(git, &file)?;
     Ok(())
 }

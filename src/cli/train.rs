@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mreg::train::{self, data, TrainConfig, TrainRequest};
+use mreg::train::{self, TrainConfig, TrainRequest};
 use mreg::Error;
 
 use super::{fmt, Ctx, Output};
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let config_path = match (&a.config, a.example) {
         (Some(p), _) => ctx.cwd.join(p),
-        (None, _) => write_example(&repo)?,
+        (None, _) => train::write_example(&repo)?,
     };
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| Error::io("reading training config", &config_path, e))?;
@@ -142,21 +142,4 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         ctx.note(format_args!("{}", moves.trim_end()));
     }
     Ok(Output::ok(format!("{id}\n")))
-}
-
-/// Write the built-in example next to the store (keeping files already there); returns the
-/// config's path.
-fn write_example(repo: &mreg::Repo) -> mreg::Result<PathBuf> {
-    let dir = repo.root().join("mreg-example");
-    mreg::fsutil::create_dir_durable(&dir)?;
-    for (name, text) in [
-        ("flowers.csv", data::example_csv()),
-        ("train.yaml", data::EXAMPLE_CONFIG.to_string()),
-    ] {
-        let p = dir.join(name);
-        if !p.exists() {
-            mreg::fsutil::write_atomic(&p, text.as_bytes(), &repo.tmp_dir())?;
-        }
-    }
-    Ok(dir.join("train.yaml"))
 }

@@ -4,7 +4,7 @@
 //! backend (see [`fit`] for what makes it bit-reproducible), writes the weights into the work
 //! tree as safetensors and commits them with the resolved config (params), final and best
 //! metrics, the stored dataset and a [`TrainRecipe`] (per-epoch history, seed, backend,
-//! versions, machine). [`reproduce`] re-runs a recipe and compares; [`evaluate_commit`]
+//! versions, machine). [`crate::reproduce`] re-runs a recipe and compares; [`evaluate_commit`]
 //! scores stored weights on new data.
 //!
 //! burn users with their own training code call [`commit_module`]: it saves any burn module
@@ -497,4 +497,21 @@ pub fn commit_module<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
         &crate::ops::NoProgress,
     )?;
     Ok(out.id)
+}
+
+/// Write the built-in example (`mreg-example/flowers.csv` and `train.yaml`) next to the
+/// store, keeping files already there; returns the config's path.
+pub fn write_example(repo: &Repo) -> Result<std::path::PathBuf> {
+    let dir = repo.root().join("mreg-example");
+    crate::fsutil::create_dir_durable(&dir)?;
+    for (name, text) in [
+        ("flowers.csv", data::example_csv()),
+        ("train.yaml", data::EXAMPLE_CONFIG.to_string()),
+    ] {
+        let p = dir.join(name);
+        if !p.exists() {
+            crate::fsutil::write_atomic(&p, text.as_bytes(), &repo.tmp_dir())?;
+        }
+    }
+    Ok(dir.join("train.yaml"))
 }
