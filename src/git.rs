@@ -59,8 +59,39 @@ pub struct Captured {
     pub patch: Option<Vec<u8>>,
 }
 
-fn git_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("git: {what}: {e}"))
+/// Errors reading git repositories (through gix). The gix error is kept as the source, so
+/// the whole cause chain reaches the user.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git: {what}")]
+    Gix {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("unknown git revision {rev:?}")]
+    UnknownRevision {
+        rev: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("git revision {rev:?} is not a commit")]
+    NotACommit {
+        rev: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("{} is not inside a git work tree", .dir.display())]
+    NotAWorkTree { dir: PathBuf },
+    #[error("cannot apply the stored patch: {why}")]
+    Patch { why: String },
+}
+
+pub(crate) fn git_err(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Git(GitError::Gix {
+        what: what.to_string(),
+        source: Box::new(e),
+    })
 }
 
 /// Open the git repository whose work tree contains `dir`, if any.
@@ -209,18 +240,28 @@ pub struct ResolvedCommit {
 }
 
 fn peel_commit<'r>(repo: &'r gix::Repository, rev: &str) -> Result<gix::Commit<'r>> {
-    let id = repo
-        .rev_parse_single(rev)
-        .map_err(|e| Error::InvalidArgument(format!("unknown git revision {rev:?}: {e}")))?;
+    let id = repo.rev_parse_single(rev).map_err(|e| {
+        Error::Git(GitError::UnknownRevision {
+            rev: rev.to_string(),
+            source: Box::new(e),
+        })
+    })?;
     id.object()
         .map_err(|e| git_err("reading object", e))?
         .peel_to_commit()
-        .map_err(|e| Error::InvalidArgument(format!("git revision {rev:?} is not a commit: {e}")))
+        .map_err(|e| {
+            Error::Git(GitError::NotACommit {
+                rev: rev.to_string(),
+                source: Box::new(e),
+            })
+        })
 }
 
 fn open_work_tree(dir: &Path) -> Result<gix::Repository> {
     discover(dir).ok_or_else(|| {
-        Error::InvalidArgument(format!("{} is not inside a git work tree", dir.display()))
+        Error::Git(GitError::NotAWorkTree {
+            dir: dir.to_path_buf(),
+        })
     })
 }
 
@@ -303,7 +344,9 @@ pub fn export_tree(dir: &Path, rev: &str, dest: &Path) -> Result<()> {
 }
 
 fn patch_err(why: String) -> Error {
-    Error::InvalidArgument(format!("cannot apply the stored patch: {why}"))
+    Error::Git(GitError::Patch {
+        why: why.to_string(),
+    })
 }
 
 /// Apply a patch as written by [`capture`] (unified diffs with `diff --git` headers, new and

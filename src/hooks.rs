@@ -52,9 +52,7 @@ pub const CHAINED_SUFFIX: &str = ".mreg-chained";
 /// Default of `git config mreg.maxFileSize`.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
 
-fn git_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("git: {what}: {e}"))
-}
+use crate::git::git_err;
 
 /// Open the git repository for a hook or a hook command: from the environment git gives
 /// hooks (`GIT_DIR`, `GIT_INDEX_FILE`), else by searching upward from `dir`.

@@ -53,7 +53,13 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     }
 
     // Promote the first, then resolve the alias.
-    mreg::refs::promote(&repo, &model, Some(ids[0]), info("promote", "first release")).unwrap();
+    mreg::refs::promote(
+        &repo,
+        &model,
+        Some(ids[0]),
+        info("promote", "first release"),
+    )
+    .unwrap();
     assert_eq!(repo.resolve("fraud@production").unwrap(), ids[0]);
 
     // Check the production version out elsewhere, byte for byte.

@@ -1281,3 +1281,20 @@ fn checkout_git_is_all_or_nothing_across_models() {
     assert_eq!(r.read("models/a/w.bin"), noise(100, 1));
     assert_eq!(r.read("models/b/w.bin"), noise(100, 2));
 }
+
+#[test]
+fn git_errors_keep_their_cause_chain_and_a_hint() {
+    let r = git_repo();
+    let e = r.mreg(&["blame", "no-such-rev"]).fails();
+    assert!(
+        e.stderr.contains("unknown git revision"),
+        "{}",
+        e.describe()
+    );
+    assert!(
+        e.stderr.contains("  caused by: "),
+        "the gix cause is printed:\n{}",
+        e.describe()
+    );
+    assert!(e.stderr.contains("hint: "), "{}", e.describe());
+}

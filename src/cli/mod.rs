@@ -24,6 +24,7 @@ mod eval;
 mod fmt;
 mod fsck;
 mod gc;
+mod hints;
 mod history;
 mod hook;
 mod init;
@@ -199,9 +200,7 @@ pub fn render_error(e: &Error) {
         }
         src = s.source();
     }
-    if let Some(h) = e.hint() {
-        eprintln!("hint: {h}");
-    }
+    eprintln!("hint: {}", hints::hint(e));
 }
 
 fn run(cli: Cli) -> mreg::Result<Output> {
