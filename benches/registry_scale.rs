@@ -65,7 +65,6 @@ fn main() {
             let info = MoveInfo {
                 time: time.clone(),
                 author: "bench".into(),
-                action: "commit".into(),
                 message: String::new(),
             };
             let id = mreg::internals::append_commit_for_benchmarks(&repo, &model, info, |head| {
@@ -95,7 +94,6 @@ fn main() {
                 let info = MoveInfo {
                     time,
                     author: "bench".into(),
-                    action: "evaluation".into(),
                     message: String::new(),
                 };
                 mreg::notes::add(&repo, &id, &note, info).unwrap();

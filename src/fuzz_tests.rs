@@ -150,13 +150,13 @@ fn mutated_history_lines_never_panic() {
             MoveInfo {
                 time: "2026-01-01T00:00:00Z".into(),
                 author: "t".into(),
-                action: "commit".into(),
                 message: format!("v{i}"),
             },
-            |s, extra| {
-                s.head = Some(ObjectId::hash(*x));
-                s.aliases.insert("production".into(), ObjectId::hash(*x));
-                extra.insert("label_add".into(), "baseline".into());
+            crate::history::Action::Commit,
+            |t| {
+                t.set_head(ObjectId::hash(*x));
+                t.set_alias("production", ObjectId::hash(*x));
+                t.edit_label(ObjectId::hash(*x), "baseline", true);
                 Ok(())
             },
         )

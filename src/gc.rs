@@ -556,8 +556,9 @@ pub fn prune(repo: &Repo, id: ObjectId, dry_run: bool, info: MoveInfo) -> Result
     let when = info.time.clone();
     if !dry_run {
         // The history line first: who, when and why, even if the sweep is interrupted.
-        repo.model_log(&model).update(info, |_, extra| {
-            extra.insert("pruned".into(), id.to_hex().into());
+        // gc holds the store lock exclusively here.
+        repo.transact_holding_store_lock(&model, info, crate::history::Action::Prune, |t| {
+            t.record_prune(id);
             Ok(())
         })?;
         gc_marks::mark_pruned(repo, &id, &when)?;

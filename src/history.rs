@@ -67,6 +67,97 @@ pub struct RefChange {
     pub new: Option<ObjectId>,
 }
 
+/// What a history line records. Written as its name (`"alias set"`); a name this version
+/// does not know (written by a newer mreg) is kept as `Other`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Commit,
+    AliasSet,
+    AliasRemove,
+    Tag,
+    TagDelete,
+    Promote,
+    Rollback,
+    Archive,
+    Unarchive,
+    LabelAdd,
+    LabelRemove,
+    Evaluation,
+    Reproduction,
+    GitPin,
+    Prune,
+    Other(String),
+}
+
+impl Action {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Action::Commit => "commit",
+            Action::AliasSet => "alias set",
+            Action::AliasRemove => "alias remove",
+            Action::Tag => "tag",
+            Action::TagDelete => "tag delete",
+            Action::Promote => "promote",
+            Action::Rollback => "rollback",
+            Action::Archive => "archive",
+            Action::Unarchive => "unarchive",
+            Action::LabelAdd => "label add",
+            Action::LabelRemove => "label remove",
+            Action::Evaluation => "evaluation",
+            Action::Reproduction => "reproduction",
+            Action::GitPin => "git-pin",
+            Action::Prune => "prune",
+            Action::Other(s) => s,
+        }
+    }
+
+    fn parse(s: &str) -> Action {
+        const ALL: [Action; 15] = [
+            Action::Commit,
+            Action::AliasSet,
+            Action::AliasRemove,
+            Action::Tag,
+            Action::TagDelete,
+            Action::Promote,
+            Action::Rollback,
+            Action::Archive,
+            Action::Unarchive,
+            Action::LabelAdd,
+            Action::LabelRemove,
+            Action::Evaluation,
+            Action::Reproduction,
+            Action::GitPin,
+            Action::Prune,
+        ];
+        ALL.into_iter()
+            .find(|a| a.as_str() == s)
+            .unwrap_or_else(|| Action::Other(s.to_string()))
+    }
+
+    /// The action that attaches a note of `kind` (evaluation, reproduction, git-pin).
+    pub fn for_note(kind: &str) -> Action {
+        Action::parse(kind)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Action, D::Error> {
+        Ok(Action::parse(&String::deserialize(d)?))
+    }
+}
+
 /// One line of a history log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
@@ -74,7 +165,7 @@ pub struct LogEntry {
     pub prev: Option<ObjectId>,
     pub time: String,
     pub author: String,
-    pub action: String,
+    pub action: Action,
     #[serde(default)]
     pub message: String,
     pub changes: Vec<RefChange>,
@@ -101,13 +192,64 @@ pub fn diff_states(old: &RefState, new: &RefState) -> Vec<RefChange> {
         .collect()
 }
 
-/// Who, when, what and why of a move.
+/// Who, when and why of a move (what it is, the `Action`, is decided by the operation).
 #[derive(Clone, Debug)]
 pub struct MoveInfo {
+    /// UTC, RFC 3339.
     pub time: String,
     pub author: String,
-    pub action: String,
     pub message: String,
+}
+
+/// One move of one model's refs, in progress: the only way refs change (`Repo::transact`).
+/// It holds the model's lock; what it changes is written as one history line when the
+/// closure returns `Ok`, and nothing is written when it fails.
+pub struct Transaction<'a> {
+    state: &'a mut RefState,
+    extra: &'a mut BTreeMap<String, serde_json::Value>,
+}
+
+impl Transaction<'_> {
+    /// The model's refs as they are now (including this transaction's changes).
+    pub fn state(&self) -> &RefState {
+        self.state
+    }
+    pub fn set_head(&mut self, id: ObjectId) {
+        self.state.head = Some(id);
+    }
+    /// Point an alias at `id`; returns where it pointed before.
+    pub fn set_alias(&mut self, alias: &str, id: ObjectId) -> Option<ObjectId> {
+        self.state.aliases.insert(alias.to_string(), id)
+    }
+    pub fn remove_alias(&mut self, alias: &str) -> Option<ObjectId> {
+        self.state.aliases.remove(alias)
+    }
+    pub fn set_tag(&mut self, tag: &str, id: ObjectId) {
+        self.state.tags.insert(tag.to_string(), id);
+    }
+    pub fn remove_tag(&mut self, tag: &str) -> Option<ObjectId> {
+        self.state.tags.remove(tag)
+    }
+    /// Attach note object `note` to `commit`.
+    pub fn attach_note(&mut self, note: ObjectId, commit: ObjectId) {
+        self.extra.insert("note".into(), note.to_hex().into());
+        self.extra.insert("commit".into(), commit.to_hex().into());
+    }
+    /// Add (or remove) a label on `commit`.
+    pub fn edit_label(&mut self, commit: ObjectId, label: &str, add: bool) {
+        let key = if add { "label_add" } else { "label_remove" };
+        self.extra.insert(key.into(), label.into());
+        self.extra.insert("commit".into(), commit.to_hex().into());
+    }
+    /// Mark `id` archived (or not).
+    pub fn set_archived(&mut self, id: ObjectId, archived: bool) {
+        let key = if archived { "archived" } else { "unarchived" };
+        self.extra.insert(key.into(), id.to_hex().into());
+    }
+    /// Record that `id`'s data is being pruned on purpose.
+    pub fn record_prune(&mut self, id: ObjectId) {
+        self.extra.insert("pruned".into(), id.to_hex().into());
+    }
 }
 
 /// The history log of one model.
@@ -243,9 +385,9 @@ impl ModelLog {
     /// (or fails, for compare-and-swap checks), and may record facts in `extra`. Nothing is
     /// written when `f` fails, or when no ref moved and `extra` is empty. Returns the entry
     /// written.
-    pub(crate) fn update<F>(&self, info: MoveInfo, f: F) -> Result<Option<LogEntry>>
+    pub(crate) fn update<F>(&self, info: MoveInfo, action: Action, f: F) -> Result<Option<LogEntry>>
     where
-        F: FnOnce(&mut RefState, &mut BTreeMap<String, serde_json::Value>) -> Result<()>,
+        F: FnOnce(&mut Transaction) -> Result<()>,
     {
         fsutil::create_dir_durable(&self.dir)?;
         let _guard = lock::exclusive(&self.lock_path())?;
@@ -267,7 +409,10 @@ impl ModelLog {
         };
         let mut state = old_state.clone();
         let mut extra = BTreeMap::new();
-        f(&mut state, &mut extra)?;
+        f(&mut Transaction {
+            state: &mut state,
+            extra: &mut extra,
+        })?;
         let changes = diff_states(&old_state, &state);
         if changes.is_empty() && extra.is_empty() {
             return Ok(None);
@@ -277,7 +422,7 @@ impl ModelLog {
             prev,
             time: info.time,
             author: info.author,
-            action: info.action,
+            action,
             message: info.message,
             changes,
             state,
@@ -347,11 +492,10 @@ fn truncate_torn_tail(file: &File, path: &Path, end: u64) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn info(action: &str) -> MoveInfo {
+    fn info(_what: &str) -> MoveInfo {
         MoveInfo {
             time: "2026-01-01T00:00:00Z".into(),
             author: "t".into(),
-            action: action.into(),
             message: String::new(),
         }
     }
@@ -363,16 +507,16 @@ mod tests {
         assert_eq!(log.state().unwrap(), RefState::default());
         let a = ObjectId::hash(b"a");
         let b = ObjectId::hash(b"b");
-        log.update(info("commit"), |s, _| {
-            s.head = Some(a);
+        log.update(info("commit"), Action::Commit, |t| {
+            t.set_head(a);
             Ok(())
         })
         .unwrap();
         let e = log
-            .update(info("promote"), |s, _| {
-                s.head = Some(b);
-                s.aliases.insert("production".into(), b);
-                s.aliases.insert("rollback".into(), a);
+            .update(info("promote"), Action::Promote, |t| {
+                t.set_head(b);
+                t.set_alias("production", b);
+                t.set_alias("rollback", a);
                 Ok(())
             })
             .unwrap()
@@ -389,8 +533,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         let a = ObjectId::hash(b"a");
-        log.update(info("commit"), |s, _| {
-            s.head = Some(a);
+        log.update(info("commit"), Action::Commit, |t| {
+            t.set_head(a);
             Ok(())
         })
         .unwrap();
@@ -402,8 +546,8 @@ mod tests {
         assert_eq!(log.state().unwrap().head, Some(a));
         assert!(log.entries().unwrap().1, "torn tail reported");
         let b = ObjectId::hash(b"b");
-        log.update(info("commit"), |s, _| {
-            s.head = Some(b);
+        log.update(info("commit"), Action::Commit, |t| {
+            t.set_head(b);
             Ok(())
         })
         .unwrap();
@@ -416,8 +560,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         for x in [b"a", b"b", b"c"] {
-            log.update(info("commit"), |s, _| {
-                s.head = Some(ObjectId::hash(x));
+            log.update(info("commit"), Action::Commit, |t| {
+                t.set_head(ObjectId::hash(x));
                 Ok(())
             })
             .unwrap();
@@ -432,7 +576,9 @@ mod tests {
     fn failed_update_writes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
-        let r = log.update(info("x"), |_, _| Err(Error::InvalidArgument("no".into())));
+        let r = log.update(info("x"), Action::Commit, |_| {
+            Err(Error::InvalidArgument("no".into()))
+        });
         assert!(r.is_err());
         assert_eq!(log.entries().unwrap().0.len(), 0);
     }

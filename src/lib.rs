@@ -91,14 +91,12 @@ pub mod internals {
         info: crate::history::MoveInfo,
         make: impl FnOnce(Option<crate::ObjectId>) -> crate::Commit,
     ) -> crate::Result<crate::ObjectId> {
-        let mut out = None;
-        repo.model_log(model).update(info, |state, _| {
-            let id = repo.write_commit(&make(state.head))?;
-            state.head = Some(id);
-            out = Some(id);
-            Ok(())
+        let (id, _) = repo.transact(model, info, crate::history::Action::Commit, |t| {
+            let id = repo.write_commit(&make(t.state().head))?;
+            t.set_head(id);
+            Ok(id)
         })?;
-        Ok(out.expect("the update ran"))
+        Ok(id)
     }
 }
 

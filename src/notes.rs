@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::error::{Error, Result};
-use crate::history::{LogEntry, MoveInfo};
+use crate::history::{Action, LogEntry, MoveInfo};
 use crate::id::ObjectId;
 use crate::names::ModelName;
 use crate::object::Kind;
@@ -72,19 +72,22 @@ pub fn add_applying_policy(
     let put = repo.objects().put(Kind::Note, &bytes)?;
     repo.objects().flush()?;
     let evaluation = crate::ops::eval::EvaluationNote::from_note(note);
-    let mut moves = Vec::new();
-    repo.model_log(&model).update(info, |state, extra| {
-        extra.insert("note".into(), put.id.to_hex().into());
-        extra.insert("commit".into(), commit.to_hex().into());
-        if let (Some(e), Some(_)) = (&evaluation, repo.policy(&model)) {
-            if let Some(row) =
-                crate::policy::row_with_eval(repo, &model, commit, &e.dataset, &e.metrics)?
-            {
-                moves = crate::policy::apply(repo, &model, state, &row)?;
+    let kind = note.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
+    let (moves, _) =
+        repo.transact_holding_store_lock(&model, info, Action::for_note(kind), |t| {
+            t.attach_note(put.id, *commit);
+            match (&evaluation, repo.policy(&model)) {
+                (Some(e), Some(_)) => {
+                    match crate::policy::row_with_eval(
+                        repo, &model, commit, &e.dataset, &e.metrics,
+                    )? {
+                        Some(row) => crate::policy::apply(repo, &model, t, &row),
+                        None => Ok(Vec::new()),
+                    }
+                }
+                _ => Ok(Vec::new()),
             }
-        }
-        Ok(())
-    })?;
+        })?;
     Ok((put.id, moves))
 }
 
@@ -168,15 +171,18 @@ pub fn set_label(
     crate::names::validate_name("label", label)?;
     let c = repo.read_commit(commit)?;
     let model: ModelName = c.model.clone();
-    let entry = repo.move_refs(&model, info, |_, extra| {
-        // Decided under the model's lock, so concurrent label edits serialize. Leaving
-        // `extra` empty writes nothing.
+    let action = if add {
+        Action::LabelAdd
+    } else {
+        Action::LabelRemove
+    };
+    let ((), entry) = repo.transact(&model, info, action, |t| {
+        // Decided under the model's lock, so concurrent label edits serialize. Changing
+        // nothing writes nothing.
         let (entries, _) = repo.model_log(&model).entries()?;
         let has = effective_labels(&entries, commit, &c.labels).contains(label);
         if has != add {
-            let key = if add { "label_add" } else { "label_remove" };
-            extra.insert(key.into(), label.into());
-            extra.insert("commit".into(), commit.to_hex().into());
+            t.edit_label(*commit, label, add);
         }
         Ok(())
     })?;

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::history::RefState;
 use crate::id::ObjectId;
 use crate::names::ModelName;
 use crate::query::{Key, Row};
@@ -38,13 +37,13 @@ fn better(goal: Goal, a: f64, b: f64) -> bool {
     goal.better(a, b)
 }
 
-/// Apply `model`'s policy to `state` (under the model's lock). `fresh` is the row of the
+/// Apply `model`'s policy inside a transaction (under the model's lock). `fresh` is the row of the
 /// version being recorded (a new commit, or a version with a new evaluation merged in),
 /// which the index does not have yet. Returns the moves made.
 pub fn apply(
     repo: &Repo,
     model: &ModelName,
-    state: &mut RefState,
+    t: &mut crate::history::Transaction,
     fresh: &Row,
 ) -> Result<Vec<PolicyMove>> {
     let Some(policy) = repo.policy(model) else {
@@ -65,17 +64,17 @@ pub fn apply(
     let mut moves = Vec::new();
     let kt = key.text();
     if let Some(v) = key.number(fresh) {
-        let prod = state.aliases.get(crate::refs::PRODUCTION).copied();
+        let prod = t.state().aliases.get(crate::refs::PRODUCTION).copied();
         let beats = match prod {
             None => true,
             Some(p) if p == fresh.id => false,
             Some(p) => value(&p).is_none_or(|pv| better(goal, v, pv)),
         };
-        if beats && !fresh.archived && state.aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
+        if beats
+            && !fresh.archived
+            && t.state().aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
         {
-            let from = state
-                .aliases
-                .insert(crate::refs::CANDIDATE.into(), fresh.id);
+            let from = t.set_alias(crate::refs::CANDIDATE, fresh.id);
             moves.push(PolicyMove {
                 alias: crate::refs::CANDIDATE.into(),
                 from,
@@ -97,8 +96,8 @@ pub fn apply(
         }
     }
     if let Some((v, id)) = best {
-        if state.aliases.get(crate::refs::BEST) != Some(&id) {
-            let from = state.aliases.insert(crate::refs::BEST.into(), id);
+        if t.state().aliases.get(crate::refs::BEST) != Some(&id) {
+            let from = t.set_alias(crate::refs::BEST, id);
             moves.push(PolicyMove {
                 alias: crate::refs::BEST.into(),
                 from,

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::history::{LogEntry, MoveInfo, RefState};
+use crate::history::{Action, LogEntry, MoveInfo, Transaction};
 use crate::id::ObjectId;
 use crate::names::{validate_name, ModelName};
 use crate::repo::Repo;
@@ -107,11 +107,11 @@ pub fn alias_set(
     validate_alias(alias)?;
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
-    repo.move_refs(model, info, |state, _| {
+    let ((), entry) = repo.transact(model, info, Action::AliasSet, |t| {
         // Under the shared store lock, which gc takes exclusively: no prune can slip in
         // between this check and the move.
         refuse_pruned(repo, &target)?;
-        let current = state.aliases.get(alias);
+        let current = t.state().aliases.get(alias);
         let ok = match expect {
             None => true,
             Some(Expect::Absent) => current.is_none(),
@@ -128,19 +128,18 @@ pub fn alias_set(
                 actual: show(current),
             });
         }
-        state.aliases.insert(alias.to_string(), target);
+        t.set_alias(alias, target);
         Ok(())
-    })
+    })?;
+    Ok(entry)
 }
 
 /// Remove `model@alias`.
 pub fn alias_rm(repo: &Repo, model: &ModelName, alias: &str, info: MoveInfo) -> Result<LogEntry> {
     validate_name("alias", alias)?;
     require_model(repo, model)?;
-    let e = repo.move_refs(model, info, |state, _| {
-        state
-            .aliases
-            .remove(alias)
+    let ((), e) = repo.transact(model, info, Action::AliasRemove, |t| {
+        t.remove_alias(alias)
             .map(|_| ())
             .ok_or_else(|| Error::UnknownAlias {
                 model: model.to_string(),
@@ -184,9 +183,9 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
             id: id.short(),
         });
     }
-    let e = repo.move_refs(&model, info, |state, _| {
+    let ((), e) = repo.transact(&model, info, Action::Tag, |t| {
         refuse_pruned(repo, &target)?;
-        state.tags.insert(tag.to_string(), target);
+        t.set_tag(tag, target);
         Ok(())
     })?;
     Ok(e.expect("a new tag is a change"))
@@ -200,8 +199,8 @@ pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
         .into_iter()
         .find(|(t, _, _)| t == tag)
         .ok_or_else(|| Error::UnknownTag(tag.into()))?;
-    let e = repo.move_refs(&model, info, |state, _| {
-        state.tags.remove(tag);
+    let ((), e) = repo.transact(&model, info, Action::TagDelete, |t| {
+        t.remove_tag(tag);
         Ok(())
     })?;
     Ok(e.expect("removing a tag is a change"))
@@ -240,9 +239,15 @@ pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
 /// Mark a version archived (or not). Recorded in history; refs do not move.
 pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) -> Result<bool> {
     let model = repo.read_commit(&id)?.model;
-    let entry = repo.move_refs(&model, info, |state, extra| {
+    let action = if archive {
+        Action::Archive
+    } else {
+        Action::Unarchive
+    };
+    let ((), entry) = repo.transact(&model, info, action, |t| {
         if archive {
-            let pointing: Vec<String> = state
+            let pointing: Vec<String> = t
+                .state()
                 .aliases
                 .iter()
                 .filter(|(_, v)| **v == id)
@@ -256,10 +261,9 @@ pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) ->
                 });
             }
         }
-        // Decided under the model's lock; leaving `extra` empty writes nothing.
+        // Decided under the model's lock; changing nothing writes nothing.
         if archived(repo, &model)?.contains(&id) != archive {
-            let key = if archive { "archived" } else { "unarchived" };
-            extra.insert(key.into(), serde_json::Value::String(id.to_hex()));
+            t.set_archived(id, archive);
         }
         Ok(())
     })?;
@@ -276,16 +280,17 @@ pub struct Promotion {
 
 /// Run one move of `production` (and `rollback`) under the model's lock; `f` returns the
 /// new production and the one it replaced.
-fn move_production<F>(repo: &Repo, model: &ModelName, info: MoveInfo, f: F) -> Result<Promotion>
+fn move_production<F>(
+    repo: &Repo,
+    model: &ModelName,
+    info: MoveInfo,
+    action: Action,
+    f: F,
+) -> Result<Promotion>
 where
-    F: FnOnce(&mut RefState) -> Result<(ObjectId, Option<ObjectId>)>,
+    F: FnOnce(&mut Transaction) -> Result<(ObjectId, Option<ObjectId>)>,
 {
-    let mut result = None;
-    let entry = repo.move_refs(model, info, |state, _| {
-        result = Some(f(state)?);
-        Ok(())
-    })?;
-    let (production, previous) = result.expect("move_refs ran the closure and it succeeded");
+    let ((production, previous), entry) = repo.transact(model, info, action, f)?;
     Ok(Promotion {
         production,
         previous,
@@ -305,10 +310,11 @@ pub fn promote(
     if let Some(id) = rev {
         check_model(repo, model, &id)?;
     }
-    move_production(repo, model, info, |state| {
+    move_production(repo, model, info, Action::Promote, |t| {
         let target = match rev {
             Some(id) => id,
-            None => *state
+            None => *t
+                .state()
                 .aliases
                 .get(CANDIDATE)
                 .ok_or_else(|| Error::NoCandidate {
@@ -320,11 +326,11 @@ pub fn promote(
             return Err(Error::Archived { id: target.short() });
         }
         refuse_pruned(repo, &target)?;
-        let previous = state.aliases.get(PRODUCTION).copied();
+        let previous = t.state().aliases.get(PRODUCTION).copied();
         if previous != Some(target) {
-            state.aliases.insert(PRODUCTION.into(), target);
+            t.set_alias(PRODUCTION, target);
             if let Some(p) = previous {
-                state.aliases.insert(ROLLBACK.into(), p);
+                t.set_alias(ROLLBACK, p);
             }
         }
         Ok((target, previous))
@@ -334,17 +340,18 @@ pub fn promote(
 /// Put `rollback` back into `production`, and the demoted production into `rollback`.
 pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promotion> {
     require_model(repo, model)?;
-    move_production(repo, model, info, |state| {
-        let back = *state
+    move_production(repo, model, info, Action::Rollback, |t| {
+        let back = *t
+            .state()
             .aliases
             .get(ROLLBACK)
             .ok_or_else(|| Error::NoRollback {
                 model: model.to_string(),
             })?;
-        let demoted = state.aliases.insert(PRODUCTION.into(), back);
+        let demoted = t.set_alias(PRODUCTION, back);
         match demoted {
-            Some(d) => state.aliases.insert(ROLLBACK.into(), d),
-            None => state.aliases.remove(ROLLBACK),
+            Some(d) => t.set_alias(ROLLBACK, d),
+            None => t.remove_alias(ROLLBACK),
         };
         Ok((back, demoted))
     })
@@ -382,7 +389,7 @@ pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
             archived: archived_in(&entries).len(),
             last_change: last.map(|e| e.time.clone()),
             last_author: last.map(|e| e.author.clone()),
-            last_action: last.map(|e| e.action.clone()),
+            last_action: last.map(|e| e.action.to_string()),
             model: m,
         });
     }

@@ -290,21 +290,36 @@ impl Repo {
         Ok(cfg)
     }
 
-    /// Move a model's refs: the store lock (shared) then the model's lock, one history line.
-    pub fn move_refs<F>(
+    /// Change a model's refs: the one door. Takes the store lock (shared: gc cannot run)
+    /// and the model's lock, runs `f` on a transaction, and writes one history line with
+    /// what it changed (nothing when `f` fails or changes nothing). Returns `f`'s result and
+    /// the line written.
+    pub fn transact<T>(
         &self,
         model: &ModelName,
         info: crate::history::MoveInfo,
-        f: F,
-    ) -> Result<Option<crate::history::LogEntry>>
-    where
-        F: FnOnce(
-            &mut RefState,
-            &mut std::collections::BTreeMap<String, serde_json::Value>,
-        ) -> Result<()>,
-    {
+        action: crate::history::Action,
+        f: impl FnOnce(&mut crate::history::Transaction) -> Result<T>,
+    ) -> Result<(T, Option<crate::history::LogEntry>)> {
         let _store = self.lock_store_shared()?;
-        self.model_log(model).update(info, f)
+        self.transact_holding_store_lock(model, info, action, f)
+    }
+
+    /// `transact` for a caller that already holds the store lock (shared by a commit that
+    /// stored objects, exclusive by gc's `prune`).
+    pub(crate) fn transact_holding_store_lock<T>(
+        &self,
+        model: &ModelName,
+        info: crate::history::MoveInfo,
+        action: crate::history::Action,
+        f: impl FnOnce(&mut crate::history::Transaction) -> Result<T>,
+    ) -> Result<(T, Option<crate::history::LogEntry>)> {
+        let mut out = None;
+        let entry = self.model_log(model).update(info, action, |t| {
+            out = Some(f(t)?);
+            Ok(())
+        })?;
+        Ok((out.expect("the transaction ran and succeeded"), entry))
     }
 
     pub fn objects(&self) -> &ObjectStore {

@@ -14,11 +14,10 @@ use mreg::ops::query::{best, list, BestQuery, ListQuery};
 use mreg::ops::NoProgress;
 use mreg::{CommitRequest, Error, ModelName, Repo};
 
-fn info(action: &str, why: &str) -> MoveInfo {
+fn info(why: &str) -> MoveInfo {
     MoveInfo {
         time: "2026-05-01T12:00:00Z".into(),
         author: "Lib <lib@example.com>".into(),
-        action: action.into(),
         message: why.into(),
     }
 }
@@ -53,13 +52,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     }
 
     // Promote the first, then resolve the alias.
-    mreg::refs::promote(
-        &repo,
-        &model,
-        Some(ids[0]),
-        info("promote", "first release"),
-    )
-    .unwrap();
+    mreg::refs::promote(&repo, &model, Some(ids[0]), info("first release")).unwrap();
     assert_eq!(repo.resolve("fraud@production").unwrap(), ids[0]);
 
     // Check the production version out elsewhere, byte for byte.
@@ -92,7 +85,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     assert_eq!(hits[0].row.id, ids[1]);
 
     // Promote the better one; the previous production becomes rollback.
-    let p = mreg::refs::promote(&repo, &model, Some(ids[1]), info("promote", "better")).unwrap();
+    let p = mreg::refs::promote(&repo, &model, Some(ids[1]), info("better")).unwrap();
     assert_eq!(p.previous, Some(ids[0]));
     assert_eq!(repo.resolve("fraud@rollback").unwrap(), ids[0]);
 
@@ -105,7 +98,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
                 dataset: "holdout".into(),
                 metrics: BTreeMap::from([("f1".to_string(), f1)]),
                 data: None,
-                info: info("evaluation", "weekly holdout"),
+                info: info("weekly holdout"),
             },
         )
         .unwrap();

@@ -52,11 +52,10 @@ enum Cmd {
     },
 }
 
-pub fn move_info(action: &str, message: String) -> mreg::Result<MoveInfo> {
+pub fn move_info(message: String) -> mreg::Result<MoveInfo> {
     Ok(MoveInfo {
         time: super::now()?,
         author: super::author(),
-        action: action.into(),
         message,
     })
 }
@@ -79,14 +78,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 Some("none") | Some("") => Some(Expect::Absent),
                 Some(r) => Some(Expect::At(repo.resolve(r)?)),
             };
-            let e = refs::alias_set(
-                &repo,
-                &model,
-                &alias,
-                target,
-                expect,
-                move_info("alias set", message)?,
-            )?;
+            let e = refs::alias_set(&repo, &model, &alias, target, expect, move_info(message)?)?;
             if json {
                 return Ok(Output::ok(super::json(&serde_json::json!({
                     "model": model, "alias": alias, "id": target, "moved": e.is_some(),
@@ -103,7 +95,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             message,
         } => {
             let model = ModelName::new(&model)?;
-            refs::alias_rm(&repo, &model, &alias, move_info("alias remove", message)?)?;
+            refs::alias_rm(&repo, &model, &alias, move_info(message)?)?;
             Ok(Output::ok(format!("removed {model}@{alias}\n")))
         }
         Cmd::List { model, json } => {

@@ -16,8 +16,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args, archive: bool) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
-    let action = if archive { "archive" } else { "unarchive" };
-    let changed = mreg::refs::set_archived(&repo, id, archive, move_info(action, a.message)?)?;
+    let changed = mreg::refs::set_archived(&repo, id, archive, move_info(a.message)?)?;
     let state = if archive { "archived" } else { "not archived" };
     Ok(Output::ok(if changed {
         format!("{} is now {state}\n", id.short())

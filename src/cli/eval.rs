@@ -93,7 +93,7 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
             dataset,
             metrics,
             data: dataset_path.map(|p| (ctx.cwd.join(&p), p.display().to_string())),
-            info: move_info(mreg::ops::eval::KIND, message)?,
+            info: move_info(message)?,
         },
     )?;
     Ok(render(&e, json))
@@ -150,7 +150,7 @@ fn eval_data(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
             dataset,
             metrics,
             data: Some((path, data.display().to_string())),
-            info: move_info(mreg::ops::eval::KIND, a.message)?,
+            info: move_info(a.message)?,
         },
     )?;
     Ok(render(&e, a.json))
@@ -203,8 +203,7 @@ pub fn label(ctx: &Ctx, a: LabelArgs) -> mreg::Result<Output> {
     };
     let repo = ctx.repo()?;
     let id = repo.resolve(&rev)?;
-    let action = if add { "label add" } else { "label remove" };
-    let changed = notes::set_label(&repo, &id, &label, add, move_info(action, message)?)?;
+    let changed = notes::set_label(&repo, &id, &label, add, move_info(message)?)?;
     Ok(Output::ok(match (changed, add) {
         (true, true) => format!("labelled {} {label}\n", id.short()),
         (true, false) => format!("removed label {label} from {}\n", id.short()),

@@ -201,7 +201,7 @@ pub struct PruneArgs {
 pub fn prune(ctx: &Ctx, a: PruneArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
-    let info = super::alias::move_info("prune", a.message.clone())?;
+    let info = super::alias::move_info(a.message.clone())?;
     let p = gc::prune(&repo, id, !a.yes, info)?;
     if a.json {
         let mut v = serde_json::to_value(&p).expect("serializes");

@@ -127,7 +127,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         rows.push(vec![
             format!("#{}", e.seq),
             e.time.clone(),
-            e.action.clone(),
+            e.action.to_string(),
             e.author.clone(),
             format!(
                 "{}{}",

@@ -221,7 +221,7 @@ fn post_commit(ctx: &Ctx, git: &gix::Repository) -> mreg::Result<()> {
     let Some(repo) = store(ctx)? else {
         return Ok(()); // no store, nothing to note
     };
-    let info = move_info(mreg::notes::GIT_PIN, String::new())?;
+    let info = move_info(String::new())?;
     let Some((head, records)) = hooks::post_commit(git, &repo, &info)? else {
         return Ok(());
     };

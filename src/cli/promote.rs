@@ -64,13 +64,13 @@ pub fn promote(ctx: &Ctx, a: PromoteArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
     let rev = a.rev.map(|r| repo.resolve(&r)).transpose()?;
-    let p = refs::promote(&repo, &model, rev, move_info("promote", a.message)?)?;
+    let p = refs::promote(&repo, &model, rev, move_info(a.message)?)?;
     Ok(report(&model, &p, a.json))
 }
 
 pub fn rollback(ctx: &Ctx, a: RollbackArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
-    let p = refs::rollback(&repo, &model, move_info("rollback", a.message)?)?;
+    let p = refs::rollback(&repo, &model, move_info(a.message)?)?;
     Ok(report(&model, &p, a.json))
 }

@@ -53,11 +53,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     };
     let r = reproduce::reproduce(&repo, &id, a.tolerance, &a.set, &mut on_epoch)?;
     if !a.no_record {
-        reproduce::record(
-            &repo,
-            &r,
-            move_info(reproduce::NOTE_KIND, format!("verdict: {}", r.verdict))?,
-        )?;
+        reproduce::record(&repo, &r, move_info(format!("verdict: {}", r.verdict))?)?;
     }
     let code = if r.verdict == Verdict::Different {
         super::EXIT_DIFFERENT

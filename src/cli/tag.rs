@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     }
     let name = a.name.expect("clap requires NAME unless --list");
     if a.delete {
-        refs::tag_delete(&repo, &name, move_info("tag delete", a.message)?)?;
+        refs::tag_delete(&repo, &name, move_info(a.message)?)?;
         return Ok(Output::ok(format!("deleted tag {name}\n")));
     }
     let rev = a.rev.ok_or_else(|| {
@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         ))
     })?;
     let id = repo.resolve(&rev)?;
-    refs::tag_create(&repo, &name, id, move_info("tag", a.message)?)?;
+    refs::tag_create(&repo, &name, id, move_info(a.message)?)?;
     Ok(Output::ok(if a.json {
         super::json(&serde_json::json!({"tag": name, "id": id}))
     } else {

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::commit::{Commit, DatasetEntry, Environment, FileEntry, COMMIT_FORMAT};
 use crate::error::{Error, Result};
 use crate::filestore::{self, FileStat, StoredFile};
-use crate::history::MoveInfo;
+use crate::history::{Action, MoveInfo};
 use crate::id::ObjectId;
 use crate::names::{validate_name, ModelName};
 use crate::ops::Progress;
@@ -421,18 +421,18 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     let info = MoveInfo {
         time: req.created_at.clone(),
         author: req.author.clone(),
-        action: "commit".into(),
         message: req.message.clone(),
     };
-    repo.model_log(&req.model).update(info, |state, _| {
+    // The store lock is held (shared) since before the objects were stored.
+    repo.transact_holding_store_lock(&req.model, info, Action::Commit, |t| {
         let mut files = files;
         let mut roots = roots.clone();
         // The parent's files this commit does not name: carried over on request, else
         // reported as dropped (a version is the set of files committed, nothing more).
         // Checked before storing anything; again here if the head moved meanwhile.
         let plan = match &early {
-            Some((head, plan)) if *head == state.head => plan.clone(),
-            _ => plan_others(repo, state.head, &named, req.carry, &tracked)?,
+            Some((head, plan)) if *head == t.state().head => plan.clone(),
+            _ => plan_others(repo, t.state().head, &named, req.carry, &tracked)?,
         };
         if req.carry {
             carried = plan.others.iter().map(|f| f.path.clone()).collect();
@@ -450,7 +450,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         let c = Commit {
             format: COMMIT_FORMAT,
             model: req.model.clone(),
-            parents: state.head.into_iter().collect(),
+            parents: t.state().head.into_iter().collect(),
             message: req.message.clone(),
             author: req.author.clone(),
             created_at: req.created_at.clone(),
@@ -466,13 +466,13 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             roots,
         };
         let id = repo.write_commit(&c)?;
-        state.head = Some(id);
+        t.set_head(id);
         for a in &req.aliases {
-            state.aliases.insert(a.clone(), id);
+            t.set_alias(a, id);
         }
         let mut row = crate::index::commit_row(id, &c);
         row.labels = c.labels.clone();
-        policy_moves = crate::policy::apply(repo, &req.model, state, &row)?;
+        policy_moves = crate::policy::apply(repo, &req.model, t, &row)?;
         written = Some((id, c));
         Ok(())
     })?;

@@ -103,8 +103,7 @@ pub fn add_evaluation(repo: &Repo, req: EvaluationRequest) -> Result<Evaluation>
         }
         None => (None, None, None),
     };
-    let mut info = req.info;
-    info.action = KIND.into();
+    let info = req.info;
     let note = EvaluationNote {
         kind: KIND.into(),
         commit: req.commit,

@@ -257,20 +257,20 @@ mod tests {
             roots: vec![],
         };
         let id = repo.write_commit(&c).unwrap();
-        repo.model_log(&c.model)
-            .update(
-                MoveInfo {
-                    time: "2026-01-01T00:00:00Z".into(),
-                    author: "t".into(),
-                    action: "commit".into(),
-                    message: String::new(),
-                },
-                |s, _| {
-                    s.head = Some(id);
-                    Ok(())
-                },
-            )
-            .unwrap();
+        repo.transact(
+            &c.model,
+            MoveInfo {
+                time: "2026-01-01T00:00:00Z".into(),
+                author: "t".into(),
+                message: String::new(),
+            },
+            crate::history::Action::Commit,
+            |t| {
+                t.set_head(id);
+                Ok(())
+            },
+        )
+        .unwrap();
         let rep = fsck(&repo).unwrap();
         assert!(
             rep.problems.iter().any(|p| p
