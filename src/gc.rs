@@ -170,9 +170,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
     let entries = walk.histories.get(m).map(Vec::as_slice).unwrap_or(&[]);
     if let Some(last) = entries.last() {
         for (name, id) in last.state.refs() {
-            out.entry(id)
-                .or_default()
-                .push(name.replace("alias:", "alias ").replace("tag:", "tag "));
+            out.entry(id).or_default().push(name.describe());
         }
     }
     let cutoff = opts
@@ -514,7 +512,7 @@ pub fn prune(repo: &Repo, id: ObjectId, dry_run: bool, info: MoveInfo) -> Result
         .refs()
         .into_iter()
         .filter(|(_, v)| *v == id)
-        .map(|(k, _)| k.replace("alias:", "alias ").replace("tag:", "tag "))
+        .map(|(k, _)| k.describe())
         .collect();
     if !pointing.is_empty() {
         let hint = if pointing.iter().any(|p| p == "head") {

@@ -40,18 +40,91 @@ pub struct RefState {
     pub tags: BTreeMap<String, ObjectId>,
 }
 
+/// The name of one ref of a model. Written as `head`, `alias:<name>` or `tag:<name>`, and
+/// ordered by that text (the order history lines record their changes in).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RefName {
+    Head,
+    Alias(String),
+    Tag(String),
+}
+
+impl RefName {
+    /// For people: `head`, `alias production`, `tag v1`.
+    pub fn describe(&self) -> String {
+        match self {
+            RefName::Head => "head".into(),
+            RefName::Alias(a) => format!("alias {a}"),
+            RefName::Tag(t) => format!("tag {t}"),
+        }
+    }
+
+    /// The alias or tag name (`head` for the head).
+    pub fn short(&self) -> &str {
+        match self {
+            RefName::Head => "head",
+            RefName::Alias(n) | RefName::Tag(n) => n,
+        }
+    }
+
+    fn parse(s: &str) -> Option<RefName> {
+        match s.split_once(':') {
+            None if s == "head" => Some(RefName::Head),
+            Some(("alias", n)) if !n.is_empty() => Some(RefName::Alias(n.to_string())),
+            Some(("tag", n)) if !n.is_empty() => Some(RefName::Tag(n.to_string())),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RefName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefName::Head => f.write_str("head"),
+            RefName::Alias(a) => write!(f, "alias:{a}"),
+            RefName::Tag(t) => write!(f, "tag:{t}"),
+        }
+    }
+}
+
+impl Ord for RefName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for RefName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for RefName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<RefName, D::Error> {
+        let s = String::deserialize(d)?;
+        RefName::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a ref name")))
+    }
+}
+
 impl RefState {
-    /// Every ref as `(name, id)`: `head`, `alias:<name>`, `tag:<name>`.
-    pub fn refs(&self) -> BTreeMap<String, ObjectId> {
+    /// Every ref and where it points, ordered by name.
+    pub fn refs(&self) -> BTreeMap<RefName, ObjectId> {
         let mut m = BTreeMap::new();
         if let Some(h) = self.head {
-            m.insert("head".to_string(), h);
+            m.insert(RefName::Head, h);
         }
         for (k, v) in &self.aliases {
-            m.insert(format!("alias:{k}"), *v);
+            m.insert(RefName::Alias(k.clone()), *v);
         }
         for (k, v) in &self.tags {
-            m.insert(format!("tag:{k}"), *v);
+            m.insert(RefName::Tag(k.clone()), *v);
         }
         m
     }
@@ -60,9 +133,8 @@ impl RefState {
 /// One ref that moved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefChange {
-    /// `head`, `alias:<name>` or `tag:<name>`.
     #[serde(rename = "ref")]
-    pub name: String,
+    pub name: RefName,
     pub old: Option<ObjectId>,
     pub new: Option<ObjectId>,
 }
@@ -178,7 +250,7 @@ pub struct LogEntry {
 /// Diff two states into the list of ref changes.
 pub fn diff_states(old: &RefState, new: &RefState) -> Vec<RefChange> {
     let (a, b) = (old.refs(), new.refs());
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    let mut names: Vec<&RefName> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
     names
@@ -570,6 +642,32 @@ mod tests {
         let edited = text.replacen("\"author\":\"t\"", "\"author\":\"mallory\"", 1);
         fs::write(log.path(), edited).unwrap();
         assert!(!log.verify_chain().unwrap().is_empty());
+    }
+
+    #[test]
+    fn ref_names_and_actions_keep_their_text_and_order() {
+        let names = [
+            RefName::Tag("v1".into()),
+            RefName::Head,
+            RefName::Alias("production".into()),
+        ];
+        let mut sorted = names.to_vec();
+        sorted.sort();
+        // Text order, which is the order history lines record changes in.
+        let text: Vec<String> = sorted.iter().map(|n| n.to_string()).collect();
+        assert_eq!(text, vec!["alias:production", "head", "tag:v1"]);
+        for n in names {
+            let j = serde_json::to_string(&n).unwrap();
+            assert_eq!(serde_json::from_str::<RefName>(&j).unwrap(), n);
+        }
+        assert!(serde_json::from_str::<RefName>("\"nonsense\"").is_err());
+        for a in ["commit", "alias set", "git-pin", "label remove"] {
+            let act: Action = serde_json::from_str(&format!("\"{a}\"")).unwrap();
+            assert_eq!(act.as_str(), a);
+            assert!(!matches!(act, Action::Other(_)), "{a}");
+        }
+        let future: Action = serde_json::from_str("\"merge\"").unwrap();
+        assert_eq!(future, Action::Other("merge".into()));
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
         .flat_map(|e| {
             e.changes
                 .iter()
-                .filter(|c| c.name == "head")
+                .filter(|c| c.name == crate::history::RefName::Head)
                 .filter_map(|c| c.new)
         })
         .rev()

@@ -54,7 +54,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         mreg::names::validate_name("alias", al)?;
     }
     let (entries, _) = repo.model_log(&model).entries()?;
-    let key = a.alias.as_ref().map(|al| format!("alias:{al}"));
+    let key = a
+        .alias
+        .as_ref()
+        .map(|al| mreg::history::RefName::Alias(al.clone()));
     if let Some(at) = &a.at {
         let t = parse_at(at)?;
         let at_entry = entries
@@ -81,7 +84,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             },
             None => {
                 for (r, id) in state.refs() {
-                    s.push_str(&format!("{r:<20} {}\n", id.short()));
+                    s.push_str(&format!("{:<20} {}\n", r.to_string(), id.short()));
                 }
             }
         }

@@ -76,11 +76,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         Default::default();
     for m in &models {
         for (r, id) in repo.model_state(m)?.refs() {
-            let r = r
-                .trim_start_matches("alias:")
-                .trim_start_matches("tag:")
-                .to_string();
-            decor.entry(id).or_default().push(r);
+            decor.entry(id).or_default().push(r.short().to_string());
         }
         let (entries, _) = repo.model_log(m).entries()?;
         archived.extend(mreg::refs::archived_in(&entries));

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .refs()
         .into_iter()
         .filter(|(_, v)| *v == id)
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.to_string())
         .collect();
     let archived = mreg::refs::archived(&repo, &c.model)?.contains(&id);
     let notes = mreg::notes::notes(&repo, &id)?;
