@@ -325,14 +325,36 @@ impl Transaction<'_> {
 }
 
 /// The history log of one model.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ModelLog {
     dir: PathBuf,
+    what: String,
+    waiter: Option<lock::LockWaiter>,
+}
+
+impl std::fmt::Debug for ModelLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelLog").field("dir", &self.dir).finish()
+    }
 }
 
 impl ModelLog {
     pub fn new(dir: PathBuf) -> Self {
-        ModelLog { dir }
+        ModelLog {
+            dir,
+            what: "model".into(),
+            waiter: None,
+        }
+    }
+
+    pub(crate) fn with_waiter(
+        mut self,
+        model: &crate::names::ModelName,
+        waiter: Option<lock::LockWaiter>,
+    ) -> Self {
+        self.what = format!("model {model}");
+        self.waiter = waiter;
+        self
     }
 
     pub fn path(&self) -> PathBuf {
@@ -462,7 +484,7 @@ impl ModelLog {
         F: FnOnce(&mut Transaction) -> Result<()>,
     {
         fsutil::create_dir_durable(&self.dir)?;
-        let _guard = lock::exclusive(&self.lock_path())?;
+        let _guard = lock::exclusive(&self.lock_path(), &self.what, self.waiter.as_ref())?;
         let path = self.path();
         let mut file = fsutil::open_append(&path)?;
         let last = match last_complete_line(&mut file, &path)? {

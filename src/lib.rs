@@ -103,6 +103,7 @@ pub mod internals {
 pub use commit::Commit;
 pub use error::{Error, Result};
 pub use id::ObjectId;
+pub use lock::LockWait;
 pub use names::ModelName;
 pub use ops::commit::CommitRequest;
 pub use repo::Repo;

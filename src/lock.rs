@@ -13,6 +13,53 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 
+/// A lock this process is about to wait for (another process holds it).
+#[derive(Clone, Debug)]
+pub struct LockWait<'a> {
+    /// What the lock protects: `store`, `model mnist`, `tags`, `worktree`...
+    pub what: &'a str,
+    pub path: &'a Path,
+    pub exclusive: bool,
+}
+
+/// Called before a lock is waited for, so a caller can say what it waits for (the library
+/// never prints); called at most once per lock.
+pub type LockWaiter = std::sync::Arc<dyn Fn(&LockWait) + Send + Sync>;
+
+/// Take the lock on `file`, telling `waiter` first when it is held elsewhere.
+fn acquire(
+    file: &File,
+    path: &Path,
+    what: &str,
+    exclusive: bool,
+    waiter: Option<&LockWaiter>,
+) -> Result<()> {
+    let attempt = if exclusive {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match attempt {
+        Ok(()) => return Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(crate::Error::io("locking", path, e));
+        }
+    }
+    if let Some(w) = waiter {
+        w(&LockWait {
+            what,
+            path,
+            exclusive,
+        });
+    }
+    if exclusive {
+        file.lock().ctx("locking", path)
+    } else {
+        file.lock_shared().ctx("locking (shared)", path)
+    }
+}
+
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct LockGuard {
@@ -42,9 +89,9 @@ fn open_lock_file(path: &Path) -> Result<File> {
 }
 
 /// Take an exclusive lock, waiting for other holders.
-pub fn exclusive(path: &Path) -> Result<LockGuard> {
+pub fn exclusive(path: &Path, what: &str, waiter: Option<&LockWaiter>) -> Result<LockGuard> {
     let file = open_lock_file(path)?;
-    file.lock().ctx("locking", path)?;
+    acquire(&file, path, what, true, waiter)?;
     Ok(LockGuard {
         file: Some(file),
         path: path.to_path_buf(),
@@ -52,9 +99,9 @@ pub fn exclusive(path: &Path) -> Result<LockGuard> {
 }
 
 /// Take a shared lock, waiting while an exclusive holder (gc) runs.
-pub fn shared(path: &Path) -> Result<LockGuard> {
+pub fn shared(path: &Path, what: &str, waiter: Option<&LockWaiter>) -> Result<LockGuard> {
     let file = open_lock_file(path)?;
-    file.lock_shared().ctx("locking (shared)", path)?;
+    acquire(&file, path, what, false, waiter)?;
     Ok(LockGuard {
         file: Some(file),
         path: path.to_path_buf(),
@@ -66,7 +113,7 @@ pub fn shared(path: &Path) -> Result<LockGuard> {
 /// store is writable. On a store this process cannot write (a read-only mount, another
 /// user's files), no lock is taken: this process can never race its own write there, and
 /// every reader verifies what it reads by hash.
-pub fn shared_for_read(path: &Path) -> Result<LockGuard> {
+pub fn shared_for_read(path: &Path, what: &str, waiter: Option<&LockWaiter>) -> Result<LockGuard> {
     let file = match OpenOptions::new().read(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match open_lock_file(path) {
@@ -87,7 +134,7 @@ pub fn shared_for_read(path: &Path) -> Result<LockGuard> {
         }
         Err(e) => return Err(crate::Error::io("opening lock file", path, e)),
     };
-    file.lock_shared().ctx("locking (shared)", path)?;
+    acquire(&file, path, what, false, waiter)?;
     Ok(LockGuard {
         file: Some(file),
         path: path.to_path_buf(),
@@ -109,8 +156,8 @@ mod tests {
     fn shared_locks_coexist_and_exclusive_excludes() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l");
-        let a = shared(&p).unwrap();
-        let b = shared(&p).unwrap();
+        let a = shared(&p, "test", None).unwrap();
+        let b = shared(&p, "test", None).unwrap();
         let probe = open_lock_file(&p).unwrap();
         assert!(
             probe.try_lock().is_err(),

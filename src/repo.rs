@@ -123,12 +123,22 @@ impl Default for Config {
 }
 
 /// An open store.
-#[derive(Debug)]
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("store", &self.store)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open store.
 pub struct Repo {
     store: PathBuf,
     root: PathBuf,
     config: Config,
     objects: ObjectStore,
+    waiter: Option<lock::LockWaiter>,
 }
 
 impl Repo {
@@ -238,6 +248,7 @@ impl Repo {
             root,
             config,
             objects,
+            waiter: None,
         })
     }
 
@@ -252,6 +263,12 @@ impl Repo {
             dir = d.parent();
         }
         Err(Error::NotARepo(start.to_path_buf()))
+    }
+
+    /// Be told before this store waits for a lock another process holds (the CLI says
+    /// "waiting for …", as cargo does).
+    pub fn set_lock_waiter(&mut self, waiter: impl Fn(&lock::LockWait) + Send + Sync + 'static) {
+        self.waiter = Some(std::sync::Arc::new(waiter));
     }
 
     pub fn store_dir(&self) -> &Path {
@@ -332,26 +349,43 @@ impl Repo {
 
     /// Shared store lock: held by every writer; gc takes it exclusively.
     pub(crate) fn lock_store_shared(&self) -> Result<LockGuard> {
-        lock::shared(&self.store.join("locks").join("store"))
+        lock::shared(
+            &self.store.join("locks").join("store"),
+            "store",
+            self.waiter.as_ref(),
+        )
     }
 
     /// Shared store lock for a command that only reads: works on a read-only store.
     pub(crate) fn lock_store_read(&self) -> Result<LockGuard> {
-        lock::shared_for_read(&self.store.join("locks").join("store"))
+        lock::shared_for_read(
+            &self.store.join("locks").join("store"),
+            "store",
+            self.waiter.as_ref(),
+        )
     }
 
     /// Exclusive store lock (gc).
     pub(crate) fn lock_store_exclusive(&self) -> Result<LockGuard> {
-        lock::exclusive(&self.store.join("locks").join("store"))
+        lock::exclusive(
+            &self.store.join("locks").join("store"),
+            "store",
+            self.waiter.as_ref(),
+        )
     }
 
     /// A named store-wide lock (e.g. `tags`, `worktree`).
     pub(crate) fn lock_named(&self, name: &str) -> Result<LockGuard> {
-        lock::exclusive(&self.store.join("locks").join(name))
+        lock::exclusive(
+            &self.store.join("locks").join(name),
+            name,
+            self.waiter.as_ref(),
+        )
     }
 
     pub fn model_log(&self, model: &ModelName) -> ModelLog {
         ModelLog::new(self.store.join("models").join(model.as_str()))
+            .with_waiter(model, self.waiter.clone())
     }
 
     /// Every model with a history, sorted by name.

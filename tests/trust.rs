@@ -1298,3 +1298,33 @@ fn git_errors_keep_their_cause_chain_and_a_hint() {
     );
     assert!(e.stderr.contains("hint: "), "{}", e.describe());
 }
+
+#[test]
+fn a_writer_waiting_for_a_lock_says_what_it_waits_for() {
+    let r = TestRepo::new();
+    r.write("w.bin", &noise(100, 1));
+    // Hold the store lock exclusively, as gc does.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(r.store().join("locks/store"))
+        .unwrap();
+    lock.lock().unwrap();
+    let child = r
+        .command(&["commit", "w.bin", "--model", "m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    lock.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("waiting for the store lock") && err.contains("gc is running"),
+        "{err}"
+    );
+}

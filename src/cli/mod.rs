@@ -132,16 +132,32 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn repo(&self) -> mreg::Result<Repo> {
-        match &self.store {
+        let mut repo = match &self.store {
             Some(s) => {
                 let s = self.cwd.join(s);
                 if !s.join("config.yaml").is_file() {
                     return Err(Error::NotARepo(s));
                 }
-                Repo::open(&s)
+                Repo::open(&s)?
             }
-            None => Repo::discover(&self.cwd),
+            None => Repo::discover(&self.cwd)?,
+        };
+        if !self.quiet {
+            // As cargo does: say what we wait for instead of hanging silently.
+            repo.set_lock_waiter(|w| {
+                let why = match (w.what, w.exclusive) {
+                    ("store", true) => " (writers are running; gc waits for them)",
+                    ("store", false) => " (gc is running)",
+                    _ => "",
+                };
+                eprintln!(
+                    "waiting for the {} lock held by another mreg process{why}: {}",
+                    w.what,
+                    w.path.display()
+                );
+            });
         }
+        Ok(repo)
     }
 
     /// A summary line for stderr, unless --quiet.
