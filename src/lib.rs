@@ -40,39 +40,27 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod chunker;
-pub mod commit;
-pub mod datafile;
-pub mod diff;
+// The code lives in folders that show the architecture (docs/DESIGN.md, "Module map");
+// the paths clients use stay short through the re-exports below.
 pub mod error;
-pub(crate) mod filestore;
-pub(crate) mod fsutil;
-pub mod gc;
-pub(crate) mod gc_marks;
+pub mod format;
 pub mod git;
-pub mod history;
-pub mod hooks;
-pub mod id;
-pub(crate) mod index;
-pub mod lineage;
-pub(crate) mod lock;
-pub mod lockfile;
-pub mod names;
-pub mod notes;
-pub mod object;
 pub mod ops;
-pub mod policy;
 pub mod query;
-pub mod reach;
-pub mod recipe;
 pub mod refs;
 pub mod repo;
-pub mod reproduce;
-pub mod revision;
+pub mod store;
 pub(crate) mod sysinfo;
 #[cfg(feature = "train")]
 pub mod train;
-pub mod worktree;
+
+pub use format::{commit, datafile, recipe};
+pub use git::{hooks, lineage, lockfile};
+pub use ops::{diff, gc, reproduce, worktree};
+pub(crate) use query::index;
+pub use refs::{history, names, notes, policy, revision};
+pub(crate) use store::{chunker, filestore, fsutil, gc_marks, lock};
+pub use store::{id, object, reach};
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -1,15 +1,19 @@
-//! Operations that span several parts of the store: commit, checkout, evaluations, fsck,
-//! run.
+//! Operations: what clients call. Commit, checkout, status (`worktree`), evaluations,
+//! queries, diff, gc/prune/du, fsck, run and reproduce.
 //!
 //! Each takes plain data in (paths already resolved, author and time already chosen by the
 //! caller) and returns plain data out; none prints or reads the environment.
 
 pub mod checkout;
 pub mod commit;
+pub mod diff;
 pub mod eval;
 pub mod fsck;
+pub mod gc;
 pub mod query;
+pub mod reproduce;
 pub mod run;
+pub mod worktree;
 
 /// Progress reports for long work; the CLI renders them, the library only calls them.
 pub trait Progress: Sync {

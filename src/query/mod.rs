@@ -17,6 +17,8 @@
 //! without the key never matches, and is never an error. Parse errors carry the byte
 //! position of the offending token.
 
+pub(crate) mod index;
+
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 

@@ -37,11 +37,11 @@ use crate::repo::Repo;
 
 /// The hooks mreg installs, with their scripts (from `hooks/`).
 pub const HOOKS: [(&str, &str); 3] = [
-    ("pre-commit", include_str!("../hooks/pre-commit")),
-    ("post-commit", include_str!("../hooks/post-commit")),
+    ("pre-commit", include_str!("../../hooks/pre-commit")),
+    ("post-commit", include_str!("../../hooks/post-commit")),
     (
         "prepare-commit-msg",
-        include_str!("../hooks/prepare-commit-msg"),
+        include_str!("../../hooks/prepare-commit-msg"),
     ),
 ];
 

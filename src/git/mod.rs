@@ -12,6 +12,10 @@
 //! Also here: resolving a git revision and reading a file as of that revision (for
 //! `checkout --git` and `blame`).
 
+pub mod hooks;
+pub mod lineage;
+pub mod lockfile;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

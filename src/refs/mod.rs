@@ -10,6 +10,12 @@
 //! - **Archive** is a flag on a version, recorded as a history entry with no ref change;
 //!   archived versions are hidden from listings and go first under gc retention.
 
+pub mod history;
+pub mod names;
+pub mod notes;
+pub mod policy;
+pub mod revision;
+
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
