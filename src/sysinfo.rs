@@ -5,6 +5,20 @@
 
 use crate::recipe::{GpuDevice, GpuInfo, SystemInfo};
 
+/// This machine's host name, or "unknown".
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Logical CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The CPU's model name (Linux: /proc/cpuinfo), or the architecture.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -80,7 +94,7 @@ pub fn system_info(threads: usize) -> SystemInfo {
         os: std::env::consts::OS.to_string(),
         arch: std::env::consts::ARCH.to_string(),
         cpu_model: cpu_model(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus: cpus(),
         threads,
         peak_memory: peak_memory(),
         gpu: gpus(),

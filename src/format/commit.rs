@@ -65,19 +65,11 @@ impl Environment {
             mreg_version: env!("CARGO_PKG_VERSION").to_string(),
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            hostname: hostname(),
+            cpus: crate::sysinfo::cpus(),
+            hostname: crate::sysinfo::hostname(),
             extra: Default::default(),
         }
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -47,26 +47,15 @@ fn flatten_metrics(
     v: &Value,
     out: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_metrics(path, &key, v, out)?;
-            }
-            Ok(())
-        }
+    crate::query::visit_leaves(prefix, v, &mut |key, leaf| match leaf {
         Value::Number(n) => {
-            out.insert(prefix.to_string(), n.as_f64().unwrap_or(f64::NAN));
+            out.insert(key, n.as_f64().unwrap_or(f64::NAN));
             Ok(())
         }
         other => Err(Error::Parse {
             what: "metrics file",
             path: path.to_path_buf(),
-            why: format!("metric {prefix:?} is {other}, not a number"),
+            why: format!("metric {key:?} is {other}, not a number"),
         }),
-    }
+    })
 }

@@ -585,6 +585,19 @@ impl SortKey {
 
 /// Flatten nested params into dotted keys.
 pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
+    let _ = visit_leaves(prefix, v, &mut |k, leaf| {
+        out.insert(k, leaf.clone());
+        Ok::<(), std::convert::Infallible>(())
+    });
+}
+
+/// Call `f` with the dotted key and value of every leaf of nested maps (lists are leaves).
+/// The one walk behind params flattening and metrics files.
+pub(crate) fn visit_leaves<E>(
+    prefix: &str,
+    v: &serde_json::Value,
+    f: &mut impl FnMut(String, &serde_json::Value) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
@@ -593,12 +606,11 @@ pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, s
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten(&key, v, out);
+                visit_leaves(&key, v, f)?;
             }
+            Ok(())
         }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
+        leaf => f(prefix.to_string(), leaf),
     }
 }
 

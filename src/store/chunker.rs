@@ -22,9 +22,6 @@ pub const MAX_CHUNK: u32 = 4 * 1024 * 1024;
 /// blocks, creating ~1,100 object files per GiB cost more than hashing and syncing it.
 pub const TENSOR_BLOCK: usize = 4 * 1024 * 1024;
 
-/// Largest safetensors header accepted when looking for tensor boundaries (as the format).
-const MAX_SAFETENSORS_HEADER: u64 = 100 * 1024 * 1024;
-
 /// A byte range of a file: `[offset, offset + len)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {
@@ -95,33 +92,11 @@ fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
 /// Byte offsets where tensors start and end in a safetensors file, or None when `data`
 /// is not one (any inconsistency means "not safetensors": chunking must never fail).
 fn safetensors_cuts(data: &[u8]) -> Option<Vec<usize>> {
-    let n = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
-    if !(2..=MAX_SAFETENSORS_HEADER).contains(&n) || n > (data.len() as u64).saturating_sub(8) {
-        return None;
-    }
-    let hdr_end = 8 + n as usize;
-    let json = &data[8..hdr_end];
-    if json.first() != Some(&b'{') {
-        return None;
-    }
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
-    let mut cuts = vec![hdr_end];
-    for (name, v) in &map {
-        if name == "__metadata__" {
-            continue;
-        }
-        let offs = v.get("data_offsets")?.as_array()?;
-        let (s, e) = (offs.first()?.as_u64()?, offs.get(1)?.as_u64()?);
-        // Offsets come from the file: untrusted, so no arithmetic may overflow.
-        let (s, e) = (
-            (hdr_end as u64).checked_add(s)?,
-            (hdr_end as u64).checked_add(e)?,
-        );
-        if s > e || e > data.len() as u64 {
-            return None;
-        }
-        cuts.push(s as usize);
-        cuts.push(e as usize);
+    let h = super::safetensors::parse_file(data)?;
+    let mut cuts = vec![h.data_start as usize];
+    for t in &h.tensors {
+        cuts.push(t.start as usize);
+        cuts.push(t.end as usize);
     }
     Some(cuts)
 }

@@ -253,13 +253,7 @@ pub fn restore_into(
         .par_iter()
         .zip(offsets.par_iter())
         .try_for_each(|(c, &off)| -> Result<()> {
-            let data = objects.get_kind(&c.id, Kind::Chunk)?;
-            if data.len() as u64 != c.len {
-                return Err(Error::CorruptObject {
-                    id: c.id.to_hex(),
-                    why: format!("chunk is {} bytes, manifest says {}", data.len(), c.len),
-                });
-            }
+            let data = read_chunk(objects, c)?;
             out.write_all_at(&data, off).ctx("writing", out_path)?;
             progress(c.len);
             Ok(())
@@ -271,9 +265,23 @@ pub fn read_small(objects: &ObjectStore, manifest_id: &ObjectId) -> Result<Vec<u
     let m = load_manifest(objects, manifest_id)?;
     let mut out = Vec::with_capacity(m.size as usize);
     for c in &m.chunks {
-        out.extend_from_slice(&objects.get_kind(&c.id, Kind::Chunk)?);
+        out.extend_from_slice(&read_chunk(objects, c)?);
     }
     Ok(out)
+}
+
+/// Read one chunk of a manifest, verified (by hash, in `get`) and as long as the manifest
+/// says: a manifest is untrusted input, and a length that disagrees with the chunk would
+/// make every offset after it lie. The one read path for file data.
+pub(crate) fn read_chunk(objects: &ObjectStore, c: &ChunkRef) -> Result<Vec<u8>> {
+    let data = objects.get_kind(&c.id, Kind::Chunk)?;
+    if data.len() as u64 != c.len {
+        return Err(Error::CorruptObject {
+            id: c.id.to_hex(),
+            why: format!("chunk is {} bytes, its manifest says {}", data.len(), c.len),
+        });
+    }
+    Ok(data)
 }
 
 #[cfg(test)]

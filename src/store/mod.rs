@@ -10,3 +10,4 @@ pub mod id;
 pub(crate) mod lock;
 pub mod object;
 pub mod reach;
+pub(crate) mod safetensors;
