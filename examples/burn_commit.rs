@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             path: "models/tiny.safetensors",
             params: serde_json::json!({"lr": 0.5, "steps": 300, "optimizer": "sgd"}),
             metrics: [("mse".to_string(), loss_value)].into_iter().collect(),
-            aliases: vec!["candidate".into()],
+            aliases: vec![mreg::names::AliasName::new("candidate")?],
             message: "fit y = 2x + 1".into(),
             author: "burn_commit example <example@localhost>".into(),
         },

@@ -155,7 +155,10 @@ fn mutated_history_lines_never_panic() {
             crate::history::Action::Commit,
             |t| {
                 t.set_head(ObjectId::hash(*x));
-                t.set_alias("production", ObjectId::hash(*x));
+                t.set_alias(
+                    &crate::names::AliasName::new("production").unwrap(),
+                    ObjectId::hash(*x),
+                );
                 t.edit_label(ObjectId::hash(*x), "baseline", true);
                 Ok(())
             },

@@ -72,6 +72,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             json,
         } => {
             let model = ModelName::new(&model)?;
+            let alias = mreg::names::AliasName::new(&alias)?;
             let target = repo.resolve(&rev)?;
             let expect = match expect.as_deref() {
                 None => None,
@@ -95,6 +96,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             message,
         } => {
             let model = ModelName::new(&model)?;
+            let alias = mreg::names::AliasName::new(&alias)?;
             refs::alias_rm(&repo, &model, &alias, move_info(message)?)?;
             Ok(Output::ok(format!("removed {model}@{alias}\n")))
         }

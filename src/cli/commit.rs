@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         store_datasets: a.store_datasets,
         labels: a.labels,
         environment: environment(),
-        aliases: a.aliases,
+        aliases: super::alias_names(&a.aliases)?,
         derived_from,
         follow_symlinks: a.follow_symlinks,
         carry: a.carry,

@@ -57,7 +57,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let key = a
         .alias
         .as_ref()
-        .map(|al| mreg::history::RefName::Alias(al.clone()));
+        .map(|al| mreg::names::AliasName::new(al).map(mreg::history::RefName::Alias))
+        .transpose()?;
     if let Some(at) = &a.at {
         let t = parse_at(at)?;
         let at_entry = entries
@@ -65,7 +66,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .rfind(|e| humantime::parse_rfc3339_weak(&e.time).is_ok_and(|et| et <= t));
         let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
         let value = match &a.alias {
-            Some(al) => serde_json::json!({ al: state.aliases.get(al) }),
+            Some(al) => serde_json::json!({ al: state.aliases.get(al.as_str()) }),
             None => serde_json::to_value(&state).expect("serializes"),
         };
         if a.json {
@@ -78,7 +79,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         let mut s = String::new();
         match &a.alias {
-            Some(al) => match state.aliases.get(al) {
+            Some(al) => match state.aliases.get(al.as_str()) {
                 Some(id) => s.push_str(&format!("{model}@{al} at {at}: {}\n", id.short())),
                 None => s.push_str(&format!("{model}@{al} at {at}: not set\n")),
             },

@@ -171,7 +171,7 @@ pub struct BestArgs {
 pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let set_alias = match &a.set_alias {
-        Some(al) => Some((al.clone(), move_info(String::new())?)),
+        Some(al) => Some((mreg::names::AliasName::new(al)?, move_info(String::new())?)),
         None => None,
     };
     let b = best_op(

@@ -333,3 +333,11 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
 pub fn rel_paths(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> mreg::Result<Vec<String>> {
     paths.iter().map(|p| repo.rel_path(cwd, p)).collect()
 }
+
+/// Alias names given on the command line, validated at the boundary.
+pub fn alias_names(names: &[String]) -> mreg::Result<Vec<mreg::names::AliasName>> {
+    names
+        .iter()
+        .map(|a| mreg::names::AliasName::new(a))
+        .collect()
+}

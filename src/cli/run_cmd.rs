@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             author: super::author(),
             created_at: super::now()?,
             environment: super::commit::environment(),
-            aliases: a.aliases,
+            aliases: super::alias_names(&a.aliases)?,
         },
         &ctx.progress(),
     )?;

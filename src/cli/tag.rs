@@ -61,8 +61,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "mreg tag {name}: which revision? (mreg tag {name} REV)"
         ))
     })?;
+    let tag = mreg::names::TagName::new(&name)?;
     let id = repo.resolve(&rev)?;
-    refs::tag_create(&repo, &name, id, move_info(a.message)?)?;
+    refs::tag_create(&repo, &tag, id, move_info(a.message)?)?;
     Ok(Output::ok(if a.json {
         super::json(&serde_json::json!({"tag": name, "id": id}))
     } else {

@@ -41,7 +41,7 @@ pub struct CommitRequest {
     pub labels: Vec<String>,
     pub environment: Environment,
     /// Aliases to point at the new commit, in the same history entry.
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::names::AliasName>,
     /// Versions the new one was derived from (`--from`).
     pub derived_from: Vec<ObjectId>,
     /// How the files were made (`train`, `run`).
@@ -335,9 +335,6 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
                 "dataset {n:?} is given twice"
             )));
         }
-    }
-    for a in &req.aliases {
-        validate_name("alias", a)?;
     }
     if !repo.model_exists(&req.model) && repo.find_tag(req.model.as_str())?.is_some() {
         return Err(Error::NameClash {

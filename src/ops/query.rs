@@ -117,7 +117,7 @@ pub struct BestQuery {
     pub minimize: bool,
     /// Point this alias at the winner (one history line, who/when from `info`; an empty
     /// message becomes "best by KEY (max|min)").
-    pub set_alias: Option<(String, MoveInfo)>,
+    pub set_alias: Option<(crate::names::AliasName, MoveInfo)>,
 }
 
 /// The best version and what was skipped to find it.

@@ -30,7 +30,7 @@ pub struct RunRequest {
     pub author: String,
     pub created_at: String,
     pub environment: Environment,
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::names::AliasName>,
 }
 
 /// The root paths of a run are recorded against: the git work tree, else the store's.

@@ -125,10 +125,10 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     let label_edits = notes::label_edits(&entries);
     let mut aliases: HashMap<ObjectId, Vec<String>> = HashMap::new();
     for (a, id) in &state.aliases {
-        aliases.entry(*id).or_default().push(a.clone());
+        aliases.entry(*id).or_default().push(a.to_string());
     }
     for (t, id) in &state.tags {
-        aliases.entry(*id).or_default().push(t.clone());
+        aliases.entry(*id).or_default().push(t.to_string());
     }
     let mut rows = Vec::with_capacity(ids.len());
     let mut own_labels = BTreeMap::new();

@@ -28,6 +28,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::id::ObjectId;
 use crate::lock;
+use crate::names::{AliasName, TagName};
 
 /// The refs of one model at one point in its history.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,9 +36,9 @@ pub struct RefState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<ObjectId>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub aliases: BTreeMap<String, ObjectId>,
+    pub aliases: BTreeMap<AliasName, ObjectId>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, ObjectId>,
+    pub tags: BTreeMap<TagName, ObjectId>,
 }
 
 /// The name of one ref of a model. Written as `head`, `alias:<name>` or `tag:<name>`, and
@@ -45,8 +46,8 @@ pub struct RefState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RefName {
     Head,
-    Alias(String),
-    Tag(String),
+    Alias(AliasName),
+    Tag(TagName),
 }
 
 impl RefName {
@@ -63,15 +64,21 @@ impl RefName {
     pub fn short(&self) -> &str {
         match self {
             RefName::Head => "head",
-            RefName::Alias(n) | RefName::Tag(n) => n,
+            RefName::Alias(n) => n.as_str(),
+            RefName::Tag(n) => n.as_str(),
         }
     }
 
     fn parse(s: &str) -> Option<RefName> {
         match s.split_once(':') {
             None if s == "head" => Some(RefName::Head),
-            Some(("alias", n)) if !n.is_empty() => Some(RefName::Alias(n.to_string())),
-            Some(("tag", n)) if !n.is_empty() => Some(RefName::Tag(n.to_string())),
+            // Names read back from history are not re-validated (see `AliasName`).
+            Some(("alias", n)) if !n.is_empty() => {
+                serde_json::from_value(n.into()).ok().map(RefName::Alias)
+            }
+            Some(("tag", n)) if !n.is_empty() => {
+                serde_json::from_value(n.into()).ok().map(RefName::Tag)
+            }
             _ => None,
         }
     }
@@ -290,14 +297,14 @@ impl Transaction<'_> {
         self.state.head = Some(id);
     }
     /// Point an alias at `id`; returns where it pointed before.
-    pub fn set_alias(&mut self, alias: &str, id: ObjectId) -> Option<ObjectId> {
-        self.state.aliases.insert(alias.to_string(), id)
+    pub fn set_alias(&mut self, alias: &AliasName, id: ObjectId) -> Option<ObjectId> {
+        self.state.aliases.insert(alias.clone(), id)
     }
     pub fn remove_alias(&mut self, alias: &str) -> Option<ObjectId> {
         self.state.aliases.remove(alias)
     }
-    pub fn set_tag(&mut self, tag: &str, id: ObjectId) {
-        self.state.tags.insert(tag.to_string(), id);
+    pub fn set_tag(&mut self, tag: &TagName, id: ObjectId) {
+        self.state.tags.insert(tag.clone(), id);
     }
     pub fn remove_tag(&mut self, tag: &str) -> Option<ObjectId> {
         self.state.tags.remove(tag)
@@ -609,8 +616,8 @@ mod tests {
         let e = log
             .update(info("promote"), Action::Promote, |t| {
                 t.set_head(b);
-                t.set_alias("production", b);
-                t.set_alias("rollback", a);
+                t.set_alias(&AliasName::new("production").unwrap(), b);
+                t.set_alias(&AliasName::new("rollback").unwrap(), a);
                 Ok(())
             })
             .unwrap()
@@ -669,9 +676,9 @@ mod tests {
     #[test]
     fn ref_names_and_actions_keep_their_text_and_order() {
         let names = [
-            RefName::Tag("v1".into()),
+            RefName::Tag(TagName::new("v1").unwrap()),
             RefName::Head,
-            RefName::Alias("production".into()),
+            RefName::Alias(AliasName::new("production").unwrap()),
         ];
         let mut sorted = names.to_vec();
         sorted.sort();

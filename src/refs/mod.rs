@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::history::{Action, LogEntry, MoveInfo, Transaction};
 use crate::id::ObjectId;
-use crate::names::{validate_name, ModelName};
+use crate::names::{AliasName, ModelName, TagName};
 use crate::repo::Repo;
 
 /// The conventional alias names promote and rollback use.
@@ -65,35 +65,6 @@ pub fn refuse_pruned(repo: &Repo, id: &ObjectId) -> Result<()> {
     Ok(())
 }
 
-/// Names the revision syntax gives meaning to, which an alias may not take.
-const RESERVED_ALIASES: &[&str] = &["head", "HEAD"];
-
-/// Check an alias name: a valid name, and not one the revision syntax reads otherwise.
-pub fn validate_alias(alias: &str) -> Result<()> {
-    validate_name("alias", alias)?;
-    if RESERVED_ALIASES.contains(&alias) {
-        return Err(Error::InvalidName {
-            what: "alias",
-            name: alias.into(),
-            why: "'head' is reserved: MODEL means the model's head",
-        });
-    }
-    Ok(())
-}
-
-/// Check a tag name: a valid name that cannot be read as a commit id prefix.
-pub fn validate_tag(tag: &str) -> Result<()> {
-    validate_name("tag name", tag)?;
-    if crate::id::is_hex_prefix(tag) {
-        return Err(Error::InvalidName {
-            what: "tag name",
-            name: tag.into(),
-            why: "it looks like a commit id prefix (4 or more hex digits); add a letter outside a-f, e.g. v1 or r-2024",
-        });
-    }
-    Ok(())
-}
-
 fn require_model(repo: &Repo, model: &ModelName) -> Result<()> {
     if !repo.model_exists(model) {
         return Err(Error::UnknownModel(model.to_string()));
@@ -105,19 +76,18 @@ fn require_model(repo: &Repo, model: &ModelName) -> Result<()> {
 pub fn alias_set(
     repo: &Repo,
     model: &ModelName,
-    alias: &str,
+    alias: &AliasName,
     target: ObjectId,
     expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<Option<LogEntry>> {
-    validate_alias(alias)?;
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
     let ((), entry) = repo.transact(model, info, Action::AliasSet, |t| {
         // Under the shared store lock, which gc takes exclusively: no prune can slip in
         // between this check and the move.
         refuse_pruned(repo, &target)?;
-        let current = t.state().aliases.get(alias);
+        let current = t.state().aliases.get(alias.as_str());
         let ok = match expect {
             None => true,
             Some(Expect::Absent) => current.is_none(),
@@ -141,11 +111,15 @@ pub fn alias_set(
 }
 
 /// Remove `model@alias`.
-pub fn alias_rm(repo: &Repo, model: &ModelName, alias: &str, info: MoveInfo) -> Result<LogEntry> {
-    validate_name("alias", alias)?;
+pub fn alias_rm(
+    repo: &Repo,
+    model: &ModelName,
+    alias: &AliasName,
+    info: MoveInfo,
+) -> Result<LogEntry> {
     require_model(repo, model)?;
     let ((), e) = repo.transact(model, info, Action::AliasRemove, |t| {
-        t.remove_alias(alias)
+        t.remove_alias(alias.as_str())
             .map(|_| ())
             .ok_or_else(|| Error::UnknownAlias {
                 model: model.to_string(),
@@ -156,7 +130,7 @@ pub fn alias_rm(repo: &Repo, model: &ModelName, alias: &str, info: MoveInfo) -> 
 }
 
 /// Every tag in the store: (tag, model, commit), sorted by tag.
-pub fn tags(repo: &Repo) -> Result<Vec<(String, ModelName, ObjectId)>> {
+pub fn tags(repo: &Repo) -> Result<Vec<(TagName, ModelName, ObjectId)>> {
     let mut out = Vec::new();
     for m in repo.models()? {
         for (t, id) in repo.model_state(&m)?.tags {
@@ -168,12 +142,16 @@ pub fn tags(repo: &Repo) -> Result<Vec<(String, ModelName, ObjectId)>> {
 }
 
 /// Create an immutable tag on a commit.
-pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> Result<LogEntry> {
-    validate_tag(tag)?;
-    if let Ok(m) = ModelName::new(tag) {
+pub fn tag_create(
+    repo: &Repo,
+    tag: &TagName,
+    target: ObjectId,
+    info: MoveInfo,
+) -> Result<LogEntry> {
+    if let Ok(m) = ModelName::new(tag.as_str()) {
         if repo.model_exists(&m) {
             return Err(Error::NameClash {
-                name: tag.into(),
+                name: tag.to_string(),
                 what: "tag",
                 other: "model name",
             });
@@ -184,7 +162,7 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
     let _tags = repo.lock_named("tags")?;
     if let Some((_, m, id)) = tags(repo)?.into_iter().find(|(t, _, _)| t == tag) {
         return Err(Error::TagExists {
-            tag: tag.into(),
+            tag: tag.to_string(),
             model: m.to_string(),
             id: id.short(),
         });
@@ -199,7 +177,6 @@ pub fn tag_create(repo: &Repo, tag: &str, target: ObjectId, info: MoveInfo) -> R
 
 /// Delete a tag (the deletion is recorded in history like every move).
 pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
-    validate_name("tag name", tag)?;
     let _tags = repo.lock_named("tags")?;
     let (_, model, _) = tags(repo)?
         .into_iter()
@@ -257,7 +234,7 @@ pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) ->
                 .aliases
                 .iter()
                 .filter(|(_, v)| **v == id)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_string())
                 .collect();
             if !pointing.is_empty() {
                 return Err(Error::ArchiveAliased {
@@ -334,9 +311,9 @@ pub fn promote(
         refuse_pruned(repo, &target)?;
         let previous = t.state().aliases.get(PRODUCTION).copied();
         if previous != Some(target) {
-            t.set_alias(PRODUCTION, target);
+            t.set_alias(&AliasName::conventional(PRODUCTION), target);
             if let Some(p) = previous {
-                t.set_alias(ROLLBACK, p);
+                t.set_alias(&AliasName::conventional(ROLLBACK), p);
             }
         }
         Ok((target, previous))
@@ -354,9 +331,9 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
             .ok_or_else(|| Error::NoRollback {
                 model: model.to_string(),
             })?;
-        let demoted = t.set_alias(PRODUCTION, back);
+        let demoted = t.set_alias(&AliasName::conventional(PRODUCTION), back);
         match demoted {
-            Some(d) => t.set_alias(ROLLBACK, d),
+            Some(d) => t.set_alias(&AliasName::conventional(ROLLBACK), d),
             None => t.remove_alias(ROLLBACK),
         };
         Ok((back, demoted))
@@ -368,8 +345,8 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
 pub struct ModelSummary {
     pub model: ModelName,
     pub head: Option<ObjectId>,
-    pub aliases: std::collections::BTreeMap<String, ObjectId>,
-    pub tags: std::collections::BTreeMap<String, ObjectId>,
+    pub aliases: std::collections::BTreeMap<AliasName, ObjectId>,
+    pub tags: std::collections::BTreeMap<TagName, ObjectId>,
     /// Versions on the head's chain (archived and pruned ones included).
     pub versions: usize,
     pub archived: usize,

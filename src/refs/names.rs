@@ -85,6 +85,99 @@ impl fmt::Debug for ModelName {
     }
 }
 
+/// Names the revision syntax gives meaning to, which an alias may not take.
+const RESERVED_ALIASES: &[&str] = &["head", "HEAD"];
+
+macro_rules! ref_name {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+ref_name!(
+    /// A validated alias name: a name, and not one the revision syntax reads otherwise
+    /// (`head`). Read back from history without re-validation (it was validated when
+    /// written; it is only ever a map key and text).
+    AliasName
+);
+
+ref_name!(
+    /// A validated tag name: a name that cannot be read as a commit id prefix.
+    TagName
+);
+
+impl AliasName {
+    /// One of the conventional names (`production`, `candidate`...), known valid.
+    pub(crate) fn conventional(s: &'static str) -> Self {
+        AliasName(s.to_string())
+    }
+
+    pub fn new(s: &str) -> Result<Self> {
+        validate_name("alias", s)?;
+        if RESERVED_ALIASES.contains(&s) {
+            return Err(Error::InvalidName {
+                what: "alias",
+                name: s.into(),
+                why: "'head' is reserved: MODEL means the model's head",
+            });
+        }
+        Ok(AliasName(s.to_string()))
+    }
+}
+
+impl TagName {
+    pub fn new(s: &str) -> Result<Self> {
+        validate_name("tag name", s)?;
+        if crate::id::is_hex_prefix(s) {
+            return Err(Error::InvalidName {
+                what: "tag name",
+                name: s.into(),
+                why: "it looks like a commit id prefix (4 or more hex digits); add a letter outside a-f, e.g. v1 or r-2024",
+            });
+        }
+        Ok(TagName(s.to_string()))
+    }
+}
+
 /// Check a repository-relative path as recorded in a commit: `/`-separated, relative, no
 /// empty, `.` or `..` components, nothing inside a `.modelreg` directory, no NUL or
 /// backslash (so it means the same on every platform).

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::names::ModelName;
+use crate::names::{AliasName, ModelName};
 use crate::query::{Key, Row};
 use crate::repo::{Goal, Policy, Repo};
 
@@ -74,7 +74,7 @@ pub fn apply(
             && !fresh.archived
             && t.state().aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
         {
-            let from = t.set_alias(crate::refs::CANDIDATE, fresh.id);
+            let from = t.set_alias(&AliasName::conventional(crate::refs::CANDIDATE), fresh.id);
             moves.push(PolicyMove {
                 alias: crate::refs::CANDIDATE.into(),
                 from,
@@ -97,7 +97,7 @@ pub fn apply(
     }
     if let Some((v, id)) = best {
         if t.state().aliases.get(crate::refs::BEST) != Some(&id) {
-            let from = t.set_alias(crate::refs::BEST, id);
+            let from = t.set_alias(&AliasName::conventional(crate::refs::BEST), id);
             moves.push(PolicyMove {
                 alias: crate::refs::BEST.into(),
                 from,

@@ -149,7 +149,7 @@ impl Repo {
         if !self.model_exists(model) {
             return Err(Error::UnknownModel(model.to_string()));
         }
-        let key = crate::history::RefName::Alias(alias.to_string());
+        let key = crate::history::RefName::Alias(crate::names::AliasName::new(alias)?);
         if moves_ago == 0 {
             return self
                 .model_state(model)?

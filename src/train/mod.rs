@@ -185,7 +185,7 @@ pub struct TrainRequest {
     pub author: String,
     pub created_at: String,
     pub environment: Environment,
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::names::AliasName>,
     pub labels: Vec<String>,
 }
 
@@ -441,7 +441,7 @@ pub struct ModuleCommit<'a> {
     pub params: serde_json::Value,
     pub metrics: BTreeMap<String, f64>,
     /// Aliases to point at the new version (e.g. `candidate`).
-    pub aliases: Vec<String>,
+    pub aliases: Vec<crate::names::AliasName>,
     pub message: String,
     pub author: String,
 }
@@ -459,7 +459,7 @@ pub struct ModuleCommit<'a> {
 ///     path: "models/mnist.safetensors",
 ///     params: serde_json::json!({"lr": 0.01}),
 ///     metrics: [("accuracy".to_string(), 0.93)].into_iter().collect(),
-///     aliases: vec!["candidate".into()],
+///     aliases: vec![mreg::names::AliasName::new("candidate")?],
 ///     message: "nightly run".into(),
 ///     author: "ci <ci@example.com>".into(),
 /// })?;
