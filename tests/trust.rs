@@ -447,6 +447,7 @@ fn alias_head_and_hex_looking_tags_are_refused() {
         vec!["alias", "set", "m", "head", v[0].as_str()],
         vec!["tag", "beef", v[0].as_str()],
         vec!["tag", "0123456", v[0].as_str()],
+        vec!["commit", "w.bin", "--model", "m", "--alias", "head"],
     ] {
         let e = r.mreg(&args).fails();
         assert!(e.stderr.contains("invalid"), "{}", e.describe());
