@@ -80,10 +80,10 @@ fn sample_commit() -> Commit {
         created_at: "2026-01-01T00:00:00Z".into(),
         files: vec![FileEntry {
             path: "models/w.bin".into(),
-            blake3: ObjectId::hash(b"w"),
+            blake3: crate::id::FileId(ObjectId::hash(b"w")),
             size: 10,
             executable: false,
-            manifest: ObjectId::hash(b"m"),
+            manifest: crate::id::ManifestId(ObjectId::hash(b"m")),
         }],
         params: serde_json::json!({"lr": 0.01, "hidden": [32, 16]}),
         metrics: [("acc".to_string(), 0.9)].into_iter().collect(),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::id::ObjectId;
+use crate::id::{FileId, ManifestId, ObjectId};
 use crate::names::ModelName;
 
 /// Schema version written into every commit.
@@ -22,12 +22,12 @@ pub struct FileEntry {
     /// Path relative to the repository root, `/`-separated.
     pub path: String,
     /// blake3 of the whole file (what `b3sum` prints).
-    pub blake3: ObjectId,
+    pub blake3: FileId,
     pub size: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub executable: bool,
     /// The manifest object listing the file's chunks.
-    pub manifest: ObjectId,
+    pub manifest: ManifestId,
 }
 
 /// A dataset a version was trained or evaluated on.
@@ -181,10 +181,10 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             files: vec![FileEntry {
                 path: "w.bin".into(),
-                blake3: ObjectId::hash(b"w"),
+                blake3: crate::id::FileId(ObjectId::hash(b"w")),
                 size: 1,
                 executable: false,
-                manifest: ObjectId::hash(b"m"),
+                manifest: crate::id::ManifestId(ObjectId::hash(b"m")),
             }],
             params: serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}}),
             metrics: [("acc".to_string(), 0.9)].into_iter().collect(),

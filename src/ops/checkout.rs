@@ -263,7 +263,7 @@ fn run(
                 match w.files.get_mut(&f.path) {
                     Some(t) => {
                         if !t.pending.contains(&f.blake3) {
-                            t.pending.push(f.blake3);
+                            t.pending.push(*f.blake3);
                         }
                     }
                     None => {
@@ -342,7 +342,7 @@ fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<File
     Tracked {
         model: commit.model.clone(),
         commit: id,
-        blake3: f.blake3,
+        blake3: *f.blake3,
         size: f.size,
         stat,
         pending: Vec::new(),

@@ -301,10 +301,10 @@ pub fn dataset_digest(
         if let Some(s) = manifest {
             stored.push(FileEntry {
                 path: rel_in,
-                blake3,
+                blake3: crate::id::FileId(blake3),
                 size: s.size,
                 executable: false,
-                manifest: s.manifest,
+                manifest: crate::id::ManifestId(s.manifest),
             });
         }
     }
@@ -406,10 +406,10 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         .zip(&stored)
         .map(|(c, s)| FileEntry {
             path: c.rel.clone(),
-            blake3: s.blake3,
+            blake3: crate::id::FileId(s.blake3),
             size: s.size,
             executable: s.executable,
-            manifest: s.manifest,
+            manifest: crate::id::ManifestId(s.manifest),
         })
         .collect();
     let mut written: Option<(ObjectId, Commit)> = None;

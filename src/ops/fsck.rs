@@ -142,9 +142,9 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         }
         let pruned = gc_marks::is_pruned(repo, &id);
         for f in reach::data_files(&v.commit) {
-            reachable.insert(f.manifest);
+            reachable.insert(*f.manifest);
             let fitem = format!("commit {} file {}", id.short(), f.path);
-            let first = checked_manifests.insert(f.manifest);
+            let first = checked_manifests.insert(*f.manifest);
             match reach::read_manifest(repo, f) {
                 Ok(m) => {
                     reachable.extend(m.chunks.iter().map(|c| c.id));
@@ -241,10 +241,10 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             files: vec![FileEntry {
                 path: "w.bin".into(),
-                blake3: file,
+                blake3: crate::id::FileId(file),
                 size: 30,
                 executable: false,
-                manifest: mid,
+                manifest: crate::id::ManifestId(mid),
             }],
             params: serde_json::json!({}),
             metrics: Default::default(),

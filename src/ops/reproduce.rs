@@ -172,7 +172,7 @@ fn reproduce_train(
         .ok_or_else(|| Error::PathNotInCommit(recipe.weights.clone()))?;
     let files = vec![FileCheck {
         path: recipe.weights.clone(),
-        recorded: recorded.blake3,
+        recorded: *recorded.blake3,
         reproduced: Some(ObjectId::hash(&fitted.weights)),
     }];
     let now = crate::train::final_metrics(&fitted.epochs, fitted.best_epoch);
@@ -324,7 +324,7 @@ fn reproduce_run(
         .iter()
         .map(|f| FileCheck {
             path: f.path.clone(),
-            recorded: f.blake3,
+            recorded: *f.blake3,
             reproduced: crate::filestore::hash_file(&work.join(&prefix).join(&f.path))
                 .ok()
                 .map(|(h, _)| h),

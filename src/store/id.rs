@@ -62,6 +62,89 @@ impl ObjectId {
     }
 }
 
+/// A typed id: an `ObjectId` that names one kind of thing, so a manifest id can never be
+/// passed where a commit id is meant. Serialized exactly as the `ObjectId` it wraps; reads
+/// through to it (`id.short()`, `&CommitId` where `&ObjectId` is taken).
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub ObjectId);
+
+        impl $name {
+            /// Parse exactly 64 hex digits.
+            pub fn from_hex(s: &str) -> Option<Self> {
+                ObjectId::from_hex(s).map($name)
+            }
+            /// The untyped id.
+            pub fn id(self) -> ObjectId {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = ObjectId;
+            fn deref(&self) -> &ObjectId {
+                &self.0
+            }
+        }
+
+        impl From<ObjectId> for $name {
+            fn from(id: ObjectId) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<$name> for ObjectId {
+            fn from(id: $name) -> ObjectId {
+                id.0
+            }
+        }
+
+        impl PartialEq<ObjectId> for $name {
+            fn eq(&self, other: &ObjectId) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for ObjectId {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0.short())
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A commit: one version of one model.
+    CommitId
+);
+typed_id!(
+    /// A manifest object: the chunk list of one file.
+    ManifestId
+);
+typed_id!(
+    /// The blake3 of a whole file's content (what `b3sum` prints): not an object id.
+    FileId
+);
+typed_id!(
+    /// A note object (an evaluation, a git pin, a reproduction verdict).
+    NoteId
+);
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn nibble(c: u8) -> Option<u8> {

@@ -203,7 +203,7 @@ pub(crate) fn version_data(repo: &Repo, id: &ObjectId, c: &Commit) -> (VersionDa
     let mut problems = Vec::new();
     d.metadata.extend(c.git.as_ref().and_then(|g| g.patch));
     for f in data_files(c) {
-        d.metadata.insert(f.manifest);
+        d.metadata.insert(*f.manifest);
         match read_manifest(repo, f) {
             Ok(m) => {
                 let ids: Vec<ObjectId> = m.chunks.iter().map(|c| c.id).collect();
