@@ -74,7 +74,7 @@ fn sample_commit() -> Commit {
     Commit {
         format: 1,
         model: ModelName::new("m").unwrap(),
-        parents: vec![ObjectId::hash(b"p")],
+        parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
         message: "msg".into(),
         author: "A <a@b>".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -154,12 +154,12 @@ fn mutated_history_lines_never_panic() {
             },
             crate::history::Action::Commit,
             |t| {
-                t.set_head(ObjectId::hash(*x));
+                t.set_head(crate::id::CommitId(ObjectId::hash(*x)));
                 t.set_alias(
                     &crate::names::AliasName::new("production").unwrap(),
-                    ObjectId::hash(*x),
+                    crate::id::CommitId(ObjectId::hash(*x)),
                 );
-                t.edit_label(ObjectId::hash(*x), "baseline", true);
+                t.edit_label(crate::id::CommitId(ObjectId::hash(*x)), "baseline", true);
                 Ok(())
             },
         )

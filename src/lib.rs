@@ -77,14 +77,14 @@ pub mod internals {
         repo: &crate::Repo,
         model: &crate::ModelName,
         info: crate::history::MoveInfo,
-        make: impl FnOnce(Option<crate::ObjectId>) -> crate::Commit,
-    ) -> crate::Result<crate::ObjectId> {
+        make: impl FnOnce(Option<crate::id::CommitId>) -> crate::Commit,
+    ) -> crate::Result<crate::id::CommitId> {
         let (id, _) = repo.transact(model, info, crate::history::Action::Commit, |t| {
             let id = repo.write_commit(&make(t.state().head))?;
             t.set_head(id);
             Ok(id)
         })?;
-        Ok(id)
+        Ok(crate::id::CommitId(*id))
     }
 }
 

@@ -421,23 +421,26 @@ impl Repo {
     }
 
     /// Store a commit object; returns its id. Objects it refers to must be stored first.
-    pub(crate) fn write_commit(&self, c: &Commit) -> Result<ObjectId> {
+    pub(crate) fn write_commit(&self, c: &Commit) -> Result<crate::id::CommitId> {
         let bytes = c.encode()?;
         let put = self.objects.put(Kind::Commit, &bytes)?;
         self.objects.flush()?;
-        Ok(put.id)
+        Ok(crate::id::CommitId(put.id))
     }
 
     /// The commits of a model from its head back to its first, newest first.
-    pub fn model_chain(&self, model: &ModelName) -> Result<Vec<(ObjectId, Commit)>> {
+    pub fn model_chain(&self, model: &ModelName) -> Result<Vec<(crate::id::CommitId, Commit)>> {
         match self.model_state(model)?.head {
-            Some(h) => self.chain_from(h),
+            Some(h) => self.chain_from(crate::id::CommitId(*h)),
             None => Ok(Vec::new()),
         }
     }
 
     /// The commits from `start` back along first parents, newest first.
-    pub fn chain_from(&self, start: ObjectId) -> Result<Vec<(ObjectId, Commit)>> {
+    pub fn chain_from(
+        &self,
+        start: crate::id::CommitId,
+    ) -> Result<Vec<(crate::id::CommitId, Commit)>> {
         let mut out = Vec::new();
         let mut next = Some(start);
         let mut seen = std::collections::HashSet::new();

@@ -113,11 +113,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let (ca, cb) = (repo.read_commit(&ia)?, repo.read_commit(&ib)?);
     // A pruned version is still compared on its metadata and file list; its file contents
     // are gone, so files are compared by hash only.
-    let pruned: Vec<mreg::ObjectId> = [ia, ib]
+    let pruned: Vec<mreg::id::CommitId> = [ia, ib]
         .into_iter()
         .filter(|id| repo.is_pruned(id))
         .collect();
-    let d = diff_commits(repo.objects(), (ia, &ca), (ib, &cb), pruned.is_empty())?;
+    let d = diff_commits(repo.objects(), (*ia, &ca), (*ib, &cb), pruned.is_empty())?;
     if a.json {
         let mut v = serde_json::to_value(&d).expect("diffs serialize");
         v["pruned"] = serde_json::json!(pruned);

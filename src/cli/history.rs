@@ -40,7 +40,7 @@ pub fn parse_at(s: &str) -> mreg::Result<SystemTime> {
     )))
 }
 
-fn id_str(id: &Option<mreg::ObjectId>) -> String {
+fn id_str(id: &Option<mreg::id::CommitId>) -> String {
     id.map_or_else(|| "-".to_string(), |i| i.short())
 }
 

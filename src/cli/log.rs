@@ -1,6 +1,7 @@
 //! `mreg log`: list commits, newest first.
 
-use mreg::{Commit, ModelName, ObjectId};
+use mreg::id::CommitId;
+use mreg::{Commit, ModelName};
 
 use super::{fmt, Ctx, Output};
 
@@ -37,7 +38,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     // One chain per model (or the chain from a revision), each newest first by parents.
-    let mut chains: Vec<Vec<(ObjectId, Commit)>> = Vec::new();
+    let mut chains: Vec<Vec<(CommitId, Commit)>> = Vec::new();
     let models = match &a.model {
         Some(arg) => match ModelName::new(arg).ok().filter(|m| repo.model_exists(m)) {
             Some(m) => {
@@ -70,24 +71,30 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
     };
     // Refs pointing at each commit, for decoration: (head, production, v1.0).
-    let mut decor: std::collections::HashMap<ObjectId, Vec<String>> = Default::default();
+    let mut decor: std::collections::HashMap<CommitId, Vec<String>> = Default::default();
     let mut archived = std::collections::HashSet::new();
-    let mut evals: std::collections::HashMap<ObjectId, Vec<mreg::ops::eval::EvaluationNote>> =
+    let mut evals: std::collections::HashMap<CommitId, Vec<mreg::ops::eval::EvaluationNote>> =
         Default::default();
     for m in &models {
         for (r, id) in repo.model_state(m)?.refs() {
-            decor.entry(id).or_default().push(r.short().to_string());
+            decor
+                .entry(mreg::id::CommitId(*id))
+                .or_default()
+                .push(r.short().to_string());
         }
         let (entries, _) = repo.model_log(m).entries()?;
         archived.extend(mreg::refs::archived_in(&entries));
         for (commit, es) in mreg::ops::eval::model_evaluations(&repo, &entries)? {
-            evals.entry(commit).or_default().extend(es);
+            evals
+                .entry(mreg::id::CommitId(*commit))
+                .or_default()
+                .extend(es);
         }
     }
     // Merge the chains newest first by time, never reordering within a chain (as git's
     // date order does): at each step, the chain whose next commit is newest goes.
-    let mut all: Vec<(ObjectId, Commit)> = Vec::new();
-    let mut next: Vec<std::iter::Peekable<std::vec::IntoIter<(ObjectId, Commit)>>> = chains
+    let mut all: Vec<(CommitId, Commit)> = Vec::new();
+    let mut next: Vec<std::iter::Peekable<std::vec::IntoIter<(CommitId, Commit)>>> = chains
         .into_iter()
         .map(|c| c.into_iter().peekable())
         .collect();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::id::{FileId, ManifestId, ObjectId};
+use crate::id::{CommitId, FileId, ManifestId, ObjectId};
 use crate::names::ModelName;
 
 /// Schema version written into every commit.
@@ -77,7 +77,7 @@ pub struct Commit {
     pub format: u32,
     pub model: ModelName,
     #[serde(default)]
-    pub parents: Vec<ObjectId>,
+    pub parents: Vec<CommitId>,
     #[serde(default)]
     pub message: String,
     pub author: String,
@@ -101,7 +101,7 @@ pub struct Commit {
     /// Versions this one was derived from (`--from`: fine-tuning a base model, possibly of
     /// another model), as opposed to `parents`, the model's own history.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub derived_from: Vec<ObjectId>,
+    pub derived_from: Vec<CommitId>,
     /// How it was made, when mreg made it (`train`, `run`): what `reproduce` re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::Recipe>,
@@ -148,7 +148,7 @@ impl Commit {
         Ok(c)
     }
 
-    pub fn parent(&self) -> Option<&ObjectId> {
+    pub fn parent(&self) -> Option<&CommitId> {
         self.parents.first()
     }
 
@@ -175,7 +175,7 @@ mod tests {
         let c = Commit {
             format: 1,
             model: ModelName::new("m").unwrap(),
-            parents: vec![ObjectId::hash(b"p")],
+            parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
             message: "msg: with colon\nand newline".into(),
             author: "A <a@b>".into(),
             created_at: "2026-01-01T00:00:00Z".into(),

@@ -476,7 +476,7 @@ pub fn post_commit(
         let mut rec = PinRecord {
             path: path.clone(),
             model: model.to_string(),
-            commit,
+            commit: *commit,
             recorded: false,
             missing: false,
         };

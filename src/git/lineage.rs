@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::id::ObjectId;
+use crate::id::CommitId;
 use crate::repo::Repo;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,7 +37,7 @@ pub struct Graph {
     pub edges: Vec<Edge>,
 }
 
-fn commit_label(id: &ObjectId, c: &crate::Commit) -> String {
+fn commit_label(id: &CommitId, c: &crate::Commit) -> String {
     let subject = c.message.lines().next().unwrap_or("");
     if subject.is_empty() {
         format!("{}@{}", c.model, id.short())
@@ -47,10 +47,10 @@ fn commit_label(id: &ObjectId, c: &crate::Commit) -> String {
 }
 
 /// Build the lineage graph around `focus`.
-pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
+pub fn lineage(repo: &Repo, focus: CommitId) -> Result<Graph> {
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut edges: BTreeSet<Edge> = BTreeSet::new();
-    let add_commit = |nodes: &mut BTreeMap<String, Node>, id: &ObjectId, c: &crate::Commit| {
+    let add_commit = |nodes: &mut BTreeMap<String, Node>, id: &CommitId, c: &crate::Commit| {
         nodes.entry(id.to_hex()).or_insert_with(|| Node {
             key: id.to_hex(),
             kind: "commit",
@@ -77,7 +77,7 @@ pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
                 to: id.to_hex(),
                 kind,
             });
-            queue.push_back(*p);
+            queue.push_back(crate::id::CommitId(**p));
         }
         if id == focus {
             for d in &c.datasets {
@@ -134,15 +134,21 @@ pub fn lineage(repo: &Repo, focus: ObjectId) -> Result<Graph> {
         }
     }
     // Descendants: every commit whose parents or bases lead back to the focus.
-    let mut children: BTreeMap<ObjectId, Vec<(ObjectId, &'static str)>> = BTreeMap::new();
+    let mut children: BTreeMap<CommitId, Vec<(CommitId, &'static str)>> = BTreeMap::new();
     let mut commits = BTreeMap::new();
     for m in repo.models()? {
         for (id, c) in repo.model_chain(&m)? {
             for p in &c.parents {
-                children.entry(*p).or_default().push((id, "parent"));
+                children
+                    .entry(crate::id::CommitId(**p))
+                    .or_default()
+                    .push((crate::id::CommitId(*id), "parent"));
             }
             for p in &c.derived_from {
-                children.entry(*p).or_default().push((id, "from"));
+                children
+                    .entry(crate::id::CommitId(**p))
+                    .or_default()
+                    .push((crate::id::CommitId(*id), "from"));
             }
             commits.insert(id, c);
         }
@@ -262,7 +268,7 @@ impl Graph {
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainedFrom {
     pub model: String,
-    pub commit: ObjectId,
+    pub commit: CommitId,
     pub message: String,
     pub created_at: String,
     /// Made with uncommitted changes on top of that git commit (see the commit's patch).
@@ -274,7 +280,7 @@ pub struct TrainedFrom {
 pub struct PinnedBy {
     pub path: String,
     pub model: String,
-    pub commit: ObjectId,
+    pub commit: CommitId,
     /// The store has this model commit.
     pub in_store: bool,
     /// The post-commit hook recorded this git commit on it (a `git-pin` note).
@@ -305,7 +311,7 @@ pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
             };
             trained_from.push(TrainedFrom {
                 model: model.to_string(),
-                commit: id,
+                commit: crate::id::CommitId(*id),
                 message: c.message.lines().next().unwrap_or("").to_string(),
                 created_at: c.created_at.clone(),
                 dirty: g.dirty,
@@ -322,7 +328,7 @@ pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
         pinned.push(PinnedBy {
             path: pin.paths.join(", "),
             model: model.to_string(),
-            commit: pin.commit,
+            commit: crate::id::CommitId(*pin.commit),
             in_store,
             noted,
         });

@@ -42,7 +42,7 @@ const FORMAT: u32 = 2;
 /// One pinned model version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin {
-    pub commit: ObjectId,
+    pub commit: crate::id::CommitId,
     /// The version's roots (directories end with `/`).
     pub paths: Vec<String>,
 }
@@ -101,7 +101,13 @@ impl LockFile {
                     grouped.entry((p.model, p.commit)).or_default().push(path);
                 }
                 for ((model, commit), paths) in grouped {
-                    pins.push((model, Pin { commit, paths }));
+                    pins.push((
+                        model,
+                        Pin {
+                            commit: crate::id::CommitId(commit),
+                            paths,
+                        },
+                    ));
                 }
             }
             FORMAT => pins.extend(raw.models),
@@ -206,7 +212,7 @@ pub fn pin(repo: &Repo, model: &ModelName, commit: ObjectId, roots: &[String]) -
     lock.pins.push((
         model.clone(),
         Pin {
-            commit,
+            commit: crate::id::CommitId(commit),
             paths: paths.clone(),
         },
     ));

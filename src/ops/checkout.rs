@@ -25,7 +25,7 @@ use crate::worktree::{Tracked, WorktreeState};
 
 #[derive(Clone, Debug)]
 pub struct CheckoutRequest {
-    pub commit: ObjectId,
+    pub commit: crate::id::CommitId,
     /// Repository-relative paths (files or directory prefixes); empty = every file.
     pub paths: Vec<String>,
     /// Write under this directory instead of the work tree root.
@@ -268,7 +268,7 @@ fn run(
                     }
                     None => {
                         w.files
-                            .insert(f.path.clone(), tracked_entry(&commit, req.commit, f, None));
+                            .insert(f.path.clone(), tracked_entry(&commit, *req.commit, f, None));
                     }
                 }
             }
@@ -309,7 +309,7 @@ fn run(
         // The whole version is pinned only when the whole version was checked out: a
         // partial checkout leaves the work tree a mix the lock file must not claim.
         if req.pin && files.len() == commit.files.len() {
-            crate::lockfile::pin(repo, &commit.model, req.commit, &commit.roots())?;
+            crate::lockfile::pin(repo, &commit.model, *req.commit, &commit.roots())?;
         }
         WorktreeState::update(repo, |w| {
             for (path, _) in &stale {
@@ -318,7 +318,7 @@ fn run(
             for (f, stat) in new_stats {
                 w.files.insert(
                     f.path.clone(),
-                    tracked_entry(&commit, req.commit, f, Some(stat)),
+                    tracked_entry(&commit, *req.commit, f, Some(stat)),
                 );
             }
         })?;
@@ -388,7 +388,7 @@ fn write_file(
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PinnedCheckout {
     pub model: crate::names::ModelName,
-    pub commit: ObjectId,
+    pub commit: crate::id::CommitId,
     #[serde(flatten)]
     pub outcome: CheckoutOutcome,
 }
@@ -442,7 +442,7 @@ pub fn checkout_pinned(
         reqs.push((
             model,
             CheckoutRequest {
-                commit: pin.commit,
+                commit: crate::id::CommitId(*pin.commit),
                 paths: wanted,
                 to: None,
                 force,

@@ -43,7 +43,7 @@ pub struct CommitRequest {
     /// Aliases to point at the new commit, in the same history entry.
     pub aliases: Vec<crate::names::AliasName>,
     /// Versions the new one was derived from (`--from`).
-    pub derived_from: Vec<ObjectId>,
+    pub derived_from: Vec<crate::id::CommitId>,
     /// How the files were made (`train`, `run`).
     pub recipe: Option<crate::recipe::Recipe>,
     /// Store what symbolic links point to as regular files (a Hugging Face cache snapshot
@@ -58,7 +58,7 @@ pub struct CommitRequest {
 /// What a commit did.
 #[derive(Clone, Debug)]
 pub struct CommitOutcome {
-    pub id: ObjectId,
+    pub id: crate::id::CommitId,
     pub commit: Commit,
     pub chunks: usize,
     pub new_chunks: usize,
@@ -412,7 +412,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             manifest: crate::id::ManifestId(s.manifest),
         })
         .collect();
-    let mut written: Option<(ObjectId, Commit)> = None;
+    let mut written: Option<(crate::id::CommitId, Commit)> = None;
     let mut policy_moves = Vec::new();
     let (mut dropped, mut carried) = (Vec::new(), Vec::new());
     let info = MoveInfo {
@@ -467,7 +467,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         for a in &req.aliases {
             t.set_alias(a, id);
         }
-        let mut row = crate::index::commit_row(id, &c);
+        let mut row = crate::index::commit_row(crate::id::CommitId(*id), &c);
         row.labels = c.labels.clone();
         policy_moves = crate::policy::apply(repo, &req.model, t, &row)?;
         written = Some((id, c));
@@ -478,7 +478,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     WorktreeState::update(repo, |w| {
         for p in &carried {
             if let Some(t) = w.files.get_mut(p) {
-                t.commit = id;
+                t.commit = *id;
             }
         }
         for (c, s) in candidates.iter().zip(&stored) {
@@ -486,7 +486,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
                 c.rel.clone(),
                 Tracked {
                     model: req.model.clone(),
-                    commit: id,
+                    commit: *id,
                     blake3: s.blake3,
                     size: s.size,
                     stat: Some(s.stat),
@@ -495,7 +495,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             );
         }
     })?;
-    crate::lockfile::pin(repo, &req.model, id, &commit.roots())?;
+    crate::lockfile::pin(repo, &req.model, *id, &commit.roots())?;
     Ok(CommitOutcome {
         id,
         chunks: stored.iter().map(|s| s.chunks).sum(),
@@ -520,7 +520,7 @@ struct Others {
 /// lost its data or has local changes (the new version would misreport it).
 fn plan_others(
     repo: &Repo,
-    head: Option<ObjectId>,
+    head: Option<crate::id::CommitId>,
     named: &std::collections::HashSet<String>,
     carry: bool,
     tracked: &WorktreeState,

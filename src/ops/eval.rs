@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::history::MoveInfo;
-use crate::id::ObjectId;
+use crate::id::{CommitId, ObjectId};
 use crate::names::validate_name;
 use crate::policy::PolicyMove;
 use crate::repo::Repo;
@@ -26,7 +26,7 @@ pub const KIND: &str = "evaluation";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationNote {
     pub kind: String,
-    pub commit: ObjectId,
+    pub commit: CommitId,
     pub dataset: String,
     pub metrics: BTreeMap<String, f64>,
     pub time: String,
@@ -62,7 +62,7 @@ impl EvaluationNote {
 /// What to attach.
 #[derive(Clone, Debug)]
 pub struct EvaluationRequest {
-    pub commit: ObjectId,
+    pub commit: CommitId,
     pub dataset: String,
     pub metrics: BTreeMap<String, f64>,
     /// The data itself (file or directory): hashed and recorded. `shown` is how the user
@@ -130,8 +130,8 @@ pub fn add_evaluation(repo: &Repo, req: EvaluationRequest) -> Result<Evaluation>
 pub fn model_evaluations(
     repo: &Repo,
     entries: &[crate::history::LogEntry],
-) -> Result<BTreeMap<ObjectId, Vec<EvaluationNote>>> {
-    let mut out: BTreeMap<ObjectId, Vec<EvaluationNote>> = BTreeMap::new();
+) -> Result<BTreeMap<CommitId, Vec<EvaluationNote>>> {
+    let mut out: BTreeMap<CommitId, Vec<EvaluationNote>> = BTreeMap::new();
     for (commit, notes) in crate::notes::model_notes(entries) {
         for n in notes {
             if let Some(e) = EvaluationNote::from_note(&crate::notes::read(repo, &n)?) {

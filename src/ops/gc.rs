@@ -36,7 +36,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::gc_marks;
 use crate::history::MoveInfo;
-use crate::id::ObjectId;
+use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
 use crate::query::Key;
 use crate::reach::{self, Walk};
@@ -102,7 +102,7 @@ pub struct Deletion {
 /// A version whose data the plan deletes.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrunedVersion {
-    pub id: ObjectId,
+    pub id: CommitId,
     pub model: ModelName,
     pub created_at: String,
     /// Why retention did not keep it.
@@ -116,7 +116,7 @@ pub struct PrunedVersion {
 /// A version a retention option looked at and kept, and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct KeptVersion {
-    pub id: ObjectId,
+    pub id: CommitId,
     pub model: ModelName,
     pub reasons: Vec<String>,
 }
@@ -170,7 +170,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
     let entries = walk.histories.get(m).map(Vec::as_slice).unwrap_or(&[]);
     if let Some(last) = entries.last() {
         for (name, id) in last.state.refs() {
-            out.entry(id).or_default().push(name.describe());
+            out.entry(*id).or_default().push(name.describe());
         }
     }
     let cutoff = opts
@@ -191,7 +191,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
                     "was {name} within {}",
                     humantime::format_duration(opts.expire)
                 );
-                let list = out.entry(*id).or_default();
+                let list = out.entry(**id).or_default();
                 if !list.contains(&name) && !list.contains(&why) {
                     list.push(why);
                 }
@@ -224,31 +224,31 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
     if opts.keep_top.is_none() && opts.keep_last.is_none() {
         // Only --prune-archived: every version that is not archived stays.
         for v in &counted {
-            keep(v.id, "not archived".into());
+            keep(*v.id, "not archived".into());
         }
     }
     if let Some(n) = opts.keep_last {
         // The chain is newest first (head, parent, ...): its order is the truth, even when
         // clocks disagree or several commits share a second.
         for v in counted.iter().filter(|v| v.on_chain).take(n) {
-            keep(v.id, format!("one of the {n} newest"));
+            keep(*v.id, format!("one of the {n} newest"));
         }
     }
     if let Some(t) = &opts.keep_top {
         let key = Key::parse_ranking(&t.key)
             .map_err(|e| Error::InvalidArgument(format!("--by {}: {e}", t.key)))?;
-        let rows: HashMap<ObjectId, crate::query::Row> = crate::index::model_rows(repo, m)?
+        let rows: HashMap<CommitId, crate::query::Row> = crate::index::model_rows(repo, m)?
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
-        let value = |id: &ObjectId| rows.get(id).and_then(|r| key.number(r));
+        let value = |id: &CommitId| rows.get(id).and_then(|r| key.number(r));
         if !chain.iter().any(|v| value(&v.id).is_some()) {
             return Err(Error::UnknownKey {
                 model: m.to_string(),
                 key: key.text(),
             });
         }
-        let mut scored: Vec<(f64, ObjectId)> = counted
+        let mut scored: Vec<(f64, CommitId)> = counted
             .iter()
             .filter_map(|v| value(&v.id).map(|x| (x, v.id)))
             .collect();
@@ -263,12 +263,12 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
         });
         let goal = if t.minimize { "lowest" } else { "highest" };
         for (x, id) in scored.iter().take(t.n) {
-            keep(*id, format!("top {} by {} ({goal}: {x})", t.n, key.text()));
+            keep(**id, format!("top {} by {} ({goal}: {x})", t.n, key.text()));
         }
         for v in &counted {
             if value(&v.id).is_none() {
                 keep(
-                    v.id,
+                    *v.id,
                     format!("has no {} (never pruned by --keep-top)", key.text()),
                 );
             }
@@ -291,14 +291,14 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
             }
             parts.join(", ")
         };
-        prune.insert(v.id, why);
+        prune.insert(*v.id, why);
     }
     kept.retain(|id, _| chain.iter().any(|v| &v.id == id));
     Ok(Decision { kept, prune })
 }
 
 /// What the plan prunes: version id -> (model, reason).
-type PruneSet = BTreeMap<ObjectId, (ModelName, String)>;
+type PruneSet = BTreeMap<CommitId, (ModelName, String)>;
 
 /// Compute what gc would do. Callers hold the store lock.
 pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
@@ -312,11 +312,11 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
             }
             let d = retention(repo, &walk, m, opts)?;
             for (id, why) in d.prune {
-                prune.insert(id, (m.clone(), why));
+                prune.insert(crate::id::CommitId(id), (m.clone(), why));
             }
             for (id, reasons) in d.kept {
                 kept_versions.push(KeptVersion {
-                    id,
+                    id: crate::id::CommitId(id),
                     model: m.clone(),
                     reasons,
                 });
@@ -346,9 +346,9 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
     live.extend(walk.notes.iter().copied());
     // Chunks of versions whose data goes: candidates for deletion unless a kept version
     // shares them. Value: the versions that lose them.
-    let mut doomed: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
-    let mut doomed_files: HashMap<ObjectId, Vec<(String, Vec<ObjectId>)>> = HashMap::new();
-    let mut unreadable_pruned: HashSet<ObjectId> = HashSet::new();
+    let mut doomed: HashMap<ObjectId, Vec<CommitId>> = HashMap::new();
+    let mut doomed_files: HashMap<CommitId, Vec<(String, Vec<ObjectId>)>> = HashMap::new();
+    let mut unreadable_pruned: HashSet<CommitId> = HashSet::new();
     for v in &walk.versions {
         let (data, problems) = reach::version_data(repo, &v.id, &v.commit);
         live.extend(data.metadata.iter().copied());
@@ -365,7 +365,7 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
         }
         if going {
             if !problems.is_empty() {
-                unreadable_pruned.insert(v.id);
+                unreadable_pruned.insert(crate::id::CommitId(*v.id));
             }
             for c in &data.chunks {
                 doomed.entry(*c).or_default().push(v.id);
@@ -378,7 +378,7 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
     if !blocking.is_empty() {
         return Err(Error::GcRefused { problems: blocking });
     }
-    let mut freed_by: HashMap<ObjectId, u64> = HashMap::new();
+    let mut freed_by: HashMap<CommitId, u64> = HashMap::new();
     let mut lost_chunks: HashSet<ObjectId> = HashSet::new();
     for id in ids {
         if live.contains(&id) {
@@ -488,7 +488,7 @@ fn sweep(repo: &Repo, plan: &GcPlan, when: &str) -> Result<()> {
 /// What `prune` did or would do.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrunePlan {
-    pub id: ObjectId,
+    pub id: CommitId,
     pub model: ModelName,
     #[serde(flatten)]
     pub plan: GcPlan,
@@ -499,7 +499,7 @@ pub struct PrunePlan {
 /// Prune one version's data on purpose (a bad or leaked version). Refused for a version
 /// that a head, alias or tag points at. Its metadata, manifests and history stay; the
 /// prune itself is a history line (who, when, why). With `dry_run`, only the plan.
-pub fn prune(repo: &Repo, id: ObjectId, dry_run: bool, info: MoveInfo) -> Result<PrunePlan> {
+pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result<PrunePlan> {
     let commit = repo.read_commit(&id)?;
     let model = commit.model.clone();
     let _lock = if dry_run {
@@ -556,7 +556,7 @@ pub fn prune(repo: &Repo, id: ObjectId, dry_run: bool, info: MoveInfo) -> Result
         // The history line first: who, when and why, even if the sweep is interrupted.
         // gc holds the store lock exclusively here.
         repo.transact_holding_store_lock(&model, info, crate::history::Action::Prune, |t| {
-            t.record_prune(id);
+            t.record_prune(crate::id::CommitId(*id));
             Ok(())
         })?;
         gc_marks::mark_pruned(repo, &id, &when)?;
@@ -668,7 +668,7 @@ fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<V
 /// Disk usage of one version.
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionUsage {
-    pub id: ObjectId,
+    pub id: CommitId,
     pub created_at: String,
     pub logical_bytes: u64,
     /// Bytes on disk only this version uses (freed if it alone were pruned).

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::history::MoveInfo;
-use crate::id::ObjectId;
+use crate::id::CommitId;
 use crate::names::ModelName;
 use crate::query::{self, Expr, Key, Row, SortKey, Value};
 use crate::repo::Repo;
@@ -188,8 +188,17 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
                 if q.minimize { "min" } else { "max" }
             );
         }
-        alias_moved =
-            Some(crate::refs::alias_set(repo, model, &alias, winner.id, None, info)?.is_some());
+        alias_moved = Some(
+            crate::refs::alias_set(
+                repo,
+                model,
+                &alias,
+                crate::id::CommitId(*winner.id),
+                None,
+                info,
+            )?
+            .is_some(),
+        );
     }
     Ok(Best {
         winner: Listed {
@@ -215,13 +224,13 @@ pub struct CompareLine {
 /// Versions side by side.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
-    pub ids: Vec<ObjectId>,
+    pub ids: Vec<CommitId>,
     pub rows: Vec<CompareLine>,
 }
 
 /// Compare versions: model, time, aliases, then every param, metric and evaluation any of
 /// them has.
-pub fn compare(repo: &Repo, ids: &[ObjectId]) -> Result<Comparison> {
+pub fn compare(repo: &Repo, ids: &[CommitId]) -> Result<Comparison> {
     let mut rows = Vec::new();
     for id in ids {
         let model = repo.read_commit(id)?.model;

@@ -58,7 +58,7 @@ pub struct MetricDelta {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Reproduction {
-    pub commit: ObjectId,
+    pub commit: crate::id::CommitId,
     /// `--set` overrides of a what-if retraining (empty for a true reproduction).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
@@ -195,7 +195,7 @@ fn reproduce_train(
         }
     }
     Ok(Reproduction {
-        commit: *id,
+        commit: crate::id::CommitId(*id),
         overrides: Vec::new(),
         recipe: "train",
         verdict: verdict(&files, &metrics, tolerance),
@@ -336,7 +336,7 @@ fn reproduce_run(
     };
     let metrics = metric_deltas(&c.metrics, &now);
     Ok(Reproduction {
-        commit: *id,
+        commit: crate::id::CommitId(*id),
         overrides: Vec::new(),
         recipe: "run",
         verdict: verdict(&files, &metrics, tolerance),

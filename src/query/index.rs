@@ -33,7 +33,7 @@ struct CacheFile {
     rows: Vec<Row>,
     /// Labels recorded in the commits themselves (rows hold the effective labels).
     #[serde(default)]
-    own_labels: BTreeMap<ObjectId, Vec<String>>,
+    own_labels: BTreeMap<crate::id::CommitId, Vec<String>>,
 }
 
 /// The rows of one model, newest first.
@@ -84,7 +84,7 @@ pub fn rows(repo: &Repo, only: Option<&ModelName>) -> Result<Vec<Row>> {
     Ok(out)
 }
 
-type Built = (Vec<Row>, BTreeMap<ObjectId, Vec<String>>);
+type Built = (Vec<Row>, BTreeMap<crate::id::CommitId, Vec<String>>);
 
 /// What a row takes from its commit (immutable), as opposed to from the history.
 struct CommitPart {
@@ -93,7 +93,7 @@ struct CommitPart {
 }
 
 fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built> {
-    let mut previous: HashMap<ObjectId, CommitPart> = HashMap::new();
+    let mut previous: HashMap<crate::id::CommitId, CommitPart> = HashMap::new();
     if let Some(c) = old {
         let mut own = c.own_labels;
         for r in c.rows {
@@ -104,7 +104,7 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     let (entries, _) = repo.model_log(model).entries()?;
     let state = entries.last().map(|e| e.state.clone()).unwrap_or_default();
     // Every commit of the model is the new head of one "commit" entry.
-    let ids: Vec<ObjectId> = entries
+    let ids: Vec<crate::id::CommitId> = entries
         .iter()
         .flat_map(|e| {
             e.changes
@@ -114,7 +114,7 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
         })
         .rev()
         .collect();
-    let fresh: Vec<(ObjectId, CommitPart)> = ids
+    let fresh: Vec<(crate::id::CommitId, CommitPart)> = ids
         .par_iter()
         .filter(|id| !previous.contains_key(id))
         .map(|id| repo.read_commit(id).map(|c| (*id, commit_part(*id, &c))))
@@ -123,12 +123,18 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     let archived = refs::archived_in(&entries);
     let note_ids = notes::model_notes(&entries);
     let label_edits = notes::label_edits(&entries);
-    let mut aliases: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    let mut aliases: HashMap<crate::id::CommitId, Vec<String>> = HashMap::new();
     for (a, id) in &state.aliases {
-        aliases.entry(*id).or_default().push(a.to_string());
+        aliases
+            .entry(crate::id::CommitId(**id))
+            .or_default()
+            .push(a.to_string());
     }
     for (t, id) in &state.tags {
-        aliases.entry(*id).or_default().push(t.to_string());
+        aliases
+            .entry(crate::id::CommitId(**id))
+            .or_default()
+            .push(t.to_string());
     }
     let mut rows = Vec::with_capacity(ids.len());
     let mut own_labels = BTreeMap::new();
@@ -161,16 +167,16 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
 }
 
 /// The row a commit gives before any history (no aliases, evaluations or label edits).
-pub fn commit_row(id: ObjectId, c: &crate::Commit) -> Row {
+pub fn commit_row(id: crate::id::CommitId, c: &crate::Commit) -> Row {
     commit_part(id, c).row
 }
 
-fn commit_part(id: ObjectId, c: &crate::Commit) -> CommitPart {
+fn commit_part(id: crate::id::CommitId, c: &crate::Commit) -> CommitPart {
     let mut params = BTreeMap::new();
     flatten("", &c.params, &mut params);
     CommitPart {
         row: Row {
-            id,
+            id: crate::id::CommitId(*id),
             model: c.model.clone(),
             created_at: c.created_at.clone(),
             author: c.author.clone(),

@@ -25,13 +25,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::id::ObjectId;
 use crate::names::ModelName;
 
 /// What a query sees of one version (also the index's row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
-    pub id: ObjectId,
+    pub id: crate::id::CommitId,
     pub model: ModelName,
     pub created_at: String,
     pub author: String,
@@ -623,7 +622,7 @@ mod tests {
         params.insert("lr".into(), serde_json::json!(lr));
         params.insert("opt.name".into(), serde_json::json!("adam"));
         Row {
-            id: ObjectId::hash(b"x"),
+            id: crate::id::CommitId(crate::ObjectId::hash(b"x")),
             model: ModelName::new("m").unwrap(),
             created_at: "2026-01-01T00:00:00Z".into(),
             author: "a".into(),

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::id::ObjectId;
+use crate::id::{CommitId, ObjectId};
 use crate::lock;
 use crate::names::{AliasName, TagName};
 
@@ -34,11 +34,11 @@ use crate::names::{AliasName, TagName};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<ObjectId>,
+    pub head: Option<CommitId>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub aliases: BTreeMap<AliasName, ObjectId>,
+    pub aliases: BTreeMap<AliasName, CommitId>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<TagName, ObjectId>,
+    pub tags: BTreeMap<TagName, CommitId>,
 }
 
 /// The name of one ref of a model. Written as `head`, `alias:<name>` or `tag:<name>`, and
@@ -122,7 +122,7 @@ impl<'de> Deserialize<'de> for RefName {
 
 impl RefState {
     /// Every ref and where it points, ordered by name.
-    pub fn refs(&self) -> BTreeMap<RefName, ObjectId> {
+    pub fn refs(&self) -> BTreeMap<RefName, CommitId> {
         let mut m = BTreeMap::new();
         if let Some(h) = self.head {
             m.insert(RefName::Head, h);
@@ -142,8 +142,8 @@ impl RefState {
 pub struct RefChange {
     #[serde(rename = "ref")]
     pub name: RefName,
-    pub old: Option<ObjectId>,
-    pub new: Option<ObjectId>,
+    pub old: Option<CommitId>,
+    pub new: Option<CommitId>,
 }
 
 /// What a history line records. Written as its name (`"alias set"`); a name this version
@@ -293,40 +293,40 @@ impl Transaction<'_> {
     pub fn state(&self) -> &RefState {
         self.state
     }
-    pub fn set_head(&mut self, id: ObjectId) {
-        self.state.head = Some(id);
+    pub fn set_head(&mut self, id: CommitId) {
+        self.state.head = Some(crate::id::CommitId(*id));
     }
     /// Point an alias at `id`; returns where it pointed before.
-    pub fn set_alias(&mut self, alias: &AliasName, id: ObjectId) -> Option<ObjectId> {
+    pub fn set_alias(&mut self, alias: &AliasName, id: CommitId) -> Option<CommitId> {
         self.state.aliases.insert(alias.clone(), id)
     }
-    pub fn remove_alias(&mut self, alias: &str) -> Option<ObjectId> {
+    pub fn remove_alias(&mut self, alias: &str) -> Option<CommitId> {
         self.state.aliases.remove(alias)
     }
-    pub fn set_tag(&mut self, tag: &TagName, id: ObjectId) {
+    pub fn set_tag(&mut self, tag: &TagName, id: CommitId) {
         self.state.tags.insert(tag.clone(), id);
     }
-    pub fn remove_tag(&mut self, tag: &str) -> Option<ObjectId> {
+    pub fn remove_tag(&mut self, tag: &str) -> Option<CommitId> {
         self.state.tags.remove(tag)
     }
     /// Attach note object `note` to `commit`.
-    pub fn attach_note(&mut self, note: ObjectId, commit: ObjectId) {
+    pub fn attach_note(&mut self, note: ObjectId, commit: CommitId) {
         self.extra.insert("note".into(), note.to_hex().into());
         self.extra.insert("commit".into(), commit.to_hex().into());
     }
     /// Add (or remove) a label on `commit`.
-    pub fn edit_label(&mut self, commit: ObjectId, label: &str, add: bool) {
+    pub fn edit_label(&mut self, commit: CommitId, label: &str, add: bool) {
         let key = if add { "label_add" } else { "label_remove" };
         self.extra.insert(key.into(), label.into());
         self.extra.insert("commit".into(), commit.to_hex().into());
     }
     /// Mark `id` archived (or not).
-    pub fn set_archived(&mut self, id: ObjectId, archived: bool) {
+    pub fn set_archived(&mut self, id: CommitId, archived: bool) {
         let key = if archived { "archived" } else { "unarchived" };
         self.extra.insert(key.into(), id.to_hex().into());
     }
     /// Record that `id`'s data is being pruned on purpose.
-    pub fn record_prune(&mut self, id: ObjectId) {
+    pub fn record_prune(&mut self, id: CommitId) {
         self.extra.insert("pruned".into(), id.to_hex().into());
     }
 }
@@ -606,8 +606,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         assert_eq!(log.state().unwrap(), RefState::default());
-        let a = ObjectId::hash(b"a");
-        let b = ObjectId::hash(b"b");
+        let a = CommitId(ObjectId::hash(b"a"));
+        let b = CommitId(ObjectId::hash(b"b"));
         log.update(info("commit"), Action::Commit, |t| {
             t.set_head(a);
             Ok(())
@@ -633,7 +633,7 @@ mod tests {
     fn torn_tail_is_ignored_then_repaired() {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
-        let a = ObjectId::hash(b"a");
+        let a = CommitId(ObjectId::hash(b"a"));
         log.update(info("commit"), Action::Commit, |t| {
             t.set_head(a);
             Ok(())
@@ -646,7 +646,7 @@ mod tests {
         f.write_all(b"{\"seq\":2,\"prev\":\"abc").unwrap();
         assert_eq!(log.state().unwrap().head, Some(a));
         assert!(log.entries().unwrap().1, "torn tail reported");
-        let b = ObjectId::hash(b"b");
+        let b = CommitId(ObjectId::hash(b"b"));
         log.update(info("commit"), Action::Commit, |t| {
             t.set_head(b);
             Ok(())
@@ -662,7 +662,7 @@ mod tests {
         let log = ModelLog::new(d.path().join("m"));
         for x in [b"a", b"b", b"c"] {
             log.update(info("commit"), Action::Commit, |t| {
-                t.set_head(ObjectId::hash(x));
+                t.set_head(crate::id::CommitId(ObjectId::hash(x)));
                 Ok(())
             })
             .unwrap();

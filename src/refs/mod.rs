@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 use crate::history::{Action, LogEntry, MoveInfo, Transaction};
-use crate::id::ObjectId;
+use crate::id::CommitId;
 use crate::names::{AliasName, ModelName, TagName};
 use crate::repo::Repo;
 
@@ -36,15 +36,15 @@ pub enum Expect {
     /// The alias must not exist yet.
     Absent,
     /// The alias must point here.
-    At(ObjectId),
+    At(CommitId),
 }
 
-fn show(id: Option<&ObjectId>) -> String {
+fn show(id: Option<&CommitId>) -> String {
     id.map_or_else(|| "nothing".to_string(), |i| i.short())
 }
 
 /// Require that `id` is a commit of `model`.
-pub fn check_model(repo: &Repo, model: &ModelName, id: &ObjectId) -> Result<()> {
+pub fn check_model(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<()> {
     let c = repo.read_commit(id)?;
     if &c.model != model {
         return Err(Error::WrongModel {
@@ -58,7 +58,7 @@ pub fn check_model(repo: &Repo, model: &ModelName, id: &ObjectId) -> Result<()> 
 
 /// Refuse a version whose data was pruned: a ref must never point at a version that
 /// cannot be checked out.
-pub fn refuse_pruned(repo: &Repo, id: &ObjectId) -> Result<()> {
+pub fn refuse_pruned(repo: &Repo, id: &CommitId) -> Result<()> {
     if crate::gc_marks::is_pruned(repo, id) {
         return Err(Error::Pruned { commit: id.short() });
     }
@@ -77,7 +77,7 @@ pub fn alias_set(
     repo: &Repo,
     model: &ModelName,
     alias: &AliasName,
-    target: ObjectId,
+    target: CommitId,
     expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<Option<LogEntry>> {
@@ -130,7 +130,7 @@ pub fn alias_rm(
 }
 
 /// Every tag in the store: (tag, model, commit), sorted by tag.
-pub fn tags(repo: &Repo) -> Result<Vec<(TagName, ModelName, ObjectId)>> {
+pub fn tags(repo: &Repo) -> Result<Vec<(TagName, ModelName, CommitId)>> {
     let mut out = Vec::new();
     for m in repo.models()? {
         for (t, id) in repo.model_state(&m)?.tags {
@@ -145,7 +145,7 @@ pub fn tags(repo: &Repo) -> Result<Vec<(TagName, ModelName, ObjectId)>> {
 pub fn tag_create(
     repo: &Repo,
     tag: &TagName,
-    target: ObjectId,
+    target: CommitId,
     info: MoveInfo,
 ) -> Result<LogEntry> {
     if let Ok(m) = ModelName::new(tag.as_str()) {
@@ -190,20 +190,20 @@ pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
 }
 
 /// The set of archived versions of a model, from its history.
-pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<ObjectId>> {
+pub fn archived(repo: &Repo, model: &ModelName) -> Result<BTreeSet<CommitId>> {
     let (entries, _) = repo.model_log(model).entries()?;
     Ok(archived_in(&entries))
 }
 
 /// The archived set folded from already-read history entries.
-pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
+pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<CommitId> {
     let mut set = BTreeSet::new();
     for e in entries {
         if let Some(id) = e
             .extra
             .get("archived")
             .and_then(|v| v.as_str())
-            .and_then(ObjectId::from_hex)
+            .and_then(CommitId::from_hex)
         {
             set.insert(id);
         }
@@ -211,7 +211,7 @@ pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
             .extra
             .get("unarchived")
             .and_then(|v| v.as_str())
-            .and_then(ObjectId::from_hex)
+            .and_then(CommitId::from_hex)
         {
             set.remove(&id);
         }
@@ -220,7 +220,7 @@ pub fn archived_in(entries: &[crate::history::LogEntry]) -> BTreeSet<ObjectId> {
 }
 
 /// Mark a version archived (or not). Recorded in history; refs do not move.
-pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) -> Result<bool> {
+pub fn set_archived(repo: &Repo, id: CommitId, archive: bool, info: MoveInfo) -> Result<bool> {
     let model = repo.read_commit(&id)?.model;
     let action = if archive {
         Action::Archive
@@ -256,8 +256,8 @@ pub fn set_archived(repo: &Repo, id: ObjectId, archive: bool, info: MoveInfo) ->
 /// What a promote or rollback did.
 #[derive(Clone, Debug)]
 pub struct Promotion {
-    pub production: ObjectId,
-    pub previous: Option<ObjectId>,
+    pub production: CommitId,
+    pub previous: Option<CommitId>,
     pub entry: Option<LogEntry>,
 }
 
@@ -271,7 +271,7 @@ fn move_production<F>(
     f: F,
 ) -> Result<Promotion>
 where
-    F: FnOnce(&mut Transaction) -> Result<(ObjectId, Option<ObjectId>)>,
+    F: FnOnce(&mut Transaction) -> Result<(CommitId, Option<CommitId>)>,
 {
     let ((production, previous), entry) = repo.transact(model, info, action, f)?;
     Ok(Promotion {
@@ -286,7 +286,7 @@ where
 pub fn promote(
     repo: &Repo,
     model: &ModelName,
-    rev: Option<ObjectId>,
+    rev: Option<CommitId>,
     info: MoveInfo,
 ) -> Result<Promotion> {
     require_model(repo, model)?;
@@ -296,13 +296,11 @@ pub fn promote(
     move_production(repo, model, info, Action::Promote, |t| {
         let target = match rev {
             Some(id) => id,
-            None => *t
-                .state()
-                .aliases
-                .get(CANDIDATE)
-                .ok_or_else(|| Error::NoCandidate {
+            None => crate::id::CommitId(**t.state().aliases.get(CANDIDATE).ok_or_else(|| {
+                Error::NoCandidate {
                     model: model.to_string(),
-                })?,
+                }
+            })?),
         };
         // Read under the model's lock: an archive racing this promote is seen.
         if archived(repo, model)?.contains(&target) {
@@ -310,10 +308,10 @@ pub fn promote(
         }
         refuse_pruned(repo, &target)?;
         let previous = t.state().aliases.get(PRODUCTION).copied();
-        if previous != Some(target) {
+        if previous != Some(crate::id::CommitId(*target)) {
             t.set_alias(&AliasName::conventional(PRODUCTION), target);
             if let Some(p) = previous {
-                t.set_alias(&AliasName::conventional(ROLLBACK), p);
+                t.set_alias(&AliasName::conventional(ROLLBACK), crate::id::CommitId(*p));
             }
         }
         Ok((target, previous))
@@ -331,12 +329,15 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
             .ok_or_else(|| Error::NoRollback {
                 model: model.to_string(),
             })?;
-        let demoted = t.set_alias(&AliasName::conventional(PRODUCTION), back);
+        let demoted = t.set_alias(
+            &AliasName::conventional(PRODUCTION),
+            crate::id::CommitId(*back),
+        );
         match demoted {
             Some(d) => t.set_alias(&AliasName::conventional(ROLLBACK), d),
             None => t.remove_alias(ROLLBACK),
         };
-        Ok((back, demoted))
+        Ok((crate::id::CommitId(*back), demoted))
     })
 }
 
@@ -344,9 +345,9 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ModelSummary {
     pub model: ModelName,
-    pub head: Option<ObjectId>,
-    pub aliases: std::collections::BTreeMap<AliasName, ObjectId>,
-    pub tags: std::collections::BTreeMap<TagName, ObjectId>,
+    pub head: Option<CommitId>,
+    pub aliases: std::collections::BTreeMap<AliasName, CommitId>,
+    pub tags: std::collections::BTreeMap<TagName, CommitId>,
     /// Versions on the head's chain (archived and pruned ones included).
     pub versions: usize,
     pub archived: usize,

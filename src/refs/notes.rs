@@ -13,21 +13,21 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::error::{Error, Result};
 use crate::history::{Action, LogEntry, MoveInfo};
-use crate::id::ObjectId;
+use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
 use crate::object::Kind;
 use crate::repo::Repo;
 
-fn entry_commit(e: &LogEntry) -> Option<ObjectId> {
+fn entry_commit(e: &LogEntry) -> Option<CommitId> {
     e.extra
         .get("commit")
         .and_then(|v| v.as_str())
-        .and_then(ObjectId::from_hex)
+        .and_then(CommitId::from_hex)
 }
 
 /// Note ids attached to each commit of a model, oldest first, from its history entries.
-pub fn model_notes(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<ObjectId>> {
-    let mut out: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
+pub fn model_notes(entries: &[LogEntry]) -> HashMap<CommitId, Vec<ObjectId>> {
+    let mut out: HashMap<CommitId, Vec<ObjectId>> = HashMap::new();
     for e in entries {
         let note = e
             .extra
@@ -42,7 +42,7 @@ pub fn model_notes(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<ObjectId>> {
 }
 
 /// The note ids attached to one commit.
-pub fn note_ids(repo: &Repo, commit: &ObjectId) -> Result<Vec<ObjectId>> {
+pub fn note_ids(repo: &Repo, commit: &CommitId) -> Result<Vec<ObjectId>> {
     let model = repo.read_commit(commit)?.model;
     let (entries, _) = repo.model_log(&model).entries()?;
     Ok(model_notes(&entries).remove(commit).unwrap_or_default())
@@ -51,7 +51,7 @@ pub fn note_ids(repo: &Repo, commit: &ObjectId) -> Result<Vec<ObjectId>> {
 /// Attach a note (a JSON object with at least `kind`) to a commit; returns the note's id.
 pub fn add(
     repo: &Repo,
-    commit: &ObjectId,
+    commit: &CommitId,
     note: &serde_json::Value,
     info: MoveInfo,
 ) -> Result<ObjectId> {
@@ -62,7 +62,7 @@ pub fn add(
 /// line (its ranking key may be an evaluation). Returns the note's id and the policy moves.
 pub fn add_applying_policy(
     repo: &Repo,
-    commit: &ObjectId,
+    commit: &CommitId,
     note: &serde_json::Value,
     info: MoveInfo,
 ) -> Result<(ObjectId, Vec<crate::policy::PolicyMove>)> {
@@ -75,7 +75,7 @@ pub fn add_applying_policy(
     let kind = note.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
     let (moves, _) =
         repo.transact_holding_store_lock(&model, info, Action::for_note(kind), |t| {
-            t.attach_note(put.id, *commit);
+            t.attach_note(put.id, crate::id::CommitId(**commit));
             match (&evaluation, repo.policy(&model)) {
                 (Some(e), Some(_)) => {
                     match crate::policy::row_with_eval(
@@ -101,7 +101,7 @@ pub fn read(repo: &Repo, id: &ObjectId) -> Result<serde_json::Value> {
 }
 
 /// The notes of a commit, decoded, oldest first.
-pub fn notes(repo: &Repo, commit: &ObjectId) -> Result<Vec<(ObjectId, serde_json::Value)>> {
+pub fn notes(repo: &Repo, commit: &CommitId) -> Result<Vec<(ObjectId, serde_json::Value)>> {
     note_ids(repo, commit)?
         .into_iter()
         .map(|id| read(repo, &id).map(|v| (id, v)))
@@ -128,10 +128,10 @@ pub fn label_edits(entries: &[LogEntry]) -> HashMap<ObjectId, Vec<(bool, String)
     for e in entries {
         let Some(c) = entry_commit(e) else { continue };
         if let Some(l) = e.extra.get("label_add").and_then(|v| v.as_str()) {
-            out.entry(c).or_default().push((true, l.to_string()));
+            out.entry(*c).or_default().push((true, l.to_string()));
         }
         if let Some(l) = e.extra.get("label_remove").and_then(|v| v.as_str()) {
-            out.entry(c).or_default().push((false, l.to_string()));
+            out.entry(*c).or_default().push((false, l.to_string()));
         }
     }
     out
@@ -153,7 +153,7 @@ pub fn apply_label_edits(own: &[String], edits: Option<&Vec<(bool, String)>>) ->
 /// Labels of one commit after the fact.
 pub fn effective_labels(
     entries: &[LogEntry],
-    commit: &ObjectId,
+    commit: &CommitId,
     own: &[String],
 ) -> BTreeSet<String> {
     apply_label_edits(own, label_edits(entries).get(commit))
@@ -163,7 +163,7 @@ pub fn effective_labels(
 /// already in that state.
 pub fn set_label(
     repo: &Repo,
-    commit: &ObjectId,
+    commit: &CommitId,
     label: &str,
     add: bool,
     info: MoveInfo,
@@ -182,7 +182,7 @@ pub fn set_label(
         let (entries, _) = repo.model_log(&model).entries()?;
         let has = effective_labels(&entries, commit, &c.labels).contains(label);
         if has != add {
-            t.edit_label(*commit, label, add);
+            t.edit_label(crate::id::CommitId(**commit), label, add);
         }
         Ok(())
     })?;

@@ -23,8 +23,8 @@ use crate::repo::{Goal, Policy, Repo};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PolicyMove {
     pub alias: String,
-    pub from: Option<ObjectId>,
-    pub to: ObjectId,
+    pub from: Option<crate::id::CommitId>,
+    pub to: crate::id::CommitId,
     pub why: String,
 }
 
@@ -74,7 +74,10 @@ pub fn apply(
             && !fresh.archived
             && t.state().aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
         {
-            let from = t.set_alias(&AliasName::conventional(crate::refs::CANDIDATE), fresh.id);
+            let from = t.set_alias(
+                &AliasName::conventional(crate::refs::CANDIDATE),
+                crate::id::CommitId(*fresh.id),
+            );
             moves.push(PolicyMove {
                 alias: crate::refs::CANDIDATE.into(),
                 from,
@@ -87,7 +90,7 @@ pub fn apply(
         }
     }
     // The true best: ties go to the newest (rows are newest first).
-    let mut best: Option<(f64, ObjectId)> = None;
+    let mut best: Option<(f64, crate::id::CommitId)> = None;
     for r in rows.iter().filter(eligible) {
         if let Some(v) = key.number(r) {
             if best.is_none_or(|(b, _)| better(goal, v, b)) {
@@ -101,7 +104,7 @@ pub fn apply(
             moves.push(PolicyMove {
                 alias: crate::refs::BEST.into(),
                 from,
-                to: id,
+                to: crate::id::CommitId(*id),
                 why: format!(
                     "{} {kt}: {v}",
                     if goal == Goal::Max {

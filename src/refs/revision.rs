@@ -12,7 +12,7 @@
 //! Names are looked up before hex prefixes, as git looks up refs before abbreviated ids.
 
 use crate::error::{Error, Result};
-use crate::id::{self, ObjectId};
+use crate::id::{self, CommitId};
 use crate::names::{validate_name, ModelName};
 use crate::object::Kind;
 use crate::repo::Repo;
@@ -77,7 +77,7 @@ pub fn parse(s: &str) -> Result<Rev> {
 
 impl Repo {
     /// Resolve a revision string to a commit id.
-    pub fn resolve(&self, s: &str) -> Result<ObjectId> {
+    pub fn resolve(&self, s: &str) -> Result<CommitId> {
         let rev = parse(s)?;
         let mut id = match &rev.base {
             Base::Alias {
@@ -89,16 +89,16 @@ impl Repo {
         };
         for i in 0..rev.back {
             let c = self.read_commit(&id)?;
-            id = *c.parent().ok_or_else(|| Error::HistoryTooShort {
+            id = crate::id::CommitId(**c.parent().ok_or_else(|| Error::HistoryTooShort {
                 rev: s.to_string(),
                 asked: rev.back,
                 available: i,
-            })?;
+            })?);
         }
         Ok(id)
     }
 
-    fn resolve_name(&self, s: &str, name: &str) -> Result<ObjectId> {
+    fn resolve_name(&self, s: &str, name: &str) -> Result<CommitId> {
         if let Ok(m) = ModelName::new(name) {
             if self.model_exists(&m) {
                 return self
@@ -119,7 +119,7 @@ impl Repo {
             }
             return match found.len() {
                 0 => Err(Error::UnknownRevision(s.to_string())),
-                1 => Ok(found[0]),
+                1 => Ok(CommitId(found[0])),
                 _ => Err(Error::AmbiguousRevision {
                     prefix: name.to_string(),
                     candidates: found.iter().map(|c| c.short()).collect(),
@@ -130,10 +130,10 @@ impl Repo {
     }
 
     /// The commit a tag points at, searching every model's refs.
-    pub fn find_tag(&self, tag: &str) -> Result<Option<ObjectId>> {
+    pub fn find_tag(&self, tag: &str) -> Result<Option<CommitId>> {
         for m in self.models()? {
             if let Some(id) = self.model_state(&m)?.tags.get(tag) {
-                return Ok(Some(*id));
+                return Ok(Some(crate::id::CommitId(**id)));
             }
         }
         Ok(None)
@@ -145,7 +145,7 @@ impl Repo {
         model: &ModelName,
         alias: &str,
         moves_ago: usize,
-    ) -> Result<ObjectId> {
+    ) -> Result<CommitId> {
         if !self.model_exists(model) {
             return Err(Error::UnknownModel(model.to_string()));
         }
@@ -159,7 +159,7 @@ impl Repo {
                 .ok_or_else(|| Error::UnknownRevision(s.to_string()));
         }
         let (entries, _) = self.model_log(model).entries()?;
-        let values: Vec<Option<ObjectId>> = entries
+        let values: Vec<Option<CommitId>> = entries
             .iter()
             .flat_map(|e| e.changes.iter().filter(|c| c.name == key).map(|c| c.new))
             .collect();

@@ -34,7 +34,7 @@ pub struct Problem {
 /// One reached commit.
 #[derive(Clone, Debug)]
 pub struct Version {
-    pub id: ObjectId,
+    pub id: crate::id::CommitId,
     /// The model whose history reached it (its own model for every well-formed store).
     pub model: ModelName,
     pub commit: Commit,
@@ -65,7 +65,7 @@ impl Walk {
 
     /// Every commit id reached.
     pub fn commit_ids(&self) -> HashSet<ObjectId> {
-        self.versions.iter().map(|v| v.id).collect()
+        self.versions.iter().map(|v| *v.id).collect()
     }
 }
 
@@ -94,7 +94,7 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
         let head = entries.last().and_then(|e| e.state.head);
         let mut next = head.map(|h| (h, "head".to_string()));
         while let Some((id, from)) = next.take() {
-            if !seen.insert(id) {
+            if !seen.insert(*id) {
                 break;
             }
             match repo.read_commit(&id) {
@@ -103,7 +103,7 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                         .parent()
                         .map(|p| (*p, format!("commit {} (parent)", id.short())));
                     w.versions.push(Version {
-                        id,
+                        id: crate::id::CommitId(*id),
                         model: m.clone(),
                         commit: c,
                         on_chain: true,
@@ -119,14 +119,14 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
         let mut stack: Vec<(ObjectId, String)> = Vec::new();
         for e in entries.iter().rev() {
             for (name, id) in e.state.refs() {
-                stack.push((id, format!("history entry {} ({name})", e.seq)));
+                stack.push((*id, format!("history entry {} ({name})", e.seq)));
             }
         }
         let chain_end = w.versions.len();
         for v in &w.versions[..chain_end] {
             if v.model == m {
                 for d in &v.commit.derived_from {
-                    stack.push((*d, format!("commit {} (derived from)", v.id.short())));
+                    stack.push((**d, format!("commit {} (derived from)", v.id.short())));
                 }
             }
         }
@@ -137,13 +137,13 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
             match repo.read_commit(&id) {
                 Ok(c) => {
                     for p in &c.parents {
-                        stack.push((*p, format!("commit {} (parent)", id.short())));
+                        stack.push((**p, format!("commit {} (parent)", id.short())));
                     }
                     for d in &c.derived_from {
-                        stack.push((*d, format!("commit {} (derived from)", id.short())));
+                        stack.push((**d, format!("commit {} (derived from)", id.short())));
                     }
                     w.versions.push(Version {
-                        id,
+                        id: crate::id::CommitId(id),
                         model: m.clone(),
                         commit: c,
                         on_chain: false,
@@ -248,7 +248,7 @@ pub fn find_file_id(repo: &Repo, prefix: &str) -> Result<Option<(ObjectId, FileE
     for v in &w.versions {
         for f in data_files(&v.commit) {
             if f.blake3.to_hex().starts_with(&prefix) {
-                return Ok(Some((v.id, f.clone())));
+                return Ok(Some((*v.id, f.clone())));
             }
         }
     }

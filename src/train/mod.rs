@@ -496,7 +496,7 @@ pub fn commit_module<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
         },
         &crate::ops::NoProgress,
     )?;
-    Ok(out.id)
+    Ok(*out.id)
 }
 
 /// Write the built-in example (`mreg-example/flowers.csv` and `train.yaml`) next to the
