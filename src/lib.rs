@@ -84,13 +84,13 @@ pub mod internals {
             t.set_head(id);
             Ok(id)
         })?;
-        Ok(crate::id::CommitId(*id))
+        Ok(id)
     }
 }
 
 pub use commit::Commit;
 pub use error::{Error, Result};
-pub use id::ObjectId;
+pub use id::{CommitId, FileId, ManifestId, NoteId, ObjectId};
 pub use lock::LockWait;
 pub use names::ModelName;
 pub use ops::commit::CommitRequest;

@@ -431,7 +431,7 @@ impl Repo {
     /// The commits of a model from its head back to its first, newest first.
     pub fn model_chain(&self, model: &ModelName) -> Result<Vec<(crate::id::CommitId, Commit)>> {
         match self.model_state(model)?.head {
-            Some(h) => self.chain_from(crate::id::CommitId(*h)),
+            Some(h) => self.chain_from(h),
             None => Ok(Vec::new()),
         }
     }

@@ -77,7 +77,7 @@ pub fn lineage(repo: &Repo, focus: CommitId) -> Result<Graph> {
                 to: id.to_hex(),
                 kind,
             });
-            queue.push_back(crate::id::CommitId(**p));
+            queue.push_back(*p);
         }
         if id == focus {
             for d in &c.datasets {
@@ -139,16 +139,10 @@ pub fn lineage(repo: &Repo, focus: CommitId) -> Result<Graph> {
     for m in repo.models()? {
         for (id, c) in repo.model_chain(&m)? {
             for p in &c.parents {
-                children
-                    .entry(crate::id::CommitId(**p))
-                    .or_default()
-                    .push((crate::id::CommitId(*id), "parent"));
+                children.entry(*p).or_default().push((id, "parent"));
             }
             for p in &c.derived_from {
-                children
-                    .entry(crate::id::CommitId(**p))
-                    .or_default()
-                    .push((crate::id::CommitId(*id), "from"));
+                children.entry(*p).or_default().push((id, "from"));
             }
             commits.insert(id, c);
         }
@@ -311,7 +305,7 @@ pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
             };
             trained_from.push(TrainedFrom {
                 model: model.to_string(),
-                commit: crate::id::CommitId(*id),
+                commit: id,
                 message: c.message.lines().next().unwrap_or("").to_string(),
                 created_at: c.created_at.clone(),
                 dirty: g.dirty,
@@ -328,7 +322,7 @@ pub fn blame(repo: &Repo, git_rev: &str) -> Result<Blame> {
         pinned.push(PinnedBy {
             path: pin.paths.join(", "),
             model: model.to_string(),
-            commit: crate::id::CommitId(*pin.commit),
+            commit: pin.commit,
             in_store,
             noted,
         });

@@ -442,7 +442,7 @@ pub fn checkout_pinned(
         reqs.push((
             model,
             CheckoutRequest {
-                commit: crate::id::CommitId(*pin.commit),
+                commit: pin.commit,
                 paths: wanted,
                 to: None,
                 force,

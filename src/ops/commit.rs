@@ -467,7 +467,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         for a in &req.aliases {
             t.set_alias(a, id);
         }
-        let mut row = crate::index::commit_row(crate::id::CommitId(*id), &c);
+        let mut row = crate::index::commit_row(id, &c);
         row.labels = c.labels.clone();
         policy_moves = crate::policy::apply(repo, &req.model, t, &row)?;
         written = Some((id, c));

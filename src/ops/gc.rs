@@ -365,7 +365,7 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
         }
         if going {
             if !problems.is_empty() {
-                unreadable_pruned.insert(crate::id::CommitId(*v.id));
+                unreadable_pruned.insert(v.id);
             }
             for c in &data.chunks {
                 doomed.entry(*c).or_default().push(v.id);
@@ -556,7 +556,7 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         // The history line first: who, when and why, even if the sweep is interrupted.
         // gc holds the store lock exclusively here.
         repo.transact_holding_store_lock(&model, info, crate::history::Action::Prune, |t| {
-            t.record_prune(crate::id::CommitId(*id));
+            t.record_prune(id);
             Ok(())
         })?;
         gc_marks::mark_pruned(repo, &id, &when)?;

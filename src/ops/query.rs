@@ -188,17 +188,8 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
                 if q.minimize { "min" } else { "max" }
             );
         }
-        alias_moved = Some(
-            crate::refs::alias_set(
-                repo,
-                model,
-                &alias,
-                crate::id::CommitId(*winner.id),
-                None,
-                info,
-            )?
-            .is_some(),
-        );
+        alias_moved =
+            Some(crate::refs::alias_set(repo, model, &alias, winner.id, None, info)?.is_some());
     }
     Ok(Best {
         winner: Listed {

@@ -125,16 +125,10 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     let label_edits = notes::label_edits(&entries);
     let mut aliases: HashMap<crate::id::CommitId, Vec<String>> = HashMap::new();
     for (a, id) in &state.aliases {
-        aliases
-            .entry(crate::id::CommitId(**id))
-            .or_default()
-            .push(a.to_string());
+        aliases.entry(*id).or_default().push(a.to_string());
     }
     for (t, id) in &state.tags {
-        aliases
-            .entry(crate::id::CommitId(**id))
-            .or_default()
-            .push(t.to_string());
+        aliases.entry(*id).or_default().push(t.to_string());
     }
     let mut rows = Vec::with_capacity(ids.len());
     let mut own_labels = BTreeMap::new();
@@ -176,7 +170,7 @@ fn commit_part(id: crate::id::CommitId, c: &crate::Commit) -> CommitPart {
     flatten("", &c.params, &mut params);
     CommitPart {
         row: Row {
-            id: crate::id::CommitId(*id),
+            id,
             model: c.model.clone(),
             created_at: c.created_at.clone(),
             author: c.author.clone(),

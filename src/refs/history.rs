@@ -294,7 +294,7 @@ impl Transaction<'_> {
         self.state
     }
     pub fn set_head(&mut self, id: CommitId) {
-        self.state.head = Some(crate::id::CommitId(*id));
+        self.state.head = Some(id);
     }
     /// Point an alias at `id`; returns where it pointed before.
     pub fn set_alias(&mut self, alias: &AliasName, id: CommitId) -> Option<CommitId> {

@@ -308,10 +308,10 @@ pub fn promote(
         }
         refuse_pruned(repo, &target)?;
         let previous = t.state().aliases.get(PRODUCTION).copied();
-        if previous != Some(crate::id::CommitId(*target)) {
+        if previous != Some(target) {
             t.set_alias(&AliasName::conventional(PRODUCTION), target);
             if let Some(p) = previous {
-                t.set_alias(&AliasName::conventional(ROLLBACK), crate::id::CommitId(*p));
+                t.set_alias(&AliasName::conventional(ROLLBACK), p);
             }
         }
         Ok((target, previous))
@@ -329,15 +329,12 @@ pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promot
             .ok_or_else(|| Error::NoRollback {
                 model: model.to_string(),
             })?;
-        let demoted = t.set_alias(
-            &AliasName::conventional(PRODUCTION),
-            crate::id::CommitId(*back),
-        );
+        let demoted = t.set_alias(&AliasName::conventional(PRODUCTION), back);
         match demoted {
             Some(d) => t.set_alias(&AliasName::conventional(ROLLBACK), d),
             None => t.remove_alias(ROLLBACK),
         };
-        Ok((crate::id::CommitId(*back), demoted))
+        Ok((back, demoted))
     })
 }
 

@@ -75,7 +75,7 @@ pub fn add_applying_policy(
     let kind = note.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
     let (moves, _) =
         repo.transact_holding_store_lock(&model, info, Action::for_note(kind), |t| {
-            t.attach_note(put.id, crate::id::CommitId(**commit));
+            t.attach_note(put.id, *commit);
             match (&evaluation, repo.policy(&model)) {
                 (Some(e), Some(_)) => {
                     match crate::policy::row_with_eval(
@@ -182,7 +182,7 @@ pub fn set_label(
         let (entries, _) = repo.model_log(&model).entries()?;
         let has = effective_labels(&entries, commit, &c.labels).contains(label);
         if has != add {
-            t.edit_label(crate::id::CommitId(**commit), label, add);
+            t.edit_label(*commit, label, add);
         }
         Ok(())
     })?;

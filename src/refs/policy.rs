@@ -74,10 +74,7 @@ pub fn apply(
             && !fresh.archived
             && t.state().aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
         {
-            let from = t.set_alias(
-                &AliasName::conventional(crate::refs::CANDIDATE),
-                crate::id::CommitId(*fresh.id),
-            );
+            let from = t.set_alias(&AliasName::conventional(crate::refs::CANDIDATE), fresh.id);
             moves.push(PolicyMove {
                 alias: crate::refs::CANDIDATE.into(),
                 from,
@@ -104,7 +101,7 @@ pub fn apply(
             moves.push(PolicyMove {
                 alias: crate::refs::BEST.into(),
                 from,
-                to: crate::id::CommitId(*id),
+                to: id,
                 why: format!(
                     "{} {kt}: {v}",
                     if goal == Goal::Max {

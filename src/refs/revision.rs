@@ -133,7 +133,7 @@ impl Repo {
     pub fn find_tag(&self, tag: &str) -> Result<Option<CommitId>> {
         for m in self.models()? {
             if let Some(id) = self.model_state(&m)?.tags.get(tag) {
-                return Ok(Some(crate::id::CommitId(**id)));
+                return Ok(Some(*id));
             }
         }
         Ok(None)

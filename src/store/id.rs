@@ -220,4 +220,19 @@ mod tests {
         assert!(!is_hex_prefix("abc"));
         assert!(!is_hex_prefix("abcz"));
     }
+
+    #[test]
+    fn typed_ids_serialize_as_the_id_they_wrap() {
+        let raw = ObjectId::hash(b"c");
+        let c = CommitId(raw);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            serde_json::to_string(&raw).unwrap()
+        );
+        let back: CommitId = serde_json::from_str(&serde_json::to_string(&raw).unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(c, raw);
+        assert_eq!(c.short(), raw.short());
+        assert_eq!(CommitId::from_hex(&raw.to_hex()), Some(c));
+    }
 }

@@ -103,7 +103,7 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                         .parent()
                         .map(|p| (*p, format!("commit {} (parent)", id.short())));
                     w.versions.push(Version {
-                        id: crate::id::CommitId(*id),
+                        id,
                         model: m.clone(),
                         commit: c,
                         on_chain: true,
