@@ -55,13 +55,14 @@ fn main() {
             x ^= x << 17;
             let acc = (x % 10_000) as f64 / 10_000.0;
             let lr = [0.1, 0.01, 0.001, 0.0001][(x >> 20) as usize % 4];
-            let time = format!(
+            let time = mreg::Timestamp::parse(&format!(
                 "2026-{:02}-{:02}T{:02}:{:02}:00Z",
                 1 + i % 12,
                 1 + i % 28,
                 i % 24,
                 i % 60
-            );
+            ))
+            .unwrap();
             let info = MoveInfo {
                 time: time.clone(),
                 author: "bench".into(),
@@ -90,7 +91,7 @@ fn main() {
             .unwrap();
             if i % 50 == 0 {
                 let note = serde_json::json!({"kind": "evaluation", "commit": id, "dataset": "holdout",
-                    "metrics": {"f1": acc * 0.9}, "time": time, "author": "bench", "message": ""});
+                    "metrics": {"f1": acc * 0.9}, "time": time.to_string(), "author": "bench", "message": ""});
                 let info = MoveInfo {
                     time,
                     author: "bench".into(),

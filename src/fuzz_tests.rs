@@ -77,7 +77,7 @@ fn sample_commit() -> Commit {
         parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
         message: "msg".into(),
         author: "A <a@b>".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
+        created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
         files: vec![FileEntry {
             path: "models/w.bin".into(),
             blake3: crate::id::FileId(ObjectId::hash(b"w")),
@@ -148,7 +148,7 @@ fn mutated_history_lines_never_panic() {
     for (i, x) in [b"a", b"b", b"c"].iter().enumerate() {
         log.update(
             MoveInfo {
-                time: "2026-01-01T00:00:00Z".into(),
+                time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
                 author: "t".into(),
                 message: format!("v{i}"),
             },

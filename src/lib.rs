@@ -54,6 +54,7 @@ pub(crate) mod sysinfo;
 #[cfg(feature = "train")]
 pub mod train;
 
+pub use format::time::Timestamp;
 pub use format::{commit, datafile, recipe};
 pub use git::{hooks, lineage, lockfile};
 pub use ops::{diff, gc, reproduce, worktree};

@@ -16,7 +16,7 @@ use mreg::{CommitRequest, Error, ModelName, Repo};
 
 fn info(why: &str) -> MoveInfo {
     MoveInfo {
-        time: "2026-05-01T12:00:00Z".into(),
+        time: mreg::Timestamp::parse("2026-05-01T12:00:00Z").unwrap(),
         author: "Lib <lib@example.com>".into(),
         message: why.into(),
     }

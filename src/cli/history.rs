@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let t = parse_at(at)?;
         let at_entry = entries
             .iter()
-            .rfind(|e| humantime::parse_rfc3339_weak(&e.time).is_ok_and(|et| et <= t));
+            .rfind(|e| e.time.system_time().is_some_and(|et| et <= t));
         let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
         let value = match &a.alias {
             Some(al) => serde_json::json!({ al: state.aliases.get(al.as_str()) }),
@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .collect();
         rows.push(vec![
             format!("#{}", e.seq),
-            e.time.clone(),
+            e.time.to_string(),
             e.action.to_string(),
             e.author.clone(),
             format!(

@@ -312,14 +312,12 @@ pub fn author() -> String {
 }
 
 /// The time of new commits and moves (UTC, RFC 3339): MREG_NOW overrides it (tests).
-pub fn now() -> mreg::Result<String> {
+pub fn now() -> mreg::Result<mreg::Timestamp> {
     if let Ok(t) = std::env::var("MREG_NOW") {
-        humantime::parse_rfc3339_weak(&t).map_err(|e| {
-            Error::InvalidArgument(format!("MREG_NOW={t:?} is not an RFC 3339 time: {e}"))
-        })?;
-        return Ok(t);
+        return mreg::Timestamp::parse(&t)
+            .map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}")));
     }
-    Ok(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+    Ok(mreg::Timestamp::now())
 }
 
 /// Serialize for `--json` output (pretty, with a trailing newline).

@@ -82,7 +82,7 @@ pub struct Commit {
     pub message: String,
     pub author: String,
     /// UTC, RFC 3339.
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     #[serde(default)]
     pub files: Vec<FileEntry>,
     #[serde(default = "empty_object")]
@@ -178,7 +178,7 @@ mod tests {
             parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
             message: "msg: with colon\nand newline".into(),
             author: "A <a@b>".into(),
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             files: vec![FileEntry {
                 path: "w.bin".into(),
                 blake3: crate::id::FileId(ObjectId::hash(b"w")),

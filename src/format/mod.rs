@@ -4,3 +4,4 @@
 pub mod commit;
 pub mod datafile;
 pub mod recipe;
+pub mod time;

@@ -264,7 +264,7 @@ pub struct TrainedFrom {
     pub model: String,
     pub commit: CommitId,
     pub message: String,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     /// Made with uncommitted changes on top of that git commit (see the commit's patch).
     pub dirty: bool,
 }

@@ -32,7 +32,7 @@ pub struct CommitRequest {
     pub cwd: PathBuf,
     pub message: String,
     pub author: String,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     pub params: serde_json::Value,
     pub metrics: BTreeMap<String, f64>,
     /// (name, path) pairs.
@@ -94,7 +94,7 @@ impl CommitRequest {
             cwd,
             message: String::new(),
             author: author.to_string(),
-            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            created_at: crate::Timestamp::now(),
             params: serde_json::Value::Object(Default::default()),
             metrics: BTreeMap::new(),
             datasets: Vec::new(),

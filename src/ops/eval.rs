@@ -29,7 +29,7 @@ pub struct EvaluationNote {
     pub commit: CommitId,
     pub dataset: String,
     pub metrics: BTreeMap<String, f64>,
-    pub time: String,
+    pub time: crate::Timestamp,
     pub author: String,
     #[serde(default)]
     pub message: String,

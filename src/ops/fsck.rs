@@ -238,7 +238,7 @@ mod tests {
             parents: vec![],
             message: String::new(),
             author: "t".into(),
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             files: vec![FileEntry {
                 path: "w.bin".into(),
                 blake3: crate::id::FileId(file),
@@ -260,7 +260,7 @@ mod tests {
         repo.transact(
             &c.model,
             MoveInfo {
-                time: "2026-01-01T00:00:00Z".into(),
+                time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
                 author: "t".into(),
                 message: String::new(),
             },

@@ -104,7 +104,7 @@ pub struct Deletion {
 pub struct PrunedVersion {
     pub id: CommitId,
     pub model: ModelName,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     /// Why retention did not keep it.
     pub reason: String,
     /// Files that lose data.
@@ -160,10 +160,6 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     })
 }
 
-fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s).ok()
-}
-
 /// Why each version of a model is protected by its refs (now, or within the expiry).
 fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId, Vec<String>> {
     let mut out: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
@@ -179,7 +175,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
         .unwrap_or(SystemTime::UNIX_EPOCH);
     for e in entries {
         // An entry without a parseable time is treated as recent: keep rather than guess.
-        if parse_time(&e.time).is_none_or(|t| t >= cutoff) {
+        if e.time.system_time().is_none_or(|t| t >= cutoff) {
             for (name, id) in e
                 .state
                 .aliases
@@ -669,7 +665,7 @@ fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<V
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionUsage {
     pub id: CommitId,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     pub logical_bytes: u64,
     /// Bytes on disk only this version uses (freed if it alone were pruned).
     pub unique_bytes: u64,

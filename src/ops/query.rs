@@ -83,7 +83,7 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
                 .is_none_or(|d| r.datasets.contains(d) || r.evals.contains_key(d))
         })
         .filter(|r| {
-            let t = humantime::parse_rfc3339_weak(&r.created_at).ok();
+            let t = r.created_at.system_time();
             q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
                 && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
         })
@@ -246,7 +246,7 @@ pub fn compare(repo: &Repo, ids: &[CommitId]) -> Result<Comparison> {
         ),
         (
             "created_at".into(),
-            rows.iter().map(|r| r.created_at.clone()).collect(),
+            rows.iter().map(|r| r.created_at.to_string()).collect(),
         ),
         (
             "aliases".into(),

@@ -355,6 +355,6 @@ pub const NOTE_KIND: &str = "reproduction";
 pub fn record(repo: &Repo, r: &Reproduction, info: MoveInfo) -> Result<ObjectId> {
     let mut note = serde_json::to_value(r).expect("reproductions serialize");
     note["kind"] = NOTE_KIND.into();
-    note["time"] = info.time.clone().into();
+    note["time"] = info.time.to_string().into();
     crate::notes::add(repo, &r.commit, &note, info)
 }

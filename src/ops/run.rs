@@ -28,7 +28,7 @@ pub struct RunRequest {
     pub datasets: Vec<(String, PathBuf)>,
     pub message: String,
     pub author: String,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     pub environment: Environment,
     pub aliases: Vec<crate::names::AliasName>,
 }

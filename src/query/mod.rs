@@ -32,7 +32,7 @@ use crate::names::ModelName;
 pub struct Row {
     pub id: crate::id::CommitId,
     pub model: ModelName,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     pub author: String,
     pub message: String,
     pub labels: Vec<String>,
@@ -191,7 +191,7 @@ impl Key {
             Key::Model => Some(Value::Text(r.model.to_string())),
             Key::Id => Some(Value::Text(r.id.to_hex())),
             Key::Author => Some(Value::Text(r.author.clone())),
-            Key::CreatedAt => Some(Value::Text(r.created_at.clone())),
+            Key::CreatedAt => Some(Value::Text(r.created_at.to_string())),
             Key::Message => Some(Value::Text(r.message.clone())),
         }
     }
@@ -624,7 +624,7 @@ mod tests {
         Row {
             id: crate::id::CommitId(crate::ObjectId::hash(b"x")),
             model: ModelName::new("m").unwrap(),
-            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             author: "a".into(),
             message: String::new(),
             labels: vec![],

@@ -242,7 +242,7 @@ impl<'de> Deserialize<'de> for Action {
 pub struct LogEntry {
     pub seq: u64,
     pub prev: Option<ObjectId>,
-    pub time: String,
+    pub time: crate::Timestamp,
     pub author: String,
     pub action: Action,
     #[serde(default)]
@@ -275,7 +275,7 @@ pub fn diff_states(old: &RefState, new: &RefState) -> Vec<RefChange> {
 #[derive(Clone, Debug)]
 pub struct MoveInfo {
     /// UTC, RFC 3339.
-    pub time: String,
+    pub time: crate::Timestamp,
     pub author: String,
     pub message: String,
 }
@@ -595,7 +595,7 @@ mod tests {
 
     fn info(_what: &str) -> MoveInfo {
         MoveInfo {
-            time: "2026-01-01T00:00:00Z".into(),
+            time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             author: "t".into(),
             message: String::new(),
         }

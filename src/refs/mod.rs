@@ -368,7 +368,7 @@ pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
             tags: state.tags,
             versions,
             archived: archived_in(&entries).len(),
-            last_change: last.map(|e| e.time.clone()),
+            last_change: last.map(|e| e.time.to_string()),
             last_author: last.map(|e| e.author.clone()),
             last_action: last.map(|e| e.action.to_string()),
             model: m,

@@ -183,7 +183,7 @@ pub struct TrainRequest {
     pub model: Option<String>,
     pub message: Option<String>,
     pub author: String,
-    pub created_at: String,
+    pub created_at: crate::Timestamp,
     pub environment: Environment,
     pub aliases: Vec<crate::names::AliasName>,
     pub labels: Vec<String>,
