@@ -183,6 +183,9 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
 
+    #[error(transparent)]
+    Run(#[from] crate::ops::run::RunError),
+
     #[error("training failed: {0}")]
     Training(String),
 

@@ -132,6 +132,32 @@ pub fn hint(e: &Error) -> String {
                     "the cause above comes from git; `git status` in the same directory usually shows it".into()
                 }
             },
+            Error::Run(r) => {
+                use mreg::ops::run::RunError;
+                match r {
+                    RunError::NoCommand | RunError::NoOutputs => {
+                        "e.g. mreg run --model NAME --outputs model.pkl -- python train.py".into()
+                    }
+                    RunError::CommandFailed { .. } => {
+                        "its output above says why; fix it and run again".into()
+                    }
+                    RunError::ReplayFailed { .. } => {
+                        "the replay ran the recorded code on the restored data; `mreg show REV` lists what was recorded".into()
+                    }
+                    RunError::NoRecipe { .. } => {
+                        "record the next version with `mreg run` or `mreg train` to make it reproducible".into()
+                    }
+                    RunError::NotReproducible { .. } => {
+                        "commit the code to git before `mreg run` next time".into()
+                    }
+                    RunError::NoSuchDataset { .. } | RunError::DatasetNotStored { .. } => {
+                        "`mreg show REV` lists the datasets the version recorded".into()
+                    }
+                    RunError::TrainingNotBuilt => {
+                        "install an mreg built with the default features (`cargo install mreg`)".into()
+                    }
+                }
+            }
             Error::Training(_) => {
                 "nothing was committed; check the config and data (`mreg train --help`), then retry".into()
             }

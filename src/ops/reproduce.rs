@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::history::MoveInfo;
 use crate::id::ObjectId;
+use crate::ops::run::RunError;
 use crate::recipe::{EpochRecord, Recipe, RunRecipe};
 use crate::repo::Repo;
 
@@ -141,12 +142,7 @@ pub fn reproduce(
             reproduce_train(repo, id, &c, scratch.path(), tolerance, overrides, on_epoch)?
         }
         Some(Recipe::Run(run)) => reproduce_run(repo, id, &c, run, scratch.path(), tolerance)?,
-        None => {
-            return Err(Error::InvalidArgument(format!(
-                "commit {} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced",
-                id.short()
-            )))
-        }
+        None => return Err(RunError::NoRecipe { commit: id.short() }.into()),
     };
     r.seconds = start.elapsed().as_secs_f64();
     r.overrides = overrides.to_vec();
@@ -217,9 +213,7 @@ fn reproduce_train(
     _: &[String],
     _: &mut dyn FnMut(&EpochRecord),
 ) -> Result<Reproduction> {
-    Err(Error::InvalidArgument(
-        "this mreg was built without the `train` feature, so it cannot retrain".into(),
-    ))
+    Err(RunError::TrainingNotBuilt.into())
 }
 
 fn restore_file(repo: &Repo, f: &crate::commit::FileEntry, to: &Path) -> Result<()> {
@@ -252,11 +246,10 @@ fn reproduce_run(
         .as_ref()
         .filter(|g| g.present && g.head.is_some())
         .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "commit {} was made outside a git work tree (or before its first git commit): \
-             its code cannot be rebuilt",
-                id.short()
-            ))
+            Error::from(RunError::NotReproducible {
+                commit: id.short(),
+                why: "it was made outside a git work tree (or before its first git commit), so its code cannot be rebuilt".into(),
+            })
         })?;
     let head = git.head.as_deref().unwrap_or_default();
     let work = scratch.join("work");
@@ -276,14 +269,13 @@ fn reproduce_run(
     // Datasets (and the params file) back where they were.
     for (name, path) in &run.datasets {
         crate::names::validate_rel_path(path)?;
-        let d =
-            c.datasets.iter().find(|d| &d.name == name).ok_or_else(|| {
-                Error::InvalidArgument(format!("the commit has no dataset {name:?}"))
-            })?;
+        let d = c
+            .datasets
+            .iter()
+            .find(|d| &d.name == name)
+            .ok_or_else(|| Error::from(RunError::NoSuchDataset { name: name.clone() }))?;
         if d.stored.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "dataset {name:?} was not stored"
-            )));
+            return Err(RunError::DatasetNotStored { name: name.clone() }.into());
         }
         // A file dataset's blake3 is its one file's; a directory's is that of its listing.
         let single = d.stored.len() == 1 && d.stored[0].blake3 == d.blake3;
@@ -308,16 +300,17 @@ fn reproduce_run(
     let (program, args) = run
         .command
         .split_first()
-        .ok_or_else(|| Error::InvalidArgument("the recorded command is empty".into()))?;
+        .ok_or_else(|| Error::from(RunError::NoCommand))?;
     let status = std::process::Command::new(program)
         .args(args)
         .current_dir(work.join(&run.cwd))
         .status()
         .map_err(|e| Error::io("running", std::path::PathBuf::from(program), e))?;
     if !status.success() {
-        return Err(Error::InvalidArgument(format!(
-            "the recorded command failed when re-run ({status})"
-        )));
+        return Err(RunError::ReplayFailed {
+            status: status.to_string(),
+        }
+        .into());
     }
     let files: Vec<FileCheck> = c
         .files

@@ -49,18 +49,37 @@ fn rel_to(root: &Path, p: &Path) -> Result<String> {
     Ok(rel.to_string_lossy().replace('\\', "/"))
 }
 
+/// Why running a command, or replaying a recorded one, did not give a version.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no command given: mreg run [options] -- COMMAND [ARGS...]")]
+    NoCommand,
+    #[error("name what the command produces: --outputs PATH (repeatable)")]
+    NoOutputs,
+    #[error("the command failed ({status}); nothing was committed")]
+    CommandFailed { status: String },
+    #[error("the recorded command failed when re-run ({status})")]
+    ReplayFailed { status: String },
+    #[error("commit {commit} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced")]
+    NoRecipe { commit: String },
+    #[error("commit {commit} cannot be reproduced: {why}")]
+    NotReproducible { commit: String, why: String },
+    #[error("the commit has no dataset {name:?}")]
+    NoSuchDataset { name: String },
+    #[error("dataset {name:?} was not stored, so it cannot be restored")]
+    DatasetNotStored { name: String },
+    #[error("this mreg was built without the `train` feature, so it cannot retrain")]
+    TrainingNotBuilt,
+}
+
 /// Run the command (its stdio is the caller's), then commit. A failing command commits
 /// nothing.
 pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
     let Some((program, args)) = req.command.split_first() else {
-        return Err(Error::InvalidArgument(
-            "no command given: mreg run [options] -- COMMAND [ARGS...]".into(),
-        ));
+        return Err(RunError::NoCommand.into());
     };
     if req.outputs.is_empty() {
-        return Err(Error::InvalidArgument(
-            "name what the command produces: --outputs PATH (repeatable)".into(),
-        ));
+        return Err(RunError::NoOutputs.into());
     }
     let root = run_root(repo);
     let cwd = std::fs::canonicalize(&req.cwd).map_err(|e| Error::io("resolving", &req.cwd, e))?;
@@ -73,9 +92,10 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
         .map_err(|e| Error::io("running", PathBuf::from(program), e))?;
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
-        return Err(Error::InvalidArgument(format!(
-            "the command failed ({status}); nothing was committed"
-        )));
+        return Err(RunError::CommandFailed {
+            status: status.to_string(),
+        }
+        .into());
     }
     let abs = |p: &Path| cwd.join(p);
     let mut params = serde_json::json!({});
