@@ -76,7 +76,7 @@ pub struct EvaluationRequest {
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
     /// The note object's id.
-    pub note_id: ObjectId,
+    pub note_id: crate::id::NoteId,
     #[serde(flatten)]
     pub note: EvaluationNote,
     pub policy_moves: Vec<PolicyMove>,

@@ -123,7 +123,7 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                         problem: "missing, corrupt or not a note".into(),
                     });
                 }
-                reachable.insert(n);
+                reachable.insert(*n);
             }
         }
     }

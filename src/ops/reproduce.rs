@@ -345,7 +345,7 @@ fn reproduce_run(
 pub const NOTE_KIND: &str = "reproduction";
 
 /// Record the verdict as a note on the commit.
-pub fn record(repo: &Repo, r: &Reproduction, info: MoveInfo) -> Result<ObjectId> {
+pub fn record(repo: &Repo, r: &Reproduction, info: MoveInfo) -> Result<crate::id::NoteId> {
     let mut note = serde_json::to_value(r).expect("reproductions serialize");
     note["kind"] = NOTE_KIND.into();
     note["time"] = info.time.to_string().into();

@@ -310,7 +310,7 @@ impl Transaction<'_> {
         self.state.tags.remove(tag)
     }
     /// Attach note object `note` to `commit`.
-    pub fn attach_note(&mut self, note: ObjectId, commit: CommitId) {
+    pub fn attach_note(&mut self, note: crate::id::NoteId, commit: CommitId) {
         self.extra.insert("note".into(), note.to_hex().into());
         self.extra.insert("commit".into(), commit.to_hex().into());
     }

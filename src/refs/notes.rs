@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::error::{Error, Result};
 use crate::history::{Action, LogEntry, MoveInfo};
-use crate::id::{CommitId, ObjectId};
+use crate::id::{CommitId, NoteId, ObjectId};
 use crate::names::ModelName;
 use crate::object::Kind;
 use crate::repo::Repo;
@@ -26,8 +26,8 @@ fn entry_commit(e: &LogEntry) -> Option<CommitId> {
 }
 
 /// Note ids attached to each commit of a model, oldest first, from its history entries.
-pub fn model_notes(entries: &[LogEntry]) -> HashMap<CommitId, Vec<ObjectId>> {
-    let mut out: HashMap<CommitId, Vec<ObjectId>> = HashMap::new();
+pub fn model_notes(entries: &[LogEntry]) -> HashMap<CommitId, Vec<crate::id::NoteId>> {
+    let mut out: HashMap<CommitId, Vec<crate::id::NoteId>> = HashMap::new();
     for e in entries {
         let note = e
             .extra
@@ -35,14 +35,14 @@ pub fn model_notes(entries: &[LogEntry]) -> HashMap<CommitId, Vec<ObjectId>> {
             .and_then(|v| v.as_str())
             .and_then(ObjectId::from_hex);
         if let (Some(n), Some(c)) = (note, entry_commit(e)) {
-            out.entry(c).or_default().push(n);
+            out.entry(c).or_default().push(crate::id::NoteId(n));
         }
     }
     out
 }
 
 /// The note ids attached to one commit.
-pub fn note_ids(repo: &Repo, commit: &CommitId) -> Result<Vec<ObjectId>> {
+pub fn note_ids(repo: &Repo, commit: &CommitId) -> Result<Vec<NoteId>> {
     let model = repo.read_commit(commit)?.model;
     let (entries, _) = repo.model_log(&model).entries()?;
     Ok(model_notes(&entries).remove(commit).unwrap_or_default())
@@ -54,7 +54,7 @@ pub fn add(
     commit: &CommitId,
     note: &serde_json::Value,
     info: MoveInfo,
-) -> Result<ObjectId> {
+) -> Result<NoteId> {
     Ok(add_applying_policy(repo, commit, note, info)?.0)
 }
 
@@ -65,7 +65,7 @@ pub fn add_applying_policy(
     commit: &CommitId,
     note: &serde_json::Value,
     info: MoveInfo,
-) -> Result<(ObjectId, Vec<crate::policy::PolicyMove>)> {
+) -> Result<(NoteId, Vec<crate::policy::PolicyMove>)> {
     let model = repo.read_commit(commit)?.model;
     let bytes = serde_json::to_vec(note).expect("notes serialize");
     let _store = repo.lock_store_shared()?;
@@ -75,7 +75,7 @@ pub fn add_applying_policy(
     let kind = note.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
     let (moves, _) =
         repo.transact_holding_store_lock(&model, info, Action::for_note(kind), |t| {
-            t.attach_note(put.id, *commit);
+            t.attach_note(crate::id::NoteId(put.id), *commit);
             match (&evaluation, repo.policy(&model)) {
                 (Some(e), Some(_)) => {
                     match crate::policy::row_with_eval(
@@ -88,11 +88,11 @@ pub fn add_applying_policy(
                 _ => Ok(Vec::new()),
             }
         })?;
-    Ok((put.id, moves))
+    Ok((crate::id::NoteId(put.id), moves))
 }
 
 /// Read and decode a note.
-pub fn read(repo: &Repo, id: &ObjectId) -> Result<serde_json::Value> {
+pub fn read(repo: &Repo, id: &NoteId) -> Result<serde_json::Value> {
     let bytes = repo.objects().get_kind(id, Kind::Note)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::CorruptObject {
         id: id.to_hex(),
@@ -101,7 +101,7 @@ pub fn read(repo: &Repo, id: &ObjectId) -> Result<serde_json::Value> {
 }
 
 /// The notes of a commit, decoded, oldest first.
-pub fn notes(repo: &Repo, commit: &CommitId) -> Result<Vec<(ObjectId, serde_json::Value)>> {
+pub fn notes(repo: &Repo, commit: &CommitId) -> Result<Vec<(NoteId, serde_json::Value)>> {
     note_ids(repo, commit)?
         .into_iter()
         .map(|id| read(repo, &id).map(|v| (id, v)))
@@ -113,7 +113,7 @@ pub fn notes(repo: &Repo, commit: &CommitId) -> Result<Vec<(ObjectId, serde_json
 pub const GIT_PIN: &str = "git-pin";
 
 /// The git commits recorded by `git-pin` notes among `notes`, oldest first.
-pub fn git_pins(notes: &[(ObjectId, serde_json::Value)]) -> Vec<String> {
+pub fn git_pins(notes: &[(NoteId, serde_json::Value)]) -> Vec<String> {
     notes
         .iter()
         .filter(|(_, n)| n.get("kind").and_then(|k| k.as_str()) == Some(GIT_PIN))

@@ -88,7 +88,7 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
             w.torn.push(m.clone());
         }
         for notes in crate::notes::model_notes(&entries).into_values() {
-            w.notes.extend(notes);
+            w.notes.extend(notes.into_iter().map(|n| n.id()));
         }
         // The head chain first, in first-parent order: the order users see in `log`.
         let head = entries.last().and_then(|e| e.state.head);
