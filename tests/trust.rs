@@ -1175,7 +1175,7 @@ fn diff_says_when_only_safetensors_metadata_changed() {
 
 /// Run the real binary as an unprivileged user, for whom the store is read-only (a shared
 /// read-only mount behaves the same). Needs root to switch user; skipped otherwise.
-fn as_nobody(r: &TestRepo, args: &[&str]) -> Option<std::process::Output> {
+fn as_nobody(r: &TestRepo, bin: &std::path::Path, args: &[&str]) -> Option<std::process::Output> {
     let ok = std::process::Command::new("setpriv")
         .args([
             "--reuid",
@@ -1193,18 +1193,12 @@ fn as_nobody(r: &TestRepo, args: &[&str]) -> Option<std::process::Output> {
         return None;
     }
     let mut cmd = std::process::Command::new("setpriv");
-    cmd.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        common::bin(),
-    ])
-    .args(args)
-    .current_dir(r.path())
-    .env("MREG_AUTHOR", "Reader <r@example.com>")
-    .env_remove("MREG_STORE");
+    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(bin)
+        .args(args)
+        .current_dir(r.path())
+        .env("MREG_AUTHOR", "Reader <r@example.com>")
+        .env_remove("MREG_STORE");
     Some(cmd.output().unwrap())
 }
 
@@ -1230,6 +1224,11 @@ fn read_commands_work_on_a_read_only_store() {
     let out_dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let to = out_dir.path().join("co");
+    // The build directory may not be reachable by the other user (a CI checkout in a 0700
+    // temp dir): run a copy of the binary from a directory it can enter.
+    let bin = out_dir.path().join("mreg");
+    std::fs::copy(common::bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let snap = r.snapshot();
     for args in [
         vec!["log", "m"],
@@ -1241,7 +1240,7 @@ fn read_commands_work_on_a_read_only_store() {
         vec!["models"],
         vec!["checkout", "m", "--to", to.to_str().unwrap()],
     ] {
-        let Some(out) = as_nobody(&r, &args) else {
+        let Some(out) = as_nobody(&r, &bin, &args) else {
             return;
         };
         assert!(
@@ -1313,17 +1312,36 @@ fn a_writer_waiting_for_a_lock_says_what_it_waits_for() {
         .open(r.store().join("locks/store"))
         .unwrap();
     lock.lock().unwrap();
-    let child = r
+    let mut child = r
         .command(&["commit", "w.bin", "--model", "m"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Read stderr as it comes; release the lock once the writer says it waits (or after a
+    // generous timeout, when the assertion below fails with what it printed).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("waiting for") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
     lock.unlock().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
     assert!(
         err.contains("waiting for the store lock") && err.contains("gc is running"),
         "{err}"
