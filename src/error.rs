@@ -198,8 +198,8 @@ pub enum Error {
     #[error("refusing to prune {id}: {why}")]
     PruneRefused {
         id: String,
-        why: String,
-        hint: String,
+        model: String,
+        why: PruneRefusal,
     },
 
     #[error("this store does not have version {commit} ({what})")]
@@ -223,6 +223,26 @@ impl Error {
             context,
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// Why `prune` refused a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruneRefusal {
+    /// Refs (`head`, `alias production`, `tag v1`) point at it.
+    Referenced(Vec<String>),
+    AlreadyPruned,
+    /// No model's history names it.
+    Unknown,
+}
+
+impl std::fmt::Display for PruneRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PruneRefusal::Referenced(refs) => write!(f, "{} points at it", refs.join(", ")),
+            PruneRefusal::AlreadyPruned => f.write_str("its data was already pruned"),
+            PruneRefusal::Unknown => f.write_str("no model's history names it"),
         }
     }
 }

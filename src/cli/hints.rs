@@ -95,7 +95,20 @@ pub fn hint(e: &Error) -> String {
             Error::UnknownKey { .. } => {
                 "a bare name means metrics.NAME; also params.NAME and eval.DATASET.NAME (run `mreg compare` or `mreg list --json` to see the keys versions record); nothing was changed".into()
             }
-            Error::PruneRefused { hint, .. } => hint.clone(),
+            Error::PruneRefused { model, why, .. } => match why {
+                mreg::error::PruneRefusal::Referenced(refs) if refs.iter().any(|r| r == "head") => format!(
+                    "it is the latest version of {model}: commit a newer version first, then prune this one"
+                ),
+                mreg::error::PruneRefusal::Referenced(_) => format!(
+                    "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`); tags never move"
+                ),
+                mreg::error::PruneRefusal::AlreadyPruned => {
+                    "nothing to do; `mreg show REV` lists its metadata".into()
+                }
+                mreg::error::PruneRefusal::Unknown => {
+                    format!("run `mreg log {model}` to see the versions")
+                }
+            },
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => "check the path; nothing was changed".into(),
                 std::io::ErrorKind::PermissionDenied => {

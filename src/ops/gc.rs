@@ -510,34 +510,20 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         .filter(|(_, v)| *v == id)
         .map(|(k, _)| k.describe())
         .collect();
+    let refused = |why| Error::PruneRefused {
+        id: id.short(),
+        model: model.to_string(),
+        why,
+    };
     if !pointing.is_empty() {
-        let hint = if pointing.iter().any(|p| p == "head") {
-            format!("it is the latest version of {model}: commit a newer version first, then prune this one")
-        } else {
-            format!(
-                "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`); tags never move"
-            )
-        };
-        return Err(Error::PruneRefused {
-            id: id.short(),
-            why: format!("{} points at it", pointing.join(", ")),
-            hint,
-        });
+        return Err(refused(crate::error::PruneRefusal::Referenced(pointing)));
     }
     if gc_marks::is_pruned(repo, &id) {
-        return Err(Error::PruneRefused {
-            id: id.short(),
-            why: "its data was already pruned".into(),
-            hint: "nothing to do; `mreg show REV` lists its metadata".into(),
-        });
+        return Err(refused(crate::error::PruneRefusal::AlreadyPruned));
     }
     let walk = reach::walk(repo)?;
     if !walk.versions.iter().any(|v| v.id == id) {
-        return Err(Error::PruneRefused {
-            id: id.short(),
-            why: "no model's history names it".into(),
-            hint: "run `mreg log MODEL` to see the versions".into(),
-        });
+        return Err(refused(crate::error::PruneRefusal::Unknown));
     }
     let why = if info.message.is_empty() {
         "pruned on request".to_string()
