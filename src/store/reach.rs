@@ -3,7 +3,7 @@
 //! This is the one walk that `gc`, `fsck` and `du` share. Its roots are every ref that any
 //! line of any model's history ever named (a version stays reachable after its alias moves
 //! on) and every note attached in a history. From each commit it follows `parents` and
-//! `derived_from`. For a reached commit, [`version_data`] lists the objects holding its
+//! `derived_from`. For a reached commit, `version_data` lists the objects holding its
 //! data: the manifests of its files and stored datasets, their chunks, and the code patch.
 //!
 //! The walk never skips what it cannot read. An unreadable history, commit or manifest is
