@@ -97,10 +97,11 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     if let Some(n) = q.limit {
         rows.truncate(n);
     }
+    let pruned = crate::gc_marks::pruned_set(repo);
     Ok(rows
         .into_iter()
         .map(|row| Listed {
-            files_pruned: repo.is_pruned(&row.id),
+            files_pruned: pruned.contains(&*row.id),
             row,
         })
         .collect())
@@ -162,9 +163,10 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
         .collect();
     ranked.sort_by(|x, y| key.cmp(x, y));
     // A pruned version cannot be checked out: never the answer.
+    let pruned = crate::gc_marks::pruned_set(repo);
     let skipped: Vec<Row> = ranked
         .iter()
-        .take_while(|r| repo.is_pruned(&r.id))
+        .take_while(|r| pruned.contains(&*r.id))
         .map(|r| (*r).clone())
         .collect();
     let winner = ranked

@@ -55,7 +55,8 @@ pub fn apply(
     let mut rows: Vec<Row> = crate::index::model_rows(repo, model)?;
     rows.retain(|r| r.id != fresh.id);
     rows.insert(0, fresh.clone());
-    let eligible = |r: &&Row| !r.archived && !crate::gc_marks::is_pruned(repo, &r.id);
+    let pruned = crate::gc_marks::pruned_set(repo);
+    let eligible = |r: &&Row| !r.archived && !pruned.contains(&*r.id);
     let value = |id: &ObjectId| {
         rows.iter()
             .find(|r| &r.id == id)

@@ -32,6 +32,20 @@ pub fn mark_pruned(repo: &Repo, id: &ObjectId, when: &str) -> Result<()> {
     )
 }
 
+/// Every pruned version, read with one directory listing (for listings of many versions,
+/// where a `stat` per version would cost more than the query itself).
+pub fn pruned_set(repo: &Repo) -> std::collections::HashSet<ObjectId> {
+    let mut out = std::collections::HashSet::new();
+    if let Ok(rd) = std::fs::read_dir(repo.store_dir().join("pruned")) {
+        for e in rd.flatten() {
+            if let Some(id) = e.file_name().to_str().and_then(ObjectId::from_hex) {
+                out.insert(id);
+            }
+        }
+    }
+    out
+}
+
 impl Repo {
     /// True when gc or `prune` removed some of this version's data (see `gc_marks`).
     pub fn is_pruned(&self, id: &ObjectId) -> bool {
