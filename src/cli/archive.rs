@@ -3,8 +3,11 @@
 use super::alias::move_info;
 use super::{Ctx, Output};
 
-/// Mark a version archived: hidden from listings unless asked, first in line for gc
-/// retention, and not promotable until unarchived. Recorded in the model's history.
+/// Mark a version archived: hidden from listings unless asked, not promotable until
+/// unarchived. Recorded in the model's history.
+///
+/// A version an alias points at cannot be archived (move the alias first). Archived
+/// versions count toward gc retention like any other; `gc --prune-archived` prunes them.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     rev: String,

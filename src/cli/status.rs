@@ -4,9 +4,12 @@ use mreg::worktree::{self, FileState};
 
 use super::{Ctx, Output};
 
-/// List tracked files whose content differs from the commit that last wrote or committed
-/// them, and files inside a model's committed directory that mreg never tracked. Unchanged
-/// files are recognised by their stat (no re-read); touched files are re-hashed.
+/// Show tracked files that changed, and untracked files inside committed directories.
+///
+/// A tracked file is one mreg last committed or checked out; it is `modified` or `deleted`
+/// when its content differs from that version. Files inside a model's committed directory
+/// that mreg never tracked are listed as `untracked`. Unchanged files are recognised by
+/// their stat (no re-read); touched files are re-hashed.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print every tracked file and its state as JSON.
