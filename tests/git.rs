@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{b3, noise, TestRepo};
+use common::{b3, git, noise, TestRepo};
 
 /// Run git; returns (success, stdout, stderr).
 fn git_run(dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -26,12 +26,6 @@ fn git_run(dir: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = git_run(dir, args);
-    assert!(ok, "git {args:?}: {stderr}");
-    stdout
 }
 
 /// A git repository with one commit of code and an mreg store at its root.

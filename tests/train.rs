@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::TestRepo;
+use common::{git, TestRepo};
 
 fn weights_b3(v: &serde_json::Value) -> String {
     v["files"][0]["blake3"].as_str().unwrap().to_string()
@@ -199,23 +196,6 @@ fn a_killed_training_leaves_no_commit_and_a_clean_store() {
     child.wait().unwrap();
     assert_eq!(r.chain("example"), before, "nothing half-committed");
     r.fsck_clean();
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
