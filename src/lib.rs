@@ -16,9 +16,9 @@
 //! use mreg::ops::{commit::commit, query, NoProgress};
 //! use mreg::{CommitRequest, ModelName, Repo};
 //!
-//! # fn main() -> mreg::Result<()> {
-//! let dir = tempfile::tempdir().unwrap();
-//! std::fs::write(dir.path().join("model.bin"), b"weights").unwrap();
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("model.bin"), b"weights")?;
 //! let repo = Repo::init(dir.path())?;
 //! let model = ModelName::new("mnist")?;
 //! let done = commit(

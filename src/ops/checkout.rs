@@ -173,21 +173,16 @@ fn run(
                 })
             }
             Ok(md) => {
-                let stat = FileStat::of(&md);
                 let t = tracked.files.get(&f.path);
-                if t.is_some_and(|t| t.stat == Some(stat) && t.blake3 == f.blake3) {
+                let (actual, stat) = crate::worktree::current_content(t, &target, &md)?;
+                if actual == f.blake3 {
                     Plan::Unchanged(stat)
                 } else {
-                    let (actual, stat) = filestore::hash_file(&target)?;
-                    if actual == f.blake3 {
-                        Plan::Unchanged(stat)
-                    } else {
-                        let mreg_wrote_it = t.is_some_and(|t| t.is_mregs(&actual));
-                        if !mreg_wrote_it && !req.force {
-                            conflicts.push(f.path.clone());
-                        }
-                        Plan::Write
+                    let mreg_wrote_it = t.is_some_and(|t| t.is_mregs(&actual));
+                    if !mreg_wrote_it && !req.force {
+                        conflicts.push(f.path.clone());
                     }
+                    Plan::Write
                 }
             }
         };
@@ -219,8 +214,8 @@ fn run(
                 Err(e) => return Err(Error::io("reading metadata of", target, e)),
                 Ok(md) if !md.is_file() => conflicts.push(path.clone()),
                 Ok(md) => {
-                    let unmodified = t.stat == Some(FileStat::of(&md))
-                        || t.is_mregs(&filestore::hash_file(&target)?.0);
+                    let (actual, _) = crate::worktree::current_content(Some(t), &target, &md)?;
+                    let unmodified = t.is_mregs(&actual);
                     if !unmodified && !req.force {
                         conflicts.push(path.clone());
                     }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::commit::{Commit, DatasetEntry, Environment, FileEntry, COMMIT_FORMAT};
 use crate::error::{Error, Result};
-use crate::filestore::{self, FileStat, StoredFile};
+use crate::filestore::{self, StoredFile};
 use crate::history::{Action, MoveInfo};
 use crate::id::ObjectId;
 use crate::names::{validate_name, ModelName};
@@ -574,13 +574,6 @@ fn locally_changed(repo: &Repo, tracked: &WorktreeState, f: &FileEntry) -> Resul
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io("reading metadata of", abs, e)),
     };
-    let stat = FileStat::of(&md);
-    if tracked
-        .files
-        .get(&f.path)
-        .is_some_and(|t| t.blake3 == f.blake3 && t.stat == Some(stat))
-    {
-        return Ok(false);
-    }
-    Ok(filestore::hash_file(&abs)?.0 != f.blake3)
+    let (actual, _) = crate::worktree::current_content(tracked.files.get(&f.path), &abs, &md)?;
+    Ok(actual != f.blake3)
 }

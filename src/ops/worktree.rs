@@ -35,6 +35,22 @@ pub struct Tracked {
     pub pending: Vec<ObjectId>,
 }
 
+/// The content id of the work-tree file at `path` (whose metadata is `md`), and its stat.
+/// When `t` recorded exactly this stat, the recorded blake3 is trusted (no read, as git
+/// trusts its index); otherwise the file is hashed. The one "what is in this file now"
+/// check of checkout and commit.
+pub(crate) fn current_content(
+    t: Option<&Tracked>,
+    path: &std::path::Path,
+    md: &fs::Metadata,
+) -> Result<(ObjectId, FileStat)> {
+    let stat = FileStat::of(md);
+    match t {
+        Some(t) if t.stat == Some(stat) => Ok((t.blake3, stat)),
+        _ => filestore::hash_file(path),
+    }
+}
+
 impl Tracked {
     /// True when `content` is what mreg last wrote or committed here, or was writing.
     pub fn is_mregs(&self, content: &ObjectId) -> bool {
