@@ -161,12 +161,14 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 }
 
 /// Why each version of a model is protected by its refs (now, or within the expiry).
-fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId, Vec<String>> {
-    let mut out: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
+fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<CommitId, Vec<String>> {
+    let mut out: BTreeMap<CommitId, Vec<String>> = BTreeMap::new();
     let entries = walk.histories.get(m).map(Vec::as_slice).unwrap_or(&[]);
     if let Some(last) = entries.last() {
         for (name, id) in last.state.refs() {
-            out.entry(*id).or_default().push(name.describe());
+            out.entry(crate::id::CommitId(*id))
+                .or_default()
+                .push(name.describe());
         }
     }
     let cutoff = opts
@@ -187,7 +189,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
                     "was {name} within {}",
                     humantime::format_duration(opts.expire)
                 );
-                let list = out.entry(**id).or_default();
+                let list = out.entry(*id).or_default();
                 if !list.contains(&name) && !list.contains(&why) {
                     list.push(why);
                 }
@@ -199,8 +201,8 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<ObjectId,
 
 /// The retention decision for one model: kept versions with reasons, pruned with reasons.
 struct Decision {
-    kept: BTreeMap<ObjectId, Vec<String>>,
-    prune: BTreeMap<ObjectId, String>,
+    kept: BTreeMap<CommitId, Vec<String>>,
+    prune: BTreeMap<CommitId, String>,
 }
 
 fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Result<Decision> {
@@ -216,18 +218,18 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
         .copied()
         .filter(|v| !(opts.prune_archived && archived.contains(&v.id)))
         .collect();
-    let mut keep = |id: ObjectId, why: String| kept.entry(id).or_default().push(why);
+    let mut keep = |id: CommitId, why: String| kept.entry(id).or_default().push(why);
     if opts.keep_top.is_none() && opts.keep_last.is_none() {
         // Only --prune-archived: every version that is not archived stays.
         for v in &counted {
-            keep(*v.id, "not archived".into());
+            keep(v.id, "not archived".into());
         }
     }
     if let Some(n) = opts.keep_last {
         // The chain is newest first (head, parent, ...): its order is the truth, even when
         // clocks disagree or several commits share a second.
         for v in counted.iter().filter(|v| v.on_chain).take(n) {
-            keep(*v.id, format!("one of the {n} newest"));
+            keep(v.id, format!("one of the {n} newest"));
         }
     }
     if let Some(t) = &opts.keep_top {
@@ -259,12 +261,12 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
         });
         let goal = if t.minimize { "lowest" } else { "highest" };
         for (x, id) in scored.iter().take(t.n) {
-            keep(**id, format!("top {} by {} ({goal}: {x})", t.n, key.text()));
+            keep(*id, format!("top {} by {} ({goal}: {x})", t.n, key.text()));
         }
         for v in &counted {
             if value(&v.id).is_none() {
                 keep(
-                    *v.id,
+                    v.id,
                     format!("has no {} (never pruned by --keep-top)", key.text()),
                 );
             }
@@ -287,7 +289,7 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
             }
             parts.join(", ")
         };
-        prune.insert(*v.id, why);
+        prune.insert(v.id, why);
     }
     kept.retain(|id, _| chain.iter().any(|v| &v.id == id));
     Ok(Decision { kept, prune })
@@ -296,9 +298,38 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
 /// What the plan prunes: version id -> (model, reason).
 type PruneSet = BTreeMap<CommitId, (ModelName, String)>;
 
+/// What every plan starts from, read once: the walk, each version's objects (and the
+/// problems met reading its manifests, aligned with `walk.versions`), the pruned marks and
+/// the object listing. `du` makes four plans from one survey.
+struct Survey {
+    walk: Walk,
+    data: Vec<(reach::VersionData, Vec<reach::Problem>)>,
+    pruned: HashSet<ObjectId>,
+    objects: Vec<ObjectId>,
+}
+
+fn survey(repo: &Repo) -> Result<Survey> {
+    let walk = reach::walk(repo)?;
+    let data = walk
+        .versions
+        .iter()
+        .map(|v| reach::version_data(repo, &v.id, &v.commit))
+        .collect();
+    Ok(Survey {
+        walk,
+        data,
+        pruned: gc_marks::pruned_set(repo),
+        objects: repo.objects().list()?.0,
+    })
+}
+
 /// Compute what gc would do. Callers hold the store lock.
 pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
-    let walk = reach::walk(repo)?;
+    plan_from(repo, &survey(repo)?, opts)
+}
+
+fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
+    let walk = &s.walk;
     let mut prune: PruneSet = BTreeMap::new();
     let mut kept_versions = Vec::new();
     if opts.retention() {
@@ -306,20 +337,20 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
             if !opts.applies_to(m) {
                 continue;
             }
-            let d = retention(repo, &walk, m, opts)?;
+            let d = retention(repo, walk, m, opts)?;
             for (id, why) in d.prune {
-                prune.insert(crate::id::CommitId(id), (m.clone(), why));
+                prune.insert(id, (m.clone(), why));
             }
             for (id, reasons) in d.kept {
                 kept_versions.push(KeptVersion {
-                    id: crate::id::CommitId(id),
+                    id,
                     model: m.clone(),
                     reasons,
                 });
             }
         }
     }
-    let mut plan = sweep_plan(repo, &walk, &prune, false)?;
+    let mut plan = sweep_plan(repo, s, &prune, false)?;
     plan.kept_versions = kept_versions;
     plan.temp_files = temp_files(repo, opts.now, true)?;
     Ok(plan)
@@ -327,10 +358,10 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
 
 /// The objects to delete given the versions to prune. With `only_pruned`, garbage that no
 /// version refers to is left alone (the plan of `prune`, which is about one version).
-fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> Result<GcPlan> {
-    let (ids, _) = repo.objects().list()?;
+fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> Result<GcPlan> {
+    let walk = &s.walk;
     let mut plan = GcPlan {
-        objects_before: ids.len(),
+        objects_before: s.objects.len(),
         ..Default::default()
     };
     let mut blocking: Vec<String> = walk
@@ -345,10 +376,9 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
     let mut doomed: HashMap<ObjectId, Vec<CommitId>> = HashMap::new();
     let mut doomed_files: HashMap<CommitId, Vec<(String, Vec<ObjectId>)>> = HashMap::new();
     let mut unreadable_pruned: HashSet<CommitId> = HashSet::new();
-    for v in &walk.versions {
-        let (data, problems) = reach::version_data(repo, &v.id, &v.commit);
+    for (v, (data, problems)) in walk.versions.iter().zip(&s.data) {
         live.extend(data.metadata.iter().copied());
-        let already = gc_marks::is_pruned(repo, &v.id);
+        let already = s.pruned.contains(&*v.id);
         let going = already || prune.contains_key(&v.id);
         if !already {
             // Fail closed: an unreadable manifest of any version not yet pruned stops gc,
@@ -366,9 +396,9 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
             for c in &data.chunks {
                 doomed.entry(*c).or_default().push(v.id);
             }
-            doomed_files.insert(v.id, data.file_chunks);
+            doomed_files.insert(v.id, data.file_chunks.clone());
         } else {
-            live.extend(data.chunks);
+            live.extend(data.chunks.iter().copied());
         }
     }
     if !blocking.is_empty() {
@@ -376,7 +406,7 @@ fn sweep_plan(repo: &Repo, walk: &Walk, prune: &PruneSet, only_pruned: bool) -> 
     }
     let mut freed_by: HashMap<CommitId, u64> = HashMap::new();
     let mut lost_chunks: HashSet<ObjectId> = HashSet::new();
-    for id in ids {
+    for &id in &s.objects {
         if live.contains(&id) {
             continue;
         }
@@ -521,8 +551,8 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
     if gc_marks::is_pruned(repo, &id) {
         return Err(refused(crate::error::PruneRefusal::AlreadyPruned));
     }
-    let walk = reach::walk(repo)?;
-    if !walk.versions.iter().any(|v| v.id == id) {
+    let s = survey(repo)?;
+    if !s.walk.versions.iter().any(|v| v.id == id) {
         return Err(refused(crate::error::PruneRefusal::Unknown));
     }
     let why = if info.message.is_empty() {
@@ -531,7 +561,7 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         info.message.clone()
     };
     let prune_set: PruneSet = [(id, (model.clone(), why))].into_iter().collect();
-    let plan = sweep_plan(repo, &walk, &prune_set, true)?;
+    let plan = sweep_plan(repo, &s, &prune_set, true)?;
     let loses_data = !plan.prune_versions.is_empty();
     let when = info.time.clone();
     if !dry_run {
@@ -702,21 +732,22 @@ pub fn du(
         }
     }
     let _lock = repo.lock_store_read()?;
-    let walk = reach::walk(repo)?;
+    let survey = survey(repo)?;
+    let walk = &survey.walk;
     let mut problems = walk.problems.clone();
     // Which versions (store-wide) use each object.
     let mut users: HashMap<ObjectId, usize> = HashMap::new();
     let mut per_version: Vec<(&reach::Version, HashSet<ObjectId>, bool)> = Vec::new();
-    for v in &walk.versions {
-        let pruned = gc_marks::is_pruned(repo, &v.id);
-        let (data, probs) = reach::version_data(repo, &v.id, &v.commit);
+    let present: HashSet<ObjectId> = survey.objects.iter().copied().collect();
+    for (v, (data, probs)) in walk.versions.iter().zip(&survey.data) {
+        let pruned = survey.pruned.contains(&*v.id);
         if !pruned {
-            problems.extend(probs);
+            problems.extend(probs.iter().cloned());
         }
-        let mut objs: HashSet<ObjectId> = data.metadata;
-        objs.extend(data.chunks);
+        let mut objs: HashSet<ObjectId> = data.metadata.clone();
+        objs.extend(data.chunks.iter().copied());
         // A pruned version's surviving chunks are counted where they are still used.
-        objs.retain(|o| repo.objects().exists(o));
+        objs.retain(|o| present.contains(o));
         for o in &objs {
             *users.entry(*o).or_default() += 1;
         }
@@ -769,7 +800,7 @@ pub fn du(
         let base = GcOptions::garbage_only(now, expire);
         would_free.push(WouldFree {
             option: "gc".into(),
-            bytes: plan(repo, &base)?.bytes_freed,
+            bytes: plan_from(repo, &survey, &base)?.bytes_freed,
         });
         for n in [1usize, 3, 10] {
             let o = GcOptions {
@@ -778,7 +809,7 @@ pub fn du(
             };
             would_free.push(WouldFree {
                 option: format!("gc --keep-last {n}"),
-                bytes: plan(repo, &o)?.bytes_freed,
+                bytes: plan_from(repo, &survey, &o)?.bytes_freed,
             });
         }
     }
