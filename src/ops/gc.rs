@@ -166,9 +166,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<CommitId,
     let entries = walk.histories.get(m).map(Vec::as_slice).unwrap_or(&[]);
     if let Some(last) = entries.last() {
         for (name, id) in last.state.refs() {
-            out.entry(crate::id::CommitId(*id))
-                .or_default()
-                .push(name.describe());
+            out.entry(id).or_default().push(name.describe());
         }
     }
     let cutoff = opts

@@ -116,7 +116,7 @@ fn verdict(files: &[FileCheck], metrics: &BTreeMap<String, MetricDelta>, tol: f6
 /// matters when the bytes differ. `on_epoch` sees the epochs of a retraining.
 pub fn reproduce(
     repo: &Repo,
-    id: &ObjectId,
+    id: &crate::id::CommitId,
     tolerance: f64,
     overrides: &[String],
     on_epoch: &mut dyn FnMut(&EpochRecord),
@@ -152,7 +152,7 @@ pub fn reproduce(
 #[cfg(feature = "train")]
 fn reproduce_train(
     repo: &Repo,
-    id: &ObjectId,
+    id: &crate::id::CommitId,
     c: &crate::Commit,
     scratch: &Path,
     tolerance: f64,
@@ -191,7 +191,7 @@ fn reproduce_train(
         }
     }
     Ok(Reproduction {
-        commit: crate::id::CommitId(*id),
+        commit: *id,
         overrides: Vec::new(),
         recipe: "train",
         verdict: verdict(&files, &metrics, tolerance),
@@ -235,7 +235,7 @@ fn restore_file(repo: &Repo, f: &crate::commit::FileEntry, to: &Path) -> Result<
 
 fn reproduce_run(
     repo: &Repo,
-    id: &ObjectId,
+    id: &crate::id::CommitId,
     c: &crate::Commit,
     run: &RunRecipe,
     scratch: &Path,
@@ -329,7 +329,7 @@ fn reproduce_run(
     };
     let metrics = metric_deltas(&c.metrics, &now);
     Ok(Reproduction {
-        commit: crate::id::CommitId(*id),
+        commit: *id,
         overrides: Vec::new(),
         recipe: "run",
         verdict: verdict(&files, &metrics, tolerance),

@@ -296,11 +296,13 @@ pub fn promote(
     move_production(repo, model, info, Action::Promote, |t| {
         let target = match rev {
             Some(id) => id,
-            None => crate::id::CommitId(**t.state().aliases.get(CANDIDATE).ok_or_else(|| {
-                Error::NoCandidate {
+            None => *t
+                .state()
+                .aliases
+                .get(CANDIDATE)
+                .ok_or_else(|| Error::NoCandidate {
                     model: model.to_string(),
-                }
-            })?),
+                })?,
         };
         // Read under the model's lock: an archive racing this promote is seen.
         if archived(repo, model)?.contains(&target) {

@@ -89,11 +89,11 @@ impl Repo {
         };
         for i in 0..rev.back {
             let c = self.read_commit(&id)?;
-            id = crate::id::CommitId(**c.parent().ok_or_else(|| Error::HistoryTooShort {
+            id = *c.parent().ok_or_else(|| Error::HistoryTooShort {
                 rev: s.to_string(),
                 asked: rev.back,
                 available: i,
-            })?);
+            })?;
         }
         Ok(id)
     }
