@@ -5,12 +5,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::commit::{Commit, Environment, FileEntry};
+use crate::commit::Commit;
 use crate::filestore::{ChunkRef, Manifest};
 use crate::history::{ModelLog, MoveInfo};
 use crate::id::ObjectId;
-use crate::names::ModelName;
-use crate::object::{CompressPolicy, Kind, ObjectStore};
+use crate::object::Kind;
 
 struct Rng(u64);
 
@@ -71,30 +70,7 @@ fn never_panics(seed: u64, n: usize, valid: &[u8], f: impl Fn(&[u8])) {
 }
 
 fn sample_commit() -> Commit {
-    Commit {
-        format: 1,
-        model: ModelName::new("m").unwrap(),
-        parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
-        message: "msg".into(),
-        author: "A <a@b>".into(),
-        created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
-        files: vec![FileEntry {
-            path: "models/w.bin".into(),
-            blake3: crate::id::FileId(ObjectId::hash(b"w")),
-            size: 10,
-            executable: false,
-            manifest: crate::id::ManifestId(ObjectId::hash(b"m")),
-        }],
-        params: serde_json::json!({"lr": 0.01, "hidden": [32, 16]}),
-        metrics: [("acc".to_string(), 0.9)].into_iter().collect(),
-        datasets: vec![],
-        labels: vec!["x".into()],
-        environment: Environment::default(),
-        git: None,
-        derived_from: vec![],
-        recipe: None,
-        roots: vec!["models/".into()],
-    }
+    Commit::sample()
 }
 
 #[test]
@@ -194,13 +170,7 @@ fn crafted_safetensors_headers_never_panic() {
         24,
     );
     let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("objects")).unwrap();
-    std::fs::create_dir_all(d.path().join("tmp")).unwrap();
-    let store = ObjectStore::new(
-        d.path().join("objects"),
-        d.path().join("tmp"),
-        CompressPolicy::default(),
-    );
+    let store = crate::object::test_store(d.path());
     never_panics(4, 1500, &valid, |b| {
         let _ = crate::chunker::chunk_spans(b);
         // Through the store, as `diff` reads it.
@@ -234,13 +204,7 @@ fn crafted_safetensors_headers_never_panic() {
 #[test]
 fn a_manifest_lying_about_chunk_lengths_is_an_error_in_diff() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("objects")).unwrap();
-    std::fs::create_dir_all(d.path().join("tmp")).unwrap();
-    let store = ObjectStore::new(
-        d.path().join("objects"),
-        d.path().join("tmp"),
-        CompressPolicy::default(),
-    );
+    let store = crate::object::test_store(d.path());
     let a = store.put(Kind::Chunk, &[1u8; 10]).unwrap().id;
     let b = store.put(Kind::Chunk, &[2u8; 20]).unwrap().id;
     // Lengths swapped: they still add up to the size, so parsing accepts it.

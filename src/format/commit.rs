@@ -167,26 +167,24 @@ impl Commit {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yaml_round_trip_is_stable() {
-        let c = Commit {
+impl Commit {
+    /// A small, valid commit for this crate's tests.
+    pub(crate) fn sample() -> Commit {
+        Commit {
             format: 1,
-            model: ModelName::new("m").unwrap(),
-            parents: vec![crate::id::CommitId(ObjectId::hash(b"p"))],
+            model: ModelName::new("m").expect("valid name"),
+            parents: vec![CommitId(ObjectId::hash(b"p"))],
             message: "msg: with colon\nand newline".into(),
             author: "A <a@b>".into(),
-            created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").expect("valid time"),
             files: vec![FileEntry {
-                path: "w.bin".into(),
-                blake3: crate::id::FileId(ObjectId::hash(b"w")),
+                path: "models/w.bin".into(),
+                blake3: FileId(ObjectId::hash(b"w")),
                 size: 1,
                 executable: false,
-                manifest: crate::id::ManifestId(ObjectId::hash(b"m")),
+                manifest: ManifestId(ObjectId::hash(b"m")),
             }],
-            params: serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}}),
+            params: serde_json::json!({"lr": 0.01, "opt": {"name": "adam"}, "hidden": [32, 16]}),
             metrics: [("acc".to_string(), 0.9)].into_iter().collect(),
             datasets: vec![],
             labels: vec!["x".into()],
@@ -194,8 +192,18 @@ mod tests {
             git: None,
             derived_from: vec![],
             recipe: None,
-            roots: vec![],
-        };
+            roots: vec!["models/".into()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_round_trip_is_stable() {
+        let c = Commit::sample();
         let bytes = c.encode().unwrap();
         let id = ObjectId::hash(&bytes);
         let back = Commit::decode(&id, &bytes).unwrap();

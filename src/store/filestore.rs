@@ -287,18 +287,11 @@ pub(crate) fn read_chunk(objects: &ObjectStore, c: &ChunkRef) -> Result<Vec<u8>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::CompressPolicy;
 
     #[test]
     fn store_and_restore_round_trip() {
         let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("objects")).unwrap();
-        fs::create_dir_all(d.path().join("tmp")).unwrap();
-        let s = ObjectStore::new(
-            d.path().join("objects"),
-            d.path().join("tmp"),
-            CompressPolicy::default(),
-        );
+        let s = crate::object::test_store(d.path());
         let src = d.path().join("f.bin");
         let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&src, &content).unwrap();
@@ -319,13 +312,7 @@ mod tests {
     #[test]
     fn empty_file() {
         let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("objects")).unwrap();
-        fs::create_dir_all(d.path().join("tmp")).unwrap();
-        let s = ObjectStore::new(
-            d.path().join("objects"),
-            d.path().join("tmp"),
-            CompressPolicy::default(),
-        );
+        let s = crate::object::test_store(d.path());
         let src = d.path().join("empty");
         fs::write(&src, b"").unwrap();
         let st = store_file(&s, &src, &|_| {}).unwrap();

@@ -481,14 +481,20 @@ fn read_only_perms() -> fs::Permissions {
     fs::Permissions::from_mode(0o444)
 }
 
+/// An object store in `d` with the default policy (tests of this crate).
+#[cfg(test)]
+pub(crate) fn test_store(d: &Path) -> ObjectStore {
+    fs::create_dir_all(d.join("objects")).expect("test dir");
+    fs::create_dir_all(d.join("tmp")).expect("test dir");
+    ObjectStore::new(d.join("objects"), d.join("tmp"), CompressPolicy::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn store(d: &Path) -> ObjectStore {
-        fs::create_dir_all(d.join("objects")).unwrap();
-        fs::create_dir_all(d.join("tmp")).unwrap();
-        ObjectStore::new(d.join("objects"), d.join("tmp"), CompressPolicy::default())
+        test_store(d)
     }
 
     #[test]
