@@ -1046,6 +1046,26 @@ fn dash_c_records_the_author_from_that_directory() {
     assert_eq!(j["author"], "Repo Author <repo@example.com>");
 }
 
+/// `mreg run` of `train.sh`, which writes `out.bin` and `metrics.json`.
+fn run_train_sh(r: &TestRepo, quiet: bool) -> common::Run {
+    let mut args = vec!["run"];
+    if quiet {
+        args.push("-q");
+    }
+    args.extend([
+        "--model",
+        "m",
+        "--outputs",
+        "out.bin",
+        "--metrics-file",
+        "metrics.json",
+        "--",
+        "sh",
+        "train.sh",
+    ]);
+    r.mreg(&args).ok()
+}
+
 #[test]
 fn run_prints_the_id_on_stdout_and_respects_quiet() {
     let r = git_repo();
@@ -1055,20 +1075,7 @@ fn run_prints_the_id_on_stdout_and_respects_quiet() {
     );
     git(r.path(), &["add", "train.sh"]);
     git(r.path(), &["commit", "-qm", "script"]);
-    let out = r
-        .mreg(&[
-            "run",
-            "--model",
-            "m",
-            "--outputs",
-            "out.bin",
-            "--metrics-file",
-            "metrics.json",
-            "--",
-            "sh",
-            "train.sh",
-        ])
-        .ok();
+    let out = run_train_sh(&r, false);
     let id = out.stdout.trim().to_string();
     assert_eq!(id.len(), 64, "only the id on stdout: {}", out.describe());
     assert!(
@@ -1076,21 +1083,7 @@ fn run_prints_the_id_on_stdout_and_respects_quiet() {
         "summary on stderr: {}",
         out.describe()
     );
-    let q = r
-        .mreg(&[
-            "run",
-            "-q",
-            "--model",
-            "m",
-            "--outputs",
-            "out.bin",
-            "--metrics-file",
-            "metrics.json",
-            "--",
-            "sh",
-            "train.sh",
-        ])
-        .ok();
+    let q = run_train_sh(&r, true);
     assert!(!q.stderr.contains("[m "), "{}", q.describe());
     // Random bytes, identical metrics: --tolerance 0 is within tolerance, exit 0.
     let rep = r
@@ -1111,21 +1104,7 @@ fn run_prints_the_id_on_stdout_and_respects_quiet() {
         b"v=$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); echo \"{\\\"loss\\\": $v}\" > metrics.json; head -c 64 /dev/urandom > out.bin\n",
     );
     git(r.path(), &["commit", "-qam", "random metrics"]);
-    let q = r
-        .mreg(&[
-            "run",
-            "-q",
-            "--model",
-            "m",
-            "--outputs",
-            "out.bin",
-            "--metrics-file",
-            "metrics.json",
-            "--",
-            "sh",
-            "train.sh",
-        ])
-        .ok();
+    let q = run_train_sh(&r, true);
     let id2 = q.stdout.trim().to_string();
     let d = r.mreg(&["reproduce", &id2, "--no-record", "--tolerance", "0"]);
     assert_eq!(d.code, 3, "{}", d.describe());
@@ -1346,4 +1325,39 @@ fn a_writer_waiting_for_a_lock_says_what_it_waits_for() {
         err.contains("waiting for the store lock") && err.contains("gc is running"),
         "{err}"
     );
+}
+
+#[test]
+fn gc_retention_applies_only_to_the_models_named() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    let mut o = Vec::new();
+    for i in 0..3u64 {
+        r.write("o.bin", &noise(100_000, 50 + i));
+        o.push(r.commit(&["o.bin", "--model", "other"]));
+    }
+    let plan = r
+        .mreg(&[
+            "gc",
+            "--keep-last",
+            "1",
+            "--model",
+            "other",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let mut pruned = ids(&plan, "prune_versions");
+    pruned.sort();
+    let mut want = vec![o[0].clone(), o[1].clone()];
+    want.sort();
+    assert_eq!(
+        pruned, want,
+        "only `other` is pruned, `m` keeps {v:?}: {plan}"
+    );
+    let e = r
+        .mreg(&["gc", "--keep-last", "1", "--model", "nosuch"])
+        .fails();
+    assert!(e.stderr.contains("unknown model"), "{}", e.describe());
 }
