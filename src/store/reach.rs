@@ -234,11 +234,6 @@ pub fn files_missing_data(repo: &Repo, c: &Commit) -> Vec<String> {
     out
 }
 
-/// True when every chunk of the version is in the store (its data can be checked out).
-pub fn is_complete(repo: &Repo, c: &Commit) -> bool {
-    files_missing_data(repo, c).is_empty()
-}
-
 /// A committed file whose whole-file blake3 starts with `prefix` (lowercase hex): file ids
 /// are not object ids (a file is stored as chunks listed by a manifest), so a lookup of
 /// one as an object says what it is instead of "missing".
