@@ -186,6 +186,9 @@ pub enum Error {
     #[error(transparent)]
     Run(#[from] crate::ops::run::RunError),
 
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+
     #[error("training failed: {0}")]
     Training(String),
 

@@ -48,6 +48,7 @@ pub mod git;
 pub mod ops;
 pub mod query;
 pub mod refs;
+pub mod remote;
 pub mod repo;
 pub mod store;
 pub(crate) mod sysinfo;

@@ -62,6 +62,9 @@ pub struct Config {
     /// gc settings.
     #[serde(default)]
     pub gc: GcConfig,
+    /// Remotes this store pushes to and pulls from (`mreg remote add`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub remotes: std::collections::BTreeMap<String, crate::remote::RemoteSpec>,
 }
 
 /// Per-model settings in `config.yaml`.
@@ -118,6 +121,7 @@ impl Default for Config {
             compression: CompressionConfig::default(),
             models: Default::default(),
             gc: GcConfig::default(),
+            remotes: Default::default(),
         }
     }
 }

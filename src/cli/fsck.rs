@@ -11,9 +11,51 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+
+    /// Verify a remote instead: every object it holds is well-formed and named by its
+    /// hash, every history is an intact chain, and everything a history line names is
+    /// there with its data. Downloads everything once.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+}
+
+fn run_remote(ctx: &Ctx, a: &Args, name: &str) -> mreg::Result<Output> {
+    let repo = ctx.repo()?;
+    let rep = mreg::remote::fsck_remote(&repo, Some(name), &ctx.progress())?;
+    let code = if rep.is_clean() { 0 } else { 1 };
+    if a.json {
+        let mut v = serde_json::to_value(&rep).expect("serializes");
+        v["clean"] = serde_json::Value::Bool(rep.is_clean());
+        return Ok(Output {
+            stdout: super::json(&v),
+            code,
+        });
+    }
+    let mut s = String::new();
+    for p in &rep.problems {
+        s.push_str(&format!("broken: {}: {}\n", p.item, p.problem));
+    }
+    s.push_str(&format!(
+        "checked remote {} ({}): {} objects ({}), {} models, {} history lines; {}\n",
+        rep.remote,
+        rep.url,
+        rep.objects,
+        super::fmt::size(rep.bytes),
+        rep.models,
+        rep.lines,
+        if rep.is_clean() {
+            "remote is clean".to_string()
+        } else {
+            format!("{} problem(s)", rep.problems.len())
+        }
+    ));
+    Ok(Output { stdout: s, code })
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
+    if let Some(name) = a.remote.clone() {
+        return run_remote(ctx, &a, &name);
+    }
     let repo = ctx.repo()?;
     let rep = mreg::ops::fsck::fsck(&repo)?;
     let code = if rep.is_clean() { 0 } else { 1 };

@@ -171,6 +171,44 @@ pub fn hint(e: &Error) -> String {
                     }
                 }
             }
+            Error::Remote(r) => {
+                use mreg::remote::RemoteError;
+                match r {
+                    RemoteError::UnknownRemote(_) => {
+                        "`mreg remote list` shows the remotes; add one with `mreg remote add NAME URL`".into()
+                    }
+                    RemoteError::NoRemote => {
+                        "add one: `mreg remote add origin s3://BUCKET/PREFIX --endpoint URL` (or a directory path)".into()
+                    }
+                    RemoteError::Config(_) => {
+                        "URLs are s3://BUCKET/PREFIX (with --endpoint for S3-compatible servers), file:///PATH or a directory; nothing was changed".into()
+                    }
+                    RemoteError::NotFound(_) => {
+                        "check the bucket name and the endpoint (create the bucket first: mreg never creates buckets); nothing was changed".into()
+                    }
+                    RemoteError::Credentials(_) => {
+                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials) for this server; nothing was changed".into()
+                    }
+                    RemoteError::Unreachable(_) => {
+                        "check the endpoint URL and that the server is running, then rerun: an interrupted transfer resumes where it stopped, and nothing half-written is ever referenced".into()
+                    }
+                    RemoteError::Io(_) => {
+                        "rerun once the cause is fixed: an interrupted transfer resumes, and nothing half-written is ever referenced".into()
+                    }
+                    RemoteError::Corrupt(_) => {
+                        "nothing from it was used; `mreg fsck --remote NAME` reports everything wrong with the remote".into()
+                    }
+                    RemoteError::Protocol(_) => {
+                        "nothing was published; `mreg fsck` checks this store, `mreg fsck --remote NAME` the remote".into()
+                    }
+                    RemoteError::NoConditionalWrites(_) => {
+                        "use a server that supports conditional writes (AWS S3, SeaweedFS, MinIO, Ceph RGW, R2), or a shared directory".into()
+                    }
+                    RemoteError::DataUnavailable { .. } => {
+                        "the version's data was pruned here and never pushed; push it from a store that still has it".into()
+                    }
+                }
+            }
             Error::Training(_) => {
                 "nothing was committed; check the config and data (`mreg train --help`), then retry".into()
             }

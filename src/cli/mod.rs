@@ -35,6 +35,7 @@ mod models;
 mod policy;
 mod progress;
 mod promote;
+mod remote;
 mod reproduce;
 mod run_cmd;
 mod show;
@@ -113,6 +114,11 @@ enum Command {
     #[cfg(feature = "train")]
     Train(train::Args),
     Hook(hook::Args),
+    Remote(remote::Args),
+    Push(remote::PushArgs),
+    Fetch(remote::FetchArgs),
+    Pull(remote::PullArgs),
+    Clone(remote::CloneArgs),
     Completions(completions::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
@@ -277,6 +283,11 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
+        Command::Remote(a) => remote::run(&ctx, a),
+        Command::Push(a) => remote::push(&ctx, a),
+        Command::Fetch(a) => remote::fetch(&ctx, a),
+        Command::Pull(a) => remote::pull(&ctx, a),
+        Command::Clone(a) => remote::clone(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

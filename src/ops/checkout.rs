@@ -94,6 +94,8 @@ pub fn checkout(
     req: &CheckoutRequest,
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
+    // Data not in this store (a clone's versions, or pruned here) comes from the remote.
+    crate::remote::ensure_data(repo, &req.commit, &req.paths, progress)?;
     run(repo, req, progress, false)
 }
 
@@ -407,6 +409,11 @@ pub fn checkout_pinned(
         ))
     })?;
     let mut reqs = Vec::new();
+    let has_remote = !crate::remote::config::remotes(repo)?.is_empty();
+    if has_remote && pins.iter().any(|(_, p)| !repo.objects().exists(&p.commit)) {
+        // A fresh clone of the code: the versions it pins are on the remote.
+        crate::remote::pull(repo, None, &[], progress)?;
+    }
     for (model, pin) in pins {
         if !repo.objects().exists(&pin.commit) {
             return Err(Error::NotInStore {
@@ -445,6 +452,9 @@ pub fn checkout_pinned(
                 strip_root: false,
             },
         ));
+    }
+    for (_, req) in &reqs {
+        crate::remote::ensure_data(repo, &req.commit, &req.paths, progress)?;
     }
     // All or nothing: every conflict of every version is reported before any write.
     let mut conflicts = Vec::new();

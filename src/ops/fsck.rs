@@ -140,7 +140,8 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                 });
             }
         }
-        let pruned = gc_marks::is_pruned(repo, &id);
+        // Pruned by gc, or fetched without its data (the chunks are on a remote).
+        let pruned = gc_marks::is_pruned(repo, &id) || gc_marks::is_remote_only(repo, &id);
         for f in reach::data_files(&v.commit) {
             reachable.insert(*f.manifest);
             let fitem = format!("commit {} file {}", id.short(), f.path);

@@ -121,6 +121,38 @@ impl<'de> Deserialize<'de> for RefName {
 }
 
 impl RefState {
+    /// Point `name` at `to`, or remove it (`None`; the head is never removed).
+    pub fn set(&mut self, name: &RefName, to: Option<CommitId>) {
+        match (name, to) {
+            (RefName::Head, v) => {
+                if v.is_some() {
+                    self.head = v
+                }
+            }
+            (RefName::Alias(a), Some(v)) => {
+                self.aliases.insert(a.clone(), v);
+            }
+            (RefName::Alias(a), None) => {
+                self.aliases.remove(a.as_str());
+            }
+            (RefName::Tag(t), Some(v)) => {
+                self.tags.insert(t.clone(), v);
+            }
+            (RefName::Tag(t), None) => {
+                self.tags.remove(t.as_str());
+            }
+        }
+    }
+
+    /// Where `name` points.
+    pub fn get(&self, name: &RefName) -> Option<CommitId> {
+        match name {
+            RefName::Head => self.head,
+            RefName::Alias(a) => self.aliases.get(a.as_str()).copied(),
+            RefName::Tag(t) => self.tags.get(t.as_str()).copied(),
+        }
+    }
+
     /// Every ref and where it points, ordered by name.
     pub fn refs(&self) -> BTreeMap<RefName, CommitId> {
         let mut m = BTreeMap::new();
@@ -324,6 +356,14 @@ impl Transaction<'_> {
     pub fn set_archived(&mut self, id: CommitId, archived: bool) {
         let key = if archived { "archived" } else { "unarchived" };
         self.extra.insert(key.into(), id.to_hex().into());
+    }
+    /// Move (or remove) any ref by name.
+    pub(crate) fn set_ref(&mut self, name: &RefName, to: Option<CommitId>) {
+        self.state.set(name, to);
+    }
+    /// Record a fact about the move (e.g. which remote line it replays).
+    pub(crate) fn set_extra(&mut self, key: &str, value: serde_json::Value) {
+        self.extra.insert(key.into(), value);
     }
     /// Record that `id`'s data is being pruned on purpose.
     pub fn record_prune(&mut self, id: CommitId) {

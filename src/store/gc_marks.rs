@@ -52,3 +52,36 @@ impl Repo {
         is_pruned(self, id)
     }
 }
+
+fn remote_path(repo: &Repo, id: &ObjectId) -> PathBuf {
+    repo.store_dir().join("remote-data").join(id.to_hex())
+}
+
+/// True when this version's data was never fetched: its chunks are on a remote
+/// (`fetch` / `clone` bring metadata only; `checkout` fetches the data on demand).
+pub fn is_remote_only(repo: &Repo, id: &ObjectId) -> bool {
+    remote_path(repo, id).is_file()
+}
+
+/// Mark a fetched version whose chunks stay on `remote`.
+pub fn mark_remote_only(repo: &Repo, id: &ObjectId, remote: &str) -> Result<()> {
+    let dir = repo.store_dir().join("remote-data");
+    fsutil::create_dir_durable(&dir)?;
+    fsutil::write_atomic(
+        &remote_path(repo, id),
+        format!("remote: {remote}\n").as_bytes(),
+        &repo.tmp_dir(),
+    )
+}
+
+/// A version's data is complete again (fetched from a remote): drop its marks.
+pub fn clear_data_marks(repo: &Repo, id: &ObjectId) -> Result<()> {
+    for p in [path(repo, id), remote_path(repo, id)] {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io("removing", p, e)),
+        }
+    }
+    Ok(())
+}

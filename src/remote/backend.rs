@@ -1,0 +1,427 @@
+//! Where a remote's bytes live: a directory (a shared drive) or an S3-compatible bucket.
+//!
+//! A backend offers the five operations the remote protocol needs, all on keys relative to
+//! the remote's root (`objects/ab/cdef…`, `models/m/log/000000000001`):
+//! - `get` (None when absent), `list` (every key under a prefix, with its size),
+//! - `put`: write or overwrite; used only for content-addressed objects, where every
+//!   writer writes the same bytes, so a retried or concurrent put is harmless;
+//! - `create`: write only if the key does not exist (S3 `If-None-Match: *`; `link(2)` on
+//!   a directory), answering `Created::Exists` otherwise. History lines rely on it;
+//! - `delete`, used only to remove the probe object that checks `create` is honoured.
+//!
+//! The S3 backend is `object_store` driven by a small tokio runtime; each call blocks, and
+//! callers get parallelism from several threads. Idempotent requests are retried with
+//! backoff (a few attempts, bounded in time), then the error is classified into what a
+//! user can act on: no such bucket, credentials refused, endpoint unreachable.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
+
+use super::RemoteError;
+
+/// The outcome of a create-only write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Exists,
+}
+
+/// The storage operations a remote needs (see the module docs).
+pub trait Backend: Send + Sync {
+    /// For messages: `s3://bucket/prefix` or the directory.
+    fn describe(&self) -> String;
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError>;
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError>;
+    fn create(&self, key: &str, data: &[u8]) -> Result<Created, RemoteError>;
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RemoteError>;
+    fn delete(&self, key: &str) -> Result<(), RemoteError>;
+}
+
+/// Refuse keys that could climb out of the remote's root. Keys are built by mreg from
+/// validated names and hex ids; this is the last line of defence.
+fn check_key(key: &str) -> Result<(), RemoteError> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
+    if bad {
+        return Err(RemoteError::Protocol(format!(
+            "refusing remote key {key:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A remote in a local or mounted directory.
+pub struct DirBackend {
+    root: PathBuf,
+}
+
+impl DirBackend {
+    pub fn open(root: &Path) -> Result<DirBackend, RemoteError> {
+        match fs::metadata(root) {
+            Ok(m) if m.is_dir() => Ok(DirBackend {
+                root: root.to_path_buf(),
+            }),
+            Ok(_) => Err(RemoteError::NotFound(format!(
+                "{} is not a directory",
+                root.display()
+            ))),
+            Err(e) => Err(RemoteError::NotFound(format!("{}: {e}", root.display()))),
+        }
+    }
+
+    fn io(&self, what: &str, key: &str, e: std::io::Error) -> RemoteError {
+        RemoteError::Io(format!("{what} {}: {e}", self.root.join(key).display()))
+    }
+
+    /// Write `data` to a temp file beside the target and fsync it.
+    fn stage(
+        &self,
+        key: &str,
+        data: &[u8],
+    ) -> Result<(tempfile::NamedTempFile, PathBuf), RemoteError> {
+        check_key(key)?;
+        let path = self.root.join(key);
+        let dir = path.parent().expect("keys have a parent");
+        fs::create_dir_all(dir).map_err(|e| self.io("creating", key, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".mreg-tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| self.io("creating temp file for", key, e))?;
+        tmp.write_all(data)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| self.io("writing", key, e))?;
+        Ok((tmp, path))
+    }
+
+    fn sync_parent(&self, path: &Path) {
+        if let Some(d) = path.parent() {
+            if let Ok(f) = fs::File::open(d) {
+                let _ = f.sync_all();
+            }
+        }
+    }
+}
+
+impl Backend for DirBackend {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        check_key(key)?;
+        match fs::read(self.root.join(key)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("reading", key, e)),
+        }
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError> {
+        let (tmp, path) = self.stage(key, data)?;
+        tmp.persist(&path)
+            .map_err(|e| self.io("renaming into", key, e.error))?;
+        self.sync_parent(&path);
+        Ok(())
+    }
+
+    fn create(&self, key: &str, data: &[u8]) -> Result<Created, RemoteError> {
+        let (tmp, path) = self.stage(key, data)?;
+        // `link` fails if the name exists: an atomic create-only on any POSIX filesystem.
+        match fs::hard_link(tmp.path(), &path) {
+            Ok(()) => {
+                self.sync_parent(&path);
+                Ok(Created::New)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Created::Exists),
+            Err(e) => Err(self.io("creating", key, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RemoteError> {
+        let mut out = Vec::new();
+        let start = self.root.join(prefix.trim_end_matches('/'));
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(RemoteError::Io(format!("listing {}: {e}", dir.display()))),
+            };
+            for ent in rd {
+                let ent =
+                    ent.map_err(|e| RemoteError::Io(format!("listing {}: {e}", dir.display())))?;
+                let name = ent.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.starts_with(".mreg-tmp-") {
+                    continue;
+                }
+                let ft = ent
+                    .file_type()
+                    .map_err(|e| RemoteError::Io(format!("listing {}: {e}", dir.display())))?;
+                let path = ent.path();
+                if ft.is_dir() {
+                    stack.push(path);
+                } else if ft.is_file() {
+                    let rel = path
+                        .strip_prefix(&self.root)
+                        .expect("listed under the root")
+                        .to_string_lossy()
+                        .into_owned();
+                    let len = ent.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.push((rel, len));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        check_key(key)?;
+        match fs::remove_file(self.root.join(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("deleting", key, e)),
+        }
+    }
+}
+
+/// Connection settings of an S3 remote (credentials are not here: see `config`).
+#[derive(Clone, Debug, Default)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: bool,
+    pub credentials: Option<super::config::Credentials>,
+}
+
+/// A remote in an S3-compatible bucket.
+pub struct S3Backend {
+    store: Arc<object_store::aws::AmazonS3>,
+    rt: tokio::runtime::Runtime,
+    prefix: String,
+    describe: String,
+}
+
+/// Attempts for an idempotent request before giving up (`MREG_REMOTE_RETRIES` overrides).
+fn max_retries() -> usize {
+    std::env::var("MREG_REMOTE_RETRIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+impl S3Backend {
+    pub fn open(s: &S3Settings) -> Result<S3Backend, RemoteError> {
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s.bucket)
+            .with_region(s.region.clone().unwrap_or_else(|| "us-east-1".into()))
+            .with_virtual_hosted_style_request(!s.path_style)
+            .with_retry(object_store::RetryConfig {
+                backoff: object_store::BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(2),
+                    base: 2.0,
+                },
+                max_retries: max_retries(),
+                retry_timeout: Duration::from_secs(30),
+            })
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(120)),
+            );
+        if let Some(ep) = &s.endpoint {
+            b = b
+                .with_endpoint(ep.trim_end_matches('/'))
+                .with_allow_http(ep.starts_with("http://"));
+        }
+        match &s.credentials {
+            Some(c) => {
+                b = b
+                    .with_access_key_id(&c.access_key_id)
+                    .with_secret_access_key(&c.secret_access_key);
+                if let Some(t) = &c.session_token {
+                    b = b.with_token(t);
+                }
+            }
+            None => {
+                return Err(RemoteError::Credentials(
+                    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                     or AWS_PROFILE with ~/.aws/credentials"
+                        .into(),
+                ))
+            }
+        }
+        let store = b
+            .build()
+            .map_err(|e| RemoteError::Config(format!("S3 settings: {e}")))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| RemoteError::Io(format!("starting the I/O runtime: {e}")))?;
+        let describe = match &s.endpoint {
+            Some(ep) => format!("s3://{}/{} at {ep}", s.bucket, s.prefix),
+            None => format!("s3://{}/{}", s.bucket, s.prefix),
+        };
+        Ok(S3Backend {
+            store: Arc::new(store),
+            rt,
+            prefix: s.prefix.trim_matches('/').to_string(),
+            describe,
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<object_store::path::Path, RemoteError> {
+        check_key(key)?;
+        let full = if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        object_store::path::Path::parse(&full)
+            .map_err(|e| RemoteError::Protocol(format!("bad remote key {full:?}: {e}")))
+    }
+
+    fn err(&self, what: &str, key: &str, e: object_store::Error) -> RemoteError {
+        classify(&format!("{what} {key} on {}", self.describe), e)
+    }
+}
+
+/// Turn an object_store error into one a user can act on.
+fn classify(context: &str, e: object_store::Error) -> RemoteError {
+    let mut text = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    let has = |s: &str| text.contains(s);
+    if has("NoSuchBucket") || has("bucket does not exist") {
+        RemoteError::NotFound(format!("{context}: the bucket does not exist ({text})"))
+    } else if has("InvalidAccessKeyId")
+        || has("SignatureDoesNotMatch")
+        || has("AccessDenied")
+        || has("403 Forbidden")
+        || has("Forbidden")
+    {
+        RemoteError::Credentials(format!(
+            "{context}: the server refused the credentials ({text})"
+        ))
+    } else if has("Connection refused")
+        || has("error sending request")
+        || has("tcp connect")
+        || has("dns error")
+        || has("connection closed")
+        || has("timed out")
+    {
+        RemoteError::Unreachable(format!("{context}: {text}"))
+    } else {
+        RemoteError::Io(format!("{context}: {text}"))
+    }
+}
+
+impl Backend for S3Backend {
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        let path = self.path(key)?;
+        let r = self.rt.block_on(async {
+            match self.store.get(&path).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        r.map(|o| o.map(|b| b.to_vec()))
+            .map_err(|e| self.err("reading", key, e))
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError> {
+        let path = self.path(key)?;
+        let payload = PutPayload::from(bytes_of(data));
+        self.rt
+            .block_on(self.store.put(&path, payload))
+            .map(|_| ())
+            .map_err(|e| self.err("writing", key, e))
+    }
+
+    fn create(&self, key: &str, data: &[u8]) -> Result<Created, RemoteError> {
+        let path = self.path(key)?;
+        let payload = PutPayload::from(bytes_of(data));
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self.rt.block_on(self.store.put_opts(&path, payload, opts)) {
+            Ok(_) => Ok(Created::New),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(Created::Exists),
+            Err(e) => Err(self.err("creating", key, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RemoteError> {
+        let p = self.path(prefix.trim_end_matches('/'))?;
+        let strip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let r: Result<Vec<(String, u64)>, object_store::Error> = self.rt.block_on(async {
+            self.store
+                .list(Some(&p))
+                .map_ok(|m| (m.location.as_ref()[strip..].to_string(), m.size))
+                .try_collect()
+                .await
+        });
+        let mut v = r.map_err(|e| self.err("listing", prefix, e))?;
+        v.sort();
+        Ok(v)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        let path = self.path(key)?;
+        match self.rt.block_on(self.store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("deleting", key, e)),
+        }
+    }
+}
+
+fn bytes_of(data: &[u8]) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_backend_create_is_exclusive_and_keys_cannot_climb_out() {
+        let d = tempfile::tempdir().unwrap();
+        let b = DirBackend::open(d.path()).unwrap();
+        assert_eq!(b.create("a/b", b"1").unwrap(), Created::New);
+        assert_eq!(b.create("a/b", b"2").unwrap(), Created::Exists);
+        assert_eq!(b.get("a/b").unwrap().unwrap(), b"1");
+        assert!(b.get("a/../x").is_err());
+        assert!(b.put("/etc/x", b"").is_err());
+        assert_eq!(b.list("a/").unwrap(), vec![("a/b".to_string(), 1)]);
+        assert_eq!(b.get("missing").unwrap(), None);
+    }
+}

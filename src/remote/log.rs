@@ -1,0 +1,357 @@
+//! A model's history on a remote: one create-only object per line.
+//!
+//! Line `n` of model `m` is the object `models/<m>/log/<n, 12 digits>`, written with a
+//! create-only put. Whoever creates `n` first owns it; a writer that loses the race reads
+//! the winner's line, re-checks its move against the new state and tries `n + 1`. Each line
+//! carries:
+//! - `prev`: the blake3 of line `n - 1`'s bytes, so the lines form a chain and a line
+//!   written without having read its predecessor is detected;
+//! - `writer`: the writing store's id and the local history line it publishes. After an
+//!   ambiguous reply (timeout, retried request answered "exists"), a writer recognises its
+//!   own line by it, and a rerun of an interrupted push skips lines already published;
+//! - `changes`: each ref moved, with the value it had *in the writer's view*. The line is
+//!   valid only if every `old` equals the remote's value after line `n - 1`: this is the
+//!   compare-and-swap that refuses a move made from a stale view.
+//!
+//! Readers verify all of it (sequence, chain, model, compare-and-swap replay) before using
+//! a line; a remote that breaks any rule is reported, never trusted.
+//!
+//! Locally, `remotes/<name>/models/<m>.json` caches what was verified (`Track`: the last
+//! line's number and hash and the replayed refs), and `<m>.lines` the verified lines, so a
+//! push or fetch reads only lines it has not seen.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::backend::{Backend, Created};
+use super::RemoteError;
+use crate::error::{Error, IoContext, Result};
+use crate::history::{Action, RefChange, RefState};
+use crate::id::ObjectId;
+use crate::names::ModelName;
+
+/// The remote line format this build writes and reads.
+pub const LINE_FORMAT: u32 = 1;
+/// Largest history line accepted from a remote.
+const MAX_LINE: usize = 1 << 20;
+
+/// Who wrote a line: a store id and that store's local history line number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub store: String,
+    pub seq: u64,
+}
+
+/// One line of a model's remote history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemoteLine {
+    pub format: u32,
+    pub model: ModelName,
+    pub seq: u64,
+    pub prev: Option<ObjectId>,
+    pub writer: Writer,
+    pub time: crate::Timestamp,
+    pub author: String,
+    pub action: Action,
+    #[serde(default)]
+    pub message: String,
+    pub changes: Vec<RefChange>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The key of line `seq` of `model`.
+pub fn line_key(model: &ModelName, seq: u64) -> String {
+    format!("models/{model}/log/{seq:012}")
+}
+
+/// The prefix of `model`'s lines.
+pub fn log_prefix(model: &ModelName) -> String {
+    format!("models/{model}/log/")
+}
+
+/// Apply a line's changes to `state`, checking each `old` (the compare-and-swap rule).
+pub fn apply(state: &mut RefState, changes: &[RefChange]) -> std::result::Result<(), String> {
+    for c in changes {
+        let cur = state.get(&c.name);
+        if cur != c.old {
+            return Err(format!(
+                "{} was {} on the remote, the line says it moved from {}",
+                c.name.describe(),
+                show(cur),
+                show(c.old)
+            ));
+        }
+        state.set(&c.name, c.new);
+    }
+    Ok(())
+}
+
+pub(crate) fn show(id: Option<crate::CommitId>) -> String {
+    id.map_or_else(|| "(unset)".to_string(), |i| i.short())
+}
+
+/// What this store knows (verified) of one model's remote history.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Track {
+    /// The last verified remote line, its hash, and the remote refs after it.
+    pub seq: u64,
+    pub last_hash: Option<ObjectId>,
+    pub state: RefState,
+    /// Length of the verified lines cache (bytes past it are from an interrupted update).
+    pub cache_len: u64,
+    /// Remote lines applied to the local history (`pull`).
+    pub applied: u64,
+    /// Local history lines up to this one are published or decided (`push`).
+    pub pushed: u64,
+    /// Local lines that will not be published: their move conflicted with the remote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<u64>,
+}
+
+/// The local cache of one model's remote history.
+pub struct TrackFile {
+    dir: PathBuf,
+    tmp: PathBuf,
+    model: ModelName,
+    pub track: Track,
+}
+
+impl TrackFile {
+    pub fn open(dir: PathBuf, tmp: PathBuf, model: &ModelName) -> Result<TrackFile> {
+        let path = dir.join(format!("{model}.json"));
+        let track = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptFile {
+                path: path.clone(),
+                why: format!("bad remote tracking file: {e}"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Track::default(),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        Ok(TrackFile {
+            dir,
+            tmp,
+            model: model.clone(),
+            track,
+        })
+    }
+
+    fn lines_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.lines", self.model))
+    }
+
+    /// Save the tracking state (atomically).
+    pub fn save(&self) -> Result<()> {
+        crate::fsutil::create_dir_durable(&self.dir)?;
+        let bytes = serde_json::to_vec_pretty(&self.track).expect("track serializes");
+        crate::fsutil::write_atomic(
+            &self.dir.join(format!("{}.json", self.model)),
+            &bytes,
+            &self.tmp,
+        )
+    }
+
+    /// Verified remote lines after `after`, from the cache.
+    pub fn cached_lines_after(&self, after: u64) -> Result<Vec<RemoteLine>> {
+        let path = self.lines_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        let end = (self.track.cache_len as usize).min(bytes.len());
+        let mut out = Vec::new();
+        for line in bytes[..end]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            let l: RemoteLine = serde_json::from_slice(line).map_err(|e| Error::CorruptFile {
+                path: path.clone(),
+                why: format!("bad cached remote line: {e}"),
+            })?;
+            if l.seq > after {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read the lines the remote has beyond what is tracked, verify each, and record them.
+    /// Returns the new lines.
+    pub fn sync(&mut self, remote: &dyn Backend, our_store: &str) -> Result<Vec<RemoteLine>> {
+        let prefix = log_prefix(&self.model);
+        let listed = remote.list(&prefix)?;
+        let mut seqs = Vec::new();
+        for (key, _) in &listed {
+            let name = &key[prefix.len().min(key.len())..];
+            match name.parse::<u64>() {
+                Ok(n) if name.len() == 12 && n > 0 => seqs.push(n),
+                _ => {
+                    return Err(RemoteError::Corrupt(format!(
+                        "unexpected object {key} in the history of {}",
+                        self.model
+                    ))
+                    .into())
+                }
+            }
+        }
+        seqs.sort_unstable();
+        for (i, n) in seqs.iter().enumerate() {
+            if *n != i as u64 + 1 {
+                return Err(RemoteError::Corrupt(format!(
+                    "the history of {} on the remote has a gap: line {} is missing",
+                    self.model,
+                    i + 1
+                ))
+                .into());
+            }
+        }
+        let top = seqs.len() as u64;
+        if top < self.track.seq {
+            return Err(RemoteError::Corrupt(format!(
+                "the remote history of {} has {} lines, but {} were seen before: lines were deleted",
+                self.model, top, self.track.seq
+            ))
+            .into());
+        }
+        let mut new = Vec::new();
+        let mut cache = Vec::new();
+        for seq in self.track.seq + 1..=top {
+            let Some(bytes) = remote.get(&line_key(&self.model, seq))? else {
+                return Err(RemoteError::Corrupt(format!(
+                    "line {seq} of {} was listed but cannot be read",
+                    self.model
+                ))
+                .into());
+            };
+            let line = self.verify(seq, &bytes)?;
+            if line.writer.store == our_store {
+                self.track.pushed = self.track.pushed.max(line.writer.seq);
+            }
+            self.track.seq = seq;
+            self.track.last_hash = Some(ObjectId::hash(&bytes));
+            cache.extend_from_slice(&bytes);
+            cache.push(b'\n');
+            new.push(line);
+        }
+        if !cache.is_empty() {
+            self.append_cache(&cache)?;
+            self.save()?;
+        }
+        Ok(new)
+    }
+
+    /// Check line `seq` against the rules and apply it to the tracked state.
+    fn verify(&mut self, seq: u64, bytes: &[u8]) -> Result<RemoteLine> {
+        let bad = |why: String| -> Error {
+            RemoteError::Corrupt(format!("line {seq} of {} on the remote: {why}", self.model))
+                .into()
+        };
+        if bytes.len() > MAX_LINE {
+            return Err(bad(format!(
+                "{} bytes is too long for a history line",
+                bytes.len()
+            )));
+        }
+        if bytes.contains(&b'\n') {
+            return Err(bad("a history line must be one line".into()));
+        }
+        let line: RemoteLine =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a history line: {e}")))?;
+        if line.format != LINE_FORMAT {
+            return Err(bad(format!(
+                "format {} (this mreg reads format {LINE_FORMAT}: upgrade mreg)",
+                line.format
+            )));
+        }
+        if line.seq != seq || line.model != self.model {
+            return Err(bad(format!(
+                "it says it is line {} of {}",
+                line.seq, line.model
+            )));
+        }
+        if line.prev != self.track.last_hash {
+            return Err(bad(
+                "its chain link does not match the previous line (a line was overwritten, or the server ignores conditional writes)".into(),
+            ));
+        }
+        let mut state = self.track.state.clone();
+        apply(&mut state, &line.changes).map_err(bad)?;
+        self.track.state = state;
+        Ok(line)
+    }
+
+    fn append_cache(&mut self, bytes: &[u8]) -> Result<()> {
+        crate::fsutil::create_dir_durable(&self.dir)?;
+        let path = self.lines_path();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ctx("opening", &path)?;
+        // Cut what an interrupted update left past the recorded length.
+        f.set_len(self.track.cache_len).ctx("truncating", &path)?;
+        let mut f = f;
+        f.write_all(bytes).ctx("writing", &path)?;
+        f.sync_all().ctx("syncing", &path)?;
+        self.track.cache_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Publish a line: create it at the next number. On a lost race, read the winner,
+    /// and — unless the winner is this very line (an ambiguous earlier reply) — give the
+    /// caller the new state to re-check its move against. Returns true when the line is
+    /// now on the remote.
+    pub fn try_append(
+        &mut self,
+        remote: &dyn Backend,
+        our_store: &str,
+        mut line: RemoteLine,
+    ) -> Result<Appended> {
+        line.format = LINE_FORMAT;
+        line.model = self.model.clone();
+        line.seq = self.track.seq + 1;
+        line.prev = self.track.last_hash;
+        let bytes = serde_json::to_vec(&line)
+            .map_err(|e| Error::InvalidArgument(format!("cannot serialize history line: {e}")))?;
+        let mut check = self.track.state.clone();
+        apply(&mut check, &line.changes).map_err(|e| {
+            Error::from(RemoteError::Protocol(format!(
+                "refusing to write an invalid line: {e}"
+            )))
+        })?;
+        match remote.create(&line_key(&self.model, line.seq), &bytes)? {
+            Created::New => {
+                // Record it as verified: it is exactly what was created.
+                self.verify(line.seq, &bytes)?;
+                self.track.seq = line.seq;
+                self.track.last_hash = Some(ObjectId::hash(&bytes));
+                let mut c = bytes;
+                c.push(b'\n');
+                self.append_cache(&c)?;
+                self.track.pushed = self.track.pushed.max(line.writer.seq);
+                self.save()?;
+                Ok(Appended::Written)
+            }
+            Created::Exists => {
+                let new = self.sync(remote, our_store)?;
+                if new.iter().any(|l| l.writer == line.writer) {
+                    Ok(Appended::Written)
+                } else {
+                    Ok(Appended::Raced)
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of `try_append`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Appended {
+    Written,
+    /// Another writer took the number: re-check against the new state and retry.
+    Raced,
+}

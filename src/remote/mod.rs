@@ -1,0 +1,144 @@
+//! Remotes: sharing a store through a directory or S3-compatible object storage.
+//!
+//! A remote holds the same content-addressed objects as a store (`objects/ab/cdef…`, the
+//! bytes of the local object files) and, per model, a history made of create-only line
+//! objects (`models/<m>/log/<n>`, see [`log`]). Object storage has no locks: every rule
+//! that keeps the remote consistent is built from two properties, a content-addressed put
+//! (harmless to repeat) and a create-only put (exactly one writer wins).
+//!
+//! - `push` publishes local history lines the remote lacks. For each it uploads the data
+//!   first (chunks, manifests, notes), then commits in parent-first order, then the line,
+//!   whose ref changes must match the remote's current refs (else the push is refused as
+//!   from a stale view: "run `mreg pull`"). A push killed anywhere leaves only unreferenced
+//!   objects; the rerun skips what is there.
+//! - `fetch` reads new remote lines (verified: chain, sequence, compare-and-swap replay)
+//!   and the metadata they name (commits, manifests, notes; never chunks).
+//! - `pull` fetches, then replays the remote's moves onto the local history through the
+//!   same door as every local move (`Repo::transact`). A local move not yet pushed that
+//!   conflicts with the remote is dropped from the push queue and reported; no version is
+//!   deleted.
+//! - Data is lazy: `checkout` of a version whose chunks are not local fetches exactly
+//!   those chunks (`ensure_data`), each verified against its hash.
+//!
+//! The layout and the protocol are written down in docs/FORMAT.md and docs/DESIGN.md.
+
+pub mod backend;
+pub mod config;
+pub mod log;
+mod sync;
+
+pub use config::{Origin, RemoteSpec};
+pub use sync::{
+    clone, ensure_data, fetch, fsck_remote, probe_conditional_writes, pull, push, CloneRequest,
+    DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal, RemoteFsck,
+};
+
+/// What can go wrong talking to a remote.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("no remote named {0:?}")]
+    UnknownRemote(String),
+    #[error("this store has no remote")]
+    NoRemote,
+    #[error("remote configuration: {0}")]
+    Config(String),
+    #[error("remote not found: {0}")]
+    NotFound(String),
+    #[error("credentials refused: {0}")]
+    Credentials(String),
+    #[error("remote unreachable: {0}")]
+    Unreachable(String),
+    #[error("remote I/O: {0}")]
+    Io(String),
+    #[error("the remote's content is invalid: {0}")]
+    Corrupt(String),
+    #[error("remote protocol: {0}")]
+    Protocol(String),
+    #[error("{0} does not honour conditional writes (a create-only PUT overwrote an existing object): mreg cannot keep history there without losing updates")]
+    NoConditionalWrites(String),
+    #[error("{missing} object(s) of version {commit} are neither in this store nor on the remote {remote}")]
+    DataUnavailable {
+        commit: String,
+        remote: String,
+        missing: usize,
+    },
+}
+
+/// This store's writer id on remotes (random, created on first use).
+pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
+    let path = repo.store_dir().join("remotes").join("store-id");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_string();
+        if s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(s);
+        }
+    }
+    let mut seed = Vec::new();
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let mut b = [0u8; 32];
+        if f.read_exact(&mut b).is_ok() {
+            seed.extend_from_slice(&b);
+        }
+    }
+    seed.extend_from_slice(
+        format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
+    );
+    let id = crate::ObjectId::hash(&seed).to_hex()[..32].to_string();
+    crate::fsutil::create_dir_durable(path.parent().expect("has a parent"))?;
+    crate::fsutil::write_atomic(&path, id.as_bytes(), &repo.tmp_dir())?;
+    Ok(id)
+}
+
+/// Run `f` on every item with `threads` workers; the first error stops the others.
+pub(crate) fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> crate::Result<R> + Sync,
+) -> crate::Result<Vec<R>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let first_err: Mutex<Option<crate::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items.len() {
+                    return;
+                }
+                match f(&items[i]) {
+                    Ok(r) => results.lock().expect("not poisoned")[i] = Some(r),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        first_err.lock().expect("not poisoned").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_err.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    Ok(results
+        .into_inner()
+        .expect("not poisoned")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect())
+}
+
+/// Transfers in flight at once (`MREG_REMOTE_JOBS` overrides).
+pub(crate) fn jobs() -> usize {
+    std::env::var("MREG_REMOTE_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(16)
+}

@@ -1,0 +1,1115 @@
+//! push, fetch, pull, clone, lazy data and remote fsck (the protocol is in `remote`'s docs).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use super::backend::{Backend, Created};
+use super::config::{self, RemoteSpec};
+use super::log::{self, Appended, RemoteLine, TrackFile, Writer};
+use super::{jobs, parallel, store_id, RemoteError};
+use crate::commit::Commit;
+use crate::error::{Error, Result};
+use crate::filestore::Manifest;
+use crate::gc_marks;
+use crate::history::{Action, LogEntry, MoveInfo, RefChange, RefName, RefState};
+use crate::id::{CommitId, ObjectId};
+use crate::names::ModelName;
+use crate::object::{self, Kind};
+use crate::ops::Progress;
+use crate::reach;
+use crate::repo::Repo;
+
+/// The marker object at a remote's root: its format.
+const MARKER: &str = "mreg-remote.json";
+const REMOTE_FORMAT: u32 = 1;
+/// The extra key a pulled line carries locally: `<remote> <line number>`.
+const PULLED_FROM: &str = "pulled_from";
+
+/// An open connection to one remote, for one operation.
+struct Session<'r> {
+    repo: &'r Repo,
+    name: String,
+    backend: Box<dyn Backend>,
+    store_id: String,
+    dir: PathBuf,
+}
+
+impl<'r> Session<'r> {
+    fn open(repo: &'r Repo, name: Option<&str>) -> Result<Session<'r>> {
+        let (name, spec) = config::resolve(repo, name)?;
+        let backend = spec.open()?;
+        Ok(Session {
+            repo,
+            dir: repo.store_dir().join("remotes").join(&name).join("models"),
+            name,
+            backend,
+            store_id: store_id(repo)?,
+        })
+    }
+
+    fn track(&self, model: &ModelName) -> Result<TrackFile> {
+        TrackFile::open(self.dir.clone(), self.repo.tmp_dir(), model)
+    }
+
+    /// Every model the remote has a history for.
+    fn remote_models(&self) -> Result<Vec<ModelName>> {
+        let mut out = BTreeSet::new();
+        for (key, _) in self.backend.list("models/")? {
+            let name = key
+                .strip_prefix("models/")
+                .and_then(|r| r.split('/').next())
+                .unwrap_or("");
+            let m = ModelName::new(name).map_err(|_| {
+                Error::from(RemoteError::Corrupt(format!(
+                    "{key}: {name:?} is not a valid model name"
+                )))
+            })?;
+            out.insert(m);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Every object id the remote holds (one listing).
+    fn remote_objects(&self) -> Result<HashSet<ObjectId>> {
+        let mut out = HashSet::new();
+        for (key, _) in self.backend.list("objects/")? {
+            if let Some(id) = object_key_id(&key) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Check (or write, for a new remote) the marker object.
+    fn check_marker(&self, create: bool) -> Result<()> {
+        let body =
+            serde_json::json!({ "format": REMOTE_FORMAT, "kind": "mreg remote" }).to_string();
+        let existing = match self.backend.get(MARKER)? {
+            Some(b) => b,
+            None if create => match self.backend.create(MARKER, body.as_bytes())? {
+                Created::New => return Ok(()),
+                Created::Exists => self.backend.get(MARKER)?.unwrap_or_default(),
+            },
+            None => return Ok(()),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&existing)
+            .map_err(|e| Error::from(RemoteError::Corrupt(format!("{MARKER} is not JSON: {e}"))))?;
+        match v.get("format").and_then(|f| f.as_u64()) {
+            Some(f) if f == REMOTE_FORMAT as u64 => Ok(()),
+            other => Err(RemoteError::Corrupt(format!(
+                "{MARKER}: remote format {other:?}; this mreg reads format {REMOTE_FORMAT} (upgrade mreg)"
+            ))
+            .into()),
+        }
+    }
+
+    /// Download one object, verify it against its id, and return its bytes (as stored
+    /// remotely: header and payload) with the decoded content.
+    fn get_object(&self, id: &ObjectId) -> Result<Option<(Vec<u8>, Kind, Vec<u8>)>> {
+        let Some(buf) = self.backend.get(&object_key(id))? else {
+            return Ok(None);
+        };
+        let (kind, data) = object::decode(id, &buf).map_err(|e| {
+            Error::from(RemoteError::Corrupt(format!(
+                "object {id} on the remote: {e}"
+            )))
+        })?;
+        Ok(Some((buf, kind, data)))
+    }
+
+    fn lock(&self) -> Result<crate::lock::LockGuard> {
+        self.repo.lock_named(&format!("remote-{}", self.name))
+    }
+}
+
+/// `objects/ab/cdef…` for an id.
+fn object_key(id: &ObjectId) -> String {
+    let h = id.to_hex();
+    format!("objects/{}/{}", &h[..2], &h[2..])
+}
+
+fn object_key_id(key: &str) -> Option<ObjectId> {
+    let rest = key.strip_prefix("objects/")?;
+    let (a, b) = rest.split_once('/')?;
+    if a.len() != 2 {
+        return None;
+    }
+    ObjectId::from_hex(&format!("{a}{b}"))
+}
+
+fn hex_id(v: Option<&serde_json::Value>) -> Option<ObjectId> {
+    v.and_then(|v| v.as_str()).and_then(ObjectId::from_hex)
+}
+
+/// Check that a server honours create-only writes: create a probe object twice; the second
+/// must be refused. Servers that ignore `If-None-Match` (`rclone serve s3`) fail here.
+pub fn probe_conditional_writes(remote: &dyn Backend) -> Result<()> {
+    let nonce = ObjectId::hash(
+        format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
+    );
+    let key = format!("probe/{}", nonce.to_hex());
+    let first = remote.create(&key, b"first")?;
+    let second = remote.create(&key, b"second")?;
+    let kept = remote.get(&key)?;
+    let _ = remote.delete(&key);
+    if first != Created::New || second != Created::Exists || kept.as_deref() != Some(b"first") {
+        return Err(RemoteError::NoConditionalWrites(remote.describe()).into());
+    }
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// push
+
+/// A move refused because the remote moved the same ref since this store last saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    pub model: ModelName,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Where this store believed the ref was (and moved it from).
+    pub local_view: Option<CommitId>,
+    /// Where it is on the remote.
+    pub remote: Option<CommitId>,
+    /// The local history line not published.
+    pub local_seq: u64,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} moved on the remote since your last fetch (your view: {}, remote: {}): run `mreg pull`",
+            self.reference,
+            self.model,
+            log::show(self.local_view),
+            log::show(self.remote)
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ModelPush {
+    pub model: Option<ModelName>,
+    /// History lines published by this push.
+    pub lines_pushed: usize,
+    /// Lines already on the remote (an earlier, interrupted push) or with nothing left to do.
+    pub lines_skipped: usize,
+    pub refused: Option<Refusal>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PushReport {
+    pub remote: String,
+    pub url: String,
+    pub models: Vec<ModelPush>,
+    pub objects_uploaded: usize,
+    pub bytes_uploaded: u64,
+    /// Objects the push needed that the remote already had.
+    pub objects_present: usize,
+}
+
+impl PushReport {
+    pub fn refused(&self) -> impl Iterator<Item = &Refusal> {
+        self.models.iter().filter_map(|m| m.refused.as_ref())
+    }
+}
+
+/// How a pending local line stands against the remote's refs.
+enum Check {
+    /// Publish with these changes (those already in effect on the remote are left out).
+    Publish(Vec<RefChange>),
+    /// Every change is already in effect: nothing to publish.
+    Done,
+    Conflict(RefName, Option<CommitId>, Option<CommitId>),
+}
+
+fn check_line(state: &RefState, e: &LogEntry) -> Check {
+    let mut out = Vec::new();
+    for c in &e.changes {
+        let cur = state.get(&c.name);
+        if cur == c.old {
+            out.push(c.clone());
+        } else if cur == c.new {
+            continue;
+        } else {
+            return Check::Conflict(c.name.clone(), c.old, cur);
+        }
+    }
+    if out.is_empty() && !e.changes.is_empty() {
+        Check::Done
+    } else {
+        Check::Publish(out)
+    }
+}
+
+/// Local lines of `model` that are not on the remote yet, in order.
+fn pending(repo: &Repo, remote: &str, model: &ModelName, t: &log::Track) -> Result<Vec<LogEntry>> {
+    let (entries, _) = repo.model_log(model).entries()?;
+    let dropped: HashSet<u64> = t.dropped.iter().copied().collect();
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.seq > t.pushed && !dropped.contains(&e.seq))
+        .filter(|e| e.action != Action::Prune)
+        .filter(|e| {
+            !e.extra
+                .get(PULLED_FROM)
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| s.split(' ').next() == Some(remote))
+        })
+        .collect())
+}
+
+/// Commits and notes a line names.
+fn line_refs(
+    changes: &[RefChange],
+    extra: &BTreeMap<String, serde_json::Value>,
+) -> (Vec<ObjectId>, Vec<ObjectId>) {
+    let mut commits: Vec<ObjectId> = changes.iter().filter_map(|c| c.new.map(|n| *n)).collect();
+    commits.extend(changes.iter().filter_map(|c| c.old.map(|n| *n)));
+    commits.extend(hex_id(extra.get("commit")));
+    for k in ["archived", "unarchived"] {
+        commits.extend(hex_id(extra.get(k)));
+    }
+    let notes = hex_id(extra.get("note")).into_iter().collect();
+    (commits, notes)
+}
+
+/// Publish local history to the remote: data, then commits, then history lines.
+pub fn push(
+    repo: &Repo,
+    remote: Option<&str>,
+    models: &[ModelName],
+    progress: &dyn Progress,
+) -> Result<PushReport> {
+    let s = Session::open(repo, remote)?;
+    let _lock = s.lock()?;
+    probe_conditional_writes(s.backend.as_ref())?;
+    s.check_marker(true)?;
+    let models = if models.is_empty() {
+        repo.models()?
+    } else {
+        for m in models {
+            if !repo.model_exists(m) {
+                return Err(Error::UnknownModel(m.to_string()));
+            }
+        }
+        models.to_vec()
+    };
+    let mut report = PushReport {
+        remote: s.name.clone(),
+        url: s.backend.describe(),
+        ..Default::default()
+    };
+
+    // 1. Read the remote's histories; decide which local lines can be published.
+    let mut plans = Vec::new();
+    for m in &models {
+        let mut tf = s.track(m)?;
+        tf.sync(s.backend.as_ref(), &s.store_id)?;
+        let lines = pending(repo, &s.name, m, &tf.track)?;
+        let mut sim = tf.track.state.clone();
+        let mut publish = Vec::new();
+        for e in lines {
+            match check_line(&sim, &e) {
+                Check::Publish(ch) => {
+                    log::apply(&mut sim, &ch).expect("checked against this state");
+                    publish.push(e);
+                }
+                Check::Done => publish.push(e),
+                Check::Conflict(..) => {
+                    publish.push(e);
+                    break; // refused when written, below
+                }
+            }
+        }
+        plans.push((m.clone(), tf, publish));
+    }
+
+    // 2. Upload what the lines need and the remote lacks: data first, commits after.
+    let mut want_commits = Vec::new();
+    let mut want_notes = Vec::new();
+    for (_, _, lines) in &plans {
+        for e in lines {
+            let (c, n) = line_refs(&e.changes, &e.extra);
+            want_commits.extend(c);
+            want_notes.extend(n);
+        }
+    }
+    let have = if want_commits.is_empty() && want_notes.is_empty() {
+        HashSet::new()
+    } else {
+        s.remote_objects()?
+    };
+    let (data, commit_levels) = closure(repo, &have, &want_commits, &want_notes, &s.name)?;
+    report.objects_present = want_notes.iter().filter(|n| have.contains(n)).count();
+    let total: u64 = data
+        .iter()
+        .chain(commit_levels.iter().flatten())
+        .map(|id| repo.objects().disk_size(id).unwrap_or(0))
+        .sum();
+    progress.start("pushing", total);
+    let bytes = AtomicU64::new(0);
+    let upload = |id: &ObjectId| -> Result<()> {
+        let buf = repo.objects().read_encoded(id)?;
+        s.backend.put(&object_key(id), &buf)?;
+        bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        progress.advance(buf.len() as u64);
+        Ok(())
+    };
+    let data: Vec<ObjectId> = data.into_iter().collect();
+    parallel(&data, jobs(), upload)?;
+    for level in &commit_levels {
+        parallel(level, jobs(), upload)?;
+    }
+    progress.finish();
+    report.objects_uploaded = data.len() + commit_levels.iter().map(Vec::len).sum::<usize>();
+    report.bytes_uploaded = bytes.into_inner();
+
+    // 3. Publish the lines, each a compare-and-swap against the remote's refs.
+    for (m, mut tf, lines) in plans {
+        let mut mp = ModelPush {
+            model: Some(m.clone()),
+            ..Default::default()
+        };
+        let last_local = repo.model_log(&m).last()?.map_or(0, |e| e.seq);
+        for e in lines {
+            loop {
+                if tf.track.pushed >= e.seq {
+                    mp.lines_skipped += 1; // found on the remote: an earlier push wrote it
+                    break;
+                }
+                match check_line(&tf.track.state, &e) {
+                    Check::Conflict(name, local_view, remote_now) => {
+                        mp.refused = Some(Refusal {
+                            model: m.clone(),
+                            reference: name.describe(),
+                            local_view,
+                            remote: remote_now,
+                            local_seq: e.seq,
+                        });
+                        break;
+                    }
+                    Check::Done => {
+                        tf.track.pushed = e.seq;
+                        tf.save()?;
+                        mp.lines_skipped += 1;
+                        break;
+                    }
+                    Check::Publish(changes) => {
+                        let mut extra = e.extra.clone();
+                        extra.remove(PULLED_FROM);
+                        let line = RemoteLine {
+                            format: log::LINE_FORMAT,
+                            model: m.clone(),
+                            seq: 0,
+                            prev: None,
+                            writer: Writer {
+                                store: s.store_id.clone(),
+                                seq: e.seq,
+                            },
+                            time: e.time.clone(),
+                            author: e.author.clone(),
+                            action: e.action.clone(),
+                            message: e.message.clone(),
+                            changes,
+                            extra,
+                        };
+                        match tf.try_append(s.backend.as_ref(), &s.store_id, line)? {
+                            Appended::Written => {
+                                mp.lines_pushed += 1;
+                                break;
+                            }
+                            Appended::Raced => continue,
+                        }
+                    }
+                }
+            }
+            if mp.refused.is_some() {
+                break;
+            }
+        }
+        if mp.refused.is_none() && tf.track.pushed < last_local {
+            // Everything after is local-only (prune records) or pulled: nothing to publish.
+            tf.track.pushed = last_local;
+        }
+        tf.track.dropped.retain(|&d| d > tf.track.pushed);
+        tf.save()?;
+        report.models.push(mp);
+    }
+    Ok(report)
+}
+
+/// The objects a set of commits and notes needs on the remote, given what it has: data
+/// objects (chunks, manifests, patches, notes), and the missing commits in levels, each
+/// level's parents in an earlier one (so a commit on the remote implies its ancestors).
+fn closure(
+    repo: &Repo,
+    have: &HashSet<ObjectId>,
+    commits: &[ObjectId],
+    notes: &[ObjectId],
+    remote: &str,
+) -> Result<(BTreeSet<ObjectId>, Vec<Vec<ObjectId>>)> {
+    let mut data = BTreeSet::new();
+    for n in notes {
+        if !have.contains(n) {
+            data.insert(*n);
+        }
+    }
+    let mut missing: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new(); // id -> missing parents
+    let mut stack: Vec<ObjectId> = commits.to_vec();
+    let mut seen = HashSet::new();
+    while let Some(id) = stack.pop() {
+        if have.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        let c = repo.read_commit(&id)?;
+        let (vd, problems) = reach::version_data(repo, &id, &c);
+        if let Some(p) = problems.first() {
+            return Err(RemoteError::Protocol(format!(
+                "cannot push {}: {}: {}",
+                id.short(),
+                p.item,
+                p.problem
+            ))
+            .into());
+        }
+        let mut lacking = 0;
+        for o in vd.metadata.iter().chain(vd.chunks.iter()) {
+            if have.contains(o) {
+                continue;
+            }
+            if !repo.objects().exists(o) {
+                lacking += 1;
+            } else {
+                data.insert(*o);
+            }
+        }
+        if lacking > 0 {
+            return Err(RemoteError::DataUnavailable {
+                commit: id.to_hex(),
+                remote: remote.to_string(),
+                missing: lacking,
+            }
+            .into());
+        }
+        let ups: Vec<ObjectId> = c
+            .parents
+            .iter()
+            .chain(c.derived_from.iter())
+            .map(|p| **p)
+            .collect();
+        stack.extend(ups.iter().copied());
+        missing.insert(id, ups);
+    }
+    // Levels: a commit goes after every missing commit it names.
+    let mut levels = Vec::new();
+    let mut placed: HashSet<ObjectId> = HashSet::new();
+    while placed.len() < missing.len() {
+        let level: Vec<ObjectId> = missing
+            .iter()
+            .filter(|(id, ups)| {
+                !placed.contains(*id)
+                    && ups
+                        .iter()
+                        .all(|u| !missing.contains_key(u) || placed.contains(u))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if level.is_empty() {
+            return Err(RemoteError::Protocol("commit ancestry has a cycle".into()).into());
+        }
+        placed.extend(level.iter().copied());
+        levels.push(level);
+    }
+    Ok((data, levels))
+}
+
+// ----------------------------------------------------------------------------------------
+// fetch
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FetchReport {
+    pub remote: String,
+    pub url: String,
+    /// New remote history lines, per model.
+    pub new_lines: BTreeMap<String, usize>,
+    /// Metadata objects downloaded (commits, manifests, notes, patches).
+    pub objects_fetched: usize,
+    pub bytes_fetched: u64,
+}
+
+/// Read the remote's new history and the metadata it names (no file data).
+pub fn fetch(repo: &Repo, remote: Option<&str>, progress: &dyn Progress) -> Result<FetchReport> {
+    let s = Session::open(repo, remote)?;
+    let _lock = s.lock()?;
+    fetch_in(&s, progress)
+}
+
+fn fetch_in(s: &Session, progress: &dyn Progress) -> Result<FetchReport> {
+    s.check_marker(false)?;
+    let mut report = FetchReport {
+        remote: s.name.clone(),
+        url: s.backend.describe(),
+        ..Default::default()
+    };
+    let mut want_commits = Vec::new();
+    let mut want_notes = Vec::new();
+    for m in s.remote_models()? {
+        let mut tf = s.track(&m)?;
+        let new = tf.sync(s.backend.as_ref(), &s.store_id)?;
+        if !new.is_empty() {
+            report.new_lines.insert(m.to_string(), new.len());
+        }
+        // Lines not applied yet (including ones an interrupted fetch synced): their
+        // metadata must be here before pull applies them.
+        for l in tf.cached_lines_after(tf.track.applied)? {
+            let (c, n) = line_refs(&l.changes, &l.extra);
+            want_commits.extend(c);
+            want_notes.extend(n);
+        }
+    }
+    let (n, b) = fetch_metadata(s, &want_commits, &want_notes, progress)?;
+    report.objects_fetched = n;
+    report.bytes_fetched = b;
+    Ok(report)
+}
+
+/// Download (verified) the commits named, their ancestors, manifests, patches and the
+/// notes, where not local; mark versions whose chunks are not local as remote-only.
+fn fetch_metadata(
+    s: &Session,
+    commits: &[ObjectId],
+    notes: &[ObjectId],
+    progress: &dyn Progress,
+) -> Result<(usize, u64)> {
+    let repo = s.repo;
+    let _store = repo.lock_store_shared()?;
+    let count = AtomicUsize::new(0);
+    let bytes = AtomicU64::new(0);
+    progress.start("fetching", 0);
+    let get = |id: &ObjectId, want: &[Kind]| -> Result<Option<Vec<u8>>> {
+        let Some((buf, kind, data)) = s.get_object(id)? else {
+            return Err(RemoteError::Corrupt(format!(
+                "object {id} is named by the remote's history but missing on the remote"
+            ))
+            .into());
+        };
+        if !want.contains(&kind) {
+            return Err(RemoteError::Corrupt(format!(
+                "object {id} on the remote is a {}, expected a {}",
+                kind.name(),
+                want[0].name()
+            ))
+            .into());
+        }
+        repo.objects().put_encoded(*id, &buf)?;
+        count.fetch_add(1, Ordering::Relaxed);
+        bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(Some(data))
+    };
+    let notes: Vec<ObjectId> = notes
+        .iter()
+        .filter(|n| !repo.objects().exists(n))
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    parallel(&notes, jobs(), |id| get(id, &[Kind::Note]).map(|_| ()))?;
+    let mut level: Vec<ObjectId> = commits
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut seen = HashSet::new();
+    let mut fetched_commits: Vec<(ObjectId, Commit)> = Vec::new();
+    while !level.is_empty() {
+        let todo: Vec<ObjectId> = level.drain(..).filter(|id| seen.insert(*id)).collect();
+        let got = parallel(&todo, jobs(), |id| -> Result<(ObjectId, Commit, bool)> {
+            if repo.objects().exists(id) {
+                return Ok((*id, repo.read_commit(id)?, false));
+            }
+            let data = get(id, &[Kind::Commit])?.expect("present");
+            Ok((*id, Commit::decode(id, &data)?, true))
+        })?;
+        let mut meta = Vec::new();
+        for (id, c, fresh) in got {
+            if !fresh {
+                continue; // local commits have their ancestors and metadata locally
+            }
+            for p in c.parents.iter().chain(c.derived_from.iter()) {
+                level.push(**p);
+            }
+            for f in reach::data_files(&c) {
+                if !repo.objects().exists(&f.manifest) {
+                    meta.push(*f.manifest);
+                }
+            }
+            if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
+                if !repo.objects().exists(&p) {
+                    meta.push(p);
+                }
+            }
+            fetched_commits.push((id, c));
+        }
+        meta.sort();
+        meta.dedup();
+        parallel(&meta, jobs(), |id| {
+            get(id, &[Kind::Manifest, Kind::Blob]).map(|_| ())
+        })?;
+    }
+    repo.objects().flush()?;
+    for (id, c) in &fetched_commits {
+        if !reach::files_missing_data(repo, c).is_empty() {
+            gc_marks::mark_remote_only(repo, id, &s.name)?;
+        }
+    }
+    progress.finish();
+    Ok((count.into_inner(), bytes.into_inner()))
+}
+
+// ----------------------------------------------------------------------------------------
+// pull
+
+/// A local move that was not pushed and that the remote contradicts: the remote's value
+/// was taken; the local line stays in the history but will not be published.
+#[derive(Clone, Debug, Serialize)]
+pub struct DroppedMove {
+    pub model: ModelName,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub local_seq: u64,
+    pub action: String,
+    /// What the local move had set, and what the remote has.
+    pub local: Option<CommitId>,
+    pub remote: Option<CommitId>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PullReport {
+    pub fetch: FetchReport,
+    /// Remote moves replayed onto the local history, per model.
+    pub applied: BTreeMap<String, usize>,
+    pub dropped: Vec<DroppedMove>,
+}
+
+/// Fetch, then replay the remote's moves onto the local history (all models, or `models`).
+pub fn pull(
+    repo: &Repo,
+    remote: Option<&str>,
+    models: &[ModelName],
+    progress: &dyn Progress,
+) -> Result<PullReport> {
+    let s = Session::open(repo, remote)?;
+    let _lock = s.lock()?;
+    let fetch = fetch_in(&s, progress)?;
+    let mut report = PullReport {
+        fetch,
+        ..Default::default()
+    };
+    let targets = if models.is_empty() {
+        s.remote_models()?
+    } else {
+        models.to_vec()
+    };
+    for m in targets {
+        let mut tf = s.track(&m)?;
+        let lines = tf.cached_lines_after(tf.track.applied)?;
+        let mut applied = 0;
+        for l in lines {
+            if l.writer.store != s.store_id {
+                apply_remote_line(repo, &s.name, &m, &l)?;
+                applied += 1;
+            }
+            tf.track.applied = l.seq;
+            tf.save()?;
+        }
+        if applied > 0 {
+            report.applied.insert(m.to_string(), applied);
+        }
+        // Local moves not pushed that the remote now contradicts will never publish.
+        let mut sim = tf.track.state.clone();
+        for e in pending(repo, &s.name, &m, &tf.track)? {
+            match check_line(&sim, &e) {
+                Check::Publish(ch) => log::apply(&mut sim, &ch).expect("checked"),
+                Check::Done => {}
+                Check::Conflict(name, _, remote_now) => {
+                    let local = e
+                        .changes
+                        .iter()
+                        .find(|c| c.name == name)
+                        .and_then(|c| c.new);
+                    report.dropped.push(DroppedMove {
+                        model: m.clone(),
+                        reference: name.describe(),
+                        local_seq: e.seq,
+                        action: e.action.to_string(),
+                        local,
+                        remote: remote_now,
+                    });
+                    tf.track.dropped.push(e.seq);
+                }
+            }
+        }
+        tf.save()?;
+    }
+    Ok(report)
+}
+
+/// Replay one remote line as a local move (the remote's value wins on a conflict; the
+/// caller reports the local moves that lost).
+fn apply_remote_line(repo: &Repo, remote: &str, model: &ModelName, l: &RemoteLine) -> Result<()> {
+    let info = MoveInfo {
+        time: l.time.clone(),
+        author: l.author.clone(),
+        message: l.message.clone(),
+    };
+    repo.transact(model, info, l.action.clone(), |t| {
+        for c in &l.changes {
+            if let Some(new) = c.new {
+                crate::refs::check_model(repo, model, &new)?;
+            }
+            t.set_ref(&c.name, c.new);
+        }
+        for (k, v) in &l.extra {
+            t.set_extra(k, v.clone());
+        }
+        t.set_extra(PULLED_FROM, format!("{remote} {}", l.seq).into());
+        Ok(())
+    })?;
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// clone
+
+#[derive(Clone, Debug)]
+pub struct CloneRequest {
+    pub spec: RemoteSpec,
+    /// The directory to create the store in (its `.modelreg`).
+    pub dir: PathBuf,
+    /// The remote's name in the new store.
+    pub name: String,
+}
+
+/// A new store in `dir` from a remote: metadata only (data comes on checkout). Nothing is
+/// left behind when it fails.
+pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, PullReport)> {
+    config::validate_remote_name(&req.name)?;
+    let store = req.dir.join(crate::repo::STORE_DIR);
+    if store.exists() {
+        return Err(Error::AlreadyInitialized(store));
+    }
+    // Reach the remote before creating anything.
+    let backend = req.spec.open()?;
+    backend.get(MARKER)?;
+    let created_dir = !req.dir.exists();
+    let result = (|| {
+        std::fs::create_dir_all(&req.dir).map_err(|e| Error::io("creating", &req.dir, e))?;
+        let repo = Repo::init(&req.dir)?;
+        repo.update_config(|c| {
+            c.remotes.insert(req.name.clone(), req.spec.clone());
+            Ok(())
+        })?;
+        let repo = Repo::open(&store)?;
+        let report = pull(&repo, Some(&req.name), &[], progress)?;
+        Ok((repo, report))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&store);
+        if created_dir {
+            let _ = std::fs::remove_dir(&req.dir);
+        }
+    }
+    result
+}
+
+// ----------------------------------------------------------------------------------------
+// lazy data
+
+/// What `ensure_data` downloaded.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DataFetch {
+    pub remote: String,
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+/// Make the data of `commit`'s files `paths` (all when empty) local, fetching missing
+/// chunks (and manifests) from the default remote. `None` when nothing was missing or the
+/// store has no remote (the caller then reports the missing data as before).
+pub fn ensure_data(
+    repo: &Repo,
+    commit: &CommitId,
+    paths: &[String],
+    progress: &dyn Progress,
+) -> Result<Option<DataFetch>> {
+    let c = repo.read_commit(commit)?;
+    let selected: Vec<&crate::commit::FileEntry> = if paths.is_empty() {
+        reach::data_files(&c).collect()
+    } else {
+        crate::ops::checkout::select(&c, paths)?
+    };
+    let local_manifest = |f: &crate::commit::FileEntry| reach::read_manifest(repo, f).ok();
+    let mut missing_manifests = Vec::new();
+    let mut missing_chunks: BTreeMap<ObjectId, u64> = BTreeMap::new();
+    for f in &selected {
+        match local_manifest(f) {
+            Some(m) => {
+                for ch in &m.chunks {
+                    if !repo.objects().exists(&ch.id) {
+                        missing_chunks.insert(ch.id, ch.len);
+                    }
+                }
+            }
+            None => missing_manifests.push((*f).clone()),
+        }
+    }
+    if missing_manifests.is_empty() && missing_chunks.is_empty() {
+        return Ok(None);
+    }
+    if config::remotes(repo)?.is_empty() {
+        return Ok(None);
+    }
+    let s = Session::open(repo, None)?;
+    let _store = repo.lock_store_shared()?;
+    let count = AtomicUsize::new(0);
+    let bytes = AtomicU64::new(0);
+    let lacking = AtomicUsize::new(0);
+    let fetch_one = |id: &ObjectId, kind: Kind| -> Result<Option<Vec<u8>>> {
+        match s.get_object(id)? {
+            None => {
+                lacking.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Some((buf, k, data)) => {
+                if k != kind {
+                    return Err(RemoteError::Corrupt(format!(
+                        "object {id} on the remote is a {}, expected a {}",
+                        k.name(),
+                        kind.name()
+                    ))
+                    .into());
+                }
+                repo.objects().put_encoded(*id, &buf)?;
+                count.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                progress.advance(data.len() as u64);
+                Ok(Some(data))
+            }
+        }
+    };
+    for f in &missing_manifests {
+        if let Some(data) = fetch_one(&f.manifest, Kind::Manifest)? {
+            let m = Manifest::parse(&f.manifest, &data)?;
+            for ch in &m.chunks {
+                if !repo.objects().exists(&ch.id) {
+                    missing_chunks.insert(ch.id, ch.len);
+                }
+            }
+        }
+    }
+    let total: u64 = missing_chunks.values().sum();
+    progress.start("fetching data", total);
+    let ids: Vec<ObjectId> = missing_chunks.keys().copied().collect();
+    parallel(&ids, jobs(), |id| fetch_one(id, Kind::Chunk).map(|_| ()))?;
+    progress.finish();
+    repo.objects().flush()?;
+    let n = lacking.into_inner();
+    if n > 0 {
+        return Err(RemoteError::DataUnavailable {
+            commit: commit.to_hex(),
+            remote: s.name.clone(),
+            missing: n,
+        }
+        .into());
+    }
+    if reach::files_missing_data(repo, &c).is_empty() {
+        gc_marks::clear_data_marks(repo, commit)?;
+    }
+    Ok(Some(DataFetch {
+        remote: s.name.clone(),
+        objects: count.into_inner(),
+        bytes: bytes.into_inner(),
+    }))
+}
+
+// ----------------------------------------------------------------------------------------
+// fsck --remote
+
+/// What `fsck --remote` found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RemoteFsck {
+    pub remote: String,
+    pub url: String,
+    pub objects: usize,
+    pub bytes: u64,
+    pub models: usize,
+    pub lines: usize,
+    pub problems: Vec<reach::Problem>,
+}
+
+impl RemoteFsck {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verify everything a remote holds: each object is well-formed and named by its hash,
+/// each history is a valid chain, and everything a line names is present with its data.
+pub fn fsck_remote(
+    repo: &Repo,
+    remote: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<RemoteFsck> {
+    let s = Session::open(repo, remote)?;
+    s.check_marker(false)?;
+    let mut rep = RemoteFsck {
+        remote: s.name.clone(),
+        url: s.backend.describe(),
+        ..Default::default()
+    };
+    let listed = s.backend.list("objects/")?;
+    let problem = |item: String, p: String| reach::Problem { item, problem: p };
+    let mut keys = Vec::new();
+    for (key, size) in &listed {
+        match object_key_id(key) {
+            Some(id) => keys.push((id, *size)),
+            None => rep
+                .problems
+                .push(problem(key.clone(), "not an object name".into())),
+        }
+    }
+    progress.start("verifying", keys.iter().map(|k| k.1).sum());
+    let kinds = parallel(
+        &keys,
+        jobs(),
+        |(id, size)| -> Result<(
+            ObjectId,
+            std::result::Result<(Kind, Option<Vec<u8>>), String>,
+        )> {
+            let r = match s.backend.get(&object_key(id))? {
+                None => Err("listed but unreadable".to_string()),
+                Some(buf) => match object::decode(id, &buf) {
+                    Ok((k, data)) => Ok((
+                        k,
+                        matches!(k, Kind::Commit | Kind::Manifest).then_some(data),
+                    )),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            progress.advance(*size);
+            Ok((*id, r))
+        },
+    )?;
+    progress.finish();
+    rep.objects = keys.len();
+    rep.bytes = keys.iter().map(|k| k.1).sum();
+    let mut kind_of: BTreeMap<ObjectId, Kind> = BTreeMap::new();
+    let mut commits: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
+    let mut manifests: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
+    for (id, r) in kinds {
+        match r {
+            Ok((k, data)) => {
+                kind_of.insert(id, k);
+                match (k, data) {
+                    (Kind::Commit, Some(d)) => {
+                        commits.insert(id, d);
+                    }
+                    (Kind::Manifest, Some(d)) => {
+                        manifests.insert(id, d);
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => rep.problems.push(problem(format!("object {id}"), e)),
+        }
+    }
+    let need = |rep: &mut RemoteFsck, id: &ObjectId, kind: Kind, item: &str| -> bool {
+        match kind_of.get(id) {
+            Some(k) if *k == kind => true,
+            Some(k) => {
+                rep.problems.push(problem(
+                    item.to_string(),
+                    format!("{id} is a {}, expected a {}", k.name(), kind.name()),
+                ));
+                false
+            }
+            None => {
+                rep.problems.push(problem(
+                    item.to_string(),
+                    format!("{} {id} is missing", kind.name()),
+                ));
+                false
+            }
+        }
+    };
+    let mut checked = HashSet::new();
+    let models = s.remote_models()?;
+    rep.models = models.len();
+    let tmp = tempfile::tempdir_in(repo.tmp_dir())
+        .map_err(|e| Error::io("creating temp dir in", repo.tmp_dir(), e))?;
+    for m in models {
+        let mut tf = TrackFile::open(tmp.path().to_path_buf(), repo.tmp_dir(), &m)?;
+        let lines = match tf.sync(s.backend.as_ref(), "") {
+            Ok(l) => l,
+            Err(e) => {
+                rep.problems
+                    .push(problem(format!("model {m} history"), e.to_string()));
+                continue;
+            }
+        };
+        rep.lines += lines.len();
+        for l in &lines {
+            let item = format!("model {m} line {}", l.seq);
+            let (cs, ns) = line_refs(&l.changes, &l.extra);
+            for n in ns {
+                need(&mut rep, &n, Kind::Note, &item);
+            }
+            let mut stack = cs;
+            while let Some(id) = stack.pop() {
+                if !checked.insert(id) || !need(&mut rep, &id, Kind::Commit, &item) {
+                    continue;
+                }
+                let Some(bytes) = commits.get(&id) else {
+                    continue;
+                };
+                let c = match Commit::decode(&id, bytes) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        rep.problems
+                            .push(problem(format!("commit {id}"), e.to_string()));
+                        continue;
+                    }
+                };
+                stack.extend(c.parents.iter().chain(c.derived_from.iter()).map(|p| **p));
+                let citem = format!("commit {}", id.short());
+                if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
+                    need(&mut rep, &p, Kind::Blob, &citem);
+                }
+                for f in reach::data_files(&c) {
+                    let fitem = format!("commit {} file {}", id.short(), f.path);
+                    if !need(&mut rep, &f.manifest, Kind::Manifest, &fitem) {
+                        continue;
+                    }
+                    let Some(mb) = manifests.get(&f.manifest) else {
+                        continue;
+                    };
+                    match Manifest::parse(&f.manifest, mb) {
+                        Ok(man) => {
+                            for ch in &man.chunks {
+                                need(&mut rep, &ch.id, Kind::Chunk, &fitem);
+                            }
+                        }
+                        Err(e) => rep.problems.push(problem(fitem, e.to_string())),
+                    }
+                }
+            }
+        }
+    }
+    Ok(rep)
+}
