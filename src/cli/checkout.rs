@@ -53,8 +53,30 @@ pub struct Args {
     json: bool,
 }
 
+/// The store for `checkout --git`: the usual one, or — in a fresh clone of the code that
+/// has no store but tracks `mreg-remotes.yaml` — a new one at the git root, whose versions
+/// come from those remotes.
+fn repo_for_git(ctx: &Ctx) -> mreg::Result<mreg::Repo> {
+    match ctx.repo() {
+        Err(mreg::Error::NotARepo(p)) if ctx.store.is_none() => {
+            let root = mreg::git::work_tree_root(&ctx.cwd).ok_or(mreg::Error::NotARepo(p.clone()))?;
+            if mreg::remote::config::tracked_remotes(&root)?.is_empty() {
+                return Err(mreg::Error::NotARepo(p));
+            }
+            mreg::Repo::init(&root)?;
+            ctx.note(format_args!(
+                "created a store in {} for the remotes in {}",
+                root.display(),
+                mreg::remote::config::TRACKED_FILE
+            ));
+            ctx.repo()
+        }
+        other => other,
+    }
+}
+
 fn run_git(ctx: &Ctx, a: Args, gitrev: &str) -> mreg::Result<Output> {
-    let repo = ctx.repo()?;
+    let repo = repo_for_git(ctx)?;
     let wanted = super::rel_paths(&repo, &ctx.cwd, &a.paths)?;
     let done = checkout_pinned(&repo, gitrev, &wanted, a.force, &ctx.progress())?;
     for d in &done {

@@ -204,7 +204,7 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     let rep = remote::push(&repo, name.as_deref(), &models, &ctx.progress())?;
     let code = if rep.refused().next().is_some() { 1 } else { 0 };
     for r in rep.refused() {
-        eprintln!("rejected: {r}");
+        eprintln!("error: rejected: {r}");
     }
     if code != 0 {
         eprintln!("hint: `mreg pull` takes the remote's moves (reporting any local move it replaces); then redo yours if still wanted, and push again");

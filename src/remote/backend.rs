@@ -310,8 +310,32 @@ fn classify(context: &str, e: object_store::Error) -> RemoteError {
         src = s.source();
     }
     let has = |s: &str| text.contains(s);
+    // The S3 error code (`<Code>NoSuchBucket</Code>`) says it best; else the first cause.
+    let code = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|r| r.split("</Code>").next())
+        .map(str::to_string);
+    let status = ["400", "401", "403", "404", "409", "412", "500", "502", "503", "504"]
+        .into_iter()
+        .find(|c| text.contains(&format!("status code: {c}")));
+    let short = match (&code, status) {
+        (Some(c), Some(st)) => format!("HTTP {st} {c}"),
+        (Some(c), None) => c.clone(),
+        (None, Some(st)) => format!("HTTP {st}"),
+        (None, None) => {
+            // The innermost cause is the most specific ("Connection refused (os error 111)").
+            let mut last = e.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+            while let Some(s) = src {
+                last = s.to_string();
+                src = s.source();
+            }
+            last.chars().take(300).collect()
+        }
+    };
     if has("NoSuchBucket") || has("bucket does not exist") {
-        RemoteError::NotFound(format!("{context}: the bucket does not exist ({text})"))
+        RemoteError::NotFound(format!("{context}: the bucket does not exist ({short})"))
     } else if has("InvalidAccessKeyId")
         || has("SignatureDoesNotMatch")
         || has("AccessDenied")
@@ -319,7 +343,7 @@ fn classify(context: &str, e: object_store::Error) -> RemoteError {
         || has("Forbidden")
     {
         RemoteError::Credentials(format!(
-            "{context}: the server refused the credentials ({text})"
+            "{context}: the server refused the credentials ({short})"
         ))
     } else if has("Connection refused")
         || has("error sending request")
@@ -328,9 +352,9 @@ fn classify(context: &str, e: object_store::Error) -> RemoteError {
         || has("connection closed")
         || has("timed out")
     {
-        RemoteError::Unreachable(format!("{context}: {text}"))
+        RemoteError::Unreachable(format!("{context}: {short}"))
     } else {
-        RemoteError::Io(format!("{context}: {text}"))
+        RemoteError::Io(format!("{context}: {short}"))
     }
 }
 
