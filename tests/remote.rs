@@ -21,15 +21,35 @@ fn s3(r: &TestRepo, args: &[&str]) -> Run {
 fn store_with_two_versions(size: usize) -> (TestRepo, String, String) {
     let r = TestRepo::new();
     r.write("model.bin", &noise(size, 1));
-    let v1 = r.commit(&["model.bin", "--model", "fraud", "-m", "v1", "--metric", "acc=0.9"]);
+    let v1 = r.commit(&[
+        "model.bin",
+        "--model",
+        "fraud",
+        "-m",
+        "v1",
+        "--metric",
+        "acc=0.9",
+    ]);
     r.write("model.bin", &noise(size, 2));
-    let v2 = r.commit(&["model.bin", "--model", "fraud", "-m", "v2", "--metric", "acc=0.8"]);
+    let v2 = r.commit(&[
+        "model.bin",
+        "--model",
+        "fraud",
+        "-m",
+        "v2",
+        "--metric",
+        "acc=0.8",
+    ]);
     r.mreg(&["alias", "set", "fraud", "production", &v1]).ok();
     (r, v1, v2)
 }
 
 fn add_s3_remote(r: &TestRepo, name: &str, server: &Server, url: &str) {
-    s3(r, &["remote", "add", name, url, "--endpoint", &server.endpoint()]).ok();
+    s3(
+        r,
+        &["remote", "add", name, url, "--endpoint", &server.endpoint()],
+    )
+    .ok();
 }
 
 fn clone_s3(server: &Server, url: &str) -> TestRepo {
@@ -57,7 +77,16 @@ fn round_trip_through_seaweedfs_is_byte_identical_and_fsck_clean() {
     server.create_bucket("models");
     let (a, v1, v2) = store_with_two_versions(3 << 20);
     a.write("notes.txt", b"x");
-    a.mreg(&["eval", "add", &v2, "--dataset", "holdout", "--metric", "acc=0.85"]).ok();
+    a.mreg(&[
+        "eval",
+        "add",
+        &v2,
+        "--dataset",
+        "holdout",
+        "--metric",
+        "acc=0.85",
+    ])
+    .ok();
     add_s3_remote(&a, "origin", &server, "s3://models/team/fraud");
     let push = s3(&a, &["push", "--json"]).ok().json();
     assert_eq!(push["models"][0]["lines_pushed"], 4, "{push}");
@@ -94,7 +123,10 @@ fn lazy_checkout_downloads_only_that_versions_chunks() {
 
     let b = clone_s3(&server, "s3://models/m");
     let metadata_only = object_bytes(&b);
-    assert!(metadata_only < 64 * 1024, "clone fetched data: {metadata_only} bytes");
+    assert!(
+        metadata_only < 64 * 1024,
+        "clone fetched data: {metadata_only} bytes"
+    );
     s3(&b, &["checkout", "fraud@production", "--to", "/dev/null/x"]).fails();
     s3(&b, &["checkout", "fraud@production", "--to", "srv"]).ok();
     assert_eq!(b.read("srv/model.bin"), noise(size, 1));
@@ -121,20 +153,31 @@ fn a_move_from_a_stale_view_is_refused_and_pull_reports_what_it_replaces() {
 
     // A promotes v2; B, still seeing v1, moves production to v1's parent... to v1 itself
     // via an alias move of its own.
-    a.mreg(&["alias", "set", "fraud", "production", &v2, "-m", "a moves"]).ok();
+    a.mreg(&["alias", "set", "fraud", "production", &v2, "-m", "a moves"])
+        .ok();
     a.mreg(&["push"]).ok();
-    b.mreg(&["alias", "set", "fraud", "best", &v1, "-m", "b best"]).ok();
-    b.mreg(&["alias", "rm", "fraud", "production", "-m", "b removes"]).ok();
+    b.mreg(&["alias", "set", "fraud", "best", &v1, "-m", "b best"])
+        .ok();
+    b.mreg(&["alias", "rm", "fraud", "production", "-m", "b removes"])
+        .ok();
     let refused = b.mreg(&["push"]).fails();
     assert!(
-        refused.stderr.contains("alias production of fraud moved on the remote since your last fetch")
+        refused
+            .stderr
+            .contains("alias production of fraud moved on the remote since your last fetch")
             && refused.stderr.contains("mreg pull"),
         "{}",
         refused.stderr
     );
     // The move before the refused one (best) was published: it did not conflict.
     let pulled = b.mreg(&["pull"]).ok();
-    assert!(pulled.stderr.contains("replaced: your unpushed alias remove"), "{}", pulled.stderr);
+    assert!(
+        pulled
+            .stderr
+            .contains("replaced: your unpushed alias remove"),
+        "{}",
+        pulled.stderr
+    );
     let prod = b.mreg(&["show", "fraud@production", "--json"]).ok().json();
     assert_eq!(prod["id"], v2);
     // Nothing pending any more: push succeeds and publishes nothing new for production.
@@ -150,7 +193,11 @@ fn a_move_from_a_stale_view_is_refused_and_pull_reports_what_it_replaces() {
     b.write("model.bin", b"b3");
     let b3id = b.commit(&["model.bin", "--model", "fraud", "-m", "b3"]);
     let refused = b.mreg(&["push"]).fails();
-    assert!(refused.stderr.contains("head of fraud moved on the remote"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("head of fraud moved on the remote"),
+        "{}",
+        refused.stderr
+    );
     let pulled = b.mreg(&["pull"]).ok();
     assert!(pulled.stderr.contains(&b3id[..12]), "{}", pulled.stderr);
     // b3 is kept in the store, not published, and the head follows the remote.
@@ -174,7 +221,11 @@ fn worker(url: &str, endpoint: &str, id: usize, moves: usize) -> (Vec<String>, V
                 r.write("model.bin", msg.as_bytes());
                 s3(&r, &["commit", "model.bin", "--model", "fraud", "-m", &msg]).ok();
             } else {
-                s3(&r, &["alias", "set", "fraud", "production", "fraud", "-m", &msg]).ok();
+                s3(
+                    &r,
+                    &["alias", "set", "fraud", "production", "fraud", "-m", &msg],
+                )
+                .ok();
             }
             let p = s3(&r, &["push"]);
             if p.code == 0 {
@@ -182,7 +233,8 @@ fn worker(url: &str, endpoint: &str, id: usize, moves: usize) -> (Vec<String>, V
                 break;
             }
             assert!(
-                p.stderr.contains("moved on the remote since your last fetch"),
+                p.stderr
+                    .contains("moved on the remote since your last fetch"),
                 "worker {id}: push failed for another reason:\n{}",
                 p.describe()
             );
@@ -226,10 +278,16 @@ fn concurrent_pushers_lose_no_move_and_stale_moves_are_refused() {
     let h = s3(&check, &["history", "fraud", "--json"]).ok().json();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for e in h.as_array().unwrap() {
-        *seen.entry(e["message"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        *seen
+            .entry(e["message"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
     }
     for m in &accepted {
-        assert_eq!(seen.get(m), Some(&1), "accepted move {m} is not on the remote exactly once");
+        assert_eq!(
+            seen.get(m),
+            Some(&1),
+            "accepted move {m} is not on the remote exactly once"
+        );
     }
     for m in &refused {
         assert!(!seen.contains_key(m), "refused move {m} reached the remote");
@@ -318,14 +376,52 @@ fn a_server_that_ignores_conditional_writes_is_refused_for_history() {
     server.create_bucket("models");
     let (r, _, _) = store_with_two_versions(1000);
     let before = r.snapshot();
-    let out = s3(&r, &["remote", "add", "origin", "s3://models/x", "--endpoint", &server.endpoint()]).fails();
-    assert!(out.stderr.contains("does not honour conditional writes"), "{}", out.stderr);
-    assert_eq!(r.snapshot(), before, "a refused remote add changed the store");
+    let out = s3(
+        &r,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "s3://models/x",
+            "--endpoint",
+            &server.endpoint(),
+        ],
+    )
+    .fails();
+    assert!(
+        out.stderr.contains("does not honour conditional writes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        r.snapshot(),
+        before,
+        "a refused remote add changed the store"
+    );
     // Added without the check, the first push still refuses before writing history.
-    s3(&r, &["remote", "add", "origin", "s3://models/x", "--endpoint", &server.endpoint(), "--no-check"]).ok();
+    s3(
+        &r,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "s3://models/x",
+            "--endpoint",
+            &server.endpoint(),
+            "--no-check",
+        ],
+    )
+    .ok();
     let out = s3(&r, &["push"]).fails();
-    assert!(out.stderr.contains("does not honour conditional writes"), "{}", out.stderr);
-    assert!(!server.dir.path().join("data/models/x/models").exists(), "history was written");
+    assert!(
+        out.stderr.contains("does not honour conditional writes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !server.dir.path().join("data/models/x/models").exists(),
+        "history was written"
+    );
 }
 
 #[test]
@@ -335,22 +431,77 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
     let moto = Server::start(Kind::Moto);
     let (r, _, _) = store_with_two_versions(1000);
     let before = r.snapshot();
-    let bad = [("AWS_ACCESS_KEY_ID", servers::KEY), ("AWS_SECRET_ACCESS_KEY", "wrong"), ("MREG_REMOTE_RETRIES", "1")];
-    let out = r.mreg_env(&["remote", "add", "o", "s3://models/x", "--endpoint", &server.endpoint()], &bad).fails();
+    let bad = [
+        ("AWS_ACCESS_KEY_ID", servers::KEY),
+        ("AWS_SECRET_ACCESS_KEY", "wrong"),
+        ("MREG_REMOTE_RETRIES", "1"),
+    ];
+    let out = r
+        .mreg_env(
+            &[
+                "remote",
+                "add",
+                "o",
+                "s3://models/x",
+                "--endpoint",
+                &server.endpoint(),
+            ],
+            &bad,
+        )
+        .fails();
     assert!(out.stderr.contains("credentials refused"), "{}", out.stderr);
-    assert!(out.stderr.contains("hint: set AWS_ACCESS_KEY_ID"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: set AWS_ACCESS_KEY_ID"),
+        "{}",
+        out.stderr
+    );
 
-    let out = s3(&r, &["remote", "add", "o", "s3://no-such-bucket/x", "--endpoint", &moto.endpoint()]).fails();
-    assert!(out.stderr.contains("the bucket does not exist"), "{}", out.stderr);
+    let out = s3(
+        &r,
+        &[
+            "remote",
+            "add",
+            "o",
+            "s3://no-such-bucket/x",
+            "--endpoint",
+            &moto.endpoint(),
+        ],
+    )
+    .fails();
+    assert!(
+        out.stderr.contains("the bucket does not exist"),
+        "{}",
+        out.stderr
+    );
 
     let port = servers::free_port();
-    let out = s3(&r, &["remote", "add", "o", "s3://models/x", "--endpoint", &format!("http://127.0.0.1:{port}")]).fails();
+    let out = s3(
+        &r,
+        &[
+            "remote",
+            "add",
+            "o",
+            "s3://models/x",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+    )
+    .fails();
     assert!(out.stderr.contains("remote unreachable"), "{}", out.stderr);
     assert!(out.stderr.contains("Connection refused"), "{}", out.stderr);
 
     // No credentials at all.
-    let mut c = r.command(&["remote", "add", "o", "s3://models/x", "--endpoint", &server.endpoint()]);
-    c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("HOME", r.path());
+    let mut c = r.command(&[
+        "remote",
+        "add",
+        "o",
+        "s3://models/x",
+        "--endpoint",
+        &server.endpoint(),
+    ]);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", r.path());
     let out = c.output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS credentials found"));
@@ -359,7 +510,17 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
     // A clone that cannot reach its remote leaves no directory behind.
     let d = tempfile::tempdir().unwrap();
     let c = TestRepo { dir: d };
-    let out = s3(&c, &["clone", "s3://models/x", "sub", "--endpoint", &format!("http://127.0.0.1:{port}")]).fails();
+    let out = s3(
+        &c,
+        &[
+            "clone",
+            "s3://models/x",
+            "sub",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+    )
+    .fails();
     assert!(out.stderr.contains("remote unreachable"), "{}", out.stderr);
     assert!(!c.path().join("sub").exists());
 
@@ -371,12 +532,29 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
         format!("[default]\naws_access_key_id = nobody\n\n[team]\naws_access_key_id = {}\naws_secret_access_key = {}\n", servers::KEY, servers::SECRET),
     )
     .unwrap();
-    let mut c = r.command(&["remote", "add", "o", "s3://models/x", "--endpoint", &server.endpoint()]);
-    c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("HOME", home.path()).env("AWS_PROFILE", "team");
+    let mut c = r.command(&[
+        "remote",
+        "add",
+        "o",
+        "s3://models/x",
+        "--endpoint",
+        &server.endpoint(),
+    ]);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "team");
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = std::fs::read_to_string(r.store().join("config.yaml")).unwrap();
-    assert!(!cfg.contains(servers::SECRET) && !cfg.contains(servers::KEY), "credentials were written");
+    assert!(
+        !cfg.contains(servers::SECRET) && !cfg.contains(servers::KEY),
+        "credentials were written"
+    );
 }
 
 #[test]
@@ -393,8 +571,16 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
     let v = a.mreg(&["show", &v1, "--json"]).ok().json();
     let manifest = v["files"][0]["manifest"].as_str().unwrap().to_string();
     let m = a.mreg(&["cat-object", &manifest]).ok().stdout;
-    let chunk = m.split(|c: char| !c.is_ascii_hexdigit()).find(|w| w.len() == 64 && *w != manifest).unwrap().to_string();
-    let path = remote.path().join("objects").join(&chunk[..2]).join(&chunk[2..]);
+    let chunk = m
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|w| w.len() == 64 && *w != manifest)
+        .unwrap()
+        .to_string();
+    let path = remote
+        .path()
+        .join("objects")
+        .join(&chunk[..2])
+        .join(&chunk[2..]);
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();
     bytes[n - 1] ^= 0xff;
@@ -405,7 +591,11 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
     assert!(!b.path().join("out/model.bin").exists());
     let f = b.mreg(&["fsck", "--remote", "origin"]);
     assert_eq!(f.code, 1, "{}", f.describe());
-    assert!(f.stdout.contains(&format!("object {chunk}")), "{}", f.stdout);
+    assert!(
+        f.stdout.contains(&format!("object {chunk}")),
+        "{}",
+        f.stdout
+    );
 
     // A history line rewritten (as on a server that overwrote it): the chain breaks.
     let line = remote.path().join("models/fraud/log/000000000002");
@@ -420,9 +610,17 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
     std::fs::create_dir_all(remote.path().join("models/..evil/log")).unwrap();
     std::fs::write(remote.path().join("models/..evil/log/000000000001"), b"{}").unwrap();
     let out = c.mreg(&["clone", &url, "."]).fails();
-    assert!(out.stderr.contains("not a valid model name"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a valid model name"),
+        "{}",
+        out.stderr
+    );
     std::fs::remove_dir_all(remote.path().join("models/..evil")).unwrap();
-    std::fs::write(remote.path().join("models/fraud/log/000000000004"), vec![b'x'; 2 << 20]).unwrap();
+    std::fs::write(
+        remote.path().join("models/fraud/log/000000000004"),
+        vec![b'x'; 2 << 20],
+    )
+    .unwrap();
     let out = b.mreg(&["pull"]).fails();
     assert!(out.stderr.contains("too long"), "{}", out.stderr);
 }
@@ -431,7 +629,13 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
 fn a_version_pruned_here_comes_back_from_the_remote_on_checkout() {
     let remote = tempfile::tempdir().unwrap();
     let (a, v1, v2) = store_with_two_versions(200_000);
-    a.mreg(&["remote", "add", "origin", &remote.path().display().to_string()]).ok();
+    a.mreg(&[
+        "remote",
+        "add",
+        "origin",
+        &remote.path().display().to_string(),
+    ])
+    .ok();
     a.mreg(&["push"]).ok();
     a.mreg(&["alias", "rm", "fraud", "production"]).ok();
     a.mreg(&["prune", &v1, "--yes"]).ok();
@@ -453,18 +657,31 @@ fn checkout_git_in_a_fresh_clone_of_the_code_gets_the_pinned_versions_from_the_r
     work.mreg(&["init"]).ok();
     work.write("models/m.bin", &noise(50_000, 3));
     work.commit(&["models/m.bin", "--model", "m", "-m", "v1"]);
-    work.mreg(&["remote", "add", "origin", &remote.path().display().to_string(), "--tracked"]).ok();
+    work.mreg(&[
+        "remote",
+        "add",
+        "origin",
+        &remote.path().display().to_string(),
+        "--tracked",
+    ])
+    .ok();
     work.mreg(&["push"]).ok();
     common::git(work.path(), &["add", "mreg.lock", "mreg-remotes.yaml"]);
     common::git(work.path(), &["commit", "-q", "-m", "pin"]);
 
     let fresh = tempfile::tempdir().unwrap();
     let dst = fresh.path().join("code");
-    common::git(fresh.path(), &["clone", "-q", &work.path().display().to_string(), "code"]);
+    common::git(
+        fresh.path(),
+        &["clone", "-q", &work.path().display().to_string(), "code"],
+    );
     let f = TestRepo { dir: fresh };
     let out = f
         .mreg_env(&["-C", "code", "checkout", "--git", "HEAD"], &[])
         .ok();
     assert!(out.stderr.contains("created a store"), "{}", out.stderr);
-    assert_eq!(std::fs::read(dst.join("models/m.bin")).unwrap(), noise(50_000, 3));
+    assert_eq!(
+        std::fs::read(dst.join("models/m.bin")).unwrap(),
+        noise(50_000, 3)
+    );
 }

@@ -59,7 +59,8 @@ pub struct Args {
 fn repo_for_git(ctx: &Ctx) -> mreg::Result<mreg::Repo> {
     match ctx.repo() {
         Err(mreg::Error::NotARepo(p)) if ctx.store.is_none() => {
-            let root = mreg::git::work_tree_root(&ctx.cwd).ok_or(mreg::Error::NotARepo(p.clone()))?;
+            let root =
+                mreg::git::work_tree_root(&ctx.cwd).ok_or(mreg::Error::NotARepo(p.clone()))?;
             if mreg::remote::config::tracked_remotes(&root)?.is_empty() {
                 return Err(mreg::Error::NotARepo(p));
             }

@@ -316,9 +316,11 @@ fn classify(context: &str, e: object_store::Error) -> RemoteError {
         .nth(1)
         .and_then(|r| r.split("</Code>").next())
         .map(str::to_string);
-    let status = ["400", "401", "403", "404", "409", "412", "500", "502", "503", "504"]
-        .into_iter()
-        .find(|c| text.contains(&format!("status code: {c}")));
+    let status = [
+        "400", "401", "403", "404", "409", "412", "500", "502", "503", "504",
+    ]
+    .into_iter()
+    .find(|c| text.contains(&format!("status code: {c}")));
     let short = match (&code, status) {
         (Some(c), Some(st)) => format!("HTTP {st} {c}"),
         (Some(c), None) => c.clone(),

@@ -108,7 +108,7 @@ impl<'r> Session<'r> {
 
     /// Download one object, verify it against its id, and return its bytes (as stored
     /// remotely: header and payload) with the decoded content.
-    fn get_object(&self, id: &ObjectId) -> Result<Option<(Vec<u8>, Kind, Vec<u8>)>> {
+    fn get_object(&self, id: &ObjectId) -> Result<Option<Fetched>> {
         let Some(buf) = self.backend.get(&object_key(id))? else {
             return Ok(None);
         };
@@ -117,13 +117,28 @@ impl<'r> Session<'r> {
                 "object {id} on the remote: {e}"
             )))
         })?;
-        Ok(Some((buf, kind, data)))
+        Ok(Some(Fetched {
+            encoded: buf,
+            kind,
+            data,
+        }))
     }
 
     fn lock(&self) -> Result<crate::lock::LockGuard> {
         self.repo.lock_named(&format!("remote-{}", self.name))
     }
 }
+
+/// An object downloaded and verified: its bytes as stored, its kind, its content.
+struct Fetched {
+    encoded: Vec<u8>,
+    kind: Kind,
+    data: Vec<u8>,
+}
+
+/// The outcome of verifying one remote object: its kind and (for commits and manifests,
+/// which fsck reads further) its content, or what is wrong with it.
+type Verified = std::result::Result<(Kind, Option<Vec<u8>>), String>;
 
 /// `objects/ab/cdef…` for an id.
 fn object_key(id: &ObjectId) -> String {
@@ -255,10 +270,10 @@ fn pending(repo: &Repo, remote: &str, model: &ModelName, t: &log::Track) -> Resu
         .filter(|e| e.seq > t.pushed && !dropped.contains(&e.seq))
         .filter(|e| e.action != Action::Prune)
         .filter(|e| {
-            !e.extra
+            e.extra
                 .get(PULLED_FROM)
                 .and_then(|v| v.as_str())
-                .is_some_and(|s| s.split(' ').next() == Some(remote))
+                .is_none_or(|s| s.split(' ').next() != Some(remote))
         })
         .collect())
 }
@@ -592,7 +607,12 @@ fn fetch_metadata(
     let bytes = AtomicU64::new(0);
     progress.start("fetching", 0);
     let get = |id: &ObjectId, want: &[Kind]| -> Result<Option<Vec<u8>>> {
-        let Some((buf, kind, data)) = s.get_object(id)? else {
+        let Some(Fetched {
+            encoded: buf,
+            kind,
+            data,
+        }) = s.get_object(id)?
+        else {
             return Err(RemoteError::Corrupt(format!(
                 "object {id} is named by the remote's history but missing on the remote"
             ))
@@ -886,7 +906,11 @@ pub fn ensure_data(
                 lacking.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }
-            Some((buf, k, data)) => {
+            Some(Fetched {
+                encoded: buf,
+                kind: k,
+                data,
+            }) => {
                 if k != kind {
                     return Err(RemoteError::Corrupt(format!(
                         "object {id} on the remote is a {}, expected a {}",
@@ -988,10 +1012,7 @@ pub fn fsck_remote(
     let kinds = parallel(
         &keys,
         jobs(),
-        |(id, size)| -> Result<(
-            ObjectId,
-            std::result::Result<(Kind, Option<Vec<u8>>), String>,
-        )> {
+        |(id, size)| -> Result<(ObjectId, Verified)> {
             let r = match s.backend.get(&object_key(id))? {
                 None => Err("listed but unreadable".to_string()),
                 Some(buf) => match object::decode(id, &buf) {

@@ -31,7 +31,11 @@ pub fn venv() -> PathBuf {
 
 fn bin(name: &str) -> PathBuf {
     let p = venv().join("bin").join(name);
-    assert!(p.exists(), "{} is missing: rerun .ci/setup-s3-servers", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: rerun .ci/setup-s3-servers",
+        p.display()
+    );
     p
 }
 
@@ -80,8 +84,8 @@ fn spawn(cmd: &mut Command, log: &Path) -> Child {
 
 impl Server {
     pub fn start(kind: Kind) -> Server {
-        let exclusive = (kind == Kind::Seaweed)
-            .then(|| SEAWEED.lock().unwrap_or_else(|p| p.into_inner()));
+        let exclusive =
+            (kind == Kind::Seaweed).then(|| SEAWEED.lock().unwrap_or_else(|p| p.into_inner()));
         let dir = tempfile::tempdir().unwrap();
         let mut s = Server {
             kind,
@@ -147,10 +151,7 @@ impl Server {
         loop {
             // Ready when it answers S3 with our credentials (SeaweedFS listens before its
             // filer is up).
-            if self.python(&format!(
-                "s3.list_buckets()"
-            )).is_ok()
-            {
+            if self.python("s3.list_buckets()").is_ok() {
                 return;
             }
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
