@@ -18,6 +18,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let id = repo.resolve(&a.rev)?;
     let mut c = repo.read_commit(&id)?;
     let pruned = repo.is_pruned(&id);
+    let on_remote = repo.data_remote(&id);
     // Which files lost their data (a pruned version stays inspectable).
     let lost: Vec<String> = if pruned {
         mreg::reach::files_missing_data(&repo, &c)
@@ -45,6 +46,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["notes"] = serde_json::json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
         v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
         v["files_missing_data"] = serde_json::json!(lost);
+        v["data_on_remote"] = serde_json::json!(on_remote);
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!("commit {id}\n");
@@ -75,10 +77,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         "\nFiles ({}, {}){}:\n",
         c.files.len(),
         fmt::size(c.total_size()),
-        if pruned {
-            " [data pruned: this version cannot be checked out]"
-        } else {
-            ""
+        match (&on_remote, pruned) {
+            (_, true) => {
+                " [data pruned here: checkout fetches it from a remote that has it]".to_string()
+            }
+            (Some(r), false) => format!(" [data on remote {r}: checkout fetches it]"),
+            (None, false) => String::new(),
         }
     ));
     for f in &c.files {

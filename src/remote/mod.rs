@@ -64,13 +64,21 @@ pub enum RemoteError {
     },
 }
 
-/// This store's writer id on remotes (random, created on first use).
+/// This store's writer id on remotes (random, created on first use). The file also records
+/// where the store was when the id was made: a copy of the store (`cp -r`) gets a new id, so
+/// two stores never share one (a store would take the other's lines for its own).
 pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
     let path = repo.store_dir().join("remotes").join("store-id");
+    let here = std::fs::canonicalize(repo.store_dir())
+        .unwrap_or_else(|_| repo.store_dir().to_path_buf())
+        .display()
+        .to_string();
     if let Ok(s) = std::fs::read_to_string(&path) {
-        let s = s.trim().to_string();
-        if s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Ok(s);
+        let mut lines = s.lines();
+        let id = lines.next().unwrap_or("").trim().to_string();
+        let at = lines.next().unwrap_or("").trim();
+        if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) && at == here {
+            return Ok(id);
         }
     }
     let mut seed = Vec::new();
@@ -82,11 +90,11 @@ pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
         }
     }
     seed.extend_from_slice(
-        format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
+        format!("{:?}{}{here}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
     );
     let id = crate::ObjectId::hash(&seed).to_hex()[..32].to_string();
     crate::fsutil::create_dir_durable(path.parent().expect("has a parent"))?;
-    crate::fsutil::write_atomic(&path, id.as_bytes(), &repo.tmp_dir())?;
+    crate::fsutil::write_atomic(&path, format!("{id}\n{here}\n").as_bytes(), &repo.tmp_dir())?;
     Ok(id)
 }
 

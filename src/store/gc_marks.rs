@@ -51,6 +51,12 @@ impl Repo {
     pub fn is_pruned(&self, id: &ObjectId) -> bool {
         is_pruned(self, id)
     }
+
+    /// The remote holding this version's data when it was fetched without it (`clone`,
+    /// `fetch`); `checkout` brings the data. None when the data is local.
+    pub fn data_remote(&self, id: &ObjectId) -> Option<String> {
+        remote_of(self, id)
+    }
 }
 
 fn remote_path(repo: &Repo, id: &ObjectId) -> PathBuf {
@@ -61,6 +67,17 @@ fn remote_path(repo: &Repo, id: &ObjectId) -> PathBuf {
 /// (`fetch` / `clone` bring metadata only; `checkout` fetches the data on demand).
 pub fn is_remote_only(repo: &Repo, id: &ObjectId) -> bool {
     remote_path(repo, id).is_file()
+}
+
+/// The remote holding a fetched version's data (None when its data is local).
+pub fn remote_of(repo: &Repo, id: &ObjectId) -> Option<String> {
+    let text = std::fs::read_to_string(remote_path(repo, id)).ok()?;
+    Some(
+        text.trim()
+            .strip_prefix("remote: ")
+            .unwrap_or("a remote")
+            .to_string(),
+    )
 }
 
 /// Mark a fetched version whose chunks stay on `remote`.
