@@ -685,3 +685,54 @@ fn checkout_git_in_a_fresh_clone_of_the_code_gets_the_pinned_versions_from_the_r
         noise(50_000, 3)
     );
 }
+
+#[test]
+fn a_push_whose_tracking_was_lost_publishes_nothing_twice() {
+    // As after a kill between creating a line and recording it: the writer id in each
+    // remote line tells the rerun which local moves are already there.
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().display().to_string();
+    let (a, _, v2) = store_with_two_versions(10_000);
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let lines = || {
+        std::fs::read_dir(remote.path().join("models/fraud/log"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(lines(), 3);
+    std::fs::remove_dir_all(a.store().join("remotes/origin")).unwrap();
+    a.mreg(&["alias", "set", "fraud", "candidate", &v2]).ok();
+    let p = a.mreg(&["push", "--json"]).ok().json();
+    assert_eq!(p["models"][0]["lines_pushed"], 1, "{p}");
+    assert_eq!(lines(), 4);
+
+    // A copy of the store is another writer: its moves are not mistaken for the original's.
+    let copy = TestRepo::bare();
+    std::process::Command::new("cp")
+        .args([
+            "-a",
+            &format!("{}/.", a.path().display()),
+            &copy.path().display().to_string(),
+        ])
+        .status()
+        .unwrap();
+    copy.mreg(&["alias", "set", "fraud", "best", &v2, "-m", "from the copy"])
+        .ok();
+    copy.mreg(&["push"]).ok();
+    a.mreg(&["pull"]).ok();
+    let best = a.mreg(&["show", "fraud@best", "--json"]).ok().json();
+    assert_eq!(
+        best["id"], v2,
+        "the copy's move was taken for the original's own"
+    );
+
+    // pull MODEL@ALIAS brings that version's data too.
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    let before = object_bytes(&b);
+    b.mreg(&["pull", "fraud@candidate"]).ok();
+    assert!(object_bytes(&b) >= before + 10_000);
+    b.mreg(&["checkout", "fraud@candidate", "--to", "out"]).ok();
+    assert_eq!(b.read("out/model.bin"), noise(10_000, 2));
+}

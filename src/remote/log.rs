@@ -355,3 +355,98 @@ pub enum Appended {
     /// Another writer took the number: re-check against the new state and retry.
     Raced,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::backend::DirBackend;
+
+    fn line(writer_seq: u64, old: Option<crate::CommitId>, new: crate::CommitId) -> RemoteLine {
+        RemoteLine {
+            format: LINE_FORMAT,
+            model: ModelName::new("m").unwrap(),
+            seq: 0,
+            prev: None,
+            writer: Writer {
+                store: "w".into(),
+                seq: writer_seq,
+            },
+            time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+            author: "t".into(),
+            action: Action::Commit,
+            message: String::new(),
+            changes: vec![RefChange {
+                name: crate::history::RefName::Head,
+                old,
+                new: Some(new),
+            }],
+            extra: BTreeMap::new(),
+        }
+    }
+
+    fn id(n: u8) -> crate::CommitId {
+        crate::CommitId(ObjectId::hash(&[n]))
+    }
+
+    #[test]
+    fn lines_chain_and_a_stale_move_cannot_be_written() {
+        let remote_dir = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let remote = DirBackend::open(remote_dir.path()).unwrap();
+        let m = ModelName::new("m").unwrap();
+        let open =
+            || TrackFile::open(local.path().join("t"), local.path().to_path_buf(), &m).unwrap();
+        let mut a = open();
+        assert_eq!(
+            a.try_append(&remote, "w", line(1, None, id(1))).unwrap(),
+            Appended::Written
+        );
+        // A second writer with a stale view (it never saw line 1) loses the race for line 1,
+        // learns the new head, and its move from "no head" is now invalid.
+        let other = tempfile::tempdir().unwrap();
+        let mut b =
+            TrackFile::open(other.path().join("t"), other.path().to_path_buf(), &m).unwrap();
+        let mut l = line(1, None, id(2));
+        l.writer.store = "x".into();
+        assert_eq!(
+            b.try_append(&remote, "x", l.clone()).unwrap(),
+            Appended::Raced
+        );
+        assert_eq!(b.track.state.head, Some(id(1)));
+        assert!(
+            b.try_append(&remote, "x", l).is_err(),
+            "a stale move must not be written"
+        );
+        assert_eq!(
+            a.try_append(&remote, "w", line(2, Some(id(1)), id(3)))
+                .unwrap(),
+            Appended::Written
+        );
+
+        // A fresh reader verifies the chain; tampering with line 1 breaks line 2's link.
+        let fresh = tempfile::tempdir().unwrap();
+        let mut c =
+            TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
+        assert_eq!(c.sync(&remote, "z").unwrap().len(), 2);
+        let p = remote_dir.path().join(line_key(&m, 1));
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"author\":\"t\"", "\"author\":\"u\"");
+        std::fs::write(&p, text).unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        let mut d =
+            TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
+        let e = d.sync(&remote, "z").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("chain link"), "{e}");
+        // A gap is refused too.
+        std::fs::remove_file(&p).unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        let mut d =
+            TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
+        assert!(d
+            .sync(&remote, "z")
+            .unwrap_err()
+            .to_string()
+            .contains("gap"));
+    }
+}

@@ -90,7 +90,12 @@ pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
         }
     }
     seed.extend_from_slice(
-        format!("{:?}{}{here}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
+        format!(
+            "{:?}{}{here}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        )
+        .as_bytes(),
     );
     let id = crate::ObjectId::hash(&seed).to_hex()[..32].to_string();
     crate::fsutil::create_dir_durable(path.parent().expect("has a parent"))?;
