@@ -108,7 +108,7 @@ mreg_push_versions() {   # rep
     echo "mreg: new objects in the local store by v$k,$r,$(( $(obj_bytes) - before ))" >> "$BYTES"
     before=$(server_bytes "$p" || echo 0)
     if [ "$k" = 0 ]; then
-      measure "push v0 (1st, whole model): mreg push" "$r" "$B" "$MREG push -q"
+      measure "push v0 (first push of the whole model): mreg push" "$r" "$B" "$MREG push -q"
     else
       measure "push v1-v5 (10% tensors changed): mreg push" "$r" "$B" "$MREG push -q"
     fi
@@ -131,7 +131,7 @@ dvc_push_versions() {
     sync
     before=$(server_bytes "$p" || echo 0)
     if [ "$k" = 0 ]; then
-      measure "push v0 (1st, whole model): dvc push" "$r" "$B" "$DVC push -q"
+      measure "push v0 (first push of the whole model): dvc push" "$r" "$B" "$DVC push -q"
     else
       measure "push v1-v5 (10% tensors changed): dvc push" "$r" "$B" "$DVC push -q"
     fi
@@ -142,7 +142,7 @@ dvc_push_versions() {
 rclone_floor() {
   local r=$1
   sync
-  measure "push v0 (1st, whole model): rclone copy (floor)" "$r" "$B" \
+  measure "push v0 (first push of the whole model): rclone copy (floor)" "$r" "$B" \
     "$RCLONE copy $W/versions/v0.safetensors sw:bench/rclone-$r/"
 }
 get_latest() {   # fetch v5 onto a fresh machine
@@ -173,13 +173,13 @@ small_files() {
      && $DVC remote modify origin endpointurl "$EP" && $DVC add -q small && git add -A && git commit -qm s)
   sync
   if [ $((r % 2)) = 0 ]; then
-    (cd "$W/sm" && measure "2,000 files of 20 KB: mreg push" "$r" "$SMALL" "$MREG push -q")
-    (cd "$W/sd" && measure "2,000 files of 20 KB: dvc push" "$r" "$SMALL" "$DVC push -q")
+    (cd "$W/sm" && measure "2000 files of 20 KB: mreg push" "$r" "$SMALL" "$MREG push -q")
+    (cd "$W/sd" && measure "2000 files of 20 KB: dvc push" "$r" "$SMALL" "$DVC push -q")
   else
-    (cd "$W/sd" && measure "2,000 files of 20 KB: dvc push" "$r" "$SMALL" "$DVC push -q")
-    (cd "$W/sm" && measure "2,000 files of 20 KB: mreg push" "$r" "$SMALL" "$MREG push -q")
+    (cd "$W/sd" && measure "2000 files of 20 KB: dvc push" "$r" "$SMALL" "$DVC push -q")
+    (cd "$W/sm" && measure "2000 files of 20 KB: mreg push" "$r" "$SMALL" "$MREG push -q")
   fi
-  measure "2,000 files of 20 KB: rclone copy (floor)" "$r" "$SMALL" \
+  measure "2000 files of 20 KB: rclone copy (floor)" "$r" "$SMALL" \
     "$RCLONE copy --transfers 16 $W/small sw:bench/rsmall-$r/"
 }
 

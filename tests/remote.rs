@@ -128,9 +128,16 @@ fn lazy_checkout_downloads_only_that_versions_chunks() {
         "clone fetched data: {metadata_only} bytes"
     );
     s3(&b, &["checkout", "fraud@production", "--to", "/dev/null/x"]).fails();
-    s3(&b, &["checkout", "fraud@production", "--to", "srv"]).ok();
+    let out = s3(
+        &b,
+        &["checkout", "fraud@production", "--to", "srv", "--json"],
+    )
+    .ok()
+    .json();
     assert_eq!(b.read("srv/model.bin"), noise(size, 1));
-    let fetched = object_bytes(&b) - metadata_only;
+    // Streamed into the file written: the store itself stays metadata-only.
+    assert_eq!(object_bytes(&b), metadata_only);
+    let fetched = out["bytes_fetched"].as_u64().unwrap();
     // Exactly one version's chunks: random data stores raw, so ≈ its size plus headers.
     assert!(
         fetched >= size as u64 && fetched < size as u64 + 64 * 1024,
@@ -557,6 +564,39 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
     );
 }
 
+/// Corrupt one object on a directory remote, loose or inside its pack.
+fn flip_last_byte_of(remote: &Path, id: &str) {
+    let flip = |path: &Path, at: Option<usize>| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let i = at.unwrap_or(bytes.len() - 1);
+        bytes[i] ^= 0xff;
+        std::fs::remove_file(path).unwrap();
+        std::fs::write(path, &bytes).unwrap();
+    };
+    let loose = remote.join("objects").join(&id[..2]).join(&id[2..]);
+    if loose.exists() {
+        return flip(&loose, None);
+    }
+    for e in std::fs::read_dir(remote.join("packs")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pack) = name.strip_suffix(".idx") else {
+            continue;
+        };
+        let idx: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+        for o in idx["objects"].as_array().unwrap() {
+            if o["id"] == id {
+                let end = o["offset"].as_u64().unwrap() + o["len"].as_u64().unwrap();
+                return flip(
+                    &remote.join("packs").join(format!("{pack}.pack")),
+                    Some(end as usize - 1),
+                );
+            }
+        }
+    }
+    panic!("object {id} is not on the remote");
+}
+
 #[test]
 fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
     let remote = tempfile::tempdir().unwrap();
@@ -576,16 +616,7 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
         .find(|w| w.len() == 64 && *w != manifest)
         .unwrap()
         .to_string();
-    let path = remote
-        .path()
-        .join("objects")
-        .join(&chunk[..2])
-        .join(&chunk[2..]);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let n = bytes.len();
-    bytes[n - 1] ^= 0xff;
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
+    flip_last_byte_of(remote.path(), &chunk);
     let out = b.mreg(&["checkout", &v1, "--to", "out"]).fails();
     assert!(out.stderr.contains("content is invalid"), "{}", out.stderr);
     assert!(!b.path().join("out/model.bin").exists());
@@ -735,4 +766,54 @@ fn a_push_whose_tracking_was_lost_publishes_nothing_twice() {
     assert!(object_bytes(&b) >= before + 10_000);
     b.mreg(&["checkout", "fraud@candidate", "--to", "out"]).ok();
     assert_eq!(b.read("out/model.bin"), noise(10_000, 2));
+}
+
+#[test]
+fn small_files_travel_in_packs_and_come_back_identical() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().display().to_string();
+    let a = TestRepo::new();
+    for i in 0..300 {
+        a.write(&format!("data/f{i:03}.bin"), &noise(2000 + i, i as u64));
+    }
+    a.commit(&["data", "--model", "small", "-m", "300 files"]);
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    let p = a.mreg(&["push", "--json"]).ok().json();
+    assert_eq!(p["objects_uploaded"], 601, "{p}"); // 300 chunks, 300 manifests, 1 commit
+    assert!(p["packs_uploaded"].as_u64().unwrap() >= 1, "{p}");
+    let loose = |d: &str| walkdir_count(&remote.path().join(d));
+    // A handful of requests, not 600: packs (with their indexes) plus the commit.
+    assert!(loose("packs") <= 2 * 16, "{} pack files", loose("packs"));
+    assert_eq!(loose("objects"), 1, "only the commit travels alone");
+
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    let out = b.mreg(&["checkout", "small", "--json"]).ok().json();
+    assert_eq!(out["written"].as_array().unwrap().len(), 300);
+    for i in [0usize, 17, 299] {
+        assert_eq!(
+            b.read(&format!("data/f{i:03}.bin")),
+            noise(2000 + i, i as u64)
+        );
+    }
+    let f = b
+        .mreg(&["fsck", "--remote", "origin", "--json"])
+        .ok()
+        .json();
+    assert_eq!(f["objects"], 601, "{f}");
+    b.mreg(&["status"]).ok();
+}
+
+fn walkdir_count(p: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                n += walkdir_count(&e.path());
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
 }

@@ -123,10 +123,15 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(
-        "checked out {}: {} file(s) written ({}), {} already up to date{}",
+        "checked out {}: {} file(s) written ({}{}), {} already up to date{}",
         id.short(),
         out.written.len(),
         fmt::size(out.bytes_written),
+        if out.bytes_fetched > 0 {
+            format!(", {} fetched from the remote", fmt::size(out.bytes_fetched))
+        } else {
+            String::new()
+        },
         out.unchanged.len(),
         if out.removed.is_empty() {
             String::new()

@@ -47,6 +47,10 @@ pub struct CheckoutOutcome {
     /// out version does not have: removed (they were unmodified, or `force`).
     pub removed: Vec<String>,
     pub bytes_written: u64,
+    /// Bytes read from a remote for this checkout (a version whose data is not local is
+    /// streamed from the remote into the files written; the store is not filled).
+    #[serde(default)]
+    pub bytes_fetched: u64,
 }
 
 /// The directory prefix `--to` strips: the version's root directory (`models/minilm/`), or
@@ -94,9 +98,16 @@ pub fn checkout(
     req: &CheckoutRequest,
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
-    // Data not in this store (a clone's versions, or pruned here) comes from the remote.
-    crate::remote::ensure_data(repo, &req.commit, &req.paths, progress)?;
+    restore_pruned(repo, req, progress)?;
     run(repo, req, progress, false)
+}
+
+/// A version pruned here whose data a remote still has: bring it back into the store.
+fn restore_pruned(repo: &Repo, req: &CheckoutRequest, progress: &dyn Progress) -> Result<()> {
+    if crate::gc_marks::is_pruned(repo, &req.commit) {
+        crate::remote::ensure_data(repo, &req.commit, &req.paths, progress)?;
+    }
+    Ok(())
 }
 
 /// Everything `checkout` checks before writing (the commit, the paths, pruned data, local
@@ -248,6 +259,34 @@ fn run(
     if plan_only {
         return Ok(CheckoutOutcome::default());
     }
+    // Chunks that are not in this store (a version fetched without its data) are streamed
+    // from the remote into the files written, each verified; the store is not filled.
+    let missing_data = manifests
+        .iter()
+        .flatten()
+        .flat_map(|m| &m.chunks)
+        .any(|c| !repo.objects().exists(&c.id));
+    let fetcher = if missing_data {
+        crate::remote::ChunkFetcher::open(repo, &req.commit)?
+    } else {
+        None
+    };
+    let read = |c: &filestore::ChunkRef| -> Result<Vec<u8>> {
+        match &fetcher {
+            Some(fx) if !repo.objects().exists(&c.id) => fx.chunk(c),
+            _ => filestore::read_chunk(repo.objects(), c),
+        }
+    };
+    // Network reads want many requests in flight, more than there are cores.
+    let pool = match &fetcher {
+        Some(_) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(crate::remote::transfer_jobs())
+                .build()
+                .map_err(|e| Error::InvalidArgument(format!("cannot start threads: {e}")))?,
+        ),
+        None => None,
+    };
 
     // Write-ahead intent: a crash after a rename but before the final update below leaves
     // content that the next checkout must still recognise as mreg's own.
@@ -282,7 +321,10 @@ fn run(
                 new_stats.push((f, *stat));
             }
             (Plan::Write, Some(m)) => {
-                let stat = write_file(repo, f, m, target, progress)?;
+                let stat = match &pool {
+                    Some(p) => p.install(|| write_file(&read, f, m, target, progress))?,
+                    None => write_file(&read, f, m, target, progress)?,
+                };
                 out.bytes_written += m.size;
                 out.written.push(f.path.clone());
                 new_stats.push((f, stat));
@@ -320,6 +362,7 @@ fn run(
             }
         })?;
     }
+    out.bytes_fetched = fetcher.map_or(0, |f| f.bytes_fetched());
     Ok(out)
 }
 
@@ -348,7 +391,7 @@ fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<File
 
 /// Restore one file through a temp name beside `target`.
 fn write_file(
-    repo: &Repo,
+    read: &(dyn Fn(&filestore::ChunkRef) -> Result<Vec<u8>> + Sync),
     f: &FileEntry,
     m: &Manifest,
     target: &Path,
@@ -364,7 +407,7 @@ fn write_file(
             .create_new(true)
             .open(&tmp)
             .ctx("creating", &tmp)?;
-        filestore::restore_into(repo.objects(), m, &file, &tmp, &|n| progress.advance(n))?;
+        filestore::restore_from(m, &file, &tmp, &|n| progress.advance(n), read)?;
         let mode = if f.executable { 0o755 } else { 0o644 };
         file.set_permissions(fs::Permissions::from_mode(mode))
             .ctx("setting permissions of", &tmp)?;
@@ -454,7 +497,7 @@ pub fn checkout_pinned(
         ));
     }
     for (_, req) in &reqs {
-        crate::remote::ensure_data(repo, &req.commit, &req.paths, progress)?;
+        restore_pruned(repo, req, progress)?;
     }
     // All or nothing: every conflict of every version is reported before any write.
     let mut conflicts = Vec::new();

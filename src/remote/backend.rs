@@ -37,6 +37,8 @@ pub trait Backend: Send + Sync {
     /// For messages: `s3://bucket/prefix` or the directory.
     fn describe(&self) -> String;
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError>;
+    /// Bytes `start..end` of an object (None when it does not exist).
+    fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError>;
     fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError>;
     fn create(&self, key: &str, data: &[u8]) -> Result<Created, RemoteError>;
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RemoteError>;
@@ -123,6 +125,21 @@ impl Backend for DirBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("reading", key, e)),
         }
+    }
+
+    fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        use std::io::{Read, Seek, SeekFrom};
+        check_key(key)?;
+        let mut f = match fs::File::open(self.root.join(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("reading", key, e)),
+        };
+        let mut buf = vec![0u8; end.saturating_sub(start) as usize];
+        f.seek(SeekFrom::Start(start))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| self.io("reading", key, e))?;
+        Ok(Some(buf))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError> {
@@ -376,6 +393,20 @@ impl Backend for S3Backend {
         });
         r.map(|o| o.map(|b| b.to_vec()))
             .map_err(|e| self.err("reading", key, e))
+    }
+
+    fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        let path = self.path(key)?;
+        match self.rt.block_on(self.store.get_range(&path, start..end)) {
+            Ok(b) if b.len() as u64 == end - start => Ok(Some(b.to_vec())),
+            Ok(b) => Err(RemoteError::Corrupt(format!(
+                "{key}: asked for {} bytes, got {}",
+                end - start,
+                b.len()
+            ))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("reading", key, e)),
+        }
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError> {

@@ -25,12 +25,13 @@
 pub mod backend;
 pub mod config;
 pub mod log;
+pub mod pack;
 mod sync;
 
 pub use config::{Origin, RemoteSpec};
 pub use sync::{
-    clone, ensure_data, fetch, fsck_remote, probe_conditional_writes, pull, push, CloneRequest,
-    DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal, RemoteFsck,
+    clone, ensure_data, fetch, fsck_remote, probe_conditional_writes, pull, push, ChunkFetcher,
+    CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal, RemoteFsck,
 };
 
 /// What can go wrong talking to a remote.
@@ -148,7 +149,11 @@ pub(crate) fn parallel<T: Sync, R: Send>(
 }
 
 /// Transfers in flight at once (`MREG_REMOTE_JOBS` overrides).
-pub(crate) fn jobs() -> usize {
+pub(crate) fn transfer_jobs() -> usize {
+    jobs()
+}
+
+fn jobs() -> usize {
     std::env::var("MREG_REMOTE_JOBS")
         .ok()
         .and_then(|s| s.parse().ok())

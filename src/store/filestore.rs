@@ -232,14 +232,15 @@ pub fn load_manifest(objects: &ObjectStore, id: &ObjectId) -> Result<Manifest> {
     Manifest::parse(id, &bytes)
 }
 
-/// Write the content described by `manifest` into `out` (already created, empty),
-/// verifying every chunk. `out` is extended to the full size first.
-pub fn restore_into(
-    objects: &ObjectStore,
+/// Write the content described by `manifest` into `out` (already created, empty), with
+/// chunks from `read` (which verifies them: the store's `read_chunk`, or a remote), checking
+/// each chunk's length against the manifest. `out` is extended to the full size first.
+pub fn restore_from(
     manifest: &Manifest,
     out: &File,
     out_path: &Path,
     progress: ProgressFn,
+    read: &(dyn Fn(&ChunkRef) -> Result<Vec<u8>> + Sync),
 ) -> Result<()> {
     out.set_len(manifest.size).ctx("preallocating", out_path)?;
     let mut offsets = Vec::with_capacity(manifest.chunks.len());
@@ -253,7 +254,13 @@ pub fn restore_into(
         .par_iter()
         .zip(offsets.par_iter())
         .try_for_each(|(c, &off)| -> Result<()> {
-            let data = read_chunk(objects, c)?;
+            let data = read(c)?;
+            if data.len() as u64 != c.len {
+                return Err(Error::CorruptObject {
+                    id: c.id.to_hex(),
+                    why: format!("chunk is {} bytes, its manifest says {}", data.len(), c.len),
+                });
+            }
             out.write_all_at(&data, off).ctx("writing", out_path)?;
             progress(c.len);
             Ok(())
@@ -303,7 +310,7 @@ mod tests {
         assert_eq!(Manifest::parse(&st.manifest, &m.encode()).unwrap(), m);
         let out_path = d.path().join("out.bin");
         let out = File::create(&out_path).unwrap();
-        restore_into(&s, &m, &out, &out_path, &|_| {}).unwrap();
+        restore_from(&m, &out, &out_path, &|_| {}, &|c| read_chunk(&s, c)).unwrap();
         assert_eq!(fs::read(&out_path).unwrap(), content);
         // Second store writes nothing new.
         assert_eq!(store_file(&s, &src, &|_| {}).unwrap().stored_bytes, 0);
