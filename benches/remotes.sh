@@ -30,6 +30,10 @@ VENV=${MREG_S3_VENV:-$ROOT/.venv-s3}
 MREG=${MREG:-$ROOT/target/release/mreg}
 NV=6
 PORT=${PORT:-18433}
+# PHASES="push get small" (default all): with PHASES=get, the server data of an earlier run
+# in WORKDIR is reused (its pushes) and only the downloads are measured again.
+PHASES=${PHASES:-push get small}
+has() { case " $PHASES " in *" $1 "*) return 0;; *) return 1;; esac; }
 export AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-east-1
 export DVC_NO_ANALYTICS=1 GIT_TERMINAL_PROMPT=0 MREG_AUTHOR="bench <bench@example.invalid>"
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
@@ -43,8 +47,14 @@ RCLONE="$VENV/bin/rclone --config /dev/null"
 mkdir -p "$W/versions"
 W=$(cd "$W" && pwd)
 CSV=$W/remotes.csv; BYTES=$W/remote-bytes.csv
-echo "label,run,wall_s,cpu_s,bytes" > "$CSV"
-echo "label,run,bytes" > "$BYTES"
+if has push || [ ! -s "$CSV" ]; then
+  echo "label,run,wall_s,cpu_s,bytes" > "$CSV"
+  echo "label,run,bytes" > "$BYTES"
+else
+  # Keep the earlier run's other measurements; drop the phases measured again.
+  grep -v -e '^get v5' $(has small && echo -e '-e ^2000') "$CSV" > "$CSV.keep" || true
+  mv "$CSV.keep" "$CSV"
+fi
 log() { echo "[$(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)] $*" >&2; }
 measure() {   # LABEL RUN BYTES 'command'
   local label=$1 run=$2 bytes=$3 cmd=$4 t0 t1 cpu
@@ -63,7 +73,8 @@ server_bytes() {   # PREFIX -> bytes stored under it on the server
 
 # ------------------------------------------------------------------ server
 log "starting SeaweedFS on 127.0.0.1:$PORT"
-rm -rf "$W/seaweed"; mkdir -p "$W/seaweed"
+if has push; then rm -rf "$W/seaweed"; fi
+mkdir -p "$W/seaweed"
 "$VENV/bin/weed" mini -dir="$W/seaweed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -admin.ui=false \
   -s3.port=$PORT -s3.port.iceberg=0 -s3.port.lance=0 > "$W/seaweed.log" 2>&1 &
 WEED=$!
@@ -145,21 +156,28 @@ rclone_floor() {
   measure "push v0 (first push of the whole model): rclone copy (floor)" "$r" "$B" \
     "$RCLONE copy $W/versions/v0.safetensors sw:bench/rclone-$r/"
 }
+cold() {   # the same start for every tool: nothing of the model in any page cache
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+}
 get_latest() {   # fetch v5 onto a fresh machine
   local r=$1
   rm -rf "$W/get"; mkdir -p "$W/get"; cd "$W/get"
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  $RCLONE copyto "$W/versions/v5.safetensors" "sw:bench/rclone-$r/v5.safetensors"
+  cold
   measure "get v5: mreg clone + checkout --to" "$r" "$B" \
     "$MREG clone -q s3://bench/mreg-$r store --endpoint $EP && cd store && $MREG checkout -q big@production --to $W/get/out-mreg"
   cmp "$W/get/out-mreg/model.safetensors" "$W/versions/v5.safetensors"
-  sync
+  cold
   measure "get v5: git clone + dvc pull" "$r" "$B" \
     "git clone -q $W/d dvcclone && cd dvcclone && $DVC pull -q"
   cmp "$W/get/dvcclone/model.safetensors" "$W/versions/v5.safetensors"
-  sync
-  $RCLONE copyto "$W/versions/v5.safetensors" "sw:bench/rclone-$r/v5.safetensors"
+  cold
   measure "get v5: rclone copy of the file (floor)" "$r" "$B" \
     "$RCLONE copy sw:bench/rclone-$r/v5.safetensors $W/get/out-rclone/"
+  rm -rf "$W/get/out-rclone"
+  cold
+  measure "get v5: rclone copy + sync (durable floor)" "$r" "$B" \
+    "$RCLONE copy sw:bench/rclone-$r/v5.safetensors $W/get/out-rclone/ && sync"
   rm -rf "$W/get"
 }
 small_files() {
@@ -184,16 +202,22 @@ small_files() {
 }
 
 for r in $(seq "$REPS"); do
-  log "rep $r: pushes"
-  if [ $((r % 2)) = 1 ]; then
-    rclone_floor "$r"; mreg_push_versions "$r"; dvc_push_versions "$r"
-  else
-    dvc_push_versions "$r"; mreg_push_versions "$r"; rclone_floor "$r"
+  if has push; then
+    log "rep $r: pushes"
+    if [ $((r % 2)) = 1 ]; then
+      rclone_floor "$r"; mreg_push_versions "$r"; dvc_push_versions "$r"
+    else
+      dvc_push_versions "$r"; mreg_push_versions "$r"; rclone_floor "$r"
+    fi
   fi
-  log "rep $r: clone + checkout"
-  get_latest "$r"
-  log "rep $r: small files"
-  small_files "$r"
+  if has get; then
+    log "rep $r: clone + checkout"
+    get_latest "$r"
+  fi
+  if has small; then
+    log "rep $r: small files"
+    small_files "$r"
+  fi
 done
 
 cd "$W"

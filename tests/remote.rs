@@ -653,7 +653,11 @@ fn a_hostile_remote_is_refused_and_nothing_outside_the_store_is_written() {
     )
     .unwrap();
     let out = b.mreg(&["pull"]).fails();
-    assert!(out.stderr.contains("too long"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("more than the 1048576"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -201,7 +201,9 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
         .iter()
         .map(|m| ModelName::new(m))
         .collect::<mreg::Result<Vec<_>>>()?;
+    let started = std::time::Instant::now();
     let rep = remote::push(&repo, name.as_deref(), &models, &ctx.progress())?;
+    let secs = started.elapsed().as_secs_f64();
     let code = if rep.refused().next().is_some() { 1 } else { 0 };
     for r in rep.refused() {
         eprintln!("error: rejected: {r}");
@@ -217,11 +219,12 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     }
     let pushed: usize = rep.models.iter().map(|m| m.lines_pushed).sum();
     ctx.note(format_args!(
-        "pushed to {} ({}): {} object(s), {}; {} history move(s) published{}",
+        "pushed to {} ({}): {} object(s), {} in {secs:.1} s ({}/s); {} history move(s) published{}",
         rep.remote,
         rep.url,
         rep.objects_uploaded,
         fmt::size(rep.bytes_uploaded),
+        fmt::size((rep.bytes_uploaded as f64 / secs.max(1e-3)) as u64),
         pushed,
         if pushed == 0 && code == 0 {
             " (everything up to date)"

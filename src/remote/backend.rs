@@ -36,7 +36,9 @@ pub enum Created {
 pub trait Backend: Send + Sync {
     /// For messages: `s3://bucket/prefix` or the directory.
     fn describe(&self) -> String;
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError>;
+    /// The object's bytes (None when absent). An object larger than `max` is refused
+    /// before it is read: a remote is untrusted, and sizes bound allocations.
+    fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, RemoteError>;
     /// Bytes `start..end` of an object (None when it does not exist).
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError>;
     fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError>;
@@ -118,13 +120,22 @@ impl Backend for DirBackend {
         self.root.display().to_string()
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+    fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        use std::io::Read;
         check_key(key)?;
-        match fs::read(self.root.join(key)) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("reading", key, e)),
-        }
+        let f = match fs::File::open(self.root.join(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("reading", key, e)),
+        };
+        let len = f.metadata().map_err(|e| self.io("reading", key, e))?.len();
+        too_large(key, len, max)?;
+        let mut buf = Vec::with_capacity(len as usize);
+        f.take(max + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.io("reading", key, e))?;
+        too_large(key, buf.len() as u64, max)?;
+        Ok(Some(buf))
     }
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError> {
@@ -210,6 +221,16 @@ impl Backend for DirBackend {
             Err(e) => Err(self.io("deleting", key, e)),
         }
     }
+}
+
+/// Refuse an object larger than a reader expects.
+fn too_large(key: &str, len: u64, max: u64) -> Result<(), RemoteError> {
+    if len > max {
+        return Err(RemoteError::Corrupt(format!(
+            "{key} is {len} bytes, more than the {max} such an object can be"
+        )));
+    }
+    Ok(())
 }
 
 /// Connection settings of an S3 remote (credentials are not here: see `config`).
@@ -382,17 +403,26 @@ impl Backend for S3Backend {
         self.describe.clone()
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+    fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
         let path = self.path(key)?;
         let r = self.rt.block_on(async {
             match self.store.get(&path).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Ok(r) => {
+                    // The size is known before the body is read.
+                    if let Err(e) = too_large(key, r.meta.size, max) {
+                        return Ok(Err(e));
+                    }
+                    r.bytes().await.map(|b| Ok(Some(b)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(Ok(None)),
                 Err(e) => Err(e),
             }
         });
-        r.map(|o| o.map(|b| b.to_vec()))
-            .map_err(|e| self.err("reading", key, e))
+        let got = r.map_err(|e| self.err("reading", key, e))??;
+        if let Some(b) = &got {
+            too_large(key, b.len() as u64, max)?;
+        }
+        Ok(got.map(|b| b.to_vec()))
     }
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>, RemoteError> {
@@ -475,10 +505,11 @@ mod tests {
         let b = DirBackend::open(d.path()).unwrap();
         assert_eq!(b.create("a/b", b"1").unwrap(), Created::New);
         assert_eq!(b.create("a/b", b"2").unwrap(), Created::Exists);
-        assert_eq!(b.get("a/b").unwrap().unwrap(), b"1");
-        assert!(b.get("a/../x").is_err());
+        assert_eq!(b.get("a/b", 10).unwrap().unwrap(), b"1");
+        assert!(b.get("a/b", 0).is_err(), "larger than allowed");
+        assert!(b.get("a/../x", 10).is_err());
         assert!(b.put("/etc/x", b"").is_err());
         assert_eq!(b.list("a/").unwrap(), vec![("a/b".to_string(), 1)]);
-        assert_eq!(b.get("missing").unwrap(), None);
+        assert_eq!(b.get("missing", 10).unwrap(), None);
     }
 }

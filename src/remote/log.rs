@@ -220,7 +220,7 @@ impl TrackFile {
         let mut new = Vec::new();
         let mut cache = Vec::new();
         for seq in self.track.seq + 1..=top {
-            let Some(bytes) = remote.get(&line_key(&self.model, seq))? else {
+            let Some(bytes) = remote.get(&line_key(&self.model, seq), MAX_LINE as u64)? else {
                 return Err(RemoteError::Corrupt(format!(
                     "line {seq} of {} was listed but cannot be read",
                     self.model

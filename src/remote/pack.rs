@@ -27,6 +27,10 @@ pub const PACK_MAX: u64 = 16 << 20;
 /// Reads of neighbouring packed objects closer than this are one ranged GET.
 const COALESCE_GAP: u64 = 256 * 1024;
 const INDEX_FORMAT: u32 = 1;
+/// Largest pack index accepted (a full pack of tiny objects needs about 20 MiB).
+pub const MAX_INDEX: u64 = 64 << 20;
+/// Largest pack accepted from a remote.
+pub const MAX_PACK_READ: u64 = 1 << 30;
 
 /// One object in a pack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +159,7 @@ pub fn load(remote: &dyn Backend, cache: &PathBuf) -> Result<PackMap> {
         let bytes = match std::fs::read(&cached) {
             Ok(b) => b,
             Err(_) => {
-                let b = remote.get(key)?.ok_or_else(|| {
+                let b = remote.get(key, MAX_INDEX)?.ok_or_else(|| {
                     RemoteError::Corrupt(format!("{key} was listed but cannot be read"))
                 })?;
                 // Validate before caching, then cache (best effort: it is only a cache).

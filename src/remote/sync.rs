@@ -28,6 +28,10 @@ const MARKER: &str = "mreg-remote.json";
 const REMOTE_FORMAT: u32 = 1;
 /// The extra key a pulled line carries locally: `<remote> <line number>`.
 const PULLED_FROM: &str = "pulled_from";
+/// Largest marker or probe object read.
+const SMALL: u64 = 64 * 1024;
+/// Largest object read from a remote: the local bound plus header room.
+const MAX_OBJECT_READ: u64 = object::MAX_OBJECT_LEN + (1 << 20);
 
 /// An open connection to one remote, for one operation.
 struct Session<'r> {
@@ -167,11 +171,11 @@ impl<'r> Session<'r> {
     fn check_marker(&self, create: bool) -> Result<()> {
         let body =
             serde_json::json!({ "format": REMOTE_FORMAT, "kind": "mreg remote" }).to_string();
-        let existing = match self.backend.get(MARKER)? {
+        let existing = match self.backend.get(MARKER, SMALL)? {
             Some(b) => b,
             None if create => match self.backend.create(MARKER, body.as_bytes())? {
                 Created::New => return Ok(()),
-                Created::Exists => self.backend.get(MARKER)?.unwrap_or_default(),
+                Created::Exists => self.backend.get(MARKER, SMALL)?.unwrap_or_default(),
             },
             None => return Ok(()),
         };
@@ -189,7 +193,7 @@ impl<'r> Session<'r> {
     /// Download one object, verify it against its id, and return its bytes (as stored
     /// remotely: header and payload) with the decoded content.
     fn get_object(&self, id: &ObjectId) -> Result<Option<Fetched>> {
-        let Some(buf) = self.backend.get(&object_key(id))? else {
+        let Some(buf) = self.backend.get(&object_key(id), MAX_OBJECT_READ)? else {
             return Ok(None);
         };
         let (kind, data) = object::decode(id, &buf).map_err(|e| {
@@ -251,7 +255,7 @@ pub fn probe_conditional_writes(remote: &dyn Backend) -> Result<()> {
     let key = format!("probe/{}", nonce.to_hex());
     let first = remote.create(&key, b"first")?;
     let second = remote.create(&key, b"second")?;
-    let kept = remote.get(&key)?;
+    let kept = remote.get(&key, SMALL)?;
     let _ = remote.delete(&key);
     if first != Created::New || second != Created::Exists || kept.as_deref() != Some(b"first") {
         return Err(RemoteError::NoConditionalWrites(remote.describe()).into());
@@ -925,7 +929,7 @@ pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, PullR
     }
     // Reach the remote before creating anything.
     let backend = req.spec.open()?;
-    backend.get(MARKER)?;
+    backend.get(MARKER, SMALL)?;
     let created_dir = !req.dir.exists();
     let result = (|| {
         std::fs::create_dir_all(&req.dir).map_err(|e| Error::io("creating", &req.dir, e))?;
@@ -1182,7 +1186,7 @@ pub fn fsck_remote(
         &keys,
         jobs(),
         |(id, size)| -> Result<(ObjectId, Verified)> {
-            let r = match s.backend.get(&object_key(id))? {
+            let r = match s.backend.get(&object_key(id), MAX_OBJECT_READ)? {
                 None => Err("listed but unreadable".to_string()),
                 Some(buf) => match object::decode(id, &buf) {
                     Ok((k, data)) => Ok((
@@ -1233,13 +1237,13 @@ pub fn fsck_remote(
     let verified = parallel(&packs, jobs(), |(id, size)| -> Result<PackCheck> {
         let mut errs = Vec::new();
         let mut out = Vec::new();
-        let Some(buf) = s.backend.get(&pack::pack_key(id))? else {
+        let Some(buf) = s.backend.get(&pack::pack_key(id), pack::MAX_PACK_READ)? else {
             return Ok((out, vec!["listed but unreadable".into()]));
         };
         if ObjectId::hash(&buf) != *id {
             errs.push("content does not hash to its name".into());
         }
-        let idx = match s.backend.get(&pack::index_key(id))? {
+        let idx = match s.backend.get(&pack::index_key(id), pack::MAX_INDEX)? {
             Some(b) => pack::parse_index(id, &b, Some(*size)),
             None => return Ok((out, vec!["index listed but unreadable".into()])),
         };
