@@ -19,22 +19,32 @@ pub struct Args {
     remote: Option<String>,
 }
 
+/// The `--json` report: the library's report plus `clean`, exit 1 when not clean.
+fn json_report<T: serde::Serialize>(rep: &T, clean: bool) -> Output {
+    let mut v = serde_json::to_value(rep).expect("serializes");
+    v["clean"] = serde_json::Value::Bool(clean);
+    Output {
+        stdout: super::json(&v),
+        code: if clean { 0 } else { 1 },
+    }
+}
+
+/// One `broken: ITEM: PROBLEM` line per problem.
+fn broken(problems: &[mreg::reach::Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("broken: {}: {}\n", p.item, p.problem))
+        .collect()
+}
+
 fn run_remote(ctx: &Ctx, a: &Args, name: &str) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let rep = mreg::remote::fsck_remote(&repo, Some(name), &ctx.progress())?;
     let code = if rep.is_clean() { 0 } else { 1 };
     if a.json {
-        let mut v = serde_json::to_value(&rep).expect("serializes");
-        v["clean"] = serde_json::Value::Bool(rep.is_clean());
-        return Ok(Output {
-            stdout: super::json(&v),
-            code,
-        });
+        return Ok(json_report(&rep, rep.is_clean()));
     }
-    let mut s = String::new();
-    for p in &rep.problems {
-        s.push_str(&format!("broken: {}: {}\n", p.item, p.problem));
-    }
+    let mut s = broken(&rep.problems);
     s.push_str(&format!(
         "checked remote {} ({}): {} objects ({}), {} models, {} history lines; {}\n",
         rep.remote,
@@ -60,17 +70,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let rep = mreg::ops::fsck::fsck(&repo)?;
     let code = if rep.is_clean() { 0 } else { 1 };
     if a.json {
-        let mut v = serde_json::to_value(&rep).expect("serializes");
-        v["clean"] = serde_json::Value::Bool(rep.is_clean());
-        return Ok(Output {
-            stdout: super::json(&v),
-            code,
-        });
+        return Ok(json_report(&rep, rep.is_clean()));
     }
-    let mut s = String::new();
-    for p in &rep.problems {
-        s.push_str(&format!("broken: {}: {}\n", p.item, p.problem));
-    }
+    let mut s = broken(&rep.problems);
     for w in &rep.warnings {
         s.push_str(&format!("warning: {}: {}\n", w.item, w.problem));
     }

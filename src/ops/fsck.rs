@@ -26,12 +26,8 @@ use crate::object::Kind;
 use crate::reach;
 use crate::repo::Repo;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Problem {
-    /// What is broken: `object <id>`, `commit <id>`, `model <name>`, a path...
-    pub item: String,
-    pub problem: String,
-}
+/// A broken item (the same type the reachability walk reports).
+pub use crate::reach::Problem;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FsckReport {
