@@ -3,17 +3,20 @@
 use std::path::PathBuf;
 
 use mreg::names::ModelName;
-use mreg::ops::run::{run as run_op, RunRequest};
+use mreg::ops::run::{run as run_op, OutStream, RunRequest};
 
 use super::{values, Ctx, Output};
 
 /// Run a training command (Python, shell, anything), then commit its outputs.
 ///
-/// The commit records the command line, working directory, params (from --params-file),
-/// metrics (from --metrics-file), the datasets (stored, so they can be restored), the
-/// environment and the git lineage (HEAD and a patch of uncommitted changes). `mreg
-/// reproduce` runs it again from exactly that code and compares the outputs. A failing
-/// command commits nothing.
+/// The commit records the command line, working directory, params (from --params-file and
+/// --param), metrics (from --metrics-file), the datasets (stored, so they can be restored),
+/// the environment and the git lineage (HEAD and a patch of uncommitted changes). The
+/// command's output is shown as it runs and stored with the commit (`mreg show REV --log`),
+/// with its wall time, CPU time and peak memory. A value of the metrics file that is not a
+/// number (a string, a list, NaN) is kept as recorded information with a warning: it never
+/// loses the run. `mreg reproduce` runs it again from exactly that code and compares the
+/// outputs (not the log). A failing command commits nothing.
 ///
 /// Examples:
 ///   mreg run --model clf --outputs model.pkl --metrics-file metrics.json -- python train.py
@@ -42,6 +45,13 @@ pub struct Args {
     /// Point these aliases at the new commit; repeatable.
     #[arg(long = "alias", value_name = "ALIAS")]
     aliases: Vec<String>,
+    /// A parameter to record, KEY=VALUE (dotted keys nest); overrides the params file's;
+    /// repeatable. Recorded only: the command is not given it.
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+    /// A label; repeatable.
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
     #[arg(long)]
     json: bool,
     /// The command and its arguments.
@@ -59,7 +69,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             Ok((n.to_string(), PathBuf::from(p)))
         })
         .collect::<mreg::Result<Vec<_>>>()?;
-    let out = run_op(
+    let json = a.json;
+    let run = run_op(
         &repo,
         RunRequest {
             model: ModelName::new(&a.model)?,
@@ -76,21 +87,47 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             created_at: super::now()?,
             environment: super::commit::environment(),
             aliases: super::alias_names(&a.aliases)?,
+            param_overrides: values::params(None, &a.params)?,
+            labels: a.labels,
+            on_output: Some(Box::new(move |which, bytes| {
+                use std::io::Write;
+                // Live, as if the command wrote to the terminal itself (with --json, its
+                // stdout goes to stderr: stdout carries the JSON).
+                let _ = match which {
+                    OutStream::Stdout if !json => {
+                        let mut o = std::io::stdout().lock();
+                        o.write_all(bytes).and_then(|_| o.flush())
+                    }
+                    OutStream::Stdout | OutStream::Stderr => {
+                        let mut e = std::io::stderr().lock();
+                        e.write_all(bytes).and_then(|_| e.flush())
+                    }
+                };
+            })),
         },
         &ctx.progress(),
     )?;
+    for w in &run.warnings {
+        eprintln!("warning: {w}");
+    }
+    let out = &run.commit;
     if a.json {
         let mut v = super::fmt::commit_json(&out.id, &out.commit, false);
         v["policy_moves"] = serde_json::json!(out.policy_moves);
+        v["warnings"] = serde_json::json!(run.warnings);
         return Ok(Output::ok(super::json(&v)));
     }
     // The id on stdout (for scripts), the summary on stderr (silenced by -q), as `commit`.
     ctx.note(format_args!(
-        "[{} {}] {}\n  {}",
+        "[{} {}] {}\n  {}\n  ran {:.1} s, {:.1} s CPU, peak memory {}; log {} kept",
         out.commit.model,
         out.id.short(),
         super::fmt::subject(&out.commit.message),
-        super::fmt::metrics_inline(&out.commit)
+        super::fmt::metrics_inline(&out.commit),
+        run.resources.wall_seconds,
+        run.resources.cpu_seconds,
+        super::fmt::size(run.resources.peak_rss_bytes),
+        super::fmt::size(run.log_bytes),
     ));
     let moves = super::fmt::policy_moves(&out.policy_moves);
     if !moves.is_empty() {

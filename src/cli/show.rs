@@ -11,12 +11,26 @@ pub struct Args {
     /// Print the commit as JSON.
     #[arg(long)]
     json: bool,
+
+    /// Print the output log of the command that made it (`mreg run`) instead.
+    #[arg(long, conflicts_with = "json")]
+    log: bool,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
     let mut c = repo.read_commit(&id)?;
+    if a.log {
+        let Some(blob) = c.recipe.as_ref().and_then(|r| r.log_blob()) else {
+            return Err(mreg::Error::InvalidArgument(format!(
+                "{} has no output log: logs are kept for versions made by `mreg run`",
+                id.short()
+            )));
+        };
+        let bytes = repo.objects().get_kind(&blob, mreg::object::Kind::Blob)?;
+        return Ok(Output::ok(String::from_utf8_lossy(&bytes).into_owned()));
+    }
     let pruned = repo.is_pruned(&id);
     let on_remote = repo.data_remote(&id);
     // Which files lost their data (a pruned version stays inspectable).
@@ -162,6 +176,32 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 r.seconds
             ));
             s.push_str(&system_line(&r.system));
+            if let Some(res) = &r.resources {
+                s.push_str(&format!(
+                    "  Used: {:.2} s wall, {:.2} s CPU, peak memory {}\n",
+                    res.wall_seconds,
+                    res.cpu_seconds,
+                    fmt::size(res.peak_rss_bytes)
+                ));
+            }
+            if let Some(l) = &r.log {
+                s.push_str(&format!(
+                    "  Log: {}{} (mreg show {} --log)\n",
+                    fmt::size(l.bytes),
+                    if l.truncated {
+                        ", beginning and end kept"
+                    } else {
+                        ""
+                    },
+                    id.short()
+                ));
+            }
+            if !r.recorded.is_empty() {
+                s.push_str("  Recorded values (not metrics):\n");
+                for (k, v) in &r.recorded {
+                    s.push_str(&format!("    {k}: {v}\n"));
+                }
+            }
         }
         None => {}
     }

@@ -81,6 +81,49 @@ pub struct RunRecipe {
     pub datasets: Vec<(String, String)>,
     pub seconds: f64,
     pub system: SystemInfo,
+    /// The command's output (stdout and stderr, interleaved as they came), stored as a blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<RunLog>,
+    /// What the command itself used (the kernel's accounting of its process tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<RunResources>,
+    /// Values of the metrics file that are not finite numbers (strings, lists, booleans;
+    /// `NaN`, `Infinity` and `-Infinity` as those strings), kept as recorded information.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recorded: BTreeMap<String, serde_json::Value>,
+}
+
+/// A run's output log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunLog {
+    /// The blob object holding it.
+    pub blob: crate::id::ObjectId,
+    /// Bytes the command wrote in all (the blob holds all of them unless `truncated`).
+    pub bytes: u64,
+    /// True when the output was longer than the stored limit: the blob then holds its
+    /// beginning and its end, with a marker line between.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// What a run's command used, from `wait4` on it: its own and its waited-for descendants'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResources {
+    pub wall_seconds: f64,
+    /// User plus system CPU time.
+    pub cpu_seconds: f64,
+    /// The largest resident set of any process in the tree.
+    pub peak_rss_bytes: u64,
+}
+
+impl Recipe {
+    /// The log blob of a run, if it kept one (an object the version's data includes).
+    pub fn log_blob(&self) -> Option<crate::id::ObjectId> {
+        match self {
+            Recipe::Run(r) => r.log.as_ref().map(|l| l.blob),
+            Recipe::Train(_) => None,
+        }
+    }
 }
 
 /// The machine a recipe ran on.

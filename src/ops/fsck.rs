@@ -136,6 +136,15 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                 });
             }
         }
+        if let Some(l) = v.commit.recipe.as_ref().and_then(|r| r.log_blob()) {
+            reachable.insert(l);
+            if kind_of(&l) != Some(Kind::Blob) {
+                rep.problems.push(Problem {
+                    item: format!("commit {} run log {l}", id.short()),
+                    problem: "missing, corrupt or not a blob".into(),
+                });
+            }
+        }
         // Pruned by gc, or fetched without its data (the chunks are on a remote).
         let pruned = gc_marks::is_pruned(repo, &id) || gc_marks::is_remote_only(repo, &id);
         for f in reach::data_files(&v.commit) {

@@ -304,6 +304,8 @@ fn reproduce_run(
     let status = std::process::Command::new(program)
         .args(args)
         .current_dir(work.join(&run.cwd))
+        // The replayed job's output goes to stderr: stdout carries the verdict (and --json).
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| Error::io("running", std::path::PathBuf::from(program), e))?;
     if !status.success() {
@@ -324,7 +326,9 @@ fn reproduce_run(
         })
         .collect();
     let now = match &run.metrics_file {
-        Some(m) => crate::datafile::read_metrics(&work.join(m)).unwrap_or_default(),
+        Some(m) => crate::datafile::read_run_metrics(&work.join(m))
+            .map(|r| r.metrics)
+            .unwrap_or_default(),
         None => BTreeMap::new(),
     };
     let metrics = metric_deltas(&c.metrics, &now);

@@ -16,6 +16,21 @@ use crate::repo::Repo;
 /// The dataset name under which a run's params file is stored (so it can be restored).
 pub const PARAMS_DATASET: &str = "mreg-params-file";
 
+/// Which stream of the command a piece of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutStream {
+    Stdout,
+    Stderr,
+}
+
+/// Where the command's output goes while it runs (besides the stored log): the CLI shows
+/// it live.
+pub type OutputSink = Box<dyn Fn(OutStream, &[u8]) + Send + Sync>;
+
+/// Most of a log stored: the first and the last parts of a longer output.
+const LOG_HEAD: usize = 1 << 20;
+const LOG_TAIL: usize = 15 << 20;
+
 pub struct RunRequest {
     pub model: ModelName,
     pub command: Vec<String>,
@@ -31,6 +46,170 @@ pub struct RunRequest {
     pub created_at: crate::Timestamp,
     pub environment: Environment,
     pub aliases: Vec<crate::names::AliasName>,
+    /// `--param K=V` values (a mapping), merged over the params file's.
+    pub param_overrides: serde_json::Value,
+    pub labels: Vec<String>,
+    /// Receives the command's output as it comes (None: only stored).
+    pub on_output: Option<OutputSink>,
+}
+
+/// A committed run: the commit, and what was noticed on the way.
+pub struct RunOutcome {
+    pub commit: CommitOutcome,
+    /// Values of the metrics file that are kept as recorded information, not metrics.
+    pub warnings: Vec<String>,
+    pub resources: crate::recipe::RunResources,
+    pub log_bytes: u64,
+}
+
+/// The output of a command, kept in memory up to a bound: its head and its tail.
+#[derive(Default)]
+struct LogBuffer {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    total: u64,
+}
+
+impl LogBuffer {
+    fn push(&mut self, b: &[u8]) {
+        self.total += b.len() as u64;
+        let room = LOG_HEAD.saturating_sub(self.head.len());
+        let (h, t) = b.split_at(room.min(b.len()));
+        self.head.extend_from_slice(h);
+        self.tail.extend(t);
+        let over = self.tail.len().saturating_sub(LOG_TAIL);
+        self.tail.drain(..over);
+    }
+
+    /// The stored log and whether it was cut.
+    fn finish(self) -> (Vec<u8>, bool) {
+        let kept = (self.head.len() + self.tail.len()) as u64;
+        let mut out = self.head;
+        let truncated = kept < self.total;
+        if truncated {
+            out.extend_from_slice(
+                format!(
+                    "\n[mreg: {} bytes of output not kept here]\n",
+                    self.total - kept
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend(self.tail);
+        (out, truncated)
+    }
+}
+
+/// Run `program`, copying its stdout and stderr into `log` (and to `sink`), and wait for it
+/// with `wait4`, which reports the resources of the process and its waited-for
+/// descendants (not mreg's own).
+fn run_logged(
+    program: &str,
+    args: &[String],
+    cwd: &Path,
+    sink: Option<&OutputSink>,
+) -> Result<(
+    std::process::ExitStatus,
+    LogBuffer,
+    crate::recipe::RunResources,
+)> {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("running", PathBuf::from(program), e))?;
+    let log = std::sync::Mutex::new(LogBuffer::default());
+    let pid = child.id() as libc::pid_t;
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let (status, rusage) = std::thread::scope(|s| {
+        let pump = |mut r: Box<dyn Read + Send>, which: OutStream| {
+            let log = &log;
+            s.spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                // The log takes whole lines, so that the two streams never mix within a
+                // line; the sink gets bytes as they come (progress bars stay live).
+                let mut partial: Vec<u8> = Vec::new();
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if let Some(f) = sink {
+                                f(which, &buf[..n]);
+                            }
+                            partial.extend_from_slice(&buf[..n]);
+                            let cut = match partial.iter().rposition(|&b| b == b'\n') {
+                                Some(i) => i + 1,
+                                None if partial.len() > 64 * 1024 => partial.len(),
+                                None => continue,
+                            };
+                            log.lock().expect("not poisoned").push(&partial[..cut]);
+                            partial.drain(..cut);
+                        }
+                    }
+                }
+                if !partial.is_empty() {
+                    log.lock().expect("not poisoned").push(&partial);
+                }
+            })
+        };
+        let a = pump(Box::new(out), OutStream::Stdout);
+        let b = pump(Box::new(err), OutStream::Stderr);
+        let mut status: libc::c_int = 0;
+        // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = loop {
+            // SAFETY: pid is our child, status and ru point to live locals.
+            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+            if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+                continue;
+            }
+            break r;
+        };
+        let _ = a.join();
+        let _ = b.join();
+        if r == -1 {
+            return Err(Error::io(
+                "waiting for",
+                PathBuf::from(program),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok((std::process::ExitStatus::from_raw(status), ru))
+    })?;
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let resources = crate::recipe::RunResources {
+        wall_seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds: secs(rusage.ru_utime) + secs(rusage.ru_stime),
+        // Linux reports kilobytes.
+        peak_rss_bytes: rusage.ru_maxrss.max(0) as u64 * 1024,
+    };
+    Ok((status, log.into_inner().expect("not poisoned"), resources))
+}
+
+/// Merge `over` into `base`, key by key (nested mappings merge; other values replace).
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
 }
 
 /// The root paths of a run are recorded against: the git work tree, else the store's.
@@ -72,9 +251,9 @@ pub enum RunError {
     TrainingNotBuilt,
 }
 
-/// Run the command (its stdio is the caller's), then commit. A failing command commits
-/// nothing.
-pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
+/// Run the command, keeping its output as the run's log (and passing it to `on_output`),
+/// then commit. A failing command commits nothing.
+pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunOutcome> {
     let Some((program, args)) = req.command.split_first() else {
         return Err(RunError::NoCommand.into());
     };
@@ -84,13 +263,8 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
     let root = run_root(repo);
     let cwd = std::fs::canonicalize(&req.cwd).map_err(|e| Error::io("resolving", &req.cwd, e))?;
     let cwd_rel = rel_to(&root, &cwd)?;
-    let start = Instant::now();
-    let status = std::process::Command::new(program)
-        .args(args)
-        .current_dir(&cwd)
-        .status()
-        .map_err(|e| Error::io("running", PathBuf::from(program), e))?;
-    let seconds = start.elapsed().as_secs_f64();
+    let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
+    let seconds = resources.wall_seconds;
     if !status.success() {
         return Err(RunError::CommandFailed {
             status: status.to_string(),
@@ -108,9 +282,29 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
         }
         None => None,
     };
-    let metrics = match &req.metrics_file {
-        Some(p) => crate::datafile::read_metrics(&abs(p))?,
+    merge(&mut params, &req.param_overrides);
+    // After the run, nothing in the metrics file may lose it: what is not a number is kept
+    // as recorded information, and an unreadable file is a warning.
+    let run_metrics = match &req.metrics_file {
+        Some(p) => match crate::datafile::read_run_metrics(&abs(p)) {
+            Ok(m) => m,
+            Err(e) => crate::datafile::RunMetrics {
+                warnings: vec![format!("{e}: committed without metrics")],
+                ..Default::default()
+            },
+        },
         None => Default::default(),
+    };
+    let (log_bytes, log_truncated) = (log.total, log.total > (LOG_HEAD + LOG_TAIL) as u64);
+    let (log_data, _) = log.finish();
+    let log_ref = {
+        let _store = repo.lock_store_shared()?;
+        let put = repo.objects().put(crate::object::Kind::Blob, &log_data)?;
+        crate::recipe::RunLog {
+            blob: put.id,
+            bytes: log_bytes,
+            truncated: log_truncated,
+        }
     };
     let recipe = RunRecipe {
         command: req.command.clone(),
@@ -132,14 +326,18 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
             .collect::<Result<_>>()?,
         seconds,
         system: crate::sysinfo::system_info(1),
+        log: Some(log_ref),
+        resources: Some(resources.clone()),
+        recorded: run_metrics.recorded.clone(),
     };
-    commit(
+    let outcome = commit(
         repo,
         CommitRequest {
             message: req.message,
             created_at: req.created_at,
             params,
-            metrics,
+            metrics: run_metrics.metrics.clone(),
+            labels: req.labels.clone(),
             datasets: datasets.into_iter().map(|(n, p)| (n, abs(&p))).collect(),
             store_datasets: true,
             environment: req.environment,
@@ -153,5 +351,11 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<Comm
             )
         },
         progress,
-    )
+    )?;
+    Ok(RunOutcome {
+        commit: outcome,
+        warnings: run_metrics.warnings,
+        resources,
+        log_bytes,
+    })
 }

@@ -778,6 +778,7 @@ fn fetch_metadata(
                 meta.push(*f.manifest);
             }
             meta.extend(c.git.as_ref().and_then(|g| g.patch));
+            meta.extend(c.recipe.as_ref().and_then(|r| r.log_blob()));
             fetched_commits.push((id, c));
         }
         get(
@@ -1355,6 +1356,9 @@ pub fn fsck_remote(
                 let citem = format!("commit {}", id.short());
                 if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
                     need(&mut rep, &p, Kind::Blob, &citem);
+                }
+                if let Some(l) = c.recipe.as_ref().and_then(|r| r.log_blob()) {
+                    need(&mut rep, &l, Kind::Blob, &citem);
                 }
                 for f in reach::data_files(&c) {
                     let fitem = format!("commit {} file {}", id.short(), f.path);

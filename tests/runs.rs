@@ -1,0 +1,141 @@
+//! `mreg run` records the whole story of a Python job: its output log, what the job itself
+//! used, every value of its metrics file, params and labels. Driven with real `python3`.
+
+mod common;
+
+use common::TestRepo;
+
+const ALLOC_MIB: u64 = 200;
+
+fn script() -> String {
+    format!(
+        r#"import json, sys
+buf = b"\x01" * ({ALLOC_MIB} * 2**20)      # touched, so it is resident
+print("epoch 1 loss 0.5", flush=True)
+print("a warning on stderr", file=sys.stderr, flush=True)
+print("epoch 2 loss 0.25", flush=True)
+open("model.bin", "wb").write(b"weights")
+json.dump({{"acc": 0.9, "loss": float("nan"), "best": float("inf"), "model_name": "mlp",
+           "curve": [0.5, 0.25], "converged": True, "nested": {{"f1": 0.8}}}},
+          open("metrics.json", "w"))
+"#
+    )
+}
+
+#[test]
+fn run_keeps_the_log_measures_the_job_and_no_metrics_value_loses_the_run() {
+    let r = TestRepo::new();
+    common::git(r.path(), &["init", "-q"]);
+    r.write("train.py", script().as_bytes());
+    common::git(r.path(), &["add", "train.py"]);
+    common::git(r.path(), &["commit", "-q", "-m", "train"]);
+    let out = r
+        .mreg(&[
+            "run",
+            "--model",
+            "clf",
+            "--outputs",
+            "model.bin",
+            "--metrics-file",
+            "metrics.json",
+            "--param",
+            "lr=0.1",
+            "--param",
+            "opt.name=adam",
+            "--label",
+            "baseline",
+            "--",
+            "python3",
+            "train.py",
+        ])
+        .ok();
+    // Shown live, as the job wrote it.
+    assert!(out.stdout.contains("epoch 2 loss 0.25"), "{}", out.stdout);
+    assert!(out.stderr.contains("a warning on stderr"), "{}", out.stderr);
+    // Non-numbers are warnings, never a lost run.
+    for k in ["loss", "best", "model_name", "curve", "converged"] {
+        assert!(
+            out.stderr.contains(&format!("metric \"{k}\"")),
+            "{k}: {}",
+            out.stderr
+        );
+    }
+    let v = r.mreg(&["show", "clf", "--json"]).ok().json();
+    assert_eq!(v["metrics"]["acc"], 0.9);
+    assert_eq!(v["metrics"]["nested.f1"], 0.8);
+    let recipe = &v["recipe"];
+    assert_eq!(recipe["recorded"]["loss"], "NaN");
+    assert_eq!(recipe["recorded"]["best"], "Infinity");
+    assert_eq!(recipe["recorded"]["model_name"], "mlp");
+    assert_eq!(recipe["recorded"]["converged"], true);
+    assert_eq!(v["params"]["lr"], 0.1);
+    assert_eq!(v["params"]["opt"]["name"], "adam");
+    assert_eq!(v["labels"], serde_json::json!(["baseline"]));
+
+    // The job's own peak memory (not mreg's): within 20% of what it allocated.
+    let peak = recipe["resources"]["peak_rss_bytes"].as_u64().unwrap();
+    let alloc = ALLOC_MIB << 20;
+    assert!(
+        peak as f64 >= alloc as f64 * 0.95 && (peak as f64) <= alloc as f64 * 1.2,
+        "peak {peak} for {alloc} allocated"
+    );
+    assert!(recipe["resources"]["cpu_seconds"].as_f64().unwrap() > 0.0);
+
+    // The log, stdout and stderr as they came, kept through gc.
+    r.mreg(&["gc"]).ok();
+    let log = r.mreg(&["show", "clf", "--log"]).ok().stdout;
+    // Both streams, each in its order (lines of the two streams are kept in arrival order,
+    // which two pipes cannot make exact for lines written at the same instant).
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(lines.contains(&"a warning on stderr"), "{log}");
+    let pos = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+    assert!(pos("epoch 1 loss 0.5") < pos("epoch 2 loss 0.25"), "{log}");
+    let text = r.mreg(&["show", "clf"]).ok().stdout;
+    assert!(
+        text.contains("peak memory") && text.contains("--log"),
+        "{text}"
+    );
+    r.fsck_clean();
+
+    // Replay compares outputs and metrics, not the log.
+    let rep = r.mreg(&["reproduce", "clf", "--json"]).ok().json();
+    assert_eq!(rep["verdict"], "identical", "{rep}");
+
+    // A commit without a run has no log to show.
+    r.write("w.bin", b"w");
+    r.commit(&["w.bin", "--model", "other"]);
+    let e = r.mreg(&["show", "other", "--log"]).fails();
+    assert!(e.stderr.contains("no output log"), "{}", e.stderr);
+}
+
+#[test]
+fn an_unreadable_metrics_file_after_the_run_commits_without_metrics_and_says_so() {
+    let r = TestRepo::new();
+    r.write(
+        "job.sh",
+        b"echo done; echo w > model.bin; echo '{\"acc\": ' > metrics.json\n",
+    );
+    let out = r
+        .mreg(&[
+            "run",
+            "--model",
+            "m",
+            "--outputs",
+            "model.bin",
+            "--metrics-file",
+            "metrics.json",
+            "--",
+            "sh",
+            "job.sh",
+        ])
+        .ok();
+    assert!(
+        out.stderr.contains("committed without metrics"),
+        "{}",
+        out.stderr
+    );
+    let v = r.mreg(&["show", "m", "--json"]).ok().json();
+    assert_eq!(v["metrics"], serde_json::json!({}));
+    assert_eq!(r.mreg(&["show", "m", "--log"]).ok().stdout, "done\n");
+}
