@@ -101,8 +101,62 @@ pub fn system_info(threads: usize) -> SystemInfo {
     }
 }
 
+/// Lists the interpreter and its installed distributions as JSON (Python 3.8+).
+const PYTHON_PROBE: &str = r#"
+import json, sys
+try:
+    import importlib.metadata as md
+    pk = {}
+    for d in md.distributions():
+        name = d.metadata["Name"]
+        if name:
+            pk[name] = d.version
+except Exception:
+    pk = {}
+print(json.dumps({"executable": sys.executable, "version": sys.version.split()[0], "packages": pk}))
+"#;
+
+/// True when `program` is a Python interpreter (`python`, `python3`, `python3.11`...).
+pub fn is_python(program: &str) -> bool {
+    let base = std::path::Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    base.strip_prefix("python")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// The Python environment `program` runs in (None when it is not Python, or the probe
+/// fails: a missing interpreter is the run's own error to report).
+pub fn python_env(program: &str, cwd: &std::path::Path) -> Option<crate::recipe::PythonEnv> {
+    if !is_python(program) {
+        return None;
+    }
+    let out = std::process::Command::new(program)
+        .args(["-c", PYTHON_PROBE])
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn python_interpreters_are_recognised_by_name() {
+        for p in ["python", "python3", "/usr/bin/python3.11", "python3.12"] {
+            assert!(super::is_python(p), "{p}");
+        }
+        for p in ["pythonista", "ipython", "sh", "python3-config"] {
+            assert!(!super::is_python(p), "{p}");
+        }
+    }
+
     #[test]
     fn system_info_never_fails_without_a_gpu() {
         let s = super::system_info(1);

@@ -139,3 +139,64 @@ fn an_unreadable_metrics_file_after_the_run_commits_without_metrics_and_says_so(
     assert_eq!(v["metrics"], serde_json::json!({}));
     assert_eq!(r.mreg(&["show", "m", "--log"]).ok().stdout, "done\n");
 }
+
+/// A distribution importlib.metadata finds on PYTHONPATH, at `version`.
+fn fake_package(dir: &std::path::Path, version: &str) {
+    let info = dir.join("mregfakepkg.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        format!("Metadata-Version: 2.1\nName: mregfakepkg\nVersion: {version}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_python_run_records_its_interpreter_and_packages_and_replay_reports_drift() {
+    let r = TestRepo::new();
+    common::git(r.path(), &["init", "-q"]);
+    r.write(
+        "train.py",
+        b"open('model.bin', 'w').write('w')\nprint('trained')\n",
+    );
+    common::git(r.path(), &["add", "train.py"]);
+    common::git(r.path(), &["commit", "-q", "-m", "train"]);
+    let site = tempfile::tempdir().unwrap();
+    fake_package(site.path(), "1.0");
+    let env = [("PYTHONPATH", site.path().to_str().unwrap())];
+    r.mreg_env(
+        &[
+            "run",
+            "--model",
+            "py",
+            "--outputs",
+            "model.bin",
+            "--",
+            "python3",
+            "train.py",
+        ],
+        &env,
+    )
+    .ok();
+    let v = r.mreg(&["show", "py", "--json"]).ok().json();
+    let py = &v["recipe"]["python"];
+    assert!(py["version"].as_str().unwrap().starts_with('3'), "{py}");
+    assert_eq!(py["packages"]["mregfakepkg"], "1.0", "{py}");
+    assert!(r.mreg(&["show", "py"]).ok().stdout.contains("Python: 3."));
+
+    // Same environment: no package drift. Upgraded: the package is named, then and now.
+    let rep = r.mreg_env(&["reproduce", "py", "--json"], &env).ok().json();
+    let drift = rep["drift"].to_string();
+    assert!(!drift.contains("mregfakepkg"), "{drift}");
+    std::fs::remove_dir_all(site.path().join("mregfakepkg.dist-info")).unwrap();
+    fake_package(site.path(), "2.0");
+    let rep = r.mreg_env(&["reproduce", "py", "--json"], &env).ok().json();
+    assert_eq!(rep["verdict"], "identical");
+    let drift = rep["drift"].as_array().unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d[0] == "python package mregfakepkg" && d[1] == "1.0" && d[2] == "2.0"),
+        "{drift:?}"
+    );
+}

@@ -196,6 +196,14 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                     id.short()
                 ));
             }
+            if let Some(py) = &r.python {
+                s.push_str(&format!(
+                    "  Python: {} ({}), {} package(s) installed\n",
+                    py.version,
+                    py.executable,
+                    py.packages.len()
+                ));
+            }
             if !r.recorded.is_empty() {
                 s.push_str("  Recorded values (not metrics):\n");
                 for (k, v) in &r.recorded {

@@ -91,6 +91,43 @@ pub struct RunRecipe {
     /// `NaN`, `Infinity` and `-Infinity` as those strings), kept as recorded information.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recorded: BTreeMap<String, serde_json::Value>,
+    /// The Python interpreter and installed packages, for a command run by `python`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonEnv>,
+}
+
+/// A Python environment as a rerun needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PythonEnv {
+    pub executable: String,
+    pub version: String,
+    /// Installed distributions and their versions (what `pip freeze` lists).
+    pub packages: BTreeMap<String, String>,
+}
+
+impl PythonEnv {
+    /// What differs from `now`: the version and each package added, removed or changed,
+    /// as (what, then, now).
+    pub fn drift(&self, now: &PythonEnv) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        if self.version != now.version {
+            out.push(("python".into(), self.version.clone(), now.version.clone()));
+        }
+        let none = || "(not installed)".to_string();
+        for (name, v) in &self.packages {
+            match now.packages.get(name) {
+                Some(w) if w == v => {}
+                Some(w) => out.push((format!("python package {name}"), v.clone(), w.clone())),
+                None => out.push((format!("python package {name}"), v.clone(), none())),
+            }
+        }
+        for (name, w) in &now.packages {
+            if !self.packages.contains_key(name) {
+                out.push((format!("python package {name}"), none(), w.clone()));
+            }
+        }
+        out
+    }
 }
 
 /// A run's output log.

@@ -332,6 +332,13 @@ fn reproduce_run(
         None => BTreeMap::new(),
     };
     let metrics = metric_deltas(&c.metrics, &now);
+    let mut drift = run.system.drift(&crate::sysinfo::system_info(1));
+    if let Some(then) = &run.python {
+        match crate::sysinfo::python_env(program, &work.join(&run.cwd)) {
+            Some(now) => drift.extend(then.drift(&now)),
+            None => drift.push(("python".into(), then.version.clone(), "(not found)".into())),
+        }
+    }
     Ok(Reproduction {
         commit: *id,
         overrides: Vec::new(),
@@ -340,7 +347,7 @@ fn reproduce_run(
         files,
         metrics,
         tolerance,
-        drift: run.system.drift(&crate::sysinfo::system_info(1)),
+        drift,
         seconds: 0.0,
     })
 }

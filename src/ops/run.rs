@@ -263,6 +263,8 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     let root = run_root(repo);
     let cwd = std::fs::canonicalize(&req.cwd).map_err(|e| Error::io("resolving", &req.cwd, e))?;
     let cwd_rel = rel_to(&root, &cwd)?;
+    // The environment the job runs in, read before it runs.
+    let python = crate::sysinfo::python_env(program, &cwd);
     let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
     let seconds = resources.wall_seconds;
     if !status.success() {
@@ -329,6 +331,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         log: Some(log_ref),
         resources: Some(resources.clone()),
         recorded: run_metrics.recorded.clone(),
+        python,
     };
     let outcome = commit(
         repo,
