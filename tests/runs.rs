@@ -200,3 +200,58 @@ fn a_python_run_records_its_interpreter_and_packages_and_replay_reports_drift() 
         "{drift:?}"
     );
 }
+
+#[test]
+fn dvclive_plots_and_a_json_lines_history_become_curves() {
+    let r = TestRepo::new();
+    r.write(
+        "train.py",
+        br#"import json, os
+os.makedirs("dvclive/plots/metrics/train", exist_ok=True)
+json.dump({"acc": 0.8, "step": 2}, open("dvclive/metrics.json", "w"))
+with open("dvclive/plots/metrics/loss.tsv", "w") as f:
+    f.write("timestamp\tstep\tloss\n1\t0\t0.9\n2\t1\t0.5\n3\t2\t0.6\n")
+with open("dvclive/plots/metrics/train/acc.tsv", "w") as f:
+    f.write("timestamp\tstep\tacc\n1\t0\t0.5\n2\t1\t0.7\n3\t2\t0.8\n")
+with open("history.jsonl", "w") as f:
+    for e, v in enumerate([2.0, float("nan"), 1.0, 1.5]):
+        f.write(json.dumps({"epoch": e, "val_loss": v}) + "\n")
+open("model.bin", "w").write("w")
+"#,
+    );
+    r.mreg(&[
+        "run",
+        "--model",
+        "live",
+        "--outputs",
+        "model.bin",
+        "--metrics-file",
+        "dvclive/metrics.json",
+        "--metrics-history",
+        "history.jsonl",
+        "--",
+        "python3",
+        "train.py",
+    ])
+    .ok();
+    let v = r.mreg(&["show", "live", "--json"]).ok().json();
+    let summary = &v["recipe"]["curves"]["summary"];
+    assert_eq!(summary["loss"]["best"], 0.5, "{summary}");
+    assert_eq!(summary["loss"]["best_step"], 1.0);
+    assert_eq!(summary["loss"]["last"], 0.6);
+    assert_eq!(summary["train.acc"]["best"], 0.8);
+    assert_eq!(summary["train.acc"]["goal"], "max");
+    assert_eq!(summary["val_loss"]["points"], 4);
+    assert_eq!(summary["val_loss"]["best"], 1.0, "NaN is a gap, not a best");
+    assert_eq!(v["curves"]["val_loss"][1], serde_json::json!([1.0, null]));
+    assert_eq!(v["curves"]["train.acc"].as_array().unwrap().len(), 3);
+    assert_eq!(v["metrics"]["acc"], 0.8);
+    let text = r.mreg(&["show", "live"]).ok().stdout;
+    assert!(
+        text.contains("Curves") && text.contains("loss: 3 points"),
+        "{text}"
+    );
+    r.mreg(&["gc"]).ok();
+    r.fsck_clean();
+    r.mreg(&["show", "live", "--json"]).ok();
+}

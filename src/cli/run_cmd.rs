@@ -33,6 +33,11 @@ pub struct Args {
     /// A YAML/JSON file of numbers the command writes (its metrics).
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
+    /// A per-step metrics file the command writes: JSON lines ({"step": 1, "loss": 0.5}) or
+    /// CSV/TSV with a step (or epoch) column. Each metric becomes a curve (`mreg show`).
+    /// DVCLive's per-step plots are read too when --metrics-file is its metrics.json.
+    #[arg(long, value_name = "FILE")]
+    metrics_history: Option<PathBuf>,
     /// A YAML/JSON file the command reads (its params); stored and restored by reproduce.
     #[arg(long, value_name = "FILE")]
     params_file: Option<PathBuf>,
@@ -81,6 +86,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             cwd: ctx.cwd.clone(),
             outputs: a.outputs,
             metrics_file: a.metrics_file,
+            metrics_history: a.metrics_history,
             params_file: a.params_file,
             datasets,
             author: super::author(),

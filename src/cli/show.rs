@@ -61,6 +61,19 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
         v["files_missing_data"] = serde_json::json!(lost);
         v["data_on_remote"] = serde_json::json!(on_remote);
+        // Every point of the run's curves (the recipe holds their summaries).
+        if let Some(mreg::recipe::Recipe::Run(r)) = &c.recipe {
+            if let Some(cv) = &r.curves {
+                let bytes = repo
+                    .objects()
+                    .get_kind(&cv.blob, mreg::object::Kind::Blob)?;
+                v["curves"] =
+                    serde_json::from_slice(&bytes).map_err(|e| mreg::Error::CorruptObject {
+                        id: cv.blob.to_hex(),
+                        why: format!("curves are not JSON: {e}"),
+                    })?;
+            }
+        }
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = format!("commit {id}\n");
@@ -195,6 +208,21 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                     },
                     id.short()
                 ));
+            }
+            if let Some(cv) = &r.curves {
+                s.push_str("  Curves (first, best, last):\n");
+                let n = |v: Option<f64>| v.map_or("-".to_string(), fmt::num);
+                for (name, c) in &cv.summary {
+                    s.push_str(&format!(
+                        "    {name}: {} points, first {}, best {} ({}) at step {}, last {}\n",
+                        c.points,
+                        n(c.first),
+                        n(c.best),
+                        c.goal,
+                        n(c.best_step),
+                        n(c.last)
+                    ));
+                }
             }
             if let Some(py) = &r.python {
                 s.push_str(&format!(

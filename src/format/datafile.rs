@@ -176,6 +176,130 @@ fn yaml_to_json(y: &serde_yaml::Value) -> Value {
     }
 }
 
+/// Per-step values of named metrics: (step, value) in file order; `None` for a value that
+/// is not a finite number (`NaN` in a loss curve is information, not an error).
+pub type Curves = BTreeMap<String, Vec<(f64, Option<f64>)>>;
+
+/// Read a per-step metrics file: JSON lines (`{"step": 1, "loss": 0.5}` per line) or CSV/TSV
+/// with a header naming a `step` (or `epoch`) column. Every other column or key is a curve;
+/// values that are not numbers are skipped with a warning.
+pub fn read_history(path: &Path) -> Result<(Curves, Vec<String>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let bad = |why: String| Error::Parse {
+        what: "metrics history",
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut curves = Curves::new();
+    let mut warnings = Vec::new();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if first.trim_start().starts_with('{') {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: Value = serde_json::from_str(&quote_non_finite(line))
+                .map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+            let Some(obj) = v.as_object() else {
+                return Err(bad(format!("line {}: not an object", i + 1)));
+            };
+            let step = ["step", "epoch", "iteration"]
+                .iter()
+                .find_map(|k| obj.get(*k).and_then(Value::as_f64))
+                .unwrap_or(i as f64);
+            for (k, v) in obj {
+                if matches!(k.as_str(), "step" | "epoch" | "iteration" | "timestamp") {
+                    continue;
+                }
+                match curve_value(v) {
+                    Some(x) => curves.entry(k.clone()).or_default().push((step, x)),
+                    None => warnings.push(format!("line {}: {k} is not a number: skipped", i + 1)),
+                }
+            }
+        }
+        return Ok((curves, warnings));
+    }
+    let sep = if first.contains('\t') { '\t' } else { ',' };
+    let header: Vec<String> = first.split(sep).map(|h| h.trim().to_string()).collect();
+    let step_col = header
+        .iter()
+        .position(|h| matches!(h.as_str(), "step" | "epoch" | "iteration"))
+        .ok_or_else(|| {
+            bad(format!(
+                "the header {first:?} has no step (or epoch) column"
+            ))
+        })?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let cells: Vec<&str> = line.split(sep).map(str::trim).collect();
+        let Some(step) = cells.get(step_col).and_then(|c| c.parse::<f64>().ok()) else {
+            warnings.push(format!("line {}: no step: skipped", i + 1));
+            continue;
+        };
+        for (j, name) in header.iter().enumerate() {
+            if j == step_col || name == "timestamp" {
+                continue;
+            }
+            match cells.get(j).map(|c| c.parse::<f64>()) {
+                Some(Ok(x)) => curves
+                    .entry(name.clone())
+                    .or_default()
+                    .push((step, x.is_finite().then_some(x))),
+                _ => warnings.push(format!("line {}: {name} is not a number: skipped", i + 1)),
+            }
+        }
+    }
+    Ok((curves, warnings))
+}
+
+/// A curve point's value: a finite number, `None` for NaN/Infinity (kept as a gap), or not
+/// a point at all (a string, a list...).
+fn curve_value(v: &Value) -> Option<Option<f64>> {
+    match v {
+        Value::Number(n) => n.as_f64().map(Some),
+        Value::String(s) if NON_FINITE.iter().any(|(_, m)| m == s) => Some(None),
+        _ => None,
+    }
+}
+
+/// DVCLive's per-step plots beside its `metrics.json`: `plots/metrics/**/NAME.tsv` with a
+/// `step` column; nested directories become dotted names. Empty when there are none.
+pub fn read_dvclive_plots(metrics_file: &Path) -> Result<(Curves, Vec<String>)> {
+    let dir = match metrics_file.parent() {
+        Some(d) => d.join("plots").join("metrics"),
+        None => return Ok(Default::default()),
+    };
+    let mut curves = Curves::new();
+    let mut warnings = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "tsv") {
+                let (c, w) = read_history(&p)?;
+                warnings.extend(w);
+                let rel = p.strip_prefix(&dir).expect("under dir").with_extension("");
+                let name = rel.to_string_lossy().replace('/', ".");
+                // The file's value column is named after the metric's last component.
+                for (_, points) in c {
+                    curves.insert(name.clone(), points);
+                }
+            }
+        }
+    }
+    Ok((curves, warnings))
+}
+
 /// A metrics file: a mapping whose leaves are numbers; nested maps become dotted keys.
 pub fn read_metrics(path: &Path) -> Result<BTreeMap<String, f64>> {
     let v = read_structured("metrics file", path)?;
@@ -214,6 +338,35 @@ fn flatten_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histories_read_json_lines_csv_and_dvclive_plots() {
+        let d = tempfile::tempdir().unwrap();
+        let j = d.path().join("h.jsonl");
+        std::fs::write(&j, "{\"step\": 1, \"loss\": 1.5, \"acc\": 0.5}\n{\"step\": 2, \"loss\": NaN, \"acc\": 0.7, \"note\": \"x\"}\n").unwrap();
+        let (c, w) = read_history(&j).unwrap();
+        assert_eq!(c["loss"], vec![(1.0, Some(1.5)), (2.0, None)]);
+        assert_eq!(c["acc"].len(), 2);
+        assert_eq!(w.len(), 1);
+        let csv = d.path().join("h.csv");
+        std::fs::write(&csv, "epoch,loss\n0,2.0\n1,1.0\n").unwrap();
+        assert_eq!(
+            read_history(&csv).unwrap().0["loss"],
+            vec![(0.0, Some(2.0)), (1.0, Some(1.0))]
+        );
+        std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+        assert!(read_history(&csv).is_err(), "no step column");
+        let live = d.path().join("dvclive");
+        std::fs::create_dir_all(live.join("plots/metrics/train")).unwrap();
+        std::fs::write(live.join("metrics.json"), "{}").unwrap();
+        std::fs::write(
+            live.join("plots/metrics/train/loss.tsv"),
+            "timestamp\tstep\tloss\n1\t0\t0.9\n2\t1\t0.4\n",
+        )
+        .unwrap();
+        let (c, _) = read_dvclive_plots(&live.join("metrics.json")).unwrap();
+        assert_eq!(c["train.loss"], vec![(0.0, Some(0.9)), (1.0, Some(0.4))]);
+    }
 
     #[test]
     fn run_metrics_keep_what_is_not_a_number_and_accept_python_nan() {

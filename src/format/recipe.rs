@@ -91,6 +91,10 @@ pub struct RunRecipe {
     /// `NaN`, `Infinity` and `-Infinity` as those strings), kept as recorded information.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recorded: BTreeMap<String, serde_json::Value>,
+    /// Per-step metric curves (`--metrics-history`, DVCLive plots): summaries here, the
+    /// points in a blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curves: Option<RunCurves>,
     /// The Python interpreter and installed packages, for a command run by `python`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonEnv>,
@@ -153,8 +157,67 @@ pub struct RunResources {
     pub peak_rss_bytes: u64,
 }
 
+/// A run's curves: the blob with every point (`{"name": [[step, value or null], ...]}`)
+/// and a summary of each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunCurves {
+    pub blob: crate::id::ObjectId,
+    pub summary: BTreeMap<String, CurveSummary>,
+}
+
+/// First, best and last value of a curve. "Best" is the minimum for names that read as
+/// losses or errors (`loss`, `err`, `mse`, `mae`, `perplexity`), else the maximum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveSummary {
+    pub points: usize,
+    pub first: Option<f64>,
+    pub last: Option<f64>,
+    pub best: Option<f64>,
+    pub best_step: Option<f64>,
+    /// `min` or `max`.
+    pub goal: String,
+}
+
+impl CurveSummary {
+    /// Summarise the points of curve `name` (None values are gaps).
+    pub fn of(name: &str, points: &[(f64, Option<f64>)]) -> CurveSummary {
+        let lower = name.to_ascii_lowercase();
+        let minimize = ["loss", "err", "mse", "mae", "perplexity", "ppl"]
+            .iter()
+            .any(|k| lower.contains(k));
+        let values = || points.iter().filter_map(|(s, v)| v.map(|v| (*s, v)));
+        let best = values().fold(None::<(f64, f64)>, |acc, (s, v)| match acc {
+            Some((_, b)) if (minimize && v >= b) || (!minimize && v <= b) => acc,
+            _ => Some((s, v)),
+        });
+        CurveSummary {
+            points: points.len(),
+            first: values().next().map(|p| p.1),
+            last: values().last().map(|p| p.1),
+            best: best.map(|b| b.1),
+            best_step: best.map(|b| b.0),
+            goal: if minimize { "min" } else { "max" }.into(),
+        }
+    }
+}
+
 impl Recipe {
-    /// The log blob of a run, if it kept one (an object the version's data includes).
+    /// The blobs a run keeps beside its commit (its log, its curves): objects the version's
+    /// data includes, so gc keeps them and push sends them.
+    pub fn blobs(&self) -> Vec<crate::id::ObjectId> {
+        match self {
+            Recipe::Run(r) => r
+                .log
+                .as_ref()
+                .map(|l| l.blob)
+                .into_iter()
+                .chain(r.curves.as_ref().map(|c| c.blob))
+                .collect(),
+            Recipe::Train(_) => Vec::new(),
+        }
+    }
+
+    /// The log blob of a run, if it kept one.
     pub fn log_blob(&self) -> Option<crate::id::ObjectId> {
         match self {
             Recipe::Run(r) => r.log.as_ref().map(|l| l.blob),

@@ -136,11 +136,11 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
                 });
             }
         }
-        if let Some(l) = v.commit.recipe.as_ref().and_then(|r| r.log_blob()) {
+        for l in v.commit.recipe.iter().flat_map(|r| r.blobs()) {
             reachable.insert(l);
             if kind_of(&l) != Some(Kind::Blob) {
                 rep.problems.push(Problem {
-                    item: format!("commit {} run log {l}", id.short()),
+                    item: format!("commit {} run log or curves {l}", id.short()),
                     problem: "missing, corrupt or not a blob".into(),
                 });
             }

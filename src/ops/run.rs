@@ -2,6 +2,7 @@
 //! params, metrics, datasets, environment and git lineage, so that `reproduce` can run it
 //! again from the recorded code.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,6 +39,8 @@ pub struct RunRequest {
     pub cwd: PathBuf,
     pub outputs: Vec<PathBuf>,
     pub metrics_file: Option<PathBuf>,
+    /// A per-step metrics file (JSON lines, or CSV/TSV with a step column): curves.
+    pub metrics_history: Option<PathBuf>,
     pub params_file: Option<PathBuf>,
     /// (name, path) of input data, stored so `reproduce` can restore it.
     pub datasets: Vec<(String, PathBuf)>,
@@ -297,6 +300,28 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         },
         None => Default::default(),
     };
+    let mut warnings = run_metrics.warnings.clone();
+    // Curves: the history file, and DVCLive's per-step plots beside its metrics.json.
+    let mut curves = crate::datafile::Curves::new();
+    let mut sources = Vec::new();
+    if let Some(h) = &req.metrics_history {
+        sources.push(("metrics history", crate::datafile::read_history(&abs(h))));
+    }
+    if let Some(m) = &req.metrics_file {
+        sources.push((
+            "DVCLive plots",
+            crate::datafile::read_dvclive_plots(&abs(m)),
+        ));
+    }
+    for (what, r) in sources {
+        match r {
+            Ok((c, w)) => {
+                warnings.extend(w.into_iter().map(|w| format!("{what}: {w}")));
+                curves.extend(c);
+            }
+            Err(e) => warnings.push(format!("{e}: committed without these curves")),
+        }
+    }
     let (log_bytes, log_truncated) = (log.total, log.total > (LOG_HEAD + LOG_TAIL) as u64);
     let (log_data, _) = log.finish();
     let log_ref = {
@@ -307,6 +332,22 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             bytes: log_bytes,
             truncated: log_truncated,
         }
+    };
+    let curves_ref = if curves.is_empty() {
+        None
+    } else {
+        let points: BTreeMap<&String, Vec<(f64, Option<f64>)>> =
+            curves.iter().map(|(k, v)| (k, v.clone())).collect();
+        let bytes = serde_json::to_vec(&points).expect("curves serialize");
+        let _store = repo.lock_store_shared()?;
+        let put = repo.objects().put(crate::object::Kind::Blob, &bytes)?;
+        Some(crate::recipe::RunCurves {
+            blob: put.id,
+            summary: curves
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::recipe::CurveSummary::of(k, v)))
+                .collect(),
+        })
     };
     let recipe = RunRecipe {
         command: req.command.clone(),
@@ -332,6 +373,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         resources: Some(resources.clone()),
         recorded: run_metrics.recorded.clone(),
         python,
+        curves: curves_ref,
     };
     let outcome = commit(
         repo,
@@ -357,7 +399,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     )?;
     Ok(RunOutcome {
         commit: outcome,
-        warnings: run_metrics.warnings,
+        warnings,
         resources,
         log_bytes,
     })

@@ -778,7 +778,7 @@ fn fetch_metadata(
                 meta.push(*f.manifest);
             }
             meta.extend(c.git.as_ref().and_then(|g| g.patch));
-            meta.extend(c.recipe.as_ref().and_then(|r| r.log_blob()));
+            meta.extend(c.recipe.iter().flat_map(|r| r.blobs()));
             fetched_commits.push((id, c));
         }
         get(
@@ -1357,7 +1357,7 @@ pub fn fsck_remote(
                 if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
                     need(&mut rep, &p, Kind::Blob, &citem);
                 }
-                if let Some(l) = c.recipe.as_ref().and_then(|r| r.log_blob()) {
+                for l in c.recipe.iter().flat_map(|r| r.blobs()) {
                     need(&mut rep, &l, Kind::Blob, &citem);
                 }
                 for f in reach::data_files(&c) {

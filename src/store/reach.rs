@@ -202,8 +202,7 @@ pub(crate) fn version_data(repo: &Repo, id: &ObjectId, c: &Commit) -> (VersionDa
     let mut d = VersionData::default();
     let mut problems = Vec::new();
     d.metadata.extend(c.git.as_ref().and_then(|g| g.patch));
-    d.metadata
-        .extend(c.recipe.as_ref().and_then(|r| r.log_blob()));
+    d.metadata.extend(c.recipe.iter().flat_map(|r| r.blobs()));
     for f in data_files(c) {
         d.metadata.insert(*f.manifest);
         match read_manifest(repo, f) {
