@@ -193,7 +193,7 @@ impl CurveSummary {
         CurveSummary {
             points: points.len(),
             first: values().next().map(|p| p.1),
-            last: values().last().map(|p| p.1),
+            last: values().next_back().map(|p| p.1),
             best: best.map(|b| b.1),
             best_step: best.map(|b| b.0),
             goal: if minimize { "min" } else { "max" }.into(),
