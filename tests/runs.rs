@@ -255,3 +255,61 @@ open("model.bin", "w").write("w")
     r.fsck_clean();
     r.mreg(&["show", "live", "--json"]).ok();
 }
+
+#[test]
+fn untracked_scripts_are_named_before_the_run_and_include_untracked_makes_replay_work() {
+    let r = TestRepo::new();
+    common::git(r.path(), &["init", "-q"]);
+    r.write(".gitignore", b"out/\n.modelreg/\n");
+    common::git(r.path(), &["add", ".gitignore"]);
+    common::git(r.path(), &["commit", "-q", "-m", "init"]);
+    // Neither the script nor the module it imports is in git; the output directory is
+    // ignored, so it is not in the recorded tree either.
+    r.write("helpers.py", b"def weights():\n    return 'w1'\n");
+    r.write(
+        "train.py",
+        b"import helpers\nopen('out/model.bin', 'w').write(helpers.weights())\n",
+    );
+    // The job expects out/ to exist; a replay from the recorded tree must create it.
+    std::fs::create_dir_all(r.path().join("out")).unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--model", "m", "--outputs", "out/model.bin"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--", "python3", "train.py"]);
+        r.mreg(&a).ok()
+    };
+    let out = run(&[]);
+    assert!(
+        out.stderr
+            .contains("warning: train.py is not tracked by git (the command names it)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("warning: helpers.py is not tracked by git"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--include-untracked"), "{}", out.stderr);
+    // As warned: the recorded code lacks the script.
+    let rep = r.mreg(&["reproduce", "m"]);
+    assert_eq!(rep.code, 1, "{}", rep.describe());
+    assert!(
+        rep.stderr.contains("can't open file")
+            && rep.stderr.contains("error: the recorded command failed"),
+        "{}",
+        rep.stderr
+    );
+
+    let out = run(&["--include-untracked"]);
+    assert!(!out.stderr.contains("not tracked by git"), "{}", out.stderr);
+    let v = r.mreg(&["show", "m", "--json"]).ok().json();
+    let inc = v["git"]["untracked_included"].as_array().unwrap();
+    assert!(
+        inc.contains(&"train.py".into()) && inc.contains(&"helpers.py".into()),
+        "{v}"
+    );
+    let rep = r.mreg(&["reproduce", "m", "--json"]).ok().json();
+    assert_eq!(rep["verdict"], "identical", "{rep}");
+}

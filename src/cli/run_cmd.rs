@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use mreg::names::ModelName;
-use mreg::ops::run::{run as run_op, OutStream, RunRequest};
+use mreg::ops::run::{replay_risks, run as run_op, OutStream, RunRequest};
 
 use super::{values, Ctx, Output};
 
@@ -57,6 +57,10 @@ pub struct Args {
     /// A label; repeatable.
     #[arg(long = "label", value_name = "LABEL")]
     labels: Vec<String>,
+    /// Store the files git does not track that a replay would need (the script, modules
+    /// beside it) in the recorded code patch. Without it, mreg warns about them.
+    #[arg(long)]
+    include_untracked: bool,
     #[arg(long)]
     json: bool,
     /// The command and its arguments.
@@ -75,44 +79,52 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         })
         .collect::<mreg::Result<Vec<_>>>()?;
     let json = a.json;
-    let run = run_op(
-        &repo,
-        RunRequest {
-            model: ModelName::new(&a.model)?,
-            message: a
-                .message
-                .unwrap_or_else(|| format!("mreg run: {}", a.command.join(" "))),
-            command: a.command,
-            cwd: ctx.cwd.clone(),
-            outputs: a.outputs,
-            metrics_file: a.metrics_file,
-            metrics_history: a.metrics_history,
-            params_file: a.params_file,
-            datasets,
-            author: super::author(),
-            created_at: super::now()?,
-            environment: super::commit::environment(),
-            aliases: super::alias_names(&a.aliases)?,
-            param_overrides: values::params(None, &a.params)?,
-            labels: a.labels,
-            on_output: Some(Box::new(move |which, bytes| {
-                use std::io::Write;
-                // Live, as if the command wrote to the terminal itself (with --json, its
-                // stdout goes to stderr: stdout carries the JSON).
-                let _ = match which {
-                    OutStream::Stdout if !json => {
-                        let mut o = std::io::stdout().lock();
-                        o.write_all(bytes).and_then(|_| o.flush())
-                    }
-                    OutStream::Stdout | OutStream::Stderr => {
-                        let mut e = std::io::stderr().lock();
-                        e.write_all(bytes).and_then(|_| e.flush())
-                    }
-                };
-            })),
-        },
-        &ctx.progress(),
-    )?;
+    let include_untracked = a.include_untracked;
+    let req = RunRequest {
+        model: ModelName::new(&a.model)?,
+        message: a
+            .message
+            .unwrap_or_else(|| format!("mreg run: {}", a.command.join(" "))),
+        command: a.command,
+        cwd: ctx.cwd.clone(),
+        outputs: a.outputs,
+        metrics_file: a.metrics_file,
+        metrics_history: a.metrics_history,
+        include_untracked: a.include_untracked,
+        params_file: a.params_file,
+        datasets,
+        author: super::author(),
+        created_at: super::now()?,
+        environment: super::commit::environment(),
+        aliases: super::alias_names(&a.aliases)?,
+        param_overrides: values::params(None, &a.params)?,
+        labels: a.labels,
+        on_output: Some(Box::new(move |which, bytes| {
+            use std::io::Write;
+            // Live, as if the command wrote to the terminal itself (with --json, its
+            // stdout goes to stderr: stdout carries the JSON).
+            let _ = match which {
+                OutStream::Stdout if !json => {
+                    let mut o = std::io::stdout().lock();
+                    o.write_all(bytes).and_then(|_| o.flush())
+                }
+                OutStream::Stdout | OutStream::Stderr => {
+                    let mut e = std::io::stderr().lock();
+                    e.write_all(bytes).and_then(|_| e.flush())
+                }
+            };
+        })),
+    };
+    // Before running: what would make a replay impossible, and the fix.
+    if !include_untracked {
+        for r in replay_risks(&req)? {
+            eprintln!(
+                "warning: {} is not tracked by git ({}): `mreg reproduce` will not have it; commit it, or pass --include-untracked to store it with this run",
+                r.path, r.why
+            );
+        }
+    }
+    let run = run_op(&repo, req, &ctx.progress())?;
     for w in &run.warnings {
         eprintln!("warning: {w}");
     }

@@ -49,6 +49,10 @@ pub struct GitLineage {
     /// The blob holding the patch of tracked text files against HEAD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch: Option<ObjectId>,
+    /// Files not tracked by git that were stored in the patch as new files (`mreg run
+    /// --include-untracked`), relative to `root`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untracked_included: Vec<String>,
     /// Modified files left out of the patch (binary, or not UTF-8).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpatched: Vec<String>,
@@ -117,6 +121,44 @@ fn strip_credentials(url: &gix::Url) -> String {
 
 /// Capture the lineage of the code around `dir` (the store's work tree).
 pub fn capture(dir: &Path) -> Result<Captured> {
+    capture_with(dir, &[])
+}
+
+/// Files among `paths` that lie inside the git work tree of `dir` but are not tracked (not
+/// in the index), as work-tree-relative paths. Empty outside a work tree.
+pub fn untracked(dir: &Path, paths: &[PathBuf]) -> Result<Vec<String>> {
+    let Some(repo) = discover(dir) else {
+        return Ok(Vec::new());
+    };
+    let Some(root) = repo.workdir().map(Path::to_path_buf) else {
+        return Ok(Vec::new());
+    };
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let index = repo
+        .index_or_empty()
+        .map_err(|e| git_err("reading the index", e))?;
+    let mut out = Vec::new();
+    for p in paths {
+        let Ok(abs) = std::fs::canonicalize(p) else {
+            continue;
+        };
+        let Ok(rel) = abs.strip_prefix(&root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let tracked = index
+            .entry_by_path(gix::bstr::BStr::new(rel.as_bytes()))
+            .is_some();
+        if !tracked && abs.is_file() && !out.contains(&rel) {
+            out.push(rel);
+        }
+    }
+    Ok(out)
+}
+
+/// `capture`, with the untracked text files `include` (work-tree-relative) added to the
+/// patch as new files, so that a replay from the recorded code has them.
+pub fn capture_with(dir: &Path, include: &[String]) -> Result<Captured> {
     let none = Captured {
         lineage: GitLineage::default(),
         patch: None,
@@ -177,6 +219,11 @@ pub fn capture(dir: &Path) -> Result<Captured> {
         let item = item.map_err(|e| git_err("status", e))?;
         modified.insert(item.location().to_string());
     }
+    for p in include {
+        crate::names::validate_rel_path(p)?;
+        modified.insert(p.clone());
+    }
+    l.untracked_included = include.to_vec();
     l.modified = modified.into_iter().collect();
     l.dirty = !l.modified.is_empty();
     let mut patch = String::new();

@@ -53,6 +53,8 @@ pub struct CommitRequest {
     /// (refused for a carried file with local changes). Without it they are not in the
     /// new version, and the outcome lists them as dropped.
     pub carry: bool,
+    /// Untracked files (work-tree-relative) to store in the code patch as new files.
+    pub include_untracked: Vec<String>,
 }
 
 /// What a commit did.
@@ -106,6 +108,7 @@ impl CommitRequest {
             recipe: None,
             follow_symlinks: false,
             carry: false,
+            include_untracked: Vec::new(),
         }
     }
 }
@@ -375,7 +378,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     }
     roots.sort();
     // The code as it is now, before the (possibly long) storing.
-    let captured = crate::git::capture(repo.root())?;
+    let captured = crate::git::capture_with(repo.root(), &req.include_untracked)?;
     let _store_lock = repo.lock_store_shared()?;
     let mut lineage = captured.lineage;
     if let Some(p) = &captured.patch {

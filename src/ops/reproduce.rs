@@ -297,6 +297,18 @@ fn reproduce_run(
     if !run.cwd.is_empty() {
         crate::names::validate_rel_path(&run.cwd)?;
     }
+    // Directories the outputs were written into may not be in the recorded tree (ignored
+    // or never committed): the job expects them to exist.
+    for o in &run.outputs {
+        crate::names::validate_rel_path(o)?;
+        if let Some(parent) = work.join(o).parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+    }
+    if !run.cwd.is_empty() {
+        let d = work.join(&run.cwd);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io("creating", &d, e))?;
+    }
     let (program, args) = run
         .command
         .split_first()

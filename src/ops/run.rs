@@ -54,6 +54,73 @@ pub struct RunRequest {
     pub labels: Vec<String>,
     /// Receives the command's output as it comes (None: only stored).
     pub on_output: Option<OutputSink>,
+    /// Store the untracked files that `replay_risks` finds in the code patch, so that a
+    /// replay has them.
+    pub include_untracked: bool,
+}
+
+/// Something that would make `reproduce` of this run fail, found before it runs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayRisk {
+    /// Work-tree-relative path of a file git does not track.
+    pub path: String,
+    /// Why it matters: the command names it, or it sits beside the script.
+    pub why: String,
+}
+
+/// Files a replay from the recorded code would lack: untracked files the command names,
+/// and untracked files of the same kind beside a script it names (a module it imports).
+/// The run's own outputs and metrics files are not risks.
+pub fn replay_risks(req: &RunRequest) -> Result<Vec<ReplayRisk>> {
+    let cwd = std::fs::canonicalize(&req.cwd).map_err(|e| Error::io("resolving", &req.cwd, e))?;
+    let produced: Vec<PathBuf> = req
+        .outputs
+        .iter()
+        .chain(&req.metrics_file)
+        .chain(&req.metrics_history)
+        .map(|p| crate::repo::normalize(&cwd.join(p)))
+        .collect();
+    let named: Vec<PathBuf> = req
+        .command
+        .iter()
+        .map(|a| cwd.join(a))
+        .filter(|p| p.is_file() && !produced.iter().any(|o| p.starts_with(o)))
+        .collect();
+    let mut risks: Vec<ReplayRisk> = crate::git::untracked(&cwd, &named)?
+        .into_iter()
+        .map(|path| ReplayRisk {
+            path,
+            why: "the command names it".into(),
+        })
+        .collect();
+    let mut beside = Vec::new();
+    for script in &named {
+        let (Some(dir), Some(ext)) = (script.parent(), script.extension()) else {
+            continue;
+        };
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                let p = crate::repo::normalize(&p);
+                if p.extension() == Some(ext)
+                    && !named.contains(&p)
+                    && !produced.iter().any(|o| p.starts_with(o))
+                {
+                    beside.push(p);
+                }
+            }
+        }
+    }
+    beside.sort();
+    for path in crate::git::untracked(&cwd, &beside)? {
+        if !risks.iter().any(|r| r.path == path) {
+            risks.push(ReplayRisk {
+                path,
+                why: "it sits beside the script (a module it may import)".into(),
+            });
+        }
+    }
+    Ok(risks)
 }
 
 /// A committed run: the commit, and what was noticed on the way.
@@ -266,6 +333,11 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     let root = run_root(repo);
     let cwd = std::fs::canonicalize(&req.cwd).map_err(|e| Error::io("resolving", &req.cwd, e))?;
     let cwd_rel = rel_to(&root, &cwd)?;
+    let include_untracked = if req.include_untracked {
+        replay_risks(&req)?.into_iter().map(|r| r.path).collect()
+    } else {
+        Vec::new()
+    };
     // The environment the job runs in, read before it runs.
     let python = crate::sysinfo::python_env(program, &cwd);
     let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
@@ -383,6 +455,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             params,
             metrics: run_metrics.metrics.clone(),
             labels: req.labels.clone(),
+            include_untracked,
             datasets: datasets.into_iter().map(|(n, p)| (n, abs(&p))).collect(),
             store_datasets: true,
             environment: req.environment,
