@@ -3,7 +3,10 @@
 //! NVML is loaded at run time by `nvml-wrapper`: on a machine without NVIDIA drivers
 //! `Nvml::init` fails and the GPU is recorded as unavailable, with the reason. Never an error.
 
-use crate::recipe::{GpuDevice, GpuInfo, SystemInfo};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::recipe::{GpuDevice, GpuDeviceUsage, GpuInfo, GpuUsage, SystemInfo};
 
 /// This machine's host name, or "unknown".
 pub fn hostname() -> String {
@@ -99,6 +102,95 @@ pub fn system_info(threads: usize) -> SystemInfo {
         peak_memory: peak_memory(),
         gpu: gpus(),
     }
+}
+
+/// Samples a running job every `period`: the threads of its main process and, through
+/// NVML, each GPU's memory and utilization. `finish` stops it and returns the figures.
+pub struct JobSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Option<usize>, GpuUsage)>,
+}
+
+impl JobSampler {
+    pub fn start(pid: u32, period: std::time::Duration) -> JobSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let nvml = nvml_wrapper::Nvml::init();
+            let mut usage = GpuUsage::default();
+            let mut sums: Vec<(u128, f64)> = Vec::new();
+            let mut threads: Option<usize> = None;
+            if let Err(e) = &nvml {
+                usage.unavailable = Some(format!("NVML not available: {e}"));
+            }
+            loop {
+                let last = flag.load(Ordering::Relaxed);
+                if let Some(t) = process_threads(pid) {
+                    threads = Some(threads.map_or(t, |m| m.max(t)));
+                }
+                if let Ok(n) = &nvml {
+                    let count = n.device_count().unwrap_or(0);
+                    if count == 0 && usage.unavailable.is_none() {
+                        usage.unavailable = Some("NVML found no GPU".into());
+                    }
+                    for i in 0..count {
+                        let Ok(dev) = n.device_by_index(i) else {
+                            continue;
+                        };
+                        let i = i as usize;
+                        if usage.devices.len() <= i {
+                            usage.devices.resize(i + 1, GpuDeviceUsage::default());
+                            sums.resize(i + 1, (0, 0.0));
+                        }
+                        let d = &mut usage.devices[i];
+                        if d.name.is_empty() {
+                            d.name = dev.name().unwrap_or_else(|_| format!("GPU {i}"));
+                        }
+                        if let Ok(m) = dev.memory_info() {
+                            d.memory_total = m.total;
+                            d.memory_peak = d.memory_peak.max(m.used);
+                            sums[i].0 += m.used as u128;
+                        }
+                        if let Ok(u) = dev.utilization_rates() {
+                            d.utilization_peak = d.utilization_peak.max(u.gpu);
+                            sums[i].1 += u.gpu as f64;
+                        }
+                    }
+                    usage.samples += 1;
+                }
+                if last {
+                    break;
+                }
+                // Sleep in small steps so that a short job is not held up.
+                let until = std::time::Instant::now() + period;
+                while std::time::Instant::now() < until && !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+            if usage.samples > 0 {
+                for (d, (mem, util)) in usage.devices.iter_mut().zip(&sums) {
+                    d.memory_mean = (*mem / usage.samples as u128) as u64;
+                    d.utilization_mean = util / usage.samples as f64;
+                }
+            }
+            (threads, usage)
+        });
+        JobSampler { stop, handle }
+    }
+
+    /// Stop sampling (one last sample is taken) and return (peak threads, GPU use).
+    pub fn finish(self) -> (Option<usize>, GpuUsage) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// The `Threads:` line of /proc/PID/status.
+fn process_threads(pid: u32) -> Option<usize> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Lists the interpreter and its installed distributions as JSON (Python 3.8+).

@@ -80,6 +80,17 @@ fn run_keeps_the_log_measures_the_job_and_no_metrics_value_loses_the_run() {
         "peak {peak} for {alloc} allocated"
     );
     assert!(recipe["resources"]["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(recipe["resources"]["peak_threads"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        recipe["system"]["threads"],
+        recipe["resources"]["peak_threads"]
+    );
+    // GPU use was sampled, or the reason it could not be is recorded.
+    let gpu = &recipe["resources"]["gpu"];
+    assert!(
+        gpu["unavailable"].is_string() || gpu["samples"].as_u64().unwrap() > 0,
+        "{gpu}"
+    );
 
     // The log, stdout and stderr as they came, kept through gc.
     r.mreg(&["gc"]).ok();

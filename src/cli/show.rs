@@ -191,11 +191,30 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             s.push_str(&system_line(&r.system));
             if let Some(res) = &r.resources {
                 s.push_str(&format!(
-                    "  Used: {:.2} s wall, {:.2} s CPU, peak memory {}\n",
+                    "  Used: {:.2} s wall, {:.2} s CPU, peak memory {}{}\n",
                     res.wall_seconds,
                     res.cpu_seconds,
-                    fmt::size(res.peak_rss_bytes)
+                    fmt::size(res.peak_rss_bytes),
+                    res.peak_threads
+                        .map_or(String::new(), |t| format!(", up to {t} thread(s)"))
                 ));
+                if let Some(g) = &res.gpu {
+                    for d in &g.devices {
+                        s.push_str(&format!(
+                            "  GPU {}: memory peak {} (mean {}) of {}, utilization peak {}% (mean {:.0}%), {} samples\n",
+                            d.name,
+                            fmt::size(d.memory_peak),
+                            fmt::size(d.memory_mean),
+                            fmt::size(d.memory_total),
+                            d.utilization_peak,
+                            d.utilization_mean,
+                            g.samples
+                        ));
+                    }
+                    if let Some(why) = &g.unavailable {
+                        s.push_str(&format!("  GPU: unavailable: {why}\n"));
+                    }
+                }
             }
             if let Some(l) = &r.log {
                 s.push_str(&format!(

@@ -155,6 +155,35 @@ pub struct RunResources {
     pub cpu_seconds: f64,
     /// The largest resident set of any process in the tree.
     pub peak_rss_bytes: u64,
+    /// The most threads the job's main process had at once (sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_threads: Option<usize>,
+    /// GPU memory and utilization sampled through NVML while the job ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuUsage>,
+}
+
+/// GPU use while a job ran, per device (whole-device figures: NVML does not attribute
+/// memory to a process on every driver).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuUsage {
+    pub samples: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<GpuDeviceUsage>,
+    /// Why nothing was sampled (no NVIDIA driver, NVML error): never a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuDeviceUsage {
+    pub name: String,
+    pub memory_total: u64,
+    pub memory_peak: u64,
+    pub memory_mean: u64,
+    /// Percent of time a kernel ran, peak and mean over the samples.
+    pub utilization_peak: u32,
+    pub utilization_mean: f64,
 }
 
 /// A run's curves: the blob with every point (`{"name": [[step, value or null], ...]}`)

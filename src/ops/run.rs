@@ -196,6 +196,8 @@ fn run_logged(
         .spawn()
         .map_err(|e| Error::io("running", PathBuf::from(program), e))?;
     let log = std::sync::Mutex::new(LogBuffer::default());
+    let sampler =
+        crate::sysinfo::JobSampler::start(child.id(), std::time::Duration::from_millis(200));
     let pid = child.id() as libc::pid_t;
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
@@ -255,12 +257,16 @@ fn run_logged(
         }
         Ok((std::process::ExitStatus::from_raw(status), ru))
     })?;
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let (peak_threads, gpu) = sampler.finish();
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let resources = crate::recipe::RunResources {
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds,
         cpu_seconds: secs(rusage.ru_utime) + secs(rusage.ru_stime),
         // Linux reports kilobytes.
         peak_rss_bytes: rusage.ru_maxrss.max(0) as u64 * 1024,
+        peak_threads,
+        gpu: Some(gpu),
     };
     Ok((status, log.into_inner().expect("not poisoned"), resources))
 }
@@ -440,7 +446,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             .map(|(n, p)| Ok((n.clone(), rel_to(&root, &abs(p))?)))
             .collect::<Result<_>>()?,
         seconds,
-        system: crate::sysinfo::system_info(1),
+        system: crate::sysinfo::system_info(resources.peak_threads.unwrap_or(1)),
         log: Some(log_ref),
         resources: Some(resources.clone()),
         recorded: run_metrics.recorded.clone(),
