@@ -61,7 +61,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
         v["files_missing_data"] = serde_json::json!(lost);
         v["data_on_remote"] = serde_json::json!(on_remote);
-        // Every point of the run's curves (the recipe holds their summaries).
+        // Every point of the curves, in one format for trained and run versions (a run's
+        // recipe holds their summaries, a training's its epochs).
+        if let Some(mreg::recipe::Recipe::Train(t)) = &c.recipe {
+            v["curves"] = serde_json::json!(t.curves());
+        }
         if let Some(mreg::recipe::Recipe::Run(r)) = &c.recipe {
             if let Some(cv) = &r.curves {
                 let bytes = repo

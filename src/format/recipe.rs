@@ -29,6 +29,28 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+impl TrainRecipe {
+    /// The per-epoch history as curves, in the format of a run's curves (`train_loss`,
+    /// `val_loss`, and each validation metric, by epoch).
+    pub fn curves(&self) -> crate::datafile::Curves {
+        let mut out = crate::datafile::Curves::new();
+        let finite = |v: f64| v.is_finite().then_some(v);
+        for e in &self.epochs {
+            let step = e.epoch as f64;
+            out.entry("train_loss".into())
+                .or_default()
+                .push((step, finite(e.train_loss)));
+            out.entry("val_loss".into())
+                .or_default()
+                .push((step, finite(e.val_loss)));
+            for (k, v) in &e.metrics {
+                out.entry(k.clone()).or_default().push((step, finite(*v)));
+            }
+        }
+        out
+    }
+}
+
 /// What `mreg train` recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainRecipe {
