@@ -94,7 +94,10 @@ fn eval_scores_stored_weights_on_new_data_and_attaches_the_result() {
     assert_eq!(shown["id"], id.as_str());
     // The epochs as curves, in the format of a run's curves: [epoch, value] per point.
     let epochs = shown["recipe"]["epochs"].as_array().unwrap().len();
-    assert_eq!(shown["curves"]["val_loss"].as_array().unwrap().len(), epochs);
+    assert_eq!(
+        shown["curves"]["val_loss"].as_array().unwrap().len(),
+        epochs
+    );
     assert_eq!(shown["curves"]["train_loss"][0][0], 1.0);
     // A CSV without the model's columns is a clear error.
     r.write("bad.csv", b"a,b\n1,2\n");
