@@ -147,6 +147,26 @@ fn lazy_checkout_downloads_only_that_versions_chunks() {
     // The clone is a healthy store: missing chunks of the other version are on the remote.
     let f = s3(&b, &["fsck"]).ok();
     assert!(f.stdout.contains("store is clean"), "{}", f.stdout);
+
+    // clone --data: a full copy, every version's data in the store, no remote needed after.
+    let full = TestRepo::bare();
+    s3(
+        &full,
+        &[
+            "clone",
+            "s3://models/m",
+            ".",
+            "--endpoint",
+            &server.endpoint(),
+            "--data",
+        ],
+    )
+    .ok();
+    assert!(object_bytes(&full) >= 2 * size as u64);
+    full.mreg(&["remote", "remove", "origin"]).ok();
+    full.mreg(&["checkout", "fraud~1", "--to", "old"]).ok();
+    assert_eq!(full.read("old/model.bin"), noise(size, 1));
+    full.fsck_clean();
 }
 
 #[test]

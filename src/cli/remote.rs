@@ -384,6 +384,10 @@ pub struct CloneArgs {
     /// The remote's name in the new store.
     #[arg(long, default_value = "origin")]
     name: String,
+    /// Also download every version's data (a full copy, to work offline); by default
+    /// checkout fetches what it writes.
+    #[arg(long)]
+    data: bool,
     #[arg(long)]
     json: bool,
 }
@@ -415,6 +419,7 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
             spec,
             dir: dir.clone(),
             name: a.name.clone(),
+            all_data: a.data,
         },
         &ctx.progress(),
     )?;
@@ -424,11 +429,20 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(
-        "cloned into {}: {} model(s), {} metadata object(s) ({}); file data is fetched on checkout",
+        "cloned into {}: {} model(s), {} metadata object(s) ({}); {}",
         dir.display(),
         rep.applied.len(),
         rep.fetch.objects_fetched,
-        fmt::size(rep.fetch.bytes_fetched)
+        fmt::size(rep.fetch.bytes_fetched),
+        if a.data {
+            format!(
+                "{} data object(s) ({}) stored",
+                rep.data_objects,
+                fmt::size(rep.data_bytes)
+            )
+        } else {
+            "file data is fetched on checkout".to_string()
+        }
     ));
     Ok(Output::ok(String::new()))
 }

@@ -819,6 +819,9 @@ pub struct PullReport {
     /// Remote moves replayed onto the local history, per model.
     pub applied: BTreeMap<String, usize>,
     pub dropped: Vec<DroppedMove>,
+    /// Chunks (and manifests) downloaded into the store (`clone --data`).
+    pub data_objects: usize,
+    pub data_bytes: u64,
 }
 
 /// Fetch, then replay the remote's moves onto the local history (all models, or `models`).
@@ -918,6 +921,9 @@ pub struct CloneRequest {
     pub dir: PathBuf,
     /// The remote's name in the new store.
     pub name: String,
+    /// Also download every version's data into the store (a full copy, for working
+    /// offline); by default data is fetched on checkout.
+    pub all_data: bool,
 }
 
 /// A new store in `dir` from a remote: metadata only (data comes on checkout). Nothing is
@@ -940,7 +946,15 @@ pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, PullR
             Ok(())
         })?;
         let repo = Repo::open(&store)?;
-        let report = pull(&repo, Some(&req.name), &[], progress)?;
+        let mut report = pull(&repo, Some(&req.name), &[], progress)?;
+        if req.all_data {
+            for v in reach::walk(&repo)?.versions {
+                if let Some(d) = ensure_data(&repo, &v.id, &[], progress)? {
+                    report.data_objects += d.objects;
+                    report.data_bytes += d.bytes;
+                }
+            }
+        }
         Ok((repo, report))
     })();
     if result.is_err() {
