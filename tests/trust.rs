@@ -1361,3 +1361,41 @@ fn gc_retention_applies_only_to_the_models_named() {
         .fails();
     assert!(e.stderr.contains("unknown model"), "{}", e.describe());
 }
+
+#[test]
+fn a_checkout_that_did_not_wait_for_the_disk_is_rehashed_after_a_reboot() {
+    // Checkout into the work tree does not fsync (as git does not); worktree.json marks the
+    // files with this boot's id. A "reboot" (another boot id) makes status hash them
+    // instead of trusting their stat, so bytes lost in a crash never read as clean.
+    let r = TestRepo::new();
+    r.write("m.bin", &common::noise(100_000, 1));
+    let v1 = r.commit(&["m.bin", "--model", "m"]);
+    r.write("m.bin", &common::noise(100_000, 2));
+    r.commit(&["m.bin", "--model", "m"]);
+    r.mreg(&["checkout", &v1]).ok();
+    let wt_path = r.store().join("worktree.json");
+    let wt: serde_json::Value = serde_json::from_slice(&std::fs::read(&wt_path).unwrap()).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(wt["files"]["m.bin"]["unsynced"], boot.trim());
+    let status = |r: &TestRepo| r.mreg(&["status", "--json"]).ok().json();
+    assert_eq!(status(&r)["files"][0]["state"], "clean", "{}", status(&r));
+
+    // Reboot with the bytes intact: hashed, clean, and no longer marked unsynced.
+    let mut w = wt.clone();
+    w["files"]["m.bin"]["unsynced"] = "00000000-0000-0000-0000-previousboot".into();
+    std::fs::write(&wt_path, serde_json::to_vec(&w).unwrap()).unwrap();
+    assert_eq!(status(&r)["files"][0]["state"], "clean");
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&wt_path).unwrap()).unwrap();
+    assert!(after["files"]["m.bin"].get("unsynced").is_none(), "{after}");
+
+    // Reboot after a crash that lost the bytes (the file is zeros of the same size).
+    std::fs::write(&wt_path, serde_json::to_vec(&w).unwrap()).unwrap();
+    std::fs::write(r.path().join("m.bin"), vec![0u8; 100_000]).unwrap();
+    assert_eq!(
+        status(&r)["files"][0]["state"],
+        "modified",
+        "{}",
+        status(&r)
+    );
+}

@@ -259,6 +259,16 @@ fn run(
     if plan_only {
         return Ok(CheckoutOutcome::default());
     }
+    // Into the work tree, files are not synced (as git and DVC): worktree.json records them
+    // as unsynced in this boot, so that after a crash `status` hashes them instead of
+    // trusting their stat. With --to nothing tracks the files, so they are written durably;
+    // so is everything where the kernel has no boot id to tell boots apart.
+    let unsynced = if in_work_tree {
+        fsutil::boot_id()
+    } else {
+        None
+    };
+    let durable = unsynced.is_none();
     // Chunks that are not in this store (a version fetched without its data) are streamed
     // from the remote into the files written, each verified; the store is not filled.
     let missing_data = manifests
@@ -322,8 +332,8 @@ fn run(
             }
             (Plan::Write, Some(m)) => {
                 let stat = match &pool {
-                    Some(p) => p.install(|| write_file(&read, f, m, target, progress))?,
-                    None => write_file(&read, f, m, target, progress)?,
+                    Some(p) => p.install(|| write_file(&read, f, m, target, progress, durable))?,
+                    None => write_file(&read, f, m, target, progress, durable)?,
                 };
                 out.bytes_written += m.size;
                 out.written.push(f.path.clone());
@@ -355,10 +365,9 @@ fn run(
                 w.files.remove(path);
             }
             for (f, stat) in new_stats {
-                w.files.insert(
-                    f.path.clone(),
-                    tracked_entry(&commit, *req.commit, f, Some(stat)),
-                );
+                let mut t = tracked_entry(&commit, *req.commit, f, Some(stat));
+                t.unsynced = unsynced.map(str::to_string);
+                w.files.insert(f.path.clone(), t);
             }
         })?;
     }
@@ -380,6 +389,7 @@ fn remove_empty_parents(file: &Path, base: &Path) {
 /// What the work tree records for a file this checkout writes.
 fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<FileStat>) -> Tracked {
     Tracked {
+        unsynced: None,
         model: commit.model.clone(),
         commit: id,
         blake3: *f.blake3,
@@ -396,9 +406,14 @@ fn write_file(
     m: &Manifest,
     target: &Path,
     progress: &dyn Progress,
+    durable: bool,
 ) -> Result<FileStat> {
     if let Some(parent) = target.parent() {
-        fsutil::create_dir_durable(parent)?;
+        if durable {
+            fsutil::create_dir_durable(parent)?;
+        } else if !parent.is_dir() {
+            fs::create_dir_all(parent).ctx("creating", parent)?;
+        }
     }
     let tmp = fsutil::sibling_temp_path(target);
     let result = (|| -> Result<FileStat> {
@@ -411,10 +426,14 @@ fn write_file(
         let mode = if f.executable { 0o755 } else { 0o644 };
         file.set_permissions(fs::Permissions::from_mode(mode))
             .ctx("setting permissions of", &tmp)?;
-        fsutil::sync_file(&file, true).ctx("syncing", &tmp)?;
+        if durable {
+            fsutil::sync_file(&file, true).ctx("syncing", &tmp)?;
+        }
         drop(file);
         fs::rename(&tmp, target).ctx("renaming into place", target)?;
-        fsutil::fsync_parent(target)?;
+        if durable {
+            fsutil::fsync_parent(target)?;
+        }
         let md = fs::metadata(target).ctx("reading metadata of", target)?;
         Ok(FileStat::of(&md))
     })();

@@ -485,6 +485,13 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             }
         }
         for (c, s) in candidates.iter().zip(&stored) {
+            // Content a checkout wrote without a sync stays unsynced: hashing it again in
+            // the same boot read the page cache, not the disk.
+            let unsynced = w
+                .files
+                .get(&c.rel)
+                .filter(|t| t.blake3 == s.blake3)
+                .and_then(|t| t.unsynced.clone());
             w.files.insert(
                 c.rel.clone(),
                 Tracked {
@@ -494,6 +501,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
                     size: s.size,
                     stat: Some(s.stat),
                     pending: Vec::new(),
+                    unsynced,
                 },
             );
         }

@@ -33,6 +33,23 @@ pub struct Tracked {
     /// (A set: several interrupted checkouts in a row each leave their own candidate.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<ObjectId>,
+    /// Written by checkout without waiting for the disk, in this boot (its boot id). The
+    /// stat is trusted only in that boot; after a reboot the file is hashed again, so a
+    /// crash that lost its bytes never reads as clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsynced: Option<String>,
+}
+
+impl Tracked {
+    /// True when `stat` is what was recorded and can vouch for the content: always for
+    /// files that reached the disk, only within the boot that wrote them otherwise.
+    pub fn stat_vouches(&self, stat: &FileStat) -> bool {
+        self.stat.as_ref() == Some(stat)
+            && self
+                .unsynced
+                .as_deref()
+                .is_none_or(|b| Some(b) == fsutil::boot_id())
+    }
 }
 
 /// The content id of the work-tree file at `path` (whose metadata is `md`), and its stat.
@@ -46,7 +63,7 @@ pub(crate) fn current_content(
 ) -> Result<(ObjectId, FileStat)> {
     let stat = FileStat::of(md);
     match t {
-        Some(t) if t.stat == Some(stat) => Ok((t.blake3, stat)),
+        Some(t) if t.stat_vouches(&stat) => Ok((t.blake3, stat)),
         _ => filestore::hash_file(path),
     }
 }
@@ -151,7 +168,7 @@ pub fn status(repo: &Repo) -> Result<Vec<StatusEntry>> {
             Err(e) => return Err(Error::io("reading metadata of", abs, e)),
         };
         let stat = FileStat::of(&md);
-        if t.stat == Some(stat) {
+        if t.stat_vouches(&stat) {
             out.push(base);
             continue;
         }
@@ -184,6 +201,10 @@ pub fn status(repo: &Repo) -> Result<Vec<StatusEntry>> {
             for (p, st) in refreshed {
                 if let Some(t) = s.files.get_mut(&p) {
                     t.stat = Some(st);
+                    // Hashed clean in a later boot: the bytes did reach the disk.
+                    if t.unsynced.as_deref() != fsutil::boot_id() {
+                        t.unsynced = None;
+                    }
                 }
             }
         });
@@ -242,4 +263,40 @@ pub fn untracked(repo: &Repo) -> Result<Vec<Untracked>> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsynced_files_stat_vouches_only_within_the_boot_that_wrote_it() {
+        // The stat a crash can leave unchanged while the bytes are lost (size kept by a
+        // preallocation, times from the journal): only the boot id tells.
+        let stat = FileStat {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: 4,
+            ctime_ns: 5,
+        };
+        let mut t = Tracked {
+            model: ModelName::new("m").unwrap(),
+            commit: ObjectId::hash(b"c"),
+            blake3: ObjectId::hash(b"f"),
+            size: 3,
+            stat: Some(stat),
+            pending: Vec::new(),
+            unsynced: None,
+        };
+        assert!(t.stat_vouches(&stat), "synced: the stat is enough");
+        t.unsynced = fsutil::boot_id().map(str::to_string);
+        assert!(
+            t.stat_vouches(&stat),
+            "same boot: the page cache has the bytes"
+        );
+        t.unsynced = Some("another-boot".into());
+        assert!(!t.stat_vouches(&stat), "after a reboot: hash the file");
+        assert!(!t.stat_vouches(&FileStat { size: 4, ..stat }));
+    }
 }

@@ -112,6 +112,20 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
         .ctx("syncing directory", dir)
 }
 
+/// This boot of the machine (`/proc/sys/kernel/random/boot_id`), or None where the kernel
+/// does not say. Files written without a sync are trusted only within the boot that wrote
+/// them: a crash loses unsynced data only by ending the boot.
+pub fn boot_id() -> Option<&'static str> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .as_deref()
+}
+
 /// fsync the directory containing `path`.
 pub fn fsync_parent(path: &Path) -> Result<()> {
     match path.parent() {
