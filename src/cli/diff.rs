@@ -117,16 +117,33 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .into_iter()
         .filter(|id| repo.is_pruned(id))
         .collect();
-    let d = diff_commits(repo.objects(), (*ia, &ca), (*ib, &cb), pruned.is_empty())?;
+    // A version fetched without its data (a clone) is compared like a pruned one.
+    let remote: Vec<(mreg::id::CommitId, String)> = [ia, ib]
+        .into_iter()
+        .filter_map(|id| repo.data_remote(&id).map(|r| (id, r)))
+        .collect();
+    let d = diff_commits(
+        repo.objects(),
+        (*ia, &ca),
+        (*ib, &cb),
+        pruned.is_empty() && remote.is_empty(),
+    )?;
     if a.json {
         let mut v = serde_json::to_value(&d).expect("diffs serialize");
         v["pruned"] = serde_json::json!(pruned);
+        v["data_on_remote"] = serde_json::json!(remote.iter().map(|r| r.0).collect::<Vec<_>>());
         return Ok(Output::ok(super::json(&v)));
     }
     let mut s = String::new();
     for id in &pruned {
         ctx.note(format_args!(
             "note: the data of {} was pruned: files are compared by hash only",
+            id.short()
+        ));
+    }
+    for (id, r) in &remote {
+        ctx.note(format_args!(
+            "note: the data of {} is on remote {r}: files are compared by hash only (`mreg pull MODEL@ALIAS` or `MODEL~N` stores a version's data here)",
             id.short()
         ));
     }
