@@ -17,6 +17,9 @@
 #   small: a directory of 2,000 files of 20 KB: mreg push vs dvc push vs rclone copy.
 # Output: WORKDIR/remotes.csv (label,run,wall_s,cpu_s,bytes), WORKDIR/remote-bytes.csv,
 #         WORKDIR/remotes.md
+# Disk: about 15 GB per repetition at 1024 MiB (the server keeps every tool's pushes, DVC
+# six whole copies of the model per repetition); 3 repetitions took 45 GB. Remove WORKDIR
+# afterwards: a full disk makes SeaweedFS answer 500 to every PUT.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
