@@ -2,6 +2,7 @@
 //! manifests, history lines, safetensors headers) never panic or loop on mutated input;
 //! they return errors (or "not safetensors"). Mutations are deterministic (a seeded
 //! xorshift), so a failure names an input that reproduces.
+#![cfg(test)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -518,18 +518,7 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
     assert!(out.stderr.contains("Connection refused"), "{}", out.stderr);
 
     // No credentials at all.
-    let mut c = r.command(&[
-        "remote",
-        "add",
-        "o",
-        "s3://models/x",
-        "--endpoint",
-        &server.endpoint(),
-    ]);
-    c.env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", r.path());
-    let out = c.output().unwrap();
+    let out = remote_add_from_home(&r, &server, r.path(), None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS credentials found"));
     assert_eq!(r.snapshot(), before);
@@ -559,19 +548,7 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
         format!("[default]\naws_access_key_id = nobody\n\n[team]\naws_access_key_id = {}\naws_secret_access_key = {}\n", servers::KEY, servers::SECRET),
     )
     .unwrap();
-    let mut c = r.command(&[
-        "remote",
-        "add",
-        "o",
-        "s3://models/x",
-        "--endpoint",
-        &server.endpoint(),
-    ]);
-    c.env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", home.path())
-        .env("AWS_PROFILE", "team");
-    let out = c.output().unwrap();
+    let out = remote_add_from_home(&r, &server, home.path(), Some("team"));
     assert!(
         out.status.success(),
         "{}",
@@ -582,6 +559,32 @@ fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_chang
         !cfg.contains(servers::SECRET) && !cfg.contains(servers::KEY),
         "credentials were written"
     );
+}
+
+/// `mreg remote add o s3://models/x` with no AWS variables: credentials come from the AWS
+/// files under `home` (profile `profile`, else default).
+fn remote_add_from_home(
+    r: &TestRepo,
+    server: &Server,
+    home: &Path,
+    profile: Option<&str>,
+) -> std::process::Output {
+    let mut c = r.command(&[
+        "remote",
+        "add",
+        "o",
+        "s3://models/x",
+        "--endpoint",
+        &server.endpoint(),
+    ]);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home);
+    if let Some(p) = profile {
+        c.env("AWS_PROFILE", p);
+    }
+    c.output().unwrap()
 }
 
 /// Corrupt one object on a directory remote, loose or inside its pack.
@@ -840,4 +843,45 @@ fn walkdir_count(p: &Path) -> usize {
         }
     }
     n
+}
+
+#[test]
+fn remotes_are_listed_removed_and_fetch_changes_no_local_ref() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().display().to_string();
+    let (a, v1, v2) = store_with_two_versions(1000);
+    a.mreg(&["remote", "add", "origin", &url, "--tracked"]).ok();
+    a.mreg(&["remote", "add", "origin", &url]).fails(); // a name is taken once
+    let l = a.mreg(&["remote", "list", "--json"]).ok().json();
+    assert_eq!(l[0]["name"], "origin");
+    assert_eq!(l[0]["defined_in"], "tracked");
+    assert!(a.read("mreg-remotes.yaml").starts_with(b"# Remotes"));
+    a.mreg(&["push"]).ok();
+
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    a.mreg(&["alias", "set", "fraud", "production", &v2]).ok();
+    a.mreg(&["push"]).ok();
+    let f = b.mreg(&["fetch", "--json"]).ok().json();
+    assert_eq!(f["new_lines"]["fraud"], 1, "{f}");
+    // Fetched, not applied: production still points where it did.
+    let prod =
+        |r: &TestRepo| r.mreg(&["show", "fraud@production", "--json"]).ok().json()["id"].clone();
+    assert_eq!(prod(&b), v1.as_str());
+    b.mreg(&["pull"]).ok();
+    assert_eq!(prod(&b), v2.as_str());
+
+    a.mreg(&["remote", "remove", "origin"]).ok();
+    assert_eq!(
+        a.mreg(&["remote", "list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let out = a.mreg(&["push"]).fails();
+    assert!(
+        out.stderr.contains("this store has no remote"),
+        "{}",
+        out.stderr
+    );
+    // Removing a remote touches nothing on it.
+    assert!(remote.path().join("models/fraud/log/000000000003").exists());
 }

@@ -291,7 +291,7 @@ fn run(
     let pool = match &fetcher {
         Some(_) => Some(
             rayon::ThreadPoolBuilder::new()
-                .num_threads(crate::remote::transfer_jobs())
+                .num_threads(crate::remote::jobs())
                 .build()
                 .map_err(|e| Error::InvalidArgument(format!("cannot start threads: {e}")))?,
         ),

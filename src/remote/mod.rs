@@ -149,11 +149,7 @@ pub(crate) fn parallel<T: Sync, R: Send>(
 }
 
 /// Transfers in flight at once (`MREG_REMOTE_JOBS` overrides).
-pub(crate) fn transfer_jobs() -> usize {
-    jobs()
-}
-
-fn jobs() -> usize {
+pub(crate) fn jobs() -> usize {
     std::env::var("MREG_REMOTE_JOBS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -112,20 +112,7 @@ impl<'r> Session<'r> {
                     for e in &r.objects {
                         let at = (e.offset - r.start) as usize;
                         let enc = buf[at..at + e.len as usize].to_vec();
-                        let (kind, data) = object::decode(&e.id, &enc).map_err(|err| {
-                            Error::from(RemoteError::Corrupt(format!(
-                                "object {} in {key}: {err}",
-                                e.id
-                            )))
-                        })?;
-                        f(
-                            &e.id,
-                            Fetched {
-                                encoded: enc,
-                                kind,
-                                data,
-                            },
-                        )?;
+                        f(&e.id, Fetched::decode(&e.id, enc, &format!("in {key}"))?)?;
                     }
                     Ok(())
                 }
@@ -196,16 +183,7 @@ impl<'r> Session<'r> {
         let Some(buf) = self.backend.get(&object_key(id), MAX_OBJECT_READ)? else {
             return Ok(None);
         };
-        let (kind, data) = object::decode(id, &buf).map_err(|e| {
-            Error::from(RemoteError::Corrupt(format!(
-                "object {id} on the remote: {e}"
-            )))
-        })?;
-        Ok(Some(Fetched {
-            encoded: buf,
-            kind,
-            data,
-        }))
+        Fetched::decode(id, buf, "on the remote").map(Some)
     }
 
     fn lock(&self) -> Result<crate::lock::LockGuard> {
@@ -218,6 +196,32 @@ struct Fetched {
     encoded: Vec<u8>,
     kind: Kind,
     data: Vec<u8>,
+}
+
+impl Fetched {
+    /// Decode bytes received for `id` (from `whence`) and verify them against the id.
+    fn decode(id: &ObjectId, encoded: Vec<u8>, whence: &str) -> Result<Fetched> {
+        let (kind, data) = object::decode(id, &encoded)
+            .map_err(|e| Error::from(RemoteError::Corrupt(format!("object {id} {whence}: {e}"))))?;
+        Ok(Fetched {
+            encoded,
+            kind,
+            data,
+        })
+    }
+
+    /// Refuse an object of another kind than the reader expects.
+    fn expect_kind(&self, id: &ObjectId, want: &[Kind]) -> Result<()> {
+        if want.contains(&self.kind) {
+            return Ok(());
+        }
+        Err(RemoteError::Corrupt(format!(
+            "object {id} on the remote is a {}, expected a {}",
+            self.kind.name(),
+            want[0].name()
+        ))
+        .into())
+    }
 }
 
 /// The outcome of verifying one remote object: its kind and (for commits and manifests,
@@ -733,14 +737,7 @@ fn fetch_metadata(
     let get = |ids: &[ObjectId], want: &[Kind]| -> Result<Vec<(ObjectId, Vec<u8>)>> {
         let out = std::sync::Mutex::new(Vec::new());
         let missing = s.fetch_many(ids, |id, o| {
-            if !want.contains(&o.kind) {
-                return Err(RemoteError::Corrupt(format!(
-                    "object {id} on the remote is a {}, expected a {}",
-                    o.kind.name(),
-                    want[0].name()
-                ))
-                .into());
-            }
+            o.expect_kind(id, want)?;
             repo.objects().put_encoded(*id, &o.encoded)?;
             count.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(o.encoded.len() as u64, Ordering::Relaxed);
@@ -1019,14 +1016,7 @@ pub fn ensure_data(
     let bytes = AtomicU64::new(0);
     let manifests = std::sync::Mutex::new(Vec::new());
     let store = |id: &ObjectId, o: Fetched, kind: Kind| -> Result<()> {
-        if o.kind != kind {
-            return Err(RemoteError::Corrupt(format!(
-                "object {id} on the remote is a {}, expected a {}",
-                o.kind.name(),
-                kind.name()
-            ))
-            .into());
-        }
+        o.expect_kind(id, &[kind])?;
         repo.objects().put_encoded(*id, &o.encoded)?;
         count.fetch_add(1, Ordering::Relaxed);
         bytes.fetch_add(o.encoded.len() as u64, Ordering::Relaxed);
@@ -1097,46 +1087,25 @@ impl<'r> ChunkFetcher<'r> {
         }))
     }
 
-    /// One chunk, verified against its id.
+    /// One chunk, verified against its id (loose, or by a ranged read of its pack).
     pub fn chunk(&self, c: &crate::filestore::ChunkRef) -> Result<Vec<u8>> {
-        let map = self.s.pack_map()?;
-        let fetched = match map.entries.get(&c.id) {
-            Some((pack, e)) => {
-                let key = pack::pack_key(pack);
-                let enc = self
-                    .s
-                    .backend
-                    .get_range(&key, e.offset, e.offset + e.len)?
-                    .ok_or_else(|| RemoteError::Corrupt(format!("{key} is indexed but missing")))?;
-                let (kind, data) = object::decode(&c.id, &enc).map_err(|err| {
-                    Error::from(RemoteError::Corrupt(format!(
-                        "object {} in {key}: {err}",
-                        c.id
-                    )))
-                })?;
-                Fetched {
-                    encoded: enc,
-                    kind,
-                    data,
-                }
-            }
-            None => self
-                .s
-                .get_object(&c.id)?
-                .ok_or_else(|| RemoteError::DataUnavailable {
+        let got = std::sync::Mutex::new(None);
+        let missing = self.s.fetch_many(&[c.id], |id, o| {
+            o.expect_kind(id, &[Kind::Chunk])?;
+            *got.lock().expect("not poisoned") = Some(o);
+            Ok(())
+        })?;
+        let fetched = match got.into_inner().expect("not poisoned") {
+            Some(o) if missing.is_empty() => o,
+            _ => {
+                return Err(RemoteError::DataUnavailable {
                     commit: self.commit.to_hex(),
                     remote: self.s.name.clone(),
                     missing: 1,
-                })?,
+                }
+                .into())
+            }
         };
-        if fetched.kind != Kind::Chunk {
-            return Err(RemoteError::Corrupt(format!(
-                "object {} on the remote is a {}, expected a chunk",
-                c.id,
-                fetched.kind.name()
-            ))
-            .into());
-        }
         self.bytes
             .fetch_add(fetched.encoded.len() as u64, Ordering::Relaxed);
         Ok(fetched.data)
