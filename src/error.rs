@@ -1,9 +1,10 @@
 //! The library's error type.
 //!
 //! Every error names its subject (a path, an id, a name) and keeps its cause as `source`
-//! (I/O errors, gix errors). The library says what went wrong; the CLI says what to do
-//! about it (`cli::hints`, an exhaustive match), and renders `error: ...`, the cause chain
-//! and `hint: ...` once, in one place (`cli::render_error`).
+//! (I/O errors, gix errors). The error says what went wrong; [`Error::hint`] says what to do
+//! about it and [`Error::category`] what kind of failure it is (`crate::hints`, exhaustive
+//! matches shared by the CLI and the Python package). The CLI renders `error: ...`, the
+//! cause chain and `hint: ...` once, in one place (`cli::render_error`).
 
 use std::path::PathBuf;
 
@@ -220,6 +221,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The next step for the user, in the command line's words.
+    pub fn hint(&self) -> String {
+        crate::hints::hint(self)
+    }
+
+    /// What kind of failure this is (clients map it to their own error types).
+    pub fn category(&self) -> crate::hints::Category {
+        crate::hints::category(self)
+    }
+
     /// Shorthand for an I/O error with its context and path.
     pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -45,6 +45,7 @@
 pub mod error;
 pub mod format;
 pub mod git;
+pub mod hints;
 pub mod ops;
 pub mod query;
 pub mod refs;

@@ -131,7 +131,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;
     if a.json {
-        let mut v = fmt::commit_json(&out.id, &out.commit, false);
+        let mut v = mreg::ops::view::commit_json(&out.id, &out.commit, false);
         v["stats"] = serde_json::json!({
             "chunks": out.chunks,
             "new_chunks": out.new_chunks,

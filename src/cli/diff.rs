@@ -1,6 +1,6 @@
 //! `mreg diff`: what changed between two versions, down to the tensor.
 
-use mreg::diff::{diff_commits, FileDiff, ValueChange};
+use mreg::diff::{FileDiff, ValueChange};
 
 use super::{fmt, Ctx, Output};
 
@@ -110,38 +110,19 @@ fn file_summary(f: &FileDiff) -> String {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let (ia, ib) = (repo.resolve(&a.rev_a)?, repo.resolve(&a.rev_b)?);
-    let (ca, cb) = (repo.read_commit(&ia)?, repo.read_commit(&ib)?);
-    // A pruned version is still compared on its metadata and file list; its file contents
-    // are gone, so files are compared by hash only.
-    let pruned: Vec<mreg::id::CommitId> = [ia, ib]
-        .into_iter()
-        .filter(|id| repo.is_pruned(id))
-        .collect();
-    // A version fetched without its data (a clone) is compared like a pruned one.
-    let remote: Vec<(mreg::id::CommitId, String)> = [ia, ib]
-        .into_iter()
-        .filter_map(|id| repo.data_remote(&id).map(|r| (id, r)))
-        .collect();
-    let d = diff_commits(
-        repo.objects(),
-        (*ia, &ca),
-        (*ib, &cb),
-        pruned.is_empty() && remote.is_empty(),
-    )?;
+    let vd = mreg::ops::view::diff(&repo, ia, ib)?;
     if a.json {
-        let mut v = serde_json::to_value(&d).expect("diffs serialize");
-        v["pruned"] = serde_json::json!(pruned);
-        v["data_on_remote"] = serde_json::json!(remote.iter().map(|r| r.0).collect::<Vec<_>>());
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output::ok(super::json(&vd.to_json())));
     }
+    let (d, pruned, remote) = (&vd.diff, &vd.pruned, &vd.data_on_remote);
     let mut s = String::new();
-    for id in &pruned {
+    for id in pruned {
         ctx.note(format_args!(
             "note: the data of {} was pruned: files are compared by hash only",
             id.short()
         ));
     }
-    for (id, r) in &remote {
+    for (id, r) in remote {
         ctx.note(format_args!(
             "note: the data of {} is on remote {r}: files are compared by hash only (`mreg pull MODEL@ALIAS` or `MODEL~N` stores a version's data here)",
             id.short()

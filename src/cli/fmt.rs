@@ -1,6 +1,6 @@
 //! Human-readable formatting shared by commands.
 
-use mreg::{Commit, ObjectId};
+use mreg::Commit;
 
 /// Bytes as a short human size (binary units).
 pub fn size(n: u64) -> String {
@@ -39,29 +39,6 @@ pub fn metrics_inline(c: &Commit) -> String {
 /// First line of a message.
 pub fn subject(msg: &str) -> &str {
     msg.lines().next().unwrap_or("")
-}
-
-/// A commit as JSON, with its id and derived fields.
-pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> serde_json::Value {
-    let mut v = serde_json::to_value(c).expect("commits serialize");
-    if let Some(m) = v.as_object_mut() {
-        m.insert("id".into(), serde_json::Value::String(id.to_hex()));
-        m.insert("files_pruned".into(), serde_json::Value::Bool(pruned));
-        if m.get("params").is_none() {
-            m.insert("params".into(), serde_json::json!({}));
-        }
-    }
-    // Put `id` first for readers.
-    let mut ordered = serde_json::Map::new();
-    if let serde_json::Value::Object(m) = v {
-        ordered.insert("id".into(), m["id"].clone());
-        for (k, val) in m {
-            if k != "id" {
-                ordered.insert(k, val);
-            }
-        }
-    }
-    serde_json::Value::Object(ordered)
 }
 
 /// A one-line summary of a note's content.

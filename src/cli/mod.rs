@@ -24,7 +24,6 @@ mod eval;
 mod fmt;
 mod fsck;
 mod gc;
-mod hints;
 mod history;
 mod hook;
 mod init;
@@ -222,7 +221,7 @@ pub fn render_error(e: &Error) {
         }
         src = s.source();
     }
-    eprintln!("hint: {}", hints::hint(e));
+    eprintln!("hint: {}", e.hint());
 }
 
 fn run(cli: Cli) -> mreg::Result<Output> {
@@ -301,25 +300,9 @@ pub fn author() -> String {
             return a.trim().to_string();
         }
     }
-    // git's user.name/user.email, read with gix: the repository's config (with the user's
-    // global config) inside a work tree, else the global config alone.
     let cwd = std::env::current_dir().unwrap_or_default();
-    let repo_config = gix::discover(&cwd)
-        .ok()
-        .map(|r| r.config_snapshot().plumbing().clone());
-    let config = repo_config.or_else(|| gix::config::File::from_globals().ok());
-    let git = |key: &str| {
-        config
-            .as_ref()
-            .and_then(|c| c.string(key))
-            .map(|v| v.to_string().trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    match (git("user.name"), git("user.email")) {
-        (Some(n), Some(e)) => format!("{n} <{e}>"),
-        (Some(n), None) => n,
-        _ => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-    }
+    mreg::git::user_identity(&cwd)
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
 /// The time of new commits and moves (UTC, RFC 3339): MREG_NOW overrides it (tests).

@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     }
     let out = &run.commit;
     if a.json {
-        let mut v = super::fmt::commit_json(&out.id, &out.commit, false);
+        let mut v = mreg::ops::view::commit_json(&out.id, &out.commit, false);
         v["policy_moves"] = serde_json::json!(out.policy_moves);
         v["warnings"] = serde_json::json!(run.warnings);
         return Ok(Output::ok(super::json(&v)));

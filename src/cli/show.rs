@@ -31,6 +31,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let bytes = repo.objects().get_kind(&blob, mreg::object::Kind::Blob)?;
         return Ok(Output::ok(String::from_utf8_lossy(&bytes).into_owned()));
     }
+    if a.json {
+        return Ok(Output::ok(super::json(&mreg::ops::view::show(&repo, &id)?)));
+    }
     let pruned = repo.is_pruned(&id);
     let on_remote = repo.data_remote(&id);
     // Which files lost their data (a pruned version stays inspectable).
@@ -51,35 +54,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .filter(|(_, v)| *v == id)
         .map(|(k, _)| k.to_string())
         .collect();
-    let archived = mreg::refs::archived(&repo, &c.model)?.contains(&id);
+    let archived = mreg::refs::archived_in(&entries).contains(&id);
     let notes = mreg::notes::notes(&repo, &id)?;
-    if a.json {
-        let mut v = fmt::commit_json(&id, &c, pruned);
-        v["refs"] = serde_json::json!(refs);
-        v["archived"] = serde_json::json!(archived);
-        v["notes"] = serde_json::json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
-        v["git_pins"] = serde_json::json!(mreg::notes::git_pins(&notes));
-        v["files_missing_data"] = serde_json::json!(lost);
-        v["data_on_remote"] = serde_json::json!(on_remote);
-        // Every point of the curves, in one format for trained and run versions (a run's
-        // recipe holds their summaries, a training's its epochs).
-        if let Some(mreg::recipe::Recipe::Train(t)) = &c.recipe {
-            v["curves"] = serde_json::json!(t.curves());
-        }
-        if let Some(mreg::recipe::Recipe::Run(r)) = &c.recipe {
-            if let Some(cv) = &r.curves {
-                let bytes = repo
-                    .objects()
-                    .get_kind(&cv.blob, mreg::object::Kind::Blob)?;
-                v["curves"] =
-                    serde_json::from_slice(&bytes).map_err(|e| mreg::Error::CorruptObject {
-                        id: cv.blob.to_hex(),
-                        why: format!("curves are not JSON: {e}"),
-                    })?;
-            }
-        }
-        return Ok(Output::ok(super::json(&v)));
-    }
     let mut s = format!("commit {id}\n");
     if !refs.is_empty() {
         s.push_str(&format!("Refs:    {}\n", refs.join(", ")));

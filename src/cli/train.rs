@@ -113,7 +113,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let id = out.commit.id;
     let c = &out.commit.commit;
     if a.json {
-        let mut v = fmt::commit_json(&id, c, false);
+        let mut v = mreg::ops::view::commit_json(&id, c, false);
         v["weights_path"] = serde_json::json!(out.weights_path);
         v["candidate"] = serde_json::json!(out
             .commit

@@ -108,6 +108,27 @@ pub fn discover(dir: &Path) -> Option<gix::Repository> {
 }
 
 /// The work tree root of the git repository containing `dir`.
+/// git's `user.name <user.email>` as seen from `dir`: the repository's config (with the
+/// user's global config) inside a work tree, else the global config alone. None when git
+/// knows no user name.
+pub fn user_identity(dir: &Path) -> Option<String> {
+    let repo_config = gix::discover(dir)
+        .ok()
+        .map(|r| r.config_snapshot().plumbing().clone());
+    let config = repo_config.or_else(|| gix::config::File::from_globals().ok())?;
+    let get = |key: &str| {
+        config
+            .string(key)
+            .map(|v| v.to_string().trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    match (get("user.name"), get("user.email")) {
+        (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+        (Some(n), None) => Some(n),
+        _ => None,
+    }
+}
+
 pub fn work_tree_root(dir: &Path) -> Option<PathBuf> {
     discover(dir).and_then(|r| r.workdir().map(Path::to_path_buf))
 }

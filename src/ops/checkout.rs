@@ -64,6 +64,112 @@ pub fn version_root(commit: &Commit) -> Option<String> {
     }
 }
 
+/// Where [`load`] put a version, and what it cost.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Loaded {
+    /// The file of a one-file version, else the directory holding the version's files
+    /// (paths relative to the version's root, as `checkout --to` writes them).
+    pub path: PathBuf,
+    /// The version was already in the load cache: nothing was read or written.
+    pub cached: bool,
+    pub bytes_written: u64,
+    /// Bytes streamed from a remote (data that is not in this store).
+    pub bytes_fetched: u64,
+}
+
+/// The load cache: one read-only directory per version, `cache/load/<commit id>/`.
+pub fn load_cache_dir(repo: &Repo) -> PathBuf {
+    repo.store_dir().join("cache").join("load")
+}
+
+/// Make a version's files available to a program (the Python package's `repo.load`):
+/// written under `to` when given (as `checkout --to DIR` writes them; refuses to replace
+/// files that differ unless `force`), else into the store's load cache.
+///
+/// A cached version is written (and synced) under a temporary name and renamed into place
+/// whole, with its files read-only, so a directory under its final name is complete: a
+/// second load of the same version is a `stat` and costs no other I/O. Delete
+/// `cache/load/` at any time to reclaim the space.
+pub fn load(
+    repo: &Repo,
+    id: &crate::id::CommitId,
+    to: Option<&Path>,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
+    let commit = repo.read_commit(id)?;
+    let root = version_root(&commit);
+    let target = |dir: &Path| -> PathBuf {
+        match commit.files.as_slice() {
+            [one] => dir.join(
+                one.path
+                    .strip_prefix(root.as_deref().unwrap_or(""))
+                    .unwrap_or(&one.path),
+            ),
+            _ => dir.to_path_buf(),
+        }
+    };
+    let req = |dir: &Path| CheckoutRequest {
+        commit: *id,
+        paths: Vec::new(),
+        to: Some(dir.to_path_buf()),
+        force,
+        pin: false,
+        strip_root: true,
+    };
+    if let Some(dir) = to {
+        let out = checkout(repo, &req(dir), progress)?;
+        return Ok(Loaded {
+            path: target(dir),
+            cached: false,
+            bytes_written: out.bytes_written,
+            bytes_fetched: out.bytes_fetched,
+        });
+    }
+    let cache = load_cache_dir(repo);
+    let dir = cache.join(id.to_hex());
+    if dir.is_dir() {
+        return Ok(Loaded {
+            path: target(&dir),
+            cached: true,
+            bytes_written: 0,
+            bytes_fetched: 0,
+        });
+    }
+    fs::create_dir_all(&cache).ctx("creating", &cache)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{}-", id.short()))
+        .tempdir_in(&cache)
+        .ctx("creating a temporary directory in", &cache)?;
+    let out = checkout(repo, &req(tmp.path()), progress)?;
+    // `written` names repository paths; the files are under the version's root.
+    let strip = root.as_deref().unwrap_or("");
+    for f in &out.written {
+        let p = tmp.path().join(f.strip_prefix(strip).unwrap_or(f));
+        let mut perm = fs::metadata(&p).ctx("reading", &p)?.permissions();
+        perm.set_mode(perm.mode() & 0o555);
+        fs::set_permissions(&p, perm).ctx("making read-only", &p)?;
+    }
+    let tmp = tmp.keep();
+    match fs::rename(&tmp, &dir) {
+        Ok(()) => fsutil::fsync_dir(&cache)?,
+        // Another process loaded the same version first: theirs is complete, use it.
+        Err(_) if dir.is_dir() => {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(Error::io("renaming into place", &dir, e));
+        }
+    }
+    Ok(Loaded {
+        path: target(&dir),
+        cached: false,
+        bytes_written: out.bytes_written,
+        bytes_fetched: out.bytes_fetched,
+    })
+}
+
 /// Files of `commit` selected by `paths` (exact paths or directory prefixes).
 pub fn select<'c>(commit: &'c Commit, paths: &[String]) -> Result<Vec<&'c FileEntry>> {
     if paths.is_empty() {

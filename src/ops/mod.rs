@@ -1,5 +1,5 @@
 //! Operations: what clients call. Commit, checkout, status (`worktree`), evaluations,
-//! queries, diff, gc/prune/du, fsck, run and reproduce.
+//! queries, diff, gc/prune/du, fsck, run and reproduce, and the JSON views clients share.
 //!
 //! Each takes plain data in (paths already resolved, author and time already chosen by the
 //! caller) and returns plain data out; none prints or reads the environment.
@@ -13,6 +13,7 @@ pub mod gc;
 pub mod query;
 pub mod reproduce;
 pub mod run;
+pub mod view;
 pub mod worktree;
 
 /// Progress reports for long work; the CLI renders them, the library only calls them.

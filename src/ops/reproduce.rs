@@ -316,6 +316,11 @@ fn reproduce_run(
     let status = std::process::Command::new(program)
         .args(args)
         .current_dir(work.join(&run.cwd))
+        // A job that records itself (the Python package's `repo.run()`) writes its outputs
+        // and commits nothing when it sees MREG_REPLAY.
+        .env("MREG_REPLAY", "1")
+        // ... and finds the store it was recorded in (to read other versions, say).
+        .env("MREG_STORE", repo.store_dir())
         // The replayed job's output goes to stderr: stdout carries the verdict (and --json).
         .stdout(std::io::stderr())
         .status()

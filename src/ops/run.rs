@@ -411,22 +411,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             truncated: log_truncated,
         }
     };
-    let curves_ref = if curves.is_empty() {
-        None
-    } else {
-        let points: BTreeMap<&String, Vec<(f64, Option<f64>)>> =
-            curves.iter().map(|(k, v)| (k, v.clone())).collect();
-        let bytes = serde_json::to_vec(&points).expect("curves serialize");
-        let _store = repo.lock_store_shared()?;
-        let put = repo.objects().put(crate::object::Kind::Blob, &bytes)?;
-        Some(crate::recipe::RunCurves {
-            blob: put.id,
-            summary: curves
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::recipe::CurveSummary::of(k, v)))
-                .collect(),
-        })
-    };
+    let curves_ref = store_curves(repo, &curves)?;
     let recipe = RunRecipe {
         command: req.command.clone(),
         cwd: cwd_rel,
@@ -482,4 +467,94 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         resources,
         log_bytes,
     })
+}
+
+/// Store a run's curves (every point, as a JSON blob) and summarize them for the recipe.
+fn store_curves(
+    repo: &Repo,
+    curves: &crate::datafile::Curves,
+) -> Result<Option<crate::recipe::RunCurves>> {
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let bytes = serde_json::to_vec(curves).expect("curves serialize");
+    let _store = repo.lock_store_shared()?;
+    let put = repo.objects().put(crate::object::Kind::Blob, &bytes)?;
+    Ok(Some(crate::recipe::RunCurves {
+        blob: put.id,
+        summary: curves
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::recipe::CurveSummary::of(k, v)))
+            .collect(),
+    }))
+}
+
+/// A run that happened inside the caller's process (the Python package's `repo.run()`
+/// context): what it measured, to be committed with the recipe `mreg run` writes.
+pub struct InProcessRun {
+    /// The version to commit; its `recipe` is filled in here. Outputs are its `paths`.
+    pub commit: CommitRequest,
+    /// The process's command line (what `mreg reproduce` runs again), e.g.
+    /// `["python", "train.py", "--epochs", "3"]`.
+    pub command: Vec<String>,
+    /// Per-step metrics logged during the run.
+    pub curves: crate::datafile::Curves,
+    pub python: Option<crate::recipe::PythonEnv>,
+    pub resources: crate::recipe::RunResources,
+    /// Values that are not finite numbers (kept as recorded information, as `mreg run`
+    /// keeps them from a metrics file).
+    pub recorded: BTreeMap<String, serde_json::Value>,
+}
+
+/// Commit a run made in-process, with the same recipe as `mreg run`: command, working
+/// directory, outputs, curves, resources, machine and Python environment. The commit records
+/// git lineage (with the dirty patch) as every commit does.
+pub fn record_in_process(
+    repo: &Repo,
+    run: InProcessRun,
+    progress: &dyn Progress,
+) -> Result<CommitOutcome> {
+    if run.commit.paths.is_empty() {
+        return Err(RunError::NoOutputs.into());
+    }
+    if run.command.is_empty() {
+        return Err(RunError::NoCommand.into());
+    }
+    let root = run_root(repo);
+    let cwd = std::fs::canonicalize(&run.commit.cwd)
+        .map_err(|e| Error::io("resolving", &run.commit.cwd, e))?;
+    let abs = |p: &Path| cwd.join(p);
+    let recipe = RunRecipe {
+        command: run.command,
+        cwd: rel_to(&root, &cwd)?,
+        outputs: run
+            .commit
+            .paths
+            .iter()
+            .map(|p| rel_to(&root, &abs(p)))
+            .collect::<Result<_>>()?,
+        metrics_file: None,
+        params_file: None,
+        datasets: run
+            .commit
+            .datasets
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), rel_to(&root, &abs(p))?)))
+            .collect::<Result<_>>()?,
+        seconds: run.resources.wall_seconds,
+        system: crate::sysinfo::system_info(run.resources.peak_threads.unwrap_or(1)),
+        log: None,
+        curves: store_curves(repo, &run.curves)?,
+        resources: Some(run.resources),
+        recorded: run.recorded,
+        python: run.python,
+    };
+    commit(
+        repo,
+        CommitRequest {
+            recipe: Some(Recipe::Run(Box::new(recipe))),
+            ..run.commit
+        },
+        progress,
+    )
 }

@@ -1,8 +1,107 @@
-//! Hints: the next step for each error, in the CLI's words (commands and flags). The
-//! library's errors say what went wrong; only the CLI knows how its user can fix it. The match
-//! is exhaustive, so every error, including any added later, has a hint.
+//! Hints: the next step for each error, in the words of the `mreg` command line (commands
+//! and flags), and the category a client maps an error to (a Python exception class, an
+//! HTTP status). Both clients, the CLI and the Python package, show the same hint, so it
+//! lives here rather than in the CLI. The matches are exhaustive: every error, including
+//! any added later, has a hint and a category.
 
-use mreg::Error;
+use crate::Error;
+
+/// What kind of failure an error is, for clients that map errors to their own types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// No store where one was expected (or one already exists).
+    NotARepo,
+    /// A revision, model, alias, tag or key that does not exist (or is ambiguous).
+    NotFound,
+    /// A compare-and-swap lost: someone else moved the ref first, or the remote moved.
+    Conflict,
+    /// The version's file data was pruned.
+    Pruned,
+    /// The store (or a remote) holds bytes that fail verification, or misses objects.
+    Corrupt,
+    /// The request itself is wrong: a bad name, path, argument, filter or file.
+    InvalidArgument,
+    /// A refusal to do something unsafe (overwrite files, archive an aliased version, gc
+    /// with unreadable items, ...). Nothing was changed.
+    Refused,
+    /// A remote could not be used (unreachable, credentials, configuration).
+    Remote,
+    /// A command (run, replay, training) failed.
+    Run,
+    /// Git could not be read.
+    Git,
+    /// The operating system refused (I/O).
+    Io,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::NotARepo => "not_a_repo",
+            Category::NotFound => "not_found",
+            Category::Conflict => "conflict",
+            Category::Pruned => "pruned",
+            Category::Corrupt => "corrupt",
+            Category::InvalidArgument => "invalid_argument",
+            Category::Refused => "refused",
+            Category::Remote => "remote",
+            Category::Run => "run",
+            Category::Git => "git",
+            Category::Io => "io",
+        }
+    }
+}
+
+/// The category of an error.
+pub fn category(e: &Error) -> Category {
+    use crate::remote::RemoteError as R;
+    use Category::*;
+    match e {
+        Error::NotARepo(_) | Error::AlreadyInitialized(_) => NotARepo,
+        Error::UnknownRevision(_)
+        | Error::AmbiguousRevision { .. }
+        | Error::UnknownModel(_)
+        | Error::HistoryTooShort { .. }
+        | Error::AliasHistoryTooShort { .. }
+        | Error::NoSuchObject { .. }
+        | Error::FileIdNotObject { .. }
+        | Error::UnknownAlias { .. }
+        | Error::UnknownTag(_)
+        | Error::UnknownKey { .. }
+        | Error::PathNotInCommit(_)
+        | Error::NotInStore { .. }
+        | Error::NoCandidate { .. }
+        | Error::NoRollback { .. } => NotFound,
+        Error::AliasMoved { .. } | Error::TagExists { .. } | Error::NameClash { .. } => Conflict,
+        Error::Pruned { .. } | Error::Remote(R::DataUnavailable { .. }) => Pruned,
+        Error::MissingObject { .. }
+        | Error::CorruptObject { .. }
+        | Error::CorruptFile { .. }
+        | Error::CorruptWorktree { .. }
+        | Error::Remote(R::Corrupt(_)) => Corrupt,
+        Error::Remote(_) => Remote,
+        Error::InvalidName { .. }
+        | Error::InvalidPath { .. }
+        | Error::InvalidArgument(_)
+        | Error::UnsupportedFormat { .. }
+        | Error::UnsupportedFile { .. }
+        | Error::Parse { .. }
+        | Error::Query { .. }
+        | Error::Symlink { .. }
+        | Error::WrongModel { .. } => InvalidArgument,
+        Error::WouldOverwrite(_)
+        | Error::ChangedWhileReading { .. }
+        | Error::Archived { .. }
+        | Error::ArchiveAliased { .. }
+        | Error::HookRefused { .. }
+        | Error::GcRefused { .. }
+        | Error::PruneRefused { .. } => Refused,
+        Error::Run(_) | Error::Training(_) => Run,
+        Error::Git(_) => Git,
+        Error::Io { .. } => Io,
+    }
+}
 
 /// A hint toward the next step.
 pub fn hint(e: &Error) -> String {
@@ -96,16 +195,16 @@ pub fn hint(e: &Error) -> String {
                 "a bare name means metrics.NAME; also params.NAME and eval.DATASET.NAME (run `mreg compare` or `mreg list --json` to see the keys versions record); nothing was changed".into()
             }
             Error::PruneRefused { model, why, .. } => match why {
-                mreg::error::PruneRefusal::Referenced(refs) if refs.iter().any(|r| r == "head") => format!(
+                crate::error::PruneRefusal::Referenced(refs) if refs.iter().any(|r| r == "head") => format!(
                     "it is the latest version of {model}: commit a newer version first, then prune this one"
                 ),
-                mreg::error::PruneRefusal::Referenced(_) => format!(
+                crate::error::PruneRefusal::Referenced(_) => format!(
                     "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`); tags never move"
                 ),
-                mreg::error::PruneRefusal::AlreadyPruned => {
+                crate::error::PruneRefusal::AlreadyPruned => {
                     "nothing to do; `mreg show REV` lists its metadata".into()
                 }
-                mreg::error::PruneRefusal::Unknown => {
+                crate::error::PruneRefusal::Unknown => {
                     format!("run `mreg log {model}` to see the versions")
                 }
             },
@@ -132,21 +231,21 @@ pub fn hint(e: &Error) -> String {
                 "fix the file (YAML or JSON as documented in docs/GUIDE.md) and retry; nothing was changed".into()
             }
             Error::Git(g) => match g {
-                mreg::git::GitError::UnknownRevision { .. } | mreg::git::GitError::NotACommit { .. } => {
+                crate::git::GitError::UnknownRevision { .. } | crate::git::GitError::NotACommit { .. } => {
                     "name a git commit: a branch, a tag, or a commit id (`git log --oneline` lists them)".into()
                 }
-                mreg::git::GitError::NotAWorkTree { .. } => {
+                crate::git::GitError::NotAWorkTree { .. } => {
                     "run it inside the git work tree that holds the store (or `git init` one)".into()
                 }
-                mreg::git::GitError::Patch { .. } => {
+                crate::git::GitError::Patch { .. } => {
                     "the code at that commit differs from what the patch expects; check the recorded lineage with `mreg show REV`".into()
                 }
-                mreg::git::GitError::Gix { .. } => {
+                crate::git::GitError::Gix { .. } => {
                     "the cause above comes from git; `git status` in the same directory usually shows it".into()
                 }
             },
             Error::Run(r) => {
-                use mreg::ops::run::RunError;
+                use crate::ops::run::RunError;
                 match r {
                     RunError::NoCommand | RunError::NoOutputs => {
                         "e.g. mreg run --model NAME --outputs model.pkl -- python train.py".into()
@@ -172,7 +271,7 @@ pub fn hint(e: &Error) -> String {
                 }
             }
             Error::Remote(r) => {
-                use mreg::remote::RemoteError;
+                use crate::remote::RemoteError;
                 match r {
                     RemoteError::UnknownRemote(_) => {
                         "`mreg remote list` shows the remotes; add one with `mreg remote add NAME URL`".into()

@@ -1,0 +1,910 @@
+"""mreg: git-style, content-addressed versioning for machine-learning models.
+
+Register, find and load model versions from Python, in the same ``.modelreg`` store the
+``mreg`` command line uses (same ids, same history, same locks)::
+
+    import mreg
+
+    repo = mreg.Repo()                                   # finds .modelreg upward
+    c = repo.commit("model.safetensors", model="clf",
+                    params={"lr": 0.01}, metrics={"acc": 0.93})
+    repo.promote("clf", c.id, message="beats the baseline")
+    path = repo.load("clf@production")                   # a local path, cached
+
+Training loops record a run (params, per-step metrics, code lineage, environment)::
+
+    with repo.run(model="clf", params=cfg) as run:
+        for epoch in range(10):
+            run.log_metric("loss", loss, step=epoch)
+        run.commit("model.safetensors")                  # committed when the block ends
+
+The package depends on no ML framework: it returns paths and plain Python values.
+Every error is a :class:`mreg.Error` (see :mod:`mreg.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import _native
+from .errors import (
+    ConflictError,
+    CorruptStoreError,
+    Error,
+    GitError,
+    InvalidArgumentError,
+    NotARepoError,
+    NotFoundError,
+    PrunedError,
+    RefusedError,
+    RemoteError,
+    RunError,
+    StoreIOError,
+    UnknownModelError,
+    UnknownRevisionError,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "Repo",
+    "init",
+    "Run",
+    "Commit",
+    "FileEntry",
+    "Dataset",
+    "Evaluation",
+    "GitLineage",
+    "Version",
+    "Best",
+    "Comparison",
+    "Diff",
+    "HistoryEntry",
+    "RefChange",
+    "Promotion",
+    "AliasMove",
+    "ModelInfo",
+    "Error",
+    "NotARepoError",
+    "NotFoundError",
+    "UnknownRevisionError",
+    "UnknownModelError",
+    "ConflictError",
+    "PrunedError",
+    "CorruptStoreError",
+    "InvalidArgumentError",
+    "RefusedError",
+    "RemoteError",
+    "RunError",
+    "GitError",
+    "StoreIOError",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: A progress callback: ``(phase, done_bytes, total_bytes)``.
+Progress = Callable[[str, int, int], None]
+
+
+def _time(s: Optional[str]) -> Optional[datetime]:
+    """An RFC 3339 time as an aware datetime (fractions cut to microseconds, which
+    Python 3.9's ``fromisoformat`` needs)."""
+    if not s:
+        return None
+    m = re.match(r"^(.{19})(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", s)
+    if not m:
+        return None
+    frac = f".{(m.group(2) + '000000')[:6]}" if m.group(2) else ""
+    zone = m.group(3) or "Z"
+    return datetime.fromisoformat(m.group(1) + frac + ("+00:00" if zone == "Z" else zone))
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a version."""
+
+    path: str
+    blake3: str
+    size: int
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset a version was trained on: its name, path and content hash."""
+
+    name: str
+    path: str
+    blake3: str
+    size: int
+    #: The dataset's content is stored in the store (so a reproduction can restore it).
+    stored: bool = False
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of a version on a dataset, attached after it was committed."""
+
+    dataset: str
+    metrics: Dict[str, float]
+    time: Optional[datetime]
+    author: str
+    message: str = ""
+    commit: str = ""
+
+    @staticmethod
+    def _from(d: Mapping[str, Any]) -> "Evaluation":
+        return Evaluation(
+            dataset=d["dataset"],
+            metrics=dict(d.get("metrics", {})),
+            time=_time(d.get("time")),
+            author=d.get("author", ""),
+            message=d.get("message", ""),
+            commit=d.get("commit", ""),
+        )
+
+
+@dataclass(frozen=True)
+class GitLineage:
+    """The code a version was made from: git commit, branch, and uncommitted changes."""
+
+    present: bool
+    head: Optional[str] = None
+    branch: Optional[str] = None
+    describe: Optional[str] = None
+    remote_url: Optional[str] = None
+    dirty: bool = False
+    #: Files with uncommitted changes when the version was made.
+    modified: List[str] = field(default_factory=list)
+    #: Object id of the stored patch of those changes (``mreg cat-object ID | git apply``).
+    patch: Optional[str] = None
+
+    @staticmethod
+    def _from(d: Optional[Mapping[str, Any]]) -> Optional["GitLineage"]:
+        if d is None:
+            return None
+        return GitLineage(
+            present=bool(d.get("present")),
+            head=d.get("head"),
+            branch=d.get("branch"),
+            describe=d.get("describe"),
+            remote_url=d.get("remote_url"),
+            dirty=bool(d.get("dirty")),
+            modified=list(d.get("modified", [])),
+            patch=d.get("patch"),
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One version of a model, in full (what ``mreg show --json`` prints).
+
+    ``raw`` holds the whole JSON document, including fields this class does not name
+    (the recipe, notes, environment details).
+    """
+
+    id: str
+    model: str
+    parents: List[str]
+    message: str
+    author: str
+    created_at: datetime
+    files: List[FileEntry]
+    params: Dict[str, Any]
+    metrics: Dict[str, float]
+    evaluations: List[Evaluation]
+    datasets: List[Dataset]
+    labels: List[str]
+    git: Optional[GitLineage]
+    #: Refs pointing at it now: ``head``, ``alias:production``, ``tag:v1``...
+    refs: List[str]
+    archived: bool
+    #: Its file data was pruned (metadata stays readable; ``load`` fails).
+    pruned: bool
+    environment: Dict[str, Any]
+    #: Per-step curves ``{name: [[step, value], ...]}`` of a run or training, if recorded.
+    curves: Optional[Dict[str, Any]]
+    derived_from: List[str]
+    raw: Dict[str, Any] = field(repr=False)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def size(self) -> int:
+        """Total bytes of its files."""
+        return sum(f.size for f in self.files)
+
+    @property
+    def aliases(self) -> List[str]:
+        """Aliases pointing at it (``refs`` are ``head``, ``alias:NAME`` and ``tag:NAME``)."""
+        return [r.split(":", 1)[1] for r in self.refs if r.startswith("alias:")]
+
+    @staticmethod
+    def _from(d: Mapping[str, Any]) -> "Commit":
+        return Commit(
+            id=d["id"],
+            model=d["model"],
+            parents=list(d.get("parents", [])),
+            message=d.get("message", ""),
+            author=d.get("author", ""),
+            created_at=_time(d["created_at"]),  # type: ignore[arg-type]
+            files=[
+                FileEntry(f["path"], f["blake3"], f["size"], bool(f.get("executable")))
+                for f in d.get("files", [])
+            ],
+            params=dict(d.get("params") or {}),
+            metrics=dict(d.get("metrics", {})),
+            evaluations=[Evaluation._from(e) for e in d.get("evaluations", [])],
+            datasets=[
+                Dataset(x["name"], x["path"], x["blake3"], x["size"], bool(x.get("stored")))
+                for x in d.get("datasets", [])
+            ],
+            labels=list(d.get("labels", [])),
+            git=GitLineage._from(d.get("git")),
+            refs=list(d.get("refs", [])),
+            archived=bool(d.get("archived")),
+            pruned=bool(d.get("files_pruned")),
+            environment=dict(d.get("environment", {})),
+            curves=d.get("curves"),
+            derived_from=list(d.get("derived_from", [])),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class Version:
+    """A version as queries return it (``list``, ``best``): a row of the registry."""
+
+    id: str
+    model: str
+    created_at: datetime
+    author: str
+    message: str
+    labels: List[str]
+    aliases: List[str]
+    archived: bool
+    params: Dict[str, Any]
+    metrics: Dict[str, float]
+    #: Evaluations: ``{dataset: {metric: value}}``.
+    evals: Dict[str, Dict[str, float]]
+    datasets: List[str]
+    pruned: bool
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @staticmethod
+    def _fields(d: Mapping[str, Any]) -> Dict[str, Any]:
+        return dict(
+            id=d["id"],
+            model=d["model"],
+            created_at=_time(d["created_at"]),
+            author=d.get("author", ""),
+            message=d.get("message", ""),
+            labels=list(d.get("labels", [])),
+            aliases=list(d.get("aliases", [])),
+            archived=bool(d.get("archived")),
+            params=dict(d.get("params") or {}),
+            metrics=dict(d.get("metrics", {})),
+            evals={k: dict(v) for k, v in (d.get("evals") or {}).items()},
+            datasets=list(d.get("datasets", [])),
+            pruned=bool(d.get("files_pruned")),
+        )
+
+    @staticmethod
+    def _from(d: Mapping[str, Any]) -> "Version":
+        return Version(**Version._fields(d))
+
+
+@dataclass(frozen=True)
+class Best(Version):
+    """The best version by a key, with the key and its value."""
+
+    key: str = ""
+    value: Any = None
+    #: Better-ranked versions skipped because their data was pruned.
+    skipped_pruned: List[str] = field(default_factory=list)
+    #: With ``set_alias``: whether the alias moved (False: it already pointed there).
+    alias_moved: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Versions side by side: ``rows`` maps each key (``params.lr``, ``metrics.acc``,
+    ``eval.test.f1``...) to one value per version, as text ("-" where absent)."""
+
+    ids: List[str]
+    rows: Dict[str, List[str]]
+
+    def differences(self) -> Dict[str, List[str]]:
+        """Only the rows whose values differ."""
+        return {k: v for k, v in self.rows.items() if len(set(v)) > 1}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Two versions compared: params, metrics and files, down to tensors for safetensors
+    files whose data is here (``raw`` holds the whole ``mreg diff --json`` document)."""
+
+    a: str
+    b: str
+    params: List[Dict[str, Any]]
+    metrics: List[Dict[str, Any]]
+    files: List[Dict[str, Any]]
+    raw: Dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RefChange:
+    """One ref moved by a history entry: ``name`` is ``head``, ``alias production``..."""
+
+    name: str
+    old: Optional[str]
+    new: Optional[str]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One move of a model's refs: who, when, what, why."""
+
+    seq: int
+    time: datetime
+    author: str
+    action: str
+    message: str
+    changes: List[RefChange]
+    #: Every ref of the model after the move.
+    state: Dict[str, Any]
+
+    @staticmethod
+    def _from(d: Mapping[str, Any]) -> "HistoryEntry":
+        return HistoryEntry(
+            seq=d["seq"],
+            time=_time(d["time"]),  # type: ignore[arg-type]
+            author=d.get("author", ""),
+            action=d.get("action", ""),
+            message=d.get("message", ""),
+            changes=[RefChange(c["ref"], c.get("old"), c.get("new")) for c in d.get("changes", [])],
+            state=dict(d.get("state", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The result of ``promote`` or ``rollback``."""
+
+    model: str
+    production: str
+    #: What production was before (now the ``rollback`` alias), if anything.
+    rollback: Optional[str]
+    #: False when production already pointed there (nothing was recorded).
+    moved: bool
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    model: str
+    alias: str
+    id: str
+    moved: bool
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model: head, aliases, tags and how many versions it has."""
+
+    model: str
+    head: Optional[str]
+    aliases: Dict[str, str]
+    tags: Dict[str, str]
+    versions: int
+    archived: int
+    last_change: Optional[str]
+    raw: Dict[str, Any] = field(repr=False)
+
+
+def _paths(paths: Union[PathLike, Iterable[PathLike]]) -> List[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    out = [os.fspath(p) for p in paths]
+    if not out:
+        raise InvalidArgumentError("no paths given", "name the files or directories to commit")
+    return out
+
+
+def _finite_metrics(what: str, metrics: Optional[Mapping[str, Any]]) -> str:
+    out: Dict[str, float] = {}
+    for k, v in (metrics or {}).items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"{what}: {k} = {v!r} is not a number",
+                "metrics are numbers; keep other values in params",
+            ) from None
+        if not math.isfinite(f):
+            raise InvalidArgumentError(
+                f"{what}: {k} = {v!r} is not a finite number",
+                "metrics are finite numbers; NaN and infinities cannot be compared",
+            )
+        out[str(k)] = f
+    return json.dumps(out)
+
+
+def _params(params: Optional[Mapping[str, Any]]) -> str:
+    if params is None:
+        return "{}"
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError("params must be a mapping (a dict)", "pass params={'lr': 0.01}")
+    try:
+        return json.dumps(dict(params), allow_nan=False, default=_jsonable)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"params: {e}", "params are JSON values: numbers, strings, lists, dicts") from None
+
+
+def _jsonable(v: Any) -> Any:
+    # numpy scalars and arrays, paths, and anything with a plain-value form.
+    for attr in ("item", "tolist"):
+        if hasattr(v, attr):
+            return getattr(v, attr)()
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+class Repo:
+    """A model store (the ``.modelreg`` directory and the work tree it versions).
+
+    ``Repo()`` finds the store like the CLI: ``$MREG_STORE``, else upward from the current
+    directory; ``Repo(path)`` opens the store at ``path`` (a ``.modelreg`` directory) or
+    finds it upward from ``path``. Use :func:`mreg.init` to create one.
+
+    Safe to share between threads: calls release the GIL, and the store's locks serialize
+    writers exactly as between ``mreg`` processes.
+    """
+
+    def __init__(self, path: Optional[PathLike] = None) -> None:
+        self._store = _native.Store.open(None if path is None else os.fspath(path))
+
+    @classmethod
+    def _wrap(cls, store: Any) -> "Repo":
+        r = cls.__new__(cls)
+        r._store = store
+        return r
+
+    def __repr__(self) -> str:
+        return f"mreg.Repo({str(self.root)!r})"
+
+    @property
+    def root(self) -> Path:
+        """The directory the store versions files of."""
+        return Path(self._store.root)
+
+    @property
+    def store_dir(self) -> Path:
+        """The ``.modelreg`` directory."""
+        return Path(self._store.store_dir)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> str:
+        """The full commit id a revision names (``clf``, ``clf@production``, ``v1``, ``clf~2``,
+        an id prefix)."""
+        return self._store.resolve(rev)
+
+    def show(self, rev: str) -> Commit:
+        """One version in full."""
+        return Commit._from(json.loads(self._store.show(rev)))
+
+    def log(self, model: Optional[str] = None, limit: Optional[int] = None) -> List[Commit]:
+        """Versions newest first, following parents: of ``model`` (a model or any revision
+        to start from), or of every model."""
+        items = json.loads(self._store.log(model, limit))
+        return [Commit._from(d) for d in items]
+
+    def models(self) -> List[ModelInfo]:
+        """Every model with its head, aliases, tags and version count."""
+        return [
+            ModelInfo(
+                model=d["model"],
+                head=d.get("head"),
+                aliases=dict(d.get("aliases", {})),
+                tags=dict(d.get("tags", {})),
+                versions=d.get("versions", 0),
+                archived=d.get("archived", 0),
+                last_change=d.get("last_change"),
+                raw=d,
+            )
+            for d in json.loads(self._store.models())
+        ]
+
+    def list(
+        self,
+        where: Union[str, Sequence[str], None] = None,
+        sort: Optional[str] = None,
+        limit: Optional[int] = None,
+        *,
+        model: Optional[str] = None,
+        alias: Optional[str] = None,
+        label: Optional[str] = None,
+        dataset: Optional[str] = None,
+        since: Optional[str] = None,
+        until: Optional[str] = None,
+        archived: bool = False,
+    ) -> List[Version]:
+        """Query versions across models, as ``mreg list``.
+
+        ``where`` takes the CLI's filter language (one expression, or several that must all
+        match): ``"metrics.acc >= 0.9 and params.lr < 0.01"``, ``"eval.test.f1 > 0.8"``.
+        ``sort`` is a key, ``-`` for descending (``"-metrics.acc"``); default newest first.
+        """
+        filters = [where] if isinstance(where, str) else list(where or [])
+        rows = json.loads(
+            self._store.list(model, alias, label, dataset, since, until, archived, filters, sort, limit)
+        )
+        return [Version._from(d) for d in rows]
+
+    def best(
+        self,
+        model: str,
+        metric: str,
+        dataset: Optional[str] = None,
+        minimize: bool = False,
+        *,
+        set_alias: Optional[str] = None,
+        message: str = "",
+    ) -> Best:
+        """The best version of ``model`` by ``metric`` (a bare name means ``metrics.NAME``;
+        with ``dataset``, the metric evaluated on it). Pruned and archived versions are
+        skipped. ``set_alias`` points that alias at the winner (recorded in the history)."""
+        d = json.loads(self._store.best(model, metric, dataset, minimize, set_alias, message))
+        return Best(
+            **Version._fields(d),
+            key=d.get("key", ""),
+            value=d.get("value"),
+            skipped_pruned=list(d.get("skipped_pruned", [])),
+            alias_moved=d.get("alias_moved"),
+        )
+
+    def compare(self, revs: Sequence[str]) -> Comparison:
+        """Two or more versions side by side: params, metrics and evaluations."""
+        if isinstance(revs, str) or len(revs) < 2:
+            raise InvalidArgumentError("compare needs two or more revisions", "repo.compare(['clf', 'clf~1'])")
+        d = json.loads(self._store.compare(list(revs)))
+        return Comparison(ids=list(d["ids"]), rows={r["key"]: list(r["values"]) for r in d["rows"]})
+
+    def diff(self, a: str, b: str) -> Diff:
+        """What changed from version ``a`` to ``b``: params, metrics, files, and inside
+        changed safetensors files, tensors (shape, dtype, how many bytes changed)."""
+        d = json.loads(self._store.diff(a, b))
+        return Diff(
+            a=d.get("a", ""),
+            b=d.get("b", ""),
+            params=list(d.get("params", [])),
+            metrics=list(d.get("metrics", [])),
+            files=list(d.get("files", [])),
+            raw=d,
+        )
+
+    def history(self, model: str, alias: Optional[str] = None) -> List[HistoryEntry]:
+        """Every move of the model's refs (or of one alias), oldest first."""
+        return [HistoryEntry._from(d) for d in json.loads(self._store.history(model, alias))]
+
+    def tags(self) -> Dict[str, str]:
+        """Every tag and the commit id it names."""
+        return {t["tag"]: t["id"] for t in json.loads(self._store.tags())}
+
+    # -- writing -------------------------------------------------------------------------
+
+    def commit(
+        self,
+        paths: Union[PathLike, Iterable[PathLike]],
+        *,
+        model: str,
+        message: str = "",
+        params: Optional[Mapping[str, Any]] = None,
+        metrics: Optional[Mapping[str, float]] = None,
+        datasets: Optional[Mapping[str, PathLike]] = None,
+        labels: Sequence[str] = (),
+        alias: Union[str, Sequence[str], None] = None,
+        derived_from: Sequence[str] = (),
+        store_datasets: bool = False,
+        author: Optional[str] = None,
+        progress: Optional[Progress] = None,
+    ) -> Commit:
+        """Commit files or directories as a new version of ``model``.
+
+        Paths are relative to the current directory. ``datasets`` maps a name to the data's
+        path (hashed and recorded; stored too with ``store_datasets``). ``alias`` points one
+        or more aliases at the new version in the same step. Git lineage (commit, branch,
+        uncommitted changes) is recorded when the files are in a git work tree.
+        """
+        aliases = [alias] if isinstance(alias, str) else list(alias or [])
+        d = self._store.commit(
+            _paths(paths),
+            model,
+            message,
+            _params(params),
+            _finite_metrics("metrics", metrics),
+            [(k, os.fspath(v)) for k, v in (datasets or {}).items()],
+            list(labels),
+            aliases,
+            list(derived_from),
+            os.getcwd(),
+            author,
+            store_datasets,
+            progress,
+        )
+        return Commit._from(json.loads(d))
+
+    def load(
+        self,
+        rev: str,
+        to: Optional[PathLike] = None,
+        *,
+        force: bool = False,
+        progress: Optional[Progress] = None,
+    ) -> Path:
+        """A local path to a version's files: the file of a one-file version, else the
+        directory holding them (paths relative to the directory it was committed from).
+
+        Without ``to``, the version is written once into the store's load cache
+        (``.modelreg/cache/load/``, read-only files) and later calls return the same path
+        without reading anything. With ``to``, it is written there (``force`` replaces files
+        that differ). Data that is only on a remote is fetched, verified, as it is written.
+        """
+        d = json.loads(
+            self._store.load(rev, None if to is None else os.fspath(to), force, progress)
+        )
+        return Path(d["path"])
+
+    def promote(self, model: str, rev: Optional[str] = None, *, message: str = "") -> Promotion:
+        """Make ``rev`` (default: ``MODEL@candidate``) production; the previous production
+        becomes ``rollback``. One atomic step, recorded in the history with ``message``."""
+        return Promotion(**json.loads(self._store.promote(model, rev, message)))
+
+    def rollback(self, model: str, *, message: str = "") -> Promotion:
+        """Put ``rollback`` back into production (and the demoted version into ``rollback``)."""
+        return Promotion(**json.loads(self._store.rollback(model, message)))
+
+    def set_alias(
+        self,
+        model: str,
+        alias: str,
+        rev: str,
+        *,
+        expect: Optional[str] = None,
+        message: str = "",
+    ) -> AliasMove:
+        """Point ``model@alias`` at ``rev``.
+
+        ``expect`` makes it a compare-and-swap: the revision the alias must point at now, or
+        ``"none"`` for "must not exist yet"; if someone moved it first, :class:`ConflictError`
+        is raised and nothing changes.
+        """
+        return AliasMove(**json.loads(self._store.set_alias(model, alias, rev, expect, message)))
+
+    def tag(self, name: str, rev: str, *, message: str = "") -> HistoryEntry:
+        """Create an immutable tag naming ``rev`` (tags never move)."""
+        return HistoryEntry._from(json.loads(self._store.tag(name, rev, message)))
+
+    def add_evaluation(
+        self,
+        rev: str,
+        dataset: str,
+        metrics: Mapping[str, float],
+        *,
+        data: Optional[PathLike] = None,
+        message: str = "",
+    ) -> Evaluation:
+        """Attach metrics measured on ``dataset`` to a version (``data``: the evaluation data,
+        hashed and recorded). The model's policy may move aliases in response."""
+        d = self._store.add_evaluation(
+            rev,
+            dataset,
+            _finite_metrics("metrics", metrics),
+            None if data is None else os.fspath(data),
+            message,
+        )
+        return Evaluation._from(json.loads(d))
+
+    def run(
+        self,
+        *,
+        model: str,
+        params: Optional[Mapping[str, Any]] = None,
+        message: str = "",
+        labels: Sequence[str] = (),
+        datasets: Optional[Mapping[str, PathLike]] = None,
+        alias: Union[str, Sequence[str], None] = None,
+    ) -> "Run":
+        """A run context for a training loop: see :class:`Run`."""
+        return Run(self, model=model, params=params, message=message, labels=labels,
+                   datasets=datasets, alias=alias)
+
+
+def init(path: PathLike = ".") -> Repo:
+    """Create a store in ``path`` (its ``.modelreg`` directory) and open it."""
+    return Repo._wrap(_native.Store.init(os.fspath(path)))
+
+
+def _python_env() -> Dict[str, Any]:
+    packages: Dict[str, str] = {}
+    try:
+        import importlib.metadata as md
+
+        for d in md.distributions():
+            name = d.metadata["Name"]
+            if name:
+                packages[name] = d.version
+    except Exception:  # an unreadable distribution must not fail the run
+        pass
+    return {"executable": sys.executable, "version": platform.python_version(), "packages": packages}
+
+
+class Run:
+    """A training run, recorded as ``mreg run`` records a command::
+
+        with repo.run(model="clf", params=cfg) as run:
+            for epoch in range(epochs):
+                ...
+                run.log_metric("loss", loss, step=epoch)
+            run.log_metric("acc", acc)
+            run.commit("model.safetensors")
+        print(run.result.id)
+
+    When the block ends without an exception, the outputs named by :meth:`commit` are
+    committed as one version with: params, the last value of every logged metric, every
+    per-step value as curves, wall and CPU time and peak memory, the command line of this
+    process (``mreg reproduce`` runs it again), the Python version and installed packages,
+    the machine, and the git lineage with the uncommitted changes as a patch. A block that
+    raises commits nothing, and the exception propagates.
+
+    Under ``mreg reproduce`` (environment variable ``MREG_REPLAY`` set) the run writes its
+    outputs and commits nothing: reproduce compares them with the recorded version.
+
+    ``log_metric`` may be called from several threads (data-loader workers).
+    """
+
+    def __init__(
+        self,
+        repo: Repo,
+        *,
+        model: str,
+        params: Optional[Mapping[str, Any]] = None,
+        message: str = "",
+        labels: Sequence[str] = (),
+        datasets: Optional[Mapping[str, PathLike]] = None,
+        alias: Union[str, Sequence[str], None] = None,
+    ) -> None:
+        self._repo = repo
+        self.model = model
+        self.params: Dict[str, Any] = dict(params or {})
+        _params(self.params)  # fail now on values that are not JSON
+        self.message = message
+        self.labels = list(labels)
+        self.datasets = {k: os.fspath(v) for k, v in (datasets or {}).items()}
+        self.aliases = [alias] if isinstance(alias, str) else list(alias or [])
+        self.metrics: Dict[str, float] = {}
+        self.recorded: Dict[str, Any] = {}
+        self.curves: Dict[str, List[Tuple[float, Optional[float]]]] = {}
+        self._outputs: List[str] = []
+        self._lock = threading.Lock()
+        self._started: Optional[float] = None
+        self._cpu0 = 0.0
+        self._cwd = os.getcwd()
+        #: The committed version, once the block has ended without an exception.
+        self.result: Optional[Commit] = None
+
+    def __enter__(self) -> "Run":
+        self._started = time.monotonic()
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        self._cpu0 = r.ru_utime + r.ru_stime
+        return self
+
+    def log_metric(self, name: str, value: float, step: Optional[float] = None) -> None:
+        """Record a metric value (at ``step``; default: the next step of that metric). The
+        last value becomes the version's metric; every value is kept as a curve."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"metric {name}: {value!r} is not a number", "log numbers; keep other values with log_value") from None
+        with self._lock:
+            points = self.curves.setdefault(str(name), [])
+            s = float(step) if step is not None else (points[-1][0] + 1 if points else 0.0)
+            points.append((s, v if math.isfinite(v) else None))
+            if math.isfinite(v):
+                self.metrics[str(name)] = v
+            else:
+                # A diverged run keeps its NaN as recorded information, never as a metric.
+                self.metrics.pop(str(name), None)
+                self.recorded[str(name)] = repr(v)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: Optional[float] = None) -> None:
+        """Several metrics at one step."""
+        for k, v in metrics.items():
+            self.log_metric(k, v, step)
+
+    def log_param(self, name: str, value: Any) -> None:
+        """Add or change a param."""
+        with self._lock:
+            self.params[str(name)] = value
+
+    def log_value(self, name: str, value: Any) -> None:
+        """Record a value that is not a metric (a string, a list, a flag)."""
+        with self._lock:
+            self.recorded[str(name)] = value
+
+    def commit(self, *paths: PathLike, message: Optional[str] = None) -> None:
+        """Name the run's outputs (files or directories, relative to the current directory);
+        they are committed when the ``with`` block ends without an exception."""
+        if not paths:
+            raise InvalidArgumentError("run.commit needs the output paths", "run.commit('model.safetensors')")
+        for p in paths:
+            full = os.path.join(os.getcwd(), os.fspath(p))
+            if not os.path.exists(full):
+                raise InvalidArgumentError(f"{os.fspath(p)}: no such file or directory", "write the output before naming it")
+            self._outputs.append(os.path.relpath(full, self._cwd))
+        if message is not None:
+            self.message = message
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is not None:
+            return False  # nothing is committed; the exception propagates
+        if not self._outputs:
+            raise InvalidArgumentError(
+                "the run named no outputs: nothing was committed",
+                "call run.commit(PATH) inside the with block",
+            )
+        if os.environ.get("MREG_REPLAY"):
+            return False
+        started = self._started if self._started is not None else time.monotonic()
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        peak = r.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        with self._lock:
+            curves = {k: [[s, v] for s, v in pts] for k, pts in self.curves.items()}
+            d = self._repo._store.record_run(
+                list(self._outputs),
+                self.model,
+                [sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable],
+                json.dumps(curves),
+                json.dumps(_python_env()),
+                time.monotonic() - started,
+                (r.ru_utime + r.ru_stime) - self._cpu0,
+                int(peak),
+                self.message,
+                _params(self.params),
+                _finite_metrics("metrics", self.metrics),
+                json.dumps(self.recorded, default=str),
+                list(self.datasets.items()),
+                self.labels,
+                self.aliases,
+                self._cwd,
+            )
+        self.result = Commit._from(json.loads(d))
+        return False

@@ -1,0 +1,697 @@
+//! `mreg._native`: the compiled half of the `mreg` Python package.
+//!
+//! A thin layer over the mreg library: each method parses its arguments into the library's
+//! typed requests, calls one library function with the GIL released, and returns the
+//! result as JSON text, in the same shapes as the CLI's `--json` (built by the library's
+//! `ops::view`), which the pure-Python half (`python/mreg/`) turns into typed objects.
+//! JSON keeps one definition of every shape for both clients and makes the boundary a
+//! single string per call (its cost is measured in docs/BENCHMARKS.md, "Python").
+//!
+//! Errors become the exception classes of `mreg.errors`, with the library's message, hint,
+//! category and variant name.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use mreg::history::MoveInfo;
+use mreg::names::{AliasName, TagName};
+use mreg::ops::query::{BestQuery, ListQuery};
+use mreg::query::SortKey;
+use mreg::{CommitId, Error, ModelName, Repo};
+use pyo3::prelude::*;
+
+/// An open store. Methods are safe to call from several Python threads at once: the
+/// library takes the same locks as concurrent `mreg` processes.
+#[pyclass(frozen, module = "mreg._native")]
+struct Store {
+    repo: Repo,
+}
+
+/// The variant name of an error (`UnknownRevision`, `AliasMoved`...), from its Debug form.
+fn code(e: &Error) -> String {
+    let dbg = format!("{e:?}");
+    dbg.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The message with its cause chain, as the CLI prints it.
+fn message(e: &Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        if !matches!(e, Error::Io { .. }) {
+            s.push_str(&format!("\n  caused by: {c}"));
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// Raise the `mreg.errors` class for this error.
+fn py_err(py: Python<'_>, e: Error) -> PyErr {
+    let made = py.import("mreg.errors").and_then(|m| {
+        m.getattr("_from_native")?.call1((
+            e.category().as_str(),
+            code(&e),
+            message(&e),
+            e.hint(),
+        ))
+    });
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+/// Run library work with the GIL released, mapping its error.
+fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> mreg::Result<T> + Send) -> PyResult<T> {
+    py.detach(f).map_err(|e| py_err(py, e))
+}
+
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("results serialize")
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> mreg::Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
+}
+
+/// The author of new commits and moves, as the CLI chooses it: MREG_AUTHOR, else git's
+/// user.name and user.email, else $USER.
+fn author(given: Option<String>) -> String {
+    if let Some(a) = given.filter(|a| !a.trim().is_empty()) {
+        return a.trim().to_string();
+    }
+    if let Ok(a) = std::env::var("MREG_AUTHOR") {
+        if !a.trim().is_empty() {
+            return a.trim().to_string();
+        }
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    mreg::git::user_identity(&cwd)
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// The time of new commits and moves: MREG_NOW overrides it (tests), as in the CLI.
+fn now() -> mreg::Result<mreg::Timestamp> {
+    match std::env::var("MREG_NOW") {
+        Ok(t) => mreg::Timestamp::parse(&t)
+            .map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}"))),
+        Err(_) => Ok(mreg::Timestamp::now()),
+    }
+}
+
+fn move_info(message: String, who: Option<String>) -> mreg::Result<MoveInfo> {
+    Ok(MoveInfo {
+        time: now()?,
+        author: author(who),
+        message,
+    })
+}
+
+fn metrics(what: &str, s: &str) -> mreg::Result<BTreeMap<String, f64>> {
+    let m: BTreeMap<String, f64> = parse_json(what, s)?;
+    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "{what}: {k} = {v} is not a finite number"
+        )));
+    }
+    Ok(m)
+}
+
+/// Progress reports to a Python callable `(phase, done_bytes, total_bytes)`, at most about
+/// a hundred per phase.
+struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    what: Mutex<String>,
+    total: AtomicU64,
+    done: AtomicU64,
+    reported: AtomicU64,
+}
+
+impl PyProgress {
+    fn new(callback: Option<Py<PyAny>>) -> Self {
+        PyProgress {
+            callback,
+            what: Mutex::new(String::new()),
+            total: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+        }
+    }
+
+    fn report(&self) {
+        let Some(cb) = &self.callback else { return };
+        let what = self.what.lock().map(|w| w.clone()).unwrap_or_default();
+        let (done, total) = (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        Python::attach(|py| {
+            if let Err(e) = cb.call1(py, (what, done, total)) {
+                // A failing callback must not fail the store operation half-way.
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+impl mreg::ops::Progress for PyProgress {
+    fn start(&self, what: &str, total: u64) {
+        if let Ok(mut w) = self.what.lock() {
+            *w = what.to_string();
+        }
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        self.reported.store(0, Ordering::Relaxed);
+        self.report();
+    }
+
+    fn advance(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let step = (self.total.load(Ordering::Relaxed) / 100).max(1);
+        let last = self.reported.load(Ordering::Relaxed);
+        if done >= last + step
+            && self
+                .reported
+                .compare_exchange(last, done, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.report();
+        }
+    }
+
+    fn finish(&self) {
+        self.done
+            .store(self.total.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.report();
+    }
+}
+
+/// A commit request from the Python side (paths relative to `cwd`).
+#[allow(clippy::too_many_arguments)]
+fn commit_request(
+    repo: &Repo,
+    paths: Vec<PathBuf>,
+    model: &str,
+    message: String,
+    params: &str,
+    metrics_json: &str,
+    datasets: Vec<(String, PathBuf)>,
+    labels: Vec<String>,
+    aliases: Vec<String>,
+    derived_from: Vec<String>,
+    cwd: Option<PathBuf>,
+    who: Option<String>,
+    store_datasets: bool,
+) -> mreg::Result<mreg::CommitRequest> {
+    let cwd = match cwd {
+        Some(c) => c,
+        None => std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?,
+    };
+    let params: serde_json::Value = parse_json("params", params)?;
+    if !params.is_object() {
+        return Err(Error::InvalidArgument(
+            "params must be a mapping (a dict)".into(),
+        ));
+    }
+    Ok(mreg::CommitRequest {
+        message,
+        created_at: now()?,
+        params,
+        metrics: metrics("metrics", metrics_json)?,
+        datasets,
+        store_datasets,
+        labels,
+        environment: mreg::commit::Environment::current(),
+        aliases: aliases
+            .iter()
+            .map(|a| AliasName::new(a))
+            .collect::<mreg::Result<_>>()?,
+        derived_from: derived_from
+            .iter()
+            .map(|r| repo.resolve(r))
+            .collect::<mreg::Result<_>>()?,
+        ..mreg::CommitRequest::new(ModelName::new(model)?, &author(who), cwd, paths)
+    })
+}
+
+fn promotion_json(model: &ModelName, p: &mreg::refs::Promotion) -> String {
+    json(&serde_json::json!({
+        "model": model,
+        "production": p.production,
+        "rollback": p.previous,
+        "moved": p.entry.is_some(),
+    }))
+}
+
+#[pymethods]
+impl Store {
+    /// Open the store at `path` (a `.modelreg` directory), or find it upward from `path`
+    /// (default: $MREG_STORE, else the current directory), as the CLI does.
+    #[staticmethod]
+    #[pyo3(signature = (path=None))]
+    fn open(py: Python<'_>, path: Option<PathBuf>) -> PyResult<Store> {
+        let repo = call(py, || {
+            let cwd = std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?;
+            let given = path.or_else(|| std::env::var_os("MREG_STORE").map(PathBuf::from));
+            match given {
+                Some(p) => {
+                    let p = cwd.join(p);
+                    if p.join("config.yaml").is_file() {
+                        Repo::open(&p)
+                    } else if p.is_dir() {
+                        Repo::discover(&p)
+                    } else {
+                        Err(Error::NotARepo(p))
+                    }
+                }
+                None => Repo::discover(&cwd),
+            }
+        })?;
+        Ok(Store { repo })
+    }
+
+    /// Create a store in `path` (its `.modelreg` directory).
+    #[staticmethod]
+    fn init(py: Python<'_>, path: PathBuf) -> PyResult<Store> {
+        let repo = call(py, || Repo::init(&path))?;
+        Ok(Store { repo })
+    }
+
+    /// The directory the store versions files of (the work tree root).
+    #[getter]
+    fn root(&self) -> PathBuf {
+        self.repo.root().to_path_buf()
+    }
+
+    /// The `.modelreg` directory.
+    #[getter]
+    fn store_dir(&self) -> PathBuf {
+        self.repo.store_dir().to_path_buf()
+    }
+
+    fn resolve(&self, py: Python<'_>, rev: String) -> PyResult<String> {
+        call(py, || Ok(self.repo.resolve(&rev)?.to_hex()))
+    }
+
+    fn show(&self, py: Python<'_>, rev: String) -> PyResult<String> {
+        call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            Ok(json(&mreg::ops::view::show(&self.repo, &id)?))
+        })
+    }
+
+    #[pyo3(signature = (start=None, limit=None))]
+    fn log(&self, py: Python<'_>, start: Option<String>, limit: Option<usize>) -> PyResult<String> {
+        call(py, || {
+            let items = mreg::ops::view::log(&self.repo, start.as_deref(), limit)?;
+            Ok(json(
+                &items.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+            ))
+        })
+    }
+
+    fn models(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || Ok(json(&mreg::refs::model_summaries(&self.repo)?)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model=None, alias=None, label=None, dataset=None, since=None, until=None, archived=false, filters=Vec::new(), sort=None, limit=None))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        alias: Option<String>,
+        label: Option<String>,
+        dataset: Option<String>,
+        since: Option<String>,
+        until: Option<String>,
+        archived: bool,
+        filters: Vec<String>,
+        sort: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        use mreg::ops::query::{parse_filters, parse_time_bound};
+        call(py, || {
+            let q = ListQuery {
+                model: model.as_deref().map(ModelName::new).transpose()?,
+                alias,
+                label,
+                dataset,
+                since: since
+                    .as_deref()
+                    .map(|s| parse_time_bound(s, false))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|s| parse_time_bound(s, true))
+                    .transpose()?,
+                include_archived: archived,
+                filters: parse_filters(&filters)?,
+                sort: sort.as_deref().map(SortKey::parse).transpose()?,
+                limit,
+            };
+            Ok(json(&mreg::ops::query::list(&self.repo, &q)?))
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, key, dataset=None, minimize=false, set_alias=None, message=String::new(), author=None))]
+    fn best(
+        &self,
+        py: Python<'_>,
+        model: String,
+        key: String,
+        dataset: Option<String>,
+        minimize: bool,
+        set_alias: Option<String>,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let set_alias = match set_alias {
+                Some(a) => Some((AliasName::new(&a)?, move_info(message, author)?)),
+                None => None,
+            };
+            let b = mreg::ops::query::best(
+                &self.repo,
+                BestQuery {
+                    model: ModelName::new(&model)?,
+                    key,
+                    dataset,
+                    minimize,
+                    set_alias,
+                },
+            )?;
+            let mut v = serde_json::to_value(&b).expect("serializes");
+            v["skipped_pruned"] =
+                serde_json::json!(b.skipped_pruned.iter().map(|r| r.id).collect::<Vec<_>>());
+            Ok(json(&v))
+        })
+    }
+
+    fn compare(&self, py: Python<'_>, revs: Vec<String>) -> PyResult<String> {
+        call(py, || {
+            let ids = revs
+                .iter()
+                .map(|r| self.repo.resolve(r))
+                .collect::<mreg::Result<Vec<_>>>()?;
+            Ok(json(&mreg::ops::query::compare(&self.repo, &ids)?))
+        })
+    }
+
+    fn diff(&self, py: Python<'_>, a: String, b: String) -> PyResult<String> {
+        call(py, || {
+            let (ia, ib) = (self.repo.resolve(&a)?, self.repo.resolve(&b)?);
+            Ok(json(&mreg::ops::view::diff(&self.repo, ia, ib)?.to_json()))
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, model, message=String::new(), params="{}".to_string(), metrics="{}".to_string(), datasets=Vec::new(), labels=Vec::new(), aliases=Vec::new(), derived_from=Vec::new(), cwd=None, author=None, store_datasets=false, progress=None))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        model: String,
+        message: String,
+        params: String,
+        metrics: String,
+        datasets: Vec<(String, PathBuf)>,
+        labels: Vec<String>,
+        aliases: Vec<String>,
+        derived_from: Vec<String>,
+        cwd: Option<PathBuf>,
+        author: Option<String>,
+        store_datasets: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let req = commit_request(
+                &self.repo,
+                paths,
+                &model,
+                message,
+                &params,
+                &metrics,
+                datasets,
+                labels,
+                aliases,
+                derived_from,
+                cwd,
+                author,
+                store_datasets,
+            )?;
+            let out = mreg::ops::commit::commit(&self.repo, req, &progress)?;
+            Ok(json(&mreg::ops::view::show(&self.repo, &out.id)?))
+        })
+    }
+
+    /// Commit a run recorded in this process (`mreg.Run`): the commit's fields plus the
+    /// command line, curves (`{name: [[step, value], ...]}`), Python environment and
+    /// resources.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, model, command, curves, python, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), metrics="{}".to_string(), recorded="{}".to_string(), datasets=Vec::new(), labels=Vec::new(), aliases=Vec::new(), cwd=None, author=None, progress=None))]
+    fn record_run(
+        &self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        model: String,
+        command: Vec<String>,
+        curves: String,
+        python: String,
+        wall_seconds: f64,
+        cpu_seconds: f64,
+        peak_rss_bytes: u64,
+        message: String,
+        params: String,
+        metrics: String,
+        recorded: String,
+        datasets: Vec<(String, PathBuf)>,
+        labels: Vec<String>,
+        aliases: Vec<String>,
+        cwd: Option<PathBuf>,
+        author: Option<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let commit = commit_request(
+                &self.repo,
+                paths,
+                &model,
+                message,
+                &params,
+                &metrics,
+                datasets,
+                labels,
+                aliases,
+                Vec::new(),
+                cwd,
+                author,
+                true,
+            )?;
+            let run = mreg::ops::run::InProcessRun {
+                commit,
+                command,
+                curves: parse_json("curves", &curves)?,
+                python: parse_json("python environment", &python)?,
+                resources: mreg::recipe::RunResources {
+                    wall_seconds,
+                    cpu_seconds,
+                    peak_rss_bytes,
+                    peak_threads: None,
+                    gpu: None,
+                },
+                recorded: parse_json("recorded values", &recorded)?,
+            };
+            let out = mreg::ops::run::record_in_process(&self.repo, run, &progress)?;
+            Ok(json(&mreg::ops::view::show(&self.repo, &out.id)?))
+        })
+    }
+
+    #[pyo3(signature = (rev, to=None, force=false, progress=None))]
+    fn load(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        to: Option<PathBuf>,
+        force: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            let loaded =
+                mreg::ops::checkout::load(&self.repo, &id, to.as_deref(), force, &progress)?;
+            Ok(json(&loaded))
+        })
+    }
+
+    #[pyo3(signature = (model, rev=None, message=String::new(), author=None))]
+    fn promote(
+        &self,
+        py: Python<'_>,
+        model: String,
+        rev: Option<String>,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let rev = rev.map(|r| self.repo.resolve(&r)).transpose()?;
+            let p = mreg::refs::promote(&self.repo, &model, rev, move_info(message, author)?)?;
+            Ok(promotion_json(&model, &p))
+        })
+    }
+
+    #[pyo3(signature = (model, message=String::new(), author=None))]
+    fn rollback(
+        &self,
+        py: Python<'_>,
+        model: String,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let p = mreg::refs::rollback(&self.repo, &model, move_info(message, author)?)?;
+            Ok(promotion_json(&model, &p))
+        })
+    }
+
+    /// Point MODEL@ALIAS at REV. `expect`: the revision the alias must point at now, or
+    /// "none" for "must not exist" (compare-and-swap); None moves it unconditionally.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, alias, rev, expect=None, message=String::new(), author=None))]
+    fn set_alias(
+        &self,
+        py: Python<'_>,
+        model: String,
+        alias: String,
+        rev: String,
+        expect: Option<String>,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        use mreg::refs::Expect;
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let alias = AliasName::new(&alias)?;
+            let target = self.repo.resolve(&rev)?;
+            let expect = match expect.as_deref() {
+                None => None,
+                Some("none") | Some("") => Some(Expect::Absent),
+                Some(r) => Some(Expect::At(self.repo.resolve(r)?)),
+            };
+            let entry = mreg::refs::alias_set(
+                &self.repo,
+                &model,
+                &alias,
+                target,
+                expect,
+                move_info(message, author)?,
+            )?;
+            Ok(json(&serde_json::json!({
+                "model": model, "alias": alias.as_str(), "id": target, "moved": entry.is_some(),
+            })))
+        })
+    }
+
+    #[pyo3(signature = (name, rev, message=String::new(), author=None))]
+    fn tag(
+        &self,
+        py: Python<'_>,
+        name: String,
+        rev: String,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let tag = TagName::new(&name)?;
+            let target = self.repo.resolve(&rev)?;
+            let e = mreg::refs::tag_create(&self.repo, &tag, target, move_info(message, author)?)?;
+            Ok(json(&e))
+        })
+    }
+
+    fn tags(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || {
+            let t: Vec<_> = mreg::refs::tags(&self.repo)?
+                .into_iter()
+                .map(|(t, m, id)| serde_json::json!({"tag": t.as_str(), "model": m, "id": id}))
+                .collect();
+            Ok(json(&t))
+        })
+    }
+
+    /// Every move of a model's refs (optionally only of one alias), oldest first.
+    #[pyo3(signature = (model, alias=None))]
+    fn history(&self, py: Python<'_>, model: String, alias: Option<String>) -> PyResult<String> {
+        use mreg::history::RefName;
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            if !self.repo.model_exists(&model) {
+                return Err(Error::UnknownModel(model.to_string()));
+            }
+            let key = alias
+                .as_deref()
+                .map(|a| AliasName::new(a).map(RefName::Alias))
+                .transpose()?;
+            let (entries, _) = self.repo.model_log(&model).entries()?;
+            let selected: Vec<_> = entries
+                .iter()
+                .filter(|e| {
+                    key.as_ref()
+                        .is_none_or(|k| e.changes.iter().any(|c| &c.name == k))
+                })
+                .collect();
+            Ok(json(&selected))
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (rev, dataset, metrics, data=None, message=String::new(), author=None))]
+    fn add_evaluation(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        dataset: String,
+        metrics: String,
+        data: Option<PathBuf>,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let commit: CommitId = self.repo.resolve(&rev)?;
+            let e = mreg::ops::eval::add_evaluation(
+                &self.repo,
+                mreg::ops::eval::EvaluationRequest {
+                    commit,
+                    dataset,
+                    metrics: self::metrics("metrics", &metrics)?,
+                    data: data.map(|p| {
+                        let shown = p.display().to_string();
+                        (p, shown)
+                    }),
+                    info: move_info(message, author)?,
+                },
+            )?;
+            Ok(json(&e))
+        })
+    }
+}
+
+/// The compiled module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Store>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Views of versions for clients: what `mreg show --json` and `mreg log --json` print and
+//! what the Python package returns. Built in one place, so every client sees one shape, and
+//! the CLI's text rendering reads the same facts.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::id::CommitId;
+use crate::ops::eval::EvaluationNote;
+use crate::recipe::Recipe;
+use crate::{Commit, ModelName, ObjectId, Repo};
+
+/// A commit as JSON: its id first, then the stored fields, with `files_pruned` and a
+/// `params` mapping even when it has none.
+pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> Value {
+    let mut ordered = serde_json::Map::new();
+    ordered.insert("id".into(), Value::String(id.to_hex()));
+    if let Value::Object(m) = serde_json::to_value(c).expect("commits serialize") {
+        ordered.extend(m);
+    }
+    ordered.insert("files_pruned".into(), Value::Bool(pruned));
+    ordered.entry("params").or_insert_with(|| json!({}));
+    Value::Object(ordered)
+}
+
+/// One version in full, as `mreg show --json` prints it: the commit with its labels as they
+/// are now, the refs pointing at it, archived, notes, evaluations, git pins, which files
+/// lost their data, where remote-only data is, and the curves of its training or run.
+pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
+    let mut c = repo.read_commit(id)?;
+    let pruned = repo.is_pruned(id);
+    let lost: Vec<String> = if pruned {
+        crate::reach::files_missing_data(repo, &c)
+    } else {
+        Vec::new()
+    };
+    let (entries, _) = repo.model_log(&c.model).entries()?;
+    c.labels = crate::notes::effective_labels(&entries, id, &c.labels)
+        .into_iter()
+        .collect();
+    let state = repo.model_state(&c.model)?;
+    let refs: Vec<String> = state
+        .refs()
+        .into_iter()
+        .filter(|(_, v)| v == id)
+        .map(|(k, _)| k.to_string())
+        .collect();
+    let archived = crate::refs::archived_in(&entries).contains(id);
+    let notes = crate::notes::notes(repo, id)?;
+    let evaluations: Vec<EvaluationNote> = notes
+        .iter()
+        .filter_map(|(_, n)| EvaluationNote::from_note(n))
+        .collect();
+    let mut v = commit_json(id, &c, pruned);
+    v["refs"] = json!(refs);
+    v["archived"] = json!(archived);
+    v["notes"] = json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
+    v["evaluations"] = json!(evaluations);
+    v["git_pins"] = json!(crate::notes::git_pins(&notes));
+    v["files_missing_data"] = json!(lost);
+    v["data_on_remote"] = json!(repo.data_remote(id));
+    if let Some(curves) = curves(repo, &c)? {
+        v["curves"] = curves;
+    }
+    Ok(v)
+}
+
+/// Every point of a version's curves, in one format for trained and run versions (a run's
+/// recipe holds their summaries and a blob the points, a training's recipe its epochs).
+pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
+    Ok(match &c.recipe {
+        Some(Recipe::Train(t)) => Some(json!(t.curves())),
+        Some(Recipe::Run(r)) => match &r.curves {
+            Some(cv) => {
+                let bytes = repo
+                    .objects()
+                    .get_kind(&cv.blob, crate::object::Kind::Blob)?;
+                Some(
+                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptObject {
+                        id: cv.blob.to_hex(),
+                        why: format!("curves are not JSON: {e}"),
+                    })?,
+                )
+            }
+            None => None,
+        },
+        None => None,
+    })
+}
+
+/// One line of `log`: a commit with the refs pointing at it and its evaluations.
+pub struct LogItem {
+    pub id: CommitId,
+    pub commit: Commit,
+    /// Refs pointing at it, short form (`head`, `production`, `v1.0`).
+    pub refs: Vec<String>,
+    pub archived: bool,
+    pub pruned: bool,
+    pub evaluations: Vec<EvaluationNote>,
+}
+
+impl LogItem {
+    /// As `mreg log --json` prints it.
+    pub fn to_json(&self) -> Value {
+        let mut v = commit_json(&self.id, &self.commit, self.pruned);
+        v["refs"] = json!(self.refs);
+        v["archived"] = json!(self.archived);
+        v["evaluations"] = json!(self.evaluations);
+        v
+    }
+}
+
+/// The commits of a model (`start` names one), of the chain from a revision (`start` is a
+/// revision), or of every model (`start` is None), newest first, at most `max`.
+///
+/// Like git, log follows the parent chain, so a commit made on a machine with a skewed
+/// clock never reorders a model's history; several models are interleaved by time, each in
+/// its own chain order.
+pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<LogItem>> {
+    let mut chains: Vec<Vec<(CommitId, Commit)>> = Vec::new();
+    let models = match start {
+        Some(arg) => match ModelName::new(arg).ok().filter(|m| repo.model_exists(m)) {
+            Some(m) => {
+                chains.push(repo.model_chain(&m)?);
+                vec![m]
+            }
+            None => {
+                let from = repo.resolve(arg).map_err(|e| match e {
+                    // A bare name that is neither a model, a tag nor an id: say "model".
+                    Error::UnknownRevision(_) if ModelName::new(arg).is_ok() => {
+                        Error::UnknownModel(arg.to_string())
+                    }
+                    e => e,
+                })?;
+                let chain = repo.chain_from(from)?;
+                let m = chain
+                    .first()
+                    .map(|(_, c)| c.model.clone())
+                    .ok_or_else(|| Error::UnknownRevision(arg.to_string()))?;
+                chains.push(chain);
+                vec![m]
+            }
+        },
+        None => {
+            let ms = repo.models()?;
+            for m in &ms {
+                chains.push(repo.model_chain(m)?);
+            }
+            ms
+        }
+    };
+    let mut decor: HashMap<CommitId, Vec<String>> = HashMap::new();
+    let mut archived = HashSet::new();
+    let mut evals: HashMap<CommitId, Vec<EvaluationNote>> = HashMap::new();
+    for m in &models {
+        for (r, id) in repo.model_state(m)?.refs() {
+            decor
+                .entry(CommitId(*id))
+                .or_default()
+                .push(r.short().to_string());
+        }
+        let (entries, _) = repo.model_log(m).entries()?;
+        archived.extend(crate::refs::archived_in(&entries));
+        for (commit, es) in crate::ops::eval::model_evaluations(repo, &entries)? {
+            evals.entry(CommitId(*commit)).or_default().extend(es);
+        }
+    }
+    // Merge the chains newest first by time, never reordering within a chain (as git's
+    // date order does): at each step, the chain whose next commit is newest goes.
+    let mut next: Vec<_> = chains
+        .into_iter()
+        .map(|c| c.into_iter().peekable())
+        .collect();
+    let mut out = Vec::new();
+    while max.is_none_or(|n| out.len() < n) {
+        let pick = next
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, it)| it.peek().map(|(id, c)| (i, c.created_at.clone(), *id)))
+            .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
+        let Some((i, _, _)) = pick else { break };
+        let (id, commit) = next[i].next().expect("peeked");
+        out.push(LogItem {
+            refs: decor.get(&id).cloned().unwrap_or_default(),
+            archived: archived.contains(&id),
+            pruned: repo.is_pruned(&id),
+            evaluations: evals.remove(&id).unwrap_or_default(),
+            id,
+            commit,
+        });
+    }
+    Ok(out)
+}
+
+/// Two versions compared, as `mreg diff` shows them.
+pub struct VersionDiff {
+    pub diff: crate::diff::CommitDiff,
+    /// Which of the two were pruned (their files are compared by hash only).
+    pub pruned: Vec<CommitId>,
+    /// Which have their data only on a remote (compared by hash only), and where.
+    pub data_on_remote: Vec<(CommitId, String)>,
+}
+
+impl VersionDiff {
+    /// As `mreg diff --json` prints it.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(&self.diff).expect("diffs serialize");
+        v["pruned"] = json!(self.pruned);
+        v["data_on_remote"] = json!(self.data_on_remote.iter().map(|r| r.0).collect::<Vec<_>>());
+        v
+    }
+}
+
+/// Diff two versions: params, metrics, files, and inside changed files (tensors or chunks)
+/// when both have their data here. A pruned version, or one whose data is on a remote, is
+/// still compared on its metadata and file list, its files by hash only.
+pub fn diff(repo: &Repo, ia: CommitId, ib: CommitId) -> Result<VersionDiff> {
+    let (ca, cb) = (repo.read_commit(&ia)?, repo.read_commit(&ib)?);
+    let pruned: Vec<CommitId> = [ia, ib]
+        .into_iter()
+        .filter(|id| repo.is_pruned(id))
+        .collect();
+    let data_on_remote: Vec<(CommitId, String)> = [ia, ib]
+        .into_iter()
+        .filter_map(|id| repo.data_remote(&id).map(|r| (id, r)))
+        .collect();
+    let diff = crate::diff::diff_commits(
+        repo.objects(),
+        (*ia, &ca),
+        (*ib, &cb),
+        pruned.is_empty() && data_on_remote.is_empty(),
+    )?;
+    Ok(VersionDiff {
+        diff,
+        pruned,
+        data_on_remote,
+    })
+}
