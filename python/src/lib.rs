@@ -54,12 +54,8 @@ fn message(e: &Error) -> String {
 /// Raise the `mreg.errors` class for this error.
 fn py_err(py: Python<'_>, e: Error) -> PyErr {
     let made = py.import("mreg.errors").and_then(|m| {
-        m.getattr("_from_native")?.call1((
-            e.category().as_str(),
-            code(&e),
-            message(&e),
-            e.hint(),
-        ))
+        m.getattr("_from_native")?
+            .call1((e.category().as_str(), code(&e), message(&e), e.hint()))
     });
     match made {
         Ok(exc) => PyErr::from_value(exc),
@@ -99,8 +95,9 @@ fn author(given: Option<String>) -> String {
 /// The time of new commits and moves: MREG_NOW overrides it (tests), as in the CLI.
 fn now() -> mreg::Result<mreg::Timestamp> {
     match std::env::var("MREG_NOW") {
-        Ok(t) => mreg::Timestamp::parse(&t)
-            .map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}"))),
+        Ok(t) => {
+            mreg::Timestamp::parse(&t).map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}")))
+        }
         Err(_) => Ok(mreg::Timestamp::now()),
     }
 }
@@ -310,9 +307,7 @@ impl Store {
     fn log(&self, py: Python<'_>, start: Option<String>, limit: Option<usize>) -> PyResult<String> {
         call(py, || {
             let items = mreg::ops::view::log(&self.repo, start.as_deref(), limit)?;
-            Ok(json(
-                &items.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-            ))
+            Ok(json(&items.iter().map(|i| i.to_json()).collect::<Vec<_>>()))
         })
     }
 
