@@ -55,6 +55,7 @@ pub mod store;
 pub(crate) mod sysinfo;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod web;
 
 pub use format::time::Timestamp;
 pub use format::{commit, datafile, recipe};

@@ -143,7 +143,19 @@ pub struct Repo {
     config: Config,
     objects: ObjectStore,
     waiter: Option<lock::LockWaiter>,
+    /// Parsed history logs, keyed by model and the log's signature (size and hash of its
+    /// last line): a long-lived client (the Python package, the dashboard) parses a log
+    /// again only after it changed.
+    histories: std::sync::Mutex<HistoryCache>,
 }
+
+type HistoryCache = std::collections::HashMap<
+    ModelName,
+    (
+        (u64, Option<crate::id::ObjectId>),
+        std::sync::Arc<Vec<crate::history::LogEntry>>,
+    ),
+>;
 
 impl Repo {
     /// Create a store in `dir/.modelreg`.
@@ -253,6 +265,7 @@ impl Repo {
             config,
             objects,
             waiter: None,
+            histories: Default::default(),
         })
     }
 
@@ -390,6 +403,34 @@ impl Repo {
     pub fn model_log(&self, model: &ModelName) -> ModelLog {
         ModelLog::new(self.store.join("models").join(model.as_str()))
             .with_waiter(model, self.waiter.clone())
+    }
+
+    /// Every complete entry of a model's history, oldest first, parsed once per change of
+    /// the log (see `histories`). A torn tail (an interrupted append) is not an entry.
+    pub fn history_entries(
+        &self,
+        model: &ModelName,
+    ) -> Result<std::sync::Arc<Vec<crate::history::LogEntry>>> {
+        let log = self.model_log(model);
+        let sig = log.signature()?;
+        if let Some((s, e)) = self
+            .histories
+            .lock()
+            .ok()
+            .and_then(|c| c.get(model).cloned())
+        {
+            if s == sig {
+                return Ok(e);
+            }
+        }
+        let (entries, _) = log.entries()?;
+        let entries = std::sync::Arc::new(entries);
+        // Keyed by the signature read before parsing: an append in between makes the entry
+        // stale (parsed again next time), never wrong.
+        if let Ok(mut c) = self.histories.lock() {
+            c.insert(model.clone(), (sig, entries.clone()));
+        }
+        Ok(entries)
     }
 
     /// Every model with a history, sorted by name.

@@ -603,8 +603,8 @@ class Repo:
         changed safetensors files, tensors (shape, dtype, how many bytes changed)."""
         d = json.loads(self._store.diff(a, b))
         return Diff(
-            a=d.get("a", ""),
-            b=d.get("b", ""),
+            a=d.get("old", ""),
+            b=d.get("new", ""),
             params=list(d.get("params", [])),
             metrics=list(d.get("metrics", [])),
             files=list(d.get("files", [])),
@@ -668,6 +668,7 @@ class Repo:
         to: Optional[PathLike] = None,
         *,
         force: bool = False,
+        verify: bool = False,
         progress: Optional[Progress] = None,
     ) -> Path:
         """A local path to a version's files: the file of a one-file version, else the
@@ -675,11 +676,13 @@ class Repo:
 
         Without ``to``, the version is written once into the store's load cache
         (``.modelreg/cache/load/``, read-only files) and later calls return the same path
-        without reading anything. With ``to``, it is written there (``force`` replaces files
-        that differ). Data that is only on a remote is fetched, verified, as it is written.
+        without reading anything; ``verify=True`` hashes the cached files first and writes
+        them again if they were changed. With ``to``, it is written there (``force`` replaces
+        files that differ). Data that is only on a remote is fetched, verified, as it is
+        written.
         """
         d = json.loads(
-            self._store.load(rev, None if to is None else os.fspath(to), force, progress)
+            self._store.load(rev, None if to is None else os.fspath(to), force, verify, progress)
         )
         return Path(d["path"])
 

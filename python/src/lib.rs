@@ -511,20 +511,27 @@ impl Store {
         })
     }
 
-    #[pyo3(signature = (rev, to=None, force=false, progress=None))]
+    #[pyo3(signature = (rev, to=None, force=false, verify=false, progress=None))]
     fn load(
         &self,
         py: Python<'_>,
         rev: String,
         to: Option<PathBuf>,
         force: bool,
+        verify: bool,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
         let progress = PyProgress::new(progress);
         call(py, || {
             let id = self.repo.resolve(&rev)?;
-            let loaded =
-                mreg::ops::checkout::load(&self.repo, &id, to.as_deref(), force, &progress)?;
+            let loaded = mreg::ops::checkout::load(
+                &self.repo,
+                &id,
+                to.as_deref(),
+                force,
+                verify,
+                &progress,
+            )?;
             Ok(json(&loaded))
         })
     }

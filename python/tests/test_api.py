@@ -66,6 +66,18 @@ def test_load_returns_the_file_and_a_second_load_reads_nothing(repo: mreg.Repo, 
     assert p.stat().st_mtime_ns == mtime, "nothing was rewritten"
 
 
+def test_load_verify_rewrites_a_cached_file_someone_changed(repo: mreg.Repo, work: Path) -> None:
+    src = write_model(work / "m.safetensors", seed=4)
+    repo.commit(src, model="m")
+    p = repo.load("m")
+    p.chmod(0o644)
+    p.write_bytes(b"tampered")
+    assert repo.load("m").read_bytes() == b"tampered", "without verify the cache is trusted"
+    fixed = repo.load("m", verify=True)
+    assert fixed == p and fixed.read_bytes() == src.read_bytes()
+    assert (fixed.stat().st_mode & 0o222) == 0
+
+
 def test_load_of_a_directory_version_and_into_a_chosen_directory(repo: mreg.Repo, work: Path) -> None:
     d = work / "models" / "bert"
     write_model(d / "model.safetensors", seed=3)
@@ -154,6 +166,7 @@ def test_diff_goes_down_to_tensors(repo: mreg.Repo, work: Path) -> None:
     write_model(f, tensors=t2)
     repo.commit(f, model="m", params={"lr": 0.2})
     d = repo.diff("m~1", "m")
+    assert (d.a, d.b) == (repo.resolve("m~1"), repo.resolve("m"))
     assert any(p["key"] == "lr" for p in d.params), d.params
     changed = [f for f in d.files if f.get("status") != "unchanged"]
     assert changed, d.files

@@ -172,3 +172,28 @@ def test_cli_and_python_share_one_store_and_ids(repo: mreg.Repo, work: Path) -> 
     # The same bytes give the same id whichever client commits them.
     assert json.loads(cli(work, "show", "m", "--json").stdout) == repo.show("m").raw
     assert cli(work, "fsck").returncode == 0
+
+
+def test_the_guide_example_trains_registers_promotes_and_serves(work: Path) -> None:
+    """docs/PYTHON.md's end-to-end example, as written (python/examples/)."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    for f in ("train.py", "promote.py", "serve.py"):
+        (work / f).write_text((examples / f).read_text())
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "example")
+    mreg.init(work)
+    ids = []
+    for lr in ("0.05", "0.5"):
+        p = python(work, "train.py", "--lr", lr, "--epochs", "30")
+        assert p.returncode == 0, p.stderr
+        ids.append(p.stdout.strip())
+    p = python(work, "promote.py")
+    assert p.returncode == 0, p.stderr
+    repo = mreg.Repo(work)
+    best = repo.best("clf", "val_acc")
+    assert repo.resolve("clf@production") == best.id
+    assert best.id in ids and len(repo.show(best.id).curves["loss"]) == 30
+    p = python(work, "serve.py")
+    assert p.returncode == 0, p.stderr
+    assert f"clf@production = {best.id[:12]}" in p.stdout

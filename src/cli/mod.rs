@@ -42,6 +42,7 @@ mod status;
 mod tag;
 #[cfg(feature = "train")]
 mod train;
+mod ui;
 mod values;
 
 const ABOUT: &str = "Git-style, content-addressed versioning for machine-learning models.
@@ -118,6 +119,8 @@ enum Command {
     Fetch(remote::FetchArgs),
     Pull(remote::PullArgs),
     Clone(remote::CloneArgs),
+    Ui(ui::Args),
+    Report(ui::ReportArgs),
     Completions(completions::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
@@ -287,6 +290,8 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Fetch(a) => remote::fetch(&ctx, a),
         Command::Pull(a) => remote::pull(&ctx, a),
         Command::Clone(a) => remote::clone(&ctx, a),
+        Command::Ui(a) => ui::run(&ctx, a),
+        Command::Report(a) => ui::report_cmd(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

@@ -88,13 +88,16 @@ pub fn load_cache_dir(repo: &Repo) -> PathBuf {
 ///
 /// A cached version is written (and synced) under a temporary name and renamed into place
 /// whole, with its files read-only, so a directory under its final name is complete: a
-/// second load of the same version is a `stat` and costs no other I/O. Delete
-/// `cache/load/` at any time to reclaim the space.
+/// second load of the same version is a `stat` and costs no other I/O. With `verify`, the
+/// cached files are hashed against the version first and written again if anything
+/// differs (someone made a file writable and changed it). Delete `cache/load/` at any time
+/// to reclaim the space.
 pub fn load(
     repo: &Repo,
     id: &crate::id::CommitId,
     to: Option<&Path>,
     force: bool,
+    verify: bool,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
     let commit = repo.read_commit(id)?;
@@ -128,6 +131,13 @@ pub fn load(
     }
     let cache = load_cache_dir(repo);
     let dir = cache.join(id.to_hex());
+    if dir.is_dir() && verify && !cache_matches(&commit, root.as_deref(), &dir) {
+        // Not what the version holds: replace the whole directory (renamed away first, so
+        // no reader sees it half-deleted).
+        let stale = cache.join(format!(".stale-{}-{}", id.short(), std::process::id()));
+        fs::rename(&dir, &stale).ctx("moving away", &dir)?;
+        fs::remove_dir_all(&stale).ctx("removing", &stale)?;
+    }
     if dir.is_dir() {
         return Ok(Loaded {
             path: target(&dir),
@@ -167,6 +177,15 @@ pub fn load(
         cached: false,
         bytes_written: out.bytes_written,
         bytes_fetched: out.bytes_fetched,
+    })
+}
+
+/// Whether a load-cache directory holds exactly the version's files (by content hash).
+fn cache_matches(commit: &Commit, root: Option<&str>, dir: &Path) -> bool {
+    commit.files.iter().all(|f| {
+        let rel = f.path.strip_prefix(root.unwrap_or("")).unwrap_or(&f.path);
+        filestore::hash_file(&dir.join(rel))
+            .is_ok_and(|(h, st)| h == *f.blake3 && st.size == f.size)
     })
 }
 

@@ -36,11 +36,11 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
     } else {
         Vec::new()
     };
-    let (entries, _) = repo.model_log(&c.model).entries()?;
+    let entries = repo.history_entries(&c.model)?;
     c.labels = crate::notes::effective_labels(&entries, id, &c.labels)
         .into_iter()
         .collect();
-    let state = repo.model_state(&c.model)?;
+    let state = entries.last().map(|e| e.state.clone()).unwrap_or_default();
     let refs: Vec<String> = state
         .refs()
         .into_iter()
@@ -48,7 +48,7 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
         .map(|(k, _)| k.to_string())
         .collect();
     let archived = crate::refs::archived_in(&entries).contains(id);
-    let notes = crate::notes::notes(repo, id)?;
+    let notes = crate::notes::notes_in(repo, &entries, id)?;
     let evaluations: Vec<EvaluationNote> = notes
         .iter()
         .filter_map(|(_, n)| EvaluationNote::from_note(n))
@@ -69,9 +69,9 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
 
 /// Every point of a version's curves, in one format for trained and run versions (a run's
 /// recipe holds their summaries and a blob the points, a training's recipe its epochs).
-pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
+pub fn curve_points(repo: &Repo, c: &Commit) -> Result<Option<crate::datafile::Curves>> {
     Ok(match &c.recipe {
-        Some(Recipe::Train(t)) => Some(json!(t.curves())),
+        Some(Recipe::Train(t)) => Some(t.curves()),
         Some(Recipe::Run(r)) => match &r.curves {
             Some(cv) => {
                 let bytes = repo
@@ -80,7 +80,7 @@ pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
                 Some(
                     serde_json::from_slice(&bytes).map_err(|e| Error::CorruptObject {
                         id: cv.blob.to_hex(),
-                        why: format!("curves are not JSON: {e}"),
+                        why: format!("curves are not a map of [step, value] lists: {e}"),
                     })?,
                 )
             }
@@ -88,6 +88,11 @@ pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
         },
         None => None,
     })
+}
+
+/// The curves as JSON (`{name: [[step, value or null], ...]}`).
+pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
+    Ok(curve_points(repo, c)?.map(|c| json!(c)))
 }
 
 /// One line of `log`: a commit with the refs pointing at it and its evaluations.
@@ -161,7 +166,7 @@ pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<L
                 .or_default()
                 .push(r.short().to_string());
         }
-        let (entries, _) = repo.model_log(m).entries()?;
+        let entries = repo.history_entries(m)?;
         archived.extend(crate::refs::archived_in(&entries));
         for (commit, es) in crate::ops::eval::model_evaluations(repo, &entries)? {
             evals.entry(CommitId(*commit)).or_default().extend(es);

@@ -108,6 +108,20 @@ pub fn notes(repo: &Repo, commit: &CommitId) -> Result<Vec<(NoteId, serde_json::
         .collect()
 }
 
+/// The notes of a commit, decoded, oldest first, from its model's history entries.
+pub fn notes_in(
+    repo: &Repo,
+    entries: &[LogEntry],
+    commit: &CommitId,
+) -> Result<Vec<(NoteId, serde_json::Value)>> {
+    model_notes(entries)
+        .remove(commit)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| read(repo, &id).map(|v| (id, v)))
+        .collect()
+}
+
 /// The kind of the note the post-commit hook attaches: a git commit whose `mreg.lock`
 /// pinned the model commit (`{kind: git-pin, git_commit, path, branch?}`).
 pub const GIT_PIN: &str = "git-pin";

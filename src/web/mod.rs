@@ -1,0 +1,301 @@
+//! The dashboard (`mreg ui`) and reports (`mreg report`): read-only HTML views of a store.
+//!
+//! [`handle`] turns one GET request into a [`Response`]: the pages of `pages.rs`, JSON
+//! endpoints (`/api/...`, the same views as the CLI's `--json`), and the stylesheet, all
+//! generated in memory (no file is ever served from disk, and pages load nothing from any
+//! other host: no script at all, charts are server-side SVG with hover values in `<title>`).
+//! [`serve`] is a small HTTP/1.1 server around it (one thread per connection, bounded).
+//! Errors become 4xx/5xx pages with the error's message and hint; every string from the
+//! store is escaped, and the Content-Security-Policy forbids scripts outright.
+
+pub mod html;
+pub mod pages;
+pub mod report;
+pub mod svg;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::hints::Category;
+use crate::Repo;
+
+/// A request's query string, decoded.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(qs: &str) -> Option<Query> {
+        let mut pairs = Vec::new();
+        for part in qs.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            pairs.push((html::dec(k, true)?, html::dec(v, true)?));
+        }
+        Some(Query { pairs })
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// How long the page took to build (sent as `Server-Timing`).
+    pub render: Duration,
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn error_page(status: u16, what: &str, hint: &str) -> Response {
+    let body = html::page(
+        &format!("{status} {}", reason(status)),
+        &format!(
+            r#"<h1>{status} {}</h1><p class="error">{}</p><p class="muted">hint: {}</p><p><a href="/">all models</a></p>"#,
+            reason(status),
+            html::esc(what),
+            html::esc(hint)
+        ),
+    );
+    Response {
+        status,
+        content_type: HTML,
+        body: body.into_bytes(),
+        render: Duration::ZERO,
+    }
+}
+
+/// The status a library error maps to.
+fn status_of(e: &Error) -> u16 {
+    match e.category() {
+        Category::NotFound | Category::NotARepo => 404,
+        Category::InvalidArgument => 400,
+        _ => 500,
+    }
+}
+
+/// Answer one request. `target` is the request target (`/model/clf?where=...`).
+pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
+    let start = Instant::now();
+    if method != "GET" && method != "HEAD" {
+        return error_page(
+            405,
+            &format!("{method} is not served"),
+            "the dashboard is read-only",
+        );
+    }
+    let (path, qs) = target.split_once('?').unwrap_or((target, ""));
+    let Some(query) = Query::parse(qs) else {
+        return error_page(
+            400,
+            "the query string is not valid UTF-8 percent-encoding",
+            "fix the URL",
+        );
+    };
+    let mut segs = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        match html::dec(raw, false) {
+            Some(s) if s == ".." || s == "." || s.contains('/') || s.contains('\\') => {
+                return error_page(
+                    400,
+                    &format!("path segment {s:?} is not allowed"),
+                    "the dashboard serves only the pages it generates",
+                )
+            }
+            Some(s) => segs.push(s),
+            None => {
+                return error_page(400, "the path is not valid percent-encoding", "fix the URL")
+            }
+        }
+    }
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let json = |v: Result<serde_json::Value>| {
+        v.map(|v| {
+            (
+                JSON,
+                serde_json::to_vec_pretty(&v).expect("views serialize"),
+            )
+        })
+    };
+    let html = |s: Result<String>| s.map(|s| (HTML, s.into_bytes()));
+    let result: Result<(&'static str, Vec<u8>)> = match segs.as_slice() {
+        [] => html(pages::models(repo)),
+        ["static", "style.css"] => Ok(("text/css; charset=utf-8", html::STYLE.as_bytes().to_vec())),
+        ["favicon.ico"] => Ok(("image/svg+xml", html::ICON.as_bytes().to_vec())),
+        ["model", m] => html(pages::model(repo, m, &query)),
+        ["version", rev] => html(pages::version(repo, rev)),
+        ["version", rev, "patch"] => pages::patch(repo, rev).map(|p| (TEXT, p.into_bytes())),
+        ["compare"] => html(pages::compare(repo, &query)),
+        ["history", m] => html(pages::history(repo, m, &query)),
+        ["api", "models"] => json(
+            crate::refs::model_summaries(repo)
+                .map(|s| serde_json::to_value(s).expect("serializes")),
+        ),
+        ["api", "model", m] => json(crate::names::ModelName::new(m).and_then(|model| {
+            if !repo.model_exists(&model) {
+                return Err(Error::UnknownModel(m.to_string()));
+            }
+            let rows = crate::ops::query::list(
+                repo,
+                &crate::ops::query::ListQuery {
+                    model: Some(model),
+                    include_archived: true,
+                    ..Default::default()
+                },
+            )?;
+            Ok(serde_json::to_value(rows).expect("serializes"))
+        })),
+        ["api", "version", rev] => json(
+            repo.resolve(rev)
+                .and_then(|id| crate::ops::view::show(repo, &id)),
+        ),
+        ["api", "history", m] => json(crate::names::ModelName::new(m).and_then(|model| {
+            if !repo.model_exists(&model) {
+                return Err(Error::UnknownModel(m.to_string()));
+            }
+            let (entries, _) = repo.model_log(&model).entries()?;
+            Ok(serde_json::to_value(entries).expect("serializes"))
+        })),
+        _ => {
+            return error_page(
+                404,
+                &format!("no page at {path}"),
+                "pages: /, /model/NAME, /version/REV, /compare?rev=A&rev=B, /history/NAME",
+            )
+        }
+    };
+    match result {
+        Ok((content_type, body)) => Response {
+            status: 200,
+            content_type,
+            body,
+            render: start.elapsed(),
+        },
+        Err(e) => {
+            let mut r = error_page(status_of(&e), &e.to_string(), &e.hint());
+            r.render = start.elapsed();
+            r
+        }
+    }
+}
+
+/// The most connections served at once; more get 503.
+const MAX_CONNECTIONS: usize = 32;
+/// The longest request head read.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Serve `repo` on `listener` until `stop` is set (checked between connections; the
+/// listener should be non-blocking or the caller wakes it with a connection).
+pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<()> {
+    let active = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for conn in listener.incoming() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok(stream) = conn else { continue };
+            if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                active.fetch_sub(1, Ordering::AcqRel);
+                let _ = write_response(
+                    &stream,
+                    &error_page(503, "too many connections", "retry"),
+                    false,
+                );
+                continue;
+            }
+            let active = &active;
+            scope.spawn(move || {
+                let _ = serve_one(repo, stream);
+                active.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    });
+    Ok(())
+}
+
+fn serve_one(repo: &Repo, stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(&stream);
+    let mut head = String::new();
+    // Request line and headers, bounded; bodies are not read (GET only).
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        head.push_str(&line);
+        if head.len() > MAX_HEAD {
+            return write_response(
+                &stream,
+                &error_page(413, "request head too large", "shorten the URL"),
+                false,
+            );
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method.is_empty() || !target.starts_with('/') {
+        return write_response(
+            &stream,
+            &error_page(400, "malformed request", "send an HTTP/1.1 GET"),
+            false,
+        );
+    }
+    let r = handle(repo, method, target);
+    write_response(&stream, &r, method == "HEAD")
+}
+
+fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'\r\nServer-Timing: render;dur={:.3}\r\nConnection: close\r\n\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        r.render.as_secs_f64() * 1000.0
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(&r.body)?;
+    }
+    stream.flush()
+}

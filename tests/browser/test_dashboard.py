@@ -1,0 +1,177 @@
+"""`mreg ui` in a real headless Chromium (Debian's package, driven by Playwright).
+
+A store with several models, versions, alias moves, evaluations, training curves, an
+archived and a pruned version and a hostile commit message is built with the real `mreg`
+binary; every page is loaded, its charts and tables are checked, console errors and
+requests to other hosts fail the test, and a screenshot of each page is saved
+(SCREENSHOTS=DIR, default a temporary directory; docs/screenshots/ holds the committed ones).
+
+Run: tests/browser/run (installs nothing; .ci/run installs chromium and playwright).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+MREG = os.environ.get("MREG_BIN") or str(ROOT / "target" / "debug" / "mreg")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+HOSTILE = "<script>alert('pwned')</script> & \"quotes\""
+
+
+def mreg(cwd: Path, *args: str, env: dict | None = None) -> str:
+    e = dict(os.environ, MREG_AUTHOR="Ada <ada@example.com>")
+    e.update(env or {})
+    p = subprocess.run([MREG, *args], cwd=cwd, capture_output=True, text=True, env=e)
+    assert p.returncode == 0, f"mreg {args}: {p.stderr}"
+    return p.stdout.strip()
+
+
+def build_store(d: Path) -> None:
+    mreg(d, "init", "-q")
+    for i in range(12):
+        (d / "model.bin").write_bytes(bytes([i]) * (4096 + i))
+        t = f"2026-01-{i + 1:02d}T10:00:00Z"
+        msg = HOSTILE if i == 5 else f"epoch sweep {i}"
+        if i == 0:
+            (d / "model.bin").write_bytes(b"first")
+            mreg(d, "commit", "-q", "model.bin", "--model", "clf")
+            mreg(d, "policy", "clf", "--metric", "acc", "--max")
+            (d / "model.bin").write_bytes(bytes([i]) * (4096 + i))
+        mreg(d, "commit", "-q", "model.bin", "--model", "clf", "-m", msg,
+             "--param", f"lr={0.1 / (i + 1):.4f}", "--param", "opt=adam",
+             "--metric", f"acc={0.70 + 0.02 * i - (0.05 if i == 7 else 0):.3f}",
+             "--metric", f"loss={1.0 - 0.06 * i:.3f}", env={"MREG_NOW": t})
+        if i in (3, 6, 9):
+            mreg(d, "promote", "clf", "clf", "-m", f"release {i}", env={"MREG_NOW": t})
+        if i % 3 == 0:
+            mreg(d, "eval", "add", "clf", "--dataset", "holdout", "--metric", f"f1={0.6 + 0.03 * i:.3f}",
+                 env={"MREG_NOW": t})
+    mreg(d, "rollback", "clf", "-m", "latency regression", env={"MREG_NOW": "2026-01-13T09:00:00Z"})
+    mreg(d, "tag", "clf-v1", "clf@production")
+    mreg(d, "archive", "clf~10")
+    mreg(d, "prune", "clf~11", "--yes")
+    # A run with per-step curves (mreg run, --metrics-history).
+    script = d / "train.py"
+    script.write_text(
+        "import json, math\n"
+        "with open('hist.jsonl', 'w') as f:\n"
+        "    for s in range(40):\n"
+        "        f.write(json.dumps({'step': s, 'loss': math.exp(-s / 10), 'val_acc': 1 - math.exp(-s / 8)}) + '\\n')\n"
+        "open('ranker.bin', 'wb').write(b'r' * 5000)\n"
+        "json.dump({'val_acc': 0.99}, open('metrics.json', 'w'))\n"
+    )
+    for k in range(3):
+        mreg(d, "run", "-q", "--model", "ranker", "--outputs", "ranker.bin", "--metrics-file", "metrics.json",
+             "--metrics-history", "hist.jsonl", "--param", f"depth={k + 3}", "-m", f"ranker {k}",
+             "--", "python3", "train.py")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        build_store(d)
+        p = subprocess.Popen([MREG, "ui", "--port", "0"], cwd=d, stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            m = re.search(r"http://127\.0\.0\.1:\d+/", line)
+            assert m, line
+            yield m.group(0).rstrip("/"), d
+        finally:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+SHOTS = Path(os.environ.get("SCREENSHOTS") or tempfile.mkdtemp(prefix="mreg-shots-"))
+
+PAGES = [
+    ("models", "/", {"table.models tbody tr": 2, "svg.spark": 1}),
+    ("model", "/model/clf", {"svg.chart polyline": 1, "svg.chart circle": 10, "svg.chart .marker": 3,
+                             "table.versions tbody tr": 12, "table.timeline tbody tr": 4}),
+    ("model-filtered", "/model/clf?where=metrics.acc+%3E%3D+0.8&col=id&col=metrics.acc&col=params.lr",
+     {"table.versions tbody tr": 5}),
+    ("version", "/version/ranker", {"svg.chart polyline": 2, "svg.graph .node": 2, "table.kv tbody tr": 2}),
+    ("version-clf", "/version/clf@production", {"svg.graph .node": 3, "table.evals tbody tr": 1}),
+    ("compare", "/compare?rev=ranker&rev=ranker~1&rev=ranker~2", {"table.compare tbody tr": 3,
+                                                                   "svg.chart polyline": 6}),
+    ("compare-diff", "/compare?rev=clf&rev=clf~1&diff=1", {"table.compare tbody tr.diff": 2,
+                                                             "table.filediff tbody tr": 1}),
+    ("history", "/history/clf?alias=production", {"table.history tbody tr": 4}),
+]
+
+
+@pytest.mark.parametrize("name,path,expect", PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders_with_charts_and_tables_and_no_errors(server, browser, name, path, expect):
+    base, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, foreign = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: errors.append(f"dialog: {d.message}"))
+    page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(base) else None)
+    resp = page.goto(base + path)
+    assert resp is not None and resp.status == 200
+    for selector, at_least in expect.items():
+        n = page.locator(selector).count()
+        assert n >= at_least, f"{name}: {selector}: {n} < {at_least}"
+    # Hover values: every chart point carries its value.
+    for t in page.locator("svg.chart circle title").all()[:3]:
+        assert re.search(r"\d", t.text_content() or "")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert not errors, errors
+    assert not foreign, foreign
+    page.close()
+
+
+def test_hostile_message_renders_as_text(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(base + "/model/clf?col=id&col=message")
+    assert page.get_by_text("<script>alert('pwned')</script>", exact=False).count() >= 1
+    assert page.locator("main script").count() == 0
+    assert not dialogs
+    page.close()
+
+
+def test_unknown_revision_and_traversal_get_error_pages(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    r = page.goto(base + "/version/nosuch@production")
+    assert r.status == 404 and "hint" in page.content()
+    r = page.goto(base + "/version/..%2F..%2Fconfig.yaml")
+    assert r.status == 400
+    page.close()
+
+
+def test_json_endpoints_match_the_cli(server):
+    import urllib.request
+
+    base, d = server
+    with urllib.request.urlopen(base + "/api/version/clf@production") as r:
+        api = json.load(r)
+    cli = json.loads(mreg(d, "show", "clf@production", "--json"))
+    assert api == cli

@@ -1,0 +1,334 @@
+//! `mreg ui` over real HTTP (the real binary on 127.0.0.1), and `mreg report`: every page
+//! and JSON endpoint, status codes, escaping, unknown revisions, path traversal, methods.
+//! The browser test (tests/browser/) checks the same pages in a real Chromium.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use common::*;
+
+const HOSTILE: &str = "<script>alert(1)</script> & \"x\" 'y'";
+
+/// The dashboard, killed when dropped.
+struct Ui {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(r: &TestRepo) -> Ui {
+    let mut child = r
+        .command(&["ui", "--port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    Ui { child, addr }
+}
+
+/// One raw HTTP request: (status, headers, body).
+fn request(ui: &Ui, method: &str, target: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(&ui.addr).unwrap();
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        ui.addr
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).expect("responses are UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+fn get(ui: &Ui, target: &str) -> (u16, String) {
+    let (s, _, b) = request(ui, "GET", target);
+    (s, b)
+}
+
+/// A store with two models, alias moves, an evaluation, a tag and a hostile message.
+fn store() -> (TestRepo, Vec<String>) {
+    let r = TestRepo::new();
+    let mut ids = versions(&r, 4);
+    r.write("w.bin", &noise(200_000, 77));
+    ids.push(r.commit(&[
+        "w.bin",
+        "--model",
+        "m",
+        "-m",
+        HOSTILE,
+        "--param",
+        "note=<b>bold</b>",
+    ]));
+    r.mreg(&["promote", "m", &ids[1], "-m", "first"]).ok();
+    r.mreg(&["promote", "m", &ids[3], "-m", "<i>better</i>"])
+        .ok();
+    r.mreg(&[
+        "eval",
+        "add",
+        &ids[3],
+        "--dataset",
+        "holdout",
+        "--metric",
+        "f1=0.8",
+    ])
+    .ok();
+    r.mreg(&["tag", "m-v1", &ids[3]]).ok();
+    r.write("other.bin", b"other model");
+    r.commit(&["other.bin", "--model", "other", "--metric", "loss=0.5"]);
+    (r, ids)
+}
+
+#[test]
+fn every_page_and_endpoint_answers_for_a_real_store() {
+    let (r, ids) = store();
+    let ui = start(&r);
+    for (target, needle) in [
+        ("/", "<table class=\"models\""),
+        ("/model/m", "<svg class=\"chart\""),
+        (
+            "/model/m?metric=metrics.acc&col=id&col=params.note&page=1",
+            "params.note",
+        ),
+        (
+            "/model/m?where=metrics.acc+%3E%3D+0.52",
+            "2 of 5 version(s)",
+        ),
+        ("/version/m@production", "<svg class=\"graph\""),
+        (&format!("/version/{}", ids[0]), "Files (1,"),
+        ("/version/m-v1", "holdout"),
+        ("/compare", "Name two or more versions"),
+        ("/compare?rev=m&rev=m~1&rev=m~2", "<table class=\"compare\""),
+        ("/compare?rev=m~1&rev=m~2&diff=1", "filediff"),
+        ("/history/m", "<table class=\"history\""),
+        ("/history/m?alias=production", "first"),
+        ("/history/m?alias=production&at=2026-01-01", "At that time"),
+        ("/static/style.css", "font"),
+    ] {
+        let (status, body) = get(&ui, target);
+        assert_eq!(status, 200, "{target}: {body}");
+        assert!(body.contains(needle), "{target}: no {needle:?} in\n{body}");
+    }
+    let (_, head, _) = request(&ui, "GET", "/");
+    assert!(
+        head.contains("Content-Security-Policy: default-src 'none'"),
+        "{head}"
+    );
+    assert!(head.contains("Server-Timing: render;dur="), "{head}");
+    // JSON endpoints: the same views as the CLI's --json.
+    let (s, body) = get(&ui, "/api/version/m@production");
+    assert_eq!(s, 200);
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(api, r.mreg(&["show", "m@production", "--json"]).ok().json());
+    for t in ["/api/models", "/api/model/m", "/api/history/m"] {
+        let (s, body) = get(&ui, t);
+        assert_eq!(s, 200, "{t}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap();
+    }
+    // HEAD: headers only.
+    let (s, head, body) = request(&ui, "HEAD", "/model/m");
+    assert_eq!(s, 200);
+    assert!(body.is_empty() && head.contains("Content-Length:"));
+}
+
+#[test]
+fn user_strings_are_escaped_everywhere() {
+    let (r, ids) = store();
+    let ui = start(&r);
+    for target in [
+        "/".to_string(),
+        "/model/m?col=id&col=message&col=params.note".to_string(),
+        format!("/version/{}", ids[4]),
+        "/history/m".to_string(),
+        format!("/compare?rev={}&rev={}", ids[4], ids[3]),
+    ] {
+        let (status, body) = get(&ui, &target);
+        assert_eq!(status, 200, "{target}");
+        assert!(
+            !body.contains("<script"),
+            "{target}: raw script tag:\n{body}"
+        );
+        assert!(
+            !body.contains("<b>bold") && !body.contains("<i>better"),
+            "{target}"
+        );
+    }
+    let (_, body) = get(&ui, &format!("/version/{}", ids[4]));
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; &#39;y&#39;"));
+    // A query value is reflected escaped (the filter box).
+    let (_, body) = get(&ui, "/model/m?where=%22%3E%3Cscript%3E");
+    assert!(!body.contains("\"><script>"));
+}
+
+#[test]
+fn unknown_revisions_traversal_and_methods_get_clear_4xx() {
+    let (r, _) = store();
+    let ui = start(&r);
+    for (target, status) in [
+        ("/version/nosuch", 404),
+        ("/version/m@nosuch", 404),
+        ("/version/m~99", 404),
+        ("/model/nosuch", 404),
+        ("/history/nosuch", 404),
+        ("/api/version/ffff", 404),
+        ("/compare?rev=m&rev=nosuch", 404),
+        ("/nothing/here", 404),
+        ("/../../etc/passwd", 400),
+        ("/version/..", 400),
+        ("/version/%2e%2e", 400),
+        ("/static/..%2fstyle.css", 400),
+        ("/version/..%2F..%2Fconfig.yaml", 400),
+        ("/model/bad%ZZ", 400),
+        ("/model/m?where=metrics.acc+%3E%3E+1", 400),
+        ("/model/bad%20name", 400),
+        ("/history/m?at=yesterday-ish", 400),
+    ] {
+        let (s, body) = get(&ui, target);
+        assert_eq!(s, status, "{target}: {body}");
+        assert!(body.contains("hint"), "{target}: {body}");
+        assert!(!body.contains("root:"), "{target} leaked a file");
+    }
+    for method in ["POST", "PUT", "DELETE"] {
+        let (s, _, _) = request(&ui, method, "/");
+        assert_eq!(s, 405, "{method}");
+    }
+    // Garbage on the socket gets a 400, and the server keeps serving.
+    let mut s = TcpStream::connect(&ui.addr).unwrap();
+    s.write_all(b"\x00\x01garbage\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert_eq!(get(&ui, "/").0, 200);
+}
+
+#[test]
+fn the_dashboard_changes_nothing_in_the_store() {
+    let (r, _) = store();
+    // The query index is a cache the dashboard may build; build it first, as list does.
+    r.mreg(&["list"]).ok();
+    let before = r.snapshot();
+    let ui = start(&r);
+    for t in [
+        "/",
+        "/model/m",
+        "/version/m",
+        "/history/m",
+        "/compare?rev=m&rev=m~1",
+    ] {
+        assert_eq!(get(&ui, t).0, 200, "{t}");
+    }
+    drop(ui);
+    assert_eq!(r.snapshot(), before);
+}
+
+#[test]
+fn ui_refuses_a_bad_host_and_warns_off_loopback() {
+    let (r, _) = store();
+    r.mreg(&["ui", "--host", "not-an-ip"]).fails();
+    // Another address is allowed only with a warning.
+    let mut child = r
+        .command(&["ui", "--host", "0.0.0.0", "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("warning: serving on 0.0.0.0"), "{line}");
+}
+
+#[test]
+fn report_in_markdown_and_self_contained_html() {
+    let (r, ids) = store();
+    let md = r.mreg(&["report", "m@production", "m"]).ok().stdout;
+    for needle in [
+        "# mreg report:",
+        "## Summary",
+        "## Params",
+        "## Metrics and evaluations",
+        "| **metrics.acc** |",
+        "## Evaluations",
+        "holdout",
+        "## Lineage",
+        "## Diff",
+    ] {
+        assert!(md.contains(needle), "no {needle:?} in\n{md}");
+    }
+    // The hostile message cannot break the Markdown table or inject HTML.
+    assert!(!md.contains("<script>"), "{md}");
+    let out = r.path().join("r.html");
+    r.mreg(&[
+        "report", &ids[0], &ids[3], "--format", "html", "-o", "r.html",
+    ])
+    .ok();
+    let html = std::fs::read_to_string(out).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<style>"));
+    assert!(html.contains("<svg class=\"graph\""));
+    assert!(
+        !html.contains("http://") || !html.contains("src=\"http"),
+        "no remote resources"
+    );
+    assert!(
+        !html.contains("<link"),
+        "self-contained: no linked stylesheet"
+    );
+    // Unknown revisions fail cleanly, writing nothing.
+    r.mreg(&["report", "nosuch", "--format", "html", "-o", "bad.html"])
+        .fails();
+    assert!(!r.path().join("bad.html").exists());
+}
+
+#[test]
+fn report_shows_run_curves() {
+    let r = TestRepo::new();
+    r.write(
+        "train.sh",
+        b"printf '{\"step\": 0, \"loss\": 1.0}\\n{\"step\": 1, \"loss\": 0.5}\\n{\"step\": 2, \"loss\": 0.25}\\n' > h.jsonl\necho weights > w.bin\n",
+    );
+    r.mreg(&[
+        "run",
+        "-q",
+        "--model",
+        "c",
+        "--outputs",
+        "w.bin",
+        "--metrics-history",
+        "h.jsonl",
+        "--",
+        "sh",
+        "train.sh",
+    ])
+    .ok();
+    let md = r.mreg(&["report", "c"]).ok().stdout;
+    assert!(
+        md.contains("## Curves") && md.contains("| loss | 3 | 1 | 0.25 (min) | 0.25 |"),
+        "{md}"
+    );
+    let html = r.mreg(&["report", "c", "--format", "html"]).ok().stdout;
+    assert!(html.contains("<svg class=\"chart\"") && html.contains("<polyline"));
+}
