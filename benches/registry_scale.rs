@@ -162,4 +162,41 @@ fn main() {
             .map(|l| format!("  | {l}\n"))
             .collect::<String>()
     );
+    // Dashboard pages, server time (`web::handle`, what `mreg ui` runs per request), on a
+    // fresh Repo (as a new `mreg ui` process: nothing cached in memory) and then warm.
+    println!("  dashboard pages (server time; first request on a fresh Repo, then median of 7):");
+    let head = repo.resolve("model-0").unwrap().to_hex();
+    for target in [
+        "/".to_string(),
+        "/model/model-0".to_string(),
+        "/model/model-0?where=metrics.acc+%3E%3D+0.9+and+params.lr+%3C+0.01".to_string(),
+        format!("/version/{head}"),
+        "/compare?rev=model-0&rev=model-0~1&rev=model-0~2".to_string(),
+        "/history/model-0?alias=production".to_string(),
+    ] {
+        let fresh = Repo::open(&dir.path().join(".modelreg")).unwrap();
+        let t = Instant::now();
+        let r = mreg::web::handle(&fresh, "GET", &target);
+        let first = t.elapsed().as_secs_f64();
+        assert_eq!(
+            r.status,
+            200,
+            "{target}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let warm: Vec<f64> = (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                let r = mreg::web::handle(&fresh, "GET", &target);
+                assert_eq!(r.status, 200);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        println!(
+            "    {target}: first {:.3} s, warm median {:.3} s, {} KiB",
+            first,
+            median(warm),
+            r.body.len() / 1024
+        );
+    }
 }

@@ -147,7 +147,17 @@ pub struct Repo {
     /// last line): a long-lived client (the Python package, the dashboard) parses a log
     /// again only after it changed.
     histories: std::sync::Mutex<HistoryCache>,
+    /// Query rows per model, keyed the same way (`index::model_rows_shared`).
+    pub(crate) rows: std::sync::Mutex<RowsCache>,
 }
+
+pub(crate) type RowsCache = std::collections::HashMap<
+    ModelName,
+    (
+        (u64, Option<crate::id::ObjectId>),
+        std::sync::Arc<Vec<crate::query::Row>>,
+    ),
+>;
 
 type HistoryCache = std::collections::HashMap<
     ModelName,
@@ -266,6 +276,7 @@ impl Repo {
             objects,
             waiter: None,
             histories: Default::default(),
+            rows: Default::default(),
         })
     }
 

@@ -295,3 +295,21 @@ def test_repo_is_found_upward_and_through_mreg_store(repo: mreg.Repo, work: Path
     monkeypatch.setenv("MREG_STORE", str(repo.store_dir))
     assert mreg.Repo().root == repo.root
     assert mreg.Repo(repo.store_dir).root == repo.root
+
+
+def test_load_fetches_data_that_is_only_on_a_remote(repo: mreg.Repo, work: Path) -> None:
+    """A metadata-only clone: load streams the version's chunks from the remote, verified."""
+    src = write_model(work / "m.safetensors", seed=95)
+    c = repo.commit(src, model="m", alias="production")
+    remote = work.parent / "remote"
+    remote.mkdir()
+    cli(work, "remote", "add", "origin", str(remote))
+    cli(work, "push")
+    clone = work.parent / "clone"
+    cli(work.parent, "clone", str(remote), str(clone))
+    other = mreg.Repo(clone)
+    shown = other.show("m@production")
+    assert shown.id == c.id and shown.raw["data_on_remote"] == "origin"
+    p = other.load("m@production")
+    assert p.read_bytes() == src.read_bytes()
+    assert repo.load("m").read_bytes() == p.read_bytes()

@@ -38,8 +38,39 @@ struct CacheFile {
 
 /// The rows of one model, newest first.
 pub fn model_rows(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
-    let log = repo.model_log(model);
-    let (size, tail) = log.signature()?;
+    // Owned rows: taken from the in-memory cache when it is current, else read (or built)
+    // without filling the cache, so a one-shot CLI command pays for no copy.
+    let sig = repo.model_log(model).signature()?;
+    if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+        if s == sig {
+            return Ok(rows.as_ref().clone());
+        }
+    }
+    read_or_build(repo, model, sig)
+}
+
+/// The rows of one model, newest first, shared: kept in memory per `Repo` while the log's
+/// signature holds, so a long-lived client (the dashboard, the Python package) neither
+/// rebuilds nor re-reads the index for an unchanged model.
+pub fn model_rows_shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<Vec<Row>>> {
+    let sig = repo.model_log(model).signature()?;
+    if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+        if s == sig {
+            return Ok(rows);
+        }
+    }
+    let rows = std::sync::Arc::new(read_or_build(repo, model, sig)?);
+    if let Ok(mut c) = repo.rows.lock() {
+        c.insert(model.clone(), (sig, rows.clone()));
+    }
+    Ok(rows)
+}
+
+fn read_or_build(
+    repo: &Repo,
+    model: &ModelName,
+    (size, tail): (u64, Option<ObjectId>),
+) -> Result<Vec<Row>> {
     let dir = repo.store_dir().join("cache").join("index");
     let path = dir.join(format!("{model}.json"));
     let old = fs::read(&path)

@@ -360,16 +360,17 @@ pub struct ModelSummary {
 pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
     let mut out = Vec::new();
     for m in repo.models()? {
-        let (entries, _) = repo.model_log(&m).entries()?;
-        let last = entries.last();
+        // The last history line and the query index: no full parse of the history.
+        let last = repo.model_log(&m).last()?;
+        let last = last.as_ref();
         let state = last.map(|e| e.state.clone()).unwrap_or_default();
-        let versions = crate::index::model_rows(repo, &m)?.len();
+        let rows = crate::index::model_rows_shared(repo, &m)?;
         out.push(ModelSummary {
             head: state.head,
             aliases: state.aliases,
             tags: state.tags,
-            versions,
-            archived: archived_in(&entries).len(),
+            versions: rows.len(),
+            archived: rows.iter().filter(|r| r.archived).count(),
             last_change: last.map(|e| e.time.to_string()),
             last_author: last.map(|e| e.author.clone()),
             last_action: last.map(|e| e.action.to_string()),

@@ -34,7 +34,7 @@ fn policy_key(repo: &Repo, model: &ModelName) -> Option<(Key, bool)> {
 }
 
 /// Metric keys the rows have, most common first.
-fn metric_keys(rows: &[Row]) -> Vec<String> {
+fn metric_keys(rows: &[&Row]) -> Vec<String> {
     let mut count: BTreeMap<String, usize> = BTreeMap::new();
     for r in rows {
         for k in r.metrics.keys() {
@@ -60,8 +60,8 @@ pub fn models(repo: &Repo) -> Result<String> {
     let sums = crate::refs::model_summaries(repo)?;
     let mut rows = Vec::new();
     for s in &sums {
-        let mut vrows = crate::index::model_rows(repo, &s.model)?;
-        vrows.reverse(); // oldest first
+        let shared = crate::index::model_rows_shared(repo, &s.model)?;
+        let vrows: Vec<&Row> = shared.iter().rev().collect(); // oldest first
         let (key, minimize) = match policy_key(repo, &s.model) {
             Some((k, min)) => (Some(k), min),
             None => (
@@ -178,8 +178,8 @@ fn cell(r: &Row, col: &str) -> String {
 /// The Model page.
 pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
     let model = require_model(repo, name)?;
-    let mut all = crate::index::model_rows(repo, &model)?;
-    all.reverse(); // oldest first: version numbers
+    let shared = crate::index::model_rows_shared(repo, &model)?;
+    let all: Vec<&Row> = shared.iter().rev().collect(); // oldest first: version numbers
     let number: HashMap<CommitId, usize> =
         all.iter().enumerate().map(|(i, r)| (r.id, i + 1)).collect();
     let keys = metric_keys(&all);
@@ -275,8 +275,9 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
     );
     // The version table: filtered with the `list --where` language, newest first.
     let filter = q.get("where").unwrap_or_default();
-    let rows: Vec<Row> = if filter.trim().is_empty() {
-        all.iter().rev().cloned().collect()
+    let listed_rows: Vec<Row>;
+    let rows: Vec<&Row> = if filter.trim().is_empty() {
+        all.iter().rev().copied().collect()
     } else {
         match crate::ops::query::parse_filters(std::slice::from_ref(&filter)) {
             Ok(filters) => {
@@ -289,7 +290,8 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
                         ..Default::default()
                     },
                 )?;
-                listed.into_iter().map(|l| l.row).collect()
+                listed_rows = listed.into_iter().map(|l| l.row).collect();
+                listed_rows.iter().collect()
             }
             // A filter that does not parse is the request's fault: a 400 page.
             Err(e) => return Err(e),

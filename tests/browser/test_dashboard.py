@@ -62,17 +62,18 @@ def build_store(d: Path) -> None:
     # A run with per-step curves (mreg run, --metrics-history).
     script = d / "train.py"
     script.write_text(
-        "import json, math\n"
+        "import json, math, sys\n"
+        "k = int(sys.argv[1])\n"
         "with open('hist.jsonl', 'w') as f:\n"
         "    for s in range(40):\n"
-        "        f.write(json.dumps({'step': s, 'loss': math.exp(-s / 10), 'val_acc': 1 - math.exp(-s / 8)}) + '\\n')\n"
-        "open('ranker.bin', 'wb').write(b'r' * 5000)\n"
-        "json.dump({'val_acc': 0.99}, open('metrics.json', 'w'))\n"
+        "        f.write(json.dumps({'step': s, 'loss': math.exp(-s / (6 + 4 * k)), 'val_acc': 0.9 - 0.05 * k - 0.5 * math.exp(-s / 8)}) + '\\n')\n"
+        "open('ranker.bin', 'wb').write(b'r' * (5000 + k))\n"
+        "json.dump({'val_acc': round(0.9 - 0.05 * k, 3)}, open('metrics.json', 'w'))\n"
     )
     for k in range(3):
         mreg(d, "run", "-q", "--model", "ranker", "--outputs", "ranker.bin", "--metrics-file", "metrics.json",
              "--metrics-history", "hist.jsonl", "--param", f"depth={k + 3}", "-m", f"ranker {k}",
-             "--", "python3", "train.py")
+             "--", "python3", "train.py", str(k))
 
 
 @pytest.fixture(scope="module")
