@@ -35,18 +35,30 @@ def mreg(cwd: Path, *args: str, env: dict | None = None) -> str:
     return p.stdout.strip()
 
 
+def safetensors(path: Path, i: int) -> None:
+    """A small safetensors file (written by hand: no numpy here): `w` changes with `i`,
+    `b` never does, so diffs go down to tensors."""
+    import struct
+
+    w = struct.pack("<64f", *[(k * 0.01) + i * 0.001 for k in range(64)])
+    b = struct.pack("<8f", *[0.5] * 8)
+    header = json.dumps({"b": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
+                         "w": {"dtype": "F32", "shape": [8, 8], "data_offsets": [32, 288]}}).encode()
+    header += b" " * (-len(header) % 8)
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b + w)
+
+
 def build_store(d: Path) -> None:
     mreg(d, "init", "-q")
     for i in range(12):
-        (d / "model.bin").write_bytes(bytes([i]) * (4096 + i))
         t = f"2026-01-{i + 1:02d}T10:00:00Z"
         msg = HOSTILE if i == 5 else f"epoch sweep {i}"
         if i == 0:
-            (d / "model.bin").write_bytes(b"first")
-            mreg(d, "commit", "-q", "model.bin", "--model", "clf")
+            safetensors(d / "model.safetensors", 100)
+            mreg(d, "commit", "-q", "model.safetensors", "--model", "clf")
             mreg(d, "policy", "clf", "--metric", "acc", "--max")
-            (d / "model.bin").write_bytes(bytes([i]) * (4096 + i))
-        mreg(d, "commit", "-q", "model.bin", "--model", "clf", "-m", msg,
+        safetensors(d / "model.safetensors", i)
+        mreg(d, "commit", "-q", "model.safetensors", "--model", "clf", "-m", msg,
              "--param", f"lr={0.1 / (i + 1):.4f}", "--param", "opt=adam",
              "--metric", f"acc={0.70 + 0.02 * i - (0.05 if i == 7 else 0):.3f}",
              "--metric", f"loss={1.0 - 0.06 * i:.3f}", env={"MREG_NOW": t})
@@ -117,7 +129,8 @@ PAGES = [
     ("compare", "/compare?rev=ranker&rev=ranker~1&rev=ranker~2", {"table.compare tbody tr": 3,
                                                                    "svg.chart polyline": 6}),
     ("compare-diff", "/compare?rev=clf&rev=clf~1&diff=1", {"table.compare tbody tr.diff": 2,
-                                                             "table.filediff tbody tr": 1}),
+                                                             "table.filediff tbody tr": 1,
+                                                             "table.tensors tbody tr": 1}),
     ("history", "/history/clf?alias=production", {"table.history tbody tr": 4}),
 ]
 
