@@ -42,16 +42,21 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     }
     let raw = (hi - lo) / n.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
+    // The 1-2-5 step nearest the raw one (in ratio), so the count stays near `n`.
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    let mut t = (lo / step).ceil() * step;
+        .min_by(|a, b| {
+            let d = |s: f64| (s / raw).ln().abs();
+            d(*a).total_cmp(&d(*b))
+        })
+        .unwrap_or(mag);
+    let first = (lo / step).ceil() as i64;
     let mut out = Vec::new();
-    while t <= hi + step * 1e-9 && out.len() < 50 {
-        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
-        t += step;
+    let mut k = first;
+    while (k as f64) * step <= hi + step * 1e-9 && out.len() < 50 {
+        out.push(k as f64 * step);
+        k += 1;
     }
     out
 }
