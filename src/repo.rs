@@ -38,6 +38,14 @@ pub const STORE_DIR: &str = ".modelreg";
 pub struct CompressionConfig {
     pub level: i32,
     pub min_saving: f64,
+    /// Store float data as byte planes (object codec 2). Stores written before it existed
+    /// read as `true`; set `false` for stores that older mreg versions must read.
+    #[serde(default = "yes")]
+    pub float_planes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for CompressionConfig {
@@ -46,6 +54,7 @@ impl Default for CompressionConfig {
         CompressionConfig {
             level: p.level,
             min_saving: p.min_saving,
+            float_planes: p.planes,
         }
     }
 }
@@ -252,6 +261,7 @@ impl Repo {
         let policy = CompressPolicy {
             level: config.compression.level,
             min_saving: config.compression.min_saving,
+            planes: config.compression.float_planes,
         };
         // `locks/` and `tmp/` hold no data (git cannot even track them while empty, as in
         // the checked-in example store): recreate them when missing.

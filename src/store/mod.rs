@@ -9,5 +9,6 @@ pub(crate) mod gc_marks;
 pub mod id;
 pub(crate) mod lock;
 pub mod object;
+pub(crate) mod planes;
 pub mod reach;
 pub(crate) mod safetensors;

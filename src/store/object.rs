@@ -8,8 +8,8 @@
 //! 0..4   magic "MRGO"
 //! 4      header version (1)
 //! 5      kind   (1 chunk, 2 manifest, 3 commit, 4 note, 5 blob)
-//! 6      codec  (0 raw, 1 zstd)
-//! 7      extension length in bytes (0 today; room for e.g. a delta codec's base id)
+//! 6      codec  (0 raw, 1 zstd, 2 byte planes: `store::planes`)
+//! 7      extension length in bytes (the plane layout for codec 2, else 0)
 //! 8..16  uncompressed length, u64 little-endian
 //! 16..   extension, then payload
 //! ```
@@ -73,6 +73,9 @@ impl Kind {
 pub enum Codec {
     Raw = 0,
     Zstd = 1,
+    /// Float data split into byte planes, the compressible ones zstd-coded
+    /// (`store::planes`); the layout is in the header extension.
+    Planes = 2,
 }
 
 /// Compression settings for new objects.
@@ -81,8 +84,20 @@ pub struct CompressPolicy {
     /// zstd level.
     pub level: i32,
     /// Store raw when zstd saves less than this fraction (e.g. 0.05 = 5%): such chunks
-    /// (random-looking float weights) check out faster raw and the disk saving is small.
+    /// check out faster raw and the disk saving is small.
     pub min_saving: f64,
+    /// Store float data as byte planes when they save at least `PLANES_MIN_SAVING`.
+    pub planes: bool,
+}
+
+/// Byte planes decode at memory speed (measured 2.4–3.1 GB/s per thread), so they are
+/// used from a small saving on (fp16 weights save about 15%).
+const PLANES_MIN_SAVING: f64 = 0.03;
+
+thread_local! {
+    /// The plane compressor of this thread (its zstd context is reused across objects).
+    static PLANE_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Default for CompressPolicy {
@@ -92,12 +107,16 @@ impl Default for CompressPolicy {
         CompressPolicy {
             level: 3,
             min_saving: 0.10,
+            planes: true,
         }
     }
 }
 
 /// Bytes trial-compressed to decide whether a large object is worth compressing.
 const SAMPLE: usize = 64 * 1024;
+
+/// An encoded object: its codec, header extension and payload.
+type Encoded = (Codec, Vec<u8>, Vec<u8>);
 
 /// Parsed header of a stored object.
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +142,7 @@ fn parse_header(id: &ObjectId, buf: &[u8]) -> Result<Header> {
     let codec = match buf[6] {
         0 => Codec::Raw,
         1 => Codec::Zstd,
+        2 => Codec::Planes,
         c => return Err(corrupt(&format!("unknown codec {c}"))),
     };
     let ext_len = buf[7] as usize;
@@ -205,17 +225,17 @@ impl ObjectStore {
         if path.is_file() || self.pending_lock().ids.contains(&id) {
             return Ok(exists(()));
         }
-        let compressed = self.compress(data, &path)?;
-        let (codec, payload) = match &compressed {
-            Some(c) => (Codec::Zstd, c.as_slice()),
-            None => (Codec::Raw, data),
+        let encoded = self.encode(data, &path)?;
+        let (codec, ext, payload) = match &encoded {
+            Some((codec, ext, payload)) => (*codec, ext.as_slice(), payload.as_slice()),
+            None => (Codec::Raw, &[][..], data),
         };
         let mut header = [0u8; HEADER_LEN];
         header[0..4].copy_from_slice(MAGIC);
         header[4] = HEADER_VERSION;
         header[5] = kind as u8;
         header[6] = codec as u8;
-        header[7] = 0;
+        header[7] = u8::try_from(ext.len()).expect("extensions are short");
         header[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
 
         let mut tmp = tempfile::Builder::new()
@@ -223,6 +243,7 @@ impl ObjectStore {
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
         tmp.write_all(&header)
+            .and_then(|_| tmp.write_all(ext))
             .and_then(|_| tmp.write_all(payload))
             .ctx("writing object", tmp.path().to_path_buf())?;
         // Objects are read-only once named, as in git.
@@ -236,7 +257,7 @@ impl ObjectStore {
         pending.objects.push((id, tmp.into_temp_path()));
         Ok(Put {
             id,
-            stored_bytes: (HEADER_LEN + payload.len()) as u64,
+            stored_bytes: (HEADER_LEN + ext.len() + payload.len()) as u64,
         })
     }
 
@@ -278,23 +299,87 @@ impl ObjectStore {
         self.pending.lock().expect("pending set is never poisoned")
     }
 
-    /// The zstd encoding of `data`, or None when it does not save `min_saving`. A large
-    /// object is first judged on a sample, so incompressible data costs one small trial.
-    fn compress(&self, data: &[u8], path: &Path) -> Result<Option<Vec<u8>>> {
+    /// How to store `data`: (codec, header extension, payload), or None for raw.
+    ///
+    /// Float data (judged by plane entropies on a sample, whatever the file format: a
+    /// safetensors tensor, a slice of a PyTorch zip, an ONNX initializer) goes to byte
+    /// planes when they save `PLANES_MIN_SAVING` and beat zstd on the same sample; other
+    /// data to zstd when it saves `min_saving` (a large object is judged on a sample
+    /// first); the rest is stored raw.
+    fn encode(&self, data: &[u8], path: &Path) -> Result<Option<Encoded>> {
         if data.len() < 64 || self.policy.level <= 0 {
             return Ok(None);
         }
-        let saving = |c: &[u8], n: usize| 1.0 - c.len() as f64 / n as f64;
+        let saving = |c: usize, n: usize| 1.0 - c as f64 / n as f64;
+        let planes = if self.policy.planes {
+            crate::planes::choose(data).filter(|(_, s)| *s >= PLANES_MIN_SAVING)
+        } else {
+            None
+        };
         if data.len() > 4 * SAMPLE {
             let mid = data.len() / 2;
             let trial = zstd::bulk::compress(&data[mid..mid + SAMPLE], self.policy.level)
                 .ctx("compressing object", path)?;
-            if saving(&trial, SAMPLE) < self.policy.min_saving {
+            let zstd_saving = saving(trial.len(), SAMPLE);
+            if let Some((layout, s)) = planes {
+                if s > zstd_saving {
+                    return self.encode_planes(data, layout, path);
+                }
+            }
+            if zstd_saving < self.policy.min_saving {
                 return Ok(None);
             }
+        } else if let Some((layout, _)) = planes {
+            // Small enough to try both in full.
+            let p = self.encode_planes(data, layout, path)?;
+            let c =
+                zstd::bulk::compress(data, self.policy.level).ctx("compressing object", path)?;
+            let plane_len = p.as_ref().map_or(usize::MAX, |(_, e, b)| e.len() + b.len());
+            if plane_len <= c.len() {
+                return Ok(p);
+            }
+            return Ok(
+                (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
+                    Codec::Zstd,
+                    Vec::new(),
+                    c,
+                )),
+            );
         }
         let c = zstd::bulk::compress(data, self.policy.level).ctx("compressing object", path)?;
-        Ok((saving(&c, data.len()) >= self.policy.min_saving).then_some(c))
+        Ok(
+            (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
+                Codec::Zstd,
+                Vec::new(),
+                c,
+            )),
+        )
+    }
+
+    /// Byte planes, kept only when they really save `PLANES_MIN_SAVING`.
+    fn encode_planes(
+        &self,
+        data: &[u8],
+        layout: crate::planes::Layout,
+        path: &Path,
+    ) -> Result<Option<Encoded>> {
+        let (ext, payload) = PLANE_COMPRESSOR
+            .with(|c| -> std::io::Result<_> {
+                let mut slot = c.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(crate::planes::compressor()?);
+                }
+                crate::planes::encode(data, layout, slot.as_mut().expect("just set"))
+            })
+            .ctx("compressing object", path)?;
+        let stored = ext.len() + payload.len();
+        Ok(
+            (1.0 - stored as f64 / data.len() as f64 >= PLANES_MIN_SAVING).then_some((
+                Codec::Planes,
+                ext,
+                payload,
+            )),
+        )
     }
 
     /// Make every object written so far durable and visible: one sync of the filesystem
@@ -369,11 +454,11 @@ impl ObjectStore {
         // Read the payload straight into its final buffer: a raw object needs no copy.
         let cap = match h.codec {
             Codec::Raw => h.raw_len as usize,
-            Codec::Zstd => 0,
+            Codec::Zstd | Codec::Planes => 0,
         };
         let mut payload = Vec::with_capacity(cap);
         f.read_to_end(&mut payload).ctx("reading object", &path)?;
-        finish_decode(id, h, payload)
+        finish_decode(id, h, &ext, payload)
     }
 
     /// Read an object and require its kind.
@@ -482,11 +567,16 @@ pub fn decode(id: &ObjectId, buf: &[u8]) -> Result<(Kind, Vec<u8>)> {
     if buf.len() < start {
         return Err(corrupt("truncated extension".into()));
     }
-    finish_decode(id, h, buf[start..].to_vec())
+    finish_decode(id, h, &buf[HEADER_LEN..start], buf[start..].to_vec())
 }
 
 /// Decode a payload read from disk and verify it against the id.
-fn finish_decode(id: &ObjectId, h: Header, payload: Vec<u8>) -> Result<(Kind, Vec<u8>)> {
+fn finish_decode(
+    id: &ObjectId,
+    h: Header,
+    ext: &[u8],
+    payload: Vec<u8>,
+) -> Result<(Kind, Vec<u8>)> {
     let corrupt = |why: String| Error::CorruptObject {
         id: id.to_hex(),
         why,
@@ -495,6 +585,8 @@ fn finish_decode(id: &ObjectId, h: Header, payload: Vec<u8>) -> Result<(Kind, Ve
         Codec::Raw => payload,
         Codec::Zstd => zstd::bulk::decompress(&payload, h.raw_len as usize)
             .map_err(|e| corrupt(format!("zstd: {e}")))?,
+        Codec::Planes => crate::planes::decode(ext, &payload, h.raw_len as usize)
+            .map_err(|e| corrupt(format!("byte planes: {e}")))?,
     };
     if data.len() as u64 != h.raw_len {
         return Err(corrupt(format!(
@@ -546,6 +638,85 @@ mod tests {
         assert_eq!(s.get(&p.id).unwrap(), (Kind::Chunk, data.clone()));
         assert_eq!(s.find_prefix(&p.id.to_hex()[..6]).unwrap(), vec![p.id]);
         assert!(s.get_kind(&p.id, Kind::Commit).is_err());
+    }
+
+    /// N(0, 0.02)-like f32 weights.
+    fn floats(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .flat_map(|_| {
+                let s: f64 = (0..4).map(|_| next()).sum::<f64>() - 2.0;
+                ((s * 0.035) as f32).to_le_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn float_chunks_are_stored_as_byte_planes_and_read_back_verified() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        for data in [floats(300_000, 7), floats(20_000, 8)] {
+            let p = s.put(Kind::Chunk, &data).unwrap();
+            s.flush().unwrap();
+            assert_eq!(s.header(&p.id).unwrap().codec, Codec::Planes);
+            assert!(
+                (p.stored_bytes as f64) < data.len() as f64 * 0.9,
+                "{} of {}",
+                p.stored_bytes,
+                data.len()
+            );
+            assert_eq!(s.get(&p.id).unwrap(), (Kind::Chunk, data.clone()));
+            // As received from a remote: the on-disk bytes decode and verify.
+            let enc = s.read_encoded(&p.id).unwrap();
+            assert_eq!(decode(&p.id, &enc).unwrap().1, data);
+        }
+    }
+
+    #[test]
+    fn byte_planes_can_be_turned_off() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ObjectStore::new(
+            d.path().join("objects"),
+            d.path().join("tmp"),
+            CompressPolicy {
+                planes: false,
+                ..Default::default()
+            },
+        );
+        std::fs::create_dir_all(d.path().join("tmp")).unwrap();
+        std::fs::create_dir_all(d.path().join("objects")).unwrap();
+        let data = floats(300_000, 9);
+        let p = s.put(Kind::Chunk, &data).unwrap();
+        s.flush().unwrap();
+        assert_ne!(s.header(&p.id).unwrap().codec, Codec::Planes);
+        assert_eq!(s.get(&p.id).unwrap().1, data);
+    }
+
+    #[test]
+    fn a_damaged_plane_object_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let data = floats(100_000, 10);
+        let p = s.put(Kind::Chunk, &data).unwrap();
+        s.flush().unwrap();
+        let enc = s.read_encoded(&p.id).unwrap();
+        // Every byte of the header extension, and bytes across the payload.
+        let ext_len = enc[7] as usize;
+        assert!(ext_len > 0);
+        let positions: Vec<usize> = (HEADER_LEN..HEADER_LEN + ext_len)
+            .chain((HEADER_LEN + ext_len..enc.len()).step_by(4099))
+            .collect();
+        for i in positions {
+            let mut bad = enc.clone();
+            bad[i] ^= 0x5A;
+            assert!(decode(&p.id, &bad).is_err(), "flip at {i} went unnoticed");
+        }
     }
 
     #[test]

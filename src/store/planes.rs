@@ -1,0 +1,427 @@
+//! The byte-plane codec for float data (object codec 2, `Codec::Planes`).
+//!
+//! Float weights barely compress as they are: every byte position mixes sign, exponent and
+//! mantissa bits. Split into byte planes (byte k of every element in plane k), the
+//! exponent plane compresses about 3× while the mantissa planes stay near 8 bits of entropy
+//! and are stored raw. Each element is first rotated left by one bit (ZipNN's trick): the
+//! sign moves to the bottom, so the top plane holds exactly the 8 exponent bits of an f32
+//! or a bf16.
+//!
+//! Nothing tells the codec what a chunk holds (a safetensors tensor, a slice of a PyTorch
+//! zip, an ONNX initializer): [`choose`] estimates, on a sample, the order-0 entropy of the
+//! planes for element widths 4 and 2 at every phase (a content-defined chunk may start
+//! mid-element) and picks the smallest, or none when planes do not pay.
+//!
+//! Layout (the object header's extension, then the payload):
+//! ```text
+//! ext:     width (2|4), phase (< width), then per plane: mode (0 raw, 1 zstd), length u32 LE
+//! payload: the first `phase` bytes raw, the planes in order, the tail (< width bytes) raw
+//! ```
+//! Decoding trusts nothing: every length is checked against the recorded object length.
+
+use std::cell::RefCell;
+use std::io;
+use std::mem::MaybeUninit;
+
+const PLANE_RAW: u8 = 0;
+const PLANE_ZSTD: u8 = 1;
+/// The largest sample [`choose`] looks at.
+const SAMPLE: usize = 64 * 1024;
+
+/// How a chunk is split: element width in bytes and the offset of the first element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub width: usize,
+    pub phase: usize,
+}
+
+/// Split `data` (whole elements) into `w` planes, rotating each element left by one bit.
+fn split(data: &[u8], w: usize) -> Vec<Vec<u8>> {
+    let n = data.len() / w;
+    let mut planes = vec![vec![0u8; n]; w];
+    match w {
+        4 => {
+            let [p0, p1, p2, p3] = &mut planes[..] else {
+                unreachable!()
+            };
+            // Zipped iterators: no bounds checks in the loop.
+            let outs = p0
+                .iter_mut()
+                .zip(p1.iter_mut())
+                .zip(p2.iter_mut())
+                .zip(p3.iter_mut());
+            for (c, (((a, b), c2), d)) in data[..n * 4].chunks_exact(4).zip(outs) {
+                let r = u32::from_le_bytes([c[0], c[1], c[2], c[3]]).rotate_left(1);
+                *a = r as u8;
+                *b = (r >> 8) as u8;
+                *c2 = (r >> 16) as u8;
+                *d = (r >> 24) as u8;
+            }
+        }
+        2 => {
+            let [p0, p1] = &mut planes[..] else {
+                unreachable!()
+            };
+            for (c, (a, b)) in data[..n * 2]
+                .chunks_exact(2)
+                .zip(p0.iter_mut().zip(p1.iter_mut()))
+            {
+                let r = u16::from_le_bytes([c[0], c[1]]).rotate_left(1);
+                *a = r as u8;
+                *b = (r >> 8) as u8;
+            }
+        }
+        _ => unreachable!("widths are 2 or 4"),
+    }
+    planes
+}
+
+/// Interleave planes back into `out` (n × w bytes, written in full), undoing the rotation.
+fn merge(planes: &[&[u8]], w: usize, out: &mut [MaybeUninit<u8>]) {
+    match (w, planes) {
+        (4, [p0, p1, p2, p3]) => {
+            let ins = p0.iter().zip(p1.iter()).zip(p2.iter()).zip(p3.iter());
+            for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(ins) {
+                let r = *a as u32 | (*b as u32) << 8 | (*c as u32) << 16 | (*d as u32) << 24;
+                for (slot, byte) in o.iter_mut().zip(r.rotate_right(1).to_le_bytes()) {
+                    slot.write(byte);
+                }
+            }
+        }
+        (2, [p0, p1]) => {
+            for (o, (a, b)) in out.chunks_exact_mut(2).zip(p0.iter().zip(p1.iter())) {
+                let r = *a as u16 | (*b as u16) << 8;
+                for (slot, byte) in o.iter_mut().zip(r.rotate_right(1).to_le_bytes()) {
+                    slot.write(byte);
+                }
+            }
+        }
+        _ => unreachable!("validated by decode"),
+    }
+}
+
+fn write_bytes(out: &mut [MaybeUninit<u8>], src: &[u8]) {
+    for (slot, b) in out.iter_mut().zip(src) {
+        slot.write(*b);
+    }
+}
+
+/// Order-0 entropy of a plane, in bits per byte, from every `stride`-th byte.
+fn entropy(p: &[u8], stride: usize) -> f64 {
+    let mut h = [0u32; 256];
+    let mut n = 0u32;
+    for b in p.iter().step_by(stride.max(1)) {
+        h[*b as usize] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 8.0;
+    }
+    let n = n as f64;
+    h.iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let q = c as f64 / n;
+            -q * q.log2()
+        })
+        .sum()
+}
+
+/// Estimated encoded size of `data` under a layout (planes at their entropy, or raw).
+fn estimate(data: &[u8], l: Layout) -> usize {
+    if data.len() <= l.phase + l.width {
+        return data.len();
+    }
+    let body = &data[l.phase..];
+    let planes = split(body, l.width);
+    let n = planes[0].len();
+    let coded: usize = planes
+        .iter()
+        .map(|p| {
+            let bits = entropy(p, 1);
+            // zstd's tuned fast mode lands a few percent above order-0 entropy.
+            let est = (n as f64 * bits / 8.0 * 1.03) as usize + 64;
+            est.min(n)
+        })
+        .sum();
+    l.phase + coded + (body.len() - n * l.width)
+}
+
+/// The best layout for `data`, judged on a sample from its middle, with its estimated
+/// saving on the sample (a fraction), or None for small data.
+pub(crate) fn choose(data: &[u8]) -> Option<(Layout, f64)> {
+    if data.len() < 4 * 1024 {
+        return None;
+    }
+    // A sample starting at a multiple of 4, so phases are the same as in `data`.
+    let take = SAMPLE.min(data.len());
+    let start = ((data.len() - take) / 2) & !3;
+    let sample = &data[start..start + take];
+    let mut best: Option<(Layout, usize)> = None;
+    for (width, phases) in [(4usize, 4usize), (2, 2)] {
+        for phase in 0..phases {
+            let l = Layout { width, phase };
+            let e = estimate(sample, l);
+            if best.is_none_or(|(_, b)| e < b) {
+                best = Some((l, e));
+            }
+        }
+    }
+    best.map(|(l, e)| (l, 1.0 - e as f64 / sample.len() as f64))
+}
+
+/// A zstd compressor tuned for exponent planes: level 1 without effort spent on matches
+/// (match-finding hurts there; measured 2.96× at 245 MB/s on a bf16 exponent plane, near
+/// Huffman's 3.03×).
+pub(crate) fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
+    use zstd::stream::raw::CParameter;
+    let mut c = zstd::bulk::Compressor::new(1)?;
+    c.set_parameter(CParameter::MinMatch(7))?;
+    c.set_parameter(CParameter::SearchLog(1))?;
+    c.set_parameter(CParameter::HashLog(10))?;
+    c.set_parameter(CParameter::Strategy(zstd::zstd_safe::Strategy::ZSTD_fast))?;
+    Ok(c)
+}
+
+/// Encode `data` as planes: (extension, payload). Planes near 8 bits of entropy per byte,
+/// or that zstd does not shrink, are stored raw.
+pub(crate) fn encode(
+    data: &[u8],
+    l: Layout,
+    comp: &mut zstd::bulk::Compressor<'_>,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let body = &data[l.phase.min(data.len())..];
+    let planes = split(body, l.width);
+    let n = planes[0].len();
+    let mut ext = vec![l.width as u8, l.phase as u8];
+    let mut payload = Vec::with_capacity(data.len());
+    payload.extend_from_slice(&data[..l.phase.min(data.len())]);
+    for p in &planes {
+        let coded = if entropy(p, 7) < 7.7 {
+            Some(comp.compress(p)?).filter(|c| c.len() + 64 < n)
+        } else {
+            None
+        };
+        let (mode, bytes) = match &coded {
+            Some(c) => (PLANE_ZSTD, c.as_slice()),
+            None => (PLANE_RAW, p.as_slice()),
+        };
+        ext.push(mode);
+        ext.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        payload.extend_from_slice(bytes);
+    }
+    payload.extend_from_slice(&body[n * l.width..]);
+    Ok((ext, payload))
+}
+
+thread_local! {
+    /// This thread's zstd decoder and plane buffers, reused across objects (checkout decodes
+    /// chunks on every core; a fresh context and buffers per plane cost more than decoding).
+    static DECODER: RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<Vec<u8>>)>> =
+        const { RefCell::new(None) };
+}
+
+/// Decode a plane-coded payload of an object whose recorded length is `raw_len`.
+pub(crate) fn decode(ext: &[u8], payload: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
+    let (&width, &phase) = match ext {
+        [w, p, ..] => (w, p),
+        _ => return Err("plane extension too short".into()),
+    };
+    let (w, phase) = (width as usize, phase as usize);
+    if (w != 2 && w != 4) || phase >= w {
+        return Err(format!("plane layout width {w} phase {phase}"));
+    }
+    if ext.len() != 2 + 5 * w {
+        return Err("plane extension length".into());
+    }
+    // Data shorter than the phase is all head (as `encode` writes it).
+    let phase = phase.min(raw_len);
+    if payload.len() < phase {
+        return Err("shorter than the layout's head".into());
+    }
+    let n = (raw_len - phase) / w;
+    let tail = raw_len - phase - n * w;
+    DECODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
+            *slot = Some((d, Vec::new()));
+        }
+        let (dec, bufs) = slot.as_mut().expect("just set");
+        bufs.resize_with(w, Vec::new);
+        let mut off = phase;
+        let mut spans: Vec<Option<(usize, usize)>> = Vec::with_capacity(w);
+        for k in 0..w {
+            let e = &ext[2 + 5 * k..7 + 5 * k];
+            let len = u32::from_le_bytes([e[1], e[2], e[3], e[4]]) as usize;
+            let end = off
+                .checked_add(len)
+                .filter(|&x| x <= payload.len())
+                .ok_or("a plane runs past the payload")?;
+            match e[0] {
+                PLANE_RAW if len == n => spans.push(Some((off, end))),
+                PLANE_RAW => return Err("raw plane of the wrong length".into()),
+                PLANE_ZSTD => {
+                    let buf = &mut bufs[k];
+                    buf.clear();
+                    buf.reserve(n);
+                    // Bounded by the capacity: a frame that claims more is an error.
+                    dec.decompress_to_buffer(&payload[off..end], buf)
+                        .map_err(|e| format!("plane {k}: zstd: {e}"))?;
+                    if buf.len() != n {
+                        return Err(format!("plane {k} decodes to the wrong length"));
+                    }
+                    spans.push(None);
+                }
+                m => return Err(format!("unknown plane mode {m}")),
+            }
+            off = end;
+        }
+        if payload.len() - off != tail {
+            return Err("payload length differs from the layout".into());
+        }
+        let planes: Vec<&[u8]> = spans
+            .iter()
+            .enumerate()
+            .map(|(k, s)| match s {
+                Some((a, b)) => &payload[*a..*b],
+                None => bufs[k].as_slice(),
+            })
+            .collect();
+        // Every byte of `out` is written below (head, planes, tail) before it is exposed.
+        let mut out: Vec<u8> = Vec::with_capacity(raw_len);
+        let spare = &mut out.spare_capacity_mut()[..raw_len];
+        write_bytes(&mut spare[..phase], &payload[..phase]);
+        merge(&planes, w, &mut spare[phase..phase + n * w]);
+        write_bytes(&mut spare[phase + n * w..], &payload[off..]);
+        // SAFETY: the three writes above initialized all `raw_len` bytes: the head
+        // (`phase` bytes), `n` elements of `w` bytes (`merge` writes every element: each plane
+        // holds exactly `n` bytes, checked above), and the tail (`tail` bytes, checked equal to
+        // what remains of the payload).
+        unsafe { out.set_len(raw_len) };
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    /// N(0, 0.02)-like f32 weights (sum of uniforms), as little-endian bytes.
+    fn weights(n: usize, seed: u64) -> Vec<u8> {
+        let mut r = rng(seed);
+        let mut out = Vec::with_capacity(n * 4);
+        for _ in 0..n {
+            let s: f64 = (0..4)
+                .map(|_| (r() >> 11) as f64 / (1u64 << 53) as f64)
+                .sum::<f64>()
+                - 2.0;
+            out.extend_from_slice(&((s * 0.035) as f32).to_le_bytes());
+        }
+        out
+    }
+
+    fn bf16(f32s: &[u8]) -> Vec<u8> {
+        f32s.chunks_exact(4)
+            .flat_map(|c| {
+                let u = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                let r = (u + 0x7FFF + ((u >> 16) & 1)) >> 16;
+                (r as u16).to_le_bytes()
+            })
+            .collect()
+    }
+
+    fn round_trip(data: &[u8], l: Layout) -> usize {
+        let mut c = compressor().unwrap();
+        let (ext, payload) = encode(data, l, &mut c).unwrap();
+        assert_eq!(decode(&ext, &payload, data.len()).unwrap(), data, "{l:?}");
+        ext.len() + payload.len()
+    }
+
+    #[test]
+    fn every_layout_round_trips_odd_lengths_and_special_values() {
+        let mut data = weights(5000, 1);
+        for v in [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            f32::MIN_POSITIVE / 3.0,
+            f32::MAX,
+        ] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        data.extend_from_slice(&[1, 2, 3]);
+        for len in [0, 1, 2, 3, 4, 5, 7, 64, 4097, data.len()] {
+            for (width, phases) in [(4, 4), (2, 2)] {
+                for phase in 0..phases {
+                    round_trip(&data[..len], Layout { width, phase });
+                }
+            }
+        }
+        let mut r = rng(9);
+        let random: Vec<u8> = (0..100_003).map(|_| r() as u8).collect();
+        round_trip(&random, Layout { width: 4, phase: 1 });
+    }
+
+    #[test]
+    fn floats_are_detected_with_their_width_and_phase() {
+        let f = weights(100_000, 2);
+        let (l, saving) = choose(&f).unwrap();
+        assert_eq!(l, Layout { width: 4, phase: 0 });
+        assert!(saving > 0.12, "{saving}");
+        // The same floats starting one byte into the chunk.
+        let mut shifted = vec![7u8];
+        shifted.extend_from_slice(&f);
+        assert_eq!(choose(&shifted).unwrap().0, Layout { width: 4, phase: 1 });
+        let b = bf16(&f);
+        let (l, saving) = choose(&b).unwrap();
+        assert_eq!(l.width, 2);
+        assert!(saving > 0.25, "{saving}");
+        let size = round_trip(&b, l);
+        assert!(
+            (b.len() as f64 / size as f64) > 1.35,
+            "{}",
+            b.len() as f64 / size as f64
+        );
+        // Random bytes: no layout saves anything.
+        let mut r = rng(3);
+        let random: Vec<u8> = (0..100_000).map(|_| r() as u8).collect();
+        assert!(choose(&random).unwrap().1 < 0.01);
+    }
+
+    #[test]
+    fn corrupt_layouts_are_errors_not_panics() {
+        let f = weights(10_000, 4);
+        let mut c = compressor().unwrap();
+        let (ext, payload) = encode(&f, Layout { width: 4, phase: 0 }, &mut c).unwrap();
+        assert!(decode(&ext, &payload, f.len() + 1).is_err());
+        assert!(decode(&ext, &payload[..payload.len() - 1], f.len()).is_err());
+        assert!(decode(&ext[..5], &payload, f.len()).is_err());
+        let mut bad = ext.clone();
+        bad[0] = 3;
+        assert!(decode(&bad, &payload, f.len()).is_err());
+        for i in 0..ext.len() {
+            for v in [0u8, 1, 0x7F, 0xFF] {
+                let mut e = ext.clone();
+                e[i] = v;
+                let _ = decode(&e, &payload, f.len());
+            }
+        }
+        let mut p = payload.clone();
+        for i in (0..p.len()).step_by(997) {
+            p[i] ^= 0x55;
+        }
+        let _ = decode(&ext, &p, f.len());
+    }
+}
