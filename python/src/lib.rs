@@ -647,14 +647,7 @@ impl Store {
                 .map(|a| AliasName::new(a).map(RefName::Alias))
                 .transpose()?;
             let (entries, _) = self.repo.model_log(&model).entries()?;
-            let selected: Vec<_> = entries
-                .iter()
-                .filter(|e| {
-                    key.as_ref()
-                        .is_none_or(|k| e.changes.iter().any(|c| &c.name == k))
-                })
-                .collect();
-            Ok(json(&selected))
+            Ok(json(&mreg::history::moves_of(&entries, key.as_ref())))
         })
     }
 

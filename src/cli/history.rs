@@ -61,9 +61,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .transpose()?;
     if let Some(at) = &a.at {
         let t = parse_at(at)?;
-        let at_entry = entries
-            .iter()
-            .rfind(|e| e.time.system_time().is_some_and(|et| et <= t));
+        let at_entry = mreg::history::entry_at(&entries, t);
         let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
         let value = match &a.alias {
             Some(al) => serde_json::json!({ al: state.aliases.get(al.as_str()) }),
@@ -105,13 +103,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         return Ok(Output::ok(s));
     }
-    let selected: Vec<_> = entries
-        .iter()
-        .filter(|e| {
-            key.as_ref()
-                .is_none_or(|k| e.changes.iter().any(|c| &c.name == k))
-        })
-        .collect();
+    let selected = mreg::history::moves_of(&entries, key.as_ref());
     if a.json {
         return Ok(Output::ok(super::json(&selected)));
     }

@@ -286,6 +286,22 @@ pub struct LogEntry {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// The entries that moved `name` (every entry for None), oldest first: `history --alias`.
+pub fn moves_of<'a>(entries: &'a [LogEntry], name: Option<&RefName>) -> Vec<&'a LogEntry> {
+    entries
+        .iter()
+        .filter(|e| name.is_none_or(|k| e.changes.iter().any(|c| &c.name == k)))
+        .collect()
+}
+
+/// The entry in force at time `t`: the last one written at or before it (`history --at`,
+/// "what was production on that date").
+pub fn entry_at(entries: &[LogEntry], t: std::time::SystemTime) -> Option<&LogEntry> {
+    entries
+        .iter()
+        .rfind(|e| e.time.system_time().is_some_and(|et| et <= t))
+}
+
 /// Diff two states into the list of ref changes.
 pub fn diff_states(old: &RefState, new: &RefState) -> Vec<RefChange> {
     let (a, b) = (old.refs(), new.refs());

@@ -483,18 +483,7 @@ fn kv_table(pairs: &[(String, String)], head: [&str; 2]) -> String {
 }
 
 fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::format::human_size(n)
 }
 
 /// Charts of a version's curves (one per curve).
@@ -1137,9 +1126,7 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
     );
     if let Some(at) = &at {
         let t = crate::ops::query::parse_time_bound(at, true)?;
-        let entry = entries
-            .iter()
-            .rfind(|e| e.time.system_time().is_some_and(|et| et <= t));
+        let entry = crate::history::entry_at(&entries, t);
         let state = entry.map(|e| e.state.clone()).unwrap_or_default();
         s.push_str("<h2>At that time</h2>");
         let refs: Vec<(Vec<String>, bool)> = state
@@ -1174,13 +1161,9 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
             );
         }
     }
-    let rows: Vec<(Vec<String>, bool)> = entries
-        .iter()
+    let rows: Vec<(Vec<String>, bool)> = crate::history::moves_of(&entries, key.as_ref())
+        .into_iter()
         .rev()
-        .filter(|e| {
-            key.as_ref()
-                .is_none_or(|k| e.changes.iter().any(|c| &c.name == k))
-        })
         .take(1000)
         .map(|e| {
             let changes: Vec<String> = e
