@@ -76,7 +76,7 @@ fn sample_commit() -> Commit {
 
 #[test]
 fn mutated_commits_never_panic() {
-    let bytes = sample_commit().encode().unwrap();
+    let bytes = sample_commit().encode().expect("a valid commit encodes");
     never_panics(1, 3000, &bytes, |b| {
         if let Ok(c) = Commit::decode(&ObjectId::hash(b), b) {
             // What decodes must be safe to use: paths validated, roots usable.
@@ -120,12 +120,12 @@ fn mutated_manifests_never_panic() {
 
 #[test]
 fn mutated_history_lines_never_panic() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("a temp dir");
     let log = ModelLog::new(d.path().join("m"));
     for (i, x) in [b"a", b"b", b"c"].iter().enumerate() {
         log.update(
             MoveInfo {
-                time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+                time: crate::Timestamp::parse("2026-01-01T00:00:00Z").expect("a valid time"),
                 author: "t".into(),
                 message: format!("v{i}"),
             },
@@ -133,18 +133,18 @@ fn mutated_history_lines_never_panic() {
             |t| {
                 t.set_head(crate::id::CommitId(ObjectId::hash(*x)));
                 t.set_alias(
-                    &crate::names::AliasName::new("production").unwrap(),
+                    &crate::names::AliasName::new("production").expect("a valid alias"),
                     crate::id::CommitId(ObjectId::hash(*x)),
                 );
                 t.edit_label(crate::id::CommitId(ObjectId::hash(*x)), "baseline", true);
                 Ok(())
             },
         )
-        .unwrap();
+        .expect("history entries are written");
     }
-    let valid = std::fs::read(log.path()).unwrap();
+    let valid = std::fs::read(log.path()).expect("the log was written");
     never_panics(3, 600, &valid, |b| {
-        std::fs::write(log.path(), b).unwrap();
+        std::fs::write(log.path(), b).expect("the mutated log is written");
         let _ = log.entries();
         let _ = log.state();
         let _ = log.signature();
@@ -170,12 +170,12 @@ fn crafted_safetensors_headers_never_panic() {
         r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F16","shape":[4],"data_offsets":[16,24]}}"#,
         24,
     );
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("a temp dir");
     let store = crate::object::test_store(d.path());
     never_panics(4, 1500, &valid, |b| {
         let _ = crate::chunker::chunk_spans(b);
         // Through the store, as `diff` reads it.
-        let chunk = store.put(Kind::Chunk, b).unwrap();
+        let chunk = store.put(Kind::Chunk, b).expect("the chunk is stored");
         let m = Manifest {
             size: b.len() as u64,
             blake3: ObjectId::hash(b),
@@ -188,8 +188,11 @@ fn crafted_safetensors_headers_never_panic() {
                 }]
             },
         };
-        let mid = store.put(Kind::Manifest, &m.encode()).unwrap().id;
-        store.flush().unwrap();
+        let mid = store
+            .put(Kind::Manifest, &m.encode())
+            .expect("the object is stored")
+            .id;
+        store.flush().expect("objects are flushed");
         if let Ok(r) = crate::diff::ManifestReader::new(&store, &mid) {
             let _ = crate::diff::header(&r);
         }
@@ -204,19 +207,28 @@ fn crafted_safetensors_headers_never_panic() {
 
 #[test]
 fn a_manifest_lying_about_chunk_lengths_is_an_error_in_diff() {
-    let d = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().expect("a temp dir");
     let store = crate::object::test_store(d.path());
-    let a = store.put(Kind::Chunk, &[1u8; 10]).unwrap().id;
-    let b = store.put(Kind::Chunk, &[2u8; 20]).unwrap().id;
+    let a = store
+        .put(Kind::Chunk, &[1u8; 10])
+        .expect("the object is stored")
+        .id;
+    let b = store
+        .put(Kind::Chunk, &[2u8; 20])
+        .expect("the object is stored")
+        .id;
     // Lengths swapped: they still add up to the size, so parsing accepts it.
     let m = Manifest {
         size: 30,
         blake3: ObjectId::hash(b"whatever"),
         chunks: vec![ChunkRef { id: a, len: 20 }, ChunkRef { id: b, len: 10 }],
     };
-    let mid = store.put(Kind::Manifest, &m.encode()).unwrap().id;
-    store.flush().unwrap();
-    let r = crate::diff::ManifestReader::new(&store, &mid).unwrap();
+    let mid = store
+        .put(Kind::Manifest, &m.encode())
+        .expect("the object is stored")
+        .id;
+    store.flush().expect("objects are flushed");
+    let r = crate::diff::ManifestReader::new(&store, &mid).expect("the manifest reads");
     let got = catch_unwind(AssertUnwindSafe(|| r.read(0, 30)));
     assert!(matches!(got, Ok(Err(_))), "an error, not a panic or a loop");
 }
