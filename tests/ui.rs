@@ -289,10 +289,19 @@ fn report_in_markdown_and_self_contained_html() {
     let html = std::fs::read_to_string(out).unwrap();
     assert!(html.starts_with("<!doctype html>") && html.contains("<style>"));
     assert!(html.contains("<svg class=\"graph\""));
-    assert!(
-        !html.contains("http://") || !html.contains("src=\"http"),
-        "no remote resources"
-    );
+    // Nothing is fetched: no src or href to any host (the only URL is SVG's xmlns).
+    for attr in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "url(http",
+    ] {
+        assert!(
+            !html.contains(attr),
+            "remote resource {attr:?} in the report"
+        );
+    }
     assert!(
         !html.contains("<link"),
         "self-contained: no linked stylesheet"

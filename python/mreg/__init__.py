@@ -50,6 +50,7 @@ from typing import (
 )
 
 from . import _native
+from . import errors as _errors
 from .errors import (
     ConflictError,
     CorruptStoreError,
@@ -87,21 +88,9 @@ __all__ = [
     "Promotion",
     "AliasMove",
     "ModelInfo",
-    "Error",
-    "NotARepoError",
-    "NotFoundError",
-    "UnknownRevisionError",
-    "UnknownModelError",
-    "ConflictError",
-    "PrunedError",
-    "CorruptStoreError",
-    "InvalidArgumentError",
-    "RefusedError",
-    "RemoteError",
-    "RunError",
-    "GitError",
-    "StoreIOError",
 ]
+# The exception classes, as `mreg.errors` lists them (one list to keep).
+__all__ += _errors.__all__
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: A progress callback: ``(phase, done_bytes, total_bytes)``.

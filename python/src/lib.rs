@@ -76,20 +76,17 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> mreg::Resu
     serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }
 
-/// The author of new commits and moves, as the CLI chooses it: MREG_AUTHOR, else git's
-/// user.name and user.email, else $USER.
+/// The author of new commits and moves, as the CLI chooses it: the caller's `author=`,
+/// else MREG_AUTHOR, else git's user.name and user.email, else $USER.
 fn author(given: Option<String>) -> String {
-    if let Some(a) = given.filter(|a| !a.trim().is_empty()) {
-        return a.trim().to_string();
-    }
-    if let Ok(a) = std::env::var("MREG_AUTHOR") {
-        if !a.trim().is_empty() {
-            return a.trim().to_string();
-        }
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    mreg::git::user_identity(&cwd)
-        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    let explicit = given
+        .filter(|a| !a.trim().is_empty())
+        .or_else(|| std::env::var("MREG_AUTHOR").ok());
+    mreg::git::default_author(
+        explicit.as_deref(),
+        &std::env::current_dir().unwrap_or_default(),
+        std::env::var("USER").ok().as_deref(),
+    )
 }
 
 /// The time of new commits and moves: MREG_NOW overrides it (tests), as in the CLI.
@@ -229,10 +226,7 @@ fn commit_request(
             .iter()
             .map(|a| AliasName::new(a))
             .collect::<mreg::Result<_>>()?,
-        derived_from: derived_from
-            .iter()
-            .map(|r| repo.resolve(r))
-            .collect::<mreg::Result<_>>()?,
+        derived_from: repo.resolve_all(&derived_from)?,
         ..mreg::CommitRequest::new(ModelName::new(model)?, &author(who), cwd, paths)
     })
 }
@@ -392,10 +386,7 @@ impl Store {
 
     fn compare(&self, py: Python<'_>, revs: Vec<String>) -> PyResult<String> {
         call(py, || {
-            let ids = revs
-                .iter()
-                .map(|r| self.repo.resolve(r))
-                .collect::<mreg::Result<Vec<_>>>()?;
+            let ids = self.repo.resolve_all(&revs)?;
             Ok(json(&mreg::ops::query::compare(&self.repo, &ids)?))
         })
     }

@@ -313,3 +313,12 @@ def test_load_fetches_data_that_is_only_on_a_remote(repo: mreg.Repo, work: Path)
     p = other.load("m@production")
     assert p.read_bytes() == src.read_bytes()
     assert repo.load("m").read_bytes() == p.read_bytes()
+
+
+def test_every_error_class_is_exported_and_a_subclass_of_error() -> None:
+    import mreg.errors
+
+    assert set(mreg.errors.__all__) <= set(mreg.__all__)
+    for name in mreg.errors.__all__:
+        cls = getattr(mreg, name)
+        assert issubclass(cls, mreg.Error) and cls is getattr(mreg.errors, name)

@@ -110,13 +110,16 @@ def test_a_run_without_outputs_is_refused(repo: mreg.Repo) -> None:
 
 def test_diverged_values_are_recorded_not_metrics(repo: mreg.Repo, work: Path) -> None:
     write_model(work / "m.safetensors", seed=5)
-    with repo.run(model="m") as run:
+    with repo.run(model="m", params={"lr": 0.1}) as run:
+        run.log_param("lr", 0.05)
+        run.log_param("warmup", 10)
         run.log_metric("loss", 0.5, step=0)
         run.log_metric("loss", float("nan"), step=1)
         run.log_metric("acc", 0.7)
         run.commit("m.safetensors")
     c = run.result
     assert c is not None and c.metrics == {"acc": 0.7}
+    assert c.params == {"lr": 0.05, "warmup": 10}, "log_param overrides and adds"
     assert c.curves["loss"] == [[0.0, 0.5], [1.0, None]]
 
 

@@ -108,11 +108,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .map(|d| values::split_kv("--dataset", d).map(|(k, v)| (k.to_string(), PathBuf::from(v))))
         .collect::<mreg::Result<Vec<_>>>()?;
     let repo = ctx.repo()?;
-    let derived_from = a
-        .from
-        .iter()
-        .map(|r| repo.resolve(r))
-        .collect::<mreg::Result<Vec<_>>>()?;
+    let derived_from = repo.resolve_all(&a.from)?;
     let req = CommitRequest {
         message: a.message,
         created_at: super::now()?,

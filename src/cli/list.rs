@@ -249,11 +249,7 @@ fn csv_field(s: &str) -> String {
 
 pub fn compare(ctx: &Ctx, a: CompareArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let ids = a
-        .revs
-        .iter()
-        .map(|r| repo.resolve(r))
-        .collect::<mreg::Result<Vec<_>>>()?;
+    let ids = repo.resolve_all(&a.revs)?;
     let c = compare_op(&repo, &ids)?;
     if a.json {
         return Ok(Output::ok(super::json(&c)));

@@ -300,14 +300,11 @@ fn run(cli: Cli) -> mreg::Result<Output> {
 /// The author of new commits and moves: MREG_AUTHOR, else git's user.name/user.email,
 /// else $USER.
 pub fn author() -> String {
-    if let Ok(a) = std::env::var("MREG_AUTHOR") {
-        if !a.trim().is_empty() {
-            return a.trim().to_string();
-        }
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    mreg::git::user_identity(&cwd)
-        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    mreg::git::default_author(
+        std::env::var("MREG_AUTHOR").ok().as_deref(),
+        &std::env::current_dir().unwrap_or_default(),
+        std::env::var("USER").ok().as_deref(),
+    )
 }
 
 /// The time of new commits and moves (UTC, RFC 3339): MREG_NOW overrides it (tests).

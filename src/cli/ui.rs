@@ -101,11 +101,7 @@ pub struct ReportArgs {
 
 pub fn report_cmd(ctx: &Ctx, a: ReportArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let ids = a
-        .revs
-        .iter()
-        .map(|r| repo.resolve(r))
-        .collect::<mreg::Result<Vec<_>>>()?;
+    let ids = repo.resolve_all(&a.revs)?;
     let format = if a.format == "html" {
         Format::Html
     } else {

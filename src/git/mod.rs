@@ -129,6 +129,18 @@ pub fn user_identity(dir: &Path) -> Option<String> {
     }
 }
 
+/// The author of new commits and moves, as every client chooses it: `explicit` (the
+/// caller's choice, or `MREG_AUTHOR`), else git's identity seen from `dir`, else `user`
+/// (`$USER`), else "unknown". Blank values count as absent. Clients read the environment;
+/// the library does not.
+pub fn default_author(explicit: Option<&str>, dir: &Path, user: Option<&str>) -> String {
+    let given = |v: Option<&str>| v.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    given(explicit)
+        .or_else(|| user_identity(dir))
+        .or_else(|| given(user))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub fn work_tree_root(dir: &Path) -> Option<PathBuf> {
     discover(dir).and_then(|r| r.workdir().map(Path::to_path_buf))
 }

@@ -76,6 +76,11 @@ pub fn parse(s: &str) -> Result<Rev> {
 }
 
 impl Repo {
+    /// Resolve several revisions, in order; the first that fails is the error.
+    pub fn resolve_all<S: AsRef<str>>(&self, revs: &[S]) -> Result<Vec<CommitId>> {
+        revs.iter().map(|r| self.resolve(r.as_ref())).collect()
+    }
+
     /// Resolve a revision string to a commit id.
     pub fn resolve(&self, s: &str) -> Result<CommitId> {
         let rev = parse(s)?;

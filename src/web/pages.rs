@@ -909,10 +909,7 @@ pub fn compare(repo: &Repo, q: &Query) -> Result<String> {
         s.push_str("<p class=\"muted\">Name two or more versions.</p>");
         return Ok(page("Compare", &s));
     }
-    let ids = revs
-        .iter()
-        .map(|r| repo.resolve(r))
-        .collect::<Result<Vec<_>>>()?;
+    let ids = repo.resolve_all(&revs)?;
     let cmp = crate::ops::query::compare(repo, &ids)?;
     let header: Vec<String> = std::iter::once("key".to_string())
         .chain(ids.iter().map(short))
