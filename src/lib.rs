@@ -63,7 +63,7 @@ pub use git::{hooks, lineage, lockfile};
 pub use ops::{diff, gc, reproduce, worktree};
 pub(crate) use query::index;
 pub use refs::{history, names, notes, policy, revision};
-pub(crate) use store::{chunker, filestore, fsutil, gc_marks, lock, planes};
+pub(crate) use store::{chunker, delta, filestore, fsutil, gc_marks, lock, planes};
 pub use store::{id, object, reach};
 
 #[cfg(test)]

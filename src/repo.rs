@@ -42,6 +42,14 @@ pub struct CompressionConfig {
     /// read as `true`; set `false` for stores that older mreg versions must read.
     #[serde(default = "yes")]
     pub float_planes: bool,
+    /// Longest chain of delta objects (codec 3) a new chunk may end; 0 writes no deltas
+    /// (for stores that older mreg versions must read). Absent: the default.
+    #[serde(default = "default_delta_depth")]
+    pub delta_max_depth: u8,
+}
+
+fn default_delta_depth() -> u8 {
+    crate::object::DEFAULT_DELTA_DEPTH
 }
 
 fn yes() -> bool {
@@ -55,6 +63,7 @@ impl Default for CompressionConfig {
             level: p.level,
             min_saving: p.min_saving,
             float_planes: p.planes,
+            delta_max_depth: p.delta_max_depth,
         }
     }
 }
@@ -262,6 +271,7 @@ impl Repo {
             level: config.compression.level,
             min_saving: config.compression.min_saving,
             planes: config.compression.float_planes,
+            delta_max_depth: config.compression.delta_max_depth,
         };
         // `locks/` and `tmp/` hold no data (git cannot even track them while empty, as in
         // the checked-in example store): recreate them when missing.

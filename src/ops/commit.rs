@@ -288,7 +288,7 @@ pub fn dataset_digest(
         };
         let (blake3, manifest) = match store {
             Some(objects) => {
-                let s = filestore::store_file(objects, &c.abs, &|n| progress.advance(n))?;
+                let s = filestore::store_file(objects, &c.abs, None, &|n| progress.advance(n))?;
                 stored_bytes += s.stored_bytes;
                 (s.blake3, Some(s))
             }
@@ -385,11 +385,19 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         lineage.patch = Some(repo.objects().put(crate::object::Kind::Blob, p)?.id);
     }
 
+    let bases = delta_bases(
+        repo,
+        head_now.or_else(|| req.derived_from.first().copied()),
+        &candidates,
+    );
     let total: u64 = candidates.iter().map(|c| c.size).sum();
     progress.start("storing", total);
     let stored: Vec<StoredFile> = candidates
         .par_iter()
-        .map(|c| filestore::store_file(repo.objects(), &c.abs, &|n| progress.advance(n)))
+        .zip(&bases)
+        .map(|(c, b)| {
+            filestore::store_file(repo.objects(), &c.abs, b.as_ref(), &|n| progress.advance(n))
+        })
         .collect::<Result<_>>()?;
     progress.finish();
     let mut datasets = Vec::new();
@@ -518,6 +526,35 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         carried,
         dataset_bytes,
     })
+}
+
+/// For each candidate, the manifest of its counterpart in `base` (the parent version, or
+/// for a new model the version it derives from): the file at the same path, else the one
+/// file of the same size (a checkpoint renamed per step). Its chunks may become delta bases
+/// of the new chunks; anything unreadable here only means no delta.
+fn delta_bases(
+    repo: &Repo,
+    base: Option<crate::id::CommitId>,
+    candidates: &[Candidate],
+) -> Vec<Option<filestore::Manifest>> {
+    let Some(commit) = base.and_then(|b| repo.read_commit(&b).ok()) else {
+        return vec![None; candidates.len()];
+    };
+    candidates
+        .iter()
+        .map(|c| {
+            let by_path = commit.files.iter().find(|f| f.path == c.rel);
+            let by_size = || {
+                let mut same = commit.files.iter().filter(|f| f.size == c.size);
+                match (same.next(), same.next()) {
+                    (Some(f), None) => Some(f),
+                    _ => None,
+                }
+            };
+            let f = by_path.or_else(by_size)?;
+            filestore::load_manifest(repo.objects(), &f.manifest).ok()
+        })
+        .collect()
 }
 
 /// The parent's files a commit does not name.

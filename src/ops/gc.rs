@@ -399,6 +399,22 @@ fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> R
             live.extend(data.chunks.iter().copied());
         }
     }
+    // Chunks stored as deltas need their bases: keep them (from headers, no decoding).
+    // Only worth reading when something is a candidate for deletion at all.
+    if s.objects.iter().any(|id| !live.contains(id)) {
+        let kept_chunks: Vec<ObjectId> = walk
+            .versions
+            .iter()
+            .zip(&s.data)
+            .filter(|(v, _)| !s.pruned.contains(&*v.id) && !prune.contains_key(&v.id))
+            .flat_map(|(_, (data, _))| data.chunks.iter().copied())
+            .collect();
+        blocking.extend(
+            reach::keep_delta_bases(repo, &mut live, kept_chunks)
+                .into_iter()
+                .map(|p| format!("{}: {}", p.item, p.problem)),
+        );
+    }
     if !blocking.is_empty() {
         return Err(Error::GcRefused { problems: blocking });
     }

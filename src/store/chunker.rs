@@ -11,6 +11,12 @@
 //! touch only their blocks). A fine-tuning step that changes some tensors shares every
 //! unchanged tensor's chunks byte for byte with the previous version, and no chunk ever
 //! straddles two tensors.
+//!
+//! Other files of the same size as their previous version (a PyTorch checkpoint after a
+//! fine-tuning step: same tensors, every value moved) are cut where the previous version
+//! was cut ([`chunk_spans_following`]). Content-defined cut points would move with the
+//! changed content, and then no new chunk would line up with an old one: neither dedup
+//! nor a delta against the previous version's chunk (`store::delta`) could apply.
 
 /// Chunk size limits (bytes). Chunks average 1 MiB: small enough for dedup inside big
 /// tensors, large enough that per-object overhead (a file, an fsync) stays negligible.
@@ -58,6 +64,33 @@ pub fn chunk_spans(data: &[u8]) -> Vec<Span> {
         }
     }
     out
+}
+
+/// Cut `data` as a previous version of the same file was cut (`previous`: its chunk
+/// lengths in order) when `data` has the same size and no structure of its own
+/// (safetensors); else as [`chunk_spans`] does. Lengths from a manifest are untrusted:
+/// any that is zero or above `MAX_CHUNK`, or a total that differs, means "cut afresh".
+pub fn chunk_spans_following(data: &[u8], previous: Option<&[u64]>) -> Vec<Span> {
+    let usable = previous.filter(|p| {
+        p.iter().all(|&l| l > 0 && l <= MAX_CHUNK as u64)
+            && p.iter().sum::<u64>() == data.len() as u64
+    });
+    match usable {
+        Some(lens) if safetensors_cuts(data).is_none() => {
+            let mut off = 0;
+            lens.iter()
+                .map(|&l| {
+                    let s = Span {
+                        offset: off,
+                        len: l as usize,
+                    };
+                    off += l as usize;
+                    s
+                })
+                .collect()
+        }
+        _ => chunk_spans(data),
+    }
 }
 
 /// Structural segments of a file: tensor ranges for safetensors, else the whole file.
@@ -205,6 +238,34 @@ mod tests {
             .collect();
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].len, TENSOR_BLOCK);
+    }
+
+    #[test]
+    fn a_same_sized_file_is_cut_where_its_previous_version_was() {
+        let a = noise(3_000_000, 5);
+        let lens: Vec<u64> = chunk_spans(&a).iter().map(|s| s.len as u64).collect();
+        let b = noise(3_000_000, 6);
+        let follow = chunk_spans_following(&b, Some(&lens));
+        assert_eq!(
+            follow.iter().map(|s| s.len as u64).collect::<Vec<_>>(),
+            lens
+        );
+        assert_ne!(chunk_spans(&b), follow, "content-defined cuts would differ");
+        // Another size, a bad manifest, or safetensors: cut afresh.
+        assert_eq!(
+            chunk_spans_following(&b[1..], Some(&lens)),
+            chunk_spans(&b[1..])
+        );
+        assert_eq!(
+            chunk_spans_following(&b, Some(&[1_000_000, 2_000_001])),
+            chunk_spans(&b)
+        );
+        let mut zero = lens.clone();
+        zero.push(0);
+        assert_eq!(chunk_spans_following(&b, Some(&zero)), chunk_spans(&b));
+        let st = safetensors(&[noise(1_000_000, 1)]);
+        let st_lens = vec![st.len() as u64 / 2, st.len() as u64 - st.len() as u64 / 2];
+        assert_eq!(chunk_spans_following(&st, Some(&st_lens)), chunk_spans(&st));
     }
 
     #[test]

@@ -158,8 +158,16 @@ pub fn hash_file(path: &Path) -> Result<(ObjectId, FileStat)> {
     Ok((ObjectId::from_blake3(h.finalize()), FileStat::of(&md)))
 }
 
-/// Store `path` (a regular file) into `objects`.
-pub fn store_file(objects: &ObjectStore, path: &Path, progress: ProgressFn) -> Result<StoredFile> {
+/// Store `path` (a regular file) into `objects`. `base`: the manifest of the same file in
+/// the parent version; a file of its size is cut at its cut points (`chunker`), and its
+/// chunks may serve as delta bases (`store::delta`) for the changed chunks at the same
+/// offset and of the same length.
+pub fn store_file(
+    objects: &ObjectStore,
+    path: &Path,
+    base: Option<&Manifest>,
+    progress: ProgressFn,
+) -> Result<StoredFile> {
     let file = File::open(path).ctx("opening", path)?;
     let md = file.metadata().ctx("reading metadata of", path)?;
     if !md.is_file() {
@@ -171,7 +179,20 @@ pub fn store_file(objects: &ObjectStore, path: &Path, progress: ProgressFn) -> R
     let before = FileStat::of(&md);
     let map = map_file(path, &file, md.len())?;
     let data: &[u8] = map.as_deref().unwrap_or(&[]);
-    let spans = chunker::chunk_spans(data);
+    let previous: Option<Vec<u64>> = base.map(|m| m.chunks.iter().map(|c| c.len).collect());
+    let spans = chunker::chunk_spans_following(data, previous.as_deref());
+    let bases: std::collections::HashMap<(u64, u64), ObjectId> = base
+        .map(|m| {
+            let mut off = 0u64;
+            m.chunks
+                .iter()
+                .map(|c| {
+                    off += c.len;
+                    ((off - c.len, c.len), c.id)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
 
     let stored = AtomicU64::new(0);
     let new_chunks = AtomicU64::new(0);
@@ -186,7 +207,8 @@ pub fn store_file(objects: &ObjectStore, path: &Path, progress: ProgressFn) -> R
                 .par_iter()
                 .map(|s| {
                     let bytes = &data[s.offset..s.offset + s.len];
-                    let put = objects.put(Kind::Chunk, bytes)?;
+                    let put = objects
+                        .put_chunk(bytes, bases.get(&(s.offset as u64, s.len as u64)).copied())?;
                     if put.stored_bytes > 0 {
                         stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
                         new_chunks.fetch_add(1, Ordering::Relaxed);
@@ -302,7 +324,7 @@ mod tests {
         let src = d.path().join("f.bin");
         let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&src, &content).unwrap();
-        let st = store_file(&s, &src, &|_| {}).unwrap();
+        let st = store_file(&s, &src, None, &|_| {}).unwrap();
         s.flush().unwrap();
         assert_eq!(st.blake3.as_bytes(), blake3::hash(&content).as_bytes());
         assert_eq!(st.size, content.len() as u64);
@@ -313,7 +335,7 @@ mod tests {
         restore_from(&m, &out, &out_path, &|_| {}, &|c| read_chunk(&s, c)).unwrap();
         assert_eq!(fs::read(&out_path).unwrap(), content);
         // Second store writes nothing new.
-        assert_eq!(store_file(&s, &src, &|_| {}).unwrap().stored_bytes, 0);
+        assert_eq!(store_file(&s, &src, None, &|_| {}).unwrap().stored_bytes, 0);
     }
 
     #[test]
@@ -322,7 +344,7 @@ mod tests {
         let s = crate::object::test_store(d.path());
         let src = d.path().join("empty");
         fs::write(&src, b"").unwrap();
-        let st = store_file(&s, &src, &|_| {}).unwrap();
+        let st = store_file(&s, &src, None, &|_| {}).unwrap();
         assert_eq!(st.blake3, ObjectId::hash(b""));
         assert_eq!(st.chunks, 0);
     }

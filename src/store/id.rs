@@ -30,6 +30,11 @@ impl ObjectId {
         ObjectId(*h.as_bytes())
     }
 
+    /// An id from its 32 raw bytes (as an object header stores a delta's base).
+    pub fn from_bytes(b: [u8; ID_LEN]) -> Self {
+        ObjectId(b)
+    }
+
     pub fn as_bytes(&self) -> &[u8; ID_LEN] {
         &self.0
     }

@@ -3,6 +3,7 @@
 //! the pruned marks). Nothing here knows about models, refs or git.
 
 pub(crate) mod chunker;
+pub(crate) mod delta;
 pub(crate) mod filestore;
 pub(crate) mod fsutil;
 pub(crate) mod gc_marks;

@@ -8,8 +8,9 @@
 //! 0..4   magic "MRGO"
 //! 4      header version (1)
 //! 5      kind   (1 chunk, 2 manifest, 3 commit, 4 note, 5 blob)
-//! 6      codec  (0 raw, 1 zstd, 2 byte planes: `store::planes`)
-//! 7      extension length in bytes (the plane layout for codec 2, else 0)
+//! 6      codec  (0 raw, 1 zstd, 2 byte planes: `store::planes`, 3 delta: `store::delta`)
+//! 7      extension length in bytes (the plane layout for codec 2, the base, chain depth
+//!        and residual layout for codec 3, else 0)
 //! 8..16  uncompressed length, u64 little-endian
 //! 16..   extension, then payload
 //! ```
@@ -17,7 +18,10 @@
 //! Writes go to a temp file in `tmp/`, are fsynced, then renamed into place; the fan-out
 //! directories touched are fsynced by `flush()`, which callers run before any commit or ref
 //! refers to the new objects. Every read checks the header, bounds decompression by the
-//! recorded length, and verifies the hash.
+//! recorded length, and verifies the hash. A delta object (codec 3) is read by reading its
+//! base (verified in turn) and applying its residual; it is never sent to a remote as it is
+//! ([`ObjectStore::read_encoded`] gives its standalone encoding), so a store's chains stay
+//! local and a remote's objects always decode alone.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -76,6 +80,9 @@ pub enum Codec {
     /// Float data split into byte planes, the compressible ones zstd-coded
     /// (`store::planes`); the layout is in the header extension.
     Planes = 2,
+    /// The difference from a base chunk of the same length (`store::delta`); the base id,
+    /// chain depth and residual layout are in the header extension.
+    Delta = 3,
 }
 
 /// Compression settings for new objects.
@@ -88,6 +95,8 @@ pub struct CompressPolicy {
     pub min_saving: f64,
     /// Store float data as byte planes when they save at least `PLANES_MIN_SAVING`.
     pub planes: bool,
+    /// Longest delta chain a new object may end (0: never write deltas).
+    pub delta_max_depth: u8,
 }
 
 /// Byte planes decode at memory speed (measured 2.4–3.1 GB/s per thread), so they are
@@ -108,9 +117,19 @@ impl Default for CompressPolicy {
             level: 3,
             min_saving: 0.10,
             planes: true,
+            delta_max_depth: DEFAULT_DELTA_DEPTH,
         }
     }
 }
+
+/// Default bound on delta chains: six checkpoints of a fine-tune (a keyframe and five
+/// deltas) share one chain; checkout of the deepest reads six objects per chunk
+/// (docs/BENCHMARKS.md measures what that costs).
+pub const DEFAULT_DELTA_DEPTH: u8 = 5;
+
+/// A delta is kept only when it is at most this fraction of the standalone encoding:
+/// a delta costs its base's decoding on every read, so it must clearly pay.
+const DELTA_MAX_FRACTION: f64 = 0.8;
 
 /// Bytes trial-compressed to decide whether a large object is worth compressing.
 const SAMPLE: usize = 64 * 1024;
@@ -143,6 +162,7 @@ fn parse_header(id: &ObjectId, buf: &[u8]) -> Result<Header> {
         0 => Codec::Raw,
         1 => Codec::Zstd,
         2 => Codec::Planes,
+        3 => Codec::Delta,
         c => return Err(corrupt(&format!("unknown codec {c}"))),
     };
     let ext_len = buf[7] as usize;
@@ -216,6 +236,24 @@ impl ObjectStore {
 
     /// Store `data` whose id the caller already computed (it must be blake3 of `data`).
     pub(crate) fn put_with_id(&self, id: ObjectId, kind: Kind, data: &[u8]) -> Result<Put> {
+        self.put_inner(id, kind, data, None)
+    }
+
+    /// Store a chunk, as a delta against `base` (the same block of the parent version)
+    /// when that is clearly smaller than storing it alone and the chain stays within the
+    /// policy's depth. A base that is missing, unreadable or of another length is simply
+    /// not used.
+    pub(crate) fn put_chunk(&self, data: &[u8], base: Option<ObjectId>) -> Result<Put> {
+        self.put_inner(ObjectId::hash(data), Kind::Chunk, data, base)
+    }
+
+    fn put_inner(
+        &self,
+        id: ObjectId,
+        kind: Kind,
+        data: &[u8],
+        base: Option<ObjectId>,
+    ) -> Result<Put> {
         debug_assert_eq!(id, ObjectId::hash(data));
         let path = self.path_of(&id);
         let exists = |_: ()| Put {
@@ -225,18 +263,17 @@ impl ObjectStore {
         if path.is_file() || self.pending_lock().ids.contains(&id) {
             return Ok(exists(()));
         }
-        let encoded = self.encode(data, &path)?;
+        let mut encoded = self.encode(data, &path)?;
+        if let Some(base) = base.filter(|b| *b != id && kind == Kind::Chunk) {
+            if let Some(d) = self.encode_delta(data, base, encoded.as_ref(), &path)? {
+                encoded = Some(d);
+            }
+        }
         let (codec, ext, payload) = match &encoded {
             Some((codec, ext, payload)) => (*codec, ext.as_slice(), payload.as_slice()),
             None => (Codec::Raw, &[][..], data),
         };
-        let mut header = [0u8; HEADER_LEN];
-        header[0..4].copy_from_slice(MAGIC);
-        header[4] = HEADER_VERSION;
-        header[5] = kind as u8;
-        header[6] = codec as u8;
-        header[7] = u8::try_from(ext.len()).expect("extensions are short");
-        header[8..16].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        let header = frame(kind, codec, ext.len(), data.len());
 
         let mut tmp = tempfile::Builder::new()
             .prefix(".obj-")
@@ -289,10 +326,52 @@ impl ObjectStore {
     }
 
     /// The object's bytes as stored (header and encoded payload), unverified: for sending
-    /// to a remote, whose readers verify them.
+    /// to a remote, whose readers verify them. A delta object is sent in its standalone
+    /// encoding (decoded, verified and encoded again): a remote never holds a chain, so
+    /// fetching one version never needs another version's objects.
     pub(crate) fn read_encoded(&self, id: &ObjectId) -> Result<Vec<u8>> {
         let path = self.path_of(id);
-        fs::read(&path).ctx("reading object", &path)
+        let buf = fs::read(&path).ctx("reading object", &path)?;
+        if buf.len() < HEADER_LEN || buf[6] != Codec::Delta as u8 {
+            return Ok(buf);
+        }
+        let (kind, data) = self.get(id)?;
+        let encoded = self.encode(&data, &path)?;
+        let (codec, ext, payload) = match &encoded {
+            Some((codec, ext, payload)) => (*codec, ext.as_slice(), payload.as_slice()),
+            None => (Codec::Raw, &[][..], data.as_slice()),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + ext.len() + payload.len());
+        out.extend_from_slice(&frame(kind, codec, ext.len(), data.len()));
+        out.extend_from_slice(ext);
+        out.extend_from_slice(payload);
+        Ok(out)
+    }
+
+    /// The base and chain depth of a delta object (None for any other codec), from its
+    /// header alone: gc keeps bases alive and fsck checks chains without decoding.
+    pub(crate) fn delta_ref(&self, id: &ObjectId) -> Result<Option<crate::delta::DeltaRef>> {
+        let path = self.path_of(id);
+        let mut f = open_object(id, &path)?;
+        let mut head = [0u8; HEADER_LEN];
+        f.read_exact(&mut head).map_err(|_| Error::CorruptObject {
+            id: id.to_hex(),
+            why: "truncated header".into(),
+        })?;
+        let h = parse_header(id, &head)?;
+        if h.codec != Codec::Delta {
+            return Ok(None);
+        }
+        let mut ext = vec![0u8; h.ext_len];
+        f.read_exact(&mut ext).map_err(|_| Error::CorruptObject {
+            id: id.to_hex(),
+            why: "truncated extension".into(),
+        })?;
+        let (r, _) = crate::delta::DeltaRef::parse(&ext).map_err(|why| Error::CorruptObject {
+            id: id.to_hex(),
+            why,
+        })?;
+        Ok(Some(r))
     }
 
     fn pending_lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -352,6 +431,73 @@ impl ObjectStore {
                 Codec::Zstd,
                 Vec::new(),
                 c,
+            )),
+        )
+    }
+
+    /// A delta of float chunk `data` against `base`, when it is at most
+    /// `DELTA_MAX_FRACTION` of `standalone` (None: raw) and the chain stays within the
+    /// policy's depth. Any trouble with the base (missing, damaged, another length or kind)
+    /// means no delta: the chunk is stored alone.
+    fn encode_delta(
+        &self,
+        data: &[u8],
+        base: ObjectId,
+        standalone: Option<&Encoded>,
+        path: &Path,
+    ) -> Result<Option<Encoded>> {
+        if self.policy.delta_max_depth == 0 || data.len() < 4 * 1024 {
+            return Ok(None);
+        }
+        let layout = match standalone {
+            Some((Codec::Planes, ext, _)) => crate::planes::Layout {
+                width: ext[0] as usize,
+                phase: ext[1] as usize,
+            },
+            // zstd chose it: text-like data, not floats.
+            Some(_) => return Ok(None),
+            None => match crate::planes::choose(data) {
+                Some((l, _)) => l,
+                None => return Ok(None),
+            },
+        };
+        let depth = match self.header(&base) {
+            Ok(h) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
+                match self.delta_ref(&base) {
+                    Ok(Some(r)) => r.depth,
+                    Ok(None) => 0,
+                    Err(_) => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        if depth >= self.policy.delta_max_depth.min(crate::delta::MAX_DEPTH) {
+            return Ok(None);
+        }
+        let Ok((_, base_data, _)) = self.get_at(&base, Some(depth)) else {
+            return Ok(None);
+        };
+        let residual = crate::delta::residual(data, &base_data, layout);
+        let (plane_ext, payload) = PLANE_COMPRESSOR
+            .with(|c| -> std::io::Result<_> {
+                let mut slot = c.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(crate::planes::compressor()?);
+                }
+                crate::planes::encode(&residual, layout, slot.as_mut().expect("just set"))
+            })
+            .ctx("compressing object", path)?;
+        let ext = crate::delta::DeltaRef {
+            base,
+            depth: depth + 1,
+        }
+        .encode(&plane_ext);
+        let alone = standalone.map_or(data.len(), |(_, e, p)| e.len() + p.len());
+        Ok(
+            ((ext.len() + payload.len()) as f64 <= alone as f64 * DELTA_MAX_FRACTION).then_some((
+                Codec::Delta,
+                ext,
+                payload,
             )),
         )
     }
@@ -436,6 +582,12 @@ impl ObjectStore {
 
     /// Read, decode and verify an object.
     pub fn get(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        self.get_at(id, None).map(|(k, d, _)| (k, d))
+    }
+
+    /// Read, decode and verify an object that a delta of depth `want + 1` names as its
+    /// base (`want`: None for an object read for itself): its kind, data and chain depth.
+    fn get_at(&self, id: &ObjectId, want: Option<u8>) -> Result<(Kind, Vec<u8>, u8)> {
         let path = self.path_of(id);
         let mut f = open_object(id, &path)?;
         let mut head = [0u8; HEADER_LEN];
@@ -454,11 +606,56 @@ impl ObjectStore {
         // Read the payload straight into its final buffer: a raw object needs no copy.
         let cap = match h.codec {
             Codec::Raw => h.raw_len as usize,
-            Codec::Zstd | Codec::Planes => 0,
+            Codec::Zstd | Codec::Planes | Codec::Delta => 0,
         };
         let mut payload = Vec::with_capacity(cap);
         f.read_to_end(&mut payload).ctx("reading object", &path)?;
-        finish_decode(id, h, &ext, payload)
+        let corrupt = |why: String| Error::CorruptObject {
+            id: id.to_hex(),
+            why,
+        };
+        if h.codec != Codec::Delta {
+            if want.is_some_and(|w| w != 0) {
+                return Err(corrupt(format!(
+                    "a delta of depth {} names it as its base, but it is standalone",
+                    want.unwrap_or(0) + 1
+                )));
+            }
+            let (kind, data) = finish_decode(id, h, &ext, payload)?;
+            return Ok((kind, data, 0));
+        }
+        let (r, plane_ext) = crate::delta::DeltaRef::parse(&ext).map_err(corrupt)?;
+        if want.is_some_and(|w| w != r.depth) {
+            return Err(corrupt(format!(
+                "delta chain depth {} where its delta expects {}",
+                r.depth,
+                want.unwrap_or(0)
+            )));
+        }
+        if h.kind != Kind::Chunk {
+            return Err(corrupt(format!("a delta {}", h.kind.name())));
+        }
+        let residual = crate::planes::decode(plane_ext, &payload, h.raw_len as usize)
+            .map_err(|e| corrupt(format!("delta residual: {e}")))?;
+        drop(payload);
+        let (base_kind, mut data, _) = self
+            .get_at(&r.base, Some(r.depth - 1))
+            .map_err(|e| corrupt(format!("its delta base {}: {e}", r.base.short())))?;
+        if base_kind != Kind::Chunk {
+            return Err(corrupt(format!(
+                "its delta base {} is a {}",
+                r.base.short(),
+                base_kind.name()
+            )));
+        }
+        let layout = crate::planes::Layout {
+            width: plane_ext[0] as usize,
+            phase: plane_ext[1] as usize,
+        };
+        crate::delta::apply(&mut data, &residual, layout)
+            .map_err(|e| corrupt(format!("delta: {e}")))?;
+        let data = verify(id, h, data)?;
+        Ok((h.kind, data, r.depth))
     }
 
     /// Read an object and require its kind.
@@ -567,7 +764,24 @@ pub fn decode(id: &ObjectId, buf: &[u8]) -> Result<(Kind, Vec<u8>)> {
     if buf.len() < start {
         return Err(corrupt("truncated extension".into()));
     }
+    if h.codec == Codec::Delta {
+        return Err(corrupt(
+            "a delta object, which stores never send (it needs its base)".into(),
+        ));
+    }
     finish_decode(id, h, &buf[HEADER_LEN..start], buf[start..].to_vec())
+}
+
+/// The fixed header of an object.
+fn frame(kind: Kind, codec: Codec, ext_len: usize, raw_len: usize) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[0..4].copy_from_slice(MAGIC);
+    header[4] = HEADER_VERSION;
+    header[5] = kind as u8;
+    header[6] = codec as u8;
+    header[7] = u8::try_from(ext_len).expect("extensions are short");
+    header[8..16].copy_from_slice(&(raw_len as u64).to_le_bytes());
+    header
 }
 
 /// Decode a payload read from disk and verify it against the id.
@@ -587,6 +801,16 @@ fn finish_decode(
             .map_err(|e| corrupt(format!("zstd: {e}")))?,
         Codec::Planes => crate::planes::decode(ext, &payload, h.raw_len as usize)
             .map_err(|e| corrupt(format!("byte planes: {e}")))?,
+        Codec::Delta => return Err(corrupt("a delta object read without its base".into())),
+    };
+    Ok((h.kind, verify(id, h, data)?))
+}
+
+/// Check decoded data against the recorded length and the id.
+fn verify(id: &ObjectId, h: Header, data: Vec<u8>) -> Result<Vec<u8>> {
+    let corrupt = |why: String| Error::CorruptObject {
+        id: id.to_hex(),
+        why,
     };
     if data.len() as u64 != h.raw_len {
         return Err(corrupt(format!(
@@ -599,7 +823,7 @@ fn finish_decode(
     if actual != *id {
         return Err(corrupt(format!("content hashes to {}", actual.short())));
     }
-    Ok((h.kind, data))
+    Ok(data)
 }
 
 fn read_only_perms() -> fs::Permissions {
@@ -793,5 +1017,171 @@ mod tests {
             decode(&id, &h).is_err(),
             "huge recorded length is refused before allocating"
         );
+    }
+
+    /// A fine-tuning step on f32 weights: each element moves by about `r` of the layer's
+    /// scale (the issue's "relative change ~1e-3 per step").
+    fn step(data: &[u8], r: f32, seed: u64) -> Vec<u8> {
+        let noise = floats(data.len() / 4, seed);
+        data.chunks_exact(4)
+            .zip(noise.chunks_exact(4))
+            .flat_map(|(w, n)| {
+                let w = f32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let n = f32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+                (w + r * n).to_le_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fine_tune_chunks_are_stored_as_deltas_with_chains_bounded_by_the_policy() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let mut data = floats(262_144, 11);
+        let mut base = s.put_chunk(&data, None).unwrap();
+        s.flush().unwrap();
+        let alone = base.stored_bytes;
+        let mut depths = Vec::new();
+        let mut versions = vec![(base.id, data.clone())];
+        for k in 0..7 {
+            data = step(&data, 1e-3, 100 + k);
+            let p = s.put_chunk(&data, Some(base.id)).unwrap();
+            s.flush().unwrap();
+            depths.push(s.delta_ref(&p.id).unwrap().map_or(0, |r| r.depth));
+            if depths.last() != Some(&0) {
+                assert!(
+                    (p.stored_bytes as f64) < alone as f64 * 0.8,
+                    "a small step costs much less than the chunk alone: {} vs {alone}",
+                    p.stored_bytes
+                );
+            }
+            versions.push((p.id, data.clone()));
+            base = p;
+        }
+        // A chain of DEFAULT_DELTA_DEPTH deltas, then a standalone keyframe, then a new chain.
+        assert_eq!(depths, vec![1, 2, 3, 4, 5, 0, 1]);
+        for (id, want) in &versions {
+            assert_eq!(
+                &s.get(id).unwrap().1,
+                want,
+                "every version reads back exactly"
+            );
+        }
+    }
+
+    #[test]
+    fn a_delta_is_kept_only_when_it_pays_and_only_against_a_chunk_of_the_same_length() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let a = floats(65_536, 1);
+        let b = floats(65_536, 2); // unrelated weights: a delta does not pay
+        let pa = s.put_chunk(&a, None).unwrap();
+        s.flush().unwrap();
+        let pb = s.put_chunk(&b, Some(pa.id)).unwrap();
+        assert_eq!(s.delta_ref(&pb.id).ok().flatten(), None);
+        let short = step(&a[..a.len() - 4], 1e-3, 5);
+        let ps = s.put_chunk(&short, Some(pa.id)).unwrap();
+        let missing = ObjectId::hash(b"no such object");
+        let pm = s.put_chunk(&step(&a, 1e-3, 6), Some(missing)).unwrap();
+        s.flush().unwrap();
+        for id in [pb.id, ps.id, pm.id] {
+            assert_eq!(s.header(&id).unwrap().codec, Codec::Planes);
+        }
+        // Deltas off: the same step is stored alone.
+        let mut off = test_store(&d.path().join("off"));
+        off.policy.delta_max_depth = 0;
+        let qa = off.put_chunk(&a, None).unwrap();
+        off.flush().unwrap();
+        let q = off.put_chunk(&step(&a, 1e-3, 7), Some(qa.id)).unwrap();
+        off.flush().unwrap();
+        assert_eq!(off.header(&q.id).unwrap().codec, Codec::Planes);
+    }
+
+    #[test]
+    fn a_corrupted_or_missing_delta_base_is_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let a = floats(65_536, 21);
+        let b = step(&a, 1e-3, 22);
+        let pa = s.put_chunk(&a, None).unwrap();
+        s.flush().unwrap();
+        let pb = s.put_chunk(&b, Some(pa.id)).unwrap();
+        s.flush().unwrap();
+        assert_eq!(s.delta_ref(&pb.id).unwrap().map(|r| r.base), Some(pa.id));
+        assert_eq!(s.get(&pb.id).unwrap().1, b);
+
+        // The base's bytes flipped on disk: both objects fail their reads, naming the base.
+        let path = s.path_of(&pa.id);
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 100] ^= 0x40;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&path, &bytes).unwrap();
+        assert!(s.get(&pa.id).is_err());
+        let err = s.get(&pb.id).unwrap_err().to_string();
+        assert!(
+            err.contains("delta base") && err.contains(&pa.id.short()),
+            "{err}"
+        );
+
+        // The base gone: a clear error, not a panic.
+        fs::remove_file(&path).unwrap();
+        let err = s.get(&pb.id).unwrap_err().to_string();
+        assert!(
+            err.contains("delta base") && err.contains("missing"),
+            "{err}"
+        );
+        // Its standalone encoding (what a remote receives) cannot be made either.
+        assert!(s.read_encoded(&pb.id).is_err());
+    }
+
+    #[test]
+    fn deltas_travel_standalone_and_a_raw_delta_from_outside_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let a = floats(65_536, 31);
+        let b = step(&a, 1e-3, 32);
+        let pa = s.put_chunk(&a, None).unwrap();
+        s.flush().unwrap();
+        let pb = s.put_chunk(&b, Some(pa.id)).unwrap();
+        s.flush().unwrap();
+        let sent = s.read_encoded(&pb.id).unwrap();
+        assert_eq!(
+            sent[6],
+            Codec::Planes as u8,
+            "sent in its standalone encoding"
+        );
+        assert_eq!(decode(&pb.id, &sent).unwrap().1, b);
+        let on_disk = fs::read(s.path_of(&pb.id)).unwrap();
+        assert_eq!(on_disk[6], Codec::Delta as u8);
+        let err = decode(&pb.id, &on_disk).unwrap_err().to_string();
+        assert!(err.contains("delta"), "{err}");
+    }
+
+    #[test]
+    fn a_chain_whose_recorded_depths_disagree_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let a = floats(65_536, 41);
+        let b = step(&a, 1e-3, 42);
+        let pa = s.put_chunk(&a, None).unwrap();
+        s.flush().unwrap();
+        let pb = s.put_chunk(&b, Some(pa.id)).unwrap();
+        s.flush().unwrap();
+        // Claim depth 2 over a standalone base (a hostile or damaged store).
+        let path = s.path_of(&pb.id);
+        let mut bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes[HEADER_LEN + 32], 1);
+        bytes[HEADER_LEN + 32] = 2;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&path, &bytes).unwrap();
+        let err = s.get(&pb.id).unwrap_err().to_string();
+        assert!(err.contains("standalone"), "{err}");
+        // A self-referencing delta cannot loop either.
+        bytes[HEADER_LEN..HEADER_LEN + 32].copy_from_slice(pb.id.as_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(s.get(&pb.id).is_err());
     }
 }

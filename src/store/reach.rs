@@ -10,6 +10,10 @@
 //! reported as a [`Problem`] that names it; a destructive caller (gc) refuses to act on a
 //! walk with any problem in what it must keep (fail closed), because an item it cannot read
 //! is an item whose objects it cannot protect.
+//!
+//! A chunk stored as a delta (object codec 3) needs its base to be read. [`keep_delta_bases`]
+//! adds the bases of kept chunks (and theirs, down the chain) to what is kept, reading only
+//! object headers, never decoding.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -249,4 +253,41 @@ pub fn find_file_id(repo: &Repo, prefix: &str) -> Result<Option<(ObjectId, FileE
         }
     }
     Ok(None)
+}
+
+/// Add to `live` the delta bases of `chunks` (all in `live` already), transitively. Reads
+/// each chunk's header only. A header that cannot be read is a problem (its base, if any,
+/// is unknown: a destructive caller must refuse); a missing chunk has no base to protect.
+pub fn keep_delta_bases(
+    repo: &Repo,
+    live: &mut HashSet<ObjectId>,
+    chunks: impl IntoIterator<Item = ObjectId>,
+) -> Vec<Problem> {
+    use rayon::prelude::*;
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut frontier: Vec<ObjectId> = chunks.into_iter().filter(|c| seen.insert(*c)).collect();
+    let mut problems = Vec::new();
+    while !frontier.is_empty() {
+        let refs: Vec<(ObjectId, Result<Option<crate::delta::DeltaRef>>)> = frontier
+            .par_iter()
+            .map(|id| (*id, repo.objects().delta_ref(id)))
+            .collect();
+        frontier.clear();
+        for (id, r) in refs {
+            match r {
+                Ok(Some(d)) => {
+                    live.insert(d.base);
+                    if seen.insert(d.base) {
+                        frontier.push(d.base);
+                    }
+                }
+                Ok(None) | Err(crate::Error::MissingObject { .. }) => {}
+                Err(e) => problems.push(Problem {
+                    item: format!("object {id}"),
+                    problem: format!("its header is unreadable, so its delta base is unknown: {e}"),
+                }),
+            }
+        }
+    }
+    problems
 }
