@@ -22,7 +22,9 @@
 //!          layout (codec 2's extension: width, phase, per plane mode + length)
 //! payload: the residual, plane-coded. Residual: head (`phase` bytes) and tail
 //!          (< width bytes) are new XOR base; each element is
-//!          rotr1(zigzag(new − base)) so that codec 2's rotl1 leaves the zigzag bytes.
+//!          rotr1(zigzag(new − base)) so that codec 2's rotl1 leaves the zigzag bytes,
+//!          and the elements are in the order of a stable sort by their base element's
+//!          key (the byte below the sign: the exponent of an f32 or bf16).
 //! ```
 
 use crate::id::ObjectId;
@@ -86,7 +88,53 @@ fn unzigzag16(z: u16) -> u16 {
     (z >> 1) ^ (z & 1).wrapping_neg()
 }
 
-/// The residual of `new` against `base` (same length) under layout `l`.
+/// The grouping key of a base element: the byte below its sign bit (the 8 exponent bits
+/// of an f32 or a bf16; an fp16's 5 exponent bits and top 3 mantissa bits).
+fn key32(x: u32) -> usize {
+    ((x >> 23) & 0xff) as usize
+}
+
+fn key16(x: u16) -> usize {
+    ((x >> 7) & 0xff) as usize
+}
+
+fn u32_at(c: &[u8]) -> u32 {
+    u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+}
+
+fn u16_at(c: &[u8]) -> u16 {
+    u16::from_le_bytes([c[0], c[1]])
+}
+
+/// Where each key's group starts among the residual's elements: a stable counting sort of
+/// the base's elements (`body`: whole elements of `w` bytes) by key.
+fn group_starts(body: &[u8], w: usize) -> [usize; 256] {
+    let mut count = [0usize; 256];
+    if w == 4 {
+        for c in body.chunks_exact(4) {
+            count[key32(u32_at(c))] += 1;
+        }
+    } else {
+        for c in body.chunks_exact(2) {
+            count[key16(u16_at(c))] += 1;
+        }
+    }
+    let mut start = [0usize; 256];
+    let mut acc = 0;
+    for (s, c) in start.iter_mut().zip(count) {
+        *s = acc;
+        acc += c;
+    }
+    start
+}
+
+/// The residual of `new` against `base` (same length) under layout `l`: head and tail
+/// XORed; each element rotr1(zigzag(new − base)), placed in its base's exponent group.
+///
+/// Elements whose base weights share a binade share the scale of their change in ulps, so
+/// grouping them makes each plane's regions homogeneous for the entropy coder: measured on
+/// all-MiniLM fine-tuning steps, 5% smaller residuals for f32 and 20% for bf16 than in file
+/// order. The decoder knows the groups (it has the base), so they cost nothing to store.
 pub(crate) fn residual(new: &[u8], base: &[u8], l: Layout) -> Vec<u8> {
     debug_assert_eq!(new.len(), base.len());
     let mut out = vec![0u8; new.len()];
@@ -97,27 +145,24 @@ pub(crate) fn residual(new: &[u8], base: &[u8], l: Layout) -> Vec<u8> {
         out[i] = new[i] ^ base[i];
     }
     let (a, b, o) = (&new[phase..end], &base[phase..end], &mut out[phase..end]);
+    let mut slot = group_starts(b, l.width);
     match l.width {
         4 => {
-            for ((x, y), r) in a
-                .chunks_exact(4)
-                .zip(b.chunks_exact(4))
-                .zip(o.chunks_exact_mut(4))
-            {
-                let x = u32::from_le_bytes([x[0], x[1], x[2], x[3]]);
-                let y = u32::from_le_bytes([y[0], y[1], y[2], y[3]]);
-                r.copy_from_slice(&zigzag32(x.wrapping_sub(y)).rotate_right(1).to_le_bytes());
+            for (x, y) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+                let (x, y) = (u32_at(x), u32_at(y));
+                let j = &mut slot[key32(y)];
+                let r = zigzag32(x.wrapping_sub(y)).rotate_right(1);
+                o[*j * 4..*j * 4 + 4].copy_from_slice(&r.to_le_bytes());
+                *j += 1;
             }
         }
         2 => {
-            for ((x, y), r) in a
-                .chunks_exact(2)
-                .zip(b.chunks_exact(2))
-                .zip(o.chunks_exact_mut(2))
-            {
-                let x = u16::from_le_bytes([x[0], x[1]]);
-                let y = u16::from_le_bytes([y[0], y[1]]);
-                r.copy_from_slice(&zigzag16(x.wrapping_sub(y)).rotate_right(1).to_le_bytes());
+            for (x, y) in a.chunks_exact(2).zip(b.chunks_exact(2)) {
+                let (x, y) = (u16_at(x), u16_at(y));
+                let j = &mut slot[key16(y)];
+                let r = zigzag16(x.wrapping_sub(y)).rotate_right(1);
+                o[*j * 2..*j * 2 + 2].copy_from_slice(&r.to_le_bytes());
+                *j += 1;
             }
         }
         _ => unreachable!("widths are 2 or 4"),
@@ -125,42 +170,51 @@ pub(crate) fn residual(new: &[u8], base: &[u8], l: Layout) -> Vec<u8> {
     out
 }
 
-/// Apply a residual to `base` in place, turning it into the new content.
-pub(crate) fn apply(base: &mut [u8], residual: &[u8], l: Layout) -> Result<(), String> {
-    if base.len() != residual.len() {
-        return Err(format!(
-            "residual is {} bytes, its base {}",
-            residual.len(),
-            base.len()
-        ));
-    }
-    if (l.width != 2 && l.width != 4) || l.phase >= l.width {
-        return Err(format!("delta layout width {} phase {}", l.width, l.phase));
-    }
-    let phase = l.phase.min(base.len());
-    let n = (base.len() - phase) / l.width;
-    let end = phase + n * l.width;
-    for i in (0..phase).chain(end..base.len()) {
-        base[i] ^= residual[i];
-    }
-    let (o, r) = (&mut base[phase..end], &residual[phase..end]);
-    match l.width {
-        4 => {
-            for (y, r) in o.chunks_exact_mut(4).zip(r.chunks_exact(4)) {
-                let b = u32::from_le_bytes([y[0], y[1], y[2], y[3]]);
-                let z = u32::from_le_bytes([r[0], r[1], r[2], r[3]]).rotate_left(1);
-                y.copy_from_slice(&b.wrapping_add(unzigzag32(z)).to_le_bytes());
-            }
+/// Turn `base` into the new content in place: decode the residual's planes
+/// (`plane_ext`, `payload`) and add each element's difference, found in its exponent
+/// group, in one pass (the residual is never materialized: checkout of a deep chain does
+/// this once per level).
+pub(crate) fn apply_coded(base: &mut [u8], plane_ext: &[u8], payload: &[u8]) -> Result<(), String> {
+    let raw_len = base.len();
+    crate::planes::decode_with(plane_ext, payload, raw_len, |p| {
+        let phase = p.head.len();
+        let n = p.planes[0].len();
+        let end = phase + n * p.width;
+        for (b, r) in base[..phase].iter_mut().zip(p.head) {
+            *b ^= r;
         }
-        _ => {
-            for (y, r) in o.chunks_exact_mut(2).zip(r.chunks_exact(2)) {
-                let b = u16::from_le_bytes([y[0], y[1]]);
-                let z = u16::from_le_bytes([r[0], r[1]]).rotate_left(1);
-                y.copy_from_slice(&b.wrapping_add(unzigzag16(z)).to_le_bytes());
-            }
+        for (b, r) in base[end..].iter_mut().zip(p.tail) {
+            *b ^= r;
         }
-    }
-    Ok(())
+        let body = &mut base[phase..end];
+        let mut slot = group_starts(body, p.width);
+        // The planes hold the zigzag bytes (codec 2's rotation undoes the residual's).
+        // Slots stay below n: the groups' sizes sum to n, counted from these same elements.
+        match &p.planes[..] {
+            [p0, p1, p2, p3] => {
+                for y in body.chunks_exact_mut(4) {
+                    let b = u32_at(y);
+                    let j = &mut slot[key32(b)];
+                    let z = p0[*j] as u32
+                        | (p1[*j] as u32) << 8
+                        | (p2[*j] as u32) << 16
+                        | (p3[*j] as u32) << 24;
+                    *j += 1;
+                    y.copy_from_slice(&b.wrapping_add(unzigzag32(z)).to_le_bytes());
+                }
+            }
+            [p0, p1] => {
+                for y in body.chunks_exact_mut(2) {
+                    let b = u16_at(y);
+                    let j = &mut slot[key16(b)];
+                    let z = p0[*j] as u16 | (p1[*j] as u16) << 8;
+                    *j += 1;
+                    y.copy_from_slice(&b.wrapping_add(unzigzag16(z)).to_le_bytes());
+                }
+            }
+            _ => unreachable!("decode_with checks the width: 2 or 4 planes"),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +242,15 @@ mod tests {
         assert_eq!(zigzag32(u32::MAX), 1, "-1 is small");
     }
 
+    /// Encode `new` against `base` as the store does and apply it back.
+    fn round(new: &[u8], base: &[u8], l: Layout) -> Result<Vec<u8>, String> {
+        let mut comp = crate::planes::compressor().unwrap();
+        let (ext, payload) = crate::planes::encode(&residual(new, base, l), l, &mut comp).unwrap();
+        let mut out = base.to_vec();
+        apply_coded(&mut out, &ext, &payload)?;
+        Ok(out)
+    }
+
     #[test]
     fn residual_round_trips_every_layout_and_odd_length() {
         let mut next = rng(3);
@@ -197,10 +260,7 @@ mod tests {
             for (width, phases) in [(4, 4), (2, 2)] {
                 for phase in 0..phases {
                     let l = Layout { width, phase };
-                    let r = residual(&new, &base, l);
-                    let mut out = base.clone();
-                    apply(&mut out, &r, l).unwrap();
-                    assert_eq!(out, new, "len {len} {l:?}");
+                    assert_eq!(round(&new, &base, l).unwrap(), new, "len {len} {l:?}");
                 }
             }
         }
@@ -231,9 +291,7 @@ mod tests {
             .flat_map(|c| c.to_vec())
             .collect();
         let l = Layout { width: 4, phase: 0 };
-        let mut out = base.clone();
-        apply(&mut out, &residual(&new, &base, l), l).unwrap();
-        assert_eq!(out, new);
+        assert_eq!(round(&new, &base, l).unwrap(), new);
 
         // A step of one ulp up or down leaves only the low byte of the zigzag set.
         let w: Vec<f32> = (0..1000)
@@ -258,9 +316,28 @@ mod tests {
     #[test]
     fn bad_layouts_and_lengths_are_errors() {
         let mut b = vec![0u8; 8];
-        assert!(apply(&mut b, &[0u8; 7], Layout { width: 4, phase: 0 }).is_err());
-        assert!(apply(&mut b, &[0u8; 8], Layout { width: 3, phase: 0 }).is_err());
-        assert!(apply(&mut b, &[0u8; 8], Layout { width: 2, phase: 2 }).is_err());
+        let raw4 = |len: u32| {
+            let mut e = vec![4u8, 0];
+            for _ in 0..4 {
+                e.push(0);
+                e.extend_from_slice(&len.to_le_bytes());
+            }
+            e
+        };
+        assert!(apply_coded(&mut b, &raw4(2), &[0u8; 8]).is_ok());
+        assert!(
+            apply_coded(&mut b, &raw4(2), &[0u8; 7]).is_err(),
+            "short payload"
+        );
+        assert!(
+            apply_coded(&mut b, &raw4(3), &[0u8; 12]).is_err(),
+            "planes too long"
+        );
+        assert!(apply_coded(&mut b, &[3, 0], &[0u8; 8]).is_err(), "width 3");
+        assert!(
+            apply_coded(&mut b, &[2, 2], &[0u8; 8]).is_err(),
+            "phase 2 of width 2"
+        );
         assert!(DeltaRef::parse(&[0u8; 20]).is_err());
         let mut ext = vec![0u8; 33];
         assert!(DeltaRef::parse(&ext).is_err(), "depth 0");

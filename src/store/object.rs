@@ -474,7 +474,7 @@ impl ObjectStore {
         if depth >= self.policy.delta_max_depth.min(crate::delta::MAX_DEPTH) {
             return Ok(None);
         }
-        let Ok((_, base_data, _)) = self.get_at(&base, Some(depth)) else {
+        let Ok((_, base_data, _)) = self.get_at(&base, Some(depth), true) else {
             return Ok(None);
         };
         let residual = crate::delta::residual(data, &base_data, layout);
@@ -582,12 +582,15 @@ impl ObjectStore {
 
     /// Read, decode and verify an object.
     pub fn get(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
-        self.get_at(id, None).map(|(k, d, _)| (k, d))
+        self.get_at(id, None, true).map(|(k, d, _)| (k, d))
     }
 
-    /// Read, decode and verify an object that a delta of depth `want + 1` names as its
-    /// base (`want`: None for an object read for itself): its kind, data and chain depth.
-    fn get_at(&self, id: &ObjectId, want: Option<u8>) -> Result<(Kind, Vec<u8>, u8)> {
+    /// Read and decode an object; `want`: the chain depth a delta naming it as its base
+    /// expects (None when it is read for itself). With `verify`, the result is checked
+    /// against the id. Bases inside a chain are read without that check: the end of the
+    /// chain is verified, and a mismatch there reads the chain again verifying every level,
+    /// to name the damaged object. Returns the kind, the data and the chain depth.
+    fn get_at(&self, id: &ObjectId, want: Option<u8>, verify: bool) -> Result<(Kind, Vec<u8>, u8)> {
         let path = self.path_of(id);
         let mut f = open_object(id, &path)?;
         let mut head = [0u8; HEADER_LEN];
@@ -603,16 +606,22 @@ impl ObjectStore {
             id: id.to_hex(),
             why: "truncated extension".into(),
         })?;
-        // Read the payload straight into its final buffer: a raw object needs no copy.
-        let cap = match h.codec {
-            Codec::Raw => h.raw_len as usize,
-            Codec::Zstd | Codec::Planes | Codec::Delta => 0,
-        };
-        let mut payload = Vec::with_capacity(cap);
-        f.read_to_end(&mut payload).ctx("reading object", &path)?;
         let corrupt = |why: String| Error::CorruptObject {
             id: id.to_hex(),
             why,
+        };
+        let checked = |data: Vec<u8>| -> Result<Vec<u8>> {
+            if verify {
+                return verify_data(id, h, data);
+            }
+            if data.len() as u64 != h.raw_len {
+                return Err(corrupt(format!(
+                    "length {} differs from the recorded {}",
+                    data.len(),
+                    h.raw_len
+                )));
+            }
+            Ok(data)
         };
         if h.codec != Codec::Delta {
             if want.is_some_and(|w| w != 0) {
@@ -621,8 +630,18 @@ impl ObjectStore {
                     want.unwrap_or(0) + 1
                 )));
             }
-            let (kind, data) = finish_decode(id, h, &ext, payload)?;
-            return Ok((kind, data, 0));
+            let data = if h.codec == Codec::Raw {
+                // Straight into its final buffer: a raw object needs no copy.
+                let mut payload = Vec::with_capacity(h.raw_len as usize);
+                f.read_to_end(&mut payload).ctx("reading object", &path)?;
+                payload
+            } else {
+                with_read_buffer(|buf| {
+                    f.read_to_end(buf).ctx("reading object", &path)?;
+                    decode_slice(id, h, &ext, buf)
+                })?
+            };
+            return Ok((h.kind, checked(data)?, 0));
         }
         let (r, plane_ext) = crate::delta::DeltaRef::parse(&ext).map_err(corrupt)?;
         if want.is_some_and(|w| w != r.depth) {
@@ -635,27 +654,33 @@ impl ObjectStore {
         if h.kind != Kind::Chunk {
             return Err(corrupt(format!("a delta {}", h.kind.name())));
         }
-        let residual = crate::planes::decode(plane_ext, &payload, h.raw_len as usize)
-            .map_err(|e| corrupt(format!("delta residual: {e}")))?;
-        drop(payload);
+        let base_error = |e: Error| corrupt(format!("its delta base {}: {e}", r.base.short()));
+        // The base first: it uses this thread's read buffer and gives it back.
         let (base_kind, mut data, _) = self
-            .get_at(&r.base, Some(r.depth - 1))
-            .map_err(|e| corrupt(format!("its delta base {}: {e}", r.base.short())))?;
-        if base_kind != Kind::Chunk {
+            .get_at(&r.base, Some(r.depth - 1), false)
+            .map_err(base_error)?;
+        if base_kind != Kind::Chunk || data.len() as u64 != h.raw_len {
             return Err(corrupt(format!(
-                "its delta base {} is a {}",
+                "its delta base {} is a {} of {} bytes, not a chunk of {}",
                 r.base.short(),
-                base_kind.name()
+                base_kind.name(),
+                data.len(),
+                h.raw_len
             )));
         }
-        let layout = crate::planes::Layout {
-            width: plane_ext[0] as usize,
-            phase: plane_ext[1] as usize,
-        };
-        crate::delta::apply(&mut data, &residual, layout)
-            .map_err(|e| corrupt(format!("delta: {e}")))?;
-        let data = verify(id, h, data)?;
-        Ok((h.kind, data, r.depth))
+        with_read_buffer(|buf| {
+            f.read_to_end(buf).ctx("reading object", &path)?;
+            crate::delta::apply_coded(&mut data, plane_ext, buf)
+                .map_err(|e| corrupt(format!("delta residual: {e}")))
+        })?;
+        match checked(data) {
+            Ok(data) => Ok((h.kind, data, r.depth)),
+            // Which object is damaged: the base (verified this time), or this delta.
+            Err(e) => match self.get_at(&r.base, Some(r.depth - 1), true) {
+                Err(b) => Err(base_error(b)),
+                Ok(_) => Err(e),
+            },
+        }
     }
 
     /// Read an object and require its kind.
@@ -791,23 +816,51 @@ fn finish_decode(
     ext: &[u8],
     payload: Vec<u8>,
 ) -> Result<(Kind, Vec<u8>)> {
+    let data = match h.codec {
+        Codec::Raw => payload,
+        _ => decode_slice(id, h, ext, &payload)?,
+    };
+    Ok((h.kind, verify_data(id, h, data)?))
+}
+
+/// Decode a compressed or plane-coded payload (not verified).
+fn decode_slice(id: &ObjectId, h: Header, ext: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     let corrupt = |why: String| Error::CorruptObject {
         id: id.to_hex(),
         why,
     };
-    let data = match h.codec {
-        Codec::Raw => payload,
-        Codec::Zstd => zstd::bulk::decompress(&payload, h.raw_len as usize)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?,
-        Codec::Planes => crate::planes::decode(ext, &payload, h.raw_len as usize)
-            .map_err(|e| corrupt(format!("byte planes: {e}")))?,
-        Codec::Delta => return Err(corrupt("a delta object read without its base".into())),
-    };
-    Ok((h.kind, verify(id, h, data)?))
+    match h.codec {
+        Codec::Raw => Ok(payload.to_vec()),
+        Codec::Zstd => zstd::bulk::decompress(payload, h.raw_len as usize)
+            .map_err(|e| corrupt(format!("zstd: {e}"))),
+        Codec::Planes => crate::planes::decode(ext, payload, h.raw_len as usize)
+            .map_err(|e| corrupt(format!("byte planes: {e}"))),
+        Codec::Delta => Err(corrupt("a delta object read without its base".into())),
+    }
+}
+
+thread_local! {
+    /// This thread's buffer for encoded payloads, reused across reads (checkout reads a
+    /// chunk per level of a delta chain; fresh 4 MiB buffers cost page faults each time).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's read buffer, emptied; a buffer grown past 64 MiB (a rare
+/// large object) is released afterwards.
+fn with_read_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    READ_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let r = f(&mut buf);
+        if buf.capacity() > 64 << 20 {
+            *buf = Vec::new();
+        }
+        r
+    })
 }
 
 /// Check decoded data against the recorded length and the id.
-fn verify(id: &ObjectId, h: Header, data: Vec<u8>) -> Result<Vec<u8>> {
+fn verify_data(id: &ObjectId, h: Header, data: Vec<u8>) -> Result<Vec<u8>> {
     let corrupt = |why: String| Error::CorruptObject {
         id: id.to_hex(),
         why,

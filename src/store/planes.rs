@@ -221,8 +221,44 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+/// A decoded plane layout: the raw head, the planes (each `n` bytes: byte k of every
+/// element, rotation not undone) and the raw tail.
+pub(crate) struct Parts<'a> {
+    pub width: usize,
+    pub head: &'a [u8],
+    pub planes: Vec<&'a [u8]>,
+    pub tail: &'a [u8],
+}
+
 /// Decode a plane-coded payload of an object whose recorded length is `raw_len`.
 pub(crate) fn decode(ext: &[u8], payload: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
+    decode_with(ext, payload, raw_len, |p| {
+        let n = p.planes[0].len();
+        let (phase, w) = (p.head.len(), p.width);
+        // Every byte of `out` is written below (head, planes, tail) before it is exposed.
+        let mut out: Vec<u8> = Vec::with_capacity(raw_len);
+        let spare = &mut out.spare_capacity_mut()[..raw_len];
+        write_bytes(&mut spare[..phase], p.head);
+        merge(&p.planes, w, &mut spare[phase..phase + n * w]);
+        write_bytes(&mut spare[phase + n * w..], p.tail);
+        // SAFETY: the three writes above initialized all `raw_len` bytes: the head
+        // (`phase` bytes), `n` elements of `w` bytes (`merge` writes every element: each plane
+        // holds exactly `n` bytes, checked by `decode_with`), and the tail (the rest, checked
+        // by `decode_with`: head + n × w + tail = raw_len).
+        unsafe { out.set_len(raw_len) };
+        out
+    })
+}
+
+/// Check a plane layout against `raw_len`, decode its planes (with this thread's reused
+/// zstd context and buffers) and hand them to `f`. Guarantees to `f`: every plane holds
+/// the same number `n` of bytes, and head + n × width + tail = `raw_len`.
+pub(crate) fn decode_with<R>(
+    ext: &[u8],
+    payload: &[u8],
+    raw_len: usize,
+    f: impl FnOnce(&Parts<'_>) -> R,
+) -> Result<R, String> {
     let (&width, &phase) = match ext {
         [w, p, ..] => (w, p),
         _ => return Err("plane extension too short".into()),
@@ -288,18 +324,12 @@ pub(crate) fn decode(ext: &[u8], payload: &[u8], raw_len: usize) -> Result<Vec<u
                 None => bufs[k].as_slice(),
             })
             .collect();
-        // Every byte of `out` is written below (head, planes, tail) before it is exposed.
-        let mut out: Vec<u8> = Vec::with_capacity(raw_len);
-        let spare = &mut out.spare_capacity_mut()[..raw_len];
-        write_bytes(&mut spare[..phase], &payload[..phase]);
-        merge(&planes, w, &mut spare[phase..phase + n * w]);
-        write_bytes(&mut spare[phase + n * w..], &payload[off..]);
-        // SAFETY: the three writes above initialized all `raw_len` bytes: the head
-        // (`phase` bytes), `n` elements of `w` bytes (`merge` writes every element: each plane
-        // holds exactly `n` bytes, checked above), and the tail (`tail` bytes, checked equal to
-        // what remains of the payload).
-        unsafe { out.set_len(raw_len) };
-        Ok(out)
+        Ok(f(&Parts {
+            width: w,
+            head: &payload[..phase],
+            planes,
+            tail: &payload[off..],
+        }))
     })
 }
 
