@@ -12,6 +12,9 @@
 //! unchanged tensor's chunks byte for byte with the previous version, and no chunk ever
 //! straddles two tensors.
 //!
+//! PyTorch checkpoints (`torch.save`'s zip of uncompressed storages) are cut the same way,
+//! at each storage's data (`store::zip`).
+//!
 //! Other files of the same size as their previous version (a PyTorch checkpoint after a
 //! fine-tuning step: same tensors, every value moved) are cut where the previous version
 //! was cut ([`chunk_spans_following`]). Content-defined cut points would move with the
@@ -38,7 +41,7 @@ pub struct Span {
 /// Cut `data` into chunks covering it exactly, in order.
 pub fn chunk_spans(data: &[u8]) -> Vec<Span> {
     let mut out = Vec::with_capacity(data.len() / AVG_CHUNK as usize + 1);
-    if let Some(cuts) = safetensors_cuts(data) {
+    if let Some(cuts) = structure_cuts(data) {
         for seg in spans_between(cuts, data.len()) {
             let mut off = seg.offset;
             let end = seg.offset + seg.len;
@@ -68,7 +71,7 @@ pub fn chunk_spans(data: &[u8]) -> Vec<Span> {
 
 /// Cut `data` as a previous version of the same file was cut (`previous`: its chunk
 /// lengths in order) when `data` has the same size and no structure of its own
-/// (safetensors); else as [`chunk_spans`] does. Lengths from a manifest are untrusted:
+/// (safetensors, a zip of stored members); else as [`chunk_spans`] does. Lengths from a manifest are untrusted:
 /// any that is zero or above `MAX_CHUNK`, or a total that differs, means "cut afresh".
 pub fn chunk_spans_following(data: &[u8], previous: Option<&[u64]>) -> Vec<Span> {
     let usable = previous.filter(|p| {
@@ -76,7 +79,7 @@ pub fn chunk_spans_following(data: &[u8], previous: Option<&[u64]>) -> Vec<Span>
             && p.iter().sum::<u64>() == data.len() as u64
     });
     match usable {
-        Some(lens) if safetensors_cuts(data).is_none() => {
+        Some(lens) if structure_cuts(data).is_none() => {
             let mut off = 0;
             lens.iter()
                 .map(|&l| {
@@ -93,7 +96,8 @@ pub fn chunk_spans_following(data: &[u8], previous: Option<&[u64]>) -> Vec<Span>
     }
 }
 
-/// Structural segments of a file: tensor ranges for safetensors, else the whole file.
+/// Structural segments of a file: tensor ranges for safetensors and stored zip members,
+/// else the whole file.
 pub fn segments(data: &[u8]) -> Vec<Span> {
     if data.is_empty() {
         return Vec::new();
@@ -102,7 +106,7 @@ pub fn segments(data: &[u8]) -> Vec<Span> {
         offset: 0,
         len: data.len(),
     }];
-    match safetensors_cuts(data) {
+    match structure_cuts(data) {
         Some(cuts) => spans_between(cuts, data.len()),
         None => whole,
     }
@@ -120,6 +124,15 @@ fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
             len: w[1] - w[0],
         })
         .collect()
+}
+
+/// Byte offsets where tensors start and end: in a safetensors file, or in a zip of stored
+/// members (a PyTorch checkpoint: `store::zip`). None for any other file.
+fn structure_cuts(data: &[u8]) -> Option<Vec<usize>> {
+    safetensors_cuts(data).or_else(|| {
+        let members = super::zip::stored_members(data)?;
+        (!members.is_empty()).then(|| members.iter().flat_map(|&(s, e)| [s, e]).collect())
+    })
 }
 
 /// Byte offsets where tensors start and end in a safetensors file, or None when `data`
@@ -266,6 +279,22 @@ mod tests {
         let st = safetensors(&[noise(1_000_000, 1)]);
         let st_lens = vec![st.len() as u64 / 2, st.len() as u64 - st.len() as u64 / 2];
         assert_eq!(chunk_spans_following(&st, Some(&st_lens)), chunk_spans(&st));
+    }
+
+    #[test]
+    fn a_pytorch_zip_is_cut_at_its_storages() {
+        let storages: Vec<Vec<u8>> = (0..3).map(|i| noise(1_000_003, i + 1)).collect();
+        let members: Vec<(&str, Vec<u8>)> = std::iter::once(("archive/data.pkl", vec![7; 200]))
+            .chain(storages.iter().map(|s| ("archive/data/k", s.clone())))
+            .collect();
+        let (z, ranges) = crate::store::zip::tests::zip(&members);
+        let starts: Vec<usize> = chunk_spans(&z).iter().map(|s| s.offset).collect();
+        for (s, e) in &ranges[1..] {
+            assert!(
+                starts.contains(s) && starts.contains(e),
+                "{s}..{e} in {starts:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod object;
 pub(crate) mod planes;
 pub mod reach;
 pub(crate) mod safetensors;
+pub(crate) mod zip;

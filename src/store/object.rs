@@ -263,12 +263,14 @@ impl ObjectStore {
         if path.is_file() || self.pending_lock().ids.contains(&id) {
             return Ok(exists(()));
         }
-        let mut encoded = self.encode(data, &path)?;
-        if let Some(base) = base.filter(|b| *b != id && kind == Kind::Chunk) {
-            if let Some(d) = self.encode_delta(data, base, encoded.as_ref(), &path)? {
-                encoded = Some(d);
-            }
-        }
+        let delta = match base.filter(|b| *b != id && kind == Kind::Chunk) {
+            Some(base) => self.encode_delta(data, base, &path)?,
+            None => None,
+        };
+        let encoded = match delta {
+            Some(d) => Some(d),
+            None => self.encode(data, &path)?,
+        };
         let (codec, ext, payload) = match &encoded {
             Some((codec, ext, payload)) => (*codec, ext.as_slice(), payload.as_slice()),
             None => (Codec::Raw, &[][..], data),
@@ -436,30 +438,17 @@ impl ObjectStore {
     }
 
     /// A delta of float chunk `data` against `base`, when it is at most
-    /// `DELTA_MAX_FRACTION` of `standalone` (None: raw) and the chain stays within the
-    /// policy's depth. Any trouble with the base (missing, damaged, another length or kind)
-    /// means no delta: the chunk is stored alone.
-    fn encode_delta(
-        &self,
-        data: &[u8],
-        base: ObjectId,
-        standalone: Option<&Encoded>,
-        path: &Path,
-    ) -> Result<Option<Encoded>> {
+    /// `DELTA_MAX_FRACTION` of the standalone byte planes (estimated from the plane
+    /// entropies of a sample, so that a chunk stored as a delta is encoded once) and the
+    /// chain stays within the policy's depth. Not float data, or any trouble with the base
+    /// (missing, damaged, another length or kind), means no delta: the chunk is stored
+    /// alone.
+    fn encode_delta(&self, data: &[u8], base: ObjectId, path: &Path) -> Result<Option<Encoded>> {
         if self.policy.delta_max_depth == 0 || data.len() < 4 * 1024 {
             return Ok(None);
         }
-        let layout = match standalone {
-            Some((Codec::Planes, ext, _)) => crate::planes::Layout {
-                width: ext[0] as usize,
-                phase: ext[1] as usize,
-            },
-            // zstd chose it: text-like data, not floats.
-            Some(_) => return Ok(None),
-            None => match crate::planes::choose(data) {
-                Some((l, _)) => l,
-                None => return Ok(None),
-            },
+        let Some((layout, saving)) = crate::planes::choose(data).filter(|(_, s)| *s > 0.0) else {
+            return Ok(None);
         };
         let depth = match self.header(&base) {
             Ok(h) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
@@ -492,9 +481,9 @@ impl ObjectStore {
             depth: depth + 1,
         }
         .encode(&plane_ext);
-        let alone = standalone.map_or(data.len(), |(_, e, p)| e.len() + p.len());
+        let alone = data.len() as f64 * (1.0 - saving);
         Ok(
-            ((ext.len() + payload.len()) as f64 <= alone as f64 * DELTA_MAX_FRACTION).then_some((
+            ((ext.len() + payload.len()) as f64 <= alone * DELTA_MAX_FRACTION).then_some((
                 Codec::Delta,
                 ext,
                 payload,
