@@ -249,3 +249,53 @@ fn a_damaged_delta_base_is_detected_by_checkout_and_fsck() {
     assert_ne!(fsck.code, 0, "{}", fsck.describe());
     assert!(fsck.stdout.contains("delta base"), "{}", fsck.describe());
 }
+
+/// The codec byte of every object a directory remote holds, loose or in packs.
+fn remote_codecs(remote: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for fan in std::fs::read_dir(remote.join("objects")).unwrap() {
+        for f in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+            out.push(std::fs::read(f.unwrap().path()).unwrap()[6]);
+        }
+    }
+    if let Ok(packs) = std::fs::read_dir(remote.join("packs")) {
+        for f in packs {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|e| e == "idx") {
+                let idx: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                let pack = std::fs::read(p.with_extension("pack")).unwrap();
+                for o in idx["objects"].as_array().unwrap() {
+                    out.push(pack[o["offset"].as_u64().unwrap() as usize + 6]);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn deltas_are_pushed_standalone_and_every_version_comes_back_from_the_remote() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().display().to_string();
+    let a = TestRepo::new();
+    let versions = fine_tune(&a);
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let codecs = remote_codecs(remote.path());
+    assert!(codecs.len() > 10, "{codecs:?}");
+    assert!(
+        !codecs.contains(&3),
+        "no delta object on the remote: {codecs:?}"
+    );
+
+    // A metadata-only clone streams each version from the remote, verified.
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    for (k, (id, data)) in versions.iter().enumerate() {
+        let dir = format!("out{k}");
+        b.mreg(&["checkout", id, "--to", &dir]).ok();
+        assert_eq!(&b.read(&format!("{dir}/ckpt.bin")), data, "version {k}");
+    }
+    b.mreg(&["fsck", "--remote", "origin"]).ok();
+}

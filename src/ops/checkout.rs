@@ -406,11 +406,9 @@ fn run(
     } else {
         None
     };
-    let read = |c: &filestore::ChunkRef| -> Result<Vec<u8>> {
-        match &fetcher {
-            Some(fx) if !repo.objects().exists(&c.id) => fx.chunk(c),
-            _ => filestore::read_chunk(repo.objects(), c),
-        }
+    let read = |c: &filestore::ChunkRef, sink: &mut dyn FnMut(&[u8]) -> Result<()>| match &fetcher {
+        Some(fx) if !repo.objects().exists(&c.id) => sink(&fx.chunk(c)?),
+        _ => repo.objects().read_chunk_into(&c.id, c.len, sink),
     };
     // Network reads want many requests in flight, more than there are cores.
     let pool = match &fetcher {
@@ -526,7 +524,7 @@ fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<File
 
 /// Restore one file through a temp name beside `target`.
 fn write_file(
-    read: &(dyn Fn(&filestore::ChunkRef) -> Result<Vec<u8>> + Sync),
+    read: filestore::ChunkSource,
     f: &FileEntry,
     m: &Manifest,
     target: &Path,

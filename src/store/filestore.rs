@@ -254,15 +254,22 @@ pub fn load_manifest(objects: &ObjectStore, id: &ObjectId) -> Result<Manifest> {
     Manifest::parse(id, &bytes)
 }
 
-/// Write the content described by `manifest` into `out` (already created, empty), with
-/// chunks from `read` (which verifies them: the store's `read_chunk`, or a remote), checking
-/// each chunk's length against the manifest. `out` is extended to the full size first.
+/// A source of verified chunk content: streams chunk `c` to the sink in order (pieces of
+/// any size), and returns Ok only once the content is verified against its id. On error
+/// the sink may have received unverified bytes: the output is then discarded.
+pub type ChunkSource<'a> =
+    &'a (dyn Fn(&ChunkRef, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> + Sync);
+
+/// Write the content described by `manifest` into `out` (already created, empty, and a
+/// temp file that the caller discards on error), with chunks from `read` (the store's
+/// `read_chunk_into`, or a remote), checking each chunk's length against the manifest.
+/// `out` is extended to the full size first.
 pub fn restore_from(
     manifest: &Manifest,
     out: &File,
     out_path: &Path,
     progress: ProgressFn,
-    read: &(dyn Fn(&ChunkRef) -> Result<Vec<u8>> + Sync),
+    read: ChunkSource,
 ) -> Result<()> {
     out.set_len(manifest.size).ctx("preallocating", out_path)?;
     let mut offsets = Vec::with_capacity(manifest.chunks.len());
@@ -276,17 +283,31 @@ pub fn restore_from(
         .par_iter()
         .zip(offsets.par_iter())
         .try_for_each(|(c, &off)| -> Result<()> {
-            let data = read(c)?;
-            if data.len() as u64 != c.len {
+            let mut at = 0u64;
+            read(c, &mut |piece: &[u8]| -> Result<()> {
+                if at + piece.len() as u64 > c.len {
+                    return Err(too_long(c));
+                }
+                out.write_all_at(piece, off + at).ctx("writing", out_path)?;
+                at += piece.len() as u64;
+                Ok(())
+            })?;
+            if at != c.len {
                 return Err(Error::CorruptObject {
                     id: c.id.to_hex(),
-                    why: format!("chunk is {} bytes, its manifest says {}", data.len(), c.len),
+                    why: format!("chunk is {at} bytes, its manifest says {}", c.len),
                 });
             }
-            out.write_all_at(&data, off).ctx("writing", out_path)?;
             progress(c.len);
             Ok(())
         })
+}
+
+fn too_long(c: &ChunkRef) -> Error {
+    Error::CorruptObject {
+        id: c.id.to_hex(),
+        why: format!("chunk is longer than the {} bytes its manifest says", c.len),
+    }
 }
 
 /// Read a stored file fully into memory (small files only: notes, params, patches).
@@ -332,7 +353,10 @@ mod tests {
         assert_eq!(Manifest::parse(&st.manifest, &m.encode()).unwrap(), m);
         let out_path = d.path().join("out.bin");
         let out = File::create(&out_path).unwrap();
-        restore_from(&m, &out, &out_path, &|_| {}, &|c| read_chunk(&s, c)).unwrap();
+        restore_from(&m, &out, &out_path, &|_| {}, &|c, sink| {
+            s.read_chunk_into(&c.id, c.len, sink)
+        })
+        .unwrap();
         assert_eq!(fs::read(&out_path).unwrap(), content);
         // Second store writes nothing new.
         assert_eq!(store_file(&s, &src, None, &|_| {}).unwrap().stored_bytes, 0);
