@@ -492,7 +492,11 @@ mod tests {
         for piece in [1, 7, 64, 1000, 1 << 20] {
             let mut got = Vec::new();
             decode_pieces(&ext, &payload, data.len(), piece, |p| {
-                assert!(p.len() <= piece.max(l.width) || p.len() < l.width, "{}", p.len());
+                assert!(
+                    p.len() <= piece.max(l.width) || p.len() < l.width,
+                    "{}",
+                    p.len()
+                );
                 got.extend_from_slice(p);
                 Ok::<(), ()>(())
             })
