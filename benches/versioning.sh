@@ -100,10 +100,17 @@ for r in $(seq "$REPS"); do
   log "rep $r: checkout v0 and back"
   for cyc in 1 2; do
     run=$(( (r - 1) * 2 + cyc ))
-    cd "$W/rep/mreg"; measure "mreg: checkout v0" "$run" "$B" "$MREG checkout -q m~5"
-    cd "$W/rep/mregz"; measure "mreg (raw path): checkout v0" "$run" "$B" "$MREG checkout -q m~5"; "$MREG" checkout -q m
-    cd "$W/rep/dvc"; measure "dvc: git checkout + dvc checkout v0" "$run" "$B" \
-      "git checkout -q $(cat "$W/rep/dvc.v0") && $DVC checkout -q"
+    # Each tool starts from the same state: earlier writes flushed (sync), order alternating.
+    order="mreg mregz dvc"; [ "$cyc" = 2 ] && order="dvc mregz mreg"
+    for t in $order; do
+      sync; cd "$W/rep/$t"
+      case $t in
+        mreg) measure "mreg: checkout v0" "$run" "$B" "$MREG checkout -q m~5" ;;
+        mregz) measure "mreg (raw path): checkout v0" "$run" "$B" "$MREG checkout -q m~5"; "$MREG" checkout -q m ;;
+        dvc) measure "dvc: git checkout + dvc checkout v0" "$run" "$B" \
+               "git checkout -q $(cat "$W/rep/dvc.v0") && $DVC checkout -q" ;;
+      esac
+    done
     cd "$W/rep/mreg"; "$MREG" checkout -q m
     cd "$W/rep/dvc"; git checkout -q main && $DVC checkout -q
   done

@@ -5,9 +5,9 @@
 //! its difference from the same block of the parent version (its *base*, another chunk
 //! object of the same length): per element, the integer difference of the bit patterns
 //! (wrapping), zigzag-coded so that small steps of either sign have zero high bytes, then
-//! split into byte planes and coded as codec 2 does. On all-MiniLM-shaped weights a 1e-3
-//! step leaves about 0.55 of the raw size for f32 and 0.13 for bf16 (standalone planes:
-//! 0.83 and 0.67; `../shared/NOTES-codecs.md`).
+//! split into byte planes and coded as codec 2 does, grouped by the base's exponent. On
+//! all-MiniLM-L6-v2 a 1e-3 fine-tuning step leaves about 0.53 of the raw size for f32 and
+//! 0.12 for bf16 (standalone planes: 0.83 and 0.67; docs/BENCHMARKS.md, "Fine-tune deltas").
 //!
 //! Chains are bounded: the extension records the chain depth (1 when the base is
 //! standalone), the store writes a delta only while its depth stays within
@@ -113,15 +113,16 @@ fn u16_at(c: &[u8]) -> u16 {
 /// residual 4× slower than decoding it).
 const LANES: usize = 4;
 
-/// The group of element `i` whose base element has key `key`.
+/// The group of element `i` whose base element has key `key` (< 256).
 fn group(key: usize, i: usize) -> usize {
-    key * LANES + i % LANES
+    (key & 0xff) * LANES + i % LANES
 }
 
 /// Where each group starts among the residual's elements: a stable counting sort of the
 /// base's elements (`body`: whole elements of `w` bytes) by group.
-fn group_starts(body: &[u8], w: usize) -> Vec<usize> {
-    let mut count = vec![0usize; 256 * LANES];
+/// (A fixed-size array: indexes below `256 * LANES` need no bounds checks in the hot loops.)
+fn group_starts(body: &[u8], w: usize) -> [usize; 256 * LANES] {
+    let mut count = [0usize; 256 * LANES];
     if w == 4 {
         for (i, c) in body.chunks_exact(4).enumerate() {
             count[group(key32(u32_at(c)), i)] += 1;
@@ -214,7 +215,7 @@ pub(crate) fn apply_coded(base: &mut [u8], plane_ext: &[u8], payload: &[u8]) -> 
                     .collect();
                 let mut step = |y: &mut [u8], lane: usize| {
                     let b = u32_at(y);
-                    let j = &mut slot[key32(b) * LANES + lane];
+                    let j = &mut slot[group(key32(b), lane)];
                     let v = b.wrapping_add(unzigzag32(z[*j]));
                     *j += 1;
                     y.copy_from_slice(&v.to_le_bytes());
@@ -237,7 +238,7 @@ pub(crate) fn apply_coded(base: &mut [u8], plane_ext: &[u8], payload: &[u8]) -> 
                     .collect();
                 let mut step = |y: &mut [u8], lane: usize| {
                     let b = u16_at(y);
-                    let j = &mut slot[key16(b) * LANES + lane];
+                    let j = &mut slot[group(key16(b), lane)];
                     let v = b.wrapping_add(unzigzag16(z[*j]));
                     *j += 1;
                     y.copy_from_slice(&v.to_le_bytes());
