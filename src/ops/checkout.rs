@@ -553,18 +553,6 @@ fn write_file(
             fsutil::sync_file(&file, true).ctx("syncing", &tmp)?;
         }
         drop(file);
-        if !durable {
-            // Renaming over an existing file makes ext4 start writing the new one back at
-            // once (`auto_da_alloc`, its guard for programs that do not fsync): 14% of a
-            // 1 GiB checkout, on the critical path. Unsynced work-tree files are guarded by
-            // the boot id instead, so the old file (clean: checked before) goes first, as
-            // git and DVC do; a crash in between leaves the path missing, never wrong.
-            match fs::remove_file(target) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("removing", target, e)),
-            }
-        }
         fs::rename(&tmp, target).ctx("renaming into place", target)?;
         if durable {
             fsutil::fsync_parent(target)?;
