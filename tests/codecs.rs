@@ -299,3 +299,35 @@ fn deltas_are_pushed_standalone_and_every_version_comes_back_from_the_remote() {
     }
     b.mreg(&["fsck", "--remote", "origin"]).ok();
 }
+
+#[test]
+fn a_renamed_checkpoint_and_a_new_model_from_another_get_deltas_too() {
+    let r = TestRepo::new();
+    let v0 = weights(600_000, 21);
+    r.write("ckpt-100.bin", &v0);
+    let first = r.commit(&["ckpt-100.bin", "--model", "ft", "-m", "step 100"]);
+    // The next checkpoint under another name: the parent's one file of the same size is
+    // its base.
+    let v1 = step(&v0, 1e-3, 22);
+    std::fs::remove_file(r.path().join("ckpt-100.bin")).unwrap();
+    r.write("ckpt-200.bin", &v1);
+    r.commit(&["ckpt-200.bin", "--model", "ft", "-m", "step 200"]);
+    let unique = unique_bytes(&r);
+    assert!(unique[1] < unique[0] * 0.8, "{unique:?}");
+    // A new model derived from a version (--from): that version is the base.
+    let v2 = step(&v1, 1e-3, 23);
+    r.write("ckpt-200.bin", &v2);
+    r.commit(&["ckpt-200.bin", "--model", "ft2", "--from", &first]);
+    let du = r.mreg(&["du", "ft2", "--json"]).ok().json();
+    let ft2 = du["models"][0]["versions"][0]["unique_bytes"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        ft2 < unique[0] * 0.8,
+        "ft2 stores {ft2}, a full version {}",
+        unique[0]
+    );
+    r.mreg(&["checkout", "ft2", "--to", "out"]).ok();
+    assert_eq!(r.read("out/ckpt-200.bin"), v2);
+    r.fsck_clean();
+}

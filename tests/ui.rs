@@ -25,9 +25,10 @@ impl Drop for Ui {
     }
 }
 
-fn start(r: &TestRepo) -> Ui {
+/// Start `mreg ui ARGS...` and read the first line it prints on stderr (killed on drop).
+fn spawn(r: &TestRepo, args: &[&str]) -> (Child, String) {
     let mut child = r
-        .command(&["ui", "--port", "0"])
+        .command(&[&["ui"], args].concat())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -36,6 +37,11 @@ fn start(r: &TestRepo) -> Ui {
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    (child, line)
+}
+
+fn start(r: &TestRepo) -> Ui {
+    let (child, line) = spawn(r, &["--port", "0"]);
     let addr = line
         .split("http://")
         .nth(1)
@@ -248,15 +254,7 @@ fn ui_refuses_a_bad_host_and_warns_off_loopback() {
     let (r, _) = store();
     r.mreg(&["ui", "--host", "not-an-ip"]).fails();
     // Another address is allowed only with a warning.
-    let mut child = r
-        .command(&["ui", "--host", "0.0.0.0", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = spawn(&r, &["--host", "0.0.0.0", "--port", "0"]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.starts_with("warning: serving on 0.0.0.0"), "{line}");

@@ -89,16 +89,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         if let Some(e) = at_entry {
             s.push_str(&format!(
-                "(as of entry {}: {} by {} at {}{})\n",
+                "(as of entry {}: {} {})\n",
                 e.seq,
                 e.action,
-                e.author,
-                e.time,
-                if e.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", e.message)
-                }
+                e.attribution()
             ));
         }
         return Ok(Output::ok(s));

@@ -286,6 +286,19 @@ pub struct LogEntry {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl LogEntry {
+    /// "by AUTHOR at TIME: MESSAGE" (no colon part without a message): who moved a ref, when
+    /// and why, as `history --at` and the dashboard's timeline say it.
+    pub fn attribution(&self) -> String {
+        let mut s = format!("by {} at {}", self.author, self.time);
+        if !self.message.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.message);
+        }
+        s
+    }
+}
+
 /// The entries that moved `name` (every entry for None), oldest first: `history --alias`.
 pub fn moves_of<'a>(entries: &'a [LogEntry], name: Option<&RefName>) -> Vec<&'a LogEntry> {
     entries

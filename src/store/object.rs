@@ -357,27 +357,26 @@ impl ObjectStore {
     /// The base and chain depth of a delta object (None for any other codec), from its
     /// header alone: gc keeps bases alive and fsck checks chains without decoding.
     pub(crate) fn delta_ref(&self, id: &ObjectId) -> Result<Option<crate::delta::DeltaRef>> {
+        let (_, h, ext) = self.open_with_header(id)?;
+        delta_ref_of(id, h, &ext)
+    }
+
+    /// Open an object and read its header and extension: the one place every reader starts.
+    fn open_with_header(&self, id: &ObjectId) -> Result<(File, Header, Vec<u8>)> {
         let path = self.path_of(id);
         let mut f = open_object(id, &path)?;
+        let corrupt = |why: &str| Error::CorruptObject {
+            id: id.to_hex(),
+            why: why.to_string(),
+        };
         let mut head = [0u8; HEADER_LEN];
-        f.read_exact(&mut head).map_err(|_| Error::CorruptObject {
-            id: id.to_hex(),
-            why: "truncated header".into(),
-        })?;
+        f.read_exact(&mut head)
+            .map_err(|_| corrupt("truncated header"))?;
         let h = parse_header(id, &head)?;
-        if h.codec != Codec::Delta {
-            return Ok(None);
-        }
         let mut ext = vec![0u8; h.ext_len];
-        f.read_exact(&mut ext).map_err(|_| Error::CorruptObject {
-            id: id.to_hex(),
-            why: "truncated extension".into(),
-        })?;
-        let (r, _) = crate::delta::DeltaRef::parse(&ext).map_err(|why| Error::CorruptObject {
-            id: id.to_hex(),
-            why,
-        })?;
-        Ok(Some(r))
+        f.read_exact(&mut ext)
+            .map_err(|_| corrupt("truncated extension"))?;
+        Ok((f, h, ext))
     }
 
     fn pending_lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -454,11 +453,10 @@ impl ObjectStore {
         let Some((layout, saving)) = crate::planes::choose(data).filter(|(_, s)| *s > 0.0) else {
             return Ok(None);
         };
-        let depth = match self.header(&base) {
-            Ok(h) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
-                match self.delta_ref(&base) {
-                    Ok(Some(r)) => r.depth,
-                    Ok(None) => 0,
+        let depth = match self.open_with_header(&base) {
+            Ok((_, h, ext)) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
+                match delta_ref_of(&base, h, &ext) {
+                    Ok(r) => r.map_or(0, |r| r.depth),
                     Err(_) => return Ok(None),
                 }
             }
@@ -563,14 +561,7 @@ impl ObjectStore {
 
     /// Read only an object's header (cheap; used to tell commits from chunks).
     pub fn header(&self, id: &ObjectId) -> Result<Header> {
-        let path = self.path_of(id);
-        let mut f = open_object(id, &path)?;
-        let mut buf = [0u8; HEADER_LEN];
-        f.read_exact(&mut buf).map_err(|_| Error::CorruptObject {
-            id: id.to_hex(),
-            why: "truncated header".into(),
-        })?;
-        parse_header(id, &buf)
+        self.open_with_header(id).map(|(_, h, _)| h)
     }
 
     /// Read, decode and verify an object.
@@ -584,21 +575,21 @@ impl ObjectStore {
     /// chain is verified, and a mismatch there reads the chain again verifying every level,
     /// to name the damaged object. Returns the kind, the data and the chain depth.
     fn get_at(&self, id: &ObjectId, want: Option<u8>, verify: bool) -> Result<(Kind, Vec<u8>, u8)> {
+        let (f, h, ext) = self.open_with_header(id)?;
+        self.decode_opened(id, f, h, &ext, want, verify)
+    }
+
+    /// The rest of `get_at`, for an object whose header and extension are read.
+    fn decode_opened(
+        &self,
+        id: &ObjectId,
+        mut f: File,
+        h: Header,
+        ext: &[u8],
+        want: Option<u8>,
+        verify: bool,
+    ) -> Result<(Kind, Vec<u8>, u8)> {
         let path = self.path_of(id);
-        let mut f = open_object(id, &path)?;
-        let mut head = [0u8; HEADER_LEN];
-        if f.read_exact(&mut head).is_err() {
-            return Err(Error::CorruptObject {
-                id: id.to_hex(),
-                why: "truncated header".into(),
-            });
-        }
-        let h = parse_header(id, &head)?;
-        let mut ext = vec![0u8; h.ext_len];
-        f.read_exact(&mut ext).map_err(|_| Error::CorruptObject {
-            id: id.to_hex(),
-            why: "truncated extension".into(),
-        })?;
         let corrupt = |why: String| Error::CorruptObject {
             id: id.to_hex(),
             why,
@@ -631,12 +622,12 @@ impl ObjectStore {
             } else {
                 with_read_buffer(|buf| {
                     f.read_to_end(buf).ctx("reading object", &path)?;
-                    decode_slice(id, h, &ext, buf)
+                    decode_slice(id, h, ext, buf)
                 })?
             };
             return Ok((h.kind, checked(data)?, 0));
         }
-        let (r, plane_ext) = crate::delta::DeltaRef::parse(&ext).map_err(corrupt)?;
+        let (r, plane_ext) = crate::delta::DeltaRef::parse(ext).map_err(corrupt)?;
         if want.is_some_and(|w| w != r.depth) {
             return Err(corrupt(format!(
                 "delta chain depth {} where its delta expects {}",
@@ -689,15 +680,11 @@ impl ObjectStore {
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
         let path = self.path_of(id);
-        let mut f = open_object(id, &path)?;
-        let mut head = [0u8; HEADER_LEN];
+        let (mut f, h, ext) = self.open_with_header(id)?;
         let corrupt = |why: String| Error::CorruptObject {
             id: id.to_hex(),
             why,
         };
-        f.read_exact(&mut head)
-            .map_err(|_| corrupt("truncated header".into()))?;
-        let h = parse_header(id, &head)?;
         if h.kind != Kind::Chunk {
             return Err(corrupt(format!(
                 "expected a chunk, found a {}",
@@ -710,9 +697,6 @@ impl ObjectStore {
                 h.raw_len
             )));
         }
-        let mut ext = vec![0u8; h.ext_len];
-        f.read_exact(&mut ext)
-            .map_err(|_| corrupt("truncated extension".into()))?;
         let mut hasher = blake3::Hasher::new();
         let mut pass = |piece: &[u8]| -> Result<()> {
             hasher.update(piece);
@@ -740,8 +724,7 @@ impl ObjectStore {
                     .map_err(|e| corrupt(format!("byte planes: {e}")))?
             })?,
             Codec::Zstd | Codec::Delta => {
-                drop(f);
-                let (_, data, _) = self.get_at(id, None, false)?;
+                let (_, data, _) = self.decode_opened(id, f, h, &ext, None, false)?;
                 for piece in data.chunks(PIECE) {
                     pass(piece)?;
                 }
@@ -870,6 +853,18 @@ pub fn decode(id: &ObjectId, buf: &[u8]) -> Result<(Kind, Vec<u8>)> {
         ));
     }
     finish_decode(id, h, &buf[HEADER_LEN..start], buf[start..].to_vec())
+}
+
+/// The delta reference in an object's extension (None unless it is a delta).
+fn delta_ref_of(id: &ObjectId, h: Header, ext: &[u8]) -> Result<Option<crate::delta::DeltaRef>> {
+    if h.codec != Codec::Delta {
+        return Ok(None);
+    }
+    let (r, _) = crate::delta::DeltaRef::parse(ext).map_err(|why| Error::CorruptObject {
+        id: id.to_hex(),
+        why,
+    })?;
+    Ok(Some(r))
 }
 
 /// The fixed header of an object.

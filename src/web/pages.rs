@@ -205,18 +205,7 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
             let (RefName::Alias(a), Some(new)) = (&c.name, c.new) else {
                 continue;
             };
-            let label = format!(
-                "{} {a} -> {} by {} at {}{}",
-                e.action,
-                short(&new),
-                e.author,
-                e.time,
-                if e.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", e.message)
-                }
-            );
+            let label = format!("{} {a} -> {} {}", e.action, short(&new), e.attribution());
             let marked = matches!(e.action, Action::Promote | Action::Rollback)
                 && a.as_str() == "production";
             if let (true, Some(n)) = (marked, number.get(&new)) {
