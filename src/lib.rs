@@ -88,6 +88,7 @@ pub mod internals {
             t.set_head(id);
             Ok(id)
         })?;
+        repo.commit_recorded(&id);
         Ok(id)
     }
 

@@ -122,12 +122,21 @@ impl Goal {
 pub struct GcConfig {
     /// How long a past alias or tag target stays protected from retention pruning.
     pub expire: String,
+    /// How old an interrupted commit (a commit object no history names, with its pending
+    /// marker) must be before gc removes it and its data.
+    #[serde(default = "default_grace")]
+    pub grace: String,
+}
+
+fn default_grace() -> String {
+    "14days".into()
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig {
             expire: "90days".into(),
+            grace: default_grace(),
         }
     }
 }
@@ -497,11 +506,38 @@ impl Repo {
     }
 
     /// Store a commit object; returns its id. Objects it refers to must be stored first.
+    ///
+    /// A pending marker (`pending/<id>`, holding the model's name) is written durably
+    /// before the object: until the history line that records the commit is appended
+    /// (then the caller calls [`Repo::commit_recorded`]), the marker is the evidence that
+    /// an unrecorded commit object is an interrupted write. A commit object that no
+    /// history names and no marker explains is evidence of a lost history line: `fsck`
+    /// reports it and gc never deletes it (see `reach::orphans`).
     pub(crate) fn write_commit(&self, c: &Commit) -> Result<crate::id::CommitId> {
         let bytes = c.encode()?;
-        let put = self.objects.put(Kind::Commit, &bytes)?;
+        let id = crate::id::CommitId(ObjectId::hash(&bytes));
+        let dir = self.pending_dir();
+        crate::fsutil::create_dir_durable(&dir)?;
+        crate::fsutil::write_atomic(
+            &dir.join(id.to_hex()),
+            c.model.as_str().as_bytes(),
+            &self.tmp_dir(),
+        )?;
+        self.objects.put_with_id(*id, Kind::Commit, &bytes)?;
         self.objects.flush()?;
-        Ok(crate::id::CommitId(put.id))
+        Ok(id)
+    }
+
+    /// The history line recording `id` is durable: its pending marker goes. (A marker
+    /// left by a crash between the two is harmless: gc removes markers of recorded
+    /// commits.)
+    pub(crate) fn commit_recorded(&self, id: &crate::id::CommitId) {
+        let _ = std::fs::remove_file(self.pending_dir().join(id.to_hex()));
+    }
+
+    /// Pending markers of commit objects written but not (yet) named by a history line.
+    pub(crate) fn pending_dir(&self) -> PathBuf {
+        self.store.join("pending")
     }
 
     /// The commits of a model from its head back to its first, newest first.

@@ -339,3 +339,77 @@ fn report_shows_run_curves() {
     let html = r.mreg(&["report", "c", "--format", "html"]).ok().stdout;
     assert!(html.contains("<svg class=\"chart\"") && html.contains("<polyline"));
 }
+
+/// One raw request with the given head bytes; the status of the answer (0 if none).
+fn raw_status(ui: &Ui, head: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(&ui.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // The server may answer and close before everything is sent: ignore write errors.
+    let _ = s.write_all(head);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 23, defect 6: a page on another site that rebinds its name to 127.0.0.1 sends
+/// its own name as Host; the dashboard refuses it (no page, no uncommitted patch).
+#[test]
+fn issue23_dns_rebinding_hosts_are_refused() {
+    let (r, _) = store();
+    let ui = start(&r);
+    let port = ui.addr.rsplit(':').next().unwrap().to_string();
+    for (host, want) in [
+        (format!("evil.example:{port}"), 421),
+        (format!("127.0.0.1.nip.io:{port}"), 421),
+        (format!("localhost:{port}"), 200),
+        (ui.addr.clone(), 200),
+    ] {
+        let head = format!("GET /api/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        assert_eq!(raw_status(&ui, head.as_bytes()), want, "Host: {host}");
+    }
+    // No Host header at all: refused too.
+    assert_eq!(raw_status(&ui, b"GET / HTTP/1.0\r\n\r\n"), 421);
+}
+
+/// Issue 23, defect 7: a request line without a newline was buffered without limit. Now a
+/// head over 16 KiB gets 431 and the server's memory does not grow with what is sent.
+#[test]
+fn issue23_an_endless_request_line_is_cut_off_with_bounded_memory() {
+    let (r, _) = store();
+    let ui = start(&r);
+    let rss = || -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", ui.child.id())).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|k| k.parse().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let junk = vec![b'a'; 4 << 20];
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut head = b"GET /".to_vec();
+                    head.extend_from_slice(&junk);
+                    raw_status(&ui, &head)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 431), "{statuses:?}");
+    let after = rss();
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} to {after} KiB for 32 MiB sent"
+    );
+    // Still serving.
+    assert_eq!(get(&ui, "/").0, 200);
+}

@@ -10,7 +10,11 @@ use super::{fmt, Ctx, Output};
 /// Remove what no one needs: plan first (--dry-run shows it), then sweep.
 ///
 /// Plain `mreg gc` never loses a version: it removes objects no commit refers to (left by
-/// interrupted commits) and temp files no live writer owns. Retention options are an
+/// interrupted commits) and temp files no live writer owns. A commit object that no
+/// history names is removed only when it is an interrupted commit (its pending marker
+/// says so) older than --grace and its model's history is intact; otherwise it may be a
+/// version whose history line was lost (a bad restore), and gc keeps it and its data
+/// (`mreg fsck` reports it). Retention options are an
 /// explicit request to prune the *chunks* of versions outside the retention set (their
 /// metadata, manifests and history stay, and log/show say they were pruned). Never pruned:
 /// what a head, alias or tag points at now, what an alias or tag pointed at within
@@ -35,6 +39,10 @@ pub struct Args {
     /// Past alias/tag targets stay protected this long (default: config gc.expire, 90days).
     #[arg(long, value_name = "DURATION")]
     expire: Option<String>,
+    /// Interrupted commits stay this long before gc removes them (default: config
+    /// gc.grace, 14days).
+    #[arg(long, value_name = "DURATION")]
+    grace: Option<String>,
     /// Keep the data of the N newest versions of each model (archived ones count).
     #[arg(long, value_name = "N")]
     keep_last: Option<usize>,
@@ -89,6 +97,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .collect::<mreg::Result<Vec<_>>>()?;
     let opts = GcOptions {
         expire: expire(&repo, a.expire.as_deref())?,
+        grace: gc::parse_duration(a.grace.as_deref().unwrap_or(&repo.config().gc.grace))?,
         keep_last: a.keep_last,
         keep_top: a.keep_top.map(|n| KeepTop {
             n,
@@ -145,6 +154,13 @@ fn render_plan(plan: &gc::GcPlan, dry_run: bool) -> String {
             d.id.short(),
             fmt::size(d.bytes),
             d.reason
+        ));
+    }
+    for o in plan.orphan_commits.iter().filter(|o| !o.remove) {
+        s.push_str(&format!(
+            "keep commit {} no history names: {}\n",
+            o.orphan.id.short(),
+            o.why
         ));
     }
     for t in &plan.temp_files {

@@ -485,6 +485,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         Ok(())
     })?;
     let (id, commit) = written.expect("the update closure ran and succeeded");
+    repo.commit_recorded(&id);
 
     WorktreeState::update(repo, |w| {
         for p in &carried {

@@ -12,8 +12,12 @@
 //!    entries, and whose chunks are present, intact and as long as the manifest says
 //!    (unless gc pruned its data).
 //!
-//! Objects nobody references (left by a crash before the ref moved) are counted as
-//! dangling: harmless, and removed by gc.
+//! 4. A commit object no history names is a problem (a history line was lost: a restored
+//!    or half-copied store), unless its pending marker shows an interrupted commit (a
+//!    warning). gc keeps the former forever and the latter for the grace period.
+//!
+//! Other objects nobody references (left by a crash before the commit object was written)
+//! are counted as dangling: harmless, and removed by gc.
 
 use std::collections::{HashMap, HashSet};
 
@@ -189,6 +193,38 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         .copied()
         .collect();
     let _already_reported = reach::keep_delta_bases(repo, &mut reachable, chunks);
+    // Commit objects no history names: an interrupted commit (its pending marker says so)
+    // is a warning; any other is evidence of a lost history line, and a problem.
+    let candidates: Vec<ObjectId> = kinds
+        .iter()
+        .filter(|(id, (k, _))| *k == Kind::Commit && !reachable.contains(*id))
+        .map(|(id, _)| *id)
+        .collect();
+    for o in reach::orphans(repo, &walk, candidates, std::time::SystemTime::now()) {
+        let model = o.model.as_ref().map_or("?".to_string(), |m| m.to_string());
+        let item = format!("commit {} of model {model}", o.id);
+        match &o.doubt {
+            None => rep.warnings.push(Problem {
+                item,
+                problem: "an interrupted commit (never recorded in its history): gc removes it after the grace period (gc.grace)".into(),
+            }),
+            Some(d) => rep.problems.push(Problem {
+                item,
+                problem: format!(
+                    "no history names this version: {d}. gc keeps it and its data. To find its history, restore models/{model}/log from a backup or `mreg pull` from a remote that has it; to keep it as it is, `mreg tag recovered-{} {}`",
+                    o.id.short(),
+                    o.id
+                ),
+            }),
+        }
+        // Not dangling: gc keeps it (or removes it as an interrupted commit, knowingly).
+        reachable.insert(*o.id);
+        if let Some(c) = &o.commit {
+            let (d, _) = reach::version_data(repo, &o.id, c);
+            reachable.extend(d.metadata);
+            reachable.extend(d.chunks);
+        }
+    }
     rep.dangling = kinds.keys().filter(|id| !reachable.contains(id)).count();
     Ok(rep)
 }

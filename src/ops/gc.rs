@@ -56,9 +56,15 @@ pub struct KeepTop {
     pub minimize: bool,
 }
 
+/// How old an interrupted commit must be before gc removes it, unless configured
+/// (`gc.grace`) or given (`--grace`): git keeps unreachable objects two weeks too.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(14 * 24 * 3600);
+
 #[derive(Clone, Debug)]
 pub struct GcOptions {
     pub expire: Duration,
+    /// Interrupted commits (pending marker, no history line) younger than this stay.
+    pub grace: Duration,
     pub keep_last: Option<usize>,
     pub keep_top: Option<KeepTop>,
     /// Prune archived versions (unless a ref protects them); they do not count toward
@@ -74,6 +80,7 @@ impl GcOptions {
     pub fn garbage_only(now: SystemTime, expire: Duration) -> GcOptions {
         GcOptions {
             expire,
+            grace: DEFAULT_GRACE,
             keep_last: None,
             keep_top: None,
             prune_archived: false,
@@ -121,6 +128,17 @@ pub struct KeptVersion {
     pub reasons: Vec<String>,
 }
 
+/// A commit object no history names, and what gc does with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrphanCommit {
+    #[serde(flatten)]
+    pub orphan: reach::Orphan,
+    /// True when gc deletes it: an interrupted commit older than the grace period whose
+    /// model's history is intact. Otherwise it and its data are kept.
+    pub remove: bool,
+    pub why: String,
+}
+
 /// A temp file left in the store or beside a work-tree file.
 #[derive(Clone, Debug, Serialize)]
 pub struct TempFile {
@@ -141,6 +159,9 @@ pub struct GcPlan {
     /// Under a retention option: the versions it kept and why.
     pub kept_versions: Vec<KeptVersion>,
     pub temp_files: Vec<TempFile>,
+    /// Commit objects no history names (interrupted commits, or evidence of a lost
+    /// history line), each kept or removed with the reason.
+    pub orphan_commits: Vec<OrphanCommit>,
     pub bytes_freed: u64,
 }
 
@@ -197,15 +218,46 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<CommitId,
     out
 }
 
+/// Per version: the models whose refs protect it, and how (see `protected`).
+type RefsAnywhere = BTreeMap<CommitId, Vec<(ModelName, Vec<String>)>>;
+
 /// The retention decision for one model: kept versions with reasons, pruned with reasons.
 struct Decision {
     kept: BTreeMap<CommitId, Vec<String>>,
     prune: BTreeMap<CommitId, String>,
 }
 
-fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Result<Decision> {
-    let chain: Vec<&reach::Version> = walk.of_model(m).collect();
+///
+/// The one place that decides which versions retention keeps: a model's count is its own
+/// versions only, those its own history reaches. A `--from` base of another model is that
+/// model's version (counted, protected and explained there); a version no history of its
+/// own reaches is never pruned by retention (its history may be damaged: fail closed).
+/// `refs_anywhere` holds every version any ref of any model protects: whichever walk
+/// reaches such a version, it is kept.
+fn retention(
+    repo: &Repo,
+    walk: &Walk,
+    m: &ModelName,
+    opts: &GcOptions,
+    refs_anywhere: &RefsAnywhere,
+) -> Result<Decision> {
+    let chain: Vec<&reach::Version> = walk.of_model(m).filter(|v| v.own_history).collect();
     let mut kept = protected(walk, m, opts);
+    for v in walk.of_model(m) {
+        for (owner, why) in refs_anywhere.get(&v.id).into_iter().flatten() {
+            if owner != m {
+                kept.entry(v.id)
+                    .or_default()
+                    .extend(why.iter().map(|w| format!("{w} of model {owner}")));
+            }
+        }
+        if !v.own_history {
+            kept.entry(v.id).or_default().push(
+                "its own history does not reach it (only another model's --from or ref): never pruned by retention"
+                    .into(),
+            );
+        }
+    }
     let archived = walk
         .histories
         .get(m)
@@ -289,7 +341,7 @@ fn retention(repo: &Repo, walk: &Walk, m: &ModelName, opts: &GcOptions) -> Resul
         };
         prune.insert(v.id, why);
     }
-    kept.retain(|id, _| chain.iter().any(|v| &v.id == id));
+    kept.retain(|id, _| walk.of_model(m).any(|v| &v.id == id));
     Ok(Decision { kept, prune })
 }
 
@@ -304,26 +356,48 @@ struct Survey {
     data: Vec<(reach::VersionData, Vec<reach::Problem>)>,
     pruned: HashSet<ObjectId>,
     objects: Vec<ObjectId>,
+    /// Commit objects no history reaches, with their data.
+    orphans: Vec<(reach::Orphan, reach::VersionData, Vec<reach::Problem>)>,
 }
 
-fn survey(repo: &Repo) -> Result<Survey> {
+fn survey(repo: &Repo, now: SystemTime) -> Result<Survey> {
     let walk = reach::walk(repo)?;
-    let data = walk
+    let data: Vec<(reach::VersionData, Vec<reach::Problem>)> = walk
         .versions
         .iter()
         .map(|v| reach::version_data(repo, &v.id, &v.commit))
+        .collect();
+    let objects = repo.objects().list()?.0;
+    // Only objects that nothing reached can be orphan commits: read their headers.
+    let mut known: HashSet<ObjectId> = walk.commit_ids();
+    known.extend(walk.notes.iter().copied());
+    for (d, _) in &data {
+        known.extend(d.metadata.iter().copied());
+        known.extend(d.chunks.iter().copied());
+    }
+    let candidates = objects.iter().filter(|o| !known.contains(o)).copied();
+    let orphans = reach::orphans(repo, &walk, candidates, now)
+        .into_iter()
+        .map(|o| {
+            let (d, p) = match &o.commit {
+                Some(c) => reach::version_data(repo, &o.id, c),
+                None => Default::default(),
+            };
+            (o, d, p)
+        })
         .collect();
     Ok(Survey {
         walk,
         data,
         pruned: gc_marks::pruned_set(repo),
-        objects: repo.objects().list()?.0,
+        objects,
+        orphans,
     })
 }
 
 /// Compute what gc would do. Callers hold the store lock.
 pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
-    plan_from(repo, &survey(repo)?, opts)
+    plan_from(repo, &survey(repo, opts.now)?, opts)
 }
 
 fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
@@ -331,11 +405,19 @@ fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
     let mut prune: PruneSet = BTreeMap::new();
     let mut kept_versions = Vec::new();
     if opts.retention() {
+        // Every version a ref of any model points at now (or within the expiry), with the
+        // ref named as `model:alias x`: never pruned, whichever model's walk reaches it.
+        let mut refs_anywhere = RefsAnywhere::new();
+        for m in walk.histories.keys() {
+            for (id, why) in protected(walk, m, opts) {
+                refs_anywhere.entry(id).or_default().push((m.clone(), why));
+            }
+        }
         for m in walk.histories.keys() {
             if !opts.applies_to(m) {
                 continue;
             }
-            let d = retention(repo, walk, m, opts)?;
+            let d = retention(repo, walk, m, opts, &refs_anywhere)?;
             for (id, why) in d.prune {
                 prune.insert(id, (m.clone(), why));
             }
@@ -348,7 +430,7 @@ fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
             }
         }
     }
-    let mut plan = sweep_plan(repo, s, &prune, false)?;
+    let mut plan = sweep_plan(repo, s, &prune, false, opts.grace)?;
     plan.kept_versions = kept_versions;
     plan.temp_files = temp_files(repo, opts.now, true)?;
     Ok(plan)
@@ -356,7 +438,13 @@ fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
 
 /// The objects to delete given the versions to prune. With `only_pruned`, garbage that no
 /// version refers to is left alone (the plan of `prune`, which is about one version).
-fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> Result<GcPlan> {
+fn sweep_plan(
+    repo: &Repo,
+    s: &Survey,
+    prune: &PruneSet,
+    only_pruned: bool,
+    grace: Duration,
+) -> Result<GcPlan> {
     let walk = &s.walk;
     let mut plan = GcPlan {
         objects_before: s.objects.len(),
@@ -399,6 +487,70 @@ fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> R
             live.extend(data.chunks.iter().copied());
         }
     }
+    // Commit objects no history names: kept with their data unless they are interrupted
+    // commits past the grace period in an intact history (reach::orphans has the rule). A
+    // kept orphan keeps the orphans it descends from too.
+    let mut keep_orphan: Vec<bool> = s
+        .orphans
+        .iter()
+        .map(|(o, _, _)| !o.collectable(grace))
+        .collect();
+    loop {
+        let needed: HashSet<ObjectId> = s
+            .orphans
+            .iter()
+            .zip(&keep_orphan)
+            .filter(|(_, k)| **k)
+            .flat_map(|((o, _, _), _)| o.commit.iter())
+            .flat_map(|c| c.parents.iter().chain(&c.derived_from).map(|p| **p))
+            .collect();
+        let mut changed = false;
+        for ((o, _, _), k) in s.orphans.iter().zip(keep_orphan.iter_mut()) {
+            if !*k && needed.contains(&*o.id) {
+                *k = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut orphan_chunks: Vec<ObjectId> = Vec::new();
+    for ((o, data, problems), keep) in s.orphans.iter().zip(&keep_orphan) {
+        let model = o.model.as_ref().map_or("?".to_string(), |m| m.to_string());
+        let why = if !keep {
+            format!(
+                "interrupted commit of model {model} (pending marker), older than {}; its history is intact and does not name it",
+                humantime::format_duration(grace)
+            )
+        } else if let Some(d) = &o.doubt {
+            d.clone()
+        } else if o.collectable(grace) {
+            "a kept commit no history names descends from it".into()
+        } else {
+            format!(
+                "an interrupted commit of model {model}, younger than the grace period ({})",
+                humantime::format_duration(grace)
+            )
+        };
+        plan.orphan_commits.push(OrphanCommit {
+            orphan: o.clone(),
+            remove: !keep,
+            why,
+        });
+        if *keep {
+            live.insert(*o.id);
+            live.extend(data.metadata.iter().copied());
+            live.extend(data.chunks.iter().copied());
+            orphan_chunks.extend(data.chunks.iter().copied());
+            // Its data cannot be protected if its manifests cannot be read.
+            blocking.extend(
+                problems
+                    .iter()
+                    .map(|p| format!("{} (a commit no history names): {}", p.item, p.problem)),
+            );
+        }
+    }
     // Chunks stored as deltas need their bases: keep them (from headers, no decoding).
     // Only worth reading when something is a candidate for deletion at all.
     if s.objects.iter().any(|id| !live.contains(id)) {
@@ -408,6 +560,7 @@ fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> R
             .zip(&s.data)
             .filter(|(v, _)| !s.pruned.contains(&*v.id) && !prune.contains_key(&v.id))
             .flat_map(|(_, (data, _))| data.chunks.iter().copied())
+            .chain(orphan_chunks)
             .collect();
         blocking.extend(
             reach::keep_delta_bases(repo, &mut live, kept_chunks)
@@ -445,7 +598,14 @@ fn sweep_plan(repo: &Repo, s: &Survey, prune: &PruneSet, only_pruned: bool) -> R
                 lost_chunks.insert(id);
                 format!("data of pruned version {m}@{}", v.short())
             }
-            None if kind == "commit" => "commit no history refers to (interrupted commit)".into(),
+            None if kind == "commit" => plan
+                .orphan_commits
+                .iter()
+                .find(|o| *o.orphan.id == id)
+                .map_or_else(
+                    || "commit no history refers to (interrupted commit)".into(),
+                    |o| o.why.clone(),
+                ),
             None => "no kept commit refers to it (interrupted write)".into(),
         };
         plan.bytes_freed += bytes;
@@ -522,6 +682,23 @@ fn sweep(repo: &Repo, plan: &GcPlan, when: &str) -> Result<()> {
     for t in plan.stale_temp_files() {
         let _ = fs::remove_file(&t.path);
     }
+    // Pending markers explain kept orphans only. The others go: markers of removed
+    // orphans, of commits a history line recorded after all (a crash between the line and
+    // the marker's removal) and of objects never written. gc holds the store lock
+    // exclusively: no writer is between its marker and its history line.
+    let kept: HashSet<String> = plan
+        .orphan_commits
+        .iter()
+        .filter(|o| !o.remove)
+        .map(|o| o.orphan.id.to_hex())
+        .collect();
+    if let Ok(rd) = fs::read_dir(repo.pending_dir()) {
+        for e in rd.flatten() {
+            if !kept.contains(&*e.file_name().to_string_lossy()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
     Ok(())
 }
 
@@ -565,7 +742,7 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
     if gc_marks::is_pruned(repo, &id) {
         return Err(refused(crate::error::PruneRefusal::AlreadyPruned));
     }
-    let s = survey(repo)?;
+    let s = survey(repo, SystemTime::now())?;
     if !s.walk.versions.iter().any(|v| v.id == id) {
         return Err(refused(crate::error::PruneRefusal::Unknown));
     }
@@ -575,7 +752,8 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         info.message.clone()
     };
     let prune_set: PruneSet = [(id, (model.clone(), why))].into_iter().collect();
-    let plan = sweep_plan(repo, &s, &prune_set, true)?;
+    // Every orphan commit keeps its data through a prune (Duration::MAX: none is due).
+    let plan = sweep_plan(repo, &s, &prune_set, true, Duration::MAX)?;
     let loses_data = !plan.prune_versions.is_empty();
     let when = info.time.clone();
     if !dry_run {
@@ -746,7 +924,7 @@ pub fn du(
         }
     }
     let _lock = repo.lock_store_read()?;
-    let survey = survey(repo)?;
+    let survey = survey(repo, now)?;
     let walk = &survey.walk;
     let mut problems = walk.problems.clone();
     // Which versions (store-wide) use each object.

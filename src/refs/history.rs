@@ -347,27 +347,64 @@ pub struct MoveInfo {
 pub struct Transaction<'a> {
     state: &'a mut RefState,
     extra: &'a mut BTreeMap<String, serde_json::Value>,
+    /// Every ref the move set or read to decide, with its value when the move began: the
+    /// move's view. Refs it left unchanged are recorded in the line (`UNCHANGED`), so that
+    /// replaying the move elsewhere (push, pull) checks the whole view, not only the refs
+    /// that changed: a promote moves production *given* the rollback it saw.
+    touched: &'a mut BTreeMap<RefName, Option<CommitId>>,
 }
+
+/// Extra key of a history line: the refs its move relied on but did not change, as
+/// `[{ref, old, new}]` with `old == new` (see `Transaction::touched`).
+pub const UNCHANGED: &str = "unchanged";
+
+/// Extra key of a local history line that replays (or reconciles with) a remote's line:
+/// `"<remote> <remote seq>"`. Such lines are never published again.
+pub const PULLED_FROM: &str = "pulled_from";
 
 impl Transaction<'_> {
     /// The model's refs as they are now (including this transaction's changes).
     pub fn state(&self) -> &RefState {
         self.state
     }
+    fn touch(&mut self, name: RefName) {
+        let now = self.state.get(&name);
+        self.touched.entry(name).or_insert(now);
+    }
+    /// The move's decision depends on `name`'s current value (e.g. promote reads
+    /// `candidate`): a replay elsewhere must find the same value.
+    pub fn depends_on(&mut self, name: RefName) {
+        self.touch(name);
+    }
     pub fn set_head(&mut self, id: CommitId) {
+        self.touch(RefName::Head);
         self.state.head = Some(id);
     }
     /// Point an alias at `id`; returns where it pointed before.
     pub fn set_alias(&mut self, alias: &AliasName, id: CommitId) -> Option<CommitId> {
+        self.touch(RefName::Alias(alias.clone()));
         self.state.aliases.insert(alias.clone(), id)
     }
     pub fn remove_alias(&mut self, alias: &str) -> Option<CommitId> {
+        if let Some(a) = self
+            .state
+            .aliases
+            .keys()
+            .find(|k| k.as_str() == alias)
+            .cloned()
+        {
+            self.touch(RefName::Alias(a));
+        }
         self.state.aliases.remove(alias)
     }
     pub fn set_tag(&mut self, tag: &TagName, id: CommitId) {
+        self.touch(RefName::Tag(tag.clone()));
         self.state.tags.insert(tag.clone(), id);
     }
     pub fn remove_tag(&mut self, tag: &str) -> Option<CommitId> {
+        if let Some(t) = self.state.tags.keys().find(|k| k.as_str() == tag).cloned() {
+            self.touch(RefName::Tag(t));
+        }
         self.state.tags.remove(tag)
     }
     /// Attach note object `note` to `commit`.
@@ -388,6 +425,7 @@ impl Transaction<'_> {
     }
     /// Move (or remove) any ref by name.
     pub(crate) fn set_ref(&mut self, name: &RefName, to: Option<CommitId>) {
+        self.touch(name.clone());
         self.state.set(name, to);
     }
     /// Record a fact about the move (e.g. which remote line it replays).
@@ -579,13 +617,30 @@ impl ModelLog {
         };
         let mut state = old_state.clone();
         let mut extra = BTreeMap::new();
+        let mut touched = BTreeMap::new();
         f(&mut Transaction {
             state: &mut state,
             extra: &mut extra,
+            touched: &mut touched,
         })?;
         let changes = diff_states(&old_state, &state);
         if changes.is_empty() && extra.is_empty() {
             return Ok(None);
+        }
+        let unchanged: Vec<RefChange> = touched
+            .into_iter()
+            .filter(|(name, old)| state.get(name) == *old && !extra.contains_key(PULLED_FROM))
+            .map(|(name, old)| RefChange {
+                name,
+                old,
+                new: old,
+            })
+            .collect();
+        if !unchanged.is_empty() {
+            extra.insert(
+                UNCHANGED.into(),
+                serde_json::to_value(&unchanged).expect("ref changes serialize"),
+            );
         }
         let entry = LogEntry {
             seq,

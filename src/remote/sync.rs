@@ -15,6 +15,7 @@ use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
 use crate::gc_marks;
+use crate::history::PULLED_FROM;
 use crate::history::{Action, LogEntry, MoveInfo, RefChange, RefName, RefState};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
@@ -26,8 +27,6 @@ use crate::repo::Repo;
 /// The marker object at a remote's root: its format.
 const MARKER: &str = "mreg-remote.json";
 const REMOTE_FORMAT: u32 = 1;
-/// The extra key a pulled line carries locally: `<remote> <line number>`.
-const PULLED_FROM: &str = "pulled_from";
 /// Largest marker or probe object read.
 const SMALL: u64 = 64 * 1024;
 /// Largest object read from a remote: the local bound plus header room.
@@ -326,37 +325,49 @@ impl PushReport {
 
 /// How a pending local line stands against the remote's refs.
 enum Check {
-    /// Publish with these changes (those already in effect on the remote are left out).
+    /// Publish with these changes.
     Publish(Vec<RefChange>),
-    /// Every change is already in effect: nothing to publish.
-    Done,
+    /// A ref the move changed or relied on has another value on the remote than the move
+    /// saw: (ref, what the move saw, what the remote has).
     Conflict(RefName, Option<CommitId>, Option<CommitId>),
 }
 
+/// The refs a line's move relied on without changing them (`history::UNCHANGED`).
+fn unchanged(extra: &BTreeMap<String, serde_json::Value>) -> Vec<RefChange> {
+    extra
+        .get(crate::history::UNCHANGED)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Compare-and-swap of one move as a whole (issue 32): it applies only if every ref it
+/// changed *and* every ref it relied on has, on the remote, the value the move saw. A move
+/// whose end state the remote happens to have already is refused too: it was decided on
+/// another view, and publishing nothing would lose its author and reason silently.
 fn check_line(state: &RefState, e: &LogEntry) -> Check {
-    let mut out = Vec::new();
-    for c in &e.changes {
+    for c in e.changes.iter().chain(unchanged(&e.extra).iter()) {
         let cur = state.get(&c.name);
-        if cur == c.old {
-            out.push(c.clone());
-        } else if cur == c.new {
-            continue;
-        } else {
+        if cur != c.old {
             return Check::Conflict(c.name.clone(), c.old, cur);
         }
     }
-    if out.is_empty() && !e.changes.is_empty() {
-        Check::Done
-    } else {
-        Check::Publish(out)
-    }
+    Check::Publish(e.changes.clone())
 }
 
 /// Local lines of `model` that are not on the remote yet, in order.
-fn pending(repo: &Repo, remote: &str, model: &ModelName, t: &log::Track) -> Result<Vec<LogEntry>> {
+///
+/// Also returns the seq of the last line read: push marks lines up to it as pushed and no
+/// further, so a move appended while push uploads stays pending (issue 23, defect 2).
+fn pending(
+    repo: &Repo,
+    remote: &str,
+    model: &ModelName,
+    t: &log::Track,
+) -> Result<(Vec<LogEntry>, u64)> {
     let (entries, _) = repo.model_log(model).entries()?;
+    let read_upto = entries.last().map_or(0, |e| e.seq);
     let dropped: HashSet<u64> = t.dropped.iter().copied().collect();
-    Ok(entries
+    let lines = entries
         .into_iter()
         .filter(|e| e.seq > t.pushed && !dropped.contains(&e.seq))
         .filter(|e| e.action != Action::Prune)
@@ -366,7 +377,8 @@ fn pending(repo: &Repo, remote: &str, model: &ModelName, t: &log::Track) -> Resu
                 .and_then(|v| v.as_str())
                 .is_none_or(|s| s.split(' ').next() != Some(remote))
         })
-        .collect())
+        .collect();
+    Ok((lines, read_upto))
 }
 
 /// Commits and notes a line names.
@@ -416,7 +428,7 @@ pub fn push(
     for m in &models {
         let mut tf = s.track(m)?;
         tf.sync(s.backend.as_ref(), &s.store_id)?;
-        let lines = pending(repo, &s.name, m, &tf.track)?;
+        let (lines, read_upto) = pending(repo, &s.name, m, &tf.track)?;
         let mut sim = tf.track.state.clone();
         let mut publish = Vec::new();
         for e in lines {
@@ -425,20 +437,19 @@ pub fn push(
                     log::apply(&mut sim, &ch).expect("checked against this state");
                     publish.push(e);
                 }
-                Check::Done => publish.push(e),
                 Check::Conflict(..) => {
                     publish.push(e);
                     break; // refused when written, below
                 }
             }
         }
-        plans.push((m.clone(), tf, publish));
+        plans.push((m.clone(), tf, publish, read_upto));
     }
 
     // 2. Upload what the lines need and the remote lacks: data first, commits after.
     let mut want_commits = Vec::new();
     let mut want_notes = Vec::new();
-    for (_, _, lines) in &plans {
+    for (_, _, lines, _) in &plans {
         for e in lines {
             let (c, n) = line_refs(&e.changes, &e.extra);
             want_commits.extend(c);
@@ -512,12 +523,11 @@ pub fn push(
     report.bytes_uploaded = bytes.into_inner();
 
     // 3. Publish the lines, each a compare-and-swap against the remote's refs.
-    for (m, mut tf, lines) in plans {
+    for (m, mut tf, lines, read_upto) in plans {
         let mut mp = ModelPush {
             model: Some(m.clone()),
             ..Default::default()
         };
-        let last_local = repo.model_log(&m).last()?.map_or(0, |e| e.seq);
         for e in lines {
             loop {
                 if tf.track.pushed >= e.seq {
@@ -533,12 +543,6 @@ pub fn push(
                             remote: remote_now,
                             local_seq: e.seq,
                         });
-                        break;
-                    }
-                    Check::Done => {
-                        tf.track.pushed = e.seq;
-                        tf.save()?;
-                        mp.lines_skipped += 1;
                         break;
                     }
                     Check::Publish(changes) => {
@@ -574,9 +578,11 @@ pub fn push(
                 break;
             }
         }
-        if mp.refused.is_none() && tf.track.pushed < last_local {
-            // Everything after is local-only (prune records) or pulled: nothing to publish.
-            tf.track.pushed = last_local;
+        if mp.refused.is_none() && tf.track.pushed < read_upto {
+            // Every line read in step 1 was published; those left among them are local-only
+            // (prune records) or pulled: nothing to publish. Lines appended since (a commit
+            // made while this push uploaded) stay pending for the next push.
+            tf.track.pushed = read_upto;
         }
         tf.track.dropped.retain(|&d| d > tf.track.pushed);
         tf.save()?;
@@ -816,6 +822,9 @@ pub struct PullReport {
     /// Remote moves replayed onto the local history, per model.
     pub applied: BTreeMap<String, usize>,
     pub dropped: Vec<DroppedMove>,
+    /// Per model, the refs pull corrected because the store's state had diverged from the
+    /// remote's plus its own unpublished moves (`ref old -> new`).
+    pub reconciled: BTreeMap<String, Vec<String>>,
     /// Chunks (and manifests) downloaded into the store (`clone --data`).
     pub data_objects: usize,
     pub data_bytes: u64,
@@ -855,34 +864,85 @@ pub fn pull(
         if applied > 0 {
             report.applied.insert(m.to_string(), applied);
         }
-        // Local moves not pushed that the remote now contradicts will never publish.
-        let mut sim = tf.track.state.clone();
-        for e in pending(repo, &s.name, &m, &tf.track)? {
-            match check_line(&sim, &e) {
-                Check::Publish(ch) => log::apply(&mut sim, &ch).expect("checked"),
-                Check::Done => {}
-                Check::Conflict(name, _, remote_now) => {
-                    let local = e
-                        .changes
-                        .iter()
-                        .find(|c| c.name == name)
-                        .and_then(|c| c.new);
-                    report.dropped.push(DroppedMove {
-                        model: m.clone(),
-                        reference: name.describe(),
-                        local_seq: e.seq,
-                        action: e.action.to_string(),
-                        local,
-                        remote: remote_now,
-                    });
-                    tf.track.dropped.push(e.seq);
+        // The local refs become exactly the remote's state plus the local moves not
+        // pushed yet, replayed one by one in order; a move the remote now contradicts is
+        // dropped (it will never publish) and reported. Computed under the model's lock,
+        // so a local move made meanwhile is either in the replay or after it, never lost.
+        let info = MoveInfo {
+            time: crate::Timestamp::now(),
+            author: format!("mreg pull from {}", s.name),
+            message: String::new(),
+        };
+        let mut drops = Vec::new();
+        let mut fixed = Vec::new();
+        repo.transact(&m, info, Action::Other(RECONCILE.into()), |t| {
+            let mut sim = tf.track.state.clone();
+            for e in pending(repo, &s.name, &m, &tf.track)?.0 {
+                match check_line(&sim, &e) {
+                    Check::Publish(ch) => log::apply(&mut sim, &ch).expect("checked"),
+                    Check::Conflict(name, _, remote_now) => {
+                        let local = e
+                            .changes
+                            .iter()
+                            .find(|c| c.name == name)
+                            .and_then(|c| c.new);
+                        drops.push(DroppedMove {
+                            model: m.clone(),
+                            reference: name.describe(),
+                            local_seq: e.seq,
+                            action: e.action.to_string(),
+                            local,
+                            remote: remote_now,
+                        });
+                    }
                 }
             }
+            let now = t.state().refs();
+            let want = sim.refs();
+            if now != want {
+                for name in now.keys().chain(want.keys()) {
+                    let (a, b) = (now.get(name).copied(), want.get(name).copied());
+                    if a != b {
+                        fixed.push(format!(
+                            "{} {} -> {}",
+                            name.describe(),
+                            a.map_or("(unset)".into(), |c| c.short()),
+                            b.map_or("(unset)".into(), |c| c.short())
+                        ));
+                    }
+                }
+                fixed.sort();
+                fixed.dedup();
+                for name in now.keys().chain(want.keys()) {
+                    t.set_ref(name, want.get(name).copied());
+                }
+                t.set_extra(PULLED_FROM, format!("{} {}", s.name, tf.track.seq).into());
+                t.set_extra(
+                    RECONCILE,
+                    format!(
+                        "refs set to the remote's state plus this store's unpublished moves: {}",
+                        fixed.join(", ")
+                    )
+                    .into(),
+                );
+            }
+            Ok(())
+        })?;
+        tf.track.dropped.extend(drops.iter().map(|d| d.local_seq));
+        tf.track.dropped.sort_unstable();
+        tf.track.dropped.dedup();
+        report.dropped.extend(drops);
+        if !fixed.is_empty() {
+            report.reconciled.insert(m.to_string(), fixed);
         }
         tf.save()?;
     }
     Ok(report)
 }
+
+/// Action (and extra key) of the local line with which `pull` sets a model's refs to the
+/// remote's state plus the store's unpublished moves, when they differed.
+pub const RECONCILE: &str = "reconcile";
 
 /// Replay one remote line as a local move (the remote's value wins on a conflict; the
 /// caller reports the local moves that lost).

@@ -39,18 +39,26 @@ pub struct Problem {
 #[derive(Clone, Debug)]
 pub struct Version {
     pub id: crate::id::CommitId,
-    /// The model whose history reached it (its own model for every well-formed store).
+    /// The model the commit belongs to (its own `model` field), whichever history reached
+    /// it: a `--from` base of another model is that model's version, never the deriving
+    /// model's (issue 30).
     pub model: ModelName,
     pub commit: Commit,
     /// True when the commit is on its model's first-parent chain from the head.
     pub on_chain: bool,
+    /// True when its own model's history reaches it (a ref of that model, or a parent of
+    /// one). False when only another model's `--from` link (or a ref of another model)
+    /// reaches it: its own history does not account for it, so retention never counts or
+    /// prunes it.
+    pub own_history: bool,
 }
 
 /// What the walk found.
 #[derive(Debug, Default)]
 pub struct Walk {
     /// Per model (sorted by name): the head chain newest first, then the other commits its
-    /// history named (and their ancestors).
+    /// history named (and their ancestors), then commits reached only through other
+    /// models' `--from` links.
     pub versions: Vec<Version>,
     /// Each model's history, read once, oldest first.
     pub histories: BTreeMap<ModelName, Vec<LogEntry>>,
@@ -74,27 +82,35 @@ impl Walk {
 }
 
 /// Walk every model's history and the commits it names.
+///
+/// Three passes, so that a commit is attributed to its own model whatever the order of
+/// the models: (1) every model's head chain (first parents, commits of that model only);
+/// (2) every commit of its own that a model's history ever named, and their parents;
+/// (3) the `--from` bases of everything reached and the commits a history named of another
+/// model, and their ancestors. A version reached first in pass 3 is marked
+/// `own_history: false`.
 pub fn walk(repo: &Repo) -> Result<Walk> {
     let mut w = Walk::default();
     let mut seen: HashSet<ObjectId> = HashSet::new();
     for m in repo.models()? {
-        let (entries, torn) = match repo.model_log(&m).entries() {
-            Ok(x) => x,
-            Err(e) => {
-                w.problems.push(Problem {
-                    item: format!("model {m}"),
-                    problem: format!("history unreadable: {e}"),
-                });
-                continue;
+        match repo.model_log(&m).entries() {
+            Ok((entries, torn)) => {
+                if torn {
+                    w.torn.push(m.clone());
+                }
+                for notes in crate::notes::model_notes(&entries).into_values() {
+                    w.notes.extend(notes.into_iter().map(|n| n.id()));
+                }
+                w.histories.insert(m, entries);
             }
-        };
-        if torn {
-            w.torn.push(m.clone());
+            Err(e) => w.problems.push(Problem {
+                item: format!("model {m}"),
+                problem: format!("history unreadable: {e}"),
+            }),
         }
-        for notes in crate::notes::model_notes(&entries).into_values() {
-            w.notes.extend(notes.into_iter().map(|n| n.id()));
-        }
-        // The head chain first, in first-parent order: the order users see in `log`.
+    }
+    // Pass 1: head chains, in first-parent order (the order users see in `log`).
+    for (m, entries) in &w.histories {
         let head = entries.last().and_then(|e| e.state.head);
         let mut next = head.map(|h| (h, "head".to_string()));
         while let Some((id, from)) = next.take() {
@@ -106,12 +122,19 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                     next = c
                         .parent()
                         .map(|p| (*p, format!("commit {} (parent)", id.short())));
+                    let mine = &c.model == m;
                     w.versions.push(Version {
                         id,
-                        model: m.clone(),
+                        model: c.model.clone(),
+                        on_chain: mine,
+                        own_history: mine,
                         commit: c,
-                        on_chain: true,
                     });
+                    if !mine {
+                        // Another model's commit on this chain (a damaged or hostile
+                        // history): it is that model's version, and the chain ends here.
+                        break;
+                    }
                 }
                 Err(e) => w.problems.push(Problem {
                     item: format!("commit {id}"),
@@ -119,19 +142,21 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                 }),
             }
         }
-        // Everything else its history ever named, and their ancestors.
+    }
+    // Pass 2: everything else each history ever named, and their parents.
+    let mut foreign: Vec<(ObjectId, String)> = Vec::new();
+    for (m, entries) in &w.histories {
         let mut stack: Vec<(ObjectId, String)> = Vec::new();
         for e in entries.iter().rev() {
             for (name, id) in e.state.refs() {
                 stack.push((*id, format!("history entry {} ({name})", e.seq)));
             }
         }
-        let chain_end = w.versions.len();
-        for v in &w.versions[..chain_end] {
-            if v.model == m {
-                for d in &v.commit.derived_from {
-                    stack.push((**d, format!("commit {} (derived from)", v.id.short())));
-                }
+        // The chain's parents were followed already; a chain commit with a second parent
+        // (none today) would be reached here.
+        for v in w.versions.iter().filter(|v| &v.model == m) {
+            for p in v.commit.parents.iter().skip(1) {
+                stack.push((**p, format!("commit {} (parent)", v.id.short())));
             }
         }
         while let Some((id, from)) = stack.pop() {
@@ -139,18 +164,22 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                 continue;
             }
             match repo.read_commit(&id) {
+                Ok(c) if &c.model != m => {
+                    // Another model's commit named by this history: reached in pass 3,
+                    // after its own model's history had the chance to claim it.
+                    seen.remove(&id);
+                    foreign.push((id, from));
+                }
                 Ok(c) => {
                     for p in &c.parents {
                         stack.push((**p, format!("commit {} (parent)", id.short())));
                     }
-                    for d in &c.derived_from {
-                        stack.push((**d, format!("commit {} (derived from)", id.short())));
-                    }
                     w.versions.push(Version {
                         id: crate::id::CommitId(id),
-                        model: m.clone(),
+                        model: c.model.clone(),
                         commit: c,
                         on_chain: false,
+                        own_history: true,
                     });
                 }
                 Err(e) => w.problems.push(Problem {
@@ -159,9 +188,158 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                 }),
             }
         }
-        w.histories.insert(m, entries);
     }
+    // Pass 3: `--from` bases of everything reached, commits of other models, ancestors.
+    let mut stack: Vec<(ObjectId, String)> = w
+        .versions
+        .iter()
+        .flat_map(|v| {
+            v.commit
+                .derived_from
+                .iter()
+                .map(move |d| (**d, format!("commit {} (derived from)", v.id.short())))
+        })
+        .chain(foreign)
+        .collect();
+    stack.reverse();
+    while let Some((id, from)) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        match repo.read_commit(&id) {
+            Ok(c) => {
+                for p in c.parents.iter().chain(&c.derived_from) {
+                    stack.push((**p, format!("commit {} (ancestor)", id.short())));
+                }
+                w.versions.push(Version {
+                    id: crate::id::CommitId(id),
+                    model: c.model.clone(),
+                    commit: c,
+                    on_chain: false,
+                    own_history: false,
+                });
+            }
+            Err(e) => w.problems.push(Problem {
+                item: format!("commit {id}"),
+                problem: format!("reached from {from}: {e}"),
+            }),
+        }
+    }
+    // Per model, in walk order (chain, named, then reached only from elsewhere).
+    w.versions.sort_by(|a, b| a.model.cmp(&b.model));
     Ok(w)
+}
+
+/// A commit object in the store that no history reaches.
+#[derive(Clone, Debug, Serialize)]
+pub struct Orphan {
+    pub id: crate::id::CommitId,
+    /// Its model (from the commit itself); None when the object does not read as a commit.
+    pub model: Option<ModelName>,
+    /// A pending marker says a writer stored it and stopped before the history line that
+    /// would have recorded it (a killed or failed `commit`): an interrupted write.
+    pub interrupted: bool,
+    /// Seconds since the object file was written.
+    pub age_secs: u64,
+    /// Why its model's history cannot vouch that it never recorded this commit (missing,
+    /// empty, unreadable or broken history, or no pending marker); None when it can.
+    pub doubt: Option<String>,
+    #[serde(skip)]
+    pub commit: Option<Commit>,
+}
+
+impl Orphan {
+    /// gc may delete it (and the data only it uses): an interrupted write, older than
+    /// `grace`, whose model's history is intact. Everything else is kept.
+    pub fn collectable(&self, grace: std::time::Duration) -> bool {
+        self.doubt.is_none() && self.interrupted && self.age_secs >= grace.as_secs()
+    }
+}
+
+/// The commit objects among `candidates` (objects the walk did not reach) and what is
+/// known of each. The rule gc follows (docs/DESIGN.md, "Unreferenced commits"): a commit
+/// object no history names is evidence of damage unless a pending marker explains it,
+/// and even then it is kept for a grace period and only while its model's history is
+/// intact.
+pub fn orphans(
+    repo: &Repo,
+    walk: &Walk,
+    candidates: impl IntoIterator<Item = ObjectId>,
+    now: std::time::SystemTime,
+) -> Vec<Orphan> {
+    let reached = walk.commit_ids();
+    let mut intact: BTreeMap<ModelName, Option<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for id in candidates {
+        if reached.contains(&id) {
+            continue;
+        }
+        match repo.objects().header(&id) {
+            Ok(h) if h.kind == crate::object::Kind::Commit => {}
+            _ => continue,
+        }
+        let age_secs = std::fs::metadata(repo.objects().path_of(&id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .map_or(0, |d| d.as_secs());
+        let marker = repo.pending_dir().join(id.to_hex());
+        let cid = crate::id::CommitId(id);
+        let commit = repo.read_commit(&id).ok();
+        let Some(c) = commit else {
+            out.push(Orphan {
+                id: cid,
+                model: None,
+                interrupted: marker.is_file(),
+                age_secs,
+                doubt: Some("the object does not read as a commit".into()),
+                commit: None,
+            });
+            continue;
+        };
+        let interrupted = std::fs::read(&marker).is_ok_and(|b| b == c.model.as_str().as_bytes());
+        let history = intact
+            .entry(c.model.clone())
+            .or_insert_with(|| history_doubt(repo, walk, &c.model))
+            .clone();
+        let doubt = match history {
+            Some(d) => Some(d),
+            None if !interrupted => Some(format!(
+                "no pending marker explains it: model {}'s history once recorded it and lost the line (a restored or half-copied store?)",
+                c.model
+            )),
+            None => None,
+        };
+        out.push(Orphan {
+            id: cid,
+            model: Some(c.model.clone()),
+            interrupted,
+            age_secs,
+            doubt,
+            commit: Some(c),
+        });
+    }
+    out
+}
+
+/// Why a model's history cannot vouch for what it does not contain (None: it can).
+fn history_doubt(repo: &Repo, walk: &Walk, m: &ModelName) -> Option<String> {
+    let log = repo.model_log(m);
+    if !log.exists() {
+        return Some(format!(
+            "model {m} has no history log ({})",
+            log.path().display()
+        ));
+    }
+    match walk.histories.get(m) {
+        None => Some(format!("model {m}'s history is unreadable")),
+        Some(e) if e.is_empty() => Some(format!("model {m}'s history is empty")),
+        Some(_) => match log.verify_chain() {
+            Ok(p) if p.is_empty() => None,
+            Ok(p) => Some(format!("model {m}'s history is damaged: {}", p.join("; "))),
+            Err(e) => Some(format!("model {m}'s history is unreadable: {e}")),
+        },
+    }
 }
 
 /// Every file whose data a commit keeps: its files, then its stored datasets.

@@ -13,7 +13,7 @@ pub mod pages;
 pub mod report;
 pub mod svg;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -73,8 +73,11 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        403 => "Forbidden",
         405 => "Method Not Allowed",
-        413 => "Request Header Fields Too Large",
+        408 => "Request Timeout",
+        421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
@@ -215,13 +218,39 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
 
 /// The most connections served at once; more get 503.
 const MAX_CONNECTIONS: usize = 32;
-/// The longest request head read.
+/// The longest request head read: no more than this is ever buffered for a connection.
 const MAX_HEAD: usize = 16 * 1024;
+/// The whole request head must arrive within this (a slow sender is cut off).
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Whether the dashboard answers a request with this `Host` header (lowercased): an IP
+/// literal or `localhost`, at the port it listens on. A page on another site that rebinds
+/// its DNS name to 127.0.0.1 sends that name as Host and is refused, so it cannot read the
+/// dashboard (DNS rebinding); an IP literal is safe, since the browser's origin is then the
+/// address itself.
+fn host_allowed(host: &str, port: u16) -> bool {
+    let (name, p) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.is_empty() && !p.contains(']') => (n, p.parse::<u16>().ok()),
+        _ => (host, Some(80)),
+    };
+    if p != Some(port) {
+        return false;
+    }
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    name == "localhost" || bare.parse::<std::net::IpAddr>().is_ok()
+}
 
 /// Serve `repo` on `listener` until `stop` is set (checked between connections; the
 /// listener should be non-blocking or the caller wakes it with a connection).
 pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<()> {
     let active = AtomicUsize::new(0);
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the address of", "the dashboard's socket", e))?;
+    let port = addr.port();
     std::thread::scope(|scope| {
         for conn in listener.incoming() {
             if stop.load(Ordering::Relaxed) {
@@ -239,7 +268,7 @@ pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<(
             }
             let active = &active;
             scope.spawn(move || {
-                let _ = serve_one(repo, stream);
+                let _ = serve_one(repo, stream, port);
                 active.fetch_sub(1, Ordering::AcqRel);
             });
         }
@@ -247,30 +276,53 @@ pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<(
     Ok(())
 }
 
-fn serve_one(repo: &Repo, stream: TcpStream) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+fn serve_one(repo: &Repo, stream: TcpStream, port: u16) -> std::io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(&stream);
-    let mut head = String::new();
-    // Request line and headers, bounded; bodies are not read (GET only).
+    let deadline = Instant::now() + HEAD_DEADLINE;
+    let mut reader = BufReader::with_capacity(4096, &stream);
+    let mut head: Vec<u8> = Vec::new();
+    // Request line and headers; bodies are not read (GET only). Every read is bounded by
+    // what is left of MAX_HEAD, so a line without a newline costs at most MAX_HEAD bytes,
+    // and the whole head by HEAD_DEADLINE.
     loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 {
-            break;
-        }
-        head.push_str(&line);
-        if head.len() > MAX_HEAD {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return write_response(
                 &stream,
-                &error_page(413, "request head too large", "shorten the URL"),
+                &error_page(408, "the request head did not arrive in time", "retry"),
                 false,
             );
         }
-        if line == "\r\n" || line == "\n" {
+        stream.set_read_timeout(Some(left))?;
+        let start = head.len();
+        let budget = (MAX_HEAD + 1 - head.len()) as u64;
+        let n = match (&mut reader).take(budget).read_until(b'\n', &mut head) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue; // the deadline check above answers
+            }
+            Err(e) => return Err(e),
+        };
+        if head.len() > MAX_HEAD {
+            write_response(
+                &stream,
+                &error_page(431, "request head too large", "shorten the URL"),
+                false,
+            )?;
+            linger_close(&stream);
+            return Ok(());
+        }
+        let line = &head[start..];
+        if n == 0 || line == b"\r\n" || line == b"\n" {
             break;
         }
     }
+    let head = String::from_utf8_lossy(&head);
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if method.is_empty() || !target.starts_with('/') {
@@ -280,8 +332,49 @@ fn serve_one(repo: &Repo, stream: TcpStream) -> std::io::Result<()> {
             false,
         );
     }
+    let host = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    if !host.as_ref().is_some_and(|h| host_allowed(h, port)) {
+        return write_response(
+            &stream,
+            &error_page(
+                421,
+                &format!(
+                    "this dashboard answers only requests addressed to an IP address or localhost at port {port} (Host: {})",
+                    host.as_deref().unwrap_or("missing")
+                ),
+                "open the address `mreg ui` printed; other sites may not read it",
+            ),
+            false,
+        );
+    }
     let r = handle(repo, method, target);
     write_response(&stream, &r, method == "HEAD")
+}
+
+/// Close after answering a request that was not read to its end: stop writing, then read
+/// and discard (into a fixed buffer) what the client is still sending, for a bounded time
+/// and amount. Closing with unread data would reset the connection, and the client could
+/// lose the answer that says why.
+fn linger_close(mut stream: &TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut buf = [0u8; 16 * 1024];
+    let mut left: usize = 64 << 20;
+    while left > 0 {
+        let t = until.saturating_duration_since(Instant::now());
+        if t.is_zero() || stream.set_read_timeout(Some(t)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
@@ -298,4 +391,33 @@ fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std:
         stream.write_all(&r.body)?;
     }
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn dns_rebinding_hosts_are_refused_ip_literals_and_localhost_answered() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "192.168.1.5:8080",
+        ] {
+            assert!(host_allowed(ok, 8080), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "127.0.0.1.nip.io:8080",
+            "127.0.0.1:8081",
+            "localhost",
+            "",
+            ":8080",
+            "[::1]",
+        ] {
+            assert!(!host_allowed(bad, 8080), "{bad}");
+        }
+        assert!(host_allowed("localhost", 80));
+    }
 }

@@ -1,0 +1,80 @@
+//! Regression tests for issue 23 (trust across machines): no lost update between a store
+//! and its remote. Directory remotes here; the S3 servers are exercised in remote.rs.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{noise, TestRepo};
+
+/// Issue 23, defect 2: push read the local log's last line *after* uploading and marked
+/// everything up to it as pushed, so a move made in the same store meanwhile was recorded
+/// as pushed but never published. Now push publishes exactly the lines it read; the next
+/// push publishes the rest, and a clone sees the local state.
+#[test]
+fn issue23_moves_made_while_push_uploads_are_published_by_the_next_push() {
+    let r = TestRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    // A large version makes the upload take a while.
+    r.write("big.bin", &noise(96 << 20, 1));
+    let v1 = r.commit(&["big.bin", "--model", "m", "-q"]);
+    r.write("small.bin", &noise(1000, 2));
+    let v2 = r.commit(&["small.bin", "--model", "m", "-q"]);
+    r.mreg(&["remote", "add", "origin", remote.path().to_str().unwrap()])
+        .ok();
+    let mut push = r
+        .command(&["push", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Move an alias back and forth while the push runs.
+    let mut during = 0;
+    let mut target = &v1;
+    loop {
+        target = if target == &v1 { &v2 } else { &v1 };
+        r.mreg(&["alias", "set", "m", "production", target, "-q"])
+            .ok();
+        if push.try_wait().unwrap().is_some() {
+            break;
+        }
+        during += 1;
+    }
+    let out = push.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        during >= 2,
+        "only {during} moves while the push ran: the test did not test the race"
+    );
+    // The next push publishes what the first did not read; then all is published.
+    r.mreg(&["push"]).ok();
+    let again = r.mreg(&["push", "--json"]).ok().json();
+    assert_eq!(again["models"][0]["lines_pushed"], 0, "{again}");
+    let c = TestRepo::bare();
+    c.mreg(&["clone", remote.path().to_str().unwrap(), "."])
+        .ok();
+    let here = r.mreg(&["show", "m@production", "--json"]).ok().json();
+    let there = c.mreg(&["show", "m@production", "--json"]).ok().json();
+    assert_eq!(here["id"], there["id"], "production differs on the remote");
+    assert_eq!(
+        r.mreg(&["history", "m", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .map(Vec::len),
+        c.mreg(&["history", "m", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .map(Vec::len),
+        "every move reached the remote"
+    );
+    // A commit after that is not refused as a stale head.
+    r.write("small.bin", &noise(1000, 3));
+    r.commit(&["small.bin", "--model", "m", "-q"]);
+    r.mreg(&["push"]).ok();
+}
