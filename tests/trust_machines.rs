@@ -78,3 +78,75 @@ fn issue23_moves_made_while_push_uploads_are_published_by_the_next_push() {
     r.commit(&["small.bin", "--model", "m", "-q"]);
     r.mreg(&["push"]).ok();
 }
+
+/// Issue 23 (smaller items): `fsck --remote` compares against the lines this clone has
+/// already verified, so a rewritten last line is noticed at once.
+#[test]
+fn issue23_fsck_remote_notices_a_rewritten_last_line_at_once() {
+    let r = TestRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    r.write("m.bin", &noise(1000, 1));
+    let v = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["alias", "set", "m", "production", &v, "-m", "ship"])
+        .ok();
+    r.mreg(&["remote", "add", "origin", remote.path().to_str().unwrap()])
+        .ok();
+    r.mreg(&["push"]).ok();
+    let f = r.mreg(&["fsck", "--remote", "origin"]).ok();
+    assert!(f.stdout.contains("remote is clean"), "{}", f.describe());
+    // Rewrite the last line's reason (still a valid line: its prev hash is unchanged).
+    let last = remote.path().join("models/m/log/000000000002");
+    let text = std::fs::read_to_string(&last).unwrap();
+    assert!(text.contains("\"ship\""), "{text}");
+    std::fs::write(
+        &last,
+        text.replace("\"ship\"", "\"shipped by someone else\""),
+    )
+    .unwrap();
+    let f = r.mreg(&["fsck", "--remote", "origin"]);
+    assert_ne!(f.code, 0, "{}", f.describe());
+    assert!(f.stdout.contains("rewritten"), "{}", f.describe());
+}
+
+/// Issue 23, defect 5: pruning a version that was never pushed made every push fail. Now
+/// push publishes its metadata and the prune (who, when, why), says the data was not
+/// pushed, and every other store sees the version as pruned.
+#[test]
+fn issue23_a_version_pruned_before_push_does_not_block_push() {
+    let r = TestRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    r.mreg(&["remote", "add", "origin", &url]).ok();
+    r.write("m.bin", &noise(200_000, 1));
+    r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["push"]).ok();
+    r.write("m.bin", &noise(200_000, 2));
+    let v2 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.write("m.bin", &noise(200_000, 3));
+    let v3 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["prune", &v2, "--yes", "-m", "leaked data"]).ok();
+    let out = r.mreg(&["push"]).ok();
+    assert!(
+        out.stderr.contains(&v2[..12]) && out.stderr.contains("was not"),
+        "{}",
+        out.describe()
+    );
+    r.mreg(&["fsck", "--remote", "origin"]).ok();
+    let c = TestRepo::bare();
+    c.mreg(&["clone", &url, "."]).ok();
+    assert_eq!(c.chain("m"), r.chain("m"));
+    let show = c.mreg(&["show", &v2, "--json"]).ok().json();
+    assert_eq!(show["files_pruned"], true, "{show}");
+    let e = c.mreg(&["checkout", &v2, "--to", "x"]).fails();
+    assert!(e.stderr.contains("pruned"), "{}", e.describe());
+    c.mreg(&["checkout", &v3, "--to", "y"]).ok();
+    assert_eq!(c.read("y/m.bin"), noise(200_000, 3));
+    c.fsck_clean();
+    c.mreg(&["fsck", "--remote", "origin"]).ok();
+    // The prune's reason travelled.
+    let h = c.mreg(&["history", "m", "--json"]).ok().json();
+    assert!(h.to_string().contains("leaked data"), "{h}");
+    // Nothing left to push.
+    let again = r.mreg(&["push", "--json"]).ok().json();
+    assert_eq!(again["models"][0]["lines_pushed"], 0, "{again}");
+}

@@ -211,6 +211,12 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     if code != 0 {
         eprintln!("hint: `mreg pull` takes the remote's moves (reporting any local move it replaces); then redo yours if still wanted, and push again");
     }
+    for id in &rep.pushed_without_data {
+        eprintln!(
+            "warning: version {} was pruned here before it was ever pushed: its metadata and the prune (who, when, why) were published, its data was not (it is nowhere now)",
+            &id[..12.min(id.len())]
+        );
+    }
     if a.json {
         return Ok(Output {
             stdout: super::json(&rep),
@@ -315,10 +321,21 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
             data.push((v.clone(), d));
         }
     }
+    for (model, refs) in &rep.reconciled {
+        eprintln!(
+            "reconciled: the refs of {model} differed from the remote's plus your unpushed moves; set {}",
+            refs.join(", ")
+        );
+    }
     for d in &rep.dropped {
         eprintln!(
-            "replaced: your unpushed {} of {} ({} -> {}) conflicted with the remote's ({}); the remote's was taken. Nothing was deleted: redo the move if you still want it{}",
+            "replaced: your unpushed {}{} of {} ({} -> {}) conflicted with the remote's ({}); the remote's was taken. Nothing was deleted: redo the move if you still want it{}",
             d.action,
+            if d.message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({:?})", d.message)
+            },
             d.model,
             d.reference,
             d.local.map_or("(unset)".into(), |c| c.short()),

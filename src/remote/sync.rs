@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::filestore::Manifest;
 use crate::gc_marks;
 use crate::history::PULLED_FROM;
+/// Extra key of a prune line: the version whose data was pruned.
+const PRUNED: &str = "pruned";
 use crate::history::{Action, LogEntry, MoveInfo, RefChange, RefName, RefState};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
@@ -313,6 +315,9 @@ pub struct PushReport {
     pub models: Vec<ModelPush>,
     pub objects_uploaded: usize,
     pub bytes_uploaded: u64,
+    /// Versions pruned here before they were ever pushed: their metadata and the prune
+    /// (who, when, why) were published, their data could not be.
+    pub pushed_without_data: Vec<String>,
     /// Packs the small objects travelled in (see `remote::pack`).
     pub packs_uploaded: usize,
 }
@@ -370,7 +375,6 @@ fn pending(
     let lines = entries
         .into_iter()
         .filter(|e| e.seq > t.pushed && !dropped.contains(&e.seq))
-        .filter(|e| e.action != Action::Prune)
         .filter(|e| {
             e.extra
                 .get(PULLED_FROM)
@@ -392,6 +396,9 @@ fn line_refs(
     for k in ["archived", "unarchived"] {
         commits.extend(hex_id(extra.get(k)));
     }
+    // A prune line names its version: the remote needs its commit (metadata) for the
+    // line to refer to something.
+    commits.extend(hex_id(extra.get(PRUNED)));
     let notes = hex_id(extra.get("note")).into_iter().collect();
     (commits, notes)
 }
@@ -461,7 +468,9 @@ pub fn push(
     } else {
         s.remote_objects()?
     };
-    let (data, commit_levels) = closure(repo, &have, &want_commits, &want_notes, &s.name)?;
+    let (data, commit_levels, pruned_here) =
+        closure(repo, &have, &want_commits, &want_notes, &s.name)?;
+    report.pushed_without_data = pruned_here.iter().map(|c| c.to_hex()).collect();
     let sizes: Vec<(ObjectId, u64)> = data
         .iter()
         .map(|id| Ok((*id, repo.objects().disk_size(id)?)))
@@ -534,6 +543,16 @@ pub fn push(
                     mp.lines_skipped += 1; // found on the remote: an earlier push wrote it
                     break;
                 }
+                // A prune made here after the version's data reached the remote is this
+                // store's own business: the remote keeps the data (`prune --remote` is
+                // another command). Only a version pushed without its data publishes its
+                // prune, so that every store knows why the data is nowhere.
+                if e.action == Action::Prune
+                    && hex_id(e.extra.get(PRUNED)).is_none_or(|id| data_on_remote(repo, &id, &have))
+                {
+                    mp.lines_skipped += 1;
+                    break;
+                }
                 match check_line(&tf.track.state, &e) {
                     Check::Conflict(name, local_view, remote_now) => {
                         mp.refused = Some(Refusal {
@@ -591,16 +610,36 @@ pub fn push(
     Ok(report)
 }
 
+/// The version's commit and every chunk its manifests list are on the remote (`have`).
+fn data_on_remote(repo: &Repo, id: &ObjectId, have: &HashSet<ObjectId>) -> bool {
+    if !have.contains(id) {
+        return false;
+    }
+    match repo.read_commit(id) {
+        Ok(c) => {
+            let (d, problems) = reach::version_data(repo, id, &c);
+            problems.is_empty() && d.chunks.iter().all(|ch| have.contains(ch))
+        }
+        Err(_) => false,
+    }
+}
+
 /// The objects a set of commits and notes needs on the remote, given what it has: data
 /// objects (chunks, manifests, patches, notes), and the missing commits in levels, each
 /// level's parents in an earlier one (so a commit on the remote implies its ancestors).
+///
+/// A version pruned here (its data deleted by gc or `prune`) goes without its data: its
+/// metadata and the chunks still here are uploaded, and it is returned in the third list.
+type Closure = (BTreeSet<ObjectId>, Vec<Vec<ObjectId>>, Vec<ObjectId>);
+
 fn closure(
     repo: &Repo,
     have: &HashSet<ObjectId>,
     commits: &[ObjectId],
     notes: &[ObjectId],
     remote: &str,
-) -> Result<(BTreeSet<ObjectId>, Vec<Vec<ObjectId>>)> {
+) -> Result<Closure> {
+    let mut pruned_here = Vec::new();
     let mut data = BTreeSet::new();
     for n in notes {
         if !have.contains(n) {
@@ -616,7 +655,11 @@ fn closure(
         }
         let c = repo.read_commit(&id)?;
         let (vd, problems) = reach::version_data(repo, &id, &c);
-        if let Some(p) = problems.first() {
+        let pruned = gc_marks::is_pruned(repo, &id);
+        if pruned {
+            pruned_here.push(id);
+        }
+        if let Some(p) = problems.first().filter(|_| !pruned) {
             return Err(RemoteError::Protocol(format!(
                 "cannot push {}: {}: {}",
                 id.short(),
@@ -636,7 +679,7 @@ fn closure(
                 data.insert(*o);
             }
         }
-        if lacking > 0 {
+        if lacking > 0 && !pruned {
             return Err(RemoteError::DataUnavailable {
                 commit: id.to_hex(),
                 remote: remote.to_string(),
@@ -673,7 +716,7 @@ fn closure(
         placed.extend(level.iter().copied());
         levels.push(level);
     }
-    Ok((data, levels))
+    Ok((data, levels, pruned_here))
 }
 
 // ----------------------------------------------------------------------------------------
@@ -811,6 +854,8 @@ pub struct DroppedMove {
     pub reference: String,
     pub local_seq: u64,
     pub action: String,
+    /// The move's reason (`-m`), so its author can redo it.
+    pub message: String,
     /// What the local move had set, and what the remote has.
     pub local: Option<CommitId>,
     pub remote: Option<CommitId>,
@@ -891,6 +936,7 @@ pub fn pull(
                             reference: name.describe(),
                             local_seq: e.seq,
                             action: e.action.to_string(),
+                            message: e.message.clone(),
                             local,
                             remote: remote_now,
                         });
@@ -965,6 +1011,18 @@ fn apply_remote_line(repo: &Repo, remote: &str, model: &ModelName, l: &RemoteLin
         t.set_extra(PULLED_FROM, format!("{remote} {}", l.seq).into());
         Ok(())
     })?;
+    // A version its origin pruned before pushing: its data is nowhere. Marked pruned here
+    // (when its data is not here either), so checkout refuses it clearly and fsck does not
+    // call the missing chunks damage.
+    if l.action == Action::Prune {
+        if let Some(id) = hex_id(l.extra.get(PRUNED)) {
+            if let Ok(c) = repo.read_commit(&id) {
+                if !reach::files_missing_data(repo, &c).is_empty() {
+                    gc_marks::mark_pruned(repo, &id, &l.time.to_string())?;
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1200,6 +1258,78 @@ impl RemoteFsck {
     }
 }
 
+/// What a fresh read of a remote's history of `m` (`fresh`, its `lines`) says against what
+/// this store verified and holds (`mine`):
+/// - the lines this store verified before are still there, unchanged (a rewritten or
+///   removed line is noticed at once, not only when the next line arrives);
+/// - when this store has applied every remote line, its refs are exactly the remote's
+///   plus its own unpublished moves (issue 32): anything else is a contradiction that
+///   every command would otherwise report as "in sync". `pull` repairs it.
+fn against_this_store(
+    repo: &Repo,
+    remote: &str,
+    m: &ModelName,
+    mine: &TrackFile,
+    fresh: &TrackFile,
+    lines: &[RemoteLine],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let k = mine.track.seq;
+    if k == 0 {
+        return Ok(out);
+    }
+    if fresh.track.seq < k {
+        out.push(format!(
+            "the remote has {} history lines, this store verified {k} before: lines were removed",
+            fresh.track.seq
+        ));
+        return Ok(out);
+    }
+    // The hash of line k is the `prev` of line k + 1, or the fresh chain's last hash.
+    let now = match lines.iter().find(|l| l.seq == k + 1) {
+        Some(next) => next.prev,
+        None => fresh.track.last_hash,
+    };
+    if now != mine.track.last_hash {
+        out.push(format!(
+            "line {k}, verified by this store before, has been rewritten on the remote"
+        ));
+        return Ok(out);
+    }
+    if mine.track.applied == k && fresh.track.seq == k {
+        let mut want = fresh.track.state.clone();
+        for e in pending(repo, remote, m, &mine.track)?.0 {
+            if let Check::Publish(ch) = check_line(&want, &e) {
+                log::apply(&mut want, &ch).expect("checked");
+            }
+        }
+        let here = repo.model_state(m)?.refs();
+        let want = want.refs();
+        let mut diff = Vec::new();
+        for name in here.keys().chain(want.keys()) {
+            let (a, b) = (here.get(name), want.get(name));
+            if a != b && !diff.iter().any(|(n, _, _)| n == name) {
+                diff.push((name.clone(), a.copied(), b.copied()));
+            }
+        }
+        if !diff.is_empty() {
+            out.push(format!(
+                "this store's refs differ from the remote's plus its unpublished moves ({}); run `mreg pull {remote}` to take the remote's state",
+                diff.iter()
+                    .map(|(n, a, b)| format!(
+                        "{} here {}, expected {}",
+                        n.describe(),
+                        a.map_or("(unset)".into(), |c| c.short()),
+                        b.map_or("(unset)".into(), |c| c.short())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Verify everything a remote holds: each object is well-formed and named by its hash,
 /// each history is a valid chain, and everything a line names is present with its data.
 pub fn fsck_remote(
@@ -1360,6 +1490,9 @@ pub fn fsck_remote(
     let mut checked = HashSet::new();
     let models = s.remote_models()?;
     rep.models = models.len();
+    // Versions whose origin pruned their data before pushing them (a prune line names
+    // each): their chunks are not expected on the remote.
+    let mut pruned_at_origin: HashSet<ObjectId> = HashSet::new();
     let tmp = tempfile::tempdir_in(repo.tmp_dir())
         .map_err(|e| Error::io("creating temp dir in", repo.tmp_dir(), e))?;
     for m in models {
@@ -1373,6 +1506,20 @@ pub fn fsck_remote(
             }
         };
         rep.lines += lines.len();
+        pruned_at_origin.extend(
+            lines
+                .iter()
+                .filter(|l| l.action == Action::Prune)
+                .filter_map(|l| hex_id(l.extra.get(PRUNED))),
+        );
+        if repo.model_exists(&m) {
+            let mine = s.track(&m)?;
+            rep.problems.extend(
+                against_this_store(repo, &s.name, &m, &mine, &tf, &lines)?
+                    .into_iter()
+                    .map(|p| problem(format!("model {m}"), p)),
+            );
+        }
         for l in &lines {
             let item = format!("model {m} line {}", l.seq);
             let (cs, ns) = line_refs(&l.changes, &l.extra);
@@ -1412,6 +1559,7 @@ pub fn fsck_remote(
                         continue;
                     };
                     match Manifest::parse(&f.manifest, mb) {
+                        Ok(_) if pruned_at_origin.contains(&id) => {}
                         Ok(man) => {
                             for ch in &man.chunks {
                                 need(&mut rep, &ch.id, Kind::Chunk, &fitem);
