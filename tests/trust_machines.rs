@@ -150,3 +150,105 @@ fn issue23_a_version_pruned_before_push_does_not_block_push() {
     let again = r.mreg(&["push", "--json"]).ok().json();
     assert_eq!(again["models"][0]["lines_pushed"], 0, "{again}");
 }
+
+/// Issue 23, defect 3a: a store image restored at the same path (here: the same machine,
+/// where the id is kept) and used beside the original. Each used to take the other's
+/// moves for its own: pull applied none, push said "everything up to date". Now a line
+/// is a store's own only if it publishes that store's local line.
+#[test]
+fn issue23_a_restored_store_image_and_the_original_exchange_their_moves() {
+    let r = TestRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    r.mreg(&["remote", "add", "origin", remote.path().to_str().unwrap()])
+        .ok();
+    r.write("m.bin", &noise(1000, 1));
+    let v1 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.write("m.bin", &noise(1000, 2));
+    let v2 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["push"]).ok();
+    let store = r.store();
+    let image = r.path().join("image");
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let _ = std::fs::remove_dir_all(to);
+        let ok = std::process::Command::new("cp")
+            .args(["-a", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    copy(&store, &image);
+    // Machine 1 moves staging and pushes.
+    r.mreg(&["alias", "set", "m", "staging", &v1, "-m", "machine 1"])
+        .ok();
+    r.mreg(&["push"]).ok();
+    let machine1 = r.path().join("machine1");
+    copy(&store, &machine1);
+    // Machine 2: the image restored at the same path moves production and pushes.
+    copy(&image, &store);
+    r.mreg(&["alias", "set", "m", "production", &v2, "-m", "machine 2"])
+        .ok();
+    let p = r.mreg(&["push", "--json"]).ok().json();
+    assert_eq!(
+        p["models"][0]["lines_pushed"], 1,
+        "machine 2's move published: {p}"
+    );
+    r.mreg(&["pull"]).ok();
+    let staging = r.mreg(&["show", "m@staging", "--json"]).ok().json();
+    assert_eq!(staging["id"], v1, "machine 2 took machine 1's move");
+    // Back on machine 1: it takes machine 2's move.
+    copy(&machine1, &store);
+    r.mreg(&["pull"]).ok();
+    let prod = r.mreg(&["show", "m@production", "--json"]).ok().json();
+    assert_eq!(prod["id"], v2, "machine 1 took machine 2's move");
+    let c = TestRepo::bare();
+    c.mreg(&["clone", remote.path().to_str().unwrap(), "."])
+        .ok();
+    for rev in ["m@staging", "m@production"] {
+        assert_eq!(
+            c.mreg(&["show", rev, "--json"]).ok().json()["id"],
+            r.mreg(&["show", rev, "--json"]).ok().json()["id"]
+        );
+    }
+}
+
+/// Issue 23, defect 3b: a no-op line forged with a victim's writer id and a huge sequence
+/// number made the victim's later pushes publish nothing, silently. Now the victim's move
+/// is published, and push and `fsck --remote` name the forged line.
+#[test]
+fn issue23_a_forged_line_with_a_victims_id_does_not_swallow_its_pushes() {
+    let r = TestRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    r.mreg(&["remote", "add", "origin", remote.path().to_str().unwrap()])
+        .ok();
+    r.write("m.bin", &noise(1000, 1));
+    let v1 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["push"]).ok();
+    // The forger copies line 1, keeps its writer id, sets a huge writer seq and no changes.
+    let dir = remote.path().join("models/m/log");
+    let first = std::fs::read(dir.join("000000000001")).unwrap();
+    let mut line: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    line["seq"] = 2.into();
+    line["prev"] = common::b3(&first).into();
+    line["writer"]["seq"] = 1_000_000u64.into();
+    line["changes"] = serde_json::json!([]);
+    line["action"] = "label add".into();
+    line["message"] = "forged".into();
+    std::fs::write(dir.join("000000000002"), serde_json::to_vec(&line).unwrap()).unwrap();
+    r.mreg(&["alias", "set", "m", "production", &v1, "-m", "real move"])
+        .ok();
+    let out = r.mreg(&["push", "--json"]).ok();
+    let p = out.json();
+    assert_eq!(p["models"][0]["lines_pushed"], 1, "{p}");
+    assert!(p["impostor_lines"].to_string().contains("line 2"), "{p}");
+    let f = r.mreg(&["fsck", "--remote", "origin"]);
+    assert_ne!(f.code, 0, "{}", f.describe());
+    assert!(f.stdout.contains("writer id"), "{}", f.describe());
+    let c = TestRepo::bare();
+    c.mreg(&["clone", remote.path().to_str().unwrap(), "."])
+        .ok();
+    assert_eq!(
+        c.mreg(&["show", "m@production", "--json"]).ok().json()["id"],
+        v1
+    );
+}

@@ -194,6 +194,16 @@ pub struct PushArgs {
     json: bool,
 }
 
+/// Lines that carry this store's writer id without being its moves.
+fn warn_impostors(lines: &[String]) {
+    if !lines.is_empty() {
+        eprintln!(
+            "warning: {} carry this store's writer id but are not its moves (a restored copy of this store, or a forged line); they are treated as another writer's. `mreg fsck --remote` lists them",
+            lines.join(", ")
+        );
+    }
+}
+
 pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let (name, models) = split_remote(&repo, a.args)?;
@@ -211,6 +221,7 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     if code != 0 {
         eprintln!("hint: `mreg pull` takes the remote's moves (reporting any local move it replaces); then redo yours if still wanted, and push again");
     }
+    warn_impostors(&rep.impostor_lines);
     for id in &rep.pushed_without_data {
         eprintln!(
             "warning: version {} was pruned here before it was ever pushed: its metadata and the prune (who, when, why) were published, its data was not (it is nowhere now)",
@@ -321,6 +332,7 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
             data.push((v.clone(), d));
         }
     }
+    warn_impostors(&rep.fetch.impostor_lines);
     for (model, refs) in &rep.reconciled {
         eprintln!(
             "reconciled: the refs of {model} differed from the remote's plus your unpushed moves; set {}",

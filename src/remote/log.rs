@@ -118,6 +118,43 @@ pub struct TrackFile {
     tmp: PathBuf,
     model: ModelName,
     pub track: Track,
+    /// Lines read by this `sync` that carry this store's writer id without being its moves.
+    pub impostors: Vec<u64>,
+}
+
+/// This store as a writer: its id, and the check that a line carrying the id is one of
+/// its own moves (the same local line: time, author, action, reason and changes).
+pub struct Identity<'a> {
+    pub store: &'a str,
+    pub moves: &'a dyn OwnMoves,
+}
+
+/// Recognises this store's own moves among lines that carry its writer id.
+pub trait OwnMoves {
+    fn is_our_move(&self, l: &RemoteLine) -> bool;
+}
+
+impl RemoteLine {
+    /// The same move as `other` (both published lines): who, when, what and why.
+    pub fn same_move(&self, other: &RemoteLine) -> bool {
+        self.writer == other.writer
+            && self.time == other.time
+            && self.author == other.author
+            && self.action == other.action
+            && self.message == other.message
+            && self.changes == other.changes
+    }
+
+    /// This line publishes local history line `e` (its changes are `e`'s, or a subset of
+    /// them in lines published by mreg before issue 32).
+    pub fn publishes(&self, e: &crate::history::LogEntry) -> bool {
+        self.writer.seq == e.seq
+            && self.time == e.time
+            && self.author == e.author
+            && self.action == e.action
+            && self.message == e.message
+            && self.changes.iter().all(|c| e.changes.contains(c))
+    }
 }
 
 impl TrackFile {
@@ -136,6 +173,7 @@ impl TrackFile {
             tmp,
             model: model.clone(),
             track,
+            impostors: Vec::new(),
         })
     }
 
@@ -180,8 +218,11 @@ impl TrackFile {
     }
 
     /// Read the lines the remote has beyond what is tracked, verify each, and record them.
-    /// Returns the new lines.
-    pub fn sync(&mut self, remote: &dyn Backend, our_store: &str) -> Result<Vec<RemoteLine>> {
+    /// Returns the new lines. A line is taken as this store's own (advancing `pushed`)
+    /// only if `me` recognises the move; one that merely carries this store's writer id is
+    /// recorded in `impostors` (issue 23: a restored copy of this store, or a forged line
+    /// that would otherwise make this store's later moves look published).
+    pub fn sync(&mut self, remote: &dyn Backend, me: &Identity) -> Result<Vec<RemoteLine>> {
         let prefix = log_prefix(&self.model);
         let listed = remote.list(&prefix)?;
         let mut seqs = Vec::new();
@@ -228,8 +269,12 @@ impl TrackFile {
                 .into());
             };
             let line = self.verify(seq, &bytes)?;
-            if line.writer.store == our_store {
-                self.track.pushed = self.track.pushed.max(line.writer.seq);
+            if line.writer.store == me.store {
+                if me.moves.is_our_move(&line) {
+                    self.track.pushed = self.track.pushed.max(line.writer.seq);
+                } else {
+                    self.impostors.push(seq);
+                }
             }
             self.track.seq = seq;
             self.track.last_hash = Some(ObjectId::hash(&bytes));
@@ -308,7 +353,7 @@ impl TrackFile {
     pub fn try_append(
         &mut self,
         remote: &dyn Backend,
-        our_store: &str,
+        me: &Identity,
         mut line: RemoteLine,
     ) -> Result<Appended> {
         line.format = LINE_FORMAT;
@@ -337,8 +382,11 @@ impl TrackFile {
                 Ok(Appended::Written)
             }
             Created::Exists => {
-                let new = self.sync(remote, our_store)?;
-                if new.iter().any(|l| l.writer == line.writer) {
+                let new = self.sync(remote, me)?;
+                if new
+                    .iter()
+                    .any(|l| l.writer == line.writer && l.same_move(&line))
+                {
                     Ok(Appended::Written)
                 } else {
                     Ok(Appended::Raced)
@@ -360,6 +408,20 @@ pub enum Appended {
 mod tests {
     use super::*;
     use crate::remote::backend::DirBackend;
+
+    /// A writer that recognises every line with its id as its own.
+    struct Trusting;
+    impl OwnMoves for Trusting {
+        fn is_our_move(&self, _: &RemoteLine) -> bool {
+            true
+        }
+    }
+    fn me(store: &'static str) -> Identity<'static> {
+        Identity {
+            store,
+            moves: &Trusting,
+        }
+    }
 
     fn line(writer_seq: u64, old: Option<crate::CommitId>, new: crate::CommitId) -> RemoteLine {
         RemoteLine {
@@ -398,7 +460,8 @@ mod tests {
             || TrackFile::open(local.path().join("t"), local.path().to_path_buf(), &m).unwrap();
         let mut a = open();
         assert_eq!(
-            a.try_append(&remote, "w", line(1, None, id(1))).unwrap(),
+            a.try_append(&remote, &me("w"), line(1, None, id(1)))
+                .unwrap(),
             Appended::Written
         );
         // A second writer with a stale view (it never saw line 1) loses the race for line 1,
@@ -409,16 +472,16 @@ mod tests {
         let mut l = line(1, None, id(2));
         l.writer.store = "x".into();
         assert_eq!(
-            b.try_append(&remote, "x", l.clone()).unwrap(),
+            b.try_append(&remote, &me("x"), l.clone()).unwrap(),
             Appended::Raced
         );
         assert_eq!(b.track.state.head, Some(id(1)));
         assert!(
-            b.try_append(&remote, "x", l).is_err(),
+            b.try_append(&remote, &me("x"), l).is_err(),
             "a stale move must not be written"
         );
         assert_eq!(
-            a.try_append(&remote, "w", line(2, Some(id(1)), id(3)))
+            a.try_append(&remote, &me("w"), line(2, Some(id(1)), id(3)))
                 .unwrap(),
             Appended::Written
         );
@@ -427,7 +490,7 @@ mod tests {
         let fresh = tempfile::tempdir().unwrap();
         let mut c =
             TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
-        assert_eq!(c.sync(&remote, "z").unwrap().len(), 2);
+        assert_eq!(c.sync(&remote, &me("z")).unwrap().len(), 2);
         let p = remote_dir.path().join(line_key(&m, 1));
         let text = std::fs::read_to_string(&p)
             .unwrap()
@@ -436,7 +499,7 @@ mod tests {
         let fresh = tempfile::tempdir().unwrap();
         let mut d =
             TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
-        let e = d.sync(&remote, "z").unwrap_err().to_string();
+        let e = d.sync(&remote, &me("z")).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("chain link"), "{e}");
         // A gap is refused too.
         std::fs::remove_file(&p).unwrap();
@@ -444,7 +507,7 @@ mod tests {
         let mut d =
             TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
         assert!(d
-            .sync(&remote, "z")
+            .sync(&remote, &me("z"))
             .unwrap_err()
             .to_string()
             .contains("gap"));

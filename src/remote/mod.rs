@@ -66,20 +66,40 @@ pub enum RemoteError {
 }
 
 /// This store's writer id on remotes (random, created on first use). The file also records
-/// where the store was when the id was made: a copy of the store (`cp -r`) gets a new id, so
-/// two stores never share one (a store would take the other's lines for its own).
+/// where the store was and on which machine when the id was made: a copy of the store
+/// (`cp -r`), or its image restored on another machine at the same path, gets a new id.
+/// Ids are not trusted alone: a line is a store's own only if it also publishes that
+/// store's local line (`sync::OurMoves`), so an image restored on the same machine, or a
+/// forged line, is still told apart.
 pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
     let path = repo.store_dir().join("remotes").join("store-id");
     let here = std::fs::canonicalize(repo.store_dir())
         .unwrap_or_else(|_| repo.store_dir().to_path_buf())
         .display()
         .to_string();
+    let machine = machine_id();
     if let Ok(s) = std::fs::read_to_string(&path) {
         let mut lines = s.lines();
         let id = lines.next().unwrap_or("").trim().to_string();
         let at = lines.next().unwrap_or("").trim();
+        let on = lines.next().map(str::trim);
         if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) && at == here {
-            return Ok(id);
+            match on {
+                Some(m) if m == machine => return Ok(id),
+                // Written before the machine was recorded: this is the machine now.
+                None => {
+                    crate::fsutil::write_atomic(
+                        &path,
+                        format!("{id}\n{here}\n{machine}\n").as_bytes(),
+                        &repo.tmp_dir(),
+                    )?;
+                    return Ok(id);
+                }
+                // A store image restored on another machine at the same path: a new
+                // writer (issue 23), or both machines would take the other's moves for
+                // their own.
+                Some(_) => {}
+            }
         }
     }
     let mut seed = Vec::new();
@@ -100,8 +120,26 @@ pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
     );
     let id = crate::ObjectId::hash(&seed).to_hex()[..32].to_string();
     crate::fsutil::create_dir_durable(path.parent().expect("has a parent"))?;
-    crate::fsutil::write_atomic(&path, format!("{id}\n{here}\n").as_bytes(), &repo.tmp_dir())?;
+    crate::fsutil::write_atomic(
+        &path,
+        format!("{id}\n{here}\n{machine}\n").as_bytes(),
+        &repo.tmp_dir(),
+    )?;
     Ok(id)
+}
+
+/// This machine: its systemd/dbus machine id, else its host name (never empty).
+fn machine_id() -> String {
+    [
+        "/etc/machine-id",
+        "/var/lib/dbus/machine-id",
+        "/etc/hostname",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .map(|s| s.trim().to_string())
+    .find(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic()))
+    .unwrap_or_else(|| "unknown-machine".into())
 }
 
 /// Run `f` on every item with `threads` workers; the first error stops the others.

@@ -320,11 +320,49 @@ pub struct PushReport {
     pub pushed_without_data: Vec<String>,
     /// Packs the small objects travelled in (see `remote::pack`).
     pub packs_uploaded: usize,
+    /// Remote lines that carry this store's writer id but are not its moves (a restored
+    /// copy of this store, or a forged line): treated as another writer's.
+    pub impostor_lines: Vec<String>,
 }
 
 impl PushReport {
     pub fn refused(&self) -> impl Iterator<Item = &Refusal> {
         self.models.iter().filter_map(|m| m.refused.as_ref())
+    }
+}
+
+/// This store's local history of one model, to recognise its own moves on a remote: a
+/// line is ours only if it carries our writer id *and* publishes our local line of that
+/// number (issue 23: ids alone were trusted, so a restored copy of the store or a forged
+/// line could make real moves look published, or a peer's moves look like our own).
+struct OurMoves {
+    entries: Vec<LogEntry>,
+}
+
+impl OurMoves {
+    fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
+        Ok(OurMoves {
+            entries: repo.model_log(m).entries()?.0,
+        })
+    }
+
+    fn is(&self, l: &RemoteLine) -> bool {
+        log::OwnMoves::is_our_move(self, l)
+    }
+
+    fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
+        log::Identity { store, moves: self }
+    }
+}
+
+impl log::OwnMoves for OurMoves {
+    fn is_our_move(&self, l: &RemoteLine) -> bool {
+        // Local seqs are 1, 2, ... in order: line n is at index n - 1.
+        l.writer
+            .seq
+            .checked_sub(1)
+            .and_then(|i| self.entries.get(i as usize))
+            .is_some_and(|e| l.publishes(e))
     }
 }
 
@@ -434,7 +472,11 @@ pub fn push(
     let mut plans = Vec::new();
     for m in &models {
         let mut tf = s.track(m)?;
-        tf.sync(s.backend.as_ref(), &s.store_id)?;
+        let ours = OurMoves::read(repo, m)?;
+        tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id))?;
+        report
+            .impostor_lines
+            .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
         let (lines, read_upto) = pending(repo, &s.name, m, &tf.track)?;
         let mut sim = tf.track.state.clone();
         let mut publish = Vec::new();
@@ -450,13 +492,13 @@ pub fn push(
                 }
             }
         }
-        plans.push((m.clone(), tf, publish, read_upto));
+        plans.push((m.clone(), tf, publish, read_upto, ours));
     }
 
     // 2. Upload what the lines need and the remote lacks: data first, commits after.
     let mut want_commits = Vec::new();
     let mut want_notes = Vec::new();
-    for (_, _, lines, _) in &plans {
+    for (_, _, lines, _, _) in &plans {
         for e in lines {
             let (c, n) = line_refs(&e.changes, &e.extra);
             want_commits.extend(c);
@@ -532,7 +574,8 @@ pub fn push(
     report.bytes_uploaded = bytes.into_inner();
 
     // 3. Publish the lines, each a compare-and-swap against the remote's refs.
-    for (m, mut tf, lines, read_upto) in plans {
+    for (m, mut tf, lines, read_upto, ours) in plans {
+        let me = ours.identity(&s.store_id);
         let mut mp = ModelPush {
             model: Some(m.clone()),
             ..Default::default()
@@ -583,7 +626,7 @@ pub fn push(
                             changes,
                             extra,
                         };
-                        match tf.try_append(s.backend.as_ref(), &s.store_id, line)? {
+                        match tf.try_append(s.backend.as_ref(), &me, line)? {
                             Appended::Written => {
                                 mp.lines_pushed += 1;
                                 break;
@@ -731,6 +774,8 @@ pub struct FetchReport {
     /// Metadata objects downloaded (commits, manifests, notes, patches).
     pub objects_fetched: usize,
     pub bytes_fetched: u64,
+    /// Remote lines that carry this store's writer id but are not its moves (see push).
+    pub impostor_lines: Vec<String>,
 }
 
 /// Read the remote's new history and the metadata it names (no file data).
@@ -751,7 +796,11 @@ fn fetch_in(s: &Session, progress: &dyn Progress) -> Result<FetchReport> {
     let mut want_notes = Vec::new();
     for m in s.remote_models()? {
         let mut tf = s.track(&m)?;
-        let new = tf.sync(s.backend.as_ref(), &s.store_id)?;
+        let ours = OurMoves::read(s.repo, &m)?;
+        let new = tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id))?;
+        report
+            .impostor_lines
+            .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
         if !new.is_empty() {
             report.new_lines.insert(m.to_string(), new.len());
         }
@@ -897,9 +946,12 @@ pub fn pull(
     for m in targets {
         let mut tf = s.track(&m)?;
         let lines = tf.cached_lines_after(tf.track.applied)?;
+        let ours = OurMoves::read(repo, &m)?;
         let mut applied = 0;
         for l in lines {
-            if l.writer.store != s.store_id {
+            // Only this store's own moves are skipped: a line that merely carries its
+            // writer id (a restored copy of this store) is another writer's move.
+            if !(l.writer.store == s.store_id && ours.is(&l)) {
                 apply_remote_line(repo, &s.name, &m, &l)?;
                 applied += 1;
             }
@@ -1497,7 +1549,8 @@ pub fn fsck_remote(
         .map_err(|e| Error::io("creating temp dir in", repo.tmp_dir(), e))?;
     for m in models {
         let mut tf = TrackFile::open(tmp.path().to_path_buf(), repo.tmp_dir(), &m)?;
-        let lines = match tf.sync(s.backend.as_ref(), "") {
+        let ours = OurMoves::read(repo, &m)?;
+        let lines = match tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id)) {
             Ok(l) => l,
             Err(e) => {
                 rep.problems
@@ -1506,6 +1559,12 @@ pub fn fsck_remote(
             }
         };
         rep.lines += lines.len();
+        for n in &tf.impostors {
+            rep.problems.push(problem(
+                format!("model {m} line {n}"),
+                "carries this store's writer id but is not one of its moves: a restored copy of this store or a forged line (this store treats it as another writer's)".into(),
+            ));
+        }
         pruned_at_origin.extend(
             lines
                 .iter()
