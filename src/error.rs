@@ -164,6 +164,9 @@ pub enum Error {
         aliases: Vec<String>,
     },
 
+    #[error("refused: a move of {model}'s refs breaks a rule every move obeys: {why}")]
+    BrokenRule { model: String, why: String },
+
     #[error("commit {id} is archived")]
     Archived { id: String },
 

@@ -94,6 +94,7 @@ pub fn category(e: &Error) -> Category {
         | Error::ChangedWhileReading { .. }
         | Error::Archived { .. }
         | Error::ArchiveAliased { .. }
+        | Error::BrokenRule { .. }
         | Error::HookRefused { .. }
         | Error::GcRefused { .. }
         | Error::PruneRefused { .. } => Refused,
@@ -168,6 +169,9 @@ pub fn hint(e: &Error) -> String {
                 "e.g. --where 'metrics.acc >= 0.9 and (params.lr < 0.01 or eval.test.f1 > 0.8)'".into()
             }
             Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
+            Error::BrokenRule { .. } => {
+                "nothing was changed; if the move came from a remote, `mreg fsck --remote NAME` lists every such line".into()
+            }
             Error::ArchiveAliased { model, aliases, .. } => format!(
                 "move the alias first (`mreg alias set {model} {} OTHER_REV` or `mreg alias rm {model} {}`), then archive",
                 aliases[0], aliases[0]
@@ -217,7 +221,7 @@ pub fn hint(e: &Error) -> String {
                     "the file system is read-only: read commands work there, commands that write need a writable store".into()
                 }
                 std::io::ErrorKind::StorageFull => {
-                    "free disk space (`mreg gc --dry-run` shows what gc would free), then retry; nothing was committed".into()
+                    "free disk space (`mreg gc --dry-run` shows what gc would free), then retry; a write stopped by a full disk leaves no partial result (a commit is not recorded, a checkout leaves the files as they were, a clone or init leaves nothing)".into()
                 }
                 _ => "retry once the cause is fixed; an interrupted write leaves only garbage that `mreg gc` removes".into(),
             },

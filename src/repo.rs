@@ -221,6 +221,21 @@ impl Repo {
         // init never leaves a half-made store that later commands would trust.
         let staging = parent.join(format!(".modelreg-init-{}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
+        let made = Self::build_staging(&staging).and_then(|()| {
+            fs::rename(&staging, store).ctx("creating store", store)?;
+            fsutil::fsync_parent(store)
+        });
+        if let Err(e) = made {
+            // Nothing is left behind on failure (a full disk, a permission): the guide
+            // promises it, and a stray staging directory would confuse the user.
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        Repo::open(store)
+    }
+
+    /// The content of a new store, under its staging name.
+    fn build_staging(staging: &Path) -> Result<()> {
         for sub in ["objects", "models", "locks", "tmp"] {
             fs::create_dir_all(staging.join(sub)).ctx("creating", staging.join(sub))?;
         }
@@ -239,10 +254,7 @@ impl Repo {
         for sub in ["objects", "models", "locks", "tmp"] {
             fsutil::fsync_dir(&staging.join(sub))?;
         }
-        fsutil::fsync_dir(&staging)?;
-        fs::rename(&staging, store).ctx("creating store", store)?;
-        fsutil::fsync_parent(store)?;
-        Repo::open(store)
+        fsutil::fsync_dir(staging)
     }
 
     /// Open the store at `store` (the `.modelreg` directory itself).
@@ -283,13 +295,10 @@ impl Repo {
             delta_max_depth: config.compression.delta_max_depth,
         };
         // `locks/` and `tmp/` hold no data (git cannot even track them while empty, as in
-        // the checked-in example store): recreate them when missing.
-        for sub in ["locks", "tmp"] {
-            if !store.join(sub).is_dir() {
-                let _ = fs::create_dir(store.join(sub));
-            }
-        }
-        for sub in ["objects", "models", "locks", "tmp"] {
+        // the checked-in example store, and a read-only image may lack them): reads work
+        // without them and create nothing; a writer creates them when it takes its lock
+        // (`ensure_write_dirs`).
+        for sub in ["objects", "models"] {
             if !store.join(sub).is_dir() {
                 return Err(Error::CorruptFile {
                     path: store.join(sub),
@@ -390,8 +399,16 @@ impl Repo {
     ) -> Result<(T, Option<crate::history::LogEntry>)> {
         let mut out = None;
         let entry = self.model_log(model).update(info, action, |t| {
+            let before = t.state().clone();
             out = Some(f(t)?);
-            Ok(())
+            // The one door: every move, local or replayed from a remote, obeys the rules.
+            crate::rules::check_move(model, &before, t.state(), t.extra(), &|id| {
+                self.read_commit(id).ok().map(|c| c.model)
+            })
+            .map_err(|why| Error::BrokenRule {
+                model: model.to_string(),
+                why,
+            })
         })?;
         Ok((out.expect("the transaction ran and succeeded"), entry))
     }
@@ -404,8 +421,25 @@ impl Repo {
         self.store.join("tmp")
     }
 
+    /// `locks/` and `tmp/`, which hold no data, exist: every writer calls this (through
+    /// the locks it takes) before it writes anything; readers never do.
+    fn ensure_write_dirs(&self) -> Result<()> {
+        for sub in ["locks", "tmp"] {
+            let d = self.store.join(sub);
+            if !d.is_dir() {
+                match fs::create_dir(&d) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("creating store directory", d, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Shared store lock: held by every writer; gc takes it exclusively.
     pub(crate) fn lock_store_shared(&self) -> Result<LockGuard> {
+        self.ensure_write_dirs()?;
         lock::shared(
             &self.store.join("locks").join("store"),
             "store",
@@ -424,6 +458,7 @@ impl Repo {
 
     /// Exclusive store lock (gc).
     pub(crate) fn lock_store_exclusive(&self) -> Result<LockGuard> {
+        self.ensure_write_dirs()?;
         lock::exclusive(
             &self.store.join("locks").join("store"),
             "store",
@@ -433,6 +468,7 @@ impl Repo {
 
     /// A named store-wide lock (e.g. `tags`, `worktree`).
     pub(crate) fn lock_named(&self, name: &str) -> Result<LockGuard> {
+        self.ensure_write_dirs()?;
         lock::exclusive(
             &self.store.join("locks").join(name),
             name,

@@ -98,8 +98,19 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         return Ok(Output::ok(s));
     }
     let selected = mreg::history::moves_of(&entries, key.as_ref());
+    let refused = mreg::remote::never_published(&repo, &model)?;
     if a.json {
-        return Ok(Output::ok(super::json(&selected)));
+        let v: Vec<serde_json::Value> = selected
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(e).expect("serializes");
+                if let Some(r) = refused.get(&e.seq) {
+                    v["never_published"] = serde_json::json!(r);
+                }
+                v
+            })
+            .collect();
+        return Ok(Output::ok(super::json(&v)));
     }
     let mut rows = Vec::new();
     for e in selected.iter().rev() {
@@ -111,6 +122,8 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .chain(
                 e.extra
                     .iter()
+                    // The refs a move relied on (for compare-and-swap): not news.
+                    .filter(|(k, _)| k.as_str() != mreg::history::UNCHANGED)
                     .map(|(k, v)| format!("{k} {}", extra_value(v))),
             )
             .collect();
@@ -120,12 +133,16 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             e.action.to_string(),
             e.author.clone(),
             format!(
-                "{}{}",
+                "{}{}{}",
                 changes.join(", "),
                 if e.message.is_empty() {
                     String::new()
                 } else {
                     format!("  \"{}\"", e.message)
+                },
+                match refused.get(&e.seq) {
+                    Some(r) => format!("  [never published: {} took another move]", r.join(", ")),
+                    None => String::new(),
                 }
             ),
         ]);

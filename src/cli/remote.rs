@@ -194,6 +194,19 @@ pub struct PushArgs {
     json: bool,
 }
 
+/// Remote lines pull refused (they break a rule every move obeys): an error each; exit 1.
+fn report_refused_lines(lines: &[String]) -> u8 {
+    for l in lines {
+        eprintln!("error: refused {l}; it and the later lines of its model were not applied");
+    }
+    if lines.is_empty() {
+        0
+    } else {
+        eprintln!("hint: the remote holds moves no mreg command makes (written by hand or by a hostile writer); `mreg fsck --remote` lists them. Everything else was applied");
+        1
+    }
+}
+
 /// Lines that carry this store's writer id without being its moves.
 fn warn_impostors(lines: &[String]) {
     if !lines.is_empty() {
@@ -333,6 +346,7 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
         }
     }
     warn_impostors(&rep.fetch.impostor_lines);
+    let code = report_refused_lines(&rep.refused_lines);
     for (model, refs) in &rep.reconciled {
         eprintln!(
             "reconciled: the refs of {model} differed from the remote's plus your unpushed moves; set {}",
@@ -371,7 +385,10 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
                 .collect::<Vec<_>>(),
         )
         .expect("serializes");
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output {
+            stdout: super::json(&v),
+            code,
+        });
     }
     let applied: usize = rep.applied.values().sum();
     ctx.note(format_args!(
@@ -391,7 +408,10 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
             fmt::size(d.bytes)
         ));
     }
-    Ok(Output::ok(String::new()))
+    Ok(Output {
+        stdout: String::new(),
+        code,
+    })
 }
 
 /// Create a store from a remote: history and metadata only; `mreg checkout` then fetches
@@ -452,10 +472,14 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
         },
         &ctx.progress(),
     )?;
+    let code = report_refused_lines(&rep.refused_lines);
     if a.json {
         let mut v = serde_json::to_value(&rep).expect("serializes");
         v["store"] = serde_json::Value::String(dir.join(".modelreg").display().to_string());
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output {
+            stdout: super::json(&v),
+            code,
+        });
     }
     ctx.note(format_args!(
         "cloned into {}: {} model(s), {} metadata object(s) ({}); {}",
@@ -473,5 +497,8 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
             "file data is fetched on checkout".to_string()
         }
     ));
-    Ok(Output::ok(String::new()))
+    Ok(Output {
+        stdout: String::new(),
+        code,
+    })
 }

@@ -447,6 +447,12 @@ fn run(
     progress.start("checking out", total);
     let mut out = CheckoutOutcome::default();
     let mut new_stats = Vec::new();
+    // All or nothing: every file is written and verified under its temp name first; only
+    // when all are, they are renamed into place. A corrupt or missing chunk in the last
+    // file leaves no file of the version (issue 23), at the cost of holding the whole
+    // version's temp files at once.
+    let mut temps: Vec<(&FileEntry, PathBuf, &PathBuf, u64)> = Vec::new();
+    let mut failed = None;
     for ((f, target, plan), m) in plans.iter().zip(&manifests) {
         match (plan, m) {
             (Plan::Unchanged(stat), _) => {
@@ -454,15 +460,41 @@ fn run(
                 new_stats.push((f, *stat));
             }
             (Plan::Write, Some(m)) => {
-                let stat = match &pool {
-                    Some(p) => p.install(|| write_file(&read, f, m, target, progress, durable))?,
-                    None => write_file(&read, f, m, target, progress, durable)?,
+                let written = match &pool {
+                    Some(p) => p.install(|| write_temp(&read, f, m, target, progress, durable)),
+                    None => write_temp(&read, f, m, target, progress, durable),
                 };
-                out.bytes_written += m.size;
+                match written {
+                    Ok(tmp) => temps.push((f, tmp, target, m.size)),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            (Plan::Write, None) => unreachable!("every planned write has a manifest"),
+        }
+    }
+    if let Some(e) = failed {
+        for (_, tmp, _, _) in &temps {
+            let _ = fs::remove_file(tmp);
+            remove_empty_parents(tmp, &base);
+        }
+        return Err(e);
+    }
+    for (i, (f, tmp, target, size)) in temps.iter().enumerate() {
+        match rename_into_place(tmp, target, durable) {
+            Ok(stat) => {
+                out.bytes_written += size;
                 out.written.push(f.path.clone());
                 new_stats.push((f, stat));
             }
-            (Plan::Write, None) => unreachable!("every planned write has a manifest"),
+            Err(e) => {
+                for (_, t, _, _) in &temps[i..] {
+                    let _ = fs::remove_file(t);
+                }
+                return Err(e);
+            }
         }
     }
     progress.finish();
@@ -523,14 +555,16 @@ fn tracked_entry(commit: &Commit, id: ObjectId, f: &FileEntry, stat: Option<File
 }
 
 /// Restore one file through a temp name beside `target`.
-fn write_file(
+/// Write one file's content, verified, to a hidden temp name beside `target` (synced when
+/// `durable`); returns the temp path. Nothing is left on failure.
+fn write_temp(
     read: filestore::ChunkSource,
     f: &FileEntry,
     m: &Manifest,
     target: &Path,
     progress: &dyn Progress,
     durable: bool,
-) -> Result<FileStat> {
+) -> Result<PathBuf> {
     if let Some(parent) = target.parent() {
         if durable {
             fsutil::create_dir_durable(parent)?;
@@ -539,7 +573,7 @@ fn write_file(
         }
     }
     let tmp = fsutil::sibling_temp_path(target);
-    let result = (|| -> Result<FileStat> {
+    let result = (|| -> Result<()> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -552,18 +586,25 @@ fn write_file(
         if durable {
             fsutil::sync_file(&file, true).ctx("syncing", &tmp)?;
         }
-        drop(file);
-        fs::rename(&tmp, target).ctx("renaming into place", target)?;
-        if durable {
-            fsutil::fsync_parent(target)?;
-        }
-        let md = fs::metadata(target).ctx("reading metadata of", target)?;
-        Ok(FileStat::of(&md))
+        Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Rename a written temp file over its target (the atomic step of a checkout).
+fn rename_into_place(tmp: &Path, target: &Path, durable: bool) -> Result<FileStat> {
+    fs::rename(tmp, target).ctx("renaming into place", target)?;
+    if durable {
+        fsutil::fsync_parent(target)?;
+    }
+    let md = fs::metadata(target).ctx("reading metadata of", target)?;
+    Ok(FileStat::of(&md))
 }
 
 /// One model version pinned in `mreg.lock` at a git revision, as checked out.

@@ -428,6 +428,10 @@ impl Transaction<'_> {
         self.touch(name.clone());
         self.state.set(name, to);
     }
+    /// The facts recorded so far (notes, labels, archive flags...).
+    pub fn extra(&self) -> &BTreeMap<String, serde_json::Value> {
+        self.extra
+    }
     /// Record a fact about the move (e.g. which remote line it replays).
     pub(crate) fn set_extra(&mut self, key: &str, value: serde_json::Value) {
         self.extra.insert(key.into(), value);

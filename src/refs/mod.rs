@@ -15,6 +15,7 @@ pub mod names;
 pub mod notes;
 pub mod policy;
 pub mod revision;
+pub mod rules;
 
 use std::collections::BTreeSet;
 

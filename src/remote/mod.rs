@@ -30,8 +30,9 @@ mod sync;
 
 pub use config::{Origin, RemoteSpec};
 pub use sync::{
-    clone, ensure_data, fetch, fsck_remote, probe_conditional_writes, pull, push, ChunkFetcher,
-    CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal, RemoteFsck,
+    clone, ensure_data, fetch, fsck_remote, never_published, probe_conditional_writes, pull, push,
+    ChunkFetcher, CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal,
+    RemoteFsck,
 };
 
 /// What can go wrong talking to a remote.

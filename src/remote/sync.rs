@@ -919,6 +919,9 @@ pub struct PullReport {
     /// Per model, the refs pull corrected because the store's state had diverged from the
     /// remote's plus its own unpublished moves (`ref old -> new`).
     pub reconciled: BTreeMap<String, Vec<String>>,
+    /// Remote lines not applied because they break a rule every move obeys (each names the
+    /// remote, model, line and rule); nothing after them in their model was applied.
+    pub refused_lines: Vec<String>,
     /// Chunks (and manifests) downloaded into the store (`clone --data`).
     pub data_objects: usize,
     pub data_bytes: u64,
@@ -948,18 +951,35 @@ pub fn pull(
         let lines = tf.cached_lines_after(tf.track.applied)?;
         let ours = OurMoves::read(repo, &m)?;
         let mut applied = 0;
+        let mut refused = false;
         for l in lines {
             // Only this store's own moves are skipped: a line that merely carries its
             // writer id (a restored copy of this store) is another writer's move.
             if !(l.writer.store == s.store_id && ours.is(&l)) {
-                apply_remote_line(repo, &s.name, &m, &l)?;
-                applied += 1;
+                match apply_remote_line(repo, &s.name, &m, &l) {
+                    Ok(()) => applied += 1,
+                    // A line that breaks a rule every local move obeys is not applied,
+                    // nor anything after it in this model; other models go on.
+                    Err(Error::BrokenRule { why, .. }) => {
+                        report.refused_lines.push(format!(
+                            "remote {} model {m} line {} ({} by {}): {why}",
+                            s.name, l.seq, l.action, l.author
+                        ));
+                        refused = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             tf.track.applied = l.seq;
             tf.save()?;
         }
         if applied > 0 {
             report.applied.insert(m.to_string(), applied);
+        }
+        if refused {
+            tf.save()?;
+            continue;
         }
         // The local refs become exactly the remote's state plus the local moves not
         // pushed yet, replayed one by one in order; a move the remote now contradicts is
@@ -1038,6 +1058,30 @@ pub fn pull(
     Ok(report)
 }
 
+/// Local history lines of `model` that a remote refused (a pull took the remote's move
+/// instead) and that will never be published: line number -> the remotes that refused it.
+/// `history` marks them, so that they do not read as moves everyone saw.
+pub fn never_published(repo: &Repo, model: &ModelName) -> Result<BTreeMap<u64, Vec<String>>> {
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let dir = repo.store_dir().join("remotes");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let tf = TrackFile::open(dir.join(&name).join("models"), repo.tmp_dir(), model)?;
+        for seq in &tf.track.dropped {
+            out.entry(*seq).or_default().push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Action (and extra key) of the local line with which `pull` sets a model's refs to the
 /// remote's state plus the store's unpublished moves, when they differed.
 pub const RECONCILE: &str = "reconcile";
@@ -1050,11 +1094,9 @@ fn apply_remote_line(repo: &Repo, remote: &str, model: &ModelName, l: &RemoteLin
         author: l.author.clone(),
         message: l.message.clone(),
     };
+    // `transact` checks the move against the rules every move obeys (`refs::rules`).
     repo.transact(model, info, l.action.clone(), |t| {
         for c in &l.changes {
-            if let Some(new) = c.new {
-                crate::refs::check_model(repo, model, &new)?;
-            }
             t.set_ref(&c.name, c.new);
         }
         for (k, v) in &l.extra {
@@ -1559,6 +1601,27 @@ pub fn fsck_remote(
             }
         };
         rep.lines += lines.len();
+        // Every line against the rules every move obeys (what pull would refuse).
+        let model_of = |id: &CommitId| {
+            commits
+                .get(&**id)
+                .and_then(|b| Commit::decode(id, b).ok())
+                .map(|c| c.model)
+        };
+        let mut state = RefState::default();
+        for l in &lines {
+            let mut after = state.clone();
+            if log::apply(&mut after, &l.changes).is_ok() {
+                if let Err(why) = crate::rules::check_move(&m, &state, &after, &l.extra, &model_of)
+                {
+                    rep.problems.push(problem(
+                        format!("model {m} line {} ({} by {})", l.seq, l.action, l.author),
+                        format!("breaks a rule every move obeys (pull refuses it): {why}"),
+                    ));
+                }
+            }
+            state = after;
+        }
         for n in &tf.impostors {
             rep.problems.push(problem(
                 format!("model {m} line {n}"),

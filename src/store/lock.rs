@@ -118,7 +118,11 @@ pub fn shared_for_read(path: &Path, what: &str, waiter: Option<&LockWaiter>) -> 
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match open_lock_file(path) {
             Ok(f) => f,
-            Err(crate::Error::Io { source, .. }) if cannot_write(&source) => {
+            // A store without `locks/` (a read-only image, or one checked into git): no
+            // writer has run since it was made, and a reader creates nothing.
+            Err(crate::Error::Io { source, .. })
+                if cannot_write(&source) || source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Ok(LockGuard {
                     file: None,
                     path: path.to_path_buf(),
