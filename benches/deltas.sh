@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/mreg-deltas}
 REPS=${REPS:-5}
-MREG=${MREG:-$PWD/target/release/mreg}
+MREG=${MREG:-$(tests/cargo-bin release)}
 MAKE_MODEL=${MAKE_MODEL:-../shared/bench/make_model.py}
 PY=${PYTHON:-python3}
 mkdir -p "$W"

@@ -30,7 +30,7 @@ REPS=${3:-3}
 PY=${PY:-/tmp/dvcenv/bin/python}
 DVC=${DVC:-/tmp/dvcenv/bin/dvc}
 VENV=${MREG_S3_VENV:-$ROOT/.venv-s3}
-MREG=${MREG:-$ROOT/target/release/mreg}
+MREG=${MREG:-$("$ROOT/tests/cargo-bin" release)}
 NV=6
 PORT=${PORT:-18433}
 # PHASES="push get small" (default all): with PHASES=get, the server data of an earlier run

@@ -25,7 +25,7 @@ SIZE=${2:-1024}
 REPS=${3:-3}
 PY=${PY:-/tmp/perfenv/bin/python}
 DVC=${DVC:-/tmp/perfenv/bin/dvc}
-MREG=${MREG:-$ROOT/target/release/mreg}
+MREG=${MREG:-$("$ROOT/tests/cargo-bin" release)}
 export DVC_NO_ANALYTICS=1 GIT_TERMINAL_PROMPT=0 MREG_AUTHOR="bench <bench@example.invalid>"
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid

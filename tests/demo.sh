@@ -8,8 +8,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MREG=${MREG:-}
 if [ -z "$MREG" ]; then
-  (cd "$ROOT" && cargo build -q --release)
-  MREG=$ROOT/target/release/mreg
+  # Wherever cargo puts it (CARGO_TARGET_DIR...): never assume ./target.
+  MREG=$("$ROOT/tests/cargo-bin" release)
 fi
 MREG=$(cd "$(dirname "$MREG")" && pwd)/$(basename "$MREG")
 W=$(mktemp -d)

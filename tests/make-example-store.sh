@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild .modelreg-example/: a small, real store holding a few commits of two tiny models.
-# Fixed author, times and file contents. Usage: tests/make-example-store.sh [path/to/mreg]   (default: target/debug/mreg)
+# Fixed author, times and file contents. Usage: tests/make-example-store.sh [path/to/mreg]   (default: the dev build, wherever cargo puts it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MREG=${1:-$ROOT/target/debug/mreg}
+MREG=${1:-$("$ROOT/tests/cargo-bin")}
 [ -x "$MREG" ] || (cd "$ROOT" && cargo build -q)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
