@@ -52,7 +52,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     }
 
     // Promote the first, then resolve the alias.
-    mreg::refs::promote(&repo, &model, Some(ids[0]), info("first release")).unwrap();
+    mreg::refs::promote(&repo, &model, Some(ids[0]), None, info("first release")).unwrap();
     assert_eq!(repo.resolve("fraud@production").unwrap(), ids[0]);
 
     // Check the production version out elsewhere, byte for byte.
@@ -85,7 +85,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     assert_eq!(hits[0].row.id, ids[1]);
 
     // Promote the better one; the previous production becomes rollback.
-    let p = mreg::refs::promote(&repo, &model, Some(ids[1]), info("better")).unwrap();
+    let p = mreg::refs::promote(&repo, &model, Some(ids[1]), None, info("better")).unwrap();
     assert_eq!(p.previous, Some(ids[0]));
     assert_eq!(repo.resolve("fraud@rollback").unwrap(), ids[0]);
 

@@ -675,14 +675,27 @@ class Repo:
         )
         return Path(d["path"])
 
-    def promote(self, model: str, rev: Optional[str] = None, *, message: str = "") -> Promotion:
+    def promote(
+        self,
+        model: str,
+        rev: Optional[str] = None,
+        *,
+        expect: Optional[str] = None,
+        message: str = "",
+    ) -> Promotion:
         """Make ``rev`` (default: ``MODEL@candidate``) production; the previous production
-        becomes ``rollback``. One atomic step, recorded in the history with ``message``."""
-        return Promotion(**json.loads(self._store.promote(model, rev, message)))
+        becomes ``rollback``. One atomic step, recorded in the history with ``message``.
 
-    def rollback(self, model: str, *, message: str = "") -> Promotion:
-        """Put ``rollback`` back into production (and the demoted version into ``rollback``)."""
-        return Promotion(**json.loads(self._store.rollback(model, message)))
+        ``expect`` makes it a compare-and-swap: the revision production must be now (or
+        ``"none"``); otherwise nothing moves and ``ConflictError`` says where it is."""
+        return Promotion(**json.loads(self._store.promote(model, rev, expect, message)))
+
+    def rollback(
+        self, model: str, *, expect: Optional[str] = None, message: str = ""
+    ) -> Promotion:
+        """Put ``rollback`` back into production (and the demoted version into ``rollback``).
+        ``expect``: the revision production must be now (compare-and-swap)."""
+        return Promotion(**json.loads(self._store.rollback(model, expect, message)))
 
     def set_alias(
         self,

@@ -527,34 +527,39 @@ impl Store {
         })
     }
 
-    #[pyo3(signature = (model, rev=None, message=String::new(), author=None))]
+    #[pyo3(signature = (model, rev=None, expect=None, message=String::new(), author=None))]
     fn promote(
         &self,
         py: Python<'_>,
         model: String,
         rev: Option<String>,
+        expect: Option<String>,
         message: String,
         author: Option<String>,
     ) -> PyResult<String> {
         call(py, || {
             let model = ModelName::new(&model)?;
             let rev = rev.map(|r| self.repo.resolve(&r)).transpose()?;
-            let p = mreg::refs::promote(&self.repo, &model, rev, move_info(message, author)?)?;
+            let expect = mreg::refs::Expect::resolve(&self.repo, expect.as_deref())?;
+            let p =
+                mreg::refs::promote(&self.repo, &model, rev, expect, move_info(message, author)?)?;
             Ok(promotion_json(&model, &p))
         })
     }
 
-    #[pyo3(signature = (model, message=String::new(), author=None))]
+    #[pyo3(signature = (model, expect=None, message=String::new(), author=None))]
     fn rollback(
         &self,
         py: Python<'_>,
         model: String,
+        expect: Option<String>,
         message: String,
         author: Option<String>,
     ) -> PyResult<String> {
         call(py, || {
             let model = ModelName::new(&model)?;
-            let p = mreg::refs::rollback(&self.repo, &model, move_info(message, author)?)?;
+            let expect = mreg::refs::Expect::resolve(&self.repo, expect.as_deref())?;
+            let p = mreg::refs::rollback(&self.repo, &model, expect, move_info(message, author)?)?;
             Ok(promotion_json(&model, &p))
         })
     }
@@ -578,11 +583,7 @@ impl Store {
             let model = ModelName::new(&model)?;
             let alias = AliasName::new(&alias)?;
             let target = self.repo.resolve(&rev)?;
-            let expect = match expect.as_deref() {
-                None => None,
-                Some("none") | Some("") => Some(Expect::Absent),
-                Some(r) => Some(Expect::At(self.repo.resolve(r)?)),
-            };
+            let expect = Expect::resolve(&self.repo, expect.as_deref())?;
             let entry = mreg::refs::alias_set(
                 &self.repo,
                 &model,

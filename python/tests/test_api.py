@@ -112,6 +112,23 @@ def test_load_by_alias_after_promote_and_rollback(repo: mreg.Repo, work: Path) -
     assert any(ch.name == "alias:production" and ch.old == v2.id and ch.new == v1.id for ch in moves[-1].changes)
 
 
+def test_promote_and_rollback_expect_compare_and_swap(repo: mreg.Repo, work: Path) -> None:
+    f = write_model(work / "m.safetensors", seed=30)
+    a = repo.commit(f, model="m")
+    write_model(f, seed=31)
+    b = repo.commit(f, model="m")
+    assert repo.promote("m", a.id, expect="none", message="first").moved
+    with pytest.raises(mreg.ConflictError) as e:
+        repo.promote("m", b.id, expect=b.id)
+    assert e.value.code == "AliasMoved"
+    assert repo.resolve("m@production") == a.id, "a lost compare-and-swap changes nothing"
+    p = repo.promote("m", b.id, expect=a.id, message="better")
+    assert p.production == b.id and p.rollback == a.id
+    with pytest.raises(mreg.ConflictError):
+        repo.rollback("m", expect=a.id)
+    assert repo.rollback("m", expect=b.id).production == a.id
+
+
 def test_set_alias_compare_and_swap_and_tags(repo: mreg.Repo, work: Path) -> None:
     f = write_model(work / "m.safetensors", seed=20)
     a = repo.commit(f, model="m")

@@ -74,11 +74,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             let model = ModelName::new(&model)?;
             let alias = mreg::names::AliasName::new(&alias)?;
             let target = repo.resolve(&rev)?;
-            let expect = match expect.as_deref() {
-                None => None,
-                Some("none") | Some("") => Some(Expect::Absent),
-                Some(r) => Some(Expect::At(repo.resolve(r)?)),
-            };
+            let expect = Expect::resolve(&repo, expect.as_deref())?;
             let e = refs::alias_set(&repo, &model, &alias, target, expect, move_info(message)?)?;
             if json {
                 return Ok(Output::ok(super::json(&serde_json::json!({

@@ -11,15 +11,23 @@ use super::{Ctx, Output};
 /// REV defaults to MODEL@candidate. Both aliases move in one atomic step, recorded in the
 /// model's history with -m's reason. An archived version cannot be promoted.
 ///
+/// --expect makes it a compare-and-swap: it moves only if production is still REV (or,
+/// with `none`, unset), so of two people promoting at once, exactly one wins and the
+/// other is told what production is now. Through a remote the same holds at push.
+///
 /// Examples:
 ///   mreg promote mnist -m "beats prod by 1.2 points on holdout"
 ///   mreg promote mnist mnist~1
+///   mreg promote mnist mnist~1 --expect mnist@production   # as seen on the dashboard
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct PromoteArgs {
     model: String,
     /// The version to promote (default: MODEL@candidate).
     rev: Option<String>,
+    /// Move only if production is this revision now (`none`: only if unset).
+    #[arg(long, value_name = "REV")]
+    expect: Option<String>,
     /// Why (recorded in the history).
     #[arg(short, long, default_value = "")]
     message: String,
@@ -30,9 +38,13 @@ pub struct PromoteArgs {
 /// Put `rollback` back into production (and the demoted version into `rollback`).
 ///
 /// No --force needed; running it twice swaps back. Recorded in the model's history.
+/// --expect REV moves only if production is still REV (compare-and-swap).
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
     model: String,
+    /// Move only if production is this revision now.
+    #[arg(long, value_name = "REV")]
+    expect: Option<String>,
     /// Why (recorded in the history).
     #[arg(short, long, default_value = "")]
     message: String,
@@ -64,13 +76,15 @@ pub fn promote(ctx: &Ctx, a: PromoteArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
     let rev = a.rev.map(|r| repo.resolve(&r)).transpose()?;
-    let p = refs::promote(&repo, &model, rev, move_info(a.message)?)?;
+    let expect = refs::Expect::resolve(&repo, a.expect.as_deref())?;
+    let p = refs::promote(&repo, &model, rev, expect, move_info(a.message)?)?;
     Ok(report(&model, &p, a.json))
 }
 
 pub fn rollback(ctx: &Ctx, a: RollbackArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
-    let p = refs::rollback(&repo, &model, move_info(a.message)?)?;
+    let expect = refs::Expect::resolve(&repo, a.expect.as_deref())?;
+    let p = refs::rollback(&repo, &model, expect, move_info(a.message)?)?;
     Ok(report(&model, &p, a.json))
 }

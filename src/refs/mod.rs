@@ -20,7 +20,7 @@ pub mod rules;
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::history::{Action, LogEntry, MoveInfo, Transaction};
+use crate::history::{Action, LogEntry, MoveInfo, RefName, Transaction};
 use crate::id::CommitId;
 use crate::names::{AliasName, ModelName, TagName};
 use crate::repo::Repo;
@@ -38,6 +38,18 @@ pub enum Expect {
     Absent,
     /// The alias must point here.
     At(CommitId),
+}
+
+impl Expect {
+    /// An `--expect` argument as every client takes it: a revision, or `none` (or empty)
+    /// for "must not exist"; no argument, no expectation.
+    pub fn resolve(repo: &Repo, rev: Option<&str>) -> Result<Option<Expect>> {
+        Ok(match rev {
+            None => None,
+            Some("none") | Some("") => Some(Expect::Absent),
+            Some(r) => Some(Expect::At(repo.resolve(r)?)),
+        })
+    }
 }
 
 fn show(id: Option<&CommitId>) -> String {
@@ -267,6 +279,7 @@ pub struct Promotion {
 fn move_production<F>(
     repo: &Repo,
     model: &ModelName,
+    expect: Option<Expect>,
     info: MoveInfo,
     action: Action,
     f: F,
@@ -274,7 +287,31 @@ fn move_production<F>(
 where
     F: FnOnce(&mut Transaction) -> Result<(CommitId, Option<CommitId>)>,
 {
-    let ((production, previous), entry) = repo.transact(model, info, action, f)?;
+    let ((production, previous), entry) = repo.transact(model, info, action, |t| {
+        // `--expect`: compare-and-swap on production, decided under the model's lock, so
+        // of several promotes expecting the same production exactly one wins. Published,
+        // the move carries production's old value, so the remote refuses the losers too.
+        if let Some(e) = expect {
+            let current = t.state().aliases.get(PRODUCTION).copied();
+            let ok = match e {
+                Expect::Absent => current.is_none(),
+                Expect::At(id) => current == Some(id),
+            };
+            if !ok {
+                return Err(Error::AliasMoved {
+                    model: model.to_string(),
+                    alias: PRODUCTION.to_string(),
+                    expected: match e {
+                        Expect::At(id) => id.short(),
+                        Expect::Absent => "nothing".into(),
+                    },
+                    actual: show(current.as_ref()),
+                });
+            }
+            t.depends_on(RefName::Alias(AliasName::conventional(PRODUCTION)));
+        }
+        f(t)
+    })?;
     Ok(Promotion {
         production,
         previous,
@@ -284,26 +321,33 @@ where
 
 /// Make `rev` (default: the candidate at the moment of the move) production, keeping the
 /// previous production as `rollback`. One history line: all or nothing.
+///
+/// With `expect`, only if production is where the caller expects (compare-and-swap).
 pub fn promote(
     repo: &Repo,
     model: &ModelName,
     rev: Option<CommitId>,
+    expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<Promotion> {
     require_model(repo, model)?;
     if let Some(id) = rev {
         check_model(repo, model, &id)?;
     }
-    move_production(repo, model, info, Action::Promote, |t| {
+    move_production(repo, model, expect, info, Action::Promote, |t| {
         let target = match rev {
             Some(id) => id,
-            None => *t
-                .state()
-                .aliases
-                .get(CANDIDATE)
-                .ok_or_else(|| Error::NoCandidate {
-                    model: model.to_string(),
-                })?,
+            None => {
+                // The move relies on the candidate it read: a replay elsewhere must find
+                // the same one.
+                t.depends_on(RefName::Alias(AliasName::conventional(CANDIDATE)));
+                *t.state()
+                    .aliases
+                    .get(CANDIDATE)
+                    .ok_or_else(|| Error::NoCandidate {
+                        model: model.to_string(),
+                    })?
+            }
         };
         // Read under the model's lock: an archive racing this promote is seen.
         if archived(repo, model)?.contains(&target) {
@@ -322,9 +366,15 @@ pub fn promote(
 }
 
 /// Put `rollback` back into `production`, and the demoted production into `rollback`.
-pub fn rollback(repo: &Repo, model: &ModelName, info: MoveInfo) -> Result<Promotion> {
+/// With `expect`, only if production is where the caller expects (compare-and-swap).
+pub fn rollback(
+    repo: &Repo,
+    model: &ModelName,
+    expect: Option<Expect>,
+    info: MoveInfo,
+) -> Result<Promotion> {
     require_model(repo, model)?;
-    move_production(repo, model, info, Action::Rollback, |t| {
+    move_production(repo, model, expect, info, Action::Rollback, |t| {
         let back = *t
             .state()
             .aliases

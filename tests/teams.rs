@@ -1,0 +1,107 @@
+//! Issue 24 (teams train in parallel), the parts built so far: `promote` and `rollback`
+//! with `--expect` (compare-and-swap on production), locally and through a remote.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{noise, TestRepo};
+
+fn versions(r: &TestRepo, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            r.write("m.bin", &noise(1000, i));
+            r.commit(&["m.bin", "--model", "m", "-q"])
+        })
+        .collect()
+}
+
+fn production(r: &TestRepo) -> String {
+    r.mreg(&["show", "m@production", "--json"]).ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn promote_and_rollback_expect_refuse_a_wrong_production_and_change_nothing() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    // No production yet: `none` holds, a revision does not.
+    let e = r.mreg(&["promote", "m", &v[0], "--expect", &v[1]]).fails();
+    assert!(e.stderr.contains("production"), "{}", e.describe());
+    r.mreg(&["promote", "m", &v[0], "--expect", "none", "-m", "first"])
+        .ok();
+    let before = r.snapshot();
+    let e = r.mreg(&["promote", "m", &v[2], "--expect", &v[1]]).fails();
+    assert!(
+        e.stderr.contains(&v[1][..12]) && e.stderr.contains(&v[0][..12]),
+        "names what was expected and what is: {}",
+        e.describe()
+    );
+    let e = r.mreg(&["rollback", "m", "--expect", &v[1]]).fails();
+    assert!(e.stderr.contains("production"), "{}", e.describe());
+    assert_eq!(r.snapshot(), before, "a refused move changed the store");
+    r.mreg(&["promote", "m", &v[1], "--expect", "m@production"])
+        .ok();
+    assert_eq!(production(&r), v[1]);
+    r.mreg(&["rollback", "m", "--expect", &v[1]]).ok();
+    assert_eq!(production(&r), v[0]);
+}
+
+#[test]
+fn of_four_concurrent_promotes_expecting_the_same_production_exactly_one_wins() {
+    let r = TestRepo::new();
+    let v = versions(&r, 5);
+    r.mreg(&["promote", "m", &v[0]]).ok();
+    let racers: Vec<_> = (1..5)
+        .map(|i| {
+            r.command(&[
+                "promote",
+                "m",
+                &v[i],
+                "--expect",
+                &v[0],
+                "-m",
+                &format!("racer {i}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<bool> = racers
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.success())
+        .collect();
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+    let winner = outcomes.iter().position(|ok| *ok).unwrap() + 1;
+    assert_eq!(production(&r), v[winner]);
+    let rb = r.mreg(&["show", "m@rollback", "--json"]).ok().json();
+    assert_eq!(rb["id"], v[0]);
+}
+
+#[test]
+fn a_promote_expecting_a_production_that_moved_on_the_remote_is_refused_at_push() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    let a = TestRepo::new();
+    let v = versions(&a, 3);
+    a.mreg(&["promote", "m", &v[0]]).ok();
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    a.mreg(&["promote", "m", &v[1], "--expect", &v[0], "-m", "A"])
+        .ok();
+    a.mreg(&["push"]).ok();
+    // B saw production = v0 too: its promote holds locally, and loses at the remote.
+    b.mreg(&["promote", "m", &v[2], "--expect", &v[0], "-m", "B"])
+        .ok();
+    let e = b.mreg(&["push"]).fails();
+    assert!(e.stderr.contains("moved on the remote"), "{}", e.describe());
+    b.mreg(&["pull"]).ok();
+    assert_eq!(production(&b), v[1]);
+    assert_eq!(production(&a), v[1]);
+}
