@@ -105,3 +105,47 @@ fn a_promote_expecting_a_production_that_moved_on_the_remote_is_refused_at_push(
     assert_eq!(production(&b), v[1]);
     assert_eq!(production(&a), v[1]);
 }
+
+/// Issue 24: `mreg run` checks everything its commit will record before the job starts; a
+/// typo in a label used to be found after the training, which was then lost.
+#[test]
+fn run_refuses_a_bad_label_dataset_or_path_before_the_job_runs() {
+    let r = TestRepo::new();
+    r.write("data.csv", b"x\n1\n");
+    for (extra, why) in [
+        (vec!["--label", "bad:label"], "label"),
+        (vec!["--dataset", "a b=data.csv"], "dataset"),
+        (
+            vec!["--dataset", "train=data.csv", "--dataset", "train=data.csv"],
+            "twice",
+        ),
+        (vec!["--metrics-file", "../outside.json"], "outside"),
+    ] {
+        let _ = std::fs::remove_file(r.path().join("ran"));
+        let mut args = vec!["run", "--model", "m", "--outputs", "model.bin"];
+        args.extend(extra.iter().copied());
+        args.extend(["--", "sh", "-c", "touch ran; echo w > model.bin"]);
+        let e = r.mreg(&args).fails();
+        assert!(e.stderr.contains(why), "{why}: {}", e.describe());
+        assert!(
+            !r.path().join("ran").exists(),
+            "{why}: the job ran before the refusal"
+        );
+    }
+    // The same run without the mistakes goes through.
+    r.mreg(&[
+        "run",
+        "--model",
+        "m",
+        "--outputs",
+        "model.bin",
+        "--label",
+        "good",
+        "--",
+        "sh",
+        "-c",
+        "touch ran; echo w > model.bin",
+    ])
+    .ok();
+    assert!(r.path().join("ran").exists());
+}

@@ -815,6 +815,9 @@ class Run:
         self.labels = list(labels)
         self.datasets = {k: os.fspath(v) for k, v in (datasets or {}).items()}
         self.aliases = [alias] if isinstance(alias, str) else list(alias or [])
+        # Every name the commit will record is checked now, before the training runs: a
+        # typo must not throw away a finished run.
+        repo._store.check_run_names(model, self.labels, list(self.datasets), self.aliases)
         self.metrics: Dict[str, float] = {}
         self.recorded: Dict[str, Any] = {}
         self.curves: Dict[str, List[Tuple[float, Optional[float]]]] = {}

@@ -564,6 +564,30 @@ impl Store {
         })
     }
 
+    /// Check, before a run starts, every name its commit will record: the model, labels,
+    /// dataset names and aliases (as `mreg run` does before the job).
+    fn check_run_names(
+        &self,
+        py: Python<'_>,
+        model: String,
+        labels: Vec<String>,
+        datasets: Vec<String>,
+        aliases: Vec<String>,
+    ) -> PyResult<()> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            for a in &aliases {
+                AliasName::new(a)?;
+            }
+            mreg::ops::commit::check_names(
+                &self.repo,
+                &model,
+                &labels,
+                datasets.iter().map(String::as_str),
+            )
+        })
+    }
+
     /// Point MODEL@ALIAS at REV. `expect`: the revision the alias must point at now, or
     /// "none" for "must not exist" (compare-and-swap); None moves it unconditionally.
     #[allow(clippy::too_many_arguments)]

@@ -98,6 +98,17 @@ def test_a_run_that_raises_commits_nothing(project: Path) -> None:
     assert cli(project, "log", "--json").stdout.strip() == "[]"
 
 
+def test_a_bad_label_or_alias_is_refused_before_the_block_runs(repo: mreg.Repo) -> None:
+    ran = []
+    for kwargs in ({"labels": ["bad:label"]}, {"alias": "../x"}, {"model": "no/such"}):
+        args = {"model": "m", **kwargs}
+        with pytest.raises(mreg.InvalidArgumentError):
+            with repo.run(**args):
+                ran.append(kwargs)
+    assert ran == [], "the training block ran before the refusal"
+    assert repo.log() == []
+
+
 def test_a_run_without_outputs_is_refused(repo: mreg.Repo) -> None:
     with pytest.raises(mreg.InvalidArgumentError):
         with repo.run(model="m") as run:

@@ -325,13 +325,20 @@ pub fn dataset_digest(
     })
 }
 
-/// Commit files to a model.
-pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
-    for l in &req.labels {
+/// The names a commit records, checked as `commit` checks them: labels, dataset names (no
+/// duplicates), and a new model name that is not a tag's. `run` calls this before the job
+/// starts, so a typo never throws away a finished training.
+pub fn check_names<'a>(
+    repo: &Repo,
+    model: &ModelName,
+    labels: &[String],
+    datasets: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    for l in labels {
         validate_name("label", l)?;
     }
     let mut seen = std::collections::HashSet::new();
-    for (n, _) in &req.datasets {
+    for n in datasets {
         validate_name("dataset name", n)?;
         if !seen.insert(n) {
             return Err(Error::InvalidArgument(format!(
@@ -339,13 +346,24 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             )));
         }
     }
-    if !repo.model_exists(&req.model) && repo.find_tag(req.model.as_str())?.is_some() {
+    if !repo.model_exists(model) && repo.find_tag(model.as_str())?.is_some() {
         return Err(Error::NameClash {
-            name: req.model.to_string(),
+            name: model.to_string(),
             what: "model",
             other: "tag",
         });
     }
+    Ok(())
+}
+
+/// Commit files to a model.
+pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Result<CommitOutcome> {
+    check_names(
+        repo,
+        &req.model,
+        &req.labels,
+        req.datasets.iter().map(|(n, _)| n.as_str()),
+    )?;
     for (k, v) in &req.metrics {
         if !v.is_finite() {
             return Err(Error::InvalidArgument(format!(

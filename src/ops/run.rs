@@ -344,6 +344,28 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     } else {
         Vec::new()
     };
+    // Everything the commit will record is checked before the job starts (issue 24): a
+    // typo in a label, a dataset named twice, a path outside the repository would
+    // otherwise be found after hours of training.
+    crate::ops::commit::check_names(
+        repo,
+        &req.model,
+        &req.labels,
+        req.datasets
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(req.params_file.as_ref().map(|_| PARAMS_DATASET)),
+    )?;
+    for p in req
+        .outputs
+        .iter()
+        .chain(&req.metrics_file)
+        .chain(&req.metrics_history)
+        .chain(&req.params_file)
+        .chain(req.datasets.iter().map(|(_, p)| p))
+    {
+        rel_to(&root, &cwd.join(p))?;
+    }
     // The environment the job runs in, read before it runs.
     let python = crate::sysinfo::python_env(program, &cwd);
     let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
