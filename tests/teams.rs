@@ -149,3 +149,55 @@ fn run_refuses_a_bad_label_dataset_or_path_before_the_job_runs() {
     .ok();
     assert!(r.path().join("ran").exists());
 }
+
+/// Issue 24: `latest` reads as a pointer the registry moves; an alias by that name would lie
+/// after the next commit. It is refused, as `head` is (MODEL means the latest version).
+#[test]
+fn an_alias_named_latest_is_refused_and_says_what_to_use() {
+    let r = TestRepo::new();
+    let v = versions(&r, 1);
+    for name in ["latest", "head"] {
+        let e = r.mreg(&["alias", "set", "m", name, &v[0]]).fails();
+        assert!(e.stderr.contains("reserved"), "{}", e.describe());
+    }
+}
+
+/// Issue 24: labels filter by several values (a version must have all), and archived
+/// versions can be listed alone.
+#[test]
+fn list_filters_by_several_labels_and_lists_archived_versions_alone() {
+    let r = TestRepo::new();
+    let mut ids = Vec::new();
+    for (i, labels) in [vec!["sweep", "gpu"], vec!["sweep"], vec!["gpu"]]
+        .iter()
+        .enumerate()
+    {
+        r.write("m.bin", &noise(1000, i as u64));
+        let mut args = vec!["m.bin", "--model", "m", "-q"];
+        for l in labels {
+            args.extend(["--label", l]);
+        }
+        ids.push(r.commit(&args));
+    }
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["list", "--json"];
+        a.extend_from_slice(args);
+        r.mreg(&a)
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        listed(&["--label", "sweep", "--label", "gpu"]),
+        vec![ids[0].clone()]
+    );
+    assert_eq!(listed(&["--label", "gpu"]).len(), 2);
+    r.mreg(&["archive", &ids[1]]).ok();
+    assert_eq!(listed(&["--only-archived"]), vec![ids[1].clone()]);
+    assert_eq!(listed(&[]).len(), 2);
+    assert_eq!(listed(&["--archived"]).len(), 3);
+}

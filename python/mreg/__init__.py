@@ -540,21 +540,31 @@ class Repo:
         *,
         model: Optional[str] = None,
         alias: Optional[str] = None,
-        label: Optional[str] = None,
+        label: Union[str, Sequence[str], None] = None,
         dataset: Optional[str] = None,
         since: Optional[str] = None,
         until: Optional[str] = None,
-        archived: bool = False,
+        archived: Union[bool, str] = False,
     ) -> List[Version]:
         """Query versions across models, as ``mreg list``.
 
         ``where`` takes the CLI's filter language (one expression, or several that must all
         match): ``"metrics.acc >= 0.9 and params.lr < 0.01"``, ``"eval.test.f1 > 0.8"``.
         ``sort`` is a key, ``-`` for descending (``"-metrics.acc"``); default newest first.
+        ``label``: one label, or several a version must all have. ``archived``: False hides
+        archived versions, True includes them, ``"only"`` lists them alone.
         """
         filters = [where] if isinstance(where, str) else list(where or [])
+        labels = [label] if isinstance(label, str) else list(label or [])
+        only = archived == "only"
+        if not isinstance(archived, bool) and not only:
+            raise InvalidArgumentError(
+                f"archived={archived!r}: use False, True or 'only'", "e.g. repo.list(archived='only')"
+            )
         rows = json.loads(
-            self._store.list(model, alias, label, dataset, since, until, archived, filters, sort, limit)
+            self._store.list(
+                model, alias, labels, dataset, since, until, bool(archived), filters, sort, limit, only
+            )
         )
         return [Version._from(d) for d in rows]
 
@@ -713,6 +723,23 @@ class Repo:
         is raised and nothing changes.
         """
         return AliasMove(**json.loads(self._store.set_alias(model, alias, rev, expect, message)))
+
+    def archive(self, rev: str, *, message: str = "") -> bool:
+        """Archive a version: hidden from listings unless asked, not promotable. Refused
+        for a version an alias points at. Returns False when it already was."""
+        return self._store.set_archived(rev, True, message)
+
+    def unarchive(self, rev: str, *, message: str = "") -> bool:
+        """Undo ``archive``. Returns False when it was not archived."""
+        return self._store.set_archived(rev, False, message)
+
+    def add_label(self, rev: str, label: str, *, message: str = "") -> bool:
+        """Add a label to a version after the fact (recorded in the history)."""
+        return self._store.set_label(rev, label, True, message)
+
+    def remove_label(self, rev: str, label: str, *, message: str = "") -> bool:
+        """Remove a label from a version (recorded in the history)."""
+        return self._store.set_label(rev, label, False, message)
 
     def tag(self, name: str, rev: str, *, message: str = "") -> HistoryEntry:
         """Create an immutable tag naming ``rev`` (tags never move)."""

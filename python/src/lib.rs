@@ -310,13 +310,13 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (model=None, alias=None, label=None, dataset=None, since=None, until=None, archived=false, filters=Vec::new(), sort=None, limit=None))]
+    #[pyo3(signature = (model=None, alias=None, labels=Vec::new(), dataset=None, since=None, until=None, archived=false, filters=Vec::new(), sort=None, limit=None, only_archived=false))]
     fn list(
         &self,
         py: Python<'_>,
         model: Option<String>,
         alias: Option<String>,
-        label: Option<String>,
+        labels: Vec<String>,
         dataset: Option<String>,
         since: Option<String>,
         until: Option<String>,
@@ -324,13 +324,14 @@ impl Store {
         filters: Vec<String>,
         sort: Option<String>,
         limit: Option<usize>,
+        only_archived: bool,
     ) -> PyResult<String> {
         use mreg::ops::query::{parse_filters, parse_time_bound};
         call(py, || {
             let q = ListQuery {
                 model: model.as_deref().map(ModelName::new).transpose()?,
                 alias,
-                label,
+                labels,
                 dataset,
                 since: since
                     .as_deref()
@@ -341,6 +342,7 @@ impl Store {
                     .map(|s| parse_time_bound(s, true))
                     .transpose()?,
                 include_archived: archived,
+                only_archived,
                 filters: parse_filters(&filters)?,
                 sort: sort.as_deref().map(SortKey::parse).transpose()?,
                 limit,
@@ -619,6 +621,39 @@ impl Store {
             Ok(json(&serde_json::json!({
                 "model": model, "alias": alias.as_str(), "id": target, "moved": entry.is_some(),
             })))
+        })
+    }
+
+    /// Archive (or unarchive) a version; returns whether anything changed.
+    #[pyo3(signature = (rev, archive, message=String::new(), author=None))]
+    fn set_archived(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        archive: bool,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<bool> {
+        call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            mreg::refs::set_archived(&self.repo, id, archive, move_info(message, author)?)
+        })
+    }
+
+    /// Add (or remove) a label on a version; returns whether anything changed.
+    #[pyo3(signature = (rev, label, add, message=String::new(), author=None))]
+    fn set_label(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        label: String,
+        add: bool,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<bool> {
+        call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            mreg::notes::set_label(&self.repo, &id, &label, add, move_info(message, author)?)
         })
     }
 

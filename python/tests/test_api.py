@@ -129,6 +129,23 @@ def test_promote_and_rollback_expect_compare_and_swap(repo: mreg.Repo, work: Pat
     assert repo.rollback("m", expect=b.id).production == a.id
 
 
+def test_list_by_several_labels_and_archived_alone(repo: mreg.Repo, work: Path) -> None:
+    f = write_model(work / "m.safetensors", seed=40)
+    a = repo.commit(f, model="m", labels=["sweep", "gpu"])
+    write_model(f, seed=41)
+    b = repo.commit(f, model="m", labels=["sweep"])
+    assert [v.id for v in repo.list(label=["sweep", "gpu"])] == [a.id]
+    assert {v.id for v in repo.list(label="sweep")} == {a.id, b.id}
+    assert repo.archive(b.id) and not repo.archive(b.id)
+    assert [v.id for v in repo.list(archived="only")] == [b.id]
+    assert repo.add_label(b.id, "gpu")
+    assert {v.id for v in repo.list(label=["sweep", "gpu"], archived=True)} == {a.id, b.id}
+    assert repo.remove_label(b.id, "gpu") and repo.unarchive(b.id)
+    assert [v.id for v in repo.list(archived="only")] == []
+    with pytest.raises(mreg.InvalidArgumentError):
+        repo.list(archived="yes")
+
+
 def test_set_alias_compare_and_swap_and_tags(repo: mreg.Repo, work: Path) -> None:
     f = write_model(work / "m.safetensors", seed=20)
     a = repo.commit(f, model="m")

@@ -22,6 +22,7 @@ use super::{Ctx, Output};
 ///   mreg list --where 'metrics.acc >= 0.9 and params.lr < 0.01' --sort -metrics.acc
 ///   mreg list --where 'eval.imagenet.top1 > 0.8 or eval.internal.f1 > 0.9' --limit 5
 ///   mreg list --model mnist --label baseline --columns id,metrics.acc,params.lr --json
+///   mreg list --label sweep-7 --label gpu --only-archived
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -31,9 +32,9 @@ pub struct Args {
     /// Only versions this alias points at.
     #[arg(long)]
     alias: Option<String>,
-    /// Only versions with this label.
-    #[arg(long)]
-    label: Option<String>,
+    /// Only versions with this label; repeatable (a version must have every one).
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
     /// Only versions trained or evaluated on this dataset.
     #[arg(long)]
     dataset: Option<String>,
@@ -46,6 +47,9 @@ pub struct Args {
     /// Include archived versions.
     #[arg(long)]
     archived: bool,
+    /// Only archived versions.
+    #[arg(long, conflicts_with = "archived")]
+    only_archived: bool,
     /// A filter expression; repeatable (all must match).
     #[arg(long = "where", value_name = "EXPR")]
     filters: Vec<String>,
@@ -112,7 +116,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let q = ListQuery {
         model: a.model.as_deref().map(ModelName::new).transpose()?,
         alias: a.alias,
-        label: a.label,
+        labels: a.labels,
         dataset: a.dataset,
         since: a
             .since
@@ -125,6 +129,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .map(|s| parse_time_bound(s, true))
             .transpose()?,
         include_archived: a.archived,
+        only_archived: a.only_archived,
         filters: parse_filters(&a.filters)?,
         sort: a.sort.as_deref().map(SortKey::parse).transpose()?,
         limit: a.limit,

@@ -23,12 +23,15 @@ pub struct ListQuery {
     pub model: Option<ModelName>,
     /// Only versions this alias points at.
     pub alias: Option<String>,
-    pub label: Option<String>,
+    /// Only versions with every one of these labels.
+    pub labels: Vec<String>,
     /// Trained or evaluated on this dataset.
     pub dataset: Option<String>,
     pub since: Option<SystemTime>,
     pub until: Option<SystemTime>,
     pub include_archived: bool,
+    /// Only archived versions (implies `include_archived`).
+    pub only_archived: bool,
     /// All must match.
     pub filters: Vec<Expr>,
     /// Default: newest first.
@@ -74,9 +77,15 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     }
     let mut rows: Vec<Row> = crate::index::rows(repo, q.model.as_ref())?
         .into_iter()
-        .filter(|r| q.include_archived || !r.archived)
+        .filter(|r| {
+            if q.only_archived {
+                r.archived
+            } else {
+                q.include_archived || !r.archived
+            }
+        })
         .filter(|r| q.alias.as_ref().is_none_or(|al| r.aliases.contains(al)))
-        .filter(|r| q.label.as_ref().is_none_or(|l| r.labels.contains(l)))
+        .filter(|r| q.labels.iter().all(|l| r.labels.contains(l)))
         .filter(|r| {
             q.dataset
                 .as_ref()

@@ -86,7 +86,9 @@ impl fmt::Debug for ModelName {
 }
 
 /// Names the revision syntax gives meaning to, which an alias may not take.
-const RESERVED_ALIASES: &[&str] = &["head", "HEAD"];
+/// Names that read as pointers the registry moves by itself: MODEL already means the latest
+/// version, so an alias `latest` that a person moves would lie as soon as someone commits.
+const RESERVED_ALIASES: &[&str] = &["head", "HEAD", "latest", "LATEST"];
 
 macro_rules! ref_name {
     ($(#[$doc:meta])* $name:ident) => {
@@ -157,7 +159,7 @@ impl AliasName {
             return Err(Error::InvalidName {
                 what: "alias",
                 name: s.into(),
-                why: "'head' is reserved: MODEL means the model's head",
+                why: "'head' and 'latest' are reserved: MODEL itself means the model's latest version",
             });
         }
         Ok(AliasName(s.to_string()))
