@@ -73,6 +73,7 @@ __version__: str = _native.__version__
 __all__ = [
     "Repo",
     "init",
+    "clone",
     "Run",
     "Commit",
     "FileEntry",
@@ -668,6 +669,7 @@ class Repo:
         *,
         force: bool = False,
         verify: bool = False,
+        refresh: bool = False,
         progress: Optional[Progress] = None,
     ) -> Path:
         """A local path to a version's files: the file of a one-file version, else the
@@ -678,12 +680,57 @@ class Repo:
         without reading anything; ``verify=True`` hashes the cached files first and writes
         them again if they were changed. With ``to``, it is written there (``force`` replaces
         files that differ). Data that is only on a remote is fetched, verified, as it is
-        written.
+        written. ``refresh=True`` pulls first, so that ``"fraud@production"`` is the remote's
+        production now (a serving process picks up a promotion with one call).
         """
+        if refresh:
+            self.pull(progress=progress)
         d = json.loads(
             self._store.load(rev, None if to is None else os.fspath(to), force, verify, progress)
         )
         return Path(d["path"])
+
+    # -- remotes -------------------------------------------------------------------------
+
+    def remotes(self) -> Dict[str, Dict[str, Any]]:
+        """The configured remotes: name -> ``{"url", "endpoint", "region", "origin"}``."""
+        return json.loads(self._store.remotes())
+
+    def push(
+        self,
+        remote: Optional[str] = None,
+        models: Sequence[str] = (),
+        *,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
+        """Publish local moves to ``remote`` (default: the only or ``origin`` one), as
+        ``mreg push``; returns its report. A move someone else made first on the remote
+        refuses yours: :class:`ConflictError`, after everything else was published (then
+        ``pull`` and redo the move if still wanted)."""
+        r = json.loads(self._store.push(remote, list(models), progress))
+        if r.get("refused_messages"):
+            raise ConflictError(
+                "rejected: " + "; ".join(r["refused_messages"]),
+                "repo.pull() takes the remote's moves (reporting any local move it replaces); then redo yours if still wanted, and push again",
+                "PushRefused",
+            )
+        return r
+
+    def fetch(self, remote: Optional[str] = None, *, progress: Optional[Progress] = None) -> Dict[str, Any]:
+        """New history and version metadata from ``remote``; local refs do not move."""
+        return json.loads(self._store.fetch(remote, progress))
+
+    def pull(
+        self,
+        remote: Optional[str] = None,
+        models: Sequence[str] = (),
+        *,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
+        """Fetch, then take the remote's moves, as ``mreg pull``: afterwards this store's
+        refs are the remote's plus its own unpublished moves. Returns the report
+        (``dropped``: your unpushed moves the remote contradicted)."""
+        return json.loads(self._store.pull(remote, list(models), progress))
 
     def promote(
         self,
@@ -783,6 +830,24 @@ class Repo:
 def init(path: PathLike = ".") -> Repo:
     """Create a store in ``path`` (its ``.modelreg`` directory) and open it."""
     return Repo._wrap(_native.Store.init(os.fspath(path)))
+
+
+def clone(
+    url: str,
+    path: PathLike,
+    *,
+    endpoint: Optional[str] = None,
+    region: Optional[str] = None,
+    name: str = "origin",
+    data: bool = False,
+    progress: Optional[Progress] = None,
+) -> Repo:
+    """A new store in ``path`` from the remote at ``url`` (``s3://bucket/prefix`` with
+    ``endpoint`` for a non-AWS server, or a directory), as ``mreg clone``: history and
+    metadata; data is fetched when a version is loaded (``data=True``: everything now).
+    Credentials come from the usual AWS variables."""
+    _native.Store.clone(url, os.fspath(path), endpoint, region, name, data, progress)
+    return Repo(path)
 
 
 def _python_env() -> Dict[str, Any]:

@@ -12,6 +12,25 @@ class Store:
     def open(path: Optional[str] = None) -> "Store": ...
     @staticmethod
     def init(path: str) -> "Store": ...
+    @staticmethod
+    def clone(
+        url: str,
+        path: str,
+        endpoint: Optional[str] = None,
+        region: Optional[str] = None,
+        name: str = "origin",
+        data: bool = False,
+        progress: _Progress = None,
+    ) -> str: ...
+    def push(self, remote: Optional[str] = None, models: List[str] = ..., progress: _Progress = None) -> str: ...
+    def fetch(self, remote: Optional[str] = None, progress: _Progress = None) -> str: ...
+    def pull(self, remote: Optional[str] = None, models: List[str] = ..., progress: _Progress = None) -> str: ...
+    def remotes(self) -> str: ...
+    def check_run_names(self, model: str, labels: List[str], datasets: List[str], aliases: List[str]) -> None: ...
+    def set_archived(self, rev: str, archive: bool, message: str = "", author: Optional[str] = None) -> bool: ...
+    def set_label(
+        self, rev: str, label: str, add: bool, message: str = "", author: Optional[str] = None
+    ) -> bool: ...
     @property
     def root(self) -> str: ...
     @property
@@ -24,7 +43,7 @@ class Store:
         self,
         model: Optional[str] = None,
         alias: Optional[str] = None,
-        label: Optional[str] = None,
+        labels: List[str] = ...,
         dataset: Optional[str] = None,
         since: Optional[str] = None,
         until: Optional[str] = None,
@@ -32,6 +51,7 @@ class Store:
         filters: List[str] = ...,
         sort: Optional[str] = None,
         limit: Optional[int] = None,
+        only_archived: bool = False,
     ) -> str: ...
     def best(
         self,
@@ -85,8 +105,17 @@ class Store:
     def load(
         self, rev: str, to: Optional[str] = None, force: bool = False, verify: bool = False, progress: _Progress = None
     ) -> str: ...
-    def promote(self, model: str, rev: Optional[str] = None, message: str = "", author: Optional[str] = None) -> str: ...
-    def rollback(self, model: str, message: str = "", author: Optional[str] = None) -> str: ...
+    def promote(
+        self,
+        model: str,
+        rev: Optional[str] = None,
+        expect: Optional[str] = None,
+        message: str = "",
+        author: Optional[str] = None,
+    ) -> str: ...
+    def rollback(
+        self, model: str, expect: Optional[str] = None, message: str = "", author: Optional[str] = None
+    ) -> str: ...
     def set_alias(
         self,
         model: str,

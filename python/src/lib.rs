@@ -274,6 +274,130 @@ impl Store {
         Ok(Store { repo })
     }
 
+    /// A new store in `path` from a remote: its history and metadata (`data`: every
+    /// version's data too). Returns the pull report as JSON; the store opens at `path`.
+    #[staticmethod]
+    #[pyo3(signature = (url, path, endpoint=None, region=None, name="origin".to_string(), data=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn clone(
+        py: Python<'_>,
+        url: String,
+        path: PathBuf,
+        endpoint: Option<String>,
+        region: Option<String>,
+        name: String,
+        data: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let mut spec = mreg::remote::RemoteSpec {
+                url,
+                endpoint,
+                region,
+                path_style: None,
+            };
+            if let Ok(mreg::remote::config::Location::Dir(p)) = spec.location() {
+                if p.is_relative() {
+                    let cwd = std::env::current_dir()
+                        .map_err(|e| Error::io("reading the current directory", ".", e))?;
+                    spec.url = mreg::repo::normalize(&cwd.join(p)).display().to_string();
+                }
+            }
+            let (_, rep) = mreg::remote::clone(
+                &mreg::remote::CloneRequest {
+                    spec,
+                    dir: path,
+                    name,
+                    all_data: data,
+                },
+                &progress,
+            )?;
+            Ok(json(&rep))
+        })
+    }
+
+    /// Publish local moves (all models, or `models`) to a remote; the push report as JSON,
+    /// with `refused_messages` in words.
+    #[pyo3(signature = (remote=None, models=Vec::new(), progress=None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        remote: Option<String>,
+        models: Vec<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let models = models
+                .iter()
+                .map(|m| ModelName::new(m))
+                .collect::<mreg::Result<Vec<_>>>()?;
+            let rep = mreg::remote::push(&self.current()?, remote.as_deref(), &models, &progress)?;
+            let mut v = serde_json::to_value(&rep).expect("serializes");
+            v["refused_messages"] = rep.refused().map(|r| r.to_string()).collect();
+            Ok(v.to_string())
+        })
+    }
+
+    /// New history and version metadata from a remote; no local ref moves.
+    #[pyo3(signature = (remote=None, progress=None))]
+    fn fetch(
+        &self,
+        py: Python<'_>,
+        remote: Option<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            Ok(json(&mreg::remote::fetch(
+                &self.current()?,
+                remote.as_deref(),
+                &progress,
+            )?))
+        })
+    }
+
+    /// Fetch, then take the remote's moves (all models, or `models`); the report as JSON.
+    #[pyo3(signature = (remote=None, models=Vec::new(), progress=None))]
+    fn pull(
+        &self,
+        py: Python<'_>,
+        remote: Option<String>,
+        models: Vec<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let models = models
+                .iter()
+                .map(|m| ModelName::new(m))
+                .collect::<mreg::Result<Vec<_>>>()?;
+            Ok(json(&mreg::remote::pull(
+                &self.current()?,
+                remote.as_deref(),
+                &models,
+                &progress,
+            )?))
+        })
+    }
+
+    /// The configured remotes: name -> {url, endpoint, region, origin}.
+    fn remotes(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || {
+            let all = mreg::remote::config::remotes(&self.current()?)?;
+            let v: BTreeMap<String, serde_json::Value> = all
+                .into_iter()
+                .map(|(name, (spec, origin))| {
+                    let mut s = serde_json::to_value(&spec).expect("serializes");
+                    s["origin"] = format!("{origin:?}").to_lowercase().into();
+                    (name, s)
+                })
+                .collect();
+            Ok(json(&v))
+        })
+    }
+
     /// The directory the store versions files of (the work tree root).
     #[getter]
     fn root(&self) -> PathBuf {
@@ -735,6 +859,14 @@ impl Store {
 }
 
 /// The compiled module.
+impl Store {
+    /// The store with its configuration as it is now: a long-lived process must see a
+    /// remote added by `mreg remote add` after it opened the store.
+    fn current(&self) -> mreg::Result<Repo> {
+        Repo::open(self.repo.store_dir())
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;

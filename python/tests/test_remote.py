@@ -1,0 +1,101 @@
+"""The Python remote calls (clone, push, fetch, pull, remotes, load(refresh=True)) against a
+real S3 server on loopback: moto's server mode from the test servers' venv (.venv-s3, made by
+.ci/setup-s3-servers, or MREG_S3_VENV). Without it the test fails, never skips."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import mreg
+from conftest import REPO_ROOT, write_model
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    venv = Path(os.environ.get("MREG_S3_VENV") or REPO_ROOT / ".venv-s3")
+    server = venv / "bin" / "moto_server"
+    if not server.exists():
+        pytest.fail(f"{server} is missing: run .ci/setup-s3-servers (or set MREG_S3_VENV)")
+    port = _free_port()
+    p = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{endpoint}/models", method="PUT"), timeout=2
+                ).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        for k, v in {
+            "AWS_ACCESS_KEY_ID": "AKIAMREGTESTKEY",
+            "AWS_SECRET_ACCESS_KEY": "mreg-test-secret-key",
+            "AWS_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(k, v)
+        yield endpoint
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_clone_push_pull_and_refresh_against_a_real_s3_server(
+    repo: mreg.Repo, work: Path, moto: str
+) -> None:
+    f = write_model(work / "m.safetensors", seed=1)
+    v1 = repo.commit(f, model="m")
+    repo.promote("m", v1.id, message="first")
+    url = "s3://models/team"
+    subprocess.run(
+        [os.environ.get("MREG_BIN", "mreg"), "remote", "add", "origin", url, "--endpoint", moto],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    assert repo.remotes()["origin"]["url"] == url
+    rep = repo.push()
+    assert rep["models"][0]["lines_pushed"] == 2 and rep["objects_uploaded"] > 0
+    # A serving box: a clone, and the production version loaded.
+    serve = mreg.clone(url, work.parent / "serve", endpoint=moto)
+    assert serve.load("m@production").read_bytes() == f.read_bytes()
+    # A new production is published; one call picks it up.
+    write_model(f, seed=2)
+    v2 = repo.commit(f, model="m")
+    repo.promote("m", v2.id, expect=v1.id, message="better")
+    repo.push()
+    assert serve.fetch()["new_lines"] == {"m": 2}
+    assert serve.load("m@production", refresh=True).read_bytes() == f.read_bytes()
+    # A stale promote from another clone is refused at push, with a typed error.
+    other = mreg.clone(url, work.parent / "other", endpoint=moto)
+    repo.rollback("m", message="regression")
+    repo.push()
+    other.promote("m", v1.id, message="stale view")  # other saw production = v2
+    other.set_alias("m", "staging", v1.id, message="fine")
+    with pytest.raises(mreg.ConflictError) as e:
+        other.push()
+    assert "moved on the remote" in str(e.value)
+    pulled = other.pull()
+    assert [d["message"] for d in pulled["dropped"]] == ["stale view"]
+    assert other.resolve("m@production") == repo.resolve("m@production") == v1.id
