@@ -350,12 +350,30 @@ impl Repo {
         &self.config
     }
 
-    /// The model's promotion policy, if any.
-    pub fn policy(&self, model: &ModelName) -> Option<&Policy> {
-        self.config
+    /// The model's promotion policy, if any: the last `policy` fact of its history (set by
+    /// `mreg policy` on a model that has a history, and pushed and pulled with it, so every
+    /// store applies the same one), else the one in `config.yaml` (set before the model's
+    /// first commit, which then records it in the history).
+    pub fn policy(&self, model: &ModelName) -> Option<Policy> {
+        match self.model_log(model).last_extra(crate::policy::POLICY) {
+            Ok(Some(v)) => serde_json::from_value(v).ok().flatten(),
+            _ => self.config_policy(model),
+        }
+    }
+
+    /// The policy `config.yaml` holds for the model (not yet in its history). Read from
+    /// the file, not the copy made at open: a long-lived process (Python, the dashboard)
+    /// must apply a policy another process set meanwhile.
+    pub(crate) fn config_policy(&self, model: &ModelName) -> Option<Policy> {
+        let fresh: Option<Config> = fs::read_to_string(self.store.join("config.yaml"))
+            .ok()
+            .and_then(|t| serde_yaml::from_str(&t).ok());
+        fresh
+            .as_ref()
+            .unwrap_or(&self.config)
             .models
             .get(model.as_str())
-            .and_then(|m| m.policy.as_ref())
+            .and_then(|m| m.policy.clone())
     }
 
     /// Change `config.yaml` under its lock, atomically; `self` keeps the old view.

@@ -201,3 +201,60 @@ fn list_filters_by_several_labels_and_lists_archived_versions_alone() {
     assert_eq!(listed(&[]).len(), 2);
     assert_eq!(listed(&["--archived"]).len(), 3);
 }
+
+/// Issue 24: the promotion policy is part of the model's history, so it travels. Set on A,
+/// a better version committed on B becomes candidate on B, and on A after a pull; `best`
+/// and the policy agree on every store.
+#[test]
+fn a_policy_set_on_one_machine_marks_candidates_committed_on_another() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    let a = TestRepo::new();
+    // Set before the first commit: that commit records it.
+    a.mreg(&["policy", "m", "--metric", "acc", "--max"]).ok();
+    a.write("m.bin", &noise(1000, 1));
+    let v1 = a.commit(&["m.bin", "--model", "m", "-q", "--metric", "acc=0.5"]);
+    a.mreg(&["promote", "m", &v1]).ok();
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    let p = b.mreg(&["policy", "m", "--json"]).ok().json();
+    assert_eq!(p["policy"]["metric"], "acc", "{p}");
+    b.write("m.bin", &noise(1000, 2));
+    let v2 = b.commit(&["m.bin", "--model", "m", "-q", "--metric", "acc=0.9"]);
+    let cand = b.mreg(&["show", "m@candidate", "--json"]).ok().json();
+    assert_eq!(cand["id"], v2, "B marks its better version candidate");
+    b.mreg(&["push"]).ok();
+    a.mreg(&["pull"]).ok();
+    for s in [&a, &b] {
+        assert_eq!(
+            s.mreg(&["show", "m@candidate", "--json"]).ok().json()["id"],
+            v2
+        );
+        assert_eq!(s.mreg(&["show", "m@best", "--json"]).ok().json()["id"], v2);
+    }
+    // A changes the policy (lower is better now, on a new key); B takes it with a pull.
+    a.mreg(&[
+        "policy",
+        "m",
+        "--metric",
+        "loss",
+        "--min",
+        "-m",
+        "rank by loss",
+    ])
+    .ok();
+    let h = a.mreg(&["history", "m"]).ok().stdout;
+    assert!(h.contains("rank by loss"), "{h}");
+    a.mreg(&["push"]).ok();
+    b.mreg(&["pull"]).ok();
+    let p = b.mreg(&["policy", "m", "--json"]).ok().json();
+    assert_eq!(p["policy"]["metric"], "loss", "{p}");
+    assert_eq!(p["policy"]["goal"], "min", "{p}");
+    a.mreg(&["policy", "m", "--clear"]).ok();
+    a.mreg(&["push"]).ok();
+    b.mreg(&["pull"]).ok();
+    let p = b.mreg(&["policy", "m", "--json"]).ok().json();
+    assert!(p["policy"].is_null(), "{p}");
+}

@@ -771,6 +771,17 @@ class Repo:
         """
         return AliasMove(**json.loads(self._store.set_alias(model, alias, rev, expect, message)))
 
+    def policy(self, model: str) -> Optional[Dict[str, str]]:
+        """The model's promotion policy: ``{"metric": KEY, "goal": "max"|"min"}``, or None."""
+        return json.loads(self._store.policy(model))
+
+    def set_policy(
+        self, model: str, metric: Optional[str], *, minimize: bool = False, message: str = ""
+    ) -> None:
+        """Set the model's promotion policy (``metric=None`` clears it), as ``mreg policy``:
+        recorded in the model's history, so push and pull carry it to every store."""
+        self._store.set_policy(model, metric, minimize, message)
+
     def archive(self, rev: str, *, message: str = "") -> bool:
         """Archive a version: hidden from listings unless asked, not promotable. Refused
         for a version an alias points at. Returns False when it already was."""

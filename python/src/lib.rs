@@ -748,6 +748,44 @@ impl Store {
         })
     }
 
+    /// The model's promotion policy as JSON (`null` when none).
+    fn policy(&self, py: Python<'_>, model: String) -> PyResult<String> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            Ok(json(&self.current()?.policy(&model)))
+        })
+    }
+
+    /// Set (`metric` given) or clear (`metric` None) the model's promotion policy.
+    #[pyo3(signature = (model, metric=None, minimize=false, message=String::new(), author=None))]
+    fn set_policy(
+        &self,
+        py: Python<'_>,
+        model: String,
+        metric: Option<String>,
+        minimize: bool,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<()> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let policy = metric.map(|metric| mreg::repo::Policy {
+                metric,
+                goal: if minimize {
+                    mreg::repo::Goal::Min
+                } else {
+                    mreg::repo::Goal::Max
+                },
+            });
+            mreg::policy::set(
+                &self.current()?,
+                &model,
+                policy,
+                move_info(message, author)?,
+            )
+        })
+    }
+
     /// Archive (or unarchive) a version; returns whether anything changed.
     #[pyo3(signature = (rev, archive, message=String::new(), author=None))]
     fn set_archived(

@@ -129,6 +129,19 @@ def test_promote_and_rollback_expect_compare_and_swap(repo: mreg.Repo, work: Pat
     assert repo.rollback("m", expect=b.id).production == a.id
 
 
+def test_policy_is_set_read_and_cleared(repo: mreg.Repo, work: Path) -> None:
+    assert repo.policy("m") is None
+    repo.set_policy("m", "acc")
+    f = write_model(work / "m.safetensors", seed=50)
+    a = repo.commit(f, model="m", metrics={"acc": 0.7})
+    assert repo.resolve("m@candidate") == a.id
+    repo.set_policy("m", "loss", minimize=True, message="rank by loss")
+    assert repo.policy("m") == {"metric": "loss", "goal": "min"}
+    assert repo.history("m")[-1].message == "rank by loss"
+    repo.set_policy("m", None)
+    assert repo.policy("m") is None
+
+
 def test_list_by_several_labels_and_archived_alone(repo: mreg.Repo, work: Path) -> None:
     f = write_model(work / "m.safetensors", seed=40)
     a = repo.commit(f, model="m", labels=["sweep", "gpu"])

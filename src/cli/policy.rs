@@ -1,6 +1,6 @@
 //! `mreg policy`: per-model promotion policy.
 
-use mreg::repo::{Goal, ModelConfig, Policy};
+use mreg::repo::{Goal, Policy};
 use mreg::ModelName;
 
 use super::{Ctx, Output};
@@ -11,6 +11,10 @@ use super::{Ctx, Output};
 /// `candidate` when it beats production on the key (or there is no production yet), and
 /// keeps `best` on the true best version that is neither archived nor pruned. The key uses
 /// the `list --where` language: a bare name means metrics.NAME.
+///
+/// The policy is part of the model's history (who set it, when, why): push and pull carry
+/// it, so every store marks the same candidate. Set before the first commit, it is kept in
+/// the store's config until that commit records it.
 ///
 /// Examples:
 ///   mreg policy mnist --metric acc --max
@@ -33,6 +37,9 @@ pub struct Args {
     /// Remove the policy.
     #[arg(long)]
     clear: bool,
+    /// Why (recorded in the history).
+    #[arg(short, long, default_value = "")]
+    message: String,
     #[arg(long)]
     json: bool,
 }
@@ -41,10 +48,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
     let policy = if a.clear {
-        repo.update_config(|c| {
-            c.models.remove(model.as_str());
-            Ok(())
-        })?;
+        mreg::policy::set(&repo, &model, None, super::alias::move_info(a.message)?)?;
         None
     } else if let Some(metric) = a.metric {
         mreg::query::Key::parse_ranking(&metric)
@@ -53,15 +57,15 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             metric,
             goal: if a.min { Goal::Min } else { Goal::Max },
         };
-        let pc = p.clone();
-        repo.update_config(|c| {
-            c.models
-                .insert(model.to_string(), ModelConfig { policy: Some(pc) });
-            Ok(())
-        })?;
+        mreg::policy::set(
+            &repo,
+            &model,
+            Some(p.clone()),
+            super::alias::move_info(a.message)?,
+        )?;
         Some(p)
     } else {
-        repo.policy(&model).cloned()
+        repo.policy(&model)
     };
     if a.json {
         return Ok(Output::ok(super::json(

@@ -498,6 +498,13 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         }
         let mut row = crate::index::commit_row(id, &c);
         row.labels = c.labels.clone();
+        // A policy set before the model had a history travels from its first line on.
+        if let Some(p) = crate::policy::unrecorded(repo, &req.model) {
+            t.set_extra(
+                crate::policy::POLICY,
+                serde_json::to_value(&p).expect("policies serialize"),
+            );
+        }
         policy_moves = crate::policy::apply(repo, &req.model, t, &row)?;
         written = Some((id, c));
         Ok(())

@@ -501,6 +501,30 @@ impl ModelLog {
         }
     }
 
+    /// The value of `key` in the extra facts of the last complete line that has it. Scans
+    /// the raw lines from the end and parses only those that mention the key, so that a
+    /// setting read on every commit (the policy) costs a byte search, not a parse of a
+    /// history of 100,000 lines.
+    pub fn last_extra(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let path = self.path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading history log", path, e)),
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let needle = format!("\"{key}\"");
+        for line in bytes[..complete].rsplit(|&b| b == b'\n') {
+            if line.is_empty() || !line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                continue;
+            }
+            if let Some(v) = parse_line(&path, line)?.extra.get(key) {
+                return Ok(Some(v.clone()));
+            }
+        }
+        Ok(None)
+    }
+
     /// A cheap signature of the log's content: its size and the hash of its last complete
     /// line. Any append changes it (the query index uses it to detect staleness).
     pub fn signature(&self) -> Result<(u64, Option<ObjectId>)> {

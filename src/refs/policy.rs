@@ -19,6 +19,71 @@ use crate::names::{AliasName, ModelName};
 use crate::query::{Key, Row};
 use crate::repo::{Goal, Policy, Repo};
 
+/// Extra key of a history line that sets (an object `{metric, goal}`) or clears (`null`)
+/// the model's policy.
+pub const POLICY: &str = "policy";
+
+/// Set or clear a model's policy. A model with a history records it there, as one line
+/// (who, when, why), so that push and pull carry it to every store; a model without one
+/// yet keeps it in `config.yaml` until its first commit records it.
+pub fn set(
+    repo: &Repo,
+    model: &ModelName,
+    policy: Option<Policy>,
+    info: crate::history::MoveInfo,
+) -> Result<()> {
+    if let Some(p) = &policy {
+        key(p)?;
+    }
+    if repo.model_exists(model) {
+        repo.transact(
+            model,
+            info,
+            crate::history::Action::Other(POLICY.into()),
+            |t| {
+                if repo.policy(model) != policy {
+                    t.set_extra(
+                        POLICY,
+                        serde_json::to_value(&policy).expect("policies serialize"),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        repo.update_config(|c| {
+            c.models.remove(model.as_str());
+            Ok(())
+        })?;
+    } else {
+        repo.update_config(|c| {
+            match &policy {
+                Some(p) => {
+                    c.models.insert(
+                        model.to_string(),
+                        crate::repo::ModelConfig {
+                            policy: Some(p.clone()),
+                        },
+                    );
+                }
+                None => {
+                    c.models.remove(model.as_str());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// A policy set before the model had a history, not recorded in it yet: the commit that
+/// starts the history records it (so it travels with the model).
+pub(crate) fn unrecorded(repo: &Repo, model: &ModelName) -> Option<Policy> {
+    match repo.model_log(model).last_extra(POLICY) {
+        Ok(None) => repo.config_policy(model),
+        _ => None,
+    }
+}
+
 /// An alias the policy moved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PolicyMove {
@@ -49,7 +114,7 @@ pub fn apply(
     let Some(policy) = repo.policy(model) else {
         return Ok(Vec::new());
     };
-    let key = key(policy)?;
+    let key = key(&policy)?;
     let goal = policy.goal;
     // Every version, newest first, with the fresh row in place of (or ahead of) its old one.
     let mut rows: Vec<Row> = crate::index::model_rows(repo, model)?;

@@ -15,6 +15,7 @@
 //! 3. Every ref it sets points at a commit of this model.
 //! 4. A version it archives, labels or annotates is a commit of this model, and no alias
 //!    points at a version it archives.
+//! 5. A policy it sets names a ranking key that parses.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +80,11 @@ pub fn check_move(
         if let Some(id) = extra_id(key) {
             target(&format!("the move's {key} version"), &id?)?;
         }
+    }
+    if let Some(p) = extra.get(crate::policy::POLICY).filter(|v| !v.is_null()) {
+        let p: crate::repo::Policy = serde_json::from_value(p.clone())
+            .map_err(|e| format!("its policy is not a policy: {e}"))?;
+        crate::policy::key(&p).map_err(|e| e.to_string())?;
     }
     if let Some(id) = extra_id("archived") {
         let id = id?;
