@@ -368,7 +368,20 @@ impl TrackFile {
                 "refusing to write an invalid line: {e}"
             )))
         })?;
-        match remote.create(&line_key(&self.model, line.seq), &bytes)? {
+        let key = line_key(&self.model, line.seq);
+        let created = match remote.create(&key, &bytes)? {
+            // Read the line back: a server whose create-only PUT is not atomic under
+            // concurrency (moto, once in about ten runs of 6 racing writers) can accept a
+            // second create of the same number; the later one stands. A writer that finds
+            // another line there lost the race after all: it re-syncs and re-checks its move,
+            // instead of recording a line the remote does not hold.
+            Created::New => match remote.get(&key, MAX_LINE as u64)? {
+                Some(stored) if stored == bytes => Created::New,
+                _ => Created::Exists,
+            },
+            Created::Exists => Created::Exists,
+        };
+        match created {
             Created::New => {
                 // Record it as verified: it is exactly what was created.
                 self.verify(line.seq, &bytes)?;
