@@ -203,7 +203,7 @@ pub fn hint(e: &Error) -> String {
                     "it is the latest version of {model}: commit a newer version first, then prune this one"
                 ),
                 crate::error::PruneRefusal::Referenced(_) => format!(
-                    "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`); tags never move"
+                    "move or remove them first (`mreg alias set {model} ALIAS REV`, `mreg alias rm {model} ALIAS`; a tag with `mreg tag -d TAG`)"
                 ),
                 crate::error::PruneRefusal::AlreadyPruned => {
                     "nothing to do; `mreg show REV` lists its metadata".into()

@@ -109,7 +109,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
             model: model.clone(),
             key: "eval.holdout.f1".into(),
             dataset: None,
-            minimize: false,
+            minimize: Some(false),
             set_alias: None,
         },
     )

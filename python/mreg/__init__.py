@@ -321,6 +321,8 @@ class Best(Version):
     skipped_pruned: List[str] = field(default_factory=list)
     #: With ``set_alias``: whether the alias moved (False: it already pointed there).
     alias_moved: Optional[bool] = None
+    #: The direction it ranked by: ``"max"`` (higher is better) or ``"min"``.
+    goal: str = "max"
 
 
 @dataclass(frozen=True)
@@ -574,14 +576,16 @@ class Repo:
         model: str,
         metric: str,
         dataset: Optional[str] = None,
-        minimize: bool = False,
+        minimize: Optional[bool] = None,
         *,
         set_alias: Optional[str] = None,
         message: str = "",
     ) -> Best:
         """The best version of ``model`` by ``metric`` (a bare name means ``metrics.NAME``;
         with ``dataset``, the metric evaluated on it). Pruned and archived versions are
-        skipped. ``set_alias`` points that alias at the winner (recorded in the history)."""
+        skipped. ``set_alias`` points that alias at the winner (recorded in the history).
+        ``minimize``: lower is better; by default decided from the name, as ``mreg best``
+        does (a loss, an error, perplexity rank lowest first)."""
         d = json.loads(self._store.best(model, metric, dataset, minimize, set_alias, message))
         return Best(
             **Version._fields(d),
@@ -589,6 +593,7 @@ class Repo:
             value=d.get("value"),
             skipped_pruned=list(d.get("skipped_pruned", [])),
             alias_moved=d.get("alias_moved"),
+            goal=d.get("goal", "max"),
         )
 
     def compare(self, revs: Sequence[str]) -> Comparison:

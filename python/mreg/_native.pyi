@@ -67,7 +67,7 @@ class Store:
         model: str,
         key: str,
         dataset: Optional[str] = None,
-        minimize: bool = False,
+        minimize: Optional[bool] = None,
         set_alias: Optional[str] = None,
         message: str = "",
         author: Optional[str] = None,

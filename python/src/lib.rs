@@ -476,14 +476,14 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (model, key, dataset=None, minimize=false, set_alias=None, message=String::new(), author=None))]
+    #[pyo3(signature = (model, key, dataset=None, minimize=None, set_alias=None, message=String::new(), author=None))]
     fn best(
         &self,
         py: Python<'_>,
         model: String,
         key: String,
         dataset: Option<String>,
-        minimize: bool,
+        minimize: Option<bool>,
         set_alias: Option<String>,
         message: String,
         author: Option<String>,

@@ -193,6 +193,7 @@ def test_log_list_best_compare(repo: mreg.Repo, work: Path) -> None:
     b = repo.best("m", "acc")
     assert b.id == ids[1] and b.key == "metrics.acc" and b.value == 0.9
     assert repo.best("m", "acc", minimize=True).id == ids[0]
+    assert repo.best("m", "acc").goal == "max"
     b = repo.best("m", "acc", set_alias="best")
     assert b.alias_moved and repo.resolve("m@best") == ids[1]
     cmp = repo.compare(["m", "m~1", "m~2"])

@@ -157,7 +157,8 @@ pub struct BestArgs {
     /// params.NAME work too (as in `list --where`).
     #[arg(long)]
     metric: String,
-    /// Higher is better (default).
+    /// Higher is better (the default, except for loss-like names: loss, err, mse, mae,
+    /// perplexity, ppl).
     #[arg(long, conflicts_with = "min")]
     max: bool,
     /// Lower is better.
@@ -179,13 +180,20 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
         Some(al) => Some((mreg::names::AliasName::new(al)?, move_info(String::new())?)),
         None => None,
     };
+    // No direction given: the library decides by the name (a loss ranks lowest first), and
+    // the output says which way it ranked.
+    let minimize = match (a.min, a.max) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     let b = best_op(
         &repo,
         BestQuery {
             model: ModelName::new(&a.model)?,
             key: a.metric,
             dataset: a.dataset,
-            minimize: a.min,
+            minimize,
             set_alias,
         },
     )?;
@@ -213,7 +221,14 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
         .and_then(|k| k.get(w))
         .map(|v| v.display())
         .unwrap_or_default();
-    let mut s = format!("{} {} {}={value}  {}\n", w.id, w.model, b.key, w.message);
+    let mut s = format!(
+        "{} {} {}={value} ({} is better)  {}\n",
+        w.id,
+        w.model,
+        b.key,
+        if b.goal == "min" { "lower" } else { "higher" },
+        w.message
+    );
     if let (Some(al), Some(m)) = (&a.set_alias, b.alias_moved) {
         s.push_str(&format!(
             "{}@{al} {} {}\n",

@@ -39,6 +39,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let v: Vec<_> = items.iter().map(|i| i.to_json()).collect();
         return Ok(Output::ok(super::json(&v)));
     }
+    if items.is_empty() {
+        // On stderr: stdout stays empty for scripts, a person learns why.
+        ctx.note(format_args!(
+            "no versions yet: `mreg commit FILE --model NAME` records the first"
+        ));
+    }
     let mut s = String::new();
     for item in &items {
         let (id, c) = (&item.id, &item.commit);

@@ -248,6 +248,13 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
         });
     }
     let pushed: usize = rep.models.iter().map(|m| m.lines_pushed).sum();
+    if code != 0 && pushed == 0 && rep.objects_uploaded == 0 {
+        // The refusal above says it all: no "pushed ... 0 moves" after it.
+        return Ok(Output {
+            stdout: String::new(),
+            code,
+        });
+    }
     ctx.note(format_args!(
         "pushed to {} ({}): {} object(s), {} in {secs:.1} s ({}/s); {} history move(s) published{}",
         rep.remote,
@@ -258,6 +265,8 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
         pushed,
         if pushed == 0 && code == 0 {
             " (everything up to date)"
+        } else if code != 0 {
+            " before the refused one"
         } else {
             ""
         }

@@ -229,13 +229,19 @@ pub struct CurveSummary {
     pub goal: String,
 }
 
+/// Whether a metric's name says lower is better (a loss, an error, perplexity...): the
+/// default direction of curves and of `best` when none is given.
+pub fn lower_is_better(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["loss", "err", "mse", "mae", "perplexity", "ppl"]
+        .iter()
+        .any(|k| lower.contains(k))
+}
+
 impl CurveSummary {
     /// Summarise the points of curve `name` (None values are gaps).
     pub fn of(name: &str, points: &[(f64, Option<f64>)]) -> CurveSummary {
-        let lower = name.to_ascii_lowercase();
-        let minimize = ["loss", "err", "mse", "mae", "perplexity", "ppl"]
-            .iter()
-            .any(|k| lower.contains(k));
+        let minimize = lower_is_better(name);
         let values = || points.iter().filter_map(|(s, v)| v.map(|v| (*s, v)));
         let best = values().fold(None::<(f64, f64)>, |acc, (s, v)| match acc {
             Some((_, b)) if (minimize && v >= b) || (!minimize && v <= b) => acc,

@@ -172,6 +172,21 @@ impl GcPlan {
     }
 }
 
+/// A duration as people set it: `90 days`, `12h`, `30m`; humantime's full form otherwise
+/// (which would say "2months 29days 2h 52m 48s" for 90 days).
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        _ if s.is_multiple_of(86_400) => {
+            format!("{} day{}", s / 86_400, if s == 86_400 { "" } else { "s" })
+        }
+        _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
 /// Parse a duration like `90days`, `2w`, `12h` (humantime syntax).
 pub fn parse_duration(s: &str) -> Result<Duration> {
     humantime::parse_duration(s).map_err(|e| {
@@ -204,10 +219,7 @@ fn protected(walk: &Walk, m: &ModelName, opts: &GcOptions) -> BTreeMap<CommitId,
                 .map(|(k, v)| (format!("alias {k}"), v))
                 .chain(e.state.tags.iter().map(|(k, v)| (format!("tag {k}"), v)))
             {
-                let why = format!(
-                    "was {name} within {}",
-                    humantime::format_duration(opts.expire)
-                );
+                let why = format!("was {name} within {}", human_duration(opts.expire));
                 let list = out.entry(*id).or_default();
                 if !list.contains(&name) && !list.contains(&why) {
                     list.push(why);
@@ -521,7 +533,7 @@ fn sweep_plan(
         let why = if !keep {
             format!(
                 "interrupted commit of model {model} (pending marker), older than {}; its history is intact and does not name it",
-                humantime::format_duration(grace)
+                human_duration(grace)
             )
         } else if let Some(d) = &o.doubt {
             d.clone()
@@ -530,7 +542,7 @@ fn sweep_plan(
         } else {
             format!(
                 "an interrupted commit of model {model}, younger than the grace period ({})",
-                humantime::format_duration(grace)
+                human_duration(grace)
             )
         };
         plan.orphan_commits.push(OrphanCommit {
@@ -809,16 +821,13 @@ fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<V
                 "an object being written; removed by gc once no writer holds the store".into(),
             )
         } else if old {
-            (
-                true,
-                format!("older than {}", humantime::format_duration(TEMP_GRACE)),
-            )
+            (true, format!("older than {}", human_duration(TEMP_GRACE)))
         } else {
             (
                 false,
                 format!(
                     "younger than {}: its writer may be alive",
-                    humantime::format_duration(TEMP_GRACE)
+                    human_duration(TEMP_GRACE)
                 ),
             )
         };
@@ -1013,4 +1022,19 @@ pub fn du(
         would_free,
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_set_them() {
+        assert_eq!(human_duration(Duration::from_secs(90 * 86_400)), "90 days");
+        assert_eq!(human_duration(Duration::from_secs(86_400)), "1 day");
+        assert_eq!(human_duration(Duration::from_secs(3_600)), "1h");
+        assert_eq!(human_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(human_duration(Duration::ZERO), "0s");
+    }
 }

@@ -124,7 +124,8 @@ pub struct BestQuery {
     /// `dataset` a metric name evaluated on that dataset.
     pub key: String,
     pub dataset: Option<String>,
-    pub minimize: bool,
+    /// Lower is better; None: by the name (a loss, an error... ranks lowest first).
+    pub minimize: Option<bool>,
     /// Point this alias at the winner (one history line, who/when from `info`; an empty
     /// message becomes "best by KEY (max|min)").
     pub set_alias: Option<(crate::names::AliasName, MoveInfo)>,
@@ -142,6 +143,8 @@ pub struct Best {
     pub skipped_pruned: Vec<Row>,
     /// With `set_alias`: whether the alias moved (false: it was already there).
     pub alias_moved: Option<bool>,
+    /// The direction it ranked by: `max` (higher is better) or `min`.
+    pub goal: &'static str,
 }
 
 /// The best non-archived version of a model whose data is still there; ties go to the
@@ -157,7 +160,10 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
             .map_err(|e| Error::InvalidArgument(format!("--metric: {e}")))?
             .text(),
     };
-    let key = SortKey::parse(&format!("{}{key_text}", if q.minimize { "" } else { "-" }))?;
+    let minimize = q
+        .minimize
+        .unwrap_or_else(|| crate::recipe::lower_is_better(&q.key));
+    let key = SortKey::parse(&format!("{}{key_text}", if minimize { "" } else { "-" }))?;
     let rows = crate::index::model_rows(repo, model)?;
     if !rows.iter().any(|r| key.key.get(r).is_some()) {
         return Err(Error::UnknownKey {
@@ -196,7 +202,7 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
         if info.message.is_empty() {
             info.message = format!(
                 "best by {key_text} ({})",
-                if q.minimize { "min" } else { "max" }
+                if minimize { "min" } else { "max" }
             );
         }
         alias_moved =
@@ -211,6 +217,7 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
         value,
         skipped_pruned: skipped,
         alias_moved,
+        goal: if minimize { "min" } else { "max" },
     })
 }
 

@@ -1,0 +1,77 @@
+//! Issue 31 (a newcomer's first hour): small frictions a new user hit, each with a test.
+
+mod common;
+
+use common::{noise, TestRepo};
+
+#[test]
+fn best_by_a_loss_ranks_lowest_first_and_says_the_direction() {
+    let r = TestRepo::new();
+    let mut ids = Vec::new();
+    for (i, loss) in ["0.9", "0.2", "0.5"].iter().enumerate() {
+        r.write("m.bin", &noise(1000, i as u64));
+        ids.push(r.commit(&[
+            "m.bin",
+            "--model",
+            "m",
+            "-q",
+            "--metric",
+            &format!("loss={loss}"),
+        ]));
+    }
+    let out = r.mreg(&["best", "m", "--metric", "loss"]).ok().stdout;
+    assert!(out.starts_with(&ids[1]), "{out}");
+    assert!(out.contains("lower is better"), "{out}");
+    // An explicit --max is obeyed, and said.
+    let out = r
+        .mreg(&["best", "m", "--metric", "loss", "--max"])
+        .ok()
+        .stdout;
+    assert!(
+        out.starts_with(&ids[0]) && out.contains("higher is better"),
+        "{out}"
+    );
+}
+
+#[test]
+fn log_on_an_empty_store_says_so_on_stderr_only() {
+    let r = TestRepo::new();
+    let out = r.mreg(&["log"]).ok();
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    assert!(out.stderr.contains("no versions yet"), "{}", out.describe());
+}
+
+#[test]
+fn a_refused_push_does_not_also_claim_it_pushed() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    let a = TestRepo::new();
+    a.write("m.bin", &noise(1000, 1));
+    let v1 = a.commit(&["m.bin", "--model", "m", "-q"]);
+    a.write("m.bin", &noise(1000, 2));
+    let v2 = a.commit(&["m.bin", "--model", "m", "-q"]);
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    a.mreg(&["alias", "set", "m", "production", &v1]).ok();
+    a.mreg(&["push"]).ok();
+    b.mreg(&["alias", "set", "m", "production", &v2]).ok();
+    let e = b.mreg(&["push"]).fails();
+    assert!(!e.stderr.contains("pushed to"), "{}", e.describe());
+}
+
+#[test]
+fn gc_says_the_expiry_as_it_was_set() {
+    let r = TestRepo::new();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        r.write("m.bin", &noise(1000, i));
+        ids.push(r.commit(&["m.bin", "--model", "m", "-q"]));
+    }
+    r.mreg(&["alias", "set", "m", "production", &ids[0]]).ok();
+    r.mreg(&["alias", "set", "m", "production", &ids[2]]).ok();
+    let out = r.mreg(&["gc", "--keep-last", "1", "--dry-run"]).ok().stdout;
+    assert!(out.contains("within 90 days"), "{out}");
+    assert!(!out.contains("2months"), "{out}");
+}
