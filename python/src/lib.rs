@@ -329,10 +329,7 @@ impl Store {
     ) -> PyResult<String> {
         let progress = PyProgress::new(progress);
         call(py, || {
-            let models = models
-                .iter()
-                .map(|m| ModelName::new(m))
-                .collect::<mreg::Result<Vec<_>>>()?;
+            let models = ModelName::parse_all(&models)?;
             let rep = mreg::remote::push(&self.current()?, remote.as_deref(), &models, &progress)?;
             let mut v = serde_json::to_value(&rep).expect("serializes");
             v["refused_messages"] = rep.refused().map(|r| r.to_string()).collect();
@@ -369,10 +366,7 @@ impl Store {
     ) -> PyResult<String> {
         let progress = PyProgress::new(progress);
         call(py, || {
-            let models = models
-                .iter()
-                .map(|m| ModelName::new(m))
-                .collect::<mreg::Result<Vec<_>>>()?;
+            let models = ModelName::parse_all(&models)?;
             Ok(json(&mreg::remote::pull(
                 &self.current()?,
                 remote.as_deref(),

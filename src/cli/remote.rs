@@ -220,10 +220,7 @@ fn warn_impostors(lines: &[String]) {
 pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let (name, models) = split_remote(&repo, a.args)?;
-    let models = models
-        .iter()
-        .map(|m| ModelName::new(m))
-        .collect::<mreg::Result<Vec<_>>>()?;
+    let models = ModelName::parse_all(&models)?;
     let started = std::time::Instant::now();
     let rep = remote::push(&repo, name.as_deref(), &models, &ctx.progress())?;
     let secs = started.elapsed().as_secs_f64();

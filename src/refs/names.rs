@@ -55,6 +55,11 @@ impl ModelName {
         validate_name("model name", s)?;
         Ok(ModelName(s.to_string()))
     }
+
+    /// Several names, as a command or a Python call takes them; the first bad one fails.
+    pub fn parse_all(names: &[String]) -> Result<Vec<Self>> {
+        names.iter().map(|m| ModelName::new(m)).collect()
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
