@@ -251,7 +251,7 @@ pub struct DuArgs {
 pub fn du(ctx: &Ctx, a: DuArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = a.model.as_deref().map(ModelName::new).transpose()?;
-    let u = gc::du(&repo, model.as_ref(), now()?, expire(&repo, None)?)?;
+    let u = mreg::ops::du::du(&repo, model.as_ref(), now()?, expire(&repo, None)?)?;
     if a.json {
         return Ok(Output::ok(super::json(&u)));
     }

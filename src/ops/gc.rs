@@ -363,16 +363,16 @@ type PruneSet = BTreeMap<CommitId, (ModelName, String)>;
 /// What every plan starts from, read once: the walk, each version's objects (and the
 /// problems met reading its manifests, aligned with `walk.versions`), the pruned marks and
 /// the object listing. `du` makes four plans from one survey.
-struct Survey {
-    walk: Walk,
-    data: Vec<(reach::VersionData, Vec<reach::Problem>)>,
-    pruned: HashSet<ObjectId>,
-    objects: Vec<ObjectId>,
+pub(crate) struct Survey {
+    pub(crate) walk: Walk,
+    pub(crate) data: Vec<(reach::VersionData, Vec<reach::Problem>)>,
+    pub(crate) pruned: HashSet<ObjectId>,
+    pub(crate) objects: Vec<ObjectId>,
     /// Commit objects no history reaches, with their data.
     orphans: Vec<(reach::Orphan, reach::VersionData, Vec<reach::Problem>)>,
 }
 
-fn survey(repo: &Repo, now: SystemTime) -> Result<Survey> {
+pub(crate) fn survey(repo: &Repo, now: SystemTime) -> Result<Survey> {
     let walk = reach::walk(repo)?;
     let data: Vec<(reach::VersionData, Vec<reach::Problem>)> = walk
         .versions
@@ -412,7 +412,7 @@ pub fn plan(repo: &Repo, opts: &GcOptions) -> Result<GcPlan> {
     plan_from(repo, &survey(repo, opts.now)?, opts)
 }
 
-fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
+pub(crate) fn plan_from(repo: &Repo, s: &Survey, opts: &GcOptions) -> Result<GcPlan> {
     let walk = &s.walk;
     let mut prune: PruneSet = BTreeMap::new();
     let mut kept_versions = Vec::new();
@@ -786,7 +786,7 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
     })
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -805,7 +805,11 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// files. Object temp files (`tmp/.obj-*`) are written only under the shared store lock,
 /// so when gc holds it exclusively (`maybe_live_writer` false) no live writer owns them and
 /// they go at once; every other temp file goes once older than `TEMP_GRACE`.
-fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<Vec<TempFile>> {
+pub(crate) fn temp_files(
+    repo: &Repo,
+    now: SystemTime,
+    maybe_live_writer: bool,
+) -> Result<Vec<TempFile>> {
     let mut out = Vec::new();
     let describe = |p: PathBuf, md: &fs::Metadata, object_temp: bool| {
         let age = md
@@ -876,152 +880,6 @@ fn temp_files(repo: &Repo, now: SystemTime, maybe_live_writer: bool) -> Result<V
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
-}
-
-/// Disk usage of one version.
-#[derive(Clone, Debug, Serialize)]
-pub struct VersionUsage {
-    pub id: CommitId,
-    pub created_at: crate::Timestamp,
-    pub logical_bytes: u64,
-    /// Bytes on disk only this version uses (freed if it alone were pruned).
-    pub unique_bytes: u64,
-    /// Bytes on disk it shares with other versions.
-    pub shared_bytes: u64,
-    pub pruned: bool,
-    pub archived: bool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelUsage {
-    pub model: ModelName,
-    pub versions: Vec<VersionUsage>,
-    /// Bytes on disk used by this model's versions (each object counted once).
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Usage {
-    pub models: Vec<ModelUsage>,
-    pub store_bytes: u64,
-    /// Temp files left in the store or the work tree (an interrupted commit leaves its
-    /// chunks there), with their age.
-    pub temp_files: Vec<TempFile>,
-    pub temp_bytes: u64,
-    /// What each retention option would free now (bytes), from a dry-run plan.
-    pub would_free: Vec<WouldFree>,
-    /// Items the walk could not read (gc refuses to run until they are fixed).
-    pub problems: Vec<reach::Problem>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct WouldFree {
-    pub option: String,
-    pub bytes: u64,
-}
-
-/// Bytes used per model and version, unique versus shared, and what retention would free.
-pub fn du(
-    repo: &Repo,
-    only: Option<&ModelName>,
-    now: SystemTime,
-    expire: Duration,
-) -> Result<Usage> {
-    if let Some(m) = only {
-        if !repo.model_exists(m) {
-            return Err(Error::UnknownModel(m.to_string()));
-        }
-    }
-    let _lock = repo.lock_store_read()?;
-    let survey = survey(repo, now)?;
-    let walk = &survey.walk;
-    let mut problems = walk.problems.clone();
-    // Which versions (store-wide) use each object.
-    let mut users: HashMap<ObjectId, usize> = HashMap::new();
-    let mut per_version: Vec<(&reach::Version, HashSet<ObjectId>, bool)> = Vec::new();
-    let present: HashSet<ObjectId> = survey.objects.iter().copied().collect();
-    for (v, (data, probs)) in walk.versions.iter().zip(&survey.data) {
-        let pruned = survey.pruned.contains(&*v.id);
-        if !pruned {
-            problems.extend(probs.iter().cloned());
-        }
-        let mut objs: HashSet<ObjectId> = data.metadata.clone();
-        objs.extend(data.chunks.iter().copied());
-        // A pruned version's surviving chunks are counted where they are still used.
-        objs.retain(|o| present.contains(o));
-        for o in &objs {
-            *users.entry(*o).or_default() += 1;
-        }
-        per_version.push((v, objs, pruned));
-    }
-    let mut sizes: HashMap<ObjectId, u64> = HashMap::new();
-    let mut size_of = |o: &ObjectId| {
-        *sizes
-            .entry(*o)
-            .or_insert_with(|| repo.objects().disk_size(o).unwrap_or(0))
-    };
-    let mut out = Vec::new();
-    for (m, entries) in &walk.histories {
-        if only.is_some_and(|o| o != m) {
-            continue;
-        }
-        let archived = refs::archived_in(entries);
-        let mut versions = Vec::new();
-        let mut model_objs = HashSet::new();
-        for (v, objs, pruned) in per_version.iter().filter(|x| &x.0.model == m) {
-            let (mut unique, mut shared) = (0, 0);
-            for o in objs {
-                if users.get(o).copied().unwrap_or(0) <= 1 {
-                    unique += size_of(o);
-                } else {
-                    shared += size_of(o);
-                }
-                model_objs.insert(*o);
-            }
-            versions.push(VersionUsage {
-                id: v.id,
-                created_at: v.commit.created_at.clone(),
-                logical_bytes: v.commit.total_size(),
-                unique_bytes: unique,
-                shared_bytes: shared,
-                pruned: *pruned,
-                archived: archived.contains(&v.id),
-            });
-        }
-        let bytes = model_objs.iter().map(&mut size_of).sum();
-        out.push(ModelUsage {
-            model: m.clone(),
-            versions,
-            bytes,
-        });
-    }
-    let temp_files = temp_files(repo, now, true)?;
-    let mut would_free = Vec::new();
-    if problems.is_empty() {
-        let base = GcOptions::garbage_only(now, expire);
-        would_free.push(WouldFree {
-            option: "gc".into(),
-            bytes: plan_from(repo, &survey, &base)?.bytes_freed,
-        });
-        for n in [1usize, 3, 10] {
-            let o = GcOptions {
-                keep_last: Some(n),
-                ..base.clone()
-            };
-            would_free.push(WouldFree {
-                option: format!("gc --keep-last {n}"),
-                bytes: plan_from(repo, &survey, &o)?.bytes_freed,
-            });
-        }
-    }
-    Ok(Usage {
-        models: out,
-        store_bytes: dir_bytes(repo.objects().dir()),
-        temp_bytes: temp_files.iter().map(|t| t.bytes).sum(),
-        temp_files,
-        would_free,
-        problems,
-    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod checkout;
 pub mod commit;
 pub mod diff;
+pub mod du;
 pub mod eval;
 pub mod fsck;
 pub mod gc;

@@ -24,15 +24,16 @@
 
 pub mod backend;
 pub mod config;
+mod fsck;
 pub mod log;
 pub mod pack;
 mod sync;
 
 pub use config::{Origin, RemoteSpec};
+pub use fsck::{fsck_remote, RemoteFsck};
 pub use sync::{
-    clone, ensure_data, fetch, fsck_remote, never_published, probe_conditional_writes, pull, push,
-    ChunkFetcher, CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal,
-    RemoteFsck,
+    clone, ensure_data, fetch, never_published, probe_conditional_writes, pull, push, ChunkFetcher,
+    CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal,
 };
 
 /// What can go wrong talking to a remote.

@@ -17,7 +17,7 @@ use crate::filestore::Manifest;
 use crate::gc_marks;
 use crate::history::PULLED_FROM;
 /// Extra key of a prune line: the version whose data was pruned.
-const PRUNED: &str = "pruned";
+pub(super) const PRUNED: &str = "pruned";
 use crate::history::{Action, LogEntry, MoveInfo, RefChange, RefName, RefState};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
@@ -32,20 +32,20 @@ const REMOTE_FORMAT: u32 = 1;
 /// Largest marker or probe object read.
 const SMALL: u64 = 64 * 1024;
 /// Largest object read from a remote: the local bound plus header room.
-const MAX_OBJECT_READ: u64 = object::MAX_OBJECT_LEN + (1 << 20);
+pub(super) const MAX_OBJECT_READ: u64 = object::MAX_OBJECT_LEN + (1 << 20);
 
 /// An open connection to one remote, for one operation.
-struct Session<'r> {
+pub(super) struct Session<'r> {
     repo: &'r Repo,
-    name: String,
-    backend: Box<dyn Backend>,
-    store_id: String,
+    pub(super) name: String,
+    pub(super) backend: Box<dyn Backend>,
+    pub(super) store_id: String,
     dir: PathBuf,
     packs: std::sync::OnceLock<pack::PackMap>,
 }
 
 impl<'r> Session<'r> {
-    fn open(repo: &'r Repo, name: Option<&str>) -> Result<Session<'r>> {
+    pub(super) fn open(repo: &'r Repo, name: Option<&str>) -> Result<Session<'r>> {
         let (name, spec) = config::resolve(repo, name)?;
         let backend = spec.open()?;
         Ok(Session {
@@ -122,12 +122,12 @@ impl<'r> Session<'r> {
         Ok(missing.into_inner().expect("not poisoned"))
     }
 
-    fn track(&self, model: &ModelName) -> Result<TrackFile> {
+    pub(super) fn track(&self, model: &ModelName) -> Result<TrackFile> {
         TrackFile::open(self.dir.clone(), self.repo.tmp_dir(), model)
     }
 
     /// Every model the remote has a history for.
-    fn remote_models(&self) -> Result<Vec<ModelName>> {
+    pub(super) fn remote_models(&self) -> Result<Vec<ModelName>> {
         let mut out = BTreeSet::new();
         for (key, _) in self.backend.list("models/")? {
             let name = key
@@ -156,7 +156,7 @@ impl<'r> Session<'r> {
     }
 
     /// Check (or write, for a new remote) the marker object.
-    fn check_marker(&self, create: bool) -> Result<()> {
+    pub(super) fn check_marker(&self, create: bool) -> Result<()> {
         let body =
             serde_json::json!({ "format": REMOTE_FORMAT, "kind": "mreg remote" }).to_string();
         let existing = match self.backend.get(MARKER, SMALL)? {
@@ -227,18 +227,18 @@ impl Fetched {
 
 /// The outcome of verifying one remote object: its kind and (for commits and manifests,
 /// which fsck reads further) its content, or what is wrong with it.
-type Verified = std::result::Result<(Kind, Option<Vec<u8>>), String>;
+pub(super) type Verified = std::result::Result<(Kind, Option<Vec<u8>>), String>;
 
 /// A pack's objects, verified, and what is wrong with the pack itself.
-type PackCheck = (Vec<(ObjectId, Verified)>, Vec<String>);
+pub(super) type PackCheck = (Vec<(ObjectId, Verified)>, Vec<String>);
 
 /// `objects/ab/cdef…` for an id.
-fn object_key(id: &ObjectId) -> String {
+pub(super) fn object_key(id: &ObjectId) -> String {
     let h = id.to_hex();
     format!("objects/{}/{}", &h[..2], &h[2..])
 }
 
-fn object_key_id(key: &str) -> Option<ObjectId> {
+pub(super) fn object_key_id(key: &str) -> Option<ObjectId> {
     let rest = key.strip_prefix("objects/")?;
     let (a, b) = rest.split_once('/')?;
     if a.len() != 2 {
@@ -247,7 +247,7 @@ fn object_key_id(key: &str) -> Option<ObjectId> {
     ObjectId::from_hex(&format!("{a}{b}"))
 }
 
-fn hex_id(v: Option<&serde_json::Value>) -> Option<ObjectId> {
+pub(super) fn hex_id(v: Option<&serde_json::Value>) -> Option<ObjectId> {
     v.and_then(|v| v.as_str()).and_then(ObjectId::from_hex)
 }
 
@@ -335,12 +335,12 @@ impl PushReport {
 /// line is ours only if it carries our writer id *and* publishes our local line of that
 /// number (issue 23: ids alone were trusted, so a restored copy of the store or a forged
 /// line could make real moves look published, or a peer's moves look like our own).
-struct OurMoves {
+pub(super) struct OurMoves {
     entries: Vec<LogEntry>,
 }
 
 impl OurMoves {
-    fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
+    pub(super) fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
         Ok(OurMoves {
             entries: repo.model_log(m).entries()?.0,
         })
@@ -350,7 +350,7 @@ impl OurMoves {
         log::OwnMoves::is_our_move(self, l)
     }
 
-    fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
+    pub(super) fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
         log::Identity { store, moves: self }
     }
 }
@@ -367,7 +367,7 @@ impl log::OwnMoves for OurMoves {
 }
 
 /// How a pending local line stands against the remote's refs.
-enum Check {
+pub(super) enum Check {
     /// Publish with these changes.
     Publish(Vec<RefChange>),
     /// A ref the move changed or relied on has another value on the remote than the move
@@ -387,7 +387,7 @@ fn unchanged(extra: &BTreeMap<String, serde_json::Value>) -> Vec<RefChange> {
 /// changed *and* every ref it relied on has, on the remote, the value the move saw. A move
 /// whose end state the remote happens to have already is refused too: it was decided on
 /// another view, and publishing nothing would lose its author and reason silently.
-fn check_line(state: &RefState, e: &LogEntry) -> Check {
+pub(super) fn check_line(state: &RefState, e: &LogEntry) -> Check {
     for c in e.changes.iter().chain(unchanged(&e.extra).iter()) {
         let cur = state.get(&c.name);
         if cur != c.old {
@@ -401,7 +401,7 @@ fn check_line(state: &RefState, e: &LogEntry) -> Check {
 ///
 /// Also returns the seq of the last line read: push marks lines up to it as pushed and no
 /// further, so a move appended while push uploads stays pending (issue 23, defect 2).
-fn pending(
+pub(super) fn pending(
     repo: &Repo,
     remote: &str,
     model: &ModelName,
@@ -424,7 +424,7 @@ fn pending(
 }
 
 /// Commits and notes a line names.
-fn line_refs(
+pub(super) fn line_refs(
     changes: &[RefChange],
     extra: &BTreeMap<String, serde_json::Value>,
 ) -> (Vec<ObjectId>, Vec<ObjectId>) {
@@ -1327,371 +1327,4 @@ impl<'r> ChunkFetcher<'r> {
     pub fn bytes_fetched(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
-}
-
-// ----------------------------------------------------------------------------------------
-// fsck --remote
-
-/// What `fsck --remote` found.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct RemoteFsck {
-    pub remote: String,
-    pub url: String,
-    pub objects: usize,
-    pub bytes: u64,
-    pub models: usize,
-    pub lines: usize,
-    /// Packs without an index (left by an interrupted push; never read).
-    pub unindexed_packs: usize,
-    pub problems: Vec<reach::Problem>,
-}
-
-impl RemoteFsck {
-    pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-/// What a fresh read of a remote's history of `m` (`fresh`, its `lines`) says against what
-/// this store verified and holds (`mine`):
-/// - the lines this store verified before are still there, unchanged (a rewritten or
-///   removed line is noticed at once, not only when the next line arrives);
-/// - when this store has applied every remote line, its refs are exactly the remote's
-///   plus its own unpublished moves (issue 32): anything else is a contradiction that
-///   every command would otherwise report as "in sync". `pull` repairs it.
-fn against_this_store(
-    repo: &Repo,
-    remote: &str,
-    m: &ModelName,
-    mine: &TrackFile,
-    fresh: &TrackFile,
-    lines: &[RemoteLine],
-) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let k = mine.track.seq;
-    if k == 0 {
-        return Ok(out);
-    }
-    if fresh.track.seq < k {
-        out.push(format!(
-            "the remote has {} history lines, this store verified {k} before: lines were removed",
-            fresh.track.seq
-        ));
-        return Ok(out);
-    }
-    // The hash of line k is the `prev` of line k + 1, or the fresh chain's last hash.
-    let now = match lines.iter().find(|l| l.seq == k + 1) {
-        Some(next) => next.prev,
-        None => fresh.track.last_hash,
-    };
-    if now != mine.track.last_hash {
-        out.push(format!(
-            "line {k}, verified by this store before, has been rewritten on the remote"
-        ));
-        return Ok(out);
-    }
-    if mine.track.applied == k && fresh.track.seq == k {
-        let mut want = fresh.track.state.clone();
-        for e in pending(repo, remote, m, &mine.track)?.0 {
-            if let Check::Publish(ch) = check_line(&want, &e) {
-                log::apply(&mut want, &ch).expect("checked");
-            }
-        }
-        let here = repo.model_state(m)?.refs();
-        let want = want.refs();
-        let mut diff = Vec::new();
-        for name in here.keys().chain(want.keys()) {
-            let (a, b) = (here.get(name), want.get(name));
-            if a != b && !diff.iter().any(|(n, _, _)| n == name) {
-                diff.push((name.clone(), a.copied(), b.copied()));
-            }
-        }
-        if !diff.is_empty() {
-            out.push(format!(
-                "this store's refs differ from the remote's plus its unpublished moves ({}); run `mreg pull {remote}` to take the remote's state",
-                diff.iter()
-                    .map(|(n, a, b)| format!(
-                        "{} here {}, expected {}",
-                        n.describe(),
-                        a.map_or("(unset)".into(), |c| c.short()),
-                        b.map_or("(unset)".into(), |c| c.short())
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Verify everything a remote holds: each object is well-formed and named by its hash,
-/// each history is a valid chain, and everything a line names is present with its data.
-pub fn fsck_remote(
-    repo: &Repo,
-    remote: Option<&str>,
-    progress: &dyn Progress,
-) -> Result<RemoteFsck> {
-    let s = Session::open(repo, remote)?;
-    s.check_marker(false)?;
-    let mut rep = RemoteFsck {
-        remote: s.name.clone(),
-        url: s.backend.describe(),
-        ..Default::default()
-    };
-    let listed = s.backend.list("objects/")?;
-    let problem = |item: String, p: String| reach::Problem { item, problem: p };
-    let mut keys = Vec::new();
-    for (key, size) in &listed {
-        match object_key_id(key) {
-            Some(id) => keys.push((id, *size)),
-            None => rep
-                .problems
-                .push(problem(key.clone(), "not an object name".into())),
-        }
-    }
-    progress.start("verifying", keys.iter().map(|k| k.1).sum());
-    let kinds = parallel(
-        &keys,
-        jobs(),
-        |(id, size)| -> Result<(ObjectId, Verified)> {
-            let r = match s.backend.get(&object_key(id), MAX_OBJECT_READ)? {
-                None => Err("listed but unreadable".to_string()),
-                Some(buf) => match object::decode(id, &buf) {
-                    Ok((k, data)) => Ok((
-                        k,
-                        matches!(k, Kind::Commit | Kind::Manifest).then_some(data),
-                    )),
-                    Err(e) => Err(e.to_string()),
-                },
-            };
-            progress.advance(*size);
-            Ok((*id, r))
-        },
-    )?;
-    progress.finish();
-    rep.objects = keys.len();
-    rep.bytes = keys.iter().map(|k| k.1).sum();
-    // Packs: each named by its hash, each indexed object verified like a loose one.
-    let mut kinds = kinds;
-    let pack_list = s.backend.list("packs/")?;
-    let sizes: BTreeMap<&str, u64> = pack_list.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-    let mut packs = Vec::new();
-    for (key, size) in &pack_list {
-        let hex = key.strip_prefix("packs/").unwrap_or("");
-        let (id, is_pack) = match (hex.strip_suffix(".pack"), hex.strip_suffix(".idx")) {
-            (Some(h), _) => (ObjectId::from_hex(h), true),
-            (_, Some(h)) => (ObjectId::from_hex(h), false),
-            _ => (None, false),
-        };
-        match id {
-            None => rep
-                .problems
-                .push(problem(key.clone(), "not a pack name".into())),
-            Some(id) if is_pack => {
-                if sizes.contains_key(pack::index_key(&id).as_str()) {
-                    packs.push((id, *size));
-                } else {
-                    rep.unindexed_packs += 1; // an interrupted push: nothing refers to it
-                }
-            }
-            Some(id) => {
-                if !sizes.contains_key(pack::pack_key(&id).as_str()) {
-                    rep.problems
-                        .push(problem(key.clone(), "index without its pack".into()));
-                }
-            }
-        }
-    }
-    let verified = parallel(&packs, jobs(), |(id, size)| -> Result<PackCheck> {
-        let mut errs = Vec::new();
-        let mut out = Vec::new();
-        let Some(buf) = s.backend.get(&pack::pack_key(id), pack::MAX_PACK_READ)? else {
-            return Ok((out, vec!["listed but unreadable".into()]));
-        };
-        if ObjectId::hash(&buf) != *id {
-            errs.push("content does not hash to its name".into());
-        }
-        let idx = match s.backend.get(&pack::index_key(id), pack::MAX_INDEX)? {
-            Some(b) => pack::parse_index(id, &b, Some(*size)),
-            None => return Ok((out, vec!["index listed but unreadable".into()])),
-        };
-        match idx {
-            Err(e) => errs.push(e.to_string()),
-            Ok(idx) => {
-                for e in idx.objects {
-                    let enc = &buf[e.offset as usize..(e.offset + e.len) as usize];
-                    let r = match object::decode(&e.id, enc) {
-                        Ok((k, data)) => Ok((
-                            k,
-                            matches!(k, Kind::Commit | Kind::Manifest).then_some(data),
-                        )),
-                        Err(err) => Err(err.to_string()),
-                    };
-                    out.push((e.id, r));
-                }
-            }
-        }
-        progress.advance(*size);
-        Ok((out, errs))
-    })?;
-    for ((id, size), (objs, errs)) in packs.iter().zip(verified) {
-        rep.bytes += size;
-        rep.objects += objs.len();
-        for e in errs {
-            rep.problems.push(problem(format!("pack {id}"), e));
-        }
-        kinds.extend(objs);
-    }
-    let mut kind_of: BTreeMap<ObjectId, Kind> = BTreeMap::new();
-    let mut commits: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
-    let mut manifests: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
-    for (id, r) in kinds {
-        match r {
-            Ok((k, data)) => {
-                kind_of.insert(id, k);
-                match (k, data) {
-                    (Kind::Commit, Some(d)) => {
-                        commits.insert(id, d);
-                    }
-                    (Kind::Manifest, Some(d)) => {
-                        manifests.insert(id, d);
-                    }
-                    _ => {}
-                }
-            }
-            Err(e) => rep.problems.push(problem(format!("object {id}"), e)),
-        }
-    }
-    let need = |rep: &mut RemoteFsck, id: &ObjectId, kind: Kind, item: &str| -> bool {
-        match kind_of.get(id) {
-            Some(k) if *k == kind => true,
-            Some(k) => {
-                rep.problems.push(problem(
-                    item.to_string(),
-                    format!("{id} is a {}, expected a {}", k.name(), kind.name()),
-                ));
-                false
-            }
-            None => {
-                rep.problems.push(problem(
-                    item.to_string(),
-                    format!("{} {id} is missing", kind.name()),
-                ));
-                false
-            }
-        }
-    };
-    let mut checked = HashSet::new();
-    let models = s.remote_models()?;
-    rep.models = models.len();
-    // Versions whose origin pruned their data before pushing them (a prune line names
-    // each): their chunks are not expected on the remote.
-    let mut pruned_at_origin: HashSet<ObjectId> = HashSet::new();
-    let tmp = tempfile::tempdir_in(repo.tmp_dir())
-        .map_err(|e| Error::io("creating temp dir in", repo.tmp_dir(), e))?;
-    for m in models {
-        let mut tf = TrackFile::open(tmp.path().to_path_buf(), repo.tmp_dir(), &m)?;
-        let ours = OurMoves::read(repo, &m)?;
-        let lines = match tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id)) {
-            Ok(l) => l,
-            Err(e) => {
-                rep.problems
-                    .push(problem(format!("model {m} history"), e.to_string()));
-                continue;
-            }
-        };
-        rep.lines += lines.len();
-        // Every line against the rules every move obeys (what pull would refuse).
-        let model_of = |id: &CommitId| {
-            commits
-                .get(&**id)
-                .and_then(|b| Commit::decode(id, b).ok())
-                .map(|c| c.model)
-        };
-        let mut state = RefState::default();
-        for l in &lines {
-            let mut after = state.clone();
-            if log::apply(&mut after, &l.changes).is_ok() {
-                if let Err(why) = crate::rules::check_move(&m, &state, &after, &l.extra, &model_of)
-                {
-                    rep.problems.push(problem(
-                        format!("model {m} line {} ({} by {})", l.seq, l.action, l.author),
-                        format!("breaks a rule every move obeys (pull refuses it): {why}"),
-                    ));
-                }
-            }
-            state = after;
-        }
-        for n in &tf.impostors {
-            rep.problems.push(problem(
-                format!("model {m} line {n}"),
-                "carries this store's writer id but is not one of its moves: a restored copy of this store or a forged line (this store treats it as another writer's)".into(),
-            ));
-        }
-        pruned_at_origin.extend(
-            lines
-                .iter()
-                .filter(|l| l.action == Action::Prune)
-                .filter_map(|l| hex_id(l.extra.get(PRUNED))),
-        );
-        if repo.model_exists(&m) {
-            let mine = s.track(&m)?;
-            rep.problems.extend(
-                against_this_store(repo, &s.name, &m, &mine, &tf, &lines)?
-                    .into_iter()
-                    .map(|p| problem(format!("model {m}"), p)),
-            );
-        }
-        for l in &lines {
-            let item = format!("model {m} line {}", l.seq);
-            let (cs, ns) = line_refs(&l.changes, &l.extra);
-            for n in ns {
-                need(&mut rep, &n, Kind::Note, &item);
-            }
-            let mut stack = cs;
-            while let Some(id) = stack.pop() {
-                if !checked.insert(id) || !need(&mut rep, &id, Kind::Commit, &item) {
-                    continue;
-                }
-                let Some(bytes) = commits.get(&id) else {
-                    continue;
-                };
-                let c = match Commit::decode(&id, bytes) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        rep.problems
-                            .push(problem(format!("commit {id}"), e.to_string()));
-                        continue;
-                    }
-                };
-                stack.extend(c.parents.iter().chain(c.derived_from.iter()).map(|p| **p));
-                let citem = format!("commit {}", id.short());
-                if let Some(p) = c.git.as_ref().and_then(|g| g.patch) {
-                    need(&mut rep, &p, Kind::Blob, &citem);
-                }
-                for l in c.recipe.iter().flat_map(|r| r.blobs()) {
-                    need(&mut rep, &l, Kind::Blob, &citem);
-                }
-                for f in reach::data_files(&c) {
-                    let fitem = format!("commit {} file {}", id.short(), f.path);
-                    if !need(&mut rep, &f.manifest, Kind::Manifest, &fitem) {
-                        continue;
-                    }
-                    let Some(mb) = manifests.get(&f.manifest) else {
-                        continue;
-                    };
-                    match Manifest::parse(&f.manifest, mb) {
-                        Ok(_) if pruned_at_origin.contains(&id) => {}
-                        Ok(man) => {
-                            for ch in &man.chunks {
-                                need(&mut rep, &ch.id, Kind::Chunk, &fitem);
-                            }
-                        }
-                        Err(e) => rep.problems.push(problem(fitem, e.to_string())),
-                    }
-                }
-            }
-        }
-    }
-    Ok(rep)
 }
