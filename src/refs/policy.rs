@@ -78,8 +78,10 @@ pub fn set(
 /// A policy set before the model had a history, not recorded in it yet: the commit that
 /// starts the history records it (so it travels with the model).
 pub(crate) fn unrecorded(repo: &Repo, model: &ModelName) -> Option<Policy> {
+    // Most models have no policy in the config: then there is nothing to scan the log for.
+    let p = repo.config_policy(model)?;
     match repo.model_log(model).last_extra(POLICY) {
-        Ok(None) => repo.config_policy(model),
+        Ok(None) => Some(p),
         _ => None,
     }
 }
