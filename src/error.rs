@@ -53,6 +53,15 @@ pub enum Error {
     #[error("unknown revision {0:?}")]
     UnknownRevision(String),
 
+    #[error("{model} has no version #{number} here{}", .latest.map_or(" (no version has a number yet)".to_string(), |n| format!(" (its latest numbered version is #{n})")))]
+    UnknownVersionNumber {
+        model: String,
+        number: u64,
+        latest: Option<u64>,
+        /// The remote that numbers the model's versions (None: this store numbers them).
+        upstream: Option<String>,
+    },
+
     #[error("ambiguous revision {prefix:?}: it matches {}", .candidates.join(", "))]
     AmbiguousRevision {
         prefix: String,

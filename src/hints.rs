@@ -60,6 +60,7 @@ pub fn category(e: &Error) -> Category {
     match e {
         Error::NotARepo(_) | Error::AlreadyInitialized(_) => NotARepo,
         Error::UnknownRevision(_)
+        | Error::UnknownVersionNumber { .. }
         | Error::AmbiguousRevision { .. }
         | Error::UnknownModel(_)
         | Error::HistoryTooShort { .. }
@@ -123,9 +124,15 @@ pub fn hint(e: &Error) -> String {
                 "paths must stay inside the repository (no '..', no absolute paths)".into()
             }
             Error::UnknownRevision(_) => {
-                "run `mreg log` to see commits; a revision is an id (4+ hex digits), MODEL, MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, or REV~N"
+                "run `mreg log` to see commits; a revision is an id (4+ hex digits), MODEL, MODEL#N (a version number), MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, or REV~N"
                     .into()
             }
+            Error::UnknownVersionNumber { model, upstream, .. } => match upstream {
+                Some(r) => format!(
+                    "versions are numbered in the order {r} published them: `mreg pull {r}` brings newer ones; `mreg list --model {model}` shows the numbers (a version not pushed yet is pending, without a number)"
+                ),
+                None => format!("`mreg list --model {model}` shows the numbers"),
+            },
             Error::AmbiguousRevision { .. } => "give more hex digits of the id".into(),
             Error::FileIdNotObject { path, commit, manifest, .. } => format!(
                 "`mreg cat-object {manifest}` shows its manifest; `mreg checkout {commit} {path} --to DIR` writes the file"
@@ -254,8 +261,15 @@ pub fn hint(e: &Error) -> String {
                     RunError::NoCommand | RunError::NoOutputs => {
                         "e.g. mreg run --model NAME --outputs model.pkl -- python train.py".into()
                     }
-                    RunError::CommandFailed { .. } => {
-                        "its output above says why; fix it and run again".into()
+                    RunError::CommandFailed { run, .. } | RunError::Interrupted { run, .. } => {
+                        format!("its output above says why; `mreg runs show {} --log` keeps it. Fix it and run again", &run[..12.min(run.len())])
+                    }
+                    RunError::NotCommitted { run, .. } => format!(
+                        "the job's log and resources are kept: `mreg runs show {}`; fix the outputs and run again",
+                        &run[..12.min(run.len())]
+                    ),
+                    RunError::BadGlob { .. } => {
+                        "an output is a path or a glob (`ckpt/*.pt`); a glob must match at least one file when the job ends".into()
                     }
                     RunError::ReplayFailed { .. } => {
                         "the replay ran the recorded code on the restored data; `mreg show REV` lists what was recorded".into()

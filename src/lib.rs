@@ -62,7 +62,7 @@ pub use format::{commit, datafile, recipe};
 pub use git::{hooks, lineage, lockfile};
 pub use ops::{diff, gc, reproduce, worktree};
 pub(crate) use query::index;
-pub use refs::{history, names, notes, policy, revision, rules};
+pub use refs::{history, names, notes, policy, revision, rules, versions};
 pub(crate) use store::{chunker, delta, filestore, fsutil, gc_marks, lock, planes};
 pub use store::{id, object, reach};
 

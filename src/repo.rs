@@ -181,7 +181,7 @@ pub struct Repo {
 pub(crate) type RowsCache = std::collections::HashMap<
     ModelName,
     (
-        (u64, Option<crate::id::ObjectId>),
+        crate::index::Signature,
         std::sync::Arc<Vec<crate::query::Row>>,
     ),
 >;

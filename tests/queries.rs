@@ -297,13 +297,13 @@ fn query_bad_input() {
     for (args, needle) in [
         (vec!["list", "--where", "metrics.acc >= and x"], "column 16"),
         (vec!["list", "--where", "(metrics.acc > 1"], "expected ')'"),
-        (vec!["list", "--where", "foo > 1"], "unknown key"),
+        (vec!["list", "--where", "foo.bar > 1"], "unknown key"),
         (
             vec!["list", "--where", "metrics.acc > 1 params.lr < 2"],
             "column 17",
         ),
-        (vec!["list", "--sort", "bogus"], "unknown key"),
-        (vec!["list", "--columns", "id,nope"], "unknown key"),
+        (vec!["list", "--sort", "bogus.key"], "unknown key"),
+        (vec!["list", "--columns", "id,no.pe"], "unknown key"),
         (vec!["list", "--model", "nosuch"], "unknown model"),
         (
             vec![

@@ -10,61 +10,8 @@ mod servers;
 
 use std::collections::BTreeSet;
 
-use common::{Run, TestRepo};
-use servers::{creds, Kind, Server};
-
-/// A remote: a shared directory, or a bucket on a real S3 server on loopback.
-struct Remote {
-    url: String,
-    endpoint: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-    _server: Option<Server>,
-}
-
-impl Remote {
-    fn dir() -> Remote {
-        let d = tempfile::tempdir().unwrap();
-        Remote {
-            url: d.path().display().to_string(),
-            endpoint: None,
-            _dir: Some(d),
-            _server: None,
-        }
-    }
-
-    fn seaweed() -> Remote {
-        let s = Server::start(Kind::Seaweed);
-        s.create_bucket("models");
-        Remote {
-            url: "s3://models/team".into(),
-            endpoint: Some(s.endpoint()),
-            _dir: None,
-            _server: Some(s),
-        }
-    }
-
-    fn run(&self, r: &TestRepo, args: &[&str]) -> Run {
-        r.mreg_env(args, &creds())
-    }
-
-    fn add(&self, r: &TestRepo) {
-        let mut a = vec!["remote", "add", "origin", self.url.as_str()];
-        if let Some(e) = &self.endpoint {
-            a.extend(["--endpoint", e.as_str()]);
-        }
-        self.run(r, &a).ok();
-    }
-
-    fn clone(&self) -> TestRepo {
-        let c = TestRepo::bare();
-        let mut a = vec!["clone", self.url.as_str(), "."];
-        if let Some(e) = &self.endpoint {
-            a.extend(["--endpoint", e.as_str()]);
-        }
-        self.run(&c, &a).ok();
-        c
-    }
-}
+use common::TestRepo;
+use servers::remote::Remote;
 
 /// Every model's refs (head, aliases, tags) as JSON text.
 fn refs(r: &TestRepo) -> String {

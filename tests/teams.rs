@@ -1,5 +1,7 @@
-//! Issue 24 (teams train in parallel), the parts built so far: `promote` and `rollback`
-//! with `--expect` (compare-and-swap on production), locally and through a remote.
+//! Issue 24 (teams train in parallel): `promote` and `rollback` with `--expect`
+//! (compare-and-swap on production), locally and through a remote; runs checked before the
+//! job starts and kept when they fail; settings that travel. Sibling versions and their
+//! numbers are in `parallel.rs`.
 
 mod common;
 
@@ -120,6 +122,7 @@ fn run_refuses_a_bad_label_dataset_or_path_before_the_job_runs() {
             "twice",
         ),
         (vec!["--metrics-file", "../outside.json"], "outside"),
+        (vec!["--outputs", "ckpt/[x"], "ckpt/[x"),
     ] {
         let _ = std::fs::remove_file(r.path().join("ran"));
         let mut args = vec!["run", "--model", "m", "--outputs", "model.bin"];
@@ -257,4 +260,156 @@ fn a_policy_set_on_one_machine_marks_candidates_committed_on_another() {
     b.mreg(&["pull"]).ok();
     let p = b.mreg(&["policy", "m", "--json"]).ok().json();
     assert!(p["policy"].is_null(), "{p}");
+}
+
+fn runs_json(r: &TestRepo, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut a = vec!["runs", "--json"];
+    a.extend_from_slice(args);
+    r.mreg(&a).ok().json().as_array().unwrap().clone()
+}
+
+/// Issue 24: a job that fails is kept as a run (status, exit code, command, labels, log),
+/// listed beside the runs that made versions; it is not a version.
+#[test]
+fn a_job_exiting_3_is_listed_as_a_failed_run_with_its_log() {
+    let r = TestRepo::new();
+    let e = r
+        .mreg(&[
+            "run",
+            "--model",
+            "m",
+            "--outputs",
+            "model.bin",
+            "--label",
+            "sweep-1",
+            "--param",
+            "lr=0.3",
+            "--",
+            "sh",
+            "-c",
+            "echo epoch 1; echo diverged >&2; exit 3",
+        ]);
+    // The job's own stderr comes first (live), then mreg's error.
+    assert_eq!(e.code, 1, "{}", e.describe());
+    assert!(
+        e.stderr.contains("error: the command failed (exit code 3)")
+            && e.stderr.contains("mreg runs show"),
+        "{}",
+        e.stderr
+    );
+    r.mreg(&[
+        "run",
+        "--model",
+        "m",
+        "--outputs",
+        "ckpt/*.bin",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p ckpt; echo a > ckpt/a.bin; echo b > ckpt/b.bin",
+    ])
+    .ok();
+    let runs = runs_json(&r, &["m"]);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["version_number"], 1);
+    let failed = &runs[1];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["exit_code"], 3);
+    assert!(failed["version"].is_null());
+    let id = failed["id"].as_str().unwrap();
+    // Both streams, whole lines (their order across the two pipes is the arrival order).
+    let lines = |s: String| {
+        let mut l: Vec<String> = s.lines().map(String::from).collect();
+        l.sort();
+        l
+    };
+    let log = r.mreg(&["runs", "show", &id[..10], "--log"]).ok().stdout;
+    assert_eq!(lines(log), ["diverged", "epoch 1"]);
+    let shown = r.mreg(&["runs", "show", &id[..10], "--json"]).ok().json();
+    assert_eq!(shown["record"]["labels"], serde_json::json!(["sweep-1"]));
+    assert_eq!(shown["record"]["params"]["lr"], 0.3);
+    // The glob took both checkpoints; the failed run is no version.
+    let v = r.mreg(&["show", "m#1", "--json"]).ok().json();
+    assert_eq!(v["files"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        r.mreg(&["list", "--model", "m", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // An output glob that matches nothing: the job ran, the run is kept as uncommitted.
+    let e = r
+        .mreg(&[
+            "run",
+            "--model",
+            "m",
+            "--outputs",
+            "none/*.pt",
+            "--",
+            "true",
+        ])
+        .fails();
+    assert!(e.stderr.contains("matched nothing"), "{}", e.stderr);
+    assert_eq!(runs_json(&r, &["--failed"])[0]["status"], "uncommitted");
+    // Runs travel: a clone lists them, reads the log, and gc and fsck keep them.
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap();
+    r.mreg(&["remote", "add", "origin", url]).ok();
+    r.mreg(&["push"]).ok();
+    r.mreg(&["gc"]).ok();
+    r.fsck_clean();
+    let c = TestRepo::bare();
+    c.mreg(&["clone", url, "."]).ok();
+    assert_eq!(runs_json(&c, &["m"]).len(), 3);
+    assert_eq!(
+        lines(c.mreg(&["runs", "show", &id[..10], "--log"]).ok().stdout),
+        ["diverged", "epoch 1"]
+    );
+    c.fsck_clean();
+}
+
+/// Issue 24: a job stopped by SIGTERM sent to mreg (a scheduler cancelling it) is stopped
+/// too, and the run is kept as interrupted.
+#[test]
+fn a_run_stopped_by_sigterm_is_kept_as_interrupted() {
+    let r = TestRepo::new();
+    let mut child = r
+        .command(&[
+            "run",
+            "--model",
+            "m",
+            "--outputs",
+            "out.bin",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 60",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    // Wait until the job runs (its log line is printed live), then stop mreg.
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 8];
+    use std::io::Read;
+    let n = out.read(&mut buf).unwrap();
+    assert!(n > 0);
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(t0.elapsed().as_secs() < 30, "the job was not stopped");
+    let runs = runs_json(&r, &["m"]);
+    assert_eq!(runs[0]["status"], "interrupted", "{runs:?}");
+    assert!(
+        runs[0]["reason"].as_str().unwrap().contains("SIGTERM"),
+        "{runs:?}"
+    );
 }

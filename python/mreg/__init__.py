@@ -33,6 +33,7 @@ import resource
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +90,7 @@ __all__ = [
     "Promotion",
     "AliasMove",
     "ModelInfo",
+    "RunInfo",
 ]
 # The exception classes, as `mreg.errors` lists them (one list to keep).
 __all__ += _errors.__all__
@@ -217,6 +219,9 @@ class Commit:
     #: Per-step curves ``{name: [[step, value], ...]}`` of a run or training, if recorded.
     curves: Optional[Dict[str, Any]]
     derived_from: List[str]
+    #: The version number (``fraud#12``), the same on every store; None while pending
+    #: (committed here, not pushed to the store's remote yet).
+    version: Optional[int]
     raw: Dict[str, Any] = field(repr=False)
 
     @property
@@ -261,6 +266,7 @@ class Commit:
             environment=dict(d.get("environment", {})),
             curves=d.get("curves"),
             derived_from=list(d.get("derived_from", [])),
+            version=d.get("version"),
             raw=dict(d),
         )
 
@@ -283,6 +289,8 @@ class Version:
     evals: Dict[str, Dict[str, float]]
     datasets: List[str]
     pruned: bool
+    #: The version number; None while pending (not pushed to the store's remote yet).
+    version: Optional[int]
 
     @property
     def short_id(self) -> str:
@@ -293,6 +301,7 @@ class Version:
         return dict(
             id=d["id"],
             model=d["model"],
+            version=d.get("version"),
             created_at=_time(d["created_at"]),
             author=d.get("author", ""),
             message=d.get("message", ""),
@@ -467,6 +476,52 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, os.PathLike):
         return os.fspath(v)
     raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run (``mreg runs``): a job that made a version, or one that failed, was
+    interrupted or could not be committed (a run record: nothing to promote)."""
+
+    id: str
+    model: str
+    #: ``succeeded``, ``failed``, ``interrupted`` or ``uncommitted``.
+    status: str
+    exit_code: Optional[int]
+    signal: Optional[int]
+    #: Why it made no version ("exit code 3", "KeyboardInterrupt: ...").
+    reason: str
+    command: List[str]
+    author: str
+    started_at: datetime
+    seconds: float
+    message: str
+    #: The version it made (succeeded runs), and that version's number.
+    version: Optional[str]
+    version_number: Optional[int]
+    log_bytes: Optional[int]
+    #: A failed run's whole record (params, labels, resources, machine), else None.
+    record: Optional[Dict[str, Any]] = None
+
+    @staticmethod
+    def _from(d: Mapping[str, Any]) -> "RunInfo":
+        return RunInfo(
+            id=d["id"],
+            model=d["model"],
+            status=d["status"],
+            exit_code=d.get("exit_code"),
+            signal=d.get("signal"),
+            reason=d.get("reason", ""),
+            command=list(d.get("command", [])),
+            author=d.get("author", ""),
+            started_at=_time(d["started_at"]),  # type: ignore[arg-type]
+            seconds=float(d.get("seconds", 0.0)),
+            message=d.get("message", ""),
+            version=d.get("version"),
+            version_number=d.get("version_number"),
+            log_bytes=d.get("log_bytes"),
+            record=d.get("record"),
+        )
 
 
 class Repo:
@@ -828,6 +883,25 @@ class Repo:
         )
         return Evaluation._from(json.loads(d))
 
+    def runs(self, model: Optional[str] = None) -> List[RunInfo]:
+        """Every run of ``model`` (or of every model), newest first, as ``mreg runs``:
+        the ones that made a version and the ones that did not (failed, interrupted)."""
+        return [RunInfo._from(d) for d in json.loads(self._store.runs(model))]
+
+    def run_info(self, run: str) -> RunInfo:
+        """One run by id (a unique prefix), or the version a run made, with its record."""
+        return RunInfo._from(json.loads(self._store.run_info(run)))
+
+    def run_log(self, run: str) -> str:
+        """The output a run's job wrote (``mreg runs show RUN --log``)."""
+        return bytes(self._store.run_log(run)).decode("utf-8", errors="replace")
+
+    def prune(self, rev: str, *, dry_run: bool = False, message: str = "") -> Dict[str, Any]:
+        """Delete one version's file data on purpose (a bad or leaked version), as ``mreg
+        prune``: refused for a version a ref points at; its metadata and history stay, and
+        the prune is a history line. Returns the plan (what was, or would be, freed)."""
+        return json.loads(self._store.prune(rev, dry_run, message))
+
     def run(
         self,
         *,
@@ -896,7 +970,9 @@ class Run:
     per-step value as curves, wall and CPU time and peak memory, the command line of this
     process (``mreg reproduce`` runs it again), the Python version and installed packages,
     the machine, and the git lineage with the uncommitted changes as a patch. A block that
-    raises commits nothing, and the exception propagates.
+    raises commits nothing and is kept as a failed run (``repo.runs()``: status, reason,
+    command, params, duration, peak memory; ``interrupted`` for Ctrl-C), and the exception
+    propagates.
 
     Under ``mreg reproduce`` (environment variable ``MREG_REPLAY`` set) the run writes its
     outputs and commits nothing: reproduce compares them with the recorded version.
@@ -936,6 +1012,8 @@ class Run:
         self._cwd = os.getcwd()
         #: The committed version, once the block has ended without an exception.
         self.result: Optional[Commit] = None
+        #: The id of the run record kept when the block raised (no version was made).
+        self.failed_run: Optional[str] = None
 
     def __enter__(self) -> "Run":
         self._started = time.monotonic()
@@ -976,6 +1054,30 @@ class Run:
         with self._lock:
             self.recorded[str(name)] = value
 
+    def _record_failure(self, exc_type: Any, exc: Any) -> None:
+        started = self._started if self._started is not None else time.monotonic()
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        peak = r.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        interrupted = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+        reason = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+        try:
+            with self._lock:
+                self.failed_run = self._repo._store.record_failed_run(
+                    self.model,
+                    [sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable],
+                    interrupted,
+                    reason,
+                    time.monotonic() - started,
+                    (r.ru_utime + r.ru_stime) - self._cpu0,
+                    int(peak),
+                    self.message,
+                    _params(self.params),
+                    self.labels,
+                    self._cwd,
+                )
+        except Exception as e:  # recording must never hide the block's own exception
+            warnings.warn(f"mreg: the failed run could not be recorded: {e}")
+
     def commit(self, *paths: PathLike, message: Optional[str] = None) -> None:
         """Name the run's outputs (files or directories, relative to the current directory);
         they are committed when the ``with`` block ends without an exception."""
@@ -991,7 +1093,11 @@ class Run:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         if exc_type is not None:
-            return False  # nothing is committed; the exception propagates
+            # No version; the run is kept as a run record (``repo.runs()``), and the
+            # exception propagates.
+            if not os.environ.get("MREG_REPLAY"):
+                self._record_failure(exc_type, exc)
+            return False
         if not self._outputs:
             raise InvalidArgumentError(
                 "the run named no outputs: nothing was committed",

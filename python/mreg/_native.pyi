@@ -146,3 +146,22 @@ class Store:
         message: str = "",
         author: Optional[str] = None,
     ) -> str: ...
+    def runs(self, model: Optional[str] = None) -> str: ...
+    def run_info(self, run: str) -> str: ...
+    def run_log(self, run: str) -> bytes: ...
+    def record_failed_run(
+        self,
+        model: str,
+        command: List[str],
+        interrupted: bool,
+        reason: str,
+        wall_seconds: float,
+        cpu_seconds: float,
+        peak_rss_bytes: int,
+        message: str = "",
+        params: str = "{}",
+        labels: List[str] = ...,
+        cwd: Optional[str] = None,
+        author: Optional[str] = None,
+    ) -> str: ...
+    def prune(self, rev: str, dry_run: bool = False, message: str = "", author: Optional[str] = None) -> str: ...

@@ -858,6 +858,104 @@ impl Store {
         })
     }
 
+    /// Every run of a model (or of every model), newest first, failed ones included.
+    #[pyo3(signature = (model=None))]
+    fn runs(&self, py: Python<'_>, model: Option<String>) -> PyResult<String> {
+        call(py, || {
+            let model = model.as_deref().map(ModelName::new).transpose()?;
+            Ok(json(&mreg::ops::runs::list(&self.repo, model.as_ref())?))
+        })
+    }
+
+    /// One run by id (or the version a run made): its listing and, for a failed run, its
+    /// record; with `log`, its output log instead (bytes).
+    fn run_info(&self, py: Python<'_>, run: String) -> PyResult<String> {
+        call(py, || {
+            let (view, record) = mreg::ops::runs::find(&self.repo, &run)?;
+            let mut v = serde_json::to_value(&view).expect("serializes");
+            if let Some(r) = record {
+                v["record"] = serde_json::to_value(r).expect("serializes");
+            }
+            Ok(json(&v))
+        })
+    }
+
+    fn run_log(&self, py: Python<'_>, run: String) -> PyResult<Vec<u8>> {
+        call(py, || {
+            let (view, record) = mreg::ops::runs::find(&self.repo, &run)?;
+            mreg::ops::runs::log(&self.repo, &view, record.as_ref())
+        })
+    }
+
+    /// Record a `repo.run()` block that raised (or was interrupted): a run record, not a
+    /// version. Returns the record's id.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, command, interrupted, reason, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), labels=Vec::new(), cwd=None, author=None))]
+    fn record_failed_run(
+        &self,
+        py: Python<'_>,
+        model: String,
+        command: Vec<String>,
+        interrupted: bool,
+        reason: String,
+        wall_seconds: f64,
+        cpu_seconds: f64,
+        peak_rss_bytes: u64,
+        message: String,
+        params: String,
+        labels: Vec<String>,
+        cwd: Option<PathBuf>,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let info = move_info(String::new(), author)?;
+            let cwd = match cwd {
+                Some(c) => c,
+                None => std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?,
+            };
+            let id = mreg::ops::run::record_failed_in_process(
+                &self.repo,
+                mreg::ops::run::FailedInProcess {
+                    model: ModelName::new(&model)?,
+                    command,
+                    cwd,
+                    interrupted,
+                    reason,
+                    params: parse_json("params", &params)?,
+                    labels,
+                    message,
+                    resources: mreg::recipe::RunResources {
+                        wall_seconds,
+                        cpu_seconds,
+                        peak_rss_bytes,
+                        peak_threads: None,
+                        gpu: None,
+                    },
+                    author: info.author.clone(),
+                },
+                info,
+            )?;
+            Ok(id.to_hex())
+        })
+    }
+
+    /// Prune one version's data on purpose (`mreg prune`); returns the plan as JSON.
+    #[pyo3(signature = (rev, dry_run=false, message=String::new(), author=None))]
+    fn prune(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        dry_run: bool,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            let plan = mreg::gc::prune(&self.repo, id, dry_run, move_info(message, author)?)?;
+            Ok(json(&plan))
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (rev, dataset, metrics, data=None, message=String::new(), author=None))]
     fn add_evaluation(

@@ -159,6 +159,24 @@ def test_list_by_several_labels_and_archived_alone(repo: mreg.Repo, work: Path) 
         repo.list(archived="yes")
 
 
+def test_prune_frees_one_version_and_the_query_language_knows_labels_and_numbers(
+    repo: mreg.Repo, work: Path
+) -> None:
+    f = write_model(work / "m.safetensors", seed=60)
+    a = repo.commit(f, model="m", labels=["leaked"])
+    write_model(f, seed=61)
+    b = repo.commit(f, model="m")
+    assert [v.id for v in repo.list(where="labels == leaked and version == 1")] == [a.id]
+    assert [v.version for v in repo.list(model="m")] == [2, 1]
+    plan = repo.prune(a.id, dry_run=True)
+    assert plan["loses_data"] and repo.show(a.id).pruned is False
+    repo.prune(a.id, message="leaked credentials in the weights")
+    assert repo.show(a.id).pruned and repo.history("m")[-1].message.startswith("leaked")
+    with pytest.raises(mreg.Error):
+        repo.prune(b.id)  # the head: refused
+    assert repo.show("m#2").id == b.id
+
+
 def test_set_alias_compare_and_swap_and_tags(repo: mreg.Repo, work: Path) -> None:
     f = write_model(work / "m.safetensors", seed=20)
     a = repo.commit(f, model="m")

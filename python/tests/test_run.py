@@ -91,11 +91,42 @@ def test_a_run_records_what_mreg_run_records(project: Path) -> None:
     assert "# tuned" in patch
 
 
-def test_a_run_that_raises_commits_nothing(project: Path) -> None:
+def test_a_run_that_raises_commits_nothing_and_is_kept_as_a_failed_run(project: Path) -> None:
     p = python(project, "train.py", "--fail")
     assert p.returncode != 0 and "diverged" in p.stderr
-    assert mreg.Repo(project).log() == []
+    repo = mreg.Repo(project)
+    assert repo.log() == []
     assert cli(project, "log", "--json").stdout.strip() == "[]"
+    # Issue 24: the run is kept, with why, what ran and its params; not a version.
+    (r,) = repo.runs("clf")
+    assert r.status == "failed" and r.version is None
+    assert r.reason == "RuntimeError: diverged"
+    assert r.command[-2:] == ["train.py", "--fail"]
+    info = repo.run_info(r.id[:10])
+    assert info.record["params"] == {"lr": 0.05, "epochs": 4}
+    assert info.record["recipe"]["resources"]["peak_rss_bytes"] > 0
+    listed = json.loads(cli(project, "runs", "clf", "--failed", "--json").stdout)
+    assert [x["id"] for x in listed] == [r.id]
+
+
+def test_an_interrupted_block_is_kept_as_interrupted_and_successful_runs_are_listed(
+    repo: mreg.Repo, work: Path
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with repo.run(model="m", params={"lr": 1}, labels=["sweep"]) as run:
+            raise KeyboardInterrupt()
+    assert run.failed_run is not None
+    f = write_model(work / "m.safetensors", seed=3)
+    with repo.run(model="m") as ok:
+        ok.log_metric("acc", 0.5)
+        ok.commit(f)
+    runs = repo.runs()
+    assert [r.status for r in runs] == ["succeeded", "interrupted"]
+    assert runs[0].version == ok.result.id and runs[0].version_number == 1
+    assert runs[1].id == run.failed_run and runs[1].reason == "KeyboardInterrupt"
+    assert ok.result.version == 1
+    assert repo.list(model="m")[0].version == 1
+    assert repo.show("m#1").id == ok.result.id
 
 
 def test_a_bad_label_or_alias_is_refused_before_the_block_runs(repo: mreg.Repo) -> None:

@@ -105,7 +105,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             .map(|e| {
                 let mut v = serde_json::to_value(e).expect("serializes");
                 if let Some(r) = refused.get(&e.seq) {
-                    v["never_published"] = serde_json::json!(r);
+                    if !r.remotes.is_empty() {
+                        v["never_published"] = serde_json::json!(r.remotes);
+                    }
+                    if !r.version_only.is_empty() {
+                        v["only_version_published"] = serde_json::json!(r.version_only);
+                    }
                 }
                 v
             })
@@ -141,7 +146,14 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                     format!("  \"{}\"", e.message)
                 },
                 match refused.get(&e.seq) {
-                    Some(r) => format!("  [never published: {} took another move]", r.join(", ")),
+                    Some(r) if !r.remotes.is_empty() => format!(
+                        "  [never published: {} took another move]",
+                        r.remotes.join(", ")
+                    ),
+                    Some(r) => format!(
+                        "  [only its version was published on {}: its other moves conflicted]",
+                        r.version_only.join(", ")
+                    ),
                     None => String::new(),
                 }
             ),
@@ -152,6 +164,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
 
 /// An extra fact of a history line: ids shortened, anything else (labels...) in full.
 fn extra_value(v: &serde_json::Value) -> String {
+    if let Some(items) = v.as_array() {
+        return items.iter().map(extra_value).collect::<Vec<_>>().join(" ");
+    }
     match v.as_str() {
         Some(t) => match mreg::ObjectId::from_hex(t) {
             Some(id) => id.short(),

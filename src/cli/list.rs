@@ -23,6 +23,11 @@ use super::{Ctx, Output};
 ///   mreg list --where 'eval.imagenet.top1 > 0.8 or eval.internal.f1 > 0.9' --limit 5
 ///   mreg list --model mnist --label baseline --columns id,metrics.acc,params.lr --json
 ///   mreg list --label sweep-7 --label gpu --only-archived
+///   mreg list --model fraud --where 'version > 40 and labels == gpu'
+///
+/// VERSION is the model's version number (fraud#12 names it anywhere a revision is taken),
+/// the same on every store once published; `pending` marks a version not pushed yet.
+/// Without --sort, a model's versions are listed newest first in publication order.
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -59,7 +64,7 @@ pub struct Args {
     /// At most N versions.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Columns: id,model,created_at,author,message,aliases,labels, or any key (metrics.acc...).
+    /// Columns: version,id,model,created_at,author,message,aliases,labels, or any key (metrics.acc...).
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     columns: Vec<String>,
     #[arg(long)]
@@ -69,6 +74,7 @@ pub struct Args {
 fn cell(r: &Row, col: &str) -> mreg::Result<String> {
     Ok(match col {
         "id" => r.id.short(),
+        "version" => mreg::versions::label(r.version),
         "aliases" => r.aliases.join(","),
         "labels" => r.labels.join(","),
         "metrics" => r
@@ -102,12 +108,12 @@ fn table(rows: &[Row], cols: &[String]) -> mreg::Result<String> {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let cols: Vec<String> = if a.columns.is_empty() {
-        ["id", "model", "created_at", "aliases", "metrics"]
+        ["version", "id", "model", "created_at", "aliases", "metrics"]
             .map(String::from)
             .to_vec()
     } else {
         for c in &a.columns {
-            if !["id", "aliases", "labels", "metrics"].contains(&c.as_str()) {
+            if !["id", "version", "aliases", "labels", "metrics"].contains(&c.as_str()) {
                 Key::parse(c).map_err(|e| Error::InvalidArgument(format!("--columns: {e}")))?;
             }
         }

@@ -59,11 +59,13 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             (false, true) => " [archived]",
             (false, false) => "",
         };
+        let number = mreg::versions::label(item.version);
         if a.oneline {
             let m = fmt::metrics_inline(c);
             s.push_str(&format!(
-                "{} {:<12} {} {}{}{}{}\n",
+                "{} {:<8} {:<12} {} {}{}{}{}\n",
                 id.short(),
+                number,
                 c.model,
                 &c.created_at,
                 fmt::subject(&c.message),
@@ -78,7 +80,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             continue;
         }
         s.push_str(&format!("commit {id}{head}{pruned}\n"));
-        s.push_str(&format!("Model:  {}\n", c.model));
+        s.push_str(&format!("Model:  {} {number}\n", c.model));
         s.push_str(&format!("Author: {}\n", c.author));
         s.push_str(&format!("Date:   {}\n", c.created_at));
         s.push_str(&format!(

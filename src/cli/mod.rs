@@ -37,6 +37,7 @@ mod promote;
 mod remote;
 mod reproduce;
 mod run_cmd;
+mod runs;
 mod show;
 mod status;
 mod tag;
@@ -52,7 +53,8 @@ every version as an immutable commit recording params, metrics, datasets and env
 
 const AFTER_HELP: &str =
     "Revisions (REV): a commit id or a unique prefix of 4+ hex digits, MODEL (its latest
-commit), MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, and REV~N (N commits back).
+commit), MODEL#N (version number N), MODEL@ALIAS, MODEL@ALIAS@{N}, TAG, and REV~N (N
+commits back).
 
 Quick start:
   mreg init
@@ -111,6 +113,7 @@ enum Command {
     Blame(blame::Args),
     Reproduce(reproduce::Args),
     Run(run_cmd::Args),
+    Runs(runs::Args),
     #[cfg(feature = "train")]
     Train(train::Args),
     Hook(hook::Args),
@@ -282,6 +285,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Blame(a) => blame::run(&ctx, a),
         Command::Reproduce(a) => reproduce::run(&ctx, a),
         Command::Run(a) => run_cmd::run(&ctx, a),
+        Command::Runs(a) => runs::run(&ctx, a),
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),

@@ -268,6 +268,18 @@ pub fn push(ctx: &Ctx, a: PushArgs) -> mreg::Result<Output> {
             ""
         }
     ));
+    for m in &rep.models {
+        if let (Some(model), false) = (&m.model, m.versions.is_empty()) {
+            ctx.note(format_args!(
+                "published {}",
+                m.versions
+                    .iter()
+                    .map(|n| format!("{model}#{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     Ok(Output {
         stdout: String::new(),
         code,
@@ -372,11 +384,10 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
             d.reference,
             d.local.map_or("(unset)".into(), |c| c.short()),
             d.remote.map_or("(unset)".into(), |c| c.short()),
-            if d.reference == "head" {
+            if d.version_kept {
                 format!(
-                    " (your version {} stays in this store: `mreg show {}`; publish it under an alias, or commit it again on top of the new head)",
-                    d.local.map_or(String::new(), |c| c.short()),
-                    d.local.map_or(String::new(), |c| c.short())
+                    " (your version {} is kept and will be published by your next push; only this move was replaced)",
+                    d.version.map_or(String::new(), |c| c.short())
                 )
             } else {
                 String::new()

@@ -64,6 +64,13 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         s.push_str("Status:  archived\n");
     }
     s.push_str(&format!("Model:   {}\n", c.model));
+    s.push_str(&format!(
+        "Version: {}\n",
+        match mreg::versions::number_of(&repo, &c.model, &id)? {
+            Some(n) => format!("{}#{n}", c.model),
+            None => "pending (not published yet: `mreg push` gives it a number)".into(),
+        }
+    ));
     for p in &c.parents {
         s.push_str(&format!("Parent:  {p}\n"));
     }

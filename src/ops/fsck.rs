@@ -129,6 +129,17 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
             }
         }
     }
+    for (model, entries) in &walk.histories {
+        for (id, kind) in crate::ops::runs::objects_named(entries) {
+            if kind_of(&id) != Some(kind) {
+                rep.problems.push(Problem {
+                    item: format!("{} {} of a run of {model}", kind.name(), id.short()),
+                    problem: format!("missing, corrupt or not a {}", kind.name()),
+                });
+            }
+            reachable.insert(id);
+        }
+    }
     let mut checked_manifests: HashSet<ObjectId> = HashSet::new();
     for v in &walk.versions {
         rep.commits += 1;

@@ -14,6 +14,7 @@ pub mod gc;
 pub mod query;
 pub mod reproduce;
 pub mod run;
+pub mod runs;
 pub mod view;
 pub mod worktree;
 

@@ -75,34 +75,50 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
             return Err(Error::UnknownModel(m.to_string()));
         }
     }
-    let mut rows: Vec<Row> = crate::index::rows(repo, q.model.as_ref())?
-        .into_iter()
-        .filter(|r| {
-            if q.only_archived {
-                r.archived
-            } else {
-                q.include_archived || !r.archived
-            }
-        })
-        .filter(|r| q.alias.as_ref().is_none_or(|al| r.aliases.contains(al)))
-        .filter(|r| q.labels.iter().all(|l| r.labels.contains(l)))
-        .filter(|r| {
-            q.dataset
+    // A filter on `archived` decides about archived versions itself.
+    let archived_filtered = q
+        .filters
+        .iter()
+        .any(|e| e.mentions(&crate::query::Key::Archived));
+    let keep = |r: &Row| -> bool {
+        (if q.only_archived {
+            r.archived
+        } else {
+            q.include_archived || archived_filtered || !r.archived
+        }) && q.alias.as_ref().is_none_or(|al| r.aliases.contains(al))
+            && q.labels.iter().all(|l| r.labels.contains(l))
+            && q.dataset
                 .as_ref()
                 .is_none_or(|d| r.datasets.contains(d) || r.evals.contains_key(d))
-        })
-        .filter(|r| {
-            let t = r.created_at.system_time();
-            q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
-                && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
-        })
-        .filter(|r| q.filters.iter().all(|e| e.matches(r)))
-        .collect();
-    match &q.sort {
-        Some(k) => rows.sort_by(|x, y| k.cmp(x, y)),
-        // Newest first; stable, so a model's own chain order breaks ties.
-        None => rows.sort_by(|x, y| y.created_at.cmp(&x.created_at)),
+            && {
+                let t = r.created_at.system_time();
+                q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
+                    && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
+            }
+            && q.filters.iter().all(|e| e.matches(r))
+    };
+    let models = match &q.model {
+        Some(m) => vec![m.clone()],
+        None => repo.models()?,
+    };
+    let mut per_model = Vec::new();
+    for m in &models {
+        let rows: Vec<Row> = crate::index::model_rows(repo, m)?
+            .into_iter()
+            .filter(|r| keep(r))
+            .collect();
+        per_model.push(rows);
     }
+    let mut rows: Vec<Row> = match &q.sort {
+        Some(k) => {
+            let mut rows: Vec<Row> = per_model.into_iter().flatten().collect();
+            rows.sort_by(|x, y| k.cmp(x, y));
+            rows
+        }
+        // Each model newest first in publication order (the same on every store, whatever
+        // the clocks of the machines that committed); models interleaved by time.
+        None => interleave_newest_first(per_model, |r| r.created_at.clone()),
+    };
     if let Some(n) = q.limit {
         rows.truncate(n);
     }
@@ -114,6 +130,30 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
             row,
         })
         .collect())
+}
+
+/// Merge per-model lists, each already newest first, into one newest first by `time`,
+/// never reordering within a list (as git's date order never reorders a branch): at each
+/// step the list whose next item is newest goes.
+pub fn interleave_newest_first<T>(
+    lists: Vec<Vec<T>>,
+    time: impl Fn(&T) -> crate::Timestamp,
+) -> Vec<T> {
+    let mut next: Vec<_> = lists
+        .into_iter()
+        .map(|l| l.into_iter().peekable())
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let pick = next
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, it)| it.peek().map(|x| (i, time(x))))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some((i, _)) = pick else { break };
+        out.push(next[i].next().expect("peeked"));
+    }
+    out
 }
 
 /// What `best` ranks by.

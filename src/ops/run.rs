@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::commit::Environment;
 use crate::error::{Error, Result};
+use crate::history::MoveInfo;
 use crate::names::ModelName;
 use crate::ops::commit::{commit, CommitOutcome, CommitRequest};
 use crate::ops::Progress;
@@ -199,6 +200,7 @@ fn run_logged(
     let sampler =
         crate::sysinfo::JobSampler::start(child.id(), std::time::Duration::from_millis(200));
     let pid = child.id() as libc::pid_t;
+    JOB_PID.store(pid, std::sync::atomic::Ordering::SeqCst);
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     let (status, rusage) = std::thread::scope(|s| {
@@ -246,6 +248,7 @@ fn run_logged(
             }
             break r;
         };
+        JOB_PID.store(0, std::sync::atomic::Ordering::SeqCst);
         let _ = a.join();
         let _ = b.join();
         if r == -1 {
@@ -311,8 +314,14 @@ pub enum RunError {
     NoCommand,
     #[error("name what the command produces: --outputs PATH (repeatable)")]
     NoOutputs,
-    #[error("the command failed ({status}); nothing was committed")]
-    CommandFailed { status: String },
+    #[error("the command failed ({status}); no version was committed, the run is kept as {run}")]
+    CommandFailed { status: String, run: String },
+    #[error("the command was interrupted ({status}); no version was committed, the run is kept as {run}")]
+    Interrupted { status: String, run: String },
+    #[error("the command succeeded but its outputs could not be committed: {why}; the run is kept as {run}")]
+    NotCommitted { why: String, run: String },
+    #[error("--outputs {pattern:?}: {why}")]
+    BadGlob { pattern: String, why: String },
     #[error("the recorded command failed when re-run ({status})")]
     ReplayFailed { status: String },
     #[error("commit {commit} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced")]
@@ -327,8 +336,141 @@ pub enum RunError {
     TrainingNotBuilt,
 }
 
+/// The signal that asked mreg to stop while a job ran (0: none).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The running job's pid (0: none), for the handler to pass SIGTERM and SIGHUP on.
+static JOB_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn note_stop(sig: libc::c_int) {
+    STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+    // Ctrl-C reaches the whole foreground process group, the job included; SIGTERM and
+    // SIGHUP sent to mreg alone (a scheduler stopping the job) are passed on.
+    let pid = JOB_PID.load(std::sync::atomic::Ordering::SeqCst);
+    if sig != libc::SIGINT && pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// While a job runs, Ctrl-C (SIGINT), SIGTERM and SIGHUP reach the job (its process group
+/// gets them from the terminal, or it is told below) and mreg outlives it, so that the run
+/// is recorded as interrupted. Handlers are reset to the default in the job by `exec`;
+/// dropping the guard restores mreg's previous ones.
+struct StopGuard {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+impl StopGuard {
+    fn install() -> StopGuard {
+        STOP_SIGNAL.store(0, std::sync::atomic::Ordering::SeqCst);
+        let mut previous = Vec::new();
+        for sig in STOP_SIGNALS {
+            // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic,
+            // which is async-signal-safe.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = note_stop as *const () as libc::sighandler_t;
+                libc::sigemptyset(&mut act.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &act, &mut old) == 0 {
+                    previous.push((sig, old));
+                }
+            }
+        }
+        StopGuard { previous }
+    }
+
+    /// The signal received, if any.
+    fn received() -> Option<libc::c_int> {
+        match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        for (sig, old) in &self.previous {
+            // SAFETY: restoring the action read by `install`.
+            unsafe {
+                libc::sigaction(*sig, old, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT (Ctrl-C)".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+fn short(hex: &str) -> String {
+    hex[..12.min(hex.len())].to_string()
+}
+
+fn is_glob(p: &Path) -> bool {
+    p.to_string_lossy().contains(['*', '?', '['])
+}
+
+/// Check an output path's glob syntax before the job runs.
+fn check_glob(p: &Path) -> Result<()> {
+    if is_glob(p) {
+        glob::Pattern::new(&p.to_string_lossy()).map_err(|e| RunError::BadGlob {
+            pattern: p.display().to_string(),
+            why: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// The paths an output names after the job ran: itself, or what its glob matches (an error
+/// when it matches nothing).
+fn expand_output(cwd: &Path, p: &Path) -> Result<Vec<PathBuf>> {
+    if !is_glob(p) {
+        return Ok(vec![p.to_path_buf()]);
+    }
+    let pattern = cwd.join(p);
+    let mut out = Vec::new();
+    for m in glob::glob(&pattern.to_string_lossy()).map_err(|e| RunError::BadGlob {
+        pattern: p.display().to_string(),
+        why: e.to_string(),
+    })? {
+        let m = m.map_err(|e| {
+            let path = e.path().to_path_buf();
+            Error::io("listing", path, e.into())
+        })?;
+        out.push(m.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(m));
+    }
+    if out.is_empty() {
+        return Err(RunError::BadGlob {
+            pattern: p.display().to_string(),
+            why: "matched nothing after the job ran".into(),
+        }
+        .into());
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Run the command, keeping its output as the run's log (and passing it to `on_output`),
-/// then commit. A failing command commits nothing.
+/// then commit. A run that ends without a version — the job failed, was killed or
+/// interrupted, or its outputs could not be committed — is recorded (`runs`), and the
+/// error names the record.
 pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunOutcome> {
     let Some((program, args)) = req.command.split_first() else {
         return Err(RunError::NoCommand.into());
@@ -365,16 +507,155 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         .chain(req.datasets.iter().map(|(_, p)| p))
     {
         rel_to(&root, &cwd.join(p))?;
+        check_glob(p)?;
     }
     // The environment the job runs in, read before it runs.
     let python = crate::sysinfo::python_env(program, &cwd);
-    let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
+    let started_at = crate::Timestamp::now();
+    let (status, log, resources, stopped_by) = {
+        let _stop = StopGuard::install();
+        let (status, log, resources) = run_logged(program, args, &cwd, req.on_output.as_ref())?;
+        (status, log, resources, StopGuard::received())
+    };
     let seconds = resources.wall_seconds;
-    if !status.success() {
-        return Err(RunError::CommandFailed {
-            status: status.to_string(),
+    let (log_bytes, log_truncated) = (log.total, log.total > (LOG_HEAD + LOG_TAIL) as u64);
+    let (log_data, _) = log.finish();
+    let log_ref = {
+        let _store = repo.lock_store_shared()?;
+        let put = repo.objects().put(crate::object::Kind::Blob, &log_data)?;
+        repo.objects().flush()?;
+        crate::recipe::RunLog {
+            blob: put.id,
+            bytes: log_bytes,
+            truncated: log_truncated,
+        }
+    };
+    let failed_recipe = || RunRecipe {
+        command: req.command.clone(),
+        cwd: cwd_rel.clone(),
+        outputs: req
+            .outputs
+            .iter()
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect(),
+        metrics_file: None,
+        params_file: None,
+        datasets: Default::default(),
+        seconds,
+        system: crate::sysinfo::system_info(resources.peak_threads.unwrap_or(1)),
+        log: Some(log_ref.clone()),
+        resources: Some(resources.clone()),
+        recorded: Default::default(),
+        python: python.clone(),
+        curves: None,
+    };
+    let keep = |status: crate::ops::runs::RunStatus,
+                reason: String,
+                exit: (Option<i32>, Option<i32>)|
+     -> Result<String> {
+        let record = crate::ops::runs::RunRecord {
+            kind: crate::ops::runs::RUN.into(),
+            model: req.model.clone(),
+            status,
+            exit_code: exit.0,
+            signal: exit.1,
+            reason: reason.clone(),
+            author: req.author.clone(),
+            started_at: started_at.clone(),
+            message: req.message.clone(),
+            params: req.param_overrides.clone(),
+            labels: req.labels.clone(),
+            recipe: failed_recipe(),
+        };
+        let info = MoveInfo {
+            time: crate::Timestamp::now(),
+            author: req.author.clone(),
+            message: format!("run {}: {reason}", status.as_str()),
+        };
+        Ok(crate::ops::runs::record_failed(repo, &record, info)?.to_hex())
+    };
+    if !status.success() || stopped_by.is_some() {
+        use std::os::unix::process::ExitStatusExt;
+        let sig = status.signal();
+        let interrupted = stopped_by.is_some() || sig.is_some_and(|s| STOP_SIGNALS.contains(&s));
+        let reason = match (status.code(), sig, stopped_by) {
+            (_, _, Some(s)) if status.success() => {
+                format!("mreg got {} while the job ran", signal_name(s))
+            }
+            (Some(c), _, _) => format!("exit code {c}"),
+            (None, Some(s), _) => format!("killed by {}", signal_name(s)),
+            _ => status.to_string(),
+        };
+        let (st, kind) = if interrupted {
+            (crate::ops::runs::RunStatus::Interrupted, true)
+        } else {
+            (crate::ops::runs::RunStatus::Failed, false)
+        };
+        let run = short(&keep(st, reason.clone(), (status.code(), sig))?);
+        return Err(if kind {
+            RunError::Interrupted {
+                status: reason,
+                run,
+            }
+        } else {
+            RunError::CommandFailed {
+                status: reason,
+                run,
+            }
         }
         .into());
+    }
+    let committed = commit_run(
+        repo,
+        &req,
+        &root,
+        &cwd,
+        cwd_rel.clone(),
+        (
+            seconds,
+            resources.clone(),
+            python.clone(),
+            log_ref.clone(),
+            log_bytes,
+        ),
+        include_untracked,
+        progress,
+    );
+    match committed {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            let why = e.to_string();
+            let run = short(&keep(
+                crate::ops::runs::RunStatus::Uncommitted,
+                why.clone(),
+                (Some(0), None),
+            )?);
+            Err(RunError::NotCommitted { why, run }.into())
+        }
+    }
+}
+
+/// Commit what a successful job produced, with its recipe.
+#[allow(clippy::too_many_arguments)]
+fn commit_run(
+    repo: &Repo,
+    req: &RunRequest,
+    root: &Path,
+    cwd: &Path,
+    cwd_rel: String,
+    (seconds, resources, python, log_ref, log_bytes): (
+        f64,
+        crate::recipe::RunResources,
+        Option<crate::recipe::PythonEnv>,
+        crate::recipe::RunLog,
+        u64,
+    ),
+    include_untracked: Vec<String>,
+    progress: &dyn Progress,
+) -> Result<RunOutcome> {
+    let mut outputs = Vec::new();
+    for p in &req.outputs {
+        outputs.extend(expand_output(cwd, p)?);
     }
     let abs = |p: &Path| cwd.join(p);
     let mut params = serde_json::json!({});
@@ -383,7 +664,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         Some(p) => {
             params = crate::datafile::read_structured("params file", &abs(p))?;
             datasets.push((PARAMS_DATASET.to_string(), abs(p)));
-            Some(rel_to(&root, &abs(p))?)
+            Some(rel_to(root, &abs(p))?)
         }
         None => None,
     };
@@ -422,35 +703,23 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             Err(e) => warnings.push(format!("{e}: committed without these curves")),
         }
     }
-    let (log_bytes, log_truncated) = (log.total, log.total > (LOG_HEAD + LOG_TAIL) as u64);
-    let (log_data, _) = log.finish();
-    let log_ref = {
-        let _store = repo.lock_store_shared()?;
-        let put = repo.objects().put(crate::object::Kind::Blob, &log_data)?;
-        crate::recipe::RunLog {
-            blob: put.id,
-            bytes: log_bytes,
-            truncated: log_truncated,
-        }
-    };
     let curves_ref = store_curves(repo, &curves)?;
     let recipe = RunRecipe {
         command: req.command.clone(),
         cwd: cwd_rel,
-        outputs: req
-            .outputs
+        outputs: outputs
             .iter()
-            .map(|p| rel_to(&root, &abs(p)))
+            .map(|p| rel_to(root, &abs(p)))
             .collect::<Result<_>>()?,
         metrics_file: req
             .metrics_file
             .as_ref()
-            .map(|p| rel_to(&root, &abs(p)))
+            .map(|p| rel_to(root, &abs(p)))
             .transpose()?,
         params_file,
         datasets: datasets
             .iter()
-            .map(|(n, p)| Ok((n.clone(), rel_to(&root, &abs(p))?)))
+            .map(|(n, p)| Ok((n.clone(), rel_to(root, &abs(p))?)))
             .collect::<Result<_>>()?,
         seconds,
         system: crate::sysinfo::system_info(resources.peak_threads.unwrap_or(1)),
@@ -463,22 +732,22 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     let outcome = commit(
         repo,
         CommitRequest {
-            message: req.message,
-            created_at: req.created_at,
+            message: req.message.clone(),
+            created_at: req.created_at.clone(),
             params,
             metrics: run_metrics.metrics.clone(),
             labels: req.labels.clone(),
             include_untracked,
             datasets: datasets.into_iter().map(|(n, p)| (n, abs(&p))).collect(),
             store_datasets: true,
-            environment: req.environment,
-            aliases: req.aliases,
+            environment: req.environment.clone(),
+            aliases: req.aliases.clone(),
             recipe: Some(Recipe::Run(Box::new(recipe))),
             ..CommitRequest::new(
-                req.model,
+                req.model.clone(),
                 &req.author,
-                cwd.clone(),
-                req.outputs.iter().map(|p| abs(p)).collect(),
+                cwd.to_path_buf(),
+                outputs.iter().map(|p| abs(p)).collect(),
             )
         },
         progress,
@@ -526,6 +795,79 @@ pub struct InProcessRun {
     /// Values that are not finite numbers (kept as recorded information, as `mreg run`
     /// keeps them from a metrics file).
     pub recorded: BTreeMap<String, serde_json::Value>,
+}
+
+/// A run made in-process (`repo.run()`) whose block raised or was interrupted.
+pub struct FailedInProcess {
+    pub model: ModelName,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub interrupted: bool,
+    /// Why, for people (the exception).
+    pub reason: String,
+    pub params: serde_json::Value,
+    pub labels: Vec<String>,
+    pub message: String,
+    pub resources: crate::recipe::RunResources,
+    pub author: String,
+}
+
+/// Record an in-process run that made no version: a run record, as `mreg run` keeps for
+/// a failed job. Returns the record's id.
+pub fn record_failed_in_process(
+    repo: &Repo,
+    run: FailedInProcess,
+    info: MoveInfo,
+) -> Result<crate::ObjectId> {
+    use crate::ops::runs::{RunRecord, RunStatus, RUN};
+    crate::ops::commit::check_names(repo, &run.model, &run.labels, std::iter::empty())?;
+    let root = run_root(repo);
+    let cwd = std::fs::canonicalize(&run.cwd).map_err(|e| Error::io("resolving", &run.cwd, e))?;
+    let status = if run.interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Failed
+    };
+    let record = RunRecord {
+        kind: RUN.into(),
+        model: run.model,
+        status,
+        exit_code: None,
+        signal: None,
+        reason: run.reason.clone(),
+        author: run.author,
+        started_at: crate::Timestamp::from_system_time(
+            std::time::SystemTime::now()
+                .checked_sub(
+                    std::time::Duration::try_from_secs_f64(run.resources.wall_seconds)
+                        .unwrap_or_default(),
+                )
+                .unwrap_or_else(std::time::SystemTime::now),
+        ),
+        message: run.message,
+        params: run.params,
+        labels: run.labels,
+        recipe: RunRecipe {
+            command: run.command,
+            cwd: rel_to(&root, &cwd)?,
+            outputs: Vec::new(),
+            metrics_file: None,
+            params_file: None,
+            datasets: Default::default(),
+            seconds: run.resources.wall_seconds,
+            system: crate::sysinfo::system_info(1),
+            log: None,
+            curves: None,
+            resources: Some(run.resources),
+            recorded: Default::default(),
+            python: None,
+        },
+    };
+    let info = MoveInfo {
+        message: format!("run {}: {}", status.as_str(), run.reason),
+        ..info
+    };
+    crate::ops::runs::record_failed(repo, &record, info)
 }
 
 /// Commit a run made in-process, with the same recipe as `mreg run`: command, working

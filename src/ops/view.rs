@@ -54,6 +54,7 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
         .filter_map(|(_, n)| EvaluationNote::from_note(n))
         .collect();
     let mut v = commit_json(id, &c, pruned);
+    v["version"] = json!(crate::versions::number_of(repo, &c.model, id)?);
     v["refs"] = json!(refs);
     v["archived"] = json!(archived);
     v["notes"] = json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
@@ -104,6 +105,8 @@ pub struct LogItem {
     pub archived: bool,
     pub pruned: bool,
     pub evaluations: Vec<EvaluationNote>,
+    /// The version number (None: pending, not published yet).
+    pub version: Option<u64>,
 }
 
 impl LogItem {
@@ -111,24 +114,33 @@ impl LogItem {
     pub fn to_json(&self) -> Value {
         let mut v = commit_json(&self.id, &self.commit, self.pruned);
         v["refs"] = json!(self.refs);
+        v["version"] = json!(self.version);
         v["archived"] = json!(self.archived);
         v["evaluations"] = json!(self.evaluations);
         v
     }
 }
 
-/// The commits of a model (`start` names one), of the chain from a revision (`start` is a
+/// The versions of a model (`start` names one), of the chain from a revision (`start` is a
 /// revision), or of every model (`start` is None), newest first, at most `max`.
 ///
-/// Like git, log follows the parent chain, so a commit made on a machine with a skewed
-/// clock never reorders a model's history; several models are interleaved by time, each in
-/// its own chain order.
+/// A model's versions are listed in publication order (`versions`: the order of their
+/// numbers, the same on every store; pending ones first), never by clock, so a commit made
+/// on a machine with a skewed clock never reorders a model's history. A revision's chain
+/// follows parents (what each version was trained from), like git. Several models are
+/// interleaved by time, each in its own order.
 pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<LogItem>> {
-    let mut chains: Vec<Vec<(CommitId, Commit)>> = Vec::new();
+    let mut chains: Vec<Vec<CommitId>> = Vec::new();
+    let mut numbers: HashMap<CommitId, u64> = HashMap::new();
+    let mut of_model = |m: &ModelName| -> Result<Vec<CommitId>> {
+        let vs = crate::versions::of_model(repo, m)?;
+        numbers.extend(vs.iter().filter_map(|(id, n)| n.map(|n| (*id, n))));
+        Ok(vs.into_iter().rev().map(|(id, _)| id).collect())
+    };
     let models = match start {
         Some(arg) => match ModelName::new(arg).ok().filter(|m| repo.model_exists(m)) {
             Some(m) => {
-                chains.push(repo.model_chain(&m)?);
+                chains.push(of_model(&m)?);
                 vec![m]
             }
             None => {
@@ -144,14 +156,15 @@ pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<L
                     .first()
                     .map(|(_, c)| c.model.clone())
                     .ok_or_else(|| Error::UnknownRevision(arg.to_string()))?;
-                chains.push(chain);
+                of_model(&m)?;
+                chains.push(chain.into_iter().map(|(id, _)| id).collect());
                 vec![m]
             }
         },
         None => {
             let ms = repo.models()?;
             for m in &ms {
-                chains.push(repo.model_chain(m)?);
+                chains.push(of_model(m)?);
             }
             ms
         }
@@ -172,31 +185,32 @@ pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<L
             evals.entry(CommitId(*commit)).or_default().extend(es);
         }
     }
-    // Merge the chains newest first by time, never reordering within a chain (as git's
-    // date order does): at each step, the chain whose next commit is newest goes.
-    let mut next: Vec<_> = chains
+    // Read commits lazily, only as far as `max` needs.
+    let mut read: Vec<Vec<(CommitId, Commit)>> = Vec::new();
+    for chain in chains {
+        let take = max.map_or(chain.len(), |n| n.min(chain.len()));
+        read.push(
+            chain
+                .into_iter()
+                .take(take)
+                .map(|id| repo.read_commit(&id).map(|c| (id, c)))
+                .collect::<Result<_>>()?,
+        );
+    }
+    let merged = crate::ops::query::interleave_newest_first(read, |(_, c)| c.created_at.clone());
+    Ok(merged
         .into_iter()
-        .map(|c| c.into_iter().peekable())
-        .collect();
-    let mut out = Vec::new();
-    while max.is_none_or(|n| out.len() < n) {
-        let pick = next
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, it)| it.peek().map(|(id, c)| (i, c.created_at.clone(), *id)))
-            .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
-        let Some((i, _, _)) = pick else { break };
-        let (id, commit) = next[i].next().expect("peeked");
-        out.push(LogItem {
+        .take(max.unwrap_or(usize::MAX))
+        .map(|(id, commit)| LogItem {
             refs: decor.get(&id).cloned().unwrap_or_default(),
             archived: archived.contains(&id),
             pruned: repo.is_pruned(&id),
             evaluations: evals.remove(&id).unwrap_or_default(),
+            version: numbers.get(&id).copied(),
             id,
             commit,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// Two versions compared, as `mreg diff` shows them.

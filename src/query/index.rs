@@ -23,13 +23,33 @@ use crate::query::{flatten, Row};
 use crate::refs;
 use crate::repo::Repo;
 
-const INDEX_VERSION: u32 = 1;
+const INDEX_VERSION: u32 = 2;
+
+/// What a model's rows depend on: its history log (size, hash of its last line) and its
+/// version numbering (the upstream remote and the length of its verified lines).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    log_size: u64,
+    log_tail: Option<ObjectId>,
+    upstream: Option<String>,
+    upstream_len: u64,
+}
+
+fn signature(repo: &Repo, model: &ModelName) -> Result<Signature> {
+    let (log_size, log_tail) = repo.model_log(model).signature()?;
+    let (upstream, upstream_len) = crate::versions::signature(repo, model)?;
+    Ok(Signature {
+        log_size,
+        log_tail,
+        upstream,
+        upstream_len,
+    })
+}
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
-    log_size: u64,
-    log_tail: Option<ObjectId>,
+    signature: Signature,
     rows: Vec<Row>,
     /// Labels recorded in the commits themselves (rows hold the effective labels).
     #[serde(default)]
@@ -40,7 +60,7 @@ struct CacheFile {
 pub fn model_rows(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
     // Owned rows: taken from the in-memory cache when it is current, else read (or built)
     // without filling the cache, so a one-shot CLI command pays for no copy.
-    let sig = repo.model_log(model).signature()?;
+    let sig = signature(repo, model)?;
     if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
         if s == sig {
             return Ok(rows.as_ref().clone());
@@ -53,24 +73,20 @@ pub fn model_rows(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
 /// signature holds, so a long-lived client (the dashboard, the Python package) neither
 /// rebuilds nor re-reads the index for an unchanged model.
 pub fn model_rows_shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<Vec<Row>>> {
-    let sig = repo.model_log(model).signature()?;
+    let sig = signature(repo, model)?;
     if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
         if s == sig {
             return Ok(rows);
         }
     }
-    let rows = std::sync::Arc::new(read_or_build(repo, model, sig)?);
+    let rows = std::sync::Arc::new(read_or_build(repo, model, sig.clone())?);
     if let Ok(mut c) = repo.rows.lock() {
         c.insert(model.clone(), (sig, rows.clone()));
     }
     Ok(rows)
 }
 
-fn read_or_build(
-    repo: &Repo,
-    model: &ModelName,
-    (size, tail): (u64, Option<ObjectId>),
-) -> Result<Vec<Row>> {
+fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Vec<Row>> {
     let dir = repo.store_dir().join("cache").join("index");
     let path = dir.join(format!("{model}.json"));
     let old = fs::read(&path)
@@ -78,7 +94,7 @@ fn read_or_build(
         .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
         .filter(|c| c.version == INDEX_VERSION);
     if let Some(c) = &old {
-        if c.log_size == size && c.log_tail == tail {
+        if c.signature == sig {
             return Ok(old.expect("just matched").rows);
         }
     }
@@ -87,8 +103,7 @@ fn read_or_build(
     let (rows, own_labels) = build(repo, model, old)?;
     let cache = CacheFile {
         version: INDEX_VERSION,
-        log_size: size,
-        log_tail: tail,
+        signature: sig,
         rows,
         own_labels,
     };
@@ -100,19 +115,6 @@ fn read_or_build(
         }
     }
     Ok(cache.rows)
-}
-
-/// The rows of every model (or one), newest first within each model.
-pub fn rows(repo: &Repo, only: Option<&ModelName>) -> Result<Vec<Row>> {
-    let models = match only {
-        Some(m) => vec![m.clone()],
-        None => repo.models()?,
-    };
-    let mut out = Vec::new();
-    for m in models {
-        out.extend(model_rows(repo, &m)?);
-    }
-    Ok(out)
 }
 
 type Built = (Vec<Row>, BTreeMap<crate::id::CommitId, Vec<String>>);
@@ -134,17 +136,14 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     }
     let (entries, _) = repo.model_log(model).entries()?;
     let state = entries.last().map(|e| e.state.clone()).unwrap_or_default();
-    // Every commit of the model is the new head of one "commit" entry.
-    let ids: Vec<crate::id::CommitId> = entries
-        .iter()
-        .flat_map(|e| {
-            e.changes
-                .iter()
-                .filter(|c| c.name == crate::history::RefName::Head)
-                .filter_map(|c| c.new)
-        })
-        .rev()
-        .collect();
+    // Every version of the model, newest first in publication order (`versions`).
+    let numbering = crate::versions::numbering(repo, model, &entries)?;
+    let ordered: Vec<(crate::id::CommitId, Option<u64>)> =
+        crate::versions::ordered(&numbering, &entries)
+            .into_iter()
+            .rev()
+            .collect();
+    let ids: Vec<crate::id::CommitId> = ordered.iter().map(|(id, _)| *id).collect();
     let fresh: Vec<(crate::id::CommitId, CommitPart)> = ids
         .par_iter()
         .filter(|id| !previous.contains_key(id))
@@ -163,10 +162,11 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     }
     let mut rows = Vec::with_capacity(ids.len());
     let mut own_labels = BTreeMap::new();
-    for id in ids {
+    for (id, number) in ordered {
         let Some(CommitPart { mut row, labels }) = previous.remove(&id) else {
             continue;
         };
+        row.version = number;
         let mut evals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
         for n in note_ids.get(&id).into_iter().flatten() {
             let Some(e) = crate::ops::eval::EvaluationNote::from_note(&notes::read(repo, n)?)
@@ -203,6 +203,7 @@ fn commit_part(id: crate::id::CommitId, c: &crate::Commit) -> CommitPart {
         row: Row {
             id,
             model: c.model.clone(),
+            version: None,
             created_at: c.created_at.clone(),
             author: c.author.clone(),
             message: c.message.lines().next().unwrap_or("").to_string(),

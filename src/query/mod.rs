@@ -32,6 +32,9 @@ use crate::names::ModelName;
 pub struct Row {
     pub id: crate::id::CommitId,
     pub model: ModelName,
+    /// The version number (`fraud#12`); None while the version is not published.
+    #[serde(default)]
+    pub version: Option<u64>,
     pub created_at: crate::Timestamp,
     pub author: String,
     pub message: String,
@@ -109,12 +112,20 @@ impl Value {
 pub enum Key {
     Param(String),
     Metric(String),
-    Eval { dataset: String, metric: String },
+    Eval {
+        dataset: String,
+        metric: String,
+    },
     Model,
     Id,
     Author,
     CreatedAt,
     Message,
+    /// The version number (none while pending).
+    Version,
+    Archived,
+    /// `labels == X`: the version has label X (`!=`: it has not).
+    Labels,
 }
 
 impl Key {
@@ -136,9 +147,21 @@ impl Key {
             ("author", "") => Key::Author,
             ("created_at", "") => Key::CreatedAt,
             ("message", "") => Key::Message,
+            ("version", "") => Key::Version,
+            ("archived", "") => Key::Archived,
+            ("labels", "") => Key::Labels,
+            // A bare name is a metric (`acc > 0.9`), as `best` and the policy read it.
+            (name, "")
+                if !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                Key::Metric(name.to_string())
+            }
             _ => {
                 return Err(format!(
-                    "unknown key {s:?}: use params.NAME, metrics.NAME, eval.DATASET.METRIC, model, id, author, created_at or message"
+                    "unknown key {s:?}: use params.NAME, metrics.NAME (or NAME), eval.DATASET.METRIC, model, id, version, author, created_at, message, labels or archived"
                 ))
             }
         };
@@ -168,6 +191,9 @@ impl Key {
             Key::Author => "author".into(),
             Key::CreatedAt => "created_at".into(),
             Key::Message => "message".into(),
+            Key::Version => "version".into(),
+            Key::Archived => "archived".into(),
+            Key::Labels => "labels".into(),
         }
     }
 
@@ -193,6 +219,9 @@ impl Key {
             Key::Author => Some(Value::Text(r.author.clone())),
             Key::CreatedAt => Some(Value::Text(r.created_at.to_string())),
             Key::Message => Some(Value::Text(r.message.clone())),
+            Key::Version => r.version.map(|n| Value::Num(n as f64)),
+            Key::Archived => Some(Value::Bool(r.archived)),
+            Key::Labels => Some(Value::List(canonical_json(&serde_json::json!(r.labels)))),
         }
     }
 }
@@ -217,9 +246,29 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The expression reads `key` somewhere.
+    pub fn mentions(&self, key: &Key) -> bool {
+        match self {
+            Expr::Cmp(k, _, _) => k == key,
+            Expr::And(a, b) | Expr::Or(a, b) => a.mentions(key) || b.mentions(key),
+            Expr::Not(e) => e.mentions(key),
+        }
+    }
+
     /// Three-valued evaluation: None is "unknown" (a missing key or mismatched types).
     pub fn eval(&self, r: &Row) -> Option<bool> {
         match self {
+            Expr::Cmp(Key::Labels, op, v) => {
+                let want = match v {
+                    Value::Text(t) => t.clone(),
+                    other => other.display(),
+                };
+                match op {
+                    Op::Eq => Some(r.labels.contains(&want)),
+                    Op::Ne => Some(!r.labels.contains(&want)),
+                    _ => None,
+                }
+            }
             Expr::Cmp(k, op, v) => {
                 let have = k.get(r)?;
                 if matches!(have, Value::List(_)) && !matches!(op, Op::Eq | Op::Ne) {
@@ -624,10 +673,11 @@ mod tests {
         Row {
             id: crate::id::CommitId(crate::ObjectId::hash(b"x")),
             model: ModelName::new("m").unwrap(),
+            version: Some(7),
             created_at: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             author: "a".into(),
             message: String::new(),
-            labels: vec![],
+            labels: vec!["gpu".into(), "sweep-3".into()],
             aliases: vec![],
             archived: false,
             params,
@@ -642,6 +692,39 @@ mod tests {
             .collect(),
             datasets: vec![],
         }
+    }
+
+    /// Issue 24 and 31: bare names are metrics; `version`, `labels` and `archived` are keys.
+    #[test]
+    fn bare_names_version_labels_and_archived() {
+        let r = row(Some(0.95), 0.001);
+        for yes in [
+            "acc > 0.9",
+            "version == 7",
+            "version > 6 and labels == gpu",
+            "labels == 'sweep-3'",
+            "labels != cpu",
+            "archived == false",
+            "not archived == true",
+        ] {
+            assert!(parse(yes).unwrap().matches(&r), "{yes}");
+        }
+        for no in [
+            "acc < 0.9",
+            "labels == cpu",
+            "labels != gpu",
+            "version < 7",
+            "labels > a",
+        ] {
+            assert!(!parse(no).unwrap().matches(&r), "{no}");
+        }
+        let mut pending = r.clone();
+        pending.version = None;
+        assert!(!parse("version > 0").unwrap().matches(&pending));
+        assert!(
+            parse("a.b > 1").is_err(),
+            "a dotted name must start params., metrics. or eval."
+        );
     }
 
     #[test]
@@ -717,6 +800,11 @@ mod tests {
         v.sort_by(|x, y| k.cmp(x, y));
         assert_eq!(v[0].metrics["acc"], 0.95);
         assert!(v[2].metrics.is_empty());
-        assert!(SortKey::parse("bogus").is_err());
+        assert!(SortKey::parse("bogus.key").is_err());
+        // A bare name is a metric, as in `best` and the policy.
+        assert_eq!(
+            SortKey::parse("-acc").unwrap().key,
+            Key::Metric("acc".into())
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod notes;
 pub mod policy;
 pub mod revision;
 pub mod rules;
+pub mod versions;
 
 use std::collections::BTreeSet;
 

@@ -117,71 +117,120 @@ pub fn apply(
         return Ok(Vec::new());
     };
     let key = key(&policy)?;
-    let goal = policy.goal;
     // Every version, newest first, with the fresh row in place of (or ahead of) its old one.
     let mut rows: Vec<Row> = crate::index::model_rows(repo, model)?;
     rows.retain(|r| r.id != fresh.id);
     rows.insert(0, fresh.clone());
-    let pruned = crate::gc_marks::pruned_set(repo);
-    let eligible = |r: &&Row| !r.archived && !pruned.contains(&*r.id);
+    let mut moves = Vec::new();
+    moves.extend(candidate(t, &key, policy.goal, &rows, fresh));
+    moves.extend(best(repo, t, &key, policy.goal, &rows));
+    Ok(moves)
+}
+
+/// Re-apply `model`'s policy after a pull: `versions` (oldest first) are this store's
+/// versions whose own policy moves the remote refused (a sibling moved `candidate` or
+/// `best` first); each is weighed for `candidate` as when it was committed, in publication
+/// order, and `best` is recomputed over every version. The ranking is a function of the
+/// versions alone (ties go to the highest version number), so every store that has
+/// pulled computes the same `best`, and the one whose move publishes first settles it.
+pub fn reapply(
+    repo: &Repo,
+    model: &ModelName,
+    t: &mut crate::history::Transaction,
+    versions: &[crate::id::CommitId],
+) -> Result<Vec<PolicyMove>> {
+    let Some(policy) = repo.policy(model) else {
+        return Ok(Vec::new());
+    };
+    let key = key(&policy)?;
+    let rows: Vec<Row> = crate::index::model_rows(repo, model)?;
+    let mut moves = Vec::new();
+    for v in versions {
+        if let Some(fresh) = rows.iter().find(|r| r.id == *v) {
+            moves.extend(candidate(t, &key, policy.goal, &rows, fresh));
+        }
+    }
+    moves.extend(best(repo, t, &key, policy.goal, &rows));
+    Ok(moves)
+}
+
+/// `candidate` on `fresh` when it beats production.
+fn candidate(
+    t: &mut crate::history::Transaction,
+    key: &Key,
+    goal: Goal,
+    rows: &[Row],
+    fresh: &Row,
+) -> Option<PolicyMove> {
     let value = |id: &ObjectId| {
         rows.iter()
             .find(|r| &r.id == id)
             .and_then(|r| key.number(r))
     };
-    let mut moves = Vec::new();
     let kt = key.text();
-    if let Some(v) = key.number(fresh) {
-        let prod = t.state().aliases.get(crate::refs::PRODUCTION).copied();
-        let beats = match prod {
-            None => true,
-            Some(p) if p == fresh.id => false,
-            Some(p) => value(&p).is_none_or(|pv| better(goal, v, pv)),
-        };
-        if beats
-            && !fresh.archived
-            && t.state().aliases.get(crate::refs::CANDIDATE) != Some(&fresh.id)
-        {
-            let from = t.set_alias(&AliasName::conventional(crate::refs::CANDIDATE), fresh.id);
-            moves.push(PolicyMove {
-                alias: crate::refs::CANDIDATE.into(),
-                from,
-                to: fresh.id,
-                why: match prod.and_then(|p| value(&p)) {
-                    Some(pv) => format!("{kt} {v} beats production's {pv}"),
-                    None => format!("{kt} {v}; production has no value"),
-                },
-            });
-        }
+    let v = key.number(fresh)?;
+    let prod = t.state().aliases.get(crate::refs::PRODUCTION).copied();
+    let beats = match prod {
+        None => true,
+        Some(p) if p == fresh.id => false,
+        Some(p) => value(&p).is_none_or(|pv| better(goal, v, pv)),
+    };
+    if !beats || fresh.archived || t.state().aliases.get(crate::refs::CANDIDATE) == Some(&fresh.id)
+    {
+        return None;
     }
-    // The true best: ties go to the newest (rows are newest first).
-    let mut best: Option<(f64, crate::id::CommitId)> = None;
-    for r in rows.iter().filter(eligible) {
+    let from = t.set_alias(&AliasName::conventional(crate::refs::CANDIDATE), fresh.id);
+    Some(PolicyMove {
+        alias: crate::refs::CANDIDATE.into(),
+        from,
+        to: fresh.id,
+        why: match prod.and_then(|p| value(&p)) {
+            Some(pv) => format!("{kt} {v} beats production's {pv}"),
+            None => format!("{kt} {v}; production has no value"),
+        },
+    })
+}
+
+/// `best` on the true best version that is neither archived nor pruned (`rows` newest
+/// first: ties go to the newest).
+fn best(
+    repo: &Repo,
+    t: &mut crate::history::Transaction,
+    key: &Key,
+    goal: Goal,
+    rows: &[Row],
+) -> Option<PolicyMove> {
+    let pruned = crate::gc_marks::pruned_set(repo);
+    let mut top: Option<(f64, crate::id::CommitId)> = None;
+    for r in rows
+        .iter()
+        .filter(|r| !r.archived && !pruned.contains(&*r.id))
+    {
         if let Some(v) = key.number(r) {
-            if best.is_none_or(|(b, _)| better(goal, v, b)) {
-                best = Some((v, r.id));
+            if top.is_none_or(|(b, _)| better(goal, v, b)) {
+                top = Some((v, r.id));
             }
         }
     }
-    if let Some((v, id)) = best {
-        if t.state().aliases.get(crate::refs::BEST) != Some(&id) {
-            let from = t.set_alias(&AliasName::conventional(crate::refs::BEST), id);
-            moves.push(PolicyMove {
-                alias: crate::refs::BEST.into(),
-                from,
-                to: id,
-                why: format!(
-                    "{} {kt}: {v}",
-                    if goal == Goal::Max {
-                        "highest"
-                    } else {
-                        "lowest"
-                    }
-                ),
-            });
-        }
+    let (v, id) = top?;
+    if t.state().aliases.get(crate::refs::BEST) == Some(&id) {
+        return None;
     }
-    Ok(moves)
+    let from = t.set_alias(&AliasName::conventional(crate::refs::BEST), id);
+    Some(PolicyMove {
+        alias: crate::refs::BEST.into(),
+        from,
+        to: id,
+        why: format!(
+            "{} {}: {v}",
+            if goal == Goal::Max {
+                "highest"
+            } else {
+                "lowest"
+            },
+            key.text()
+        ),
+    })
 }
 
 /// The fresh row of a version after an evaluation is merged in.

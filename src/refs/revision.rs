@@ -5,6 +5,7 @@
 //! MODEL                 the model's head
 //! MODEL@ALIAS           an alias of the model
 //! MODEL@ALIAS@{N}       what the alias pointed at N moves ago (from the history log)
+//! MODEL#N               version number N of the model (`versions`: the same on every store)
 //! TAG                   a tag
 //! REV~N                 N commits back along the first parent (REV~ = REV~1)
 //! ```
@@ -27,6 +28,8 @@ pub enum Base {
         alias: String,
         moves_ago: usize,
     },
+    /// `MODEL#N`: a version by its number.
+    Number { model: String, number: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +57,16 @@ pub fn parse(s: &str) -> Result<Rev> {
         return Err(bad());
     }
     let parsed = match base.split_once('@') {
-        None => Base::Name(base.to_string()),
+        None => match base.split_once('#') {
+            Some((model, n)) => {
+                validate_name("model name", model)?;
+                Base::Number {
+                    model: model.to_string(),
+                    number: crate::versions::parse_number(n).ok_or_else(bad)?,
+                }
+            }
+            None => Base::Name(base.to_string()),
+        },
         Some((model, rest)) => {
             let (alias, moves_ago) = match rest.split_once("@{") {
                 None => (rest, 0),
@@ -91,6 +103,9 @@ impl Repo {
                 moves_ago,
             } => self.resolve_alias(s, &ModelName::new(model)?, alias, *moves_ago)?,
             Base::Name(name) => self.resolve_name(s, name)?,
+            Base::Number { model, number } => {
+                self.resolve_number(&ModelName::new(model)?, *number)?
+            }
         };
         for i in 0..rev.back {
             let c = self.read_commit(&id)?;
@@ -106,10 +121,11 @@ impl Repo {
     fn resolve_name(&self, s: &str, name: &str) -> Result<CommitId> {
         if let Ok(m) = ModelName::new(name) {
             if self.model_exists(&m) {
-                return self
-                    .model_state(&m)?
-                    .head
-                    .ok_or_else(|| Error::UnknownRevision(s.to_string()));
+                return self.model_state(&m)?.head.ok_or_else(|| {
+                    Error::UnknownRevision(format!(
+                        "{s} (model {m} has no version yet; `mreg runs {m}` lists its runs)"
+                    ))
+                });
             }
             if let Some(id) = self.find_tag(name)? {
                 return Ok(id);
@@ -142,6 +158,28 @@ impl Repo {
             }
         }
         Ok(None)
+    }
+
+    fn resolve_number(&self, model: &ModelName, number: u64) -> Result<CommitId> {
+        if !self.model_exists(model) {
+            return Err(Error::UnknownModel(model.to_string()));
+        }
+        let entries = self.history_entries(model)?;
+        let numbering = crate::versions::numbering(self, model, &entries)?;
+        let known = crate::versions::ordered(&numbering, &entries);
+        if let Some((id, _)) = known.iter().find(|(_, n)| *n == Some(number)) {
+            return Ok(*id);
+        }
+        let latest = known.iter().filter_map(|(_, n)| *n).max();
+        Err(Error::UnknownVersionNumber {
+            model: model.to_string(),
+            number,
+            latest,
+            upstream: match numbering.authority {
+                crate::versions::Authority::Remote(r) => Some(r),
+                crate::versions::Authority::Local => None,
+            },
+        })
     }
 
     fn resolve_alias(
@@ -210,7 +248,20 @@ mod tests {
                 back: 1
             }
         );
-        for bad in ["", "~1", "m~x", "m@", "@a", "m@a@{x}", "m@a@{1", "a/b@c"] {
+        assert_eq!(
+            parse("m#12~1").unwrap(),
+            Rev {
+                base: Base::Number {
+                    model: "m".into(),
+                    number: 12
+                },
+                back: 1
+            }
+        );
+        for bad in [
+            "", "~1", "m~x", "m@", "@a", "m@a@{x}", "m@a@{1", "a/b@c", "m#", "m#0", "m#x", "#3",
+            "m#-1",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

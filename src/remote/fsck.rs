@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::log::{self, RemoteLine, TrackFile};
 use super::pack;
+use super::push::{check_line, line_refs, pending, OurMoves};
 use super::sync::{
-    check_line, hex_id, line_refs, object_key, object_key_id, pending, Check, OurMoves, PackCheck,
-    Session, Verified, MAX_OBJECT_READ, PRUNED,
+    hex_id, object_key, object_key_id, PackCheck, Session, Verified, MAX_OBJECT_READ, PRUNED,
 };
 use super::{jobs, parallel};
 use crate::commit::Commit;
@@ -90,8 +90,8 @@ fn against_this_store(
     if mine.track.applied == k && fresh.track.seq == k {
         let mut want = fresh.track.state.clone();
         for e in pending(repo, remote, m, &mine.track)?.0 {
-            if let Check::Publish(ch) = check_line(&want, &e) {
-                log::apply(&mut want, &ch).expect("checked");
+            if let Some(ch) = check_line(&want, &e, mine.track.partial.contains(&e.seq)).changes() {
+                log::apply(&mut want, ch).expect("checked");
             }
         }
         let here = repo.model_state(m)?.refs();
@@ -342,8 +342,14 @@ pub fn fsck_remote(
         for l in &lines {
             let item = format!("model {m} line {}", l.seq);
             let (cs, ns) = line_refs(&l.changes, &l.extra);
+            let blobs = crate::ops::runs::blobs_of(&l.extra);
             for n in ns {
-                need(&mut rep, &n, Kind::Note, &item);
+                let kind = if blobs.contains(&n) {
+                    Kind::Blob
+                } else {
+                    Kind::Note
+                };
+                need(&mut rep, &n, kind, &item);
             }
             let mut stack = cs;
             while let Some(id) = stack.pop() {

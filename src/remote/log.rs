@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::backend::{Backend, Created};
 use super::RemoteError;
 use crate::error::{Error, IoContext, Result};
-use crate::history::{Action, RefChange, RefState};
+use crate::history::{Action, RefChange, RefName, RefState};
 use crate::id::ObjectId;
 use crate::names::ModelName;
 
@@ -110,6 +110,18 @@ pub struct Track {
     /// Local lines that will not be published: their move conflicted with the remote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<u64>,
+    /// Local commit lines published as their version alone: the other moves they made
+    /// (aliases, the policy's `candidate` and `best`) conflicted with the remote and were
+    /// not published. Every version lands; a move decided on a stale view does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<u64>,
+    /// Of `partial`, the lines up to this one had the model's policy re-applied after a pull.
+    #[serde(default)]
+    pub policy_reapplied: u64,
+    /// Commit lines among the verified lines: the number of the last version published
+    /// (None in a tracking file written before version numbers: recounted on open).
+    #[serde(default)]
+    pub versions: Option<u64>,
 }
 
 /// The local cache of one model's remote history.
@@ -146,14 +158,31 @@ impl RemoteLine {
     }
 
     /// This line publishes local history line `e` (its changes are `e`'s, or a subset of
-    /// them in lines published by mreg before issue 32).
+    /// them: a commit published as its version alone, or a line published by mreg before
+    /// issue 32). A commit line's head moves from wherever the remote's head was (versions
+    /// are siblings, not a race), so only its new value must match.
     pub fn publishes(&self, e: &crate::history::LogEntry) -> bool {
+        let commit = e.action == Action::Commit;
         self.writer.seq == e.seq
             && self.time == e.time
             && self.author == e.author
             && self.action == e.action
             && self.message == e.message
-            && self.changes.iter().all(|c| e.changes.contains(c))
+            && self.changes.iter().all(|c| {
+                e.changes.contains(c)
+                    || (commit
+                        && c.name == RefName::Head
+                        && e.changes
+                            .iter()
+                            .any(|l| l.name == RefName::Head && l.new == c.new))
+            })
+    }
+
+    /// The version number a commit line publishes, as it says (`extra.version`).
+    pub fn version_number(&self) -> Option<u64> {
+        self.extra
+            .get(crate::versions::VERSION)
+            .and_then(|v| v.as_u64())
     }
 }
 
@@ -168,13 +197,27 @@ impl TrackFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Track::default(),
             Err(e) => return Err(Error::io("reading", path, e)),
         };
-        Ok(TrackFile {
+        let mut tf = TrackFile {
             dir,
             tmp,
             model: model.clone(),
             track,
             impostors: Vec::new(),
-        })
+        };
+        if tf.track.versions.is_none() {
+            let n = tf
+                .cached_lines_after(0)?
+                .iter()
+                .filter(|l| crate::versions::committed(&l.action, &l.changes).is_some())
+                .count();
+            tf.track.versions = Some(n as u64);
+        }
+        Ok(tf)
+    }
+
+    /// The number the next version published on this remote gets.
+    pub fn next_version(&self) -> u64 {
+        self.track.versions.unwrap_or(0) + 1
     }
 
     fn lines_path(&self) -> PathBuf {
@@ -325,7 +368,25 @@ impl TrackFile {
         }
         let mut state = self.track.state.clone();
         apply(&mut state, &line.changes).map_err(bad)?;
+        // A commit line publishes one version, numbered by its place among commit lines.
+        let mut versions = self.track.versions.unwrap_or(0);
+        if line.action == Action::Commit {
+            if crate::versions::committed(&line.action, &line.changes).is_none() {
+                return Err(bad("a commit line that names no version".into()));
+            }
+            versions += 1;
+            if let Some(n) = line.version_number() {
+                if n != versions {
+                    return Err(bad(format!(
+                        "it says it publishes version {n}, but it is version {versions} of the model"
+                    )));
+                }
+            }
+        } else if line.extra.contains_key(crate::versions::VERSION) {
+            return Err(bad("a version number on a line that is not a commit".into()));
+        }
         self.track.state = state;
+        self.track.versions = Some(versions);
         Ok(line)
     }
 

@@ -27,13 +27,19 @@ pub mod config;
 mod fsck;
 pub mod log;
 pub mod pack;
+mod pull;
+mod push;
 mod sync;
 
 pub use config::{Origin, RemoteSpec};
 pub use fsck::{fsck_remote, RemoteFsck};
+pub use pull::{
+    never_published, pull, DroppedMove, PullReport, Unpublished, POLICY_APPLY, RECONCILE,
+};
+pub use push::{push, ModelPush, PushReport, Refusal};
 pub use sync::{
-    clone, ensure_data, fetch, never_published, probe_conditional_writes, pull, push, ChunkFetcher,
-    CloneRequest, DataFetch, FetchReport, ModelPush, PullReport, PushReport, Refusal,
+    clone, ensure_data, fetch, probe_conditional_writes, ChunkFetcher, CloneRequest, DataFetch,
+    FetchReport,
 };
 
 /// What can go wrong talking to a remote.

@@ -101,6 +101,12 @@ pub fn walk(repo: &Repo) -> Result<Walk> {
                 for notes in crate::notes::model_notes(&entries).into_values() {
                     w.notes.extend(notes.into_iter().map(|n| n.id()));
                 }
+                // Runs that made no version: their records, logs and curves.
+                w.notes.extend(
+                    crate::ops::runs::objects_named(&entries)
+                        .into_iter()
+                        .map(|(id, _)| id),
+                );
                 w.histories.insert(m, entries);
             }
             Err(e) => w.problems.push(Problem {

@@ -179,7 +179,8 @@ fn cell(r: &Row, col: &str) -> String {
 pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
     let model = require_model(repo, name)?;
     let shared = crate::index::model_rows_shared(repo, &model)?;
-    let all: Vec<&Row> = shared.iter().rev().collect(); // oldest first: version numbers
+    let all: Vec<&Row> = shared.iter().rev().collect(); // oldest first, in publication order
+                                                        // Positions on the chart's x axis (publication order).
     let number: HashMap<CommitId, usize> =
         all.iter().enumerate().map(|(i, r)| (r.id, i + 1)).collect();
     let keys = metric_keys(&all);
@@ -305,7 +306,8 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
     let mut trows = Vec::new();
     for r in shown {
         let mut cells: Vec<String> = Vec::with_capacity(cols.len() + 2);
-        cells.push(format!("#{}", number.get(&r.id).copied().unwrap_or(0)));
+        // The version number, the same on every store (`pending`: not pushed yet).
+        cells.push(esc(&crate::versions::label(r.version)));
         for c in &cols {
             cells.push(cell(r, c));
         }
@@ -441,6 +443,41 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
             let _ = write!(s, r#"<a href="?{}">page {p}</a>"#, esc(&qs.join("&")));
         }
         let _ = write!(s, "<span>page {page_no} of {pages}</span></p>");
+    }
+    // Runs that made no version (failed, interrupted, uncommitted): kept, never promotable.
+    let failed: Vec<crate::ops::runs::RunView> = crate::ops::runs::list(repo, Some(&model))?
+        .into_iter()
+        .filter(|r| r.status != crate::ops::runs::RunStatus::Succeeded)
+        .collect();
+    if !failed.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Runs without a version</h2><p class=\"muted\">{} run(s) failed, were interrupted or could not be committed (<code>mreg runs {} --failed</code>; <code>mreg runs show RUN --log</code> prints a log)</p>",
+            failed.len(),
+            esc(model.as_str())
+        );
+        let rows: Vec<(Vec<String>, bool)> = failed
+            .iter()
+            .take(PAGE_ROWS)
+            .map(|r| {
+                (
+                    vec![
+                        format!("<code>{}</code>", esc(&r.id[..12.min(r.id.len())])),
+                        chip(r.status.as_str(), "archived"),
+                        esc(&r.reason),
+                        esc(r.started_at.as_ref()),
+                        format!("{:.1} s", r.seconds),
+                        format!("<code>{}</code>", esc(&r.command.join(" "))),
+                    ],
+                    false,
+                )
+            })
+            .collect();
+        s.push_str(&table(
+            &["run", "status", "why", "started", "time", "command"],
+            &rows,
+            "runs",
+        ));
     }
     Ok(page(&format!("Model {model}"), &s))
 }
@@ -620,8 +657,9 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
     let v = crate::ops::view::show(repo, &id)?;
     let c: crate::Commit = repo.read_commit(&id)?;
     let mut s = format!(
-        r#"<h1>{} <span class="mono">{}</span></h1><p>"#,
+        r#"<h1>{} {} <span class="mono">{}</span></h1><p>"#,
         esc(c.model.as_str()),
+        esc(&crate::versions::label(v["version"].as_u64())),
         esc(&short(&id))
     );
     if let Some(refs) = v["refs"].as_array() {

@@ -7,6 +7,8 @@
 //! assertion) and, as a backstop, when the test process dies (`PR_SET_PDEATHSIG`).
 #![allow(dead_code)]
 
+pub mod remote;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

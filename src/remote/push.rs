@@ -1,0 +1,609 @@
+//! push: publish local history lines to a remote, each a compare-and-swap against the
+//! remote's refs (a commit's version always lands), after the data and commits they name.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use super::log::{self, Appended, RemoteLine, Writer};
+use super::pack;
+use super::sync::{hex_id, object_key, probe_conditional_writes, Session, PRUNED};
+use super::{jobs, parallel, RemoteError};
+use crate::error::{Error, Result};
+use crate::gc_marks;
+use crate::history::{Action, LogEntry, RefChange, RefName, RefState, PULLED_FROM};
+use crate::id::{CommitId, ObjectId};
+use crate::names::ModelName;
+use crate::ops::Progress;
+use crate::reach;
+use crate::repo::Repo;
+
+/// A move refused because the remote moved the same ref since this store last saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    pub model: ModelName,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Where this store believed the ref was (and moved it from).
+    pub local_view: Option<CommitId>,
+    /// Where it is on the remote.
+    pub remote: Option<CommitId>,
+    /// The local history line not published (or, for a commit, published in part).
+    pub local_seq: u64,
+    /// A commit whose other moves were refused: its version was published alone, under
+    /// this number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_published: Option<u64>,
+}
+
+impl Refusal {
+    fn of(model: &ModelName, c: &Conflict, local_seq: u64, version: Option<u64>) -> Refusal {
+        Refusal {
+            model: model.clone(),
+            reference: c.name.describe(),
+            local_view: c.saw,
+            remote: c.now,
+            local_seq,
+            version_published: version,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(n) = self.version_published {
+            write!(
+                f,
+                "version #{n} of {} was published, but not its move of ",
+                self.model
+            )?;
+        }
+        write!(
+            f,
+            "{} of {} moved on the remote since your last fetch (your view: {}, remote: {}): run `mreg pull`",
+            self.reference,
+            self.model,
+            log::show(self.local_view),
+            log::show(self.remote)
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ModelPush {
+    pub model: Option<ModelName>,
+    /// History lines published by this push.
+    pub lines_pushed: usize,
+    /// Lines already on the remote (an earlier, interrupted push) or with nothing left to do.
+    pub lines_skipped: usize,
+    /// Numbers of the versions this push published.
+    pub versions: Vec<u64>,
+    pub refused: Option<Refusal>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PushReport {
+    pub remote: String,
+    pub url: String,
+    pub models: Vec<ModelPush>,
+    pub objects_uploaded: usize,
+    pub bytes_uploaded: u64,
+    /// Versions pruned here before they were ever pushed: their metadata and the prune
+    /// (who, when, why) were published, their data could not be.
+    pub pushed_without_data: Vec<String>,
+    /// Packs the small objects travelled in (see `remote::pack`).
+    pub packs_uploaded: usize,
+    /// Remote lines that carry this store's writer id but are not its moves (a restored
+    /// copy of this store, or a forged line): treated as another writer's.
+    pub impostor_lines: Vec<String>,
+}
+
+impl PushReport {
+    pub fn refused(&self) -> impl Iterator<Item = &Refusal> {
+        self.models.iter().filter_map(|m| m.refused.as_ref())
+    }
+}
+
+/// This store's local history of one model, to recognise its own moves on a remote: a
+/// line is ours only if it carries our writer id *and* publishes our local line of that
+/// number (issue 23: ids alone were trusted, so a restored copy of the store or a forged
+/// line could make real moves look published, or a peer's moves look like our own).
+pub(super) struct OurMoves {
+    entries: Vec<LogEntry>,
+}
+
+impl OurMoves {
+    pub(super) fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
+        Ok(OurMoves {
+            entries: repo.model_log(m).entries()?.0,
+        })
+    }
+
+    pub(super) fn is(&self, l: &RemoteLine) -> bool {
+        log::OwnMoves::is_our_move(self, l)
+    }
+
+    pub(super) fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
+        log::Identity { store, moves: self }
+    }
+}
+
+impl log::OwnMoves for OurMoves {
+    fn is_our_move(&self, l: &RemoteLine) -> bool {
+        // Local seqs are 1, 2, ... in order: line n is at index n - 1.
+        l.writer
+            .seq
+            .checked_sub(1)
+            .and_then(|i| self.entries.get(i as usize))
+            .is_some_and(|e| l.publishes(e))
+    }
+}
+
+/// A ref a move changed or relied on that has another value on the remote than the move
+/// saw.
+#[derive(Clone, Debug)]
+pub(super) struct Conflict {
+    pub name: RefName,
+    /// What the move saw.
+    pub saw: Option<CommitId>,
+    /// What the remote has.
+    pub now: Option<CommitId>,
+}
+
+/// How a pending local line stands against the remote's refs.
+pub(super) enum Check {
+    /// Publish with these changes.
+    Publish(Vec<RefChange>),
+    /// A commit whose other moves (an alias, the policy's `candidate` and `best`) conflict:
+    /// its version publishes alone with these changes (the head) — every version lands —
+    /// and the rest is refused. No conflict: refused at an earlier pull, already reported.
+    VersionOnly(Vec<RefChange>, Option<Conflict>),
+    Conflict(Conflict),
+}
+
+impl Check {
+    /// The changes to publish, if any.
+    pub(super) fn changes(&self) -> Option<&[RefChange]> {
+        match self {
+            Check::Publish(c) | Check::VersionOnly(c, _) => Some(c),
+            Check::Conflict(_) => None,
+        }
+    }
+}
+
+/// The refs a line's move relied on without changing them (`history::UNCHANGED`).
+fn unchanged(extra: &BTreeMap<String, serde_json::Value>) -> Vec<RefChange> {
+    extra
+        .get(crate::history::UNCHANGED)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Compare-and-swap of one move as a whole (issue 32): it applies only if every ref it
+/// changed *and* every ref it relied on has, on the remote, the value the move saw. A move
+/// whose end state the remote happens to have already is refused too: it was decided on
+/// another view, and publishing nothing would lose its author and reason silently.
+///
+/// A commit is the exception for its head (issue 24): its parent records what the version
+/// was trained from, not a lock, so a version committed beside another one (a sweep, two
+/// colleagues) publishes after it — the head, "the latest version", moves from wherever
+/// the remote's head is. `version_only` (a line whose other moves an earlier pull already
+/// refused) publishes the version alone.
+pub(super) fn check_line(state: &RefState, e: &LogEntry, version_only: bool) -> Check {
+    let commit = e.action == Action::Commit;
+    let mut changes = e.changes.clone();
+    if commit {
+        for c in changes.iter_mut().filter(|c| c.name == RefName::Head) {
+            c.old = state.head;
+        }
+    }
+    let alone = || -> Vec<RefChange> {
+        changes
+            .iter()
+            .filter(|c| c.name == RefName::Head)
+            .cloned()
+            .collect()
+    };
+    if commit && version_only {
+        return Check::VersionOnly(alone(), None);
+    }
+    for c in e.changes.iter().chain(unchanged(&e.extra).iter()) {
+        if commit && c.name == RefName::Head {
+            continue;
+        }
+        let cur = state.get(&c.name);
+        if cur != c.old {
+            let conflict = Conflict {
+                name: c.name.clone(),
+                saw: c.old,
+                now: cur,
+            };
+            return if commit {
+                Check::VersionOnly(alone(), Some(conflict))
+            } else {
+                Check::Conflict(conflict)
+            };
+        }
+    }
+    Check::Publish(changes)
+}
+
+/// Local lines of `model` that are not on the remote yet, in order.
+///
+/// Also returns the seq of the last line read: push marks lines up to it as pushed and no
+/// further, so a move appended while push uploads stays pending (issue 23, defect 2).
+pub(super) fn pending(
+    repo: &Repo,
+    remote: &str,
+    model: &ModelName,
+    t: &log::Track,
+) -> Result<(Vec<LogEntry>, u64)> {
+    let (entries, _) = repo.model_log(model).entries()?;
+    let read_upto = entries.last().map_or(0, |e| e.seq);
+    let dropped: HashSet<u64> = t.dropped.iter().copied().collect();
+    let lines = entries
+        .into_iter()
+        .filter(|e| e.seq > t.pushed && !dropped.contains(&e.seq))
+        .filter(|e| {
+            e.extra
+                .get(PULLED_FROM)
+                .and_then(|v| v.as_str())
+                .is_none_or(|s| s.split(' ').next() != Some(remote))
+        })
+        .collect();
+    Ok((lines, read_upto))
+}
+
+/// Commits and notes a line names.
+pub(super) fn line_refs(
+    changes: &[RefChange],
+    extra: &BTreeMap<String, serde_json::Value>,
+) -> (Vec<ObjectId>, Vec<ObjectId>) {
+    let mut commits: Vec<ObjectId> = changes.iter().filter_map(|c| c.new.map(|n| *n)).collect();
+    commits.extend(changes.iter().filter_map(|c| c.old.map(|n| *n)));
+    commits.extend(hex_id(extra.get("commit")));
+    for k in ["archived", "unarchived"] {
+        commits.extend(hex_id(extra.get(k)));
+    }
+    // A prune line names its version: the remote needs its commit (metadata) for the
+    // line to refer to something.
+    commits.extend(hex_id(extra.get(PRUNED)));
+    // Notes, and the blobs a run line names (its log and curves): uploaded and fetched
+    // with the line, like notes.
+    let mut notes: Vec<ObjectId> = hex_id(extra.get("note")).into_iter().collect();
+    notes.extend(crate::ops::runs::blobs_of(extra));
+    (commits, notes)
+}
+
+/// Publish local history to the remote: data, then commits, then history lines.
+pub fn push(
+    repo: &Repo,
+    remote: Option<&str>,
+    models: &[ModelName],
+    progress: &dyn Progress,
+) -> Result<PushReport> {
+    let s = Session::open(repo, remote)?;
+    let _lock = s.lock()?;
+    probe_conditional_writes(s.backend.as_ref())?;
+    s.check_marker(true)?;
+    let models = if models.is_empty() {
+        repo.models()?
+    } else {
+        for m in models {
+            if !repo.model_exists(m) {
+                return Err(Error::UnknownModel(m.to_string()));
+            }
+        }
+        models.to_vec()
+    };
+    let mut report = PushReport {
+        remote: s.name.clone(),
+        url: s.backend.describe(),
+        ..Default::default()
+    };
+
+    // 1. Read the remote's histories; decide which local lines can be published.
+    let mut plans = Vec::new();
+    for m in &models {
+        let mut tf = s.track(m)?;
+        let ours = OurMoves::read(repo, m)?;
+        tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id))?;
+        report
+            .impostor_lines
+            .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
+        let (lines, read_upto) = pending(repo, &s.name, m, &tf.track)?;
+        let mut sim = tf.track.state.clone();
+        let mut publish = Vec::new();
+        for e in lines {
+            let check = check_line(&sim, &e, tf.track.partial.contains(&e.seq));
+            let refused = matches!(check, Check::Conflict(_) | Check::VersionOnly(_, Some(_)));
+            if let Some(ch) = check.changes() {
+                log::apply(&mut sim, ch).expect("checked against this state");
+            }
+            publish.push(e);
+            if refused {
+                break; // refused (in part, for a commit) when written, below
+            }
+        }
+        plans.push((m.clone(), tf, publish, read_upto, ours));
+    }
+
+    // 2. Upload what the lines need and the remote lacks: data first, commits after.
+    let mut want_commits = Vec::new();
+    let mut want_notes = Vec::new();
+    for (_, _, lines, _, _) in &plans {
+        for e in lines {
+            let (c, n) = line_refs(&e.changes, &e.extra);
+            want_commits.extend(c);
+            want_notes.extend(n);
+        }
+    }
+    let have = if want_commits.is_empty() && want_notes.is_empty() {
+        HashSet::new()
+    } else {
+        s.remote_objects()?
+    };
+    let (data, commit_levels, pruned_here) =
+        closure(repo, &have, &want_commits, &want_notes, &s.name)?;
+    report.pushed_without_data = pruned_here.iter().map(|c| c.to_hex()).collect();
+    let sizes: Vec<(ObjectId, u64)> = data
+        .iter()
+        .map(|id| Ok((*id, repo.objects().disk_size(id)?)))
+        .collect::<Result<_>>()?;
+    let total: u64 = sizes.iter().map(|s| s.1).sum::<u64>()
+        + commit_levels
+            .iter()
+            .flatten()
+            .map(|id| repo.objects().disk_size(id).unwrap_or(0))
+            .sum::<u64>();
+    progress.start("pushing", total);
+    let bytes = AtomicU64::new(0);
+    let upload = |id: &ObjectId| -> Result<()> {
+        let buf = repo.objects().read_encoded(id)?;
+        s.backend.put(&object_key(id), &buf)?;
+        bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        progress.advance(buf.len() as u64);
+        Ok(())
+    };
+    // Small objects go in packs (one request for many), large ones alone.
+    enum Up {
+        Loose(ObjectId),
+        Pack(Vec<ObjectId>),
+    }
+    type Listed = Vec<(ObjectId, u64)>;
+    let (small, large): (Listed, Listed) =
+        sizes.iter().partition(|(_, n)| *n < pack::PACK_MAX_OBJECT);
+    let small_total: u64 = small.iter().map(|s| s.1).sum();
+    let mut uploads: Vec<Up> = large.iter().map(|(id, _)| Up::Loose(*id)).collect();
+    if small.len() == 1 {
+        uploads.push(Up::Loose(small[0].0));
+    } else if !small.is_empty() {
+        let groups = pack::group(&small, small_total / jobs() as u64);
+        report.packs_uploaded = groups.len();
+        uploads.extend(groups.into_iter().map(Up::Pack));
+    }
+    parallel(&uploads, jobs(), |u| match u {
+        Up::Loose(id) => upload(id),
+        Up::Pack(ids) => {
+            let objs = ids
+                .iter()
+                .map(|id| Ok((*id, repo.objects().read_encoded(id)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let (pid, buf, index) = pack::build(&objs);
+            // The pack first, then its index: an object is on the remote once indexed.
+            s.backend.put(&pack::pack_key(&pid), &buf)?;
+            let idx = serde_json::to_vec(&index).expect("index serializes");
+            s.backend.put(&pack::index_key(&pid), &idx)?;
+            bytes.fetch_add((buf.len() + idx.len()) as u64, Ordering::Relaxed);
+            progress.advance(buf.len() as u64);
+            Ok(())
+        }
+    })?;
+    for level in &commit_levels {
+        parallel(level, jobs(), upload)?;
+    }
+    progress.finish();
+    report.objects_uploaded = data.len() + commit_levels.iter().map(Vec::len).sum::<usize>();
+    report.bytes_uploaded = bytes.into_inner();
+
+    // 3. Publish the lines, each a compare-and-swap against the remote's refs.
+    for (m, mut tf, lines, read_upto, ours) in plans {
+        let me = ours.identity(&s.store_id);
+        let mut mp = ModelPush {
+            model: Some(m.clone()),
+            ..Default::default()
+        };
+        for e in lines {
+            loop {
+                if tf.track.pushed >= e.seq {
+                    mp.lines_skipped += 1; // found on the remote: an earlier push wrote it
+                    break;
+                }
+                // A prune made here after the version's data reached the remote is this
+                // store's own business: the remote keeps the data (`prune --remote` is
+                // another command). Only a version pushed without its data publishes its
+                // prune, so that every store knows why the data is nowhere.
+                if e.action == Action::Prune
+                    && hex_id(e.extra.get(PRUNED)).is_none_or(|id| data_on_remote(repo, &id, &have))
+                {
+                    mp.lines_skipped += 1;
+                    break;
+                }
+                let check = check_line(&tf.track.state, &e, tf.track.partial.contains(&e.seq));
+                let (changes, conflict) = match check {
+                    Check::Conflict(c) => {
+                        mp.refused = Some(Refusal::of(&m, &c, e.seq, None));
+                        break;
+                    }
+                    Check::Publish(ch) => (ch, None),
+                    Check::VersionOnly(ch, c) => (ch, c),
+                };
+                let mut extra = e.extra.clone();
+                extra.remove(PULLED_FROM);
+                if conflict.is_some() || tf.track.partial.contains(&e.seq) {
+                    // The version alone: what its other moves relied on is not published.
+                    extra.remove(crate::history::UNCHANGED);
+                }
+                let number = (e.action == Action::Commit).then(|| tf.next_version());
+                if let Some(n) = number {
+                    extra.insert(crate::versions::VERSION.into(), n.into());
+                }
+                let line = RemoteLine {
+                    format: log::LINE_FORMAT,
+                    model: m.clone(),
+                    seq: 0,
+                    prev: None,
+                    writer: Writer {
+                        store: s.store_id.clone(),
+                        seq: e.seq,
+                    },
+                    time: e.time.clone(),
+                    author: e.author.clone(),
+                    action: e.action.clone(),
+                    message: e.message.clone(),
+                    changes,
+                    extra,
+                };
+                match tf.try_append(s.backend.as_ref(), &me, line)? {
+                    Appended::Written => {
+                        mp.lines_pushed += 1;
+                        if let Some(n) = number {
+                            mp.versions.push(n);
+                        }
+                        if let Some(c) = conflict {
+                            if !tf.track.partial.contains(&e.seq) {
+                                tf.track.partial.push(e.seq);
+                            }
+                            mp.refused = Some(Refusal::of(&m, &c, e.seq, number));
+                        }
+                        break;
+                    }
+                    Appended::Raced => continue,
+                }
+            }
+            if mp.refused.is_some() {
+                break;
+            }
+        }
+        if mp.refused.is_none() && tf.track.pushed < read_upto {
+            // Every line read in step 1 was published; those left among them are local-only
+            // (prune records) or pulled: nothing to publish. Lines appended since (a commit
+            // made while this push uploaded) stay pending for the next push.
+            tf.track.pushed = read_upto;
+        }
+        // `dropped` is kept: `history` marks those lines as never published, for good.
+        tf.save()?;
+        report.models.push(mp);
+    }
+    Ok(report)
+}
+
+/// The version's commit and every chunk its manifests list are on the remote (`have`).
+fn data_on_remote(repo: &Repo, id: &ObjectId, have: &HashSet<ObjectId>) -> bool {
+    if !have.contains(id) {
+        return false;
+    }
+    match repo.read_commit(id) {
+        Ok(c) => {
+            let (d, problems) = reach::version_data(repo, id, &c);
+            problems.is_empty() && d.chunks.iter().all(|ch| have.contains(ch))
+        }
+        Err(_) => false,
+    }
+}
+
+/// The objects a set of commits and notes needs on the remote, given what it has: data
+/// objects (chunks, manifests, patches, notes), and the missing commits in levels, each
+/// level's parents in an earlier one (so a commit on the remote implies its ancestors).
+///
+/// A version pruned here (its data deleted by gc or `prune`) goes without its data: its
+/// metadata and the chunks still here are uploaded, and it is returned in the third list.
+type Closure = (BTreeSet<ObjectId>, Vec<Vec<ObjectId>>, Vec<ObjectId>);
+
+fn closure(
+    repo: &Repo,
+    have: &HashSet<ObjectId>,
+    commits: &[ObjectId],
+    notes: &[ObjectId],
+    remote: &str,
+) -> Result<Closure> {
+    let mut pruned_here = Vec::new();
+    let mut data = BTreeSet::new();
+    for n in notes {
+        if !have.contains(n) {
+            data.insert(*n);
+        }
+    }
+    let mut missing: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new(); // id -> missing parents
+    let mut stack: Vec<ObjectId> = commits.to_vec();
+    let mut seen = HashSet::new();
+    while let Some(id) = stack.pop() {
+        if have.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        let c = repo.read_commit(&id)?;
+        let (vd, problems) = reach::version_data(repo, &id, &c);
+        let pruned = gc_marks::is_pruned(repo, &id);
+        if pruned {
+            pruned_here.push(id);
+        }
+        if let Some(p) = problems.first().filter(|_| !pruned) {
+            return Err(RemoteError::Protocol(format!(
+                "cannot push {}: {}: {}",
+                id.short(),
+                p.item,
+                p.problem
+            ))
+            .into());
+        }
+        let mut lacking = 0;
+        for o in vd.metadata.iter().chain(vd.chunks.iter()) {
+            if have.contains(o) {
+                continue;
+            }
+            if !repo.objects().exists(o) {
+                lacking += 1;
+            } else {
+                data.insert(*o);
+            }
+        }
+        if lacking > 0 && !pruned {
+            return Err(RemoteError::DataUnavailable {
+                commit: id.to_hex(),
+                remote: remote.to_string(),
+                missing: lacking,
+            }
+            .into());
+        }
+        let ups: Vec<ObjectId> = c
+            .parents
+            .iter()
+            .chain(c.derived_from.iter())
+            .map(|p| **p)
+            .collect();
+        stack.extend(ups.iter().copied());
+        missing.insert(id, ups);
+    }
+    // Levels: a commit goes after every missing commit it names.
+    let mut levels = Vec::new();
+    let mut placed: HashSet<ObjectId> = HashSet::new();
+    while placed.len() < missing.len() {
+        let level: Vec<ObjectId> = missing
+            .iter()
+            .filter(|(id, ups)| {
+                !placed.contains(*id)
+                    && ups
+                        .iter()
+                        .all(|u| !missing.contains_key(u) || placed.contains(u))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if level.is_empty() {
+            return Err(RemoteError::Protocol("commit ancestry has a cycle".into()).into());
+        }
+        placed.extend(level.iter().copied());
+        levels.push(level);
+    }
+    Ok((data, levels, pruned_here))
+}
