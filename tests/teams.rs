@@ -273,22 +273,21 @@ fn runs_json(r: &TestRepo, args: &[&str]) -> Vec<serde_json::Value> {
 #[test]
 fn a_job_exiting_3_is_listed_as_a_failed_run_with_its_log() {
     let r = TestRepo::new();
-    let e = r
-        .mreg(&[
-            "run",
-            "--model",
-            "m",
-            "--outputs",
-            "model.bin",
-            "--label",
-            "sweep-1",
-            "--param",
-            "lr=0.3",
-            "--",
-            "sh",
-            "-c",
-            "echo epoch 1; echo diverged >&2; exit 3",
-        ]);
+    let e = r.mreg(&[
+        "run",
+        "--model",
+        "m",
+        "--outputs",
+        "model.bin",
+        "--label",
+        "sweep-1",
+        "--param",
+        "lr=0.3",
+        "--",
+        "sh",
+        "-c",
+        "echo epoch 1; echo diverged >&2; exit 3",
+    ]);
     // The job's own stderr comes first (live), then mreg's error.
     assert_eq!(e.code, 1, "{}", e.describe());
     assert!(
@@ -412,4 +411,60 @@ fn a_run_stopped_by_sigterm_is_kept_as_interrupted() {
         runs[0]["reason"].as_str().unwrap().contains("SIGTERM"),
         "{runs:?}"
     );
+}
+
+/// Issue 24: a model's description and labels are settings of the model's history: set on
+/// one machine, every store has them after a pull, with who and why.
+#[test]
+fn a_model_description_and_labels_travel_with_the_model() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    let a = TestRepo::new();
+    versions(&a, 1);
+    a.mreg(&[
+        "describe",
+        "m",
+        "Card-fraud scorer; owner risk-ml",
+        "--label",
+        "tabular",
+        "--label",
+        "pii",
+        "-m",
+        "documented",
+    ])
+    .ok();
+    a.mreg(&["remote", "add", "origin", &url]).ok();
+    a.mreg(&["push"]).ok();
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    let d = b.mreg(&["describe", "m", "--json"]).ok().json();
+    assert_eq!(d["description"], "Card-fraud scorer; owner risk-ml");
+    assert_eq!(d["labels"], serde_json::json!(["pii", "tabular"]));
+    b.mreg(&["describe", "m", "--unlabel", "pii", "-m", "no PII any more"])
+        .ok();
+    b.mreg(&["push"]).ok();
+    a.mreg(&["pull"]).ok();
+    let models = a
+        .mreg(&["models", "--label", "tabular", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        models[0]["labels"],
+        serde_json::json!(["tabular"]),
+        "{models}"
+    );
+    assert_eq!(
+        a.mreg(&["models", "--label", "pii", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let h = a.mreg(&["history", "m"]).ok().stdout;
+    assert!(
+        h.contains("no PII any more") && h.contains("documented"),
+        "{h}"
+    );
+    // Bad input changes nothing.
+    let before = a.snapshot();
+    a.mreg(&["describe", "m", "--label", "bad:label"]).fails();
+    a.mreg(&["describe", "nosuch"]).fails();
+    assert_eq!(before, a.snapshot());
 }

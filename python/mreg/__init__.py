@@ -426,6 +426,9 @@ class ModelInfo:
     versions: int
     archived: int
     last_change: Optional[str]
+    #: What the model is, and labels on the model itself (``repo.describe``).
+    description: Optional[str]
+    labels: List[str]
     raw: Dict[str, Any] = field(repr=False)
 
 
@@ -585,10 +588,31 @@ class Repo:
                 versions=d.get("versions", 0),
                 archived=d.get("archived", 0),
                 last_change=d.get("last_change"),
+                description=d.get("description"),
+                labels=list(d.get("labels", [])),
                 raw=d,
             )
             for d in json.loads(self._store.models())
         ]
+
+    def describe(
+        self,
+        model: str,
+        description: Optional[str] = None,
+        *,
+        clear: bool = False,
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
+        message: str = "",
+    ) -> Dict[str, Any]:
+        """A model's description and labels (``mreg describe``); given any change, set them
+        first. Recorded in the model's history, so push and pull carry them. Returns
+        ``{"model", "description", "labels"}``."""
+        return json.loads(
+            self._store.describe(
+                model, description, clear, list(add_labels), list(remove_labels), message
+            )
+        )
 
     def list(
         self,

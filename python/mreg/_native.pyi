@@ -165,3 +165,13 @@ class Store:
         author: Optional[str] = None,
     ) -> str: ...
     def prune(self, rev: str, dry_run: bool = False, message: str = "", author: Optional[str] = None) -> str: ...
+    def describe(
+        self,
+        model: str,
+        description: Optional[str] = None,
+        clear: bool = False,
+        add_labels: List[str] = ...,
+        remove_labels: List[str] = ...,
+        message: str = "",
+        author: Optional[str] = None,
+    ) -> str: ...

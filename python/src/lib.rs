@@ -858,6 +858,39 @@ impl Store {
         })
     }
 
+    /// A model's description and labels; with a change, set them first (one history line).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, description=None, clear=false, add_labels=Vec::new(), remove_labels=Vec::new(), message=String::new(), author=None))]
+    fn describe(
+        &self,
+        py: Python<'_>,
+        model: String,
+        description: Option<String>,
+        clear: bool,
+        add_labels: Vec<String>,
+        remove_labels: Vec<String>,
+        message: String,
+        author: Option<String>,
+    ) -> PyResult<String> {
+        use mreg::refs::settings;
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let change = settings::SettingsChange {
+                description: if clear {
+                    Some(None)
+                } else {
+                    description.map(Some)
+                },
+                add_labels,
+                remove_labels,
+            };
+            let now = settings::describe(&self.repo, &model, &change, move_info(message, author)?)?;
+            Ok(json(&serde_json::json!({
+                "model": model.as_str(), "description": now.description, "labels": now.labels
+            })))
+        })
+    }
+
     /// Every run of a model (or of every model), newest first, failed ones included.
     #[pyo3(signature = (model=None))]
     fn runs(&self, py: Python<'_>, model: Option<String>) -> PyResult<String> {

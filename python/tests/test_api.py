@@ -177,6 +177,18 @@ def test_prune_frees_one_version_and_the_query_language_knows_labels_and_numbers
     assert repo.show("m#2").id == b.id
 
 
+def test_describe_a_model_and_list_it_with_its_labels(repo: mreg.Repo, work: Path) -> None:
+    repo.commit(write_model(work / "m.safetensors", seed=70), model="m")
+    d = repo.describe("m", "Card-fraud scorer", add_labels=["tabular"], message="doc")
+    assert d == {"model": "m", "description": "Card-fraud scorer", "labels": ["tabular"]}
+    (info,) = repo.models()
+    assert info.description == "Card-fraud scorer" and info.labels == ["tabular"]
+    assert repo.describe("m", clear=True, remove_labels=["tabular"])["labels"] == []
+    assert repo.describe("m")["description"] is None
+    with pytest.raises(mreg.Error):
+        repo.describe("nosuch")
+
+
 def test_set_alias_compare_and_swap_and_tags(repo: mreg.Repo, work: Path) -> None:
     f = write_model(work / "m.safetensors", seed=20)
     a = repo.commit(f, model="m")

@@ -19,6 +19,7 @@ mod cat_object;
 mod checkout;
 mod commit;
 mod completions;
+mod describe;
 mod diff;
 mod eval;
 mod fmt;
@@ -114,6 +115,7 @@ enum Command {
     Reproduce(reproduce::Args),
     Run(run_cmd::Args),
     Runs(runs::Args),
+    Describe(describe::Args),
     #[cfg(feature = "train")]
     Train(train::Args),
     Hook(hook::Args),
@@ -286,6 +288,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Reproduce(a) => reproduce::run(&ctx, a),
         Command::Run(a) => run_cmd::run(&ctx, a),
         Command::Runs(a) => runs::run(&ctx, a),
+        Command::Describe(a) => describe::run(&ctx, a),
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),

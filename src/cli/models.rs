@@ -10,13 +10,17 @@ use super::{fmt, Ctx, Output};
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
+    /// Only models with this label (`mreg describe MODEL --label L`); repeatable.
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let models = mreg::refs::model_summaries(&repo)?;
+    let mut models = mreg::refs::model_summaries(&repo)?;
+    models.retain(|m| a.labels.iter().all(|l| m.labels.contains(l)));
     if a.json {
         return Ok(Output::ok(super::json(&models)));
     }
@@ -31,6 +35,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         "VERSIONS".into(),
         "ALIASES".into(),
         "LAST CHANGE".into(),
+        "DESCRIPTION".into(),
     ]];
     for m in &models {
         let mut refs: Vec<String> = m
@@ -55,6 +60,18 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             match (&m.last_change, &m.last_action, &m.last_author) {
                 (Some(t), Some(a), Some(w)) => format!("{t} {a} by {w}"),
                 _ => "-".into(),
+            },
+            {
+                let mut d = fmt::subject(m.description.as_deref().unwrap_or("")).to_string();
+                if !m.labels.is_empty() {
+                    let l: Vec<&str> = m.labels.iter().map(String::as_str).collect();
+                    d = format!("{d} [{}]", l.join(", ")).trim().to_string();
+                }
+                if d.is_empty() {
+                    "-".into()
+                } else {
+                    d
+                }
             },
         ]);
     }

@@ -16,6 +16,7 @@ pub mod notes;
 pub mod policy;
 pub mod revision;
 pub mod rules;
+pub mod settings;
 pub mod versions;
 
 use std::collections::BTreeSet;
@@ -399,13 +400,16 @@ pub struct ModelSummary {
     pub head: Option<CommitId>,
     pub aliases: std::collections::BTreeMap<AliasName, CommitId>,
     pub tags: std::collections::BTreeMap<TagName, CommitId>,
-    /// Versions on the head's chain (archived and pruned ones included).
+    /// Every version (archived and pruned ones included).
     pub versions: usize,
     pub archived: usize,
     /// The last move in its history: when, who, what.
     pub last_change: Option<String>,
     pub last_author: Option<String>,
     pub last_action: Option<String>,
+    /// The model's description and labels (`mreg describe`), which travel with it.
+    pub description: Option<String>,
+    pub labels: std::collections::BTreeSet<String>,
 }
 
 /// Every model of the store, sorted by name.
@@ -417,7 +421,10 @@ pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
         let last = last.as_ref();
         let state = last.map(|e| e.state.clone()).unwrap_or_default();
         let rows = crate::index::model_rows_shared(repo, &m)?;
+        let settings = settings::get(repo, &m)?;
         out.push(ModelSummary {
+            description: settings.description,
+            labels: settings.labels,
             head: state.head,
             aliases: state.aliases,
             tags: state.tags,

@@ -104,9 +104,20 @@ pub fn models(repo: &Repo) -> Result<String> {
         rows.push((
             vec![
                 format!(
-                    r#"<a href="/model/{}">{}</a>"#,
+                    r#"<a href="/model/{}">{}</a>{}{}"#,
                     enc(s.model.as_str()),
-                    esc(s.model.as_str())
+                    esc(s.model.as_str()),
+                    s.labels
+                        .iter()
+                        .map(|l| format!(" {}", chip(l, "label")))
+                        .collect::<String>(),
+                    s.description
+                        .as_deref()
+                        .map(|d| format!(
+                            r#"<br><span class="muted">{}</span>"#,
+                            esc(d.lines().next().unwrap_or(""))
+                        ))
+                        .unwrap_or_default()
                 ),
                 s.head
                     .map(|h| version_link(&h.to_hex(), &short(&h)))
