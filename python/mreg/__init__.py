@@ -24,6 +24,7 @@ Every error is a :class:`mreg.Error` (see :mod:`mreg.errors`).
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -978,6 +979,63 @@ def _python_env() -> Dict[str, Any]:
     return {"executable": sys.executable, "version": platform.python_version(), "packages": packages}
 
 
+class _LogSink:
+    """What a run block printed, bounded as ``mreg run`` bounds a job's log: the first
+    ``LOG_HEAD`` bytes, the last ``LOG_TAIL``, and the count of all (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.head = bytearray()
+        self.tail: "collections.deque[bytes]" = collections.deque()
+        self.tail_len = 0
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        b = text.encode("utf-8", errors="replace")
+        with self._lock:
+            self.total += len(b)
+            room = _native.LOG_HEAD - len(self.head)
+            if room > 0:
+                self.head += b[:room]
+                b = b[room:]
+            if b:
+                self.tail.append(b)
+                self.tail_len += len(b)
+                while self.tail and self.tail_len - len(self.tail[0]) >= _native.LOG_TAIL:
+                    self.tail_len -= len(self.tail.popleft())
+
+    def parts(self) -> Tuple[bytes, bytes, int]:
+        with self._lock:
+            tail = b"".join(self.tail)
+            return bytes(self.head), tail[-_native.LOG_TAIL:] if tail else b"", self.total
+
+
+class _Tee:
+    """A text stream that also hands what is written to a `_LogSink`."""
+
+    def __init__(self, stream: Any, sink: _LogSink) -> None:
+        self._stream = stream
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        n = self._stream.write(text)
+        try:
+            self._sink.add(str(text))
+        except Exception:  # capturing must never break the training's output
+            pass
+        return n
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class Run:
     """A training run, recorded as ``mreg run`` records a command::
 
@@ -991,7 +1049,8 @@ class Run:
 
     When the block ends without an exception, the outputs named by :meth:`commit` are
     committed as one version with: params, the last value of every logged metric, every
-    per-step value as curves, wall and CPU time and peak memory, the command line of this
+    per-step value as curves, wall and CPU time, peak memory and threads, GPU use (NVML),
+    what the block printed (its log), the command line of this
     process (``mreg reproduce`` runs it again), the Python version and installed packages,
     the machine, and the git lineage with the uncommitted changes as a patch. A block that
     raises commits nothing and is kept as a failed run (``repo.runs()``: status, reason,
@@ -1043,7 +1102,20 @@ class Run:
         self._started = time.monotonic()
         r = resource.getrusage(resource.RUSAGE_SELF)
         self._cpu0 = r.ru_utime + r.ru_stime
+        # What `mreg run` records from outside, from inside: the process's threads and GPUs
+        # (NVML) sampled while the block runs, and what the block prints.
+        self._watch = _native.Watch()
+        self._log = _LogSink()
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = _Tee(sys.stdout, self._log)  # type: ignore[assignment]
+        sys.stderr = _Tee(sys.stderr, self._log)  # type: ignore[assignment]
         return self
+
+    def _stop_capture(self) -> None:
+        streams = getattr(self, "_streams", None)
+        if streams is not None:
+            sys.stdout, sys.stderr = streams
+            self._streams = None
 
     def log_metric(self, name: str, value: float, step: Optional[float] = None) -> None:
         """Record a metric value (at ``step``; default: the next step of that metric). The
@@ -1098,6 +1170,9 @@ class Run:
                     _params(self.params),
                     self.labels,
                     self._cwd,
+                    None,
+                    getattr(self, "_watch", None),
+                    self._log.parts() if getattr(self, "_log", None) else None,
                 )
         except Exception as e:  # recording must never hide the block's own exception
             warnings.warn(f"mreg: the failed run could not be recorded: {e}")
@@ -1116,6 +1191,7 @@ class Run:
             self.message = message
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self._stop_capture()
         if exc_type is not None:
             # No version; the run is kept as a run record (``repo.runs()``), and the
             # exception propagates.
@@ -1151,6 +1227,10 @@ class Run:
                 self.labels,
                 self.aliases,
                 self._cwd,
+                None,
+                None,
+                getattr(self, "_watch", None),
+                self._log.parts() if getattr(self, "_log", None) else None,
             )
         self.result = Commit._from(json.loads(d))
         return False

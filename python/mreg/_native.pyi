@@ -110,6 +110,8 @@ class Store:
         cwd: Optional[str] = None,
         author: Optional[str] = None,
         progress: _Progress = None,
+        watch: Optional["Watch"] = None,
+        log: Optional[Tuple[bytes, bytes, int]] = None,
     ) -> str: ...
     def load(
         self, rev: str, to: Optional[str] = None, force: bool = False, verify: bool = False, progress: _Progress = None
@@ -163,6 +165,8 @@ class Store:
         labels: List[str] = ...,
         cwd: Optional[str] = None,
         author: Optional[str] = None,
+        watch: Optional["Watch"] = None,
+        log: Optional[Tuple[bytes, bytes, int]] = None,
     ) -> str: ...
     def prune(self, rev: str, dry_run: bool = False, message: str = "", author: Optional[str] = None) -> str: ...
     def describe(
@@ -175,3 +179,10 @@ class Store:
         message: str = "",
         author: Optional[str] = None,
     ) -> str: ...
+
+class Watch:
+    """Samples this process's threads and GPUs (NVML) until passed to a record call."""
+    def __init__(self) -> None: ...
+
+LOG_HEAD: int
+LOG_TAIL: int

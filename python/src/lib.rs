@@ -563,7 +563,7 @@ impl Store {
     /// command line, curves (`{name: [[step, value], ...]}`), Python environment and
     /// resources.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (paths, model, command, curves, python, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), metrics="{}".to_string(), recorded="{}".to_string(), datasets=Vec::new(), labels=Vec::new(), aliases=Vec::new(), cwd=None, author=None, progress=None))]
+    #[pyo3(signature = (paths, model, command, curves, python, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), metrics="{}".to_string(), recorded="{}".to_string(), datasets=Vec::new(), labels=Vec::new(), aliases=Vec::new(), cwd=None, author=None, progress=None, watch=None, log=None))]
     fn record_run(
         &self,
         py: Python<'_>,
@@ -585,8 +585,11 @@ impl Store {
         cwd: Option<PathBuf>,
         author: Option<String>,
         progress: Option<Py<PyAny>>,
+        watch: Option<PyRefMut<'_, Watch>>,
+        log: Option<(Vec<u8>, Vec<u8>, u64)>,
     ) -> PyResult<String> {
         let progress = PyProgress::new(progress);
+        let (peak_threads, gpu) = Watch::take(watch);
         call(py, || {
             let commit = commit_request(
                 &self.repo,
@@ -603,7 +606,7 @@ impl Store {
                 author,
                 true,
             )?;
-            let run = mreg::ops::run::InProcessRun {
+            let run = mreg::ops::inprocess::InProcessRun {
                 commit,
                 command,
                 curves: parse_json("curves", &curves)?,
@@ -612,12 +615,13 @@ impl Store {
                     wall_seconds,
                     cpu_seconds,
                     peak_rss_bytes,
-                    peak_threads: None,
-                    gpu: None,
+                    peak_threads,
+                    gpu,
                 },
                 recorded: parse_json("recorded values", &recorded)?,
+                log: log.map(captured),
             };
-            let out = mreg::ops::run::record_in_process(&self.repo, run, &progress)?;
+            let out = mreg::ops::inprocess::record_in_process(&self.repo, run, &progress)?;
             Ok(json(&mreg::ops::view::show(&self.repo, &out.id)?))
         })
     }
@@ -923,7 +927,7 @@ impl Store {
     /// Record a `repo.run()` block that raised (or was interrupted): a run record, not a
     /// version. Returns the record's id.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (model, command, interrupted, reason, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), labels=Vec::new(), cwd=None, author=None))]
+    #[pyo3(signature = (model, command, interrupted, reason, wall_seconds, cpu_seconds, peak_rss_bytes, message=String::new(), params="{}".to_string(), labels=Vec::new(), cwd=None, author=None, watch=None, log=None))]
     fn record_failed_run(
         &self,
         py: Python<'_>,
@@ -939,16 +943,19 @@ impl Store {
         labels: Vec<String>,
         cwd: Option<PathBuf>,
         author: Option<String>,
+        watch: Option<PyRefMut<'_, Watch>>,
+        log: Option<(Vec<u8>, Vec<u8>, u64)>,
     ) -> PyResult<String> {
+        let (peak_threads, gpu) = Watch::take(watch);
         call(py, || {
             let info = move_info(String::new(), author)?;
             let cwd = match cwd {
                 Some(c) => c,
                 None => std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?,
             };
-            let id = mreg::ops::run::record_failed_in_process(
+            let id = mreg::ops::inprocess::record_failed_in_process(
                 &self.repo,
-                mreg::ops::run::FailedInProcess {
+                mreg::ops::inprocess::FailedInProcess {
                     model: ModelName::new(&model)?,
                     command,
                     cwd,
@@ -961,10 +968,11 @@ impl Store {
                         wall_seconds,
                         cpu_seconds,
                         peak_rss_bytes,
-                        peak_threads: None,
-                        gpu: None,
+                        peak_threads,
+                        gpu,
                     },
                     author: info.author.clone(),
+                    log: log.map(captured),
                 },
                 info,
             )?;
@@ -1021,6 +1029,40 @@ impl Store {
     }
 }
 
+/// Samples this process (threads, GPUs through NVML) while a `repo.run()` block runs.
+#[pyclass(module = "mreg._native")]
+struct Watch {
+    inner: Option<mreg::ops::inprocess::Watch>,
+}
+
+#[pymethods]
+impl Watch {
+    #[new]
+    fn new() -> Self {
+        Watch {
+            inner: Some(mreg::ops::inprocess::Watch::start()),
+        }
+    }
+}
+
+impl Watch {
+    /// Stop the sampler (if any) and return what it saw.
+    fn take(w: Option<PyRefMut<'_, Watch>>) -> (Option<usize>, Option<mreg::recipe::GpuUsage>) {
+        match w.and_then(|mut w| w.inner.take()) {
+            Some(inner) => {
+                let (threads, gpu) = inner.finish();
+                (threads, Some(gpu))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+/// A block's output as the Python side kept it: (head, tail, total bytes written).
+fn captured((head, tail, total): (Vec<u8>, Vec<u8>, u64)) -> mreg::ops::inprocess::CapturedLog {
+    mreg::ops::inprocess::CapturedLog { head, tail, total }
+}
+
 /// The compiled module.
 impl Store {
     /// The store with its configuration as it is now: a long-lived process must see a
@@ -1033,6 +1075,9 @@ impl Store {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
+    m.add_class::<Watch>()?;
+    m.add("LOG_HEAD", mreg::ops::inprocess::CapturedLog::HEAD)?;
+    m.add("LOG_TAIL", mreg::ops::inprocess::CapturedLog::TAIL)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

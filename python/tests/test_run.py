@@ -118,6 +118,8 @@ def test_an_interrupted_block_is_kept_as_interrupted_and_successful_runs_are_lis
     assert run.failed_run is not None
     f = write_model(work / "m.safetensors", seed=3)
     with repo.run(model="m") as ok:
+        print("epoch 1: loss 0.25")
+        print("warming up", file=sys.stderr)
         ok.log_metric("acc", 0.5)
         ok.commit(f)
     runs = repo.runs()
@@ -127,6 +129,13 @@ def test_an_interrupted_block_is_kept_as_interrupted_and_successful_runs_are_lis
     assert ok.result.version == 1
     assert repo.list(model="m")[0].version == 1
     assert repo.show("m#1").id == ok.result.id
+    # What the block printed is its log, as `mreg run` keeps a job's; the process was
+    # sampled (threads; GPUs through NVML, or why not).
+    log = repo.run_log(ok.result.id)
+    assert "epoch 1: loss 0.25" in log and "warming up" in log
+    res = ok.result.raw["recipe"]["resources"]
+    assert res["peak_threads"] >= 1 and ("devices" in res["gpu"] or res["gpu"]["unavailable"])
+    assert sys.stdout is not None and type(sys.stdout).__name__ != "_Tee"
 
 
 def test_a_bad_label_or_alias_is_refused_before_the_block_runs(repo: mreg.Repo) -> None:

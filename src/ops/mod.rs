@@ -11,6 +11,7 @@ pub mod du;
 pub mod eval;
 pub mod fsck;
 pub mod gc;
+pub mod inprocess;
 pub mod query;
 pub mod reproduce;
 pub mod run;

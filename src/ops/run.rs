@@ -2,7 +2,6 @@
 //! params, metrics, datasets, environment and git lineage, so that `reproduce` can run it
 //! again from the recorded code.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,8 +29,8 @@ pub enum OutStream {
 pub type OutputSink = Box<dyn Fn(OutStream, &[u8]) + Send + Sync>;
 
 /// Most of a log stored: the first and the last parts of a longer output.
-const LOG_HEAD: usize = 1 << 20;
-const LOG_TAIL: usize = 15 << 20;
+pub(crate) const LOG_HEAD: usize = 1 << 20;
+pub(crate) const LOG_TAIL: usize = 15 << 20;
 
 pub struct RunRequest {
     pub model: ModelName,
@@ -154,21 +153,24 @@ impl LogBuffer {
 
     /// The stored log and whether it was cut.
     fn finish(self) -> (Vec<u8>, bool) {
-        let kept = (self.head.len() + self.tail.len()) as u64;
-        let mut out = self.head;
-        let truncated = kept < self.total;
-        if truncated {
-            out.extend_from_slice(
-                format!(
-                    "\n[mreg: {} bytes of output not kept here]\n",
-                    self.total - kept
-                )
-                .as_bytes(),
-            );
-        }
-        out.extend(self.tail);
-        (out, truncated)
+        let tail: Vec<u8> = self.tail.into_iter().collect();
+        log_bytes(&self.head, &tail, self.total)
     }
+}
+
+/// A log as stored: its head, a marker saying how much was left out (when anything was),
+/// and its tail; and whether it was cut.
+pub(crate) fn log_bytes(head: &[u8], tail: &[u8], total: u64) -> (Vec<u8>, bool) {
+    let kept = (head.len() + tail.len()) as u64;
+    let mut out = head.to_vec();
+    let truncated = kept < total;
+    if truncated {
+        out.extend_from_slice(
+            format!("\n[mreg: {} bytes of output not kept here]\n", total - kept).as_bytes(),
+        );
+    }
+    out.extend_from_slice(tail);
+    (out, truncated)
 }
 
 /// Run `program`, copying its stdout and stderr into `log` (and to `sink`), and wait for it
@@ -298,7 +300,7 @@ pub fn run_root(repo: &Repo) -> PathBuf {
         .unwrap_or_else(|| repo.root().to_path_buf())
 }
 
-fn rel_to(root: &Path, p: &Path) -> Result<String> {
+pub(crate) fn rel_to(root: &Path, p: &Path) -> Result<String> {
     let abs = crate::repo::normalize(p);
     let rel = abs.strip_prefix(root).map_err(|_| Error::InvalidPath {
         path: p.display().to_string(),
@@ -761,7 +763,7 @@ fn commit_run(
 }
 
 /// Store a run's curves (every point, as a JSON blob) and summarize them for the recipe.
-fn store_curves(
+pub(crate) fn store_curves(
     repo: &Repo,
     curves: &crate::datafile::Curves,
 ) -> Result<Option<crate::recipe::RunCurves>> {
@@ -778,147 +780,4 @@ fn store_curves(
             .map(|(k, v)| (k.clone(), crate::recipe::CurveSummary::of(k, v)))
             .collect(),
     }))
-}
-
-/// A run that happened inside the caller's process (the Python package's `repo.run()`
-/// context): what it measured, to be committed with the recipe `mreg run` writes.
-pub struct InProcessRun {
-    /// The version to commit; its `recipe` is filled in here. Outputs are its `paths`.
-    pub commit: CommitRequest,
-    /// The process's command line (what `mreg reproduce` runs again), e.g.
-    /// `["python", "train.py", "--epochs", "3"]`.
-    pub command: Vec<String>,
-    /// Per-step metrics logged during the run.
-    pub curves: crate::datafile::Curves,
-    pub python: Option<crate::recipe::PythonEnv>,
-    pub resources: crate::recipe::RunResources,
-    /// Values that are not finite numbers (kept as recorded information, as `mreg run`
-    /// keeps them from a metrics file).
-    pub recorded: BTreeMap<String, serde_json::Value>,
-}
-
-/// A run made in-process (`repo.run()`) whose block raised or was interrupted.
-pub struct FailedInProcess {
-    pub model: ModelName,
-    pub command: Vec<String>,
-    pub cwd: PathBuf,
-    pub interrupted: bool,
-    /// Why, for people (the exception).
-    pub reason: String,
-    pub params: serde_json::Value,
-    pub labels: Vec<String>,
-    pub message: String,
-    pub resources: crate::recipe::RunResources,
-    pub author: String,
-}
-
-/// Record an in-process run that made no version: a run record, as `mreg run` keeps for
-/// a failed job. Returns the record's id.
-pub fn record_failed_in_process(
-    repo: &Repo,
-    run: FailedInProcess,
-    info: MoveInfo,
-) -> Result<crate::ObjectId> {
-    use crate::ops::runs::{RunRecord, RunStatus, RUN};
-    crate::ops::commit::check_names(repo, &run.model, &run.labels, std::iter::empty())?;
-    let root = run_root(repo);
-    let cwd = std::fs::canonicalize(&run.cwd).map_err(|e| Error::io("resolving", &run.cwd, e))?;
-    let status = if run.interrupted {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Failed
-    };
-    let record = RunRecord {
-        kind: RUN.into(),
-        model: run.model,
-        status,
-        exit_code: None,
-        signal: None,
-        reason: run.reason.clone(),
-        author: run.author,
-        started_at: crate::Timestamp::from_system_time(
-            std::time::SystemTime::now()
-                .checked_sub(
-                    std::time::Duration::try_from_secs_f64(run.resources.wall_seconds)
-                        .unwrap_or_default(),
-                )
-                .unwrap_or_else(std::time::SystemTime::now),
-        ),
-        message: run.message,
-        params: run.params,
-        labels: run.labels,
-        recipe: RunRecipe {
-            command: run.command,
-            cwd: rel_to(&root, &cwd)?,
-            outputs: Vec::new(),
-            metrics_file: None,
-            params_file: None,
-            datasets: Default::default(),
-            seconds: run.resources.wall_seconds,
-            system: crate::sysinfo::system_info(1),
-            log: None,
-            curves: None,
-            resources: Some(run.resources),
-            recorded: Default::default(),
-            python: None,
-        },
-    };
-    let info = MoveInfo {
-        message: format!("run {}: {}", status.as_str(), run.reason),
-        ..info
-    };
-    crate::ops::runs::record_failed(repo, &record, info)
-}
-
-/// Commit a run made in-process, with the same recipe as `mreg run`: command, working
-/// directory, outputs, curves, resources, machine and Python environment. The commit records
-/// git lineage (with the dirty patch) as every commit does.
-pub fn record_in_process(
-    repo: &Repo,
-    run: InProcessRun,
-    progress: &dyn Progress,
-) -> Result<CommitOutcome> {
-    if run.commit.paths.is_empty() {
-        return Err(RunError::NoOutputs.into());
-    }
-    if run.command.is_empty() {
-        return Err(RunError::NoCommand.into());
-    }
-    let root = run_root(repo);
-    let cwd = std::fs::canonicalize(&run.commit.cwd)
-        .map_err(|e| Error::io("resolving", &run.commit.cwd, e))?;
-    let abs = |p: &Path| cwd.join(p);
-    let recipe = RunRecipe {
-        command: run.command,
-        cwd: rel_to(&root, &cwd)?,
-        outputs: run
-            .commit
-            .paths
-            .iter()
-            .map(|p| rel_to(&root, &abs(p)))
-            .collect::<Result<_>>()?,
-        metrics_file: None,
-        params_file: None,
-        datasets: run
-            .commit
-            .datasets
-            .iter()
-            .map(|(n, p)| Ok((n.clone(), rel_to(&root, &abs(p))?)))
-            .collect::<Result<_>>()?,
-        seconds: run.resources.wall_seconds,
-        system: crate::sysinfo::system_info(run.resources.peak_threads.unwrap_or(1)),
-        log: None,
-        curves: store_curves(repo, &run.curves)?,
-        resources: Some(run.resources),
-        recorded: run.recorded,
-        python: run.python,
-    };
-    commit(
-        repo,
-        CommitRequest {
-            recipe: Some(Recipe::Run(Box::new(recipe))),
-            ..run.commit
-        },
-        progress,
-    )
 }
