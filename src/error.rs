@@ -233,6 +233,64 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable code for this error, for programs (Python maps it to its exception
+    /// classes): the variant's name, and for an area's error the area and its variant
+    /// (`RemoteCredentials`, `GitUnknownRevision`, `RunCommandFailed`). Codes are never
+    /// renamed; new ones are added.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotARepo { .. } => "NotARepo",
+            Error::AlreadyInitialized { .. } => "AlreadyInitialized",
+            Error::UnsupportedFormat { .. } => "UnsupportedFormat",
+            Error::InvalidName { .. } => "InvalidName",
+            Error::InvalidPath { .. } => "InvalidPath",
+            Error::InvalidArgument { .. } => "InvalidArgument",
+            Error::UnknownRevision { .. } => "UnknownRevision",
+            Error::UnknownVersionNumber { .. } => "UnknownVersionNumber",
+            Error::AmbiguousRevision { .. } => "AmbiguousRevision",
+            Error::UnknownModel { .. } => "UnknownModel",
+            Error::HistoryTooShort { .. } => "HistoryTooShort",
+            Error::AliasHistoryTooShort { .. } => "AliasHistoryTooShort",
+            Error::FileIdNotObject { .. } => "FileIdNotObject",
+            Error::NoSuchObject { .. } => "NoSuchObject",
+            Error::MissingObject { .. } => "MissingObject",
+            Error::CorruptObject { .. } => "CorruptObject",
+            Error::CorruptFile { .. } => "CorruptFile",
+            Error::CorruptWorktree { .. } => "CorruptWorktree",
+            Error::UnsupportedFile { .. } => "UnsupportedFile",
+            Error::PathNotInCommit { .. } => "PathNotInCommit",
+            Error::WouldOverwrite { .. } => "WouldOverwrite",
+            Error::ChangedWhileReading { .. } => "ChangedWhileReading",
+            Error::Parse { .. } => "Parse",
+            Error::Pruned { .. } => "Pruned",
+            Error::AliasMoved { .. } => "AliasMoved",
+            Error::UnknownAlias { .. } => "UnknownAlias",
+            Error::TagExists { .. } => "TagExists",
+            Error::UnknownTag { .. } => "UnknownTag",
+            Error::NameClash { .. } => "NameClash",
+            Error::NoCandidate { .. } => "NoCandidate",
+            Error::NoRollback { .. } => "NoRollback",
+            Error::ArchiveAliased { .. } => "ArchiveAliased",
+            Error::BrokenRule { .. } => "BrokenRule",
+            Error::Archived { .. } => "Archived",
+            Error::Query { .. } => "Query",
+            Error::HookRefused { .. } => "HookRefused",
+            Error::Git(g) => g.code(),
+            Error::Run(r) => r.code(),
+            Error::Remote(r) => r.code(),
+            Error::Training { .. } => "Training",
+            Error::GcRefused { .. } => "GcRefused",
+            Error::UnknownKey { .. } => "UnknownKey",
+            Error::PruneRefused { .. } => "PruneRefused",
+            Error::NotInStore { .. } => "NotInStore",
+            Error::Symlink { .. } => "Symlink",
+            Error::WrongModel { .. } => "WrongModel",
+            Error::Io { .. } => "Io",
+        }
+    }
+}
+
+impl Error {
     /// The next step for the user, in the command line's words.
     pub fn hint(&self) -> String {
         crate::hints::hint(self)

@@ -2,8 +2,10 @@
 
 Every failure is an :class:`Error` (catch that to catch everything mreg raises), of a
 subclass that says what kind of failure it was. Each carries the same message and hint the
-``mreg`` command line prints, the library's error ``code`` (the variant name, e.g.
-``"UnknownRevision"`` or ``"AliasMoved"``) and its ``category``.
+``mreg`` command line prints, the library's stable error ``code`` (the variant name, e.g.
+``"UnknownRevision"`` or ``"AliasMoved"``; for an area's error the area and its variant,
+e.g. ``"RemoteCredentials"``, ``"GitUnknownRevision"``, ``"RunCommandFailed"``) and its
+``category``.
 
 When mreg raises, the store is unchanged: nothing is half-written.
 """
@@ -36,7 +38,7 @@ class Error(Exception):
     Attributes:
         message: what went wrong (as ``error: ...`` in the CLI).
         hint: the next step (as ``hint: ...`` in the CLI).
-        code: the library's error variant, e.g. ``"UnknownRevision"``.
+        code: the library's stable error code, e.g. ``"UnknownRevision"``, ``"RemoteNoRemote"``.
         category: the kind of failure, e.g. ``"not_found"``.
     """
 
@@ -154,6 +156,7 @@ _BY_CODE: Dict[str, Type[Error]] = {
     "HistoryTooShort": UnknownRevisionError,
     "AliasHistoryTooShort": UnknownRevisionError,
     "UnknownModel": UnknownModelError,
+    "UnknownVersionNumber": UnknownRevisionError,
 }
 
 

@@ -29,15 +29,6 @@ struct Store {
     repo: Repo,
 }
 
-/// The variant name of an error (`UnknownRevision`, `AliasMoved`...), from its Debug form.
-fn code(e: &Error) -> String {
-    let dbg = format!("{e:?}");
-    dbg.split(|c: char| !c.is_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// The message with its cause chain, as the CLI prints it.
 fn message(e: &Error) -> String {
     let mut s = e.to_string();
@@ -55,7 +46,7 @@ fn message(e: &Error) -> String {
 fn py_err(py: Python<'_>, e: Error) -> PyErr {
     let made = py.import("mreg.errors").and_then(|m| {
         m.getattr("_from_native")?
-            .call1((e.category().as_str(), code(&e), message(&e), e.hint()))
+            .call1((e.category().as_str(), e.code(), message(&e), e.hint()))
     });
     match made {
         Ok(exc) => PyErr::from_value(exc),

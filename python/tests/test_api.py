@@ -292,6 +292,15 @@ def test_error_classes_carry_the_cli_message_and_hint(repo: mreg.Repo, work: Pat
         mreg.Repo(work.parent / "elsewhere")
     with pytest.raises(mreg.NotARepoError):
         mreg.init(work)
+    # Codes are stable and name the area's own variant (issue 25: every remote error used
+    # to be just "Remote").
+    with pytest.raises(mreg.RemoteError) as r:
+        repo.push()
+    assert r.value.code == "RemoteNoRemote"
+    repo.commit(f, model="m")
+    with pytest.raises(mreg.UnknownRevisionError) as n:
+        repo.show("m#9")
+    assert n.value.code == "UnknownVersionNumber" and "#1" in n.value.message
 
 
 def test_pruned_and_corrupt_versions_raise_their_classes(repo: mreg.Repo, work: Path) -> None:

@@ -20,8 +20,8 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
-    let mut c = repo.read_commit(&id)?;
     if a.log {
+        let c = repo.read_commit(&id)?;
         let Some(blob) = c.recipe.as_ref().and_then(|r| r.log_blob()) else {
             return Err(mreg::Error::InvalidArgument(format!(
                 "{} has no output log: logs are kept for versions made by `mreg run`",
@@ -31,31 +31,20 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         let bytes = repo.objects().get_kind(&blob, mreg::object::Kind::Blob)?;
         return Ok(Output::ok(String::from_utf8_lossy(&bytes).into_owned()));
     }
+    // One view of the version; the text below and `--json` render the same facts.
+    let v = mreg::ops::view::show(&repo, &id)?;
     if a.json {
-        return Ok(Output::ok(super::json(&mreg::ops::view::show(&repo, &id)?)));
+        return Ok(Output::ok(super::json(&v)));
     }
-    let pruned = repo.is_pruned(&id);
-    let on_remote = repo.data_remote(&id);
-    // Which files lost their data (a pruned version stays inspectable).
-    let lost: Vec<String> = if pruned {
-        mreg::reach::files_missing_data(&repo, &c)
-    } else {
-        Vec::new()
-    };
-    // Labels as they are now: the commit's own, with `label add/rm` edits applied.
-    let (entries, _) = repo.model_log(&c.model).entries()?;
-    c.labels = mreg::notes::effective_labels(&entries, &id, &c.labels)
-        .into_iter()
-        .collect();
-    let state = repo.model_state(&c.model)?;
-    let refs: Vec<String> = state
-        .refs()
-        .into_iter()
-        .filter(|(_, v)| *v == id)
-        .map(|(k, _)| k.to_string())
-        .collect();
-    let archived = mreg::refs::archived_in(&entries).contains(&id);
-    let notes = mreg::notes::notes(&repo, &id)?;
+    let c = &v.commit;
+    let (pruned, on_remote, lost, refs, archived, notes) = (
+        v.files_pruned,
+        &v.data_on_remote,
+        &v.files_missing_data,
+        &v.refs,
+        v.archived,
+        &v.notes,
+    );
     let mut s = format!("commit {id}\n");
     if !refs.is_empty() {
         s.push_str(&format!("Refs:    {}\n", refs.join(", ")));
@@ -66,7 +55,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     s.push_str(&format!("Model:   {}\n", c.model));
     s.push_str(&format!(
         "Version: {}\n",
-        match mreg::versions::number_of(&repo, &c.model, &id)? {
+        match v.version {
             Some(n) => format!("{}#{n}", c.model),
             None => "pending (not published yet: `mreg push` gives it a number)".into(),
         }
@@ -91,7 +80,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         "\nFiles ({}, {}){}:\n",
         c.files.len(),
         fmt::size(c.total_size()),
-        match (&on_remote, pruned) {
+        match (on_remote, pruned) {
             (_, true) => {
                 " [data pruned here: checkout fetches it from a remote that has it]".to_string()
             }
@@ -249,7 +238,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     }
     if !notes.is_empty() {
         s.push_str("\nNotes:\n");
-        for (nid, n) in &notes {
+        for (nid, n) in notes {
             let kind = n.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
             s.push_str(&format!(
                 "  {} {kind}: {}\n",
@@ -307,10 +296,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         )),
         None => {}
     }
-    let pins = mreg::notes::git_pins(&notes);
-    if !pins.is_empty() {
+    if !v.git_pins.is_empty() {
         s.push_str("\nShipped in git commits (mreg.lock pinned this version):\n");
-        for g in pins {
+        for g in &v.git_pins {
             s.push_str(&format!("  {g}\n"));
         }
     }

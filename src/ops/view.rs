@@ -25,10 +25,46 @@ pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> Value {
     Value::Object(ordered)
 }
 
-/// One version in full, as `mreg show --json` prints it: the commit with its labels as they
-/// are now, the refs pointing at it, archived, notes, evaluations, git pins, which files
-/// lost their data, where remote-only data is, and the curves of its training or run.
-pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
+/// One version in full: what `mreg show` prints (as text, or this struct as `--json`), the
+/// Python package's `Commit`, and the dashboard's version page. The commit with its labels
+/// as they are now, its number, the refs pointing at it, archived, notes, evaluations, git
+/// pins, which files lost their data, where remote-only data is, and its curves.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VersionView {
+    pub id: CommitId,
+    /// The commit, labels as they are now (`label add/rm` applied).
+    #[serde(flatten)]
+    pub commit: Commit,
+    /// Its data was pruned (`files_missing_data` says which files lost it).
+    pub files_pruned: bool,
+    /// The version number (None: pending).
+    pub version: Option<u64>,
+    /// Refs pointing at it: `head`, `alias:production`, `tag:v1`.
+    pub refs: Vec<String>,
+    pub archived: bool,
+    /// Notes attached to it, oldest first (their contents; the ids are kept for clients
+    /// that name them).
+    #[serde(serialize_with = "note_values")]
+    pub notes: Vec<(crate::id::NoteId, Value)>,
+    pub evaluations: Vec<EvaluationNote>,
+    /// Git commits that pinned it (from `git-pin` notes).
+    pub git_pins: Vec<String>,
+    pub files_missing_data: Vec<String>,
+    /// The remote holding its data when this store does not.
+    pub data_on_remote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Value>,
+}
+
+fn note_values<S: serde::Serializer>(
+    notes: &[(crate::id::NoteId, Value)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(notes.iter().map(|(_, n)| n))
+}
+
+/// One version in full (see `VersionView`).
+pub fn show(repo: &Repo, id: &CommitId) -> Result<VersionView> {
     let mut c = repo.read_commit(id)?;
     let pruned = repo.is_pruned(id);
     let lost: Vec<String> = if pruned {
@@ -53,19 +89,21 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<Value> {
         .iter()
         .filter_map(|(_, n)| EvaluationNote::from_note(n))
         .collect();
-    let mut v = commit_json(id, &c, pruned);
-    v["version"] = json!(crate::versions::number_of(repo, &c.model, id)?);
-    v["refs"] = json!(refs);
-    v["archived"] = json!(archived);
-    v["notes"] = json!(notes.iter().map(|(_, n)| n).collect::<Vec<_>>());
-    v["evaluations"] = json!(evaluations);
-    v["git_pins"] = json!(crate::notes::git_pins(&notes));
-    v["files_missing_data"] = json!(lost);
-    v["data_on_remote"] = json!(repo.data_remote(id));
-    if let Some(curves) = curves(repo, &c)? {
-        v["curves"] = curves;
-    }
-    Ok(v)
+    let numbering = crate::versions::numbering(repo, &c.model, &entries)?;
+    Ok(VersionView {
+        id: *id,
+        version: numbering.number(id),
+        files_pruned: pruned,
+        refs,
+        archived,
+        evaluations,
+        git_pins: crate::notes::git_pins(&notes),
+        notes,
+        files_missing_data: lost,
+        data_on_remote: repo.data_remote(id),
+        curves: curves(repo, &c)?,
+        commit: c,
+    })
 }
 
 /// Every point of a version's curves, in one format for trained and run versions (a run's

@@ -186,12 +186,6 @@ pub fn of_model(repo: &Repo, model: &ModelName) -> Result<Vec<(CommitId, Option<
     Ok(ordered(&numbering, &entries))
 }
 
-/// The number of version `id` of `model` (None: pending).
-pub fn number_of(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<Option<u64>> {
-    let entries = repo.history_entries(model)?;
-    Ok(numbering(repo, model, &entries)?.number(id))
-}
-
 /// `N` of a `#N` revision suffix.
 pub fn parse_number(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 18 {

@@ -184,7 +184,8 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
         })),
         ["api", "version", rev] => json(
             repo.resolve(rev)
-                .and_then(|id| crate::ops::view::show(repo, &id)),
+                .and_then(|id| crate::ops::view::show(repo, &id))
+                .map(|v| serde_json::to_value(v).expect("views serialize")),
         ),
         ["api", "history", m] => json(crate::names::ModelName::new(m).and_then(|model| {
             if !repo.model_exists(&model) {

@@ -665,27 +665,26 @@ pub fn lineage_graph(repo: &Repo, id: &CommitId, c: &crate::Commit) -> Result<St
 /// The Version page.
 pub fn version(repo: &Repo, rev: &str) -> Result<String> {
     let id = repo.resolve(rev)?;
+    // Every fact from the one view of a version (the CLI's `show` renders the same).
     let v = crate::ops::view::show(repo, &id)?;
-    let c: crate::Commit = repo.read_commit(&id)?;
+    let c = &v.commit;
     let mut s = format!(
         r#"<h1>{} {} <span class="mono">{}</span></h1><p>"#,
         esc(c.model.as_str()),
-        esc(&crate::versions::label(v["version"].as_u64())),
+        esc(&crate::versions::label(v.version)),
         esc(&short(&id))
     );
-    if let Some(refs) = v["refs"].as_array() {
-        for r in refs.iter().filter_map(|r| r.as_str()) {
-            let name = r.split_once(':').map_or(r, |(_, n)| n);
-            s.push_str(&chip(name, name));
-        }
+    for r in &v.refs {
+        let name = r.split_once(':').map_or(r.as_str(), |(_, n)| n);
+        s.push_str(&chip(name, name));
     }
-    if v["archived"].as_bool() == Some(true) {
+    if v.archived {
         s.push_str(&chip("archived", "archived"));
     }
-    if repo.is_pruned(&id) {
+    if v.files_pruned {
         s.push_str(&chip("data pruned", "pruned"));
     }
-    if let Some(r) = repo.data_remote(&id) {
+    if let Some(r) = &v.data_on_remote {
         s.push_str(&chip(&format!("data on remote {r}"), "pruned"));
     }
     let _ = write!(
@@ -724,8 +723,7 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
         s.push_str(&kv_table(&metrics, ["metric", "value"]));
     }
     s.push_str("</div><div><h2>Evaluations</h2>");
-    let evals: Vec<crate::ops::eval::EvaluationNote> =
-        serde_json::from_value(v["evaluations"].clone()).unwrap_or_default();
+    let evals = &v.evaluations;
     if evals.is_empty() {
         s.push_str("<p class=\"muted\">none (<code>mreg eval</code> attaches them)</p>");
     } else {
@@ -788,14 +786,7 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
     }
     s.push_str("</div></div>");
     // Files and datasets.
-    let lost: BTreeSet<String> = v["files_missing_data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let lost: BTreeSet<String> = v.files_missing_data.iter().cloned().collect();
     let frows: Vec<(Vec<String>, bool)> = c
         .files
         .iter()
@@ -893,8 +884,8 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
         None => s.push_str("<p class=\"muted\">not recorded</p>"),
     }
     s.push_str("<h2>Lineage</h2>");
-    s.push_str(&lineage_graph(repo, &id, &c)?);
-    if let Some(curves) = crate::ops::view::curve_points(repo, &c)? {
+    s.push_str(&lineage_graph(repo, &id, c)?);
+    if let Some(curves) = crate::ops::view::curve_points(repo, c)? {
         s.push_str("<h2>Training curves</h2>");
         s.push_str(&curve_charts(&[(short(&id), curves)], 460));
     }
