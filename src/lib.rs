@@ -42,6 +42,7 @@
 
 // The code lives in folders that show the architecture (docs/DESIGN.md, "Module map");
 // the paths clients use stay short through the re-exports below.
+pub mod client;
 pub mod error;
 pub mod format;
 pub mod git;

@@ -176,6 +176,8 @@ pub struct Repo {
     histories: std::sync::Mutex<HistoryCache>,
     /// Query rows per model, keyed the same way (`index::model_rows_shared`).
     pub(crate) rows: std::sync::Mutex<RowsCache>,
+    /// How remotes are reached (the client's; defaults otherwise).
+    remote_options: crate::remote::RemoteOptions,
 }
 
 pub(crate) type RowsCache = std::collections::HashMap<
@@ -315,6 +317,7 @@ impl Repo {
             waiter: None,
             histories: Default::default(),
             rows: Default::default(),
+            remote_options: Default::default(),
         })
     }
 
@@ -429,6 +432,16 @@ impl Repo {
             })
         })?;
         Ok((out.expect("the transaction ran and succeeded"), entry))
+    }
+
+    /// Reach remotes with these options (`client::remote_options` reads the process's).
+    pub fn with_remote_options(mut self, options: crate::remote::RemoteOptions) -> Repo {
+        self.remote_options = options;
+        self
+    }
+
+    pub fn remote_options(&self) -> &crate::remote::RemoteOptions {
+        &self.remote_options
     }
 
     pub fn objects(&self) -> &ObjectStore {

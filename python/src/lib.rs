@@ -29,24 +29,15 @@ struct Store {
     repo: Repo,
 }
 
-/// The message with its cause chain, as the CLI prints it.
-fn message(e: &Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        if !matches!(e, Error::Io { .. }) {
-            s.push_str(&format!("\n  caused by: {c}"));
-        }
-        src = c.source();
-    }
-    s
-}
-
 /// Raise the `mreg.errors` class for this error.
 fn py_err(py: Python<'_>, e: Error) -> PyErr {
     let made = py.import("mreg.errors").and_then(|m| {
-        m.getattr("_from_native")?
-            .call1((e.category().as_str(), e.code(), message(&e), e.hint()))
+        m.getattr("_from_native")?.call1((
+            e.category().as_str(),
+            e.code(),
+            mreg::client::error_text(&e),
+            e.hint(),
+        ))
     });
     match made {
         Ok(exc) => PyErr::from_value(exc),
@@ -67,35 +58,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> mreg::Resu
     serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }
 
-/// The author of new commits and moves, as the CLI chooses it: the caller's `author=`,
-/// else MREG_AUTHOR, else git's user.name and user.email, else $USER.
-fn author(given: Option<String>) -> String {
-    let explicit = given
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| std::env::var("MREG_AUTHOR").ok());
-    mreg::git::default_author(
-        explicit.as_deref(),
-        &std::env::current_dir().unwrap_or_default(),
-        std::env::var("USER").ok().as_deref(),
-    )
-}
-
-/// The time of new commits and moves: MREG_NOW overrides it (tests), as in the CLI.
-fn now() -> mreg::Result<mreg::Timestamp> {
-    match std::env::var("MREG_NOW") {
-        Ok(t) => {
-            mreg::Timestamp::parse(&t).map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}")))
-        }
-        Err(_) => Ok(mreg::Timestamp::now()),
-    }
-}
-
+/// Who, when and why of a move made now: `who`, else as the CLI (`client::move_info`).
 fn move_info(message: String, who: Option<String>) -> mreg::Result<MoveInfo> {
-    Ok(MoveInfo {
-        time: now()?,
-        author: author(who),
-        message,
-    })
+    mreg::client::move_info(message, who.as_deref())
 }
 
 fn metrics(what: &str, s: &str) -> mreg::Result<BTreeMap<String, f64>> {
@@ -206,7 +171,7 @@ fn commit_request(
     }
     Ok(mreg::CommitRequest {
         message,
-        created_at: now()?,
+        created_at: mreg::client::now()?,
         params,
         metrics: metrics("metrics", metrics_json)?,
         datasets,
@@ -218,7 +183,12 @@ fn commit_request(
             .map(|a| AliasName::new(a))
             .collect::<mreg::Result<_>>()?,
         derived_from: repo.resolve_all(&derived_from)?,
-        ..mreg::CommitRequest::new(ModelName::new(model)?, &author(who), cwd, paths)
+        ..mreg::CommitRequest::new(
+            ModelName::new(model)?,
+            &mreg::client::author(who.as_deref(), &cwd),
+            cwd,
+            paths,
+        )
     })
 }
 
@@ -240,20 +210,7 @@ impl Store {
     fn open(py: Python<'_>, path: Option<PathBuf>) -> PyResult<Store> {
         let repo = call(py, || {
             let cwd = std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?;
-            let given = path.or_else(|| std::env::var_os("MREG_STORE").map(PathBuf::from));
-            match given {
-                Some(p) => {
-                    let p = cwd.join(p);
-                    if p.join("config.yaml").is_file() {
-                        Repo::open(&p)
-                    } else if p.is_dir() {
-                        Repo::discover(&p)
-                    } else {
-                        Err(Error::NotARepo(p))
-                    }
-                }
-                None => Repo::discover(&cwd),
-            }
+            mreg::client::open_store(path.as_deref(), &cwd)
         })?;
         Ok(Store { repo })
     }
@@ -261,7 +218,9 @@ impl Store {
     /// Create a store in `path` (its `.modelreg` directory).
     #[staticmethod]
     fn init(py: Python<'_>, path: PathBuf) -> PyResult<Store> {
-        let repo = call(py, || Repo::init(&path))?;
+        let repo = call(py, || {
+            Ok(Repo::init(&path)?.with_remote_options(mreg::client::remote_options()))
+        })?;
         Ok(Store { repo })
     }
 
@@ -301,6 +260,7 @@ impl Store {
                     dir: path,
                     name,
                     all_data: data,
+                    options: mreg::client::remote_options(),
                 },
                 &progress,
             )?;
@@ -1059,7 +1019,7 @@ impl Store {
     /// The store with its configuration as it is now: a long-lived process must see a
     /// remote added by `mreg remote add` after it opened the store.
     fn current(&self) -> mreg::Result<Repo> {
-        Repo::open(self.repo.store_dir())
+        Ok(Repo::open(self.repo.store_dir())?.with_remote_options(mreg::client::remote_options()))
     }
 }
 

@@ -145,15 +145,16 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn repo(&self) -> mreg::Result<Repo> {
+        // `--store` (or MREG_STORE, which clap reads into it) names the store itself.
         let mut repo = match &self.store {
             Some(s) => {
                 let s = self.cwd.join(s);
                 if !s.join("config.yaml").is_file() {
                     return Err(Error::NotARepo(s));
                 }
-                Repo::open(&s)?
+                mreg::client::open_store(Some(&s), &self.cwd)?
             }
-            None => Repo::discover(&self.cwd)?,
+            None => mreg::client::open_store(None, &self.cwd)?,
         };
         if !self.quiet {
             // As cargo does: say what we wait for instead of hanging silently.
@@ -220,15 +221,7 @@ fn write_stdout(s: &str) {
 
 /// Print `error: ...`, the cause chain, and `hint: ...`, once.
 pub fn render_error(e: &Error) {
-    eprintln!("error: {e}");
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        // Io errors already include their source in the message.
-        if !matches!(e, Error::Io { .. }) {
-            eprintln!("  caused by: {s}");
-        }
-        src = s.source();
-    }
+    eprintln!("error: {}", mreg::client::error_text(e));
     eprintln!("hint: {}", e.hint());
 }
 
@@ -304,23 +297,14 @@ fn run(cli: Cli) -> mreg::Result<Output> {
     }
 }
 
-/// The author of new commits and moves: MREG_AUTHOR, else git's user.name/user.email,
-/// else $USER.
+/// The author of new commits and moves (`client::author`).
 pub fn author() -> String {
-    mreg::git::default_author(
-        std::env::var("MREG_AUTHOR").ok().as_deref(),
-        &std::env::current_dir().unwrap_or_default(),
-        std::env::var("USER").ok().as_deref(),
-    )
+    mreg::client::author(None, &std::env::current_dir().unwrap_or_default())
 }
 
-/// The time of new commits and moves (UTC, RFC 3339): MREG_NOW overrides it (tests).
+/// The time of new commits and moves (`client::now`: MREG_NOW overrides it, for tests).
 pub fn now() -> mreg::Result<mreg::Timestamp> {
-    if let Ok(t) = std::env::var("MREG_NOW") {
-        return mreg::Timestamp::parse(&t)
-            .map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}")));
-    }
-    Ok(mreg::Timestamp::now())
+    mreg::client::now()
 }
 
 /// Serialize for `--json` output (pretty, with a trailing newline).

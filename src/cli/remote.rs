@@ -105,7 +105,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 }
             }
             if !no_check {
-                let backend = spec.open()?;
+                let backend = spec.open(repo.remote_options())?;
                 remote::probe_conditional_writes(backend.as_ref())?;
             }
             remote::config::add(&repo, &name, spec.clone(), tracked)?;
@@ -486,6 +486,7 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
             dir: dir.clone(),
             name: a.name.clone(),
             all_data: a.data,
+            options: mreg::client::remote_options(),
         },
         &ctx.progress(),
     )?;

@@ -414,7 +414,7 @@ fn run(
     let pool = match &fetcher {
         Some(_) => Some(
             rayon::ThreadPoolBuilder::new()
-                .num_threads(crate::remote::jobs())
+                .num_threads(repo.remote_options().jobs.max(1))
                 .build()
                 .map_err(|e| Error::InvalidArgument(format!("cannot start threads: {e}")))?,
         ),

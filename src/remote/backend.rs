@@ -242,6 +242,8 @@ pub struct S3Settings {
     pub region: Option<String>,
     pub path_style: bool,
     pub credentials: Option<super::config::Credentials>,
+    /// Attempts for an idempotent request before giving up.
+    pub retries: usize,
 }
 
 /// A remote in an S3-compatible bucket.
@@ -250,14 +252,6 @@ pub struct S3Backend {
     rt: tokio::runtime::Runtime,
     prefix: String,
     describe: String,
-}
-
-/// Attempts for an idempotent request before giving up (`MREG_REMOTE_RETRIES` overrides).
-fn max_retries() -> usize {
-    std::env::var("MREG_REMOTE_RETRIES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4)
 }
 
 impl S3Backend {
@@ -272,7 +266,7 @@ impl S3Backend {
                     max_backoff: Duration::from_secs(2),
                     base: 2.0,
                 },
-                max_retries: max_retries(),
+                max_retries: s.retries,
                 retry_timeout: Duration::from_secs(30),
             })
             .with_client_options(

@@ -92,11 +92,12 @@ impl RemoteSpec {
     }
 
     /// Connect (no request is made yet; errors here are configuration errors).
-    pub fn open(&self) -> Result<Box<dyn Backend>, RemoteError> {
+    pub fn open(&self, options: &super::RemoteOptions) -> Result<Box<dyn Backend>, RemoteError> {
+        let env = |k: &str| options.env.get(k).filter(|v| !v.is_empty()).cloned();
         match self.location()? {
             Location::Dir(p) => Ok(Box::new(DirBackend::open(&p)?)),
             Location::S3 { bucket, prefix } => {
-                let profile = AwsProfile::load();
+                let profile = AwsProfile::load(&env);
                 let settings = S3Settings {
                     bucket,
                     prefix,
@@ -109,15 +110,12 @@ impl RemoteSpec {
                         .or(profile.region),
                     endpoint: self.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")),
                     credentials: profile.credentials,
+                    retries: options.retries,
                 };
                 Ok(Box::new(S3Backend::open(&settings)?))
             }
         }
     }
-}
-
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
 /// Static credentials for S3.
@@ -136,7 +134,7 @@ struct AwsProfile {
 }
 
 impl AwsProfile {
-    fn load() -> AwsProfile {
+    fn load(env: &dyn Fn(&str) -> Option<String>) -> AwsProfile {
         let home = env("HOME").map(PathBuf::from);
         let aws_file = |var: &str, name: &str| {
             env(var)

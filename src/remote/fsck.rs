@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use super::log::{self, RemoteLine, TrackFile};
 use super::pack;
+use super::parallel;
 use super::push::{check_line, line_refs, pending, OurMoves};
 use super::sync::{
     hex_id, object_key, object_key_id, PackCheck, Session, Verified, MAX_OBJECT_READ, PRUNED,
 };
-use super::{jobs, parallel};
 use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
@@ -149,7 +149,7 @@ pub fn fsck_remote(
     progress.start("verifying", keys.iter().map(|k| k.1).sum());
     let kinds = parallel(
         &keys,
-        jobs(),
+        s.jobs(),
         |(id, size)| -> Result<(ObjectId, Verified)> {
             let r = match s.backend.get(&object_key(id), MAX_OBJECT_READ)? {
                 None => Err("listed but unreadable".to_string()),
@@ -199,7 +199,7 @@ pub fn fsck_remote(
             }
         }
     }
-    let verified = parallel(&packs, jobs(), |(id, size)| -> Result<PackCheck> {
+    let verified = parallel(&packs, s.jobs(), |(id, size)| -> Result<PackCheck> {
         let mut errs = Vec::new();
         let mut out = Vec::new();
         let Some(buf) = s.backend.get(&pack::pack_key(id), pack::MAX_PACK_READ)? else {

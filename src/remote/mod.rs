@@ -213,11 +213,25 @@ pub(crate) fn parallel<T: Sync, R: Send>(
         .collect())
 }
 
-/// Transfers in flight at once (`MREG_REMOTE_JOBS` overrides).
-pub(crate) fn jobs() -> usize {
-    std::env::var("MREG_REMOTE_JOBS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(16)
+/// How remotes are reached: given by the client (`client::remote_options` reads them from
+/// the process's environment; the library itself never does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// Transfers in flight at once.
+    pub jobs: usize,
+    /// Attempts for an idempotent request before giving up.
+    pub retries: usize,
+    /// The AWS settings of the environment (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`,
+    /// `AWS_REGION`, `AWS_ENDPOINT_URL`...) and `HOME`, for `~/.aws/credentials`.
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            jobs: 16,
+            retries: 4,
+            env: Default::default(),
+        }
+    }
 }

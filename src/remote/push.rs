@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::log::{self, Appended, RemoteLine, Writer};
 use super::pack;
 use super::sync::{hex_id, object_key, probe_conditional_writes, Session, PRUNED};
-use super::{jobs, parallel, RemoteError};
+use super::{parallel, RemoteError};
 use crate::error::{Error, Result};
 use crate::gc_marks;
 use crate::history::{Action, LogEntry, RefChange, RefName, RefState, PULLED_FROM};
@@ -379,11 +379,11 @@ pub fn push(
     if small.len() == 1 {
         uploads.push(Up::Loose(small[0].0));
     } else if !small.is_empty() {
-        let groups = pack::group(&small, small_total / jobs() as u64);
+        let groups = pack::group(&small, small_total / s.jobs() as u64);
         report.packs_uploaded = groups.len();
         uploads.extend(groups.into_iter().map(Up::Pack));
     }
-    parallel(&uploads, jobs(), |u| match u {
+    parallel(&uploads, s.jobs(), |u| match u {
         Up::Loose(id) => upload(id),
         Up::Pack(ids) => {
             let objs = ids
@@ -401,7 +401,7 @@ pub fn push(
         }
     })?;
     for level in &commit_levels {
-        parallel(level, jobs(), upload)?;
+        parallel(level, s.jobs(), upload)?;
     }
     progress.finish();
     report.objects_uploaded = data.len() + commit_levels.iter().map(Vec::len).sum::<usize>();

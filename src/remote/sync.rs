@@ -12,7 +12,7 @@ use super::config::{self, RemoteSpec};
 use super::log::TrackFile;
 use super::pack;
 use super::push::{line_refs, OurMoves};
-use super::{jobs, parallel, store_id, RemoteError};
+use super::{parallel, store_id, RemoteError};
 use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
@@ -47,7 +47,7 @@ pub(super) struct Session<'r> {
 impl<'r> Session<'r> {
     pub(super) fn open(repo: &'r Repo, name: Option<&str>) -> Result<Session<'r>> {
         let (name, spec) = config::resolve(repo, name)?;
-        let backend = spec.open()?;
+        let backend = spec.open(repo.remote_options())?;
         Ok(Session {
             repo,
             dir: repo.store_dir().join("remotes").join(&name).join("models"),
@@ -56,6 +56,11 @@ impl<'r> Session<'r> {
             store_id: store_id(repo)?,
             packs: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Transfers in flight at once.
+    pub(super) fn jobs(&self) -> usize {
+        self.repo.remote_options().jobs.max(1)
     }
 
     /// The remote's pack indexes (read once per operation, cached across operations).
@@ -93,7 +98,7 @@ impl<'r> Session<'r> {
             .collect();
         tasks.extend(loose.into_iter().map(Task::Loose));
         let missing = std::sync::Mutex::new(Vec::new());
-        parallel(&tasks, jobs(), |t| -> Result<()> {
+        parallel(&tasks, self.jobs(), |t| -> Result<()> {
             match t {
                 Task::Loose(id) => match self.get_object(id)? {
                     Some(o) => f(id, o),
@@ -413,6 +418,8 @@ pub struct CloneRequest {
     /// Also download every version's data into the store (a full copy, for working
     /// offline); by default data is fetched on checkout.
     pub all_data: bool,
+    /// How the remote is reached (the new store keeps them).
+    pub options: super::RemoteOptions,
 }
 
 /// A new store in `dir` from a remote: metadata only (data comes on checkout). Nothing is
@@ -424,7 +431,7 @@ pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, super
         return Err(Error::AlreadyInitialized(store));
     }
     // Reach the remote before creating anything.
-    let backend = req.spec.open()?;
+    let backend = req.spec.open(&req.options)?;
     backend.get(MARKER, SMALL)?;
     let created_dir = !req.dir.exists();
     let result = (|| {
@@ -434,7 +441,7 @@ pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, super
             c.remotes.insert(req.name.clone(), req.spec.clone());
             Ok(())
         })?;
-        let repo = Repo::open(&store)?;
+        let repo = Repo::open(&store)?.with_remote_options(req.options.clone());
         let mut report = super::pull(&repo, Some(&req.name), &[], progress)?;
         if req.all_data {
             for v in reach::walk(&repo)?.versions {

@@ -1,0 +1,124 @@
+//! The History page: every move of a model's refs, who, when and why.
+
+use super::*;
+
+/// The History page: every ref move, filterable by alias, and "what was ALIAS on DATE".
+pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
+    let model = require_model(repo, name)?;
+    let alias = q.get("alias").filter(|a| !a.is_empty());
+    let key = match &alias {
+        Some(a) => Some(RefName::Alias(crate::names::AliasName::new(a)?)),
+        None => None,
+    };
+    let (entries, _) = repo.model_log(&model).entries()?;
+    let aliases: BTreeSet<String> = entries
+        .iter()
+        .flat_map(|e| e.changes.iter())
+        .filter_map(|c| match &c.name {
+            RefName::Alias(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut s = format!(
+        r#"<h1>History of {}</h1><form class="inline" method="get"><label>alias <select name="alias"><option value="">(every ref)</option>"#,
+        esc(model.as_str())
+    );
+    for a in &aliases {
+        let _ = write!(
+            s,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(a),
+            if alias.as_deref() == Some(a) {
+                " selected"
+            } else {
+                ""
+            },
+            esc(a)
+        );
+    }
+    let at = q.get("at").filter(|a| !a.is_empty());
+    let _ = write!(
+        s,
+        r#"</select></label><label>at <input type="text" name="at" value="{}" placeholder="2026-03-03 or RFC 3339"></label><button type="submit">Show</button></form>"#,
+        esc(at.as_deref().unwrap_or(""))
+    );
+    if let Some(at) = &at {
+        let t = crate::ops::query::parse_time_bound(at, true)?;
+        let entry = crate::history::entry_at(&entries, t);
+        let state = entry.map(|e| e.state.clone()).unwrap_or_default();
+        s.push_str("<h2>At that time</h2>");
+        let refs: Vec<(Vec<String>, bool)> = state
+            .refs()
+            .into_iter()
+            .filter(|(r, _)| key.as_ref().is_none_or(|k| k == r))
+            .map(|(r, id)| {
+                (
+                    vec![esc(&r.to_string()), version_link(&id.to_hex(), &id.short())],
+                    false,
+                )
+            })
+            .collect();
+        if refs.is_empty() {
+            let _ = write!(
+                s,
+                "<p>{} was not set at {}.</p>",
+                esc(alias.as_deref().unwrap_or("nothing")),
+                esc(at)
+            );
+        } else {
+            s.push_str(&table(&["ref", "version"], &refs, "at"));
+        }
+        if let Some(e) = entry {
+            let _ = write!(
+                s,
+                "<p class=\"muted\">as of entry #{}: {} by {} at {}</p>",
+                e.seq,
+                esc(&e.action.to_string()),
+                esc(&e.author),
+                esc(e.time.as_ref())
+            );
+        }
+    }
+    let rows: Vec<(Vec<String>, bool)> = crate::history::moves_of(&entries, key.as_ref())
+        .into_iter()
+        .rev()
+        .take(1000)
+        .map(|e| {
+            let changes: Vec<String> = e
+                .changes
+                .iter()
+                .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
+                .map(|c| {
+                    format!(
+                        "{} {} → {}",
+                        esc(&c.name.to_string()),
+                        c.old
+                            .map(|o| version_link(&o.to_hex(), &o.short()))
+                            .unwrap_or_else(|| "-".into()),
+                        c.new
+                            .map(|n| version_link(&n.to_hex(), &n.short()))
+                            .unwrap_or_else(|| "-".into())
+                    )
+                })
+                .collect();
+            (
+                vec![
+                    format!("#{}", e.seq),
+                    esc(e.time.as_ref()),
+                    esc(&e.author),
+                    esc(&e.action.to_string()),
+                    changes.join("<br>"),
+                    esc(&e.message),
+                ],
+                false,
+            )
+        })
+        .collect();
+    let _ = write!(s, "<h2>Moves ({})</h2>", rows.len());
+    s.push_str(&table(
+        &["#", "when", "who", "action", "from → to", "why"],
+        &rows,
+        "history",
+    ));
+    Ok(page(&format!("History of {model}"), &s))
+}
