@@ -192,15 +192,6 @@ fn commit_request(
     })
 }
 
-fn promotion_json(model: &ModelName, p: &mreg::refs::Promotion) -> String {
-    json(&serde_json::json!({
-        "model": model,
-        "production": p.production,
-        "rollback": p.previous,
-        "moved": p.entry.is_some(),
-    }))
-}
-
 #[pymethods]
 impl Store {
     /// Open the store at `path` (a `.modelreg` directory), or find it upward from `path`
@@ -618,7 +609,7 @@ impl Store {
             let expect = mreg::refs::Expect::resolve(&self.repo, expect.as_deref())?;
             let p =
                 mreg::refs::promote(&self.repo, &model, rev, expect, move_info(message, author)?)?;
-            Ok(promotion_json(&model, &p))
+            Ok(json(&p))
         })
     }
 
@@ -635,7 +626,7 @@ impl Store {
             let model = ModelName::new(&model)?;
             let expect = mreg::refs::Expect::resolve(&self.repo, expect.as_deref())?;
             let p = mreg::refs::rollback(&self.repo, &model, expect, move_info(message, author)?)?;
-            Ok(promotion_json(&model, &p))
+            Ok(json(&p))
         })
     }
 
@@ -683,7 +674,7 @@ impl Store {
             let alias = AliasName::new(&alias)?;
             let target = self.repo.resolve(&rev)?;
             let expect = Expect::resolve(&self.repo, expect.as_deref())?;
-            let entry = mreg::refs::alias_set(
+            let m = mreg::refs::alias_set(
                 &self.repo,
                 &model,
                 &alias,
@@ -691,9 +682,7 @@ impl Store {
                 expect,
                 move_info(message, author)?,
             )?;
-            Ok(json(&serde_json::json!({
-                "model": model, "alias": alias.as_str(), "id": target, "moved": entry.is_some(),
-            })))
+            Ok(json(&m))
         })
     }
 
@@ -786,13 +775,7 @@ impl Store {
     }
 
     fn tags(&self, py: Python<'_>) -> PyResult<String> {
-        call(py, || {
-            let t: Vec<_> = mreg::refs::tags(&self.repo)?
-                .into_iter()
-                .map(|(t, m, id)| serde_json::json!({"tag": t.as_str(), "model": m, "id": id}))
-                .collect();
-            Ok(json(&t))
-        })
+        call(py, || Ok(json(&mreg::refs::tags(&self.repo)?)))
     }
 
     /// Every move of a model's refs (optionally only of one alias), oldest first.
@@ -839,10 +822,12 @@ impl Store {
                 add_labels,
                 remove_labels,
             };
-            let now = settings::describe(&self.repo, &model, &change, move_info(message, author)?)?;
-            Ok(json(&serde_json::json!({
-                "model": model.as_str(), "description": now.description, "labels": now.labels
-            })))
+            Ok(json(&settings::describe(
+                &self.repo,
+                &model,
+                &change,
+                move_info(message, author)?,
+            )?))
         })
     }
 

@@ -75,15 +75,14 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             let alias = mreg::names::AliasName::new(&alias)?;
             let target = repo.resolve(&rev)?;
             let expect = Expect::resolve(&repo, expect.as_deref())?;
-            let e = refs::alias_set(&repo, &model, &alias, target, expect, move_info(message)?)?;
+            let m = refs::alias_set(&repo, &model, &alias, target, expect, move_info(message)?)?;
             if json {
-                return Ok(Output::ok(super::json(&serde_json::json!({
-                    "model": model, "alias": alias, "id": target, "moved": e.is_some(),
-                }))));
+                return Ok(Output::ok(super::json(&m)));
             }
-            Ok(Output::ok(match e {
-                Some(_) => format!("{model}@{alias} -> {}\n", target.short()),
-                None => format!("{model}@{alias} already points at {}\n", target.short()),
+            Ok(Output::ok(if m.moved {
+                format!("{model}@{alias} -> {}\n", target.short())
+            } else {
+                format!("{model}@{alias} already points at {}\n", target.short())
             }))
         }
         Cmd::Rm {
@@ -97,32 +96,14 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             Ok(Output::ok(format!("removed {model}@{alias}\n")))
         }
         Cmd::List { model, json } => {
-            let models = match model {
-                Some(m) => {
-                    let m = ModelName::new(&m)?;
-                    if !repo.model_exists(&m) {
-                        return Err(mreg::Error::UnknownModel(m.to_string()));
-                    }
-                    vec![m]
-                }
-                None => repo.models()?,
-            };
-            let mut rows = Vec::new();
-            for m in models {
-                for (alias, id) in repo.model_state(&m)?.aliases {
-                    rows.push((m.clone(), alias, id));
-                }
-            }
+            let model = model.as_deref().map(ModelName::new).transpose()?;
+            let rows = refs::aliases(&repo, model.as_ref())?;
             if json {
-                let v: Vec<_> = rows
-                    .iter()
-                    .map(|(m, a, id)| serde_json::json!({"model": m, "alias": a, "id": id}))
-                    .collect();
-                return Ok(Output::ok(super::json(&v)));
+                return Ok(Output::ok(super::json(&rows)));
             }
             Ok(Output::ok(
                 rows.iter()
-                    .map(|(m, a, id)| format!("{m}@{a:<14} {}\n", id.short()))
+                    .map(|r| format!("{}@{:<14} {}\n", r.model, r.name.alias, r.id.short()))
                     .collect(),
             ))
         }

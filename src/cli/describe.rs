@@ -52,14 +52,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         add_labels: a.labels,
         remove_labels: a.unlabels,
     };
-    let now = settings::describe(&repo, &model, &change, super::alias::move_info(a.message)?)?;
+    let d = settings::describe(&repo, &model, &change, super::alias::move_info(a.message)?)?;
     if a.json {
-        return Ok(Output::ok(super::json(&serde_json::json!({
-            "model": model.as_str(),
-            "description": now.description,
-            "labels": now.labels,
-        }))));
+        return Ok(Output::ok(super::json(&d)));
     }
+    let now = d.settings;
     let mut s = format!(
         "{model}: {}\n",
         now.description.as_deref().unwrap_or("(no description)")

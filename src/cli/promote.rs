@@ -54,12 +54,7 @@ pub struct RollbackArgs {
 
 fn report(model: &ModelName, p: &refs::Promotion, json: bool) -> Output {
     if json {
-        return Output::ok(super::json(&serde_json::json!({
-            "model": model,
-            "production": p.production,
-            "rollback": p.previous,
-            "moved": p.entry.is_some(),
-        })));
+        return Output::ok(super::json(p));
     }
     Output::ok(match (&p.entry, p.previous) {
         (None, _) => format!("{model}@production is already {}\n", p.production.short()),

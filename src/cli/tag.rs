@@ -39,15 +39,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     if a.list {
         let tags = refs::tags(&repo)?;
         if a.json {
-            let v: Vec<_> = tags
-                .iter()
-                .map(|(t, m, id)| serde_json::json!({"tag": t, "model": m, "id": id}))
-                .collect();
-            return Ok(Output::ok(super::json(&v)));
+            return Ok(Output::ok(super::json(&tags)));
         }
         return Ok(Output::ok(
             tags.iter()
-                .map(|(t, m, id)| format!("{t:<20} {m}@{}\n", id.short()))
+                .map(|t| format!("{:<20} {}@{}\n", t.name.tag, t.model, t.id.short()))
                 .collect(),
         ));
     }

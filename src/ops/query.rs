@@ -246,7 +246,7 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
             );
         }
         alias_moved =
-            Some(crate::refs::alias_set(repo, model, &alias, winner.id, None, info)?.is_some());
+            Some(crate::refs::alias_set(repo, model, &alias, winner.id, None, info)?.moved);
     }
     Ok(Best {
         winner: Listed {

@@ -95,7 +95,7 @@ pub fn alias_set(
     target: CommitId,
     expect: Option<Expect>,
     info: MoveInfo,
-) -> Result<Option<LogEntry>> {
+) -> Result<AliasMove> {
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
     let ((), entry) = repo.transact(model, info, Action::AliasSet, |t| {
@@ -122,7 +122,12 @@ pub fn alias_set(
         t.set_alias(alias, target);
         Ok(())
     })?;
-    Ok(entry)
+    Ok(AliasMove {
+        model: model.clone(),
+        alias: alias.clone(),
+        id: target,
+        moved: entry.is_some(),
+    })
 }
 
 /// Remove `model@alias`.
@@ -145,14 +150,18 @@ pub fn alias_rm(
 }
 
 /// Every tag in the store: (tag, model, commit), sorted by tag.
-pub fn tags(repo: &Repo) -> Result<Vec<(TagName, ModelName, CommitId)>> {
+pub fn tags(repo: &Repo) -> Result<Vec<Named<TagKey>>> {
     let mut out = Vec::new();
     for m in repo.models()? {
-        for (t, id) in repo.model_state(&m)?.tags {
-            out.push((t, m.clone(), id));
+        for (tag, id) in repo.model_state(&m)?.tags {
+            out.push(Named {
+                model: m.clone(),
+                name: TagKey { tag },
+                id,
+            });
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.tag.cmp(&b.name.tag));
     Ok(out)
 }
 
@@ -175,11 +184,11 @@ pub fn tag_create(
     let model = repo.read_commit(&target)?.model;
     // The tags lock makes "no model has this tag yet" and the append one step.
     let _tags = repo.lock_named("tags")?;
-    if let Some((_, m, id)) = tags(repo)?.into_iter().find(|(t, _, _)| t == tag) {
+    if let Some(t) = tags(repo)?.into_iter().find(|t| &t.name.tag == tag) {
         return Err(Error::TagExists {
             tag: tag.to_string(),
-            model: m.to_string(),
-            id: id.short(),
+            model: t.model.to_string(),
+            id: t.id.short(),
         });
     }
     let ((), e) = repo.transact(&model, info, Action::Tag, |t| {
@@ -193,10 +202,11 @@ pub fn tag_create(
 /// Delete a tag (the deletion is recorded in history like every move).
 pub fn tag_delete(repo: &Repo, tag: &str, info: MoveInfo) -> Result<LogEntry> {
     let _tags = repo.lock_named("tags")?;
-    let (_, model, _) = tags(repo)?
+    let model = tags(repo)?
         .into_iter()
-        .find(|(t, _, _)| t == tag)
-        .ok_or_else(|| Error::UnknownTag(tag.into()))?;
+        .find(|t| t.name.tag.as_str() == tag)
+        .ok_or_else(|| Error::UnknownTag(tag.into()))?
+        .model;
     let ((), e) = repo.transact(&model, info, Action::TagDelete, |t| {
         t.remove_tag(tag);
         Ok(())
@@ -268,12 +278,75 @@ pub fn set_archived(repo: &Repo, id: CommitId, archive: bool, info: MoveInfo) ->
     Ok(entry.is_some())
 }
 
-/// What a promote or rollback did.
-#[derive(Clone, Debug)]
+/// What a promote or rollback did: every client renders this (`--json`: `{model,
+/// production, rollback, moved}`).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Promotion {
+    pub model: ModelName,
     pub production: CommitId,
+    /// The production it replaced, now `rollback`.
+    #[serde(rename = "rollback")]
     pub previous: Option<CommitId>,
+    /// The history line (None: production already was there; nothing moved).
+    #[serde(rename = "moved", serialize_with = "is_some")]
     pub entry: Option<LogEntry>,
+}
+
+/// An alias move (`alias set`), as every client renders it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AliasMove {
+    pub model: ModelName,
+    pub alias: AliasName,
+    pub id: CommitId,
+    /// False: the alias already pointed there (nothing was written).
+    pub moved: bool,
+}
+
+/// A named pointer of a model, as alias and tag lists show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Named<N> {
+    pub model: ModelName,
+    #[serde(flatten)]
+    pub name: N,
+    pub id: CommitId,
+}
+
+/// An alias's name in a list (`{"alias": ...}`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AliasKey {
+    pub alias: AliasName,
+}
+
+/// A tag's name in a list (`{"tag": ...}`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TagKey {
+    pub tag: TagName,
+}
+
+fn is_some<T, S: serde::Serializer>(v: &Option<T>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bool(v.is_some())
+}
+
+/// Every alias of `model` (or of every model), by model then name.
+pub fn aliases(repo: &Repo, model: Option<&ModelName>) -> Result<Vec<Named<AliasKey>>> {
+    let models = match model {
+        Some(m) => {
+            require_model(repo, m)?;
+            vec![m.clone()]
+        }
+        None => repo.models()?,
+    };
+    let mut out = Vec::new();
+    for m in models {
+        for (alias, id) in repo.model_state(&m)?.aliases {
+            out.push(Named {
+                model: m.clone(),
+                name: AliasKey { alias },
+                id,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Run one move of `production` (and `rollback`) under the model's lock; `f` returns the
@@ -315,6 +388,7 @@ where
         f(t)
     })?;
     Ok(Promotion {
+        model: model.clone(),
         production,
         previous,
         entry,

@@ -46,6 +46,15 @@ impl SettingsChange {
     }
 }
 
+/// A model and its settings, as `mreg describe --json` and Python's `repo.describe` give
+/// them: `{model, description, labels}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Described {
+    pub model: ModelName,
+    #[serde(flatten)]
+    pub settings: ModelSettings,
+}
+
 /// What `mreg describe` and Python's `repo.describe` do: apply `change` (if any), then
 /// return the settings; asking about a model that does not exist is an error.
 pub fn describe(
@@ -53,14 +62,19 @@ pub fn describe(
     model: &ModelName,
     change: &SettingsChange,
     info: MoveInfo,
-) -> Result<ModelSettings> {
-    if change.is_empty() {
+) -> Result<Described> {
+    let settings = if change.is_empty() {
         if !repo.model_exists(model) {
             return Err(Error::UnknownModel(model.to_string()));
         }
-        return get(repo, model);
-    }
-    set(repo, model, change, info)
+        get(repo, model)?
+    } else {
+        set(repo, model, change, info)?
+    };
+    Ok(Described {
+        model: model.clone(),
+        settings,
+    })
 }
 
 /// The current settings of `model` (defaults for a model without a history).
