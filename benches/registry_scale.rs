@@ -3,7 +3,7 @@
 //! `mreg list --where ... --sort ... --limit 10` through the real binary: once cold (the
 //! query index is built) and several times warm (the index is current), reporting medians.
 //!
-//! Run: `cargo bench --bench registry_scale` (MREG_SCALE_COMMITS=N to change the size).
+//! Run: `cargo bench --features bench-internals --bench registry_scale` (MREG_SCALE_COMMITS=N to change the size).
 //! The fixture is written with fsync off (`set_durable_for_benchmarks_only`): it is
 //! throwaway, and a durable build of 100,000 commits would measure the disk, not queries.
 

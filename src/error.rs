@@ -194,13 +194,13 @@ pub enum Error {
     },
 
     #[error(transparent)]
-    Git(#[from] crate::git::GitError),
+    Git(#[from] GitError),
 
     #[error(transparent)]
-    Run(#[from] crate::ops::run::RunError),
+    Run(#[from] RunError),
 
     #[error(transparent)]
-    Remote(#[from] crate::remote::RemoteError),
+    Remote(#[from] RemoteError),
 
     #[error("training failed: {0}")]
     Training(String),
@@ -340,4 +340,96 @@ impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, context: &'static str, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(context, path, e))
     }
+}
+
+// The errors of each area: defined here, where `Error` wraps them, so that the error
+// module depends on no area (the areas re-export them: `git::GitError`, `ops::run::RunError`,
+// `remote::RemoteError`).
+
+/// Errors reading git repositories (through gix). The gix error is kept as the source, so
+/// the whole cause chain reaches the user.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git: {what}")]
+    Gix {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("unknown git revision {rev:?}")]
+    UnknownRevision {
+        rev: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("git revision {rev:?} is not a commit")]
+    NotACommit {
+        rev: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("{} is not inside a git work tree", .dir.display())]
+    NotAWorkTree { dir: PathBuf },
+    #[error("cannot apply the stored patch: {why}")]
+    Patch { why: String },
+}
+
+/// Why running a command, or replaying a recorded one, did not give a version.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no command given: mreg run [options] -- COMMAND [ARGS...]")]
+    NoCommand,
+    #[error("name what the command produces: --outputs PATH (repeatable)")]
+    NoOutputs,
+    #[error("the command failed ({status}); no version was committed, the run is kept as {run}")]
+    CommandFailed { status: String, run: String },
+    #[error("the command was interrupted ({status}); no version was committed, the run is kept as {run}")]
+    Interrupted { status: String, run: String },
+    #[error("the command succeeded but its outputs could not be committed: {why}; the run is kept as {run}")]
+    NotCommitted { why: String, run: String },
+    #[error("--outputs {pattern:?}: {why}")]
+    BadGlob { pattern: String, why: String },
+    #[error("the recorded command failed when re-run ({status})")]
+    ReplayFailed { status: String },
+    #[error("commit {commit} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced")]
+    NoRecipe { commit: String },
+    #[error("commit {commit} cannot be reproduced: {why}")]
+    NotReproducible { commit: String, why: String },
+    #[error("the commit has no dataset {name:?}")]
+    NoSuchDataset { name: String },
+    #[error("dataset {name:?} was not stored, so it cannot be restored")]
+    DatasetNotStored { name: String },
+    #[error("this mreg was built without the `train` feature, so it cannot retrain")]
+    TrainingNotBuilt,
+}
+
+/// What can go wrong talking to a remote.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("no remote named {0:?}")]
+    UnknownRemote(String),
+    #[error("this store has no remote")]
+    NoRemote,
+    #[error("remote configuration: {0}")]
+    Config(String),
+    #[error("remote not found: {0}")]
+    NotFound(String),
+    #[error("credentials refused: {0}")]
+    Credentials(String),
+    #[error("remote unreachable: {0}")]
+    Unreachable(String),
+    #[error("remote I/O: {0}")]
+    Io(String),
+    #[error("the remote's content is invalid: {0}")]
+    Corrupt(String),
+    #[error("remote protocol: {0}")]
+    Protocol(String),
+    #[error("{0} does not honour conditional writes (a create-only PUT overwrote an existing object): mreg cannot keep history there without losing updates")]
+    NoConditionalWrites(String),
+    #[error("{missing} object(s) of version {commit} are neither in this store nor on the remote {remote}")]
+    DataUnavailable {
+        commit: String,
+        remote: String,
+        missing: usize,
+    },
 }

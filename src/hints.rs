@@ -55,7 +55,7 @@ impl Category {
 
 /// The category of an error.
 pub fn category(e: &Error) -> Category {
-    use crate::remote::RemoteError as R;
+    use crate::error::RemoteError as R;
     use Category::*;
     match e {
         Error::NotARepo(_) | Error::AlreadyInitialized(_) => NotARepo,
@@ -242,21 +242,21 @@ pub fn hint(e: &Error) -> String {
                 "fix the file (YAML or JSON as documented in docs/GUIDE.md) and retry; nothing was changed".into()
             }
             Error::Git(g) => match g {
-                crate::git::GitError::UnknownRevision { .. } | crate::git::GitError::NotACommit { .. } => {
+                crate::error::GitError::UnknownRevision { .. } | crate::error::GitError::NotACommit { .. } => {
                     "name a git commit: a branch, a tag, or a commit id (`git log --oneline` lists them)".into()
                 }
-                crate::git::GitError::NotAWorkTree { .. } => {
+                crate::error::GitError::NotAWorkTree { .. } => {
                     "run it inside the git work tree that holds the store (or `git init` one)".into()
                 }
-                crate::git::GitError::Patch { .. } => {
+                crate::error::GitError::Patch { .. } => {
                     "the code at that commit differs from what the patch expects; check the recorded lineage with `mreg show REV`".into()
                 }
-                crate::git::GitError::Gix { .. } => {
+                crate::error::GitError::Gix { .. } => {
                     "the cause above comes from git; `git status` in the same directory usually shows it".into()
                 }
             },
             Error::Run(r) => {
-                use crate::ops::run::RunError;
+                use crate::error::RunError;
                 match r {
                     RunError::NoCommand | RunError::NoOutputs => {
                         "e.g. mreg run --model NAME --outputs model.pkl -- python train.py".into()
@@ -289,7 +289,7 @@ pub fn hint(e: &Error) -> String {
                 }
             }
             Error::Remote(r) => {
-                use crate::remote::RemoteError;
+                use crate::error::RemoteError;
                 match r {
                     RemoteError::UnknownRemote(_) => {
                         "`mreg remote list` shows the remotes; add one with `mreg remote add NAME URL`".into()

@@ -72,6 +72,7 @@ mod fuzz_tests;
 
 /// Not API: hooks for this crate's own benchmarks, which build stores of 100,000 commits
 /// faster than the public operations allow. Nothing else may call these.
+#[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod internals {
     pub use crate::fsutil::set_durable_for_benchmarks_only;

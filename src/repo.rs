@@ -398,7 +398,7 @@ impl Repo {
     /// and the model's lock, runs `f` on a transaction, and writes one history line with
     /// what it changed (nothing when `f` fails or changes nothing). Returns `f`'s result and
     /// the line written.
-    pub fn transact<T>(
+    pub(crate) fn transact<T>(
         &self,
         model: &ModelName,
         info: crate::history::MoveInfo,

@@ -67,33 +67,7 @@ pub struct Captured {
     pub patch: Option<Vec<u8>>,
 }
 
-/// Errors reading git repositories (through gix). The gix error is kept as the source, so
-/// the whole cause chain reaches the user.
-#[derive(Debug, thiserror::Error)]
-pub enum GitError {
-    #[error("git: {what}")]
-    Gix {
-        what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-    },
-    #[error("unknown git revision {rev:?}")]
-    UnknownRevision {
-        rev: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-    },
-    #[error("git revision {rev:?} is not a commit")]
-    NotACommit {
-        rev: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-    },
-    #[error("{} is not inside a git work tree", .dir.display())]
-    NotAWorkTree { dir: PathBuf },
-    #[error("cannot apply the stored patch: {why}")]
-    Patch { why: String },
-}
+pub use crate::error::GitError;
 
 impl GitError {
     /// The stable code of this error (see `Error::code`).

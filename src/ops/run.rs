@@ -309,34 +309,7 @@ pub(crate) fn rel_to(root: &Path, p: &Path) -> Result<String> {
     Ok(rel.to_string_lossy().replace('\\', "/"))
 }
 
-/// Why running a command, or replaying a recorded one, did not give a version.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("no command given: mreg run [options] -- COMMAND [ARGS...]")]
-    NoCommand,
-    #[error("name what the command produces: --outputs PATH (repeatable)")]
-    NoOutputs,
-    #[error("the command failed ({status}); no version was committed, the run is kept as {run}")]
-    CommandFailed { status: String, run: String },
-    #[error("the command was interrupted ({status}); no version was committed, the run is kept as {run}")]
-    Interrupted { status: String, run: String },
-    #[error("the command succeeded but its outputs could not be committed: {why}; the run is kept as {run}")]
-    NotCommitted { why: String, run: String },
-    #[error("--outputs {pattern:?}: {why}")]
-    BadGlob { pattern: String, why: String },
-    #[error("the recorded command failed when re-run ({status})")]
-    ReplayFailed { status: String },
-    #[error("commit {commit} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced")]
-    NoRecipe { commit: String },
-    #[error("commit {commit} cannot be reproduced: {why}")]
-    NotReproducible { commit: String, why: String },
-    #[error("the commit has no dataset {name:?}")]
-    NoSuchDataset { name: String },
-    #[error("dataset {name:?} was not stored, so it cannot be restored")]
-    DatasetNotStored { name: String },
-    #[error("this mreg was built without the `train` feature, so it cannot retrain")]
-    TrainingNotBuilt,
-}
+pub use crate::error::RunError;
 
 impl RunError {
     /// The stable code of this error (see `Error::code`).

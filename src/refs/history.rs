@@ -344,7 +344,7 @@ pub struct MoveInfo {
 /// One move of one model's refs, in progress: the only way refs change (`Repo::transact`).
 /// It holds the model's lock; what it changes is written as one history line when the
 /// closure returns `Ok`, and nothing is written when it fails.
-pub struct Transaction<'a> {
+pub(crate) struct Transaction<'a> {
     state: &'a mut RefState,
     extra: &'a mut BTreeMap<String, serde_json::Value>,
     /// Every ref the move set or read to decide, with its value when the move began: the
@@ -364,7 +364,7 @@ pub const PULLED_FROM: &str = "pulled_from";
 
 impl Transaction<'_> {
     /// The model's refs as they are now (including this transaction's changes).
-    pub fn state(&self) -> &RefState {
+    pub(crate) fn state(&self) -> &RefState {
         self.state
     }
     fn touch(&mut self, name: RefName) {
@@ -373,19 +373,19 @@ impl Transaction<'_> {
     }
     /// The move's decision depends on `name`'s current value (e.g. promote reads
     /// `candidate`): a replay elsewhere must find the same value.
-    pub fn depends_on(&mut self, name: RefName) {
+    pub(crate) fn depends_on(&mut self, name: RefName) {
         self.touch(name);
     }
-    pub fn set_head(&mut self, id: CommitId) {
+    pub(crate) fn set_head(&mut self, id: CommitId) {
         self.touch(RefName::Head);
         self.state.head = Some(id);
     }
     /// Point an alias at `id`; returns where it pointed before.
-    pub fn set_alias(&mut self, alias: &AliasName, id: CommitId) -> Option<CommitId> {
+    pub(crate) fn set_alias(&mut self, alias: &AliasName, id: CommitId) -> Option<CommitId> {
         self.touch(RefName::Alias(alias.clone()));
         self.state.aliases.insert(alias.clone(), id)
     }
-    pub fn remove_alias(&mut self, alias: &str) -> Option<CommitId> {
+    pub(crate) fn remove_alias(&mut self, alias: &str) -> Option<CommitId> {
         if let Some(a) = self
             .state
             .aliases
@@ -397,29 +397,29 @@ impl Transaction<'_> {
         }
         self.state.aliases.remove(alias)
     }
-    pub fn set_tag(&mut self, tag: &TagName, id: CommitId) {
+    pub(crate) fn set_tag(&mut self, tag: &TagName, id: CommitId) {
         self.touch(RefName::Tag(tag.clone()));
         self.state.tags.insert(tag.clone(), id);
     }
-    pub fn remove_tag(&mut self, tag: &str) -> Option<CommitId> {
+    pub(crate) fn remove_tag(&mut self, tag: &str) -> Option<CommitId> {
         if let Some(t) = self.state.tags.keys().find(|k| k.as_str() == tag).cloned() {
             self.touch(RefName::Tag(t));
         }
         self.state.tags.remove(tag)
     }
     /// Attach note object `note` to `commit`.
-    pub fn attach_note(&mut self, note: crate::id::NoteId, commit: CommitId) {
+    pub(crate) fn attach_note(&mut self, note: crate::id::NoteId, commit: CommitId) {
         self.extra.insert("note".into(), note.to_hex().into());
         self.extra.insert("commit".into(), commit.to_hex().into());
     }
     /// Add (or remove) a label on `commit`.
-    pub fn edit_label(&mut self, commit: CommitId, label: &str, add: bool) {
+    pub(crate) fn edit_label(&mut self, commit: CommitId, label: &str, add: bool) {
         let key = if add { "label_add" } else { "label_remove" };
         self.extra.insert(key.into(), label.into());
         self.extra.insert("commit".into(), commit.to_hex().into());
     }
     /// Mark `id` archived (or not).
-    pub fn set_archived(&mut self, id: CommitId, archived: bool) {
+    pub(crate) fn set_archived(&mut self, id: CommitId, archived: bool) {
         let key = if archived { "archived" } else { "unarchived" };
         self.extra.insert(key.into(), id.to_hex().into());
     }
@@ -429,7 +429,7 @@ impl Transaction<'_> {
         self.state.set(name, to);
     }
     /// The facts recorded so far (notes, labels, archive flags...).
-    pub fn extra(&self) -> &BTreeMap<String, serde_json::Value> {
+    pub(crate) fn extra(&self) -> &BTreeMap<String, serde_json::Value> {
         self.extra
     }
     /// Record a fact about the move (e.g. which remote line it replays).
@@ -437,7 +437,7 @@ impl Transaction<'_> {
         self.extra.insert(key.into(), value);
     }
     /// Record that `id`'s data is being pruned on purpose.
-    pub fn record_prune(&mut self, id: CommitId) {
+    pub(crate) fn record_prune(&mut self, id: CommitId) {
         self.extra.insert("pruned".into(), id.to_hex().into());
     }
 }

@@ -107,7 +107,7 @@ fn better(goal: Goal, a: f64, b: f64) -> bool {
 /// Apply `model`'s policy inside a transaction (under the model's lock). `fresh` is the row of the
 /// version being recorded (a new commit, or a version with a new evaluation merged in),
 /// which the index does not have yet. Returns the moves made.
-pub fn apply(
+pub(crate) fn apply(
     repo: &Repo,
     model: &ModelName,
     t: &mut crate::history::Transaction,
@@ -133,7 +133,7 @@ pub fn apply(
 /// order, and `best` is recomputed over every version. The ranking is a function of the
 /// versions alone (ties go to the highest version number), so every store that has
 /// pulled computes the same `best`, and the one whose move publishes first settles it.
-pub fn reapply(
+pub(crate) fn reapply(
     repo: &Repo,
     model: &ModelName,
     t: &mut crate::history::Transaction,

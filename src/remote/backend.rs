@@ -241,9 +241,17 @@ pub struct S3Settings {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub path_style: bool,
-    pub credentials: Option<super::config::Credentials>,
+    pub credentials: Option<Credentials>,
     /// Attempts for an idempotent request before giving up.
     pub retries: usize,
+}
+
+/// Static credentials for S3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
 }
 
 /// A remote in an S3-compatible bucket.

@@ -118,13 +118,7 @@ impl RemoteSpec {
     }
 }
 
-/// Static credentials for S3.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
+pub use super::backend::Credentials;
 
 /// What the environment and the AWS files say.
 #[derive(Default)]

@@ -22,11 +22,11 @@
 //!
 //! The layout and the protocol are written down in docs/FORMAT.md and docs/DESIGN.md.
 
-pub mod backend;
+pub(crate) mod backend;
 pub mod config;
 mod fsck;
-pub mod log;
-pub mod pack;
+pub(crate) mod log;
+pub(crate) mod pack;
 mod pull;
 mod push;
 mod sync;
@@ -42,36 +42,7 @@ pub use sync::{
     FetchReport,
 };
 
-/// What can go wrong talking to a remote.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteError {
-    #[error("no remote named {0:?}")]
-    UnknownRemote(String),
-    #[error("this store has no remote")]
-    NoRemote,
-    #[error("remote configuration: {0}")]
-    Config(String),
-    #[error("remote not found: {0}")]
-    NotFound(String),
-    #[error("credentials refused: {0}")]
-    Credentials(String),
-    #[error("remote unreachable: {0}")]
-    Unreachable(String),
-    #[error("remote I/O: {0}")]
-    Io(String),
-    #[error("the remote's content is invalid: {0}")]
-    Corrupt(String),
-    #[error("remote protocol: {0}")]
-    Protocol(String),
-    #[error("{0} does not honour conditional writes (a create-only PUT overwrote an existing object): mreg cannot keep history there without losing updates")]
-    NoConditionalWrites(String),
-    #[error("{missing} object(s) of version {commit} are neither in this store nor on the remote {remote}")]
-    DataUnavailable {
-        commit: String,
-        remote: String,
-        missing: usize,
-    },
-}
+pub use crate::error::RemoteError;
 
 impl RemoteError {
     /// The stable code of this error (see `Error::code`).

@@ -15,6 +15,7 @@ static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 
 /// Turn fsync off for this process. Only for building throwaway fixtures fast (the
 /// 100,000-commit benchmark); a crash then may lose or corrupt anything. Never used by mreg.
+#[cfg(feature = "bench-internals")]
 pub fn set_durable_for_benchmarks_only(durable: bool) {
     DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
 }

@@ -75,7 +75,7 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub ObjectId);
+        pub struct $name(pub(crate) ObjectId);
 
         impl $name {
             /// Parse exactly 64 hex digits.
