@@ -101,12 +101,9 @@ pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
         }
     }
     let mut seed = Vec::new();
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let mut b = [0u8; 32];
-        if f.read_exact(&mut b).is_ok() {
-            seed.extend_from_slice(&b);
-        }
+    let mut b = [0u8; 32];
+    if getrandom::fill(&mut b).is_ok() {
+        seed.extend_from_slice(&b);
     }
     seed.extend_from_slice(
         format!(
