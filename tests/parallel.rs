@@ -159,6 +159,11 @@ fn four_stores_commit_and_push_three_versions_each_concurrently_on_a_directory()
 
 #[test]
 fn four_stores_commit_and_push_three_versions_each_concurrently_on_seaweedfs() {
+    if !servers::available(
+        "four_stores_commit_and_push_three_versions_each_concurrently_on_seaweedfs",
+    ) {
+        return;
+    }
     four_stores_commit_and_push_three_versions_each_concurrently(Remote::seaweed());
 }
 
@@ -213,6 +218,9 @@ fn a_sweep_of_eight_workers_lands_every_version_on_a_directory() {
 
 #[test]
 fn a_sweep_of_eight_workers_lands_every_version_on_seaweedfs() {
+    if !servers::available("a_sweep_of_eight_workers_lands_every_version_on_seaweedfs") {
+        return;
+    }
     a_sweep_of_eight_workers_lands_every_version(Remote::seaweed());
 }
 

@@ -74,6 +74,9 @@ fn object_bytes(r: &TestRepo) -> u64 {
 
 #[test]
 fn round_trip_through_seaweedfs_is_byte_identical_and_fsck_clean() {
+    if !servers::available("round_trip_through_seaweedfs_is_byte_identical_and_fsck_clean") {
+        return;
+    }
     let server = Server::start(Kind::Seaweed);
     server.create_bucket("models");
     let (a, v1, v2) = store_with_two_versions(3 << 20);
@@ -115,6 +118,9 @@ fn round_trip_through_seaweedfs_is_byte_identical_and_fsck_clean() {
 
 #[test]
 fn lazy_checkout_downloads_only_that_versions_chunks() {
+    if !servers::available("lazy_checkout_downloads_only_that_versions_chunks") {
+        return;
+    }
     let server = Server::start(Kind::Moto);
     server.create_bucket("models");
     let size = 4 << 20;
@@ -291,11 +297,19 @@ fn worker(url: &str, endpoint: &str, id: usize, moves: usize) -> (Vec<String>, V
 
 #[test]
 fn concurrent_pushers_lose_no_move_and_stale_moves_are_refused_on_moto() {
+    if !servers::available("concurrent_pushers_lose_no_move_and_stale_moves_are_refused_on_moto") {
+        return;
+    }
     concurrent_pushers(Kind::Moto);
 }
 
 #[test]
 fn concurrent_pushers_lose_no_move_and_stale_moves_are_refused_on_seaweedfs() {
+    if !servers::available(
+        "concurrent_pushers_lose_no_move_and_stale_moves_are_refused_on_seaweedfs",
+    ) {
+        return;
+    }
     concurrent_pushers(Kind::Seaweed);
 }
 
@@ -359,6 +373,9 @@ fn concurrent_pushers(kind: Kind) {
 
 #[test]
 fn kill9_during_push_leaves_a_consistent_remote_and_a_rerun_completes() {
+    if !servers::available("kill9_during_push_leaves_a_consistent_remote_and_a_rerun_completes") {
+        return;
+    }
     let server = Server::start(Kind::Seaweed);
     server.create_bucket("models");
     let r = TestRepo::new();
@@ -393,6 +410,11 @@ fn kill9_during_push_leaves_a_consistent_remote_and_a_rerun_completes() {
 
 #[test]
 fn server_killed_mid_push_gives_a_clear_error_and_the_rerun_completes_after_restart() {
+    if !servers::available(
+        "server_killed_mid_push_gives_a_clear_error_and_the_rerun_completes_after_restart",
+    ) {
+        return;
+    }
     let mut server = Server::start(Kind::Seaweed);
     server.create_bucket("models");
     let r = TestRepo::new();
@@ -433,6 +455,9 @@ fn server_killed_mid_push_gives_a_clear_error_and_the_rerun_completes_after_rest
 
 #[test]
 fn a_server_that_ignores_conditional_writes_is_refused_for_history() {
+    if !servers::available("a_server_that_ignores_conditional_writes_is_refused_for_history") {
+        return;
+    }
     let server = Server::start(Kind::Rclone);
     server.create_bucket("models");
     let (r, _, _) = store_with_two_versions(1000);
@@ -476,6 +501,11 @@ fn a_server_that_ignores_conditional_writes_is_refused_for_history() {
 
 #[test]
 fn wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_change_nothing() {
+    if !servers::available(
+        "wrong_credentials_missing_bucket_and_unreachable_endpoint_are_clear_and_change_nothing",
+    ) {
+        return;
+    }
     let server = Server::start(Kind::Seaweed);
     server.create_bucket("models");
     let moto = Server::start(Kind::Moto);

@@ -143,6 +143,9 @@ fn issue32_stale_moves_are_refused_whole_and_stores_agree_on_a_directory() {
 
 #[test]
 fn issue32_stale_moves_are_refused_whole_and_stores_agree_on_seaweedfs() {
+    if !servers::available("issue32_stale_moves_are_refused_whole_and_stores_agree_on_seaweedfs") {
+        return;
+    }
     issue32_reproduction(&Remote::seaweed());
 }
 
