@@ -71,6 +71,13 @@ pub enum Error {
     #[error("unknown model {0:?}")]
     UnknownModel(String),
 
+    /// A name that does not exist, and the existing one it is closest to (a typo).
+    #[error("{error} (did you mean {suggestion}?)")]
+    Suggested {
+        error: Box<Error>,
+        suggestion: String,
+    },
+
     #[error("{rev}: only {available} commit(s) back are reachable (asked for ~{asked})")]
     HistoryTooShort {
         rev: String,
@@ -249,6 +256,7 @@ impl Error {
             Error::UnknownVersionNumber { .. } => "UnknownVersionNumber",
             Error::AmbiguousRevision { .. } => "AmbiguousRevision",
             Error::UnknownModel { .. } => "UnknownModel",
+            Error::Suggested { error, .. } => error.code(),
             Error::HistoryTooShort { .. } => "HistoryTooShort",
             Error::AliasHistoryTooShort { .. } => "AliasHistoryTooShort",
             Error::FileIdNotObject { .. } => "FileIdNotObject",
@@ -414,6 +422,8 @@ pub enum RemoteError {
     Config(String),
     #[error("remote not found: {0}")]
     NotFound(String),
+    #[error("no directory for the remote: {0}")]
+    NoDirectory(String),
     #[error("credentials refused: {0}")]
     Credentials(String),
     #[error("remote unreachable: {0}")]

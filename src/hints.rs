@@ -58,6 +58,7 @@ pub fn category(e: &Error) -> Category {
     use crate::error::RemoteError as R;
     use Category::*;
     match e {
+        Error::Suggested { error, .. } => category(error),
         Error::NotARepo(_) | Error::AlreadyInitialized(_) => NotARepo,
         Error::UnknownRevision(_)
         | Error::UnknownVersionNumber { .. }
@@ -108,6 +109,7 @@ pub fn category(e: &Error) -> Category {
 /// A hint toward the next step.
 pub fn hint(e: &Error) -> String {
     match e {
+            Error::Suggested { error, .. } => hint(error),
             Error::NotARepo(_) => {
                 "run `mreg init` to create a store here, or pass --store PATH / set MREG_STORE"
                     .into()
@@ -302,6 +304,9 @@ pub fn hint(e: &Error) -> String {
                     }
                     RemoteError::NotFound(_) => {
                         "check the bucket name and the endpoint (create the bucket first: mreg never creates buckets); nothing was changed".into()
+                    }
+                    RemoteError::NoDirectory(_) => {
+                        "a shared-directory remote is a directory that exists (mkdir -p it once) and that every machine mounts at the same path; check the path, nothing was changed".into()
                     }
                     RemoteError::Credentials(_) => {
                         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials) for this server; nothing was changed".into()

@@ -75,3 +75,33 @@ fn gc_says_the_expiry_as_it_was_set() {
     assert!(out.contains("within 90 days"), "{out}");
     assert!(!out.contains("2months"), "{out}");
 }
+
+/// Issue 31: a mistyped model, alias or revision gets "did you mean", and a far one none.
+#[test]
+fn a_typo_in_a_model_or_alias_name_suggests_the_close_one() {
+    let r = TestRepo::new();
+    r.write("m.bin", b"v1");
+    let v = r.commit(&["m.bin", "--model", "clf", "-q"]);
+    r.mreg(&["promote", "clf", &v]).ok();
+    for (args, want) in [
+        (vec!["show", "clff"], "(did you mean clf?)"),
+        (
+            vec!["show", "clf@prodution"],
+            "(did you mean clf@production?)",
+        ),
+        (
+            vec!["show", "clff@production"],
+            "(did you mean clf@production?)",
+        ),
+        (
+            vec!["list", "--model", "clff"],
+            "unknown model \"clff\" (did you mean clf?)",
+        ),
+        (vec!["log", "cfl"], "(did you mean clf?)"),
+    ] {
+        let e = r.mreg(&args).fails();
+        assert!(e.stderr.contains(want), "{args:?}: {}", e.stderr);
+    }
+    let e = r.mreg(&["show", "resnet"]).fails();
+    assert!(!e.stderr.contains("did you mean"), "{}", e.stderr);
+}

@@ -784,9 +784,7 @@ impl Store {
         use mreg::history::RefName;
         call(py, || {
             let model = ModelName::new(&model)?;
-            if !self.repo.model_exists(&model) {
-                return Err(Error::UnknownModel(model.to_string()));
-            }
+            self.repo.require_model(&model)?;
             let key = alias
                 .as_deref()
                 .map(|a| AliasName::new(a).map(RefName::Alias))

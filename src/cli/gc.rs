@@ -89,9 +89,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .iter()
         .map(|m| {
             let m = ModelName::new(m)?;
-            if !repo.model_exists(&m) {
-                return Err(mreg::Error::UnknownModel(m.to_string()));
-            }
+            repo.require_model(&m)?;
             Ok(m)
         })
         .collect::<mreg::Result<Vec<_>>>()?;

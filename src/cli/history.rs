@@ -47,9 +47,7 @@ fn id_str(id: &Option<mreg::id::CommitId>) -> String {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
-    if !repo.model_exists(&model) {
-        return Err(Error::UnknownModel(model.to_string()));
-    }
+    repo.require_model(&model)?;
     if let Some(al) = &a.alias {
         mreg::names::validate_name("alias", al)?;
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gc::{dir_bytes, plan_from, survey, temp_files, GcOptions, TempFile};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
@@ -66,9 +66,7 @@ pub fn du(
     expire: Duration,
 ) -> Result<Usage> {
     if let Some(m) = only {
-        if !repo.model_exists(m) {
-            return Err(Error::UnknownModel(m.to_string()));
-        }
+        repo.require_model(m)?;
     }
     let _lock = repo.lock_store_read()?;
     let survey = survey(repo, now)?;

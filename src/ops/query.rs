@@ -71,9 +71,7 @@ pub fn parse_time_bound(s: &str, end_of_day: bool) -> Result<SystemTime> {
 /// Versions across models matching the query.
 pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     if let Some(m) = &q.model {
-        if !repo.model_exists(m) {
-            return Err(Error::UnknownModel(m.to_string()));
-        }
+        repo.require_model(m)?;
     }
     // A filter on `archived` decides about archived versions itself.
     let archived_filtered = q
@@ -191,9 +189,7 @@ pub struct Best {
 /// newest. A key that no version has is an error.
 pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
     let model = &q.model;
-    if !repo.model_exists(model) {
-        return Err(Error::UnknownModel(model.to_string()));
-    }
+    repo.require_model(model)?;
     let key_text = match &q.dataset {
         Some(d) => format!("eval.{d}.{}", q.key),
         None => Key::parse_ranking(&q.key)

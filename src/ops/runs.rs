@@ -173,9 +173,7 @@ pub fn read_record(repo: &Repo, id: &ObjectId) -> Result<RunRecord> {
 pub fn list(repo: &Repo, model: Option<&ModelName>) -> Result<Vec<RunView>> {
     let models = match model {
         Some(m) => {
-            if !repo.model_exists(m) {
-                return Err(Error::UnknownModel(m.to_string()));
-            }
+            repo.require_model(m)?;
             vec![m.clone()]
         }
         None => repo.models()?,

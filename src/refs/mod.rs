@@ -81,9 +81,7 @@ pub fn refuse_pruned(repo: &Repo, id: &CommitId) -> Result<()> {
 }
 
 fn require_model(repo: &Repo, model: &ModelName) -> Result<()> {
-    if !repo.model_exists(model) {
-        return Err(Error::UnknownModel(model.to_string()));
-    }
+    repo.require_model(model)?;
     Ok(())
 }
 

@@ -95,6 +95,71 @@ impl Repo {
 
     /// Resolve a revision string to a commit id.
     pub fn resolve(&self, s: &str) -> Result<CommitId> {
+        self.resolve_exact(s).map_err(|e| self.suggest(s, e))
+    }
+
+    /// An error about a name that does not exist, with the existing name it is closest to
+    /// (`clff` -> `clf`, `clf@prodution` -> `clf@production`), when one is close.
+    pub fn suggest(&self, rev: &str, e: Error) -> Error {
+        let suggestion = match &e {
+            Error::UnknownModel(m) => self.close_model(m).map(|close| match parse(rev) {
+                // `clff@production`: the whole revision, corrected.
+                Ok(Rev {
+                    base: Base::Alias { alias, .. },
+                    ..
+                }) => format!("{close}@{alias}"),
+                _ => close,
+            }),
+            Error::UnknownRevision(_) => match parse(rev).map(|r| r.base) {
+                Ok(Base::Alias { model, alias, .. }) => match ModelName::new(&model) {
+                    Ok(m) if self.model_exists(&m) => {
+                        let names: Vec<String> = self
+                            .model_state(&m)
+                            .map(|st| st.aliases.keys().map(|a| a.to_string()).collect())
+                            .unwrap_or_default();
+                        closest(&alias, names.iter().map(String::as_str))
+                            .map(|a| format!("{model}@{a}"))
+                    }
+                    _ => self.close_model(&model).map(|m| format!("{m}@{alias}")),
+                },
+                Ok(Base::Name(name)) if !id::is_hex_prefix(&name) => {
+                    let mut names: Vec<String> = self
+                        .models()
+                        .map(|ms| ms.iter().map(|m| m.to_string()).collect())
+                        .unwrap_or_default();
+                    if let Ok(tags) = crate::refs::tags(self) {
+                        names.extend(tags.iter().map(|t| t.name.tag.to_string()));
+                    }
+                    closest(&name, names.iter().map(String::as_str)).map(String::from)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match suggestion {
+            Some(suggestion) => Error::Suggested {
+                error: Box::new(e),
+                suggestion,
+            },
+            None => e,
+        }
+    }
+
+    /// Ok when `model` has a history; else the unknown-model error, with the closest model
+    /// name when one is close (a typo).
+    pub fn require_model(&self, model: &ModelName) -> Result<()> {
+        if self.model_exists(model) {
+            return Ok(());
+        }
+        Err(self.suggest(model.as_str(), Error::UnknownModel(model.to_string())))
+    }
+
+    fn close_model(&self, name: &str) -> Option<String> {
+        let models = self.models().ok()?;
+        closest(name, models.iter().map(|m| m.as_str())).map(String::from)
+    }
+
+    fn resolve_exact(&self, s: &str) -> Result<CommitId> {
         let rev = parse(s)?;
         let mut id = match &rev.base {
             Base::Alias {
@@ -222,9 +287,48 @@ impl Repo {
     }
 }
 
+/// The candidate closest to `name` by edit distance, if it is close enough to be a typo
+/// (at most 2 edits, and fewer than half the name's length).
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = 2.min(name.chars().count().saturating_sub(1) / 2 + 1);
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_find_the_close_name_and_nothing_far() {
+        let names = ["clf", "fraud", "production", "candidate"];
+        assert_eq!(closest("clff", names.into_iter()), Some("clf"));
+        assert_eq!(closest("prodution", names.into_iter()), Some("production"));
+        assert_eq!(closest("frau", names.into_iter()), Some("fraud"));
+        assert_eq!(closest("xyz", names.into_iter()), None);
+        assert_eq!(closest("ab", ["cd"].into_iter()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn syntax() {

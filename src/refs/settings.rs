@@ -64,9 +64,7 @@ pub fn describe(
     info: MoveInfo,
 ) -> Result<Described> {
     let settings = if change.is_empty() {
-        if !repo.model_exists(model) {
-            return Err(Error::UnknownModel(model.to_string()));
-        }
+        repo.require_model(model)?;
         get(repo, model)?
     } else {
         set(repo, model, change, info)?

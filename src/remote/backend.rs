@@ -74,11 +74,11 @@ impl DirBackend {
             Ok(m) if m.is_dir() => Ok(DirBackend {
                 root: root.to_path_buf(),
             }),
-            Ok(_) => Err(RemoteError::NotFound(format!(
+            Ok(_) => Err(RemoteError::NoDirectory(format!(
                 "{} is not a directory",
                 root.display()
             ))),
-            Err(e) => Err(RemoteError::NotFound(format!("{}: {e}", root.display()))),
+            Err(e) => Err(RemoteError::NoDirectory(format!("{}: {e}", root.display()))),
         }
     }
 

@@ -52,6 +52,7 @@ impl RemoteError {
             RemoteError::NoRemote => "RemoteNoRemote",
             RemoteError::Config { .. } => "RemoteConfig",
             RemoteError::NotFound { .. } => "RemoteNotFound",
+            RemoteError::NoDirectory { .. } => "RemoteNoDirectory",
             RemoteError::Credentials { .. } => "RemoteCredentials",
             RemoteError::Unreachable { .. } => "RemoteUnreachable",
             RemoteError::Io { .. } => "RemoteIo",

@@ -10,7 +10,7 @@ use super::log::{self, Appended, RemoteLine, Writer};
 use super::pack;
 use super::sync::{hex_id, object_key, probe_conditional_writes, Session, PRUNED};
 use super::{parallel, RemoteError};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gc_marks;
 use crate::history::{Action, LogEntry, RefChange, RefName, RefState, PULLED_FROM};
 use crate::id::{CommitId, ObjectId};
@@ -291,9 +291,7 @@ pub fn push(
         repo.models()?
     } else {
         for m in models {
-            if !repo.model_exists(m) {
-                return Err(Error::UnknownModel(m.to_string()));
-            }
+            repo.require_model(m)?;
         }
         models.to_vec()
     };

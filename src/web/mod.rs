@@ -169,9 +169,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
                 .map(|s| serde_json::to_value(s).expect("serializes")),
         ),
         ["api", "model", m] => json(crate::names::ModelName::new(m).and_then(|model| {
-            if !repo.model_exists(&model) {
-                return Err(Error::UnknownModel(m.to_string()));
-            }
+            repo.require_model(&model)?;
             let rows = crate::ops::query::list(
                 repo,
                 &crate::ops::query::ListQuery {
@@ -188,9 +186,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
                 .map(|v| serde_json::to_value(v).expect("views serialize")),
         ),
         ["api", "history", m] => json(crate::names::ModelName::new(m).and_then(|model| {
-            if !repo.model_exists(&model) {
-                return Err(Error::UnknownModel(m.to_string()));
-            }
+            repo.require_model(&model)?;
             let (entries, _) = repo.model_log(&model).entries()?;
             Ok(serde_json::to_value(entries).expect("serializes"))
         })),

@@ -70,9 +70,7 @@ fn alias_chips(aliases: &[String]) -> String {
 
 fn require_model(repo: &Repo, name: &str) -> Result<ModelName> {
     let m = ModelName::new(name)?;
-    if !repo.model_exists(&m) {
-        return Err(Error::UnknownModel(name.to_string()));
-    }
+    repo.require_model(&m)?;
     Ok(m)
 }
 
