@@ -105,3 +105,37 @@ fn a_typo_in_a_model_or_alias_name_suggests_the_close_one() {
     let e = r.mreg(&["show", "resnet"]).fails();
     assert!(!e.stderr.contains("did you mean"), "{}", e.stderr);
 }
+
+/// Issue 31: committing bytes identical to the parent says so; `status` says which version
+/// of each model the work tree holds, and whether it is the latest.
+#[test]
+fn identical_commits_and_an_old_checkout_are_said_plainly() {
+    let r = TestRepo::new();
+    r.write("m.bin", b"v1");
+    let v1 = r.commit(&["m.bin", "--model", "m", "-q"]);
+    let same = r
+        .mreg(&["commit", "m.bin", "--model", "m", "-m", "same bytes"])
+        .ok();
+    assert!(
+        same.stderr
+            .contains(&format!("identical to the parent version {}", &v1[..12])),
+        "{}",
+        same.stderr
+    );
+    r.write("m.bin", b"v3");
+    r.commit(&["m.bin", "--model", "m", "-q"]);
+    r.mreg(&["checkout", "m~2"]).ok();
+    let s = r.mreg(&["status"]).ok().stdout;
+    assert!(
+        s.contains(&format!(
+            "m: the work tree holds #1 {}, not the latest",
+            &v1[..12]
+        )),
+        "{s}"
+    );
+    let j = r.mreg(&["status", "--json"]).ok().json();
+    assert_eq!(j["versions"][0]["version"], 1);
+    assert_eq!(j["versions"][0]["is_head"], false);
+    r.mreg(&["checkout", "m"]).ok();
+    assert!(r.mreg(&["status"]).ok().stdout.contains("#3"));
+}

@@ -136,6 +136,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         });
         v["dropped"] = serde_json::json!(out.dropped);
         v["carried"] = serde_json::json!(out.carried);
+        v["same_files_as"] = serde_json::json!(out.same_files_as);
         v["policy_moves"] = serde_json::json!(out.policy_moves);
         return Ok(Output::ok(super::json(&v)));
     }
@@ -159,6 +160,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             "note: {} file(s) of the parent version are not in this version: {} (commit them too, or pass --carry to keep them unchanged)",
             out.dropped.len(),
             out.dropped.join(", ")
+        ));
+    }
+    if let Some(p) = out.same_files_as {
+        ctx.note(format_args!(
+            "note: the files are identical to the parent version {} (a new version was recorded for its params, metrics and message; its data took no space)",
+            p.short()
         ));
     }
     if !out.carried.is_empty() {

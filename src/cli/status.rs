@@ -19,17 +19,32 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let entries = worktree::status(&repo)?;
-    let untracked = worktree::untracked(&repo)?;
-    let clean = entries.iter().all(|e| e.state == FileState::Clean);
+    let r = worktree::report(&repo)?;
     if a.json {
-        return Ok(Output::ok(super::json(&serde_json::json!({
-            "clean": clean,
-            "files": entries,
-            "untracked": untracked,
-        }))));
+        return Ok(Output::ok(super::json(&r)));
     }
+    let (entries, untracked, clean) = (&r.files, &r.untracked, r.clean);
     let mut s = String::new();
+    // Which version of each model the work tree holds (after a checkout of an old one,
+    // that is not the head).
+    for v in &r.versions {
+        s.push_str(&format!(
+            "{}: the work tree holds {} {}{} ({} file(s))\n",
+            v.model,
+            mreg::versions::label(v.version),
+            v.commit.short(),
+            match (v.is_head, v.head) {
+                (true, _) => ", the latest version".to_string(),
+                (false, Some(h)) => format!(
+                    ", not the latest ({}: `mreg checkout {}` for it)",
+                    h.short(),
+                    v.model
+                ),
+                (false, None) => String::new(),
+            },
+            v.files
+        ));
+    }
     for e in entries.iter().filter(|e| e.state != FileState::Clean) {
         let what = match e.state {
             FileState::Modified => "modified",
@@ -43,7 +58,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             e.commit.short()
         ));
     }
-    for u in &untracked {
+    for u in untracked {
         s.push_str(&format!(
             "untracked: {}  (inside {}'s committed directory; not part of any version)\n",
             u.path, u.model

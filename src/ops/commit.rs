@@ -73,6 +73,10 @@ pub struct CommitOutcome {
     pub carried: Vec<String>,
     /// Bytes written for stored datasets (included in `stored_bytes`).
     pub dataset_bytes: u64,
+    /// The parent version, when this version's files are exactly the parent's (same paths,
+    /// same bytes): a new version was recorded (its params, metrics or message may differ),
+    /// and its data took no space.
+    pub same_files_as: Option<crate::id::CommitId>,
 }
 
 impl CommitRequest {
@@ -541,7 +545,18 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         }
     })?;
     crate::lockfile::pin(repo, &req.model, *id, &commit.roots())?;
+    let same_files_as = commit.parent().copied().filter(|p| {
+        repo.read_commit(p).is_ok_and(|pc| {
+            pc.files.len() == commit.files.len()
+                && pc
+                    .files
+                    .iter()
+                    .zip(&commit.files)
+                    .all(|(a, b)| a.path == b.path && a.blake3 == b.blake3)
+        })
+    });
     Ok(CommitOutcome {
+        same_files_as,
         id,
         chunks: stored.iter().map(|s| s.chunks).sum(),
         new_chunks: stored.iter().map(|s| s.new_chunks).sum(),

@@ -132,6 +132,64 @@ pub struct StatusEntry {
     pub rehashed: bool,
 }
 
+/// A version the work tree holds files of (what `checkout` or `commit` last wrote).
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldVersion {
+    pub model: ModelName,
+    pub commit: crate::id::CommitId,
+    /// Its version number (None: pending).
+    pub version: Option<u64>,
+    /// How many tracked files came from it.
+    pub files: usize,
+    /// The model's head now, and whether the held version is it.
+    pub head: Option<crate::id::CommitId>,
+    pub is_head: bool,
+}
+
+/// What `mreg status` reports: each tracked file's state, untracked files inside committed
+/// directories, and which version of each model the work tree holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    pub clean: bool,
+    pub files: Vec<StatusEntry>,
+    pub untracked: Vec<Untracked>,
+    pub versions: Vec<HeldVersion>,
+}
+
+/// The whole status of the work tree (see `StatusReport`).
+pub fn report(repo: &Repo) -> Result<StatusReport> {
+    let files = status(repo)?;
+    let untracked = untracked(repo)?;
+    let mut held: BTreeMap<(ModelName, ObjectId), usize> = BTreeMap::new();
+    for e in &files {
+        *held.entry((e.model.clone(), e.commit)).or_default() += 1;
+    }
+    let mut versions = Vec::new();
+    for ((model, commit), n) in held {
+        let commit = crate::id::CommitId(commit);
+        let head = if repo.model_exists(&model) {
+            repo.model_state(&model)?.head
+        } else {
+            None
+        };
+        let entries = repo.history_entries(&model)?;
+        versions.push(HeldVersion {
+            version: crate::versions::numbering(repo, &model, &entries)?.number(&commit),
+            is_head: head == Some(commit),
+            head,
+            files: n,
+            commit,
+            model,
+        });
+    }
+    Ok(StatusReport {
+        clean: files.iter().all(|e| e.state == FileState::Clean),
+        files,
+        untracked,
+        versions,
+    })
+}
+
 /// Compare every tracked file with its recorded content, re-hashing only files whose stat
 /// changed; refreshes the stat cache for files found unchanged.
 pub fn status(repo: &Repo) -> Result<Vec<StatusEntry>> {
