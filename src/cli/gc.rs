@@ -253,12 +253,16 @@ pub fn du(ctx: &Ctx, a: DuArgs) -> mreg::Result<Output> {
     if a.json {
         return Ok(Output::ok(super::json(&u)));
     }
-    let mut s = String::new();
+    // Per version: its files' size, then what it takes on disk (compressed, with its
+    // commit and manifests) alone and shared with other versions.
+    let mut s = String::from(
+        "FILES: the version's file sizes; ON DISK ALONE: stored bytes only it uses (freed if it alone were pruned; compressed, metadata included); SHARED: stored bytes it shares with other versions\n",
+    );
     for m in &u.models {
         s.push_str(&format!("{}: {} on disk\n", m.model, fmt::size(m.bytes)));
         for v in &m.versions {
             s.push_str(&format!(
-                "  {}  {}  size {:>10}  unique {:>10}  shared {:>10}{}{}\n",
+                "  {}  {}  files {:>10}  on disk alone {:>10}  shared {:>10}{}{}\n",
                 v.id.short(),
                 v.created_at,
                 fmt::size(v.logical_bytes),

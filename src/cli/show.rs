@@ -155,7 +155,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                     m.join(" ")
                 ));
             }
-            s.push_str(&system_line(&t.system));
+            s.push_str(&system_line(&t.system, true));
         }
         Some(mreg::recipe::Recipe::Run(r)) => {
             s.push_str(&format!(
@@ -164,7 +164,9 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 if r.cwd.is_empty() { "." } else { &r.cwd },
                 r.seconds
             ));
-            s.push_str(&system_line(&r.system));
+            // The machine, without mreg's own peak memory (the job's is under "Used") and
+            // without the GPU when the samples below say it (once, not twice).
+            s.push_str(&system_line(&r.system, r.resources.is_none()));
             if let Some(res) = &r.resources {
                 s.push_str(&format!(
                     "  Used: {:.2} s wall, {:.2} s CPU, peak memory {}{}\n",
@@ -313,7 +315,16 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     Ok(Output::ok(s))
 }
 
-fn system_line(m: &mreg::recipe::SystemInfo) -> String {
+/// The machine a version was made on; `own` adds the recording process's peak memory and
+/// its GPUs (a training's: the process that trained; a run's job reports its own below).
+fn system_line(m: &mreg::recipe::SystemInfo, own: bool) -> String {
+    let machine = format!(
+        "  machine: {} x{} ({} threads)",
+        m.cpu_model, m.cpus, m.threads
+    );
+    if !own {
+        return format!("{machine}\n");
+    }
     let gpu = if m.gpu.devices.is_empty() {
         format!(
             "none ({})",
@@ -336,10 +347,7 @@ fn system_line(m: &mreg::recipe::SystemInfo) -> String {
             .join(", ")
     };
     format!(
-        "  machine: {} x{} ({} threads), peak memory {}, GPU: {gpu}\n",
-        m.cpu_model,
-        m.cpus,
-        m.threads,
+        "{machine}, peak memory {}, GPU: {gpu}\n",
         fmt::size(m.peak_memory)
     )
 }

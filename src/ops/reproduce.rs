@@ -349,7 +349,12 @@ fn reproduce_run(
         None => BTreeMap::new(),
     };
     let metrics = metric_deltas(&c.metrics, &now);
-    let mut drift = run.system.drift(&crate::sysinfo::system_info(1));
+    // A run's `threads` is what its job used at peak (sampled), not a setting of the
+    // machine: the replay is not sampled, so it is not compared (it used to report
+    // "threads 2 -> 1" on the very same machine).
+    let mut drift = run
+        .system
+        .drift(&crate::sysinfo::system_info(run.system.threads));
     if let Some(then) = &run.python {
         match crate::sysinfo::python_env(program, &work.join(&run.cwd)) {
             Some(now) => drift.extend(then.drift(&now)),
