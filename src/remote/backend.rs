@@ -244,6 +244,47 @@ pub struct S3Settings {
     pub credentials: Option<Credentials>,
     /// Attempts for an idempotent request before giving up.
     pub retries: usize,
+    /// Without static credentials, the rest of the AWS credential chain: the environment's
+    /// web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`, `AWS_ENDPOINT_URL_STS`:
+    /// EKS), container (`AWS_CONTAINER_CREDENTIALS_*`: ECS) and metadata settings.
+    pub chain: std::collections::BTreeMap<String, String>,
+}
+
+/// The environment variables of the AWS credential chain that `S3Settings::chain` keeps.
+pub const CHAIN_VARS: [&str; 10] = [
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_METADATA_ENDPOINT",
+    "AWS_IMDSV1_FALLBACK",
+    "AWS_EC2_METADATA_DISABLED",
+];
+
+/// The instance metadata service answers (we run on a cloud instance that may have a role):
+/// a TCP connect with a short timeout, so a laptop does not wait on retries to nowhere.
+fn metadata_service_answers(endpoint: Option<&String>) -> bool {
+    let host = endpoint
+        .map(|e| {
+            e.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .unwrap_or_else(|| "169.254.169.254:80".into());
+    let host = if host.contains(':') {
+        host
+    } else {
+        format!("{host}:80")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&host)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok()
+        })
 }
 
 /// Static credentials for S3.
@@ -297,11 +338,50 @@ impl S3Backend {
                 }
             }
             None => {
-                return Err(RemoteError::Credentials(
-                    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                     or AWS_PROFILE with ~/.aws/credentials"
-                        .into(),
-                ))
+                // The rest of the AWS chain, resolved by object_store: web identity (EKS),
+                // container credentials (ECS), else the instance's role (EC2) — tried only
+                // where a metadata service answers.
+                let has = |k: &str| s.chain.contains_key(k);
+                for (k, v) in &s.chain {
+                    if let Ok(key) = k
+                        .to_ascii_lowercase()
+                        .parse::<object_store::aws::AmazonS3ConfigKey>()
+                    {
+                        b = b.with_config(key, v);
+                    }
+                }
+                // object_store sends this file's content as a header and panics on a byte a
+                // header cannot hold (a trailing newline): refuse it clearly instead.
+                if let Some(f) = s.chain.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
+                    let token = fs::read(f).map_err(|e| {
+                        RemoteError::Credentials(format!(
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {f}: {e}"
+                        ))
+                    })?;
+                    if token.is_empty() || token.iter().any(|&c| !(0x20..0x7f).contains(&c)) {
+                        return Err(RemoteError::Credentials(format!(
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {f}: the token must be one line of printable ASCII with no line break (as the EKS Pod Identity agent writes it)"
+                        )));
+                    }
+                }
+                let web = has("AWS_WEB_IDENTITY_TOKEN_FILE") && has("AWS_ROLE_ARN");
+                let container = has("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                    || (has("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                        && has("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
+                let instance = s
+                    .chain
+                    .get("AWS_EC2_METADATA_DISABLED")
+                    .is_none_or(|v| !v.eq_ignore_ascii_case("true"))
+                    && metadata_service_answers(s.chain.get("AWS_METADATA_ENDPOINT"));
+                if !(web || container || instance) {
+                    return Err(RemoteError::Credentials(
+                        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                         or AWS_PROFILE with ~/.aws/credentials, or a web identity \
+                         (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as on EKS), container \
+                         credentials (ECS), or run on an instance with a role"
+                            .into(),
+                    ));
+                }
             }
         }
         let store = b

@@ -111,6 +111,10 @@ impl RemoteSpec {
                     endpoint: self.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")),
                     credentials: profile.credentials,
                     retries: options.retries,
+                    chain: super::backend::CHAIN_VARS
+                        .iter()
+                        .filter_map(|k| env(k).map(|v| (k.to_string(), v)))
+                        .collect(),
                 };
                 Ok(Box::new(S3Backend::open(&settings)?))
             }
