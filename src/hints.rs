@@ -309,7 +309,7 @@ pub fn hint(e: &Error) -> String {
                         "a shared-directory remote is a directory that exists (mkdir -p it once) and that every machine mounts at the same path; check the path, nothing was changed".into()
                     }
                     RemoteError::Credentials(_) => {
-                        "give credentials the AWS way: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials, a web identity (EKS), container credentials (ECS, EKS Pod Identity) or the instance's role (EC2); nothing was changed".into()
+                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials) for this server, or use the rest of the AWS chain: a web identity (EKS), container credentials (ECS, EKS Pod Identity), the instance's role (EC2); nothing was changed".into()
                     }
                     RemoteError::Unreachable(_) => {
                         "check the endpoint URL and that the server is running, then rerun: an interrupted transfer resumes where it stopped, and nothing half-written is ever referenced".into()

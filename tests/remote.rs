@@ -617,6 +617,8 @@ fn remote_add_from_home(
     c.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_PROFILE")
+        // A cloud test machine's own metadata service must not lend it a role.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("HOME", home);
     if let Some(p) = profile {
         c.env("AWS_PROFILE", p);
