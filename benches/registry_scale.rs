@@ -112,6 +112,39 @@ fn main() {
         "--limit",
         "10",
     ];
+    // Side by side with another build (MREG_SCALE_COMPARE_BIN, e.g. the previous main): in
+    // two rounds, each binary's first run (re)builds its own query index, then 5 warm runs.
+    if let Ok(other) = std::env::var("MREG_SCALE_COMPARE_BIN") {
+        let this = env!("CARGO_BIN_EXE_mreg").to_string();
+        let mut warm: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for _round in 0..2 {
+            for (name, bin) in [("other", other.as_str()), ("this", this.as_str())] {
+                for i in 0..6 {
+                    let t = Instant::now();
+                    let out = Command::new(bin)
+                        .args(q)
+                        .current_dir(dir.path())
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    if i > 0 {
+                        warm.entry(name)
+                            .or_default()
+                            .push(t.elapsed().as_secs_f64());
+                    }
+                }
+            }
+        }
+        let (o, t) = (median(warm["other"].clone()), median(warm["this"].clone()));
+        println!(
+            "  side by side, warm list (median of 10 each): other {o:.3} s, this {t:.3} s, ratio {:.2}",
+            t / o
+        );
+    }
     let (cold, out) = time_cmd(dir.path(), &q);
     let warm: Vec<f64> = (0..7).map(|_| time_cmd(dir.path(), &q).0).collect();
     let (_, all) = time_cmd(

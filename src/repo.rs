@@ -178,13 +178,21 @@ pub struct Repo {
     pub(crate) rows: std::sync::Mutex<RowsCache>,
     /// How remotes are reached (the client's; defaults otherwise).
     remote_options: crate::remote::RemoteOptions,
+    /// The policy each model's history records (outer None: none recorded), keyed by the
+    /// log's signature (`Repo::policy`).
+    policies: std::sync::Mutex<PolicyCache>,
 }
+
+type PolicyCache = std::collections::HashMap<
+    ModelName,
+    ((u64, Option<crate::id::ObjectId>), Option<Option<Policy>>),
+>;
 
 pub(crate) type RowsCache = std::collections::HashMap<
     ModelName,
     (
         crate::index::Signature,
-        std::sync::Arc<Vec<crate::query::Row>>,
+        std::sync::Arc<crate::index::ModelIndex>,
     ),
 >;
 
@@ -318,6 +326,7 @@ impl Repo {
             histories: Default::default(),
             rows: Default::default(),
             remote_options: Default::default(),
+            policies: Default::default(),
         })
     }
 
@@ -358,9 +367,33 @@ impl Repo {
     /// store applies the same one), else the one in `config.yaml` (set before the model's
     /// first commit, which then records it in the history).
     pub fn policy(&self, model: &ModelName) -> Option<Policy> {
-        match self.model_log(model).last_extra(crate::policy::POLICY) {
-            Ok(Some(v)) => serde_json::from_value(v).ok().flatten(),
-            _ => self.config_policy(model),
+        // The history's last word on it, scanned once per version of the log: a long-lived
+        // process (the dashboard) asks on every page.
+        let log = self.model_log(model);
+        let sig = log.signature().ok();
+        let cached = self
+            .policies
+            .lock()
+            .ok()
+            .and_then(|c| c.get(model).cloned())
+            .filter(|(s, _)| sig.is_some() && Some(s) == sig.as_ref());
+        let recorded = match cached {
+            Some((_, p)) => p,
+            None => {
+                let p = match log.last_extra(crate::policy::POLICY) {
+                    Ok(Some(v)) => Some(serde_json::from_value::<Option<Policy>>(v).ok().flatten()),
+                    _ => None,
+                };
+                if let (Some(sig), Ok(mut c)) = (sig, self.policies.lock()) {
+                    c.insert(model.clone(), (sig, p.clone()));
+                }
+                p
+            }
+        };
+        match recorded {
+            // Recorded in the history (set, or cleared with `null`).
+            Some(p) => p,
+            None => self.config_policy(model),
         }
     }
 

@@ -234,6 +234,20 @@ pub fn list(repo: &Repo, model: Option<&ModelName>) -> Result<Vec<RunView>> {
     }))
 }
 
+/// The runs of `model` that made no version, newest first: only its run lines are read
+/// (no version's commit), so a page can show them for a model with 10,000 versions.
+pub fn failed(repo: &Repo, model: &ModelName) -> Result<Vec<RunView>> {
+    repo.require_model(model)?;
+    let entries = repo.history_entries(model)?;
+    let mut out = Vec::new();
+    for e in entries.iter().rev().filter(|e| is_run_line(e)) {
+        if let Some(n) = note_of(e) {
+            out.push(view_of_record(&n, &read_record(repo, &n)?));
+        }
+    }
+    Ok(out)
+}
+
 fn view_of_record(id: &ObjectId, r: &RunRecord) -> RunView {
     RunView {
         id: id.to_hex(),

@@ -23,7 +23,7 @@ use crate::query::{flatten, Row};
 use crate::refs;
 use crate::repo::Repo;
 
-const INDEX_VERSION: u32 = 2;
+const INDEX_VERSION: u32 = 3;
 
 /// What a model's rows depend on: its history log (size, hash of its last line) and its
 /// version numbering (the upstream remote and the length of its verified lines).
@@ -54,6 +54,16 @@ struct CacheFile {
     /// Labels recorded in the commits themselves (rows hold the effective labels).
     #[serde(default)]
     own_labels: BTreeMap<crate::id::CommitId, Vec<String>>,
+    /// The model's settings (description, labels), derived from the same history.
+    #[serde(default)]
+    settings: crate::refs::settings::ModelSettings,
+}
+
+/// What the index knows of one model: its rows, newest first, and its settings.
+#[derive(Debug, Default)]
+pub struct ModelIndex {
+    pub rows: std::sync::Arc<Vec<Row>>,
+    pub settings: crate::refs::settings::ModelSettings,
 }
 
 /// The rows of one model, newest first.
@@ -61,32 +71,47 @@ pub fn model_rows(repo: &Repo, model: &ModelName) -> Result<Vec<Row>> {
     // Owned rows: taken from the in-memory cache when it is current, else read (or built)
     // without filling the cache, so a one-shot CLI command pays for no copy.
     let sig = signature(repo, model)?;
-    if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+    if let Some((s, ix)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
         if s == sig {
-            return Ok(rows.as_ref().clone());
+            return Ok(ix.rows.as_ref().clone());
         }
     }
-    read_or_build(repo, model, sig)
+    let ix = read_or_build(repo, model, sig)?;
+    Ok(std::sync::Arc::try_unwrap(ix.rows).unwrap_or_else(|a| a.as_ref().clone()))
 }
 
 /// The rows of one model, newest first, shared: kept in memory per `Repo` while the log's
 /// signature holds, so a long-lived client (the dashboard, the Python package) neither
 /// rebuilds nor re-reads the index for an unchanged model.
 pub fn model_rows_shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<Vec<Row>>> {
-    let sig = signature(repo, model)?;
-    if let Some((s, rows)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
-        if s == sig {
-            return Ok(rows);
-        }
-    }
-    let rows = std::sync::Arc::new(read_or_build(repo, model, sig.clone())?);
-    if let Ok(mut c) = repo.rows.lock() {
-        c.insert(model.clone(), (sig, rows.clone()));
-    }
-    Ok(rows)
+    Ok(shared(repo, model)?.rows.clone())
 }
 
-fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Vec<Row>> {
+/// The settings of one model (description, labels), from the index: a model's settings
+/// cost no scan of its history once the index is current.
+pub fn model_settings(
+    repo: &Repo,
+    model: &ModelName,
+) -> Result<crate::refs::settings::ModelSettings> {
+    Ok(shared(repo, model)?.settings.clone())
+}
+
+/// The index of one model, kept in memory per `Repo` while the log's signature holds.
+fn shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<ModelIndex>> {
+    let sig = signature(repo, model)?;
+    if let Some((s, ix)) = repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+        if s == sig {
+            return Ok(ix);
+        }
+    }
+    let ix = std::sync::Arc::new(read_or_build(repo, model, sig.clone())?);
+    if let Ok(mut c) = repo.rows.lock() {
+        c.insert(model.clone(), (sig, ix.clone()));
+    }
+    Ok(ix)
+}
+
+fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<ModelIndex> {
     let dir = repo.store_dir().join("cache").join("index");
     let path = dir.join(format!("{model}.json"));
     let old = fs::read(&path)
@@ -95,17 +120,22 @@ fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Vec<R
         .filter(|c| c.version == INDEX_VERSION);
     if let Some(c) = &old {
         if c.signature == sig {
-            return Ok(old.expect("just matched").rows);
+            let c = old.expect("just matched");
+            return Ok(ModelIndex {
+                rows: std::sync::Arc::new(c.rows),
+                settings: c.settings,
+            });
         }
     }
     // Stale: commits never change, so rows of commits already indexed are reused and only
     // new commits are read; everything derived from the history is recomputed.
-    let (rows, own_labels) = build(repo, model, old)?;
+    let (rows, own_labels, settings) = build(repo, model, old)?;
     let cache = CacheFile {
         version: INDEX_VERSION,
         signature: sig,
         rows,
         own_labels,
+        settings,
     };
     // Best effort: the rows are correct whether or not the cache can be written. The
     // signature was read before building, so a concurrent append makes it stale, not wrong.
@@ -114,10 +144,17 @@ fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Vec<R
             let _ = fsutil::write_atomic(&path, &bytes, &repo.tmp_dir());
         }
     }
-    Ok(cache.rows)
+    Ok(ModelIndex {
+        rows: std::sync::Arc::new(cache.rows),
+        settings: cache.settings,
+    })
 }
 
-type Built = (Vec<Row>, BTreeMap<crate::id::CommitId, Vec<String>>);
+type Built = (
+    Vec<Row>,
+    BTreeMap<crate::id::CommitId, Vec<String>>,
+    crate::refs::settings::ModelSettings,
+);
 
 /// What a row takes from its commit (immutable), as opposed to from the history.
 struct CommitPart {
@@ -188,7 +225,11 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
         }
         rows.push(row);
     }
-    Ok((rows, own_labels))
+    Ok((
+        rows,
+        own_labels,
+        crate::refs::settings::from_history(&entries),
+    ))
 }
 
 /// The row a commit gives before any history (no aliases, evaluations or label edits).

@@ -25,7 +25,7 @@ pub const MODEL_LABELS: &str = "model_labels";
 const MAX_DESCRIPTION: usize = 4096;
 
 /// A model's settings as they are now.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ModelSettings {
     pub description: Option<String>,
     pub labels: BTreeSet<String>,
@@ -75,20 +75,21 @@ pub fn describe(
     })
 }
 
-/// The current settings of `model` (defaults for a model without a history).
+/// The current settings of `model` (defaults for a model without a history), from the
+/// query index (no scan of the history once it is current).
 pub fn get(repo: &Repo, model: &ModelName) -> Result<ModelSettings> {
-    let log = repo.model_log(model);
-    let description = log
-        .last_extra(DESCRIPTION)?
-        .and_then(|v| v.as_str().map(String::from));
-    let labels = log
-        .last_extra(MODEL_LABELS)?
-        .and_then(|v| serde_json::from_value::<BTreeSet<String>>(v).ok())
-        .unwrap_or_default();
-    Ok(ModelSettings {
-        description,
-        labels,
-    })
+    crate::index::model_settings(repo, model)
+}
+
+/// The settings a history (oldest first) leaves: the last value of each key.
+pub fn from_history(entries: &[crate::history::LogEntry]) -> ModelSettings {
+    let last = |key: &str| entries.iter().rev().find_map(|e| e.extra.get(key).cloned());
+    ModelSettings {
+        description: last(DESCRIPTION).and_then(|v| v.as_str().map(String::from)),
+        labels: last(MODEL_LABELS)
+            .and_then(|v| serde_json::from_value::<BTreeSet<String>>(v).ok())
+            .unwrap_or_default(),
+    }
 }
 
 /// Change `model`'s settings: one history line (nothing when nothing changes). A model

@@ -289,10 +289,7 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
         let _ = write!(s, "<span>page {page_no} of {pages}</span></p>");
     }
     // Runs that made no version (failed, interrupted, uncommitted): kept, never promotable.
-    let failed: Vec<crate::ops::runs::RunView> = crate::ops::runs::list(repo, Some(&model))?
-        .into_iter()
-        .filter(|r| r.status != crate::ops::runs::RunStatus::Succeeded)
-        .collect();
+    let failed = crate::ops::runs::failed(repo, &model)?;
     if !failed.is_empty() {
         let _ = write!(
             s,
