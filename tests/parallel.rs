@@ -363,13 +363,8 @@ fn a_dropped_move_stays_marked_never_published_after_later_pushes() {
     remote.run(b, &["pull"]).ok();
     commit(&remote, b, "m", 7, 0.2);
     remote.run(b, &["push"]).ok();
-    let h = remote.run(b, &["history", "m", "--json"]).ok().json();
-    let marked: Vec<&str> = h
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["never_published"] == serde_json::json!(["origin"]))
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(marked, vec!["B stages too"]);
+    assert_eq!(
+        common::never_published(b, "m", "origin"),
+        vec!["B stages too"]
+    );
 }

@@ -112,15 +112,10 @@ fn issue32_reproduction(remote: &Remote) {
     let dropped = pull_dropped(remote, &b);
     assert_eq!(dropped, vec!["B: set", "B: promote head"], "both reported");
     // B's history marks them as never published (issue 23).
-    let h = b.mreg(&["history", "clf", "--json"]).ok().json();
-    let marked: Vec<&str> = h
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["never_published"] == serde_json::json!(["origin"]))
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(marked, vec!["B: set", "B: promote head"]);
+    assert_eq!(
+        common::never_published(&b, "clf", "origin"),
+        vec!["B: set", "B: promote head"]
+    );
     let text = b.mreg(&["history", "clf"]).ok().stdout;
     assert_eq!(text.matches("never published").count(), 2, "{text}");
     remote.run(&b, &["push"]).ok();

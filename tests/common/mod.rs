@@ -241,3 +241,16 @@ pub fn versions(r: &TestRepo, n: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// The messages of `model`'s history lines that `history --json` marks as never published
+/// on `remote` (a pull took the remote's move instead), oldest first.
+#[allow(dead_code)]
+pub fn never_published(r: &TestRepo, model: &str, remote: &str) -> Vec<String> {
+    let h = r.mreg(&["history", model, "--json"]).ok().json();
+    h.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["never_published"] == serde_json::json!([remote]))
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
