@@ -368,3 +368,29 @@ fn a_dropped_move_stays_marked_never_published_after_later_pushes() {
         vec!["B stages too"]
     );
 }
+
+/// Bytes from a remote are untrusted: a commit line whose version number is not its place
+/// among the model's commit lines (a forged or buggy writer) is refused by every reader,
+/// with the line and the rule named, and nothing from it is used.
+#[test]
+fn a_remote_line_with_a_wrong_version_number_is_refused() {
+    let remote = Remote::dir();
+    let (a, _) = team(&remote, 0, false);
+    commit(&remote, &a, "m", 2, 0.2);
+    remote.run(&a, &["push"]).ok();
+    let last = std::path::Path::new(&remote.url).join("models/m/log/000000000002");
+    let text = std::fs::read_to_string(&last).unwrap();
+    assert!(text.contains("\"version\":2"), "{text}");
+    std::fs::write(&last, text.replace("\"version\":2", "\"version\":7")).unwrap();
+    let fresh = TestRepo::bare();
+    let e = remote.run(&fresh, &["clone", &remote.url, "."]).fails();
+    assert!(
+        e.stderr.contains("line 2 of m") && e.stderr.contains("version 7"),
+        "{}",
+        e.stderr
+    );
+    assert!(
+        !fresh.path().join(".modelreg").exists(),
+        "a failed clone leaves nothing"
+    );
+}
