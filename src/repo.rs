@@ -467,7 +467,7 @@ impl Repo {
         Ok((out.expect("the transaction ran and succeeded"), entry))
     }
 
-    /// Reach remotes with these options (`client::remote_options` reads the process's).
+    /// Reach remotes with these options (`client::remote_options` turns a client's environment into them).
     pub fn with_remote_options(mut self, options: crate::remote::RemoteOptions) -> Repo {
         self.remote_options = options;
         self

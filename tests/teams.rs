@@ -203,6 +203,16 @@ fn list_filters_by_several_labels_and_lists_archived_versions_alone() {
     assert_eq!(listed(&["--only-archived"]), vec![ids[1].clone()]);
     assert_eq!(listed(&[]).len(), 2);
     assert_eq!(listed(&["--archived"]).len(), 3);
+    // The same in the query language: a filter on `archived` sees archived versions
+    // without --archived; `labels ==` tests membership.
+    assert_eq!(
+        listed(&["--where", "archived == true"]),
+        vec![ids[1].clone()]
+    );
+    assert_eq!(
+        listed(&["--where", "labels == sweep and archived == false"]),
+        vec![ids[0].clone()]
+    );
 }
 
 /// Issue 24: the promotion policy is part of the model's history, so it travels. Set on A,

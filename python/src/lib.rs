@@ -12,184 +12,21 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use mreg::history::MoveInfo;
 use mreg::names::{AliasName, TagName};
 use mreg::ops::query::{BestQuery, ListQuery};
 use mreg::query::SortKey;
 use mreg::{CommitId, Error, ModelName, Repo};
 use pyo3::prelude::*;
 
+mod support;
+use support::*;
+
 /// An open store. Methods are safe to call from several Python threads at once: the
 /// library takes the same locks as concurrent `mreg` processes.
 #[pyclass(frozen, module = "mreg._native")]
 struct Store {
     repo: Repo,
-}
-
-/// Raise the `mreg.errors` class for this error.
-fn py_err(py: Python<'_>, e: Error) -> PyErr {
-    let made = py.import("mreg.errors").and_then(|m| {
-        m.getattr("_from_native")?.call1((
-            e.category().as_str(),
-            e.code(),
-            mreg::client::error_text(&e),
-            e.hint(),
-        ))
-    });
-    match made {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(err) => err,
-    }
-}
-
-/// Run library work with the GIL released, mapping its error.
-fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> mreg::Result<T> + Send) -> PyResult<T> {
-    py.detach(f).map_err(|e| py_err(py, e))
-}
-
-fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    serde_json::to_string(v).expect("results serialize")
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> mreg::Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
-}
-
-/// Who, when and why of a move made now: `who`, else as the CLI (`client::move_info`).
-fn move_info(message: String, who: Option<String>) -> mreg::Result<MoveInfo> {
-    mreg::client::move_info(message, who.as_deref())
-}
-
-fn metrics(what: &str, s: &str) -> mreg::Result<BTreeMap<String, f64>> {
-    let m: BTreeMap<String, f64> = parse_json(what, s)?;
-    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!(
-            "{what}: {k} = {v} is not a finite number"
-        )));
-    }
-    Ok(m)
-}
-
-/// Progress reports to a Python callable `(phase, done_bytes, total_bytes)`, at most about
-/// a hundred per phase.
-struct PyProgress {
-    callback: Option<Py<PyAny>>,
-    what: Mutex<String>,
-    total: AtomicU64,
-    done: AtomicU64,
-    reported: AtomicU64,
-}
-
-impl PyProgress {
-    fn new(callback: Option<Py<PyAny>>) -> Self {
-        PyProgress {
-            callback,
-            what: Mutex::new(String::new()),
-            total: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            reported: AtomicU64::new(0),
-        }
-    }
-
-    fn report(&self) {
-        let Some(cb) = &self.callback else { return };
-        let what = self.what.lock().map(|w| w.clone()).unwrap_or_default();
-        let (done, total) = (
-            self.done.load(Ordering::Relaxed),
-            self.total.load(Ordering::Relaxed),
-        );
-        Python::attach(|py| {
-            if let Err(e) = cb.call1(py, (what, done, total)) {
-                // A failing callback must not fail the store operation half-way.
-                e.write_unraisable(py, None);
-            }
-        });
-    }
-}
-
-impl mreg::ops::Progress for PyProgress {
-    fn start(&self, what: &str, total: u64) {
-        if let Ok(mut w) = self.what.lock() {
-            *w = what.to_string();
-        }
-        self.total.store(total, Ordering::Relaxed);
-        self.done.store(0, Ordering::Relaxed);
-        self.reported.store(0, Ordering::Relaxed);
-        self.report();
-    }
-
-    fn advance(&self, n: u64) {
-        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        let step = (self.total.load(Ordering::Relaxed) / 100).max(1);
-        let last = self.reported.load(Ordering::Relaxed);
-        if done >= last + step
-            && self
-                .reported
-                .compare_exchange(last, done, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.report();
-        }
-    }
-
-    fn finish(&self) {
-        self.done
-            .store(self.total.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.report();
-    }
-}
-
-/// A commit request from the Python side (paths relative to `cwd`).
-#[allow(clippy::too_many_arguments)]
-fn commit_request(
-    repo: &Repo,
-    paths: Vec<PathBuf>,
-    model: &str,
-    message: String,
-    params: &str,
-    metrics_json: &str,
-    datasets: Vec<(String, PathBuf)>,
-    labels: Vec<String>,
-    aliases: Vec<String>,
-    derived_from: Vec<String>,
-    cwd: Option<PathBuf>,
-    who: Option<String>,
-    store_datasets: bool,
-) -> mreg::Result<mreg::CommitRequest> {
-    let cwd = match cwd {
-        Some(c) => c,
-        None => std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?,
-    };
-    let params: serde_json::Value = parse_json("params", params)?;
-    if !params.is_object() {
-        return Err(Error::InvalidArgument(
-            "params must be a mapping (a dict)".into(),
-        ));
-    }
-    Ok(mreg::CommitRequest {
-        message,
-        created_at: mreg::client::now()?,
-        params,
-        metrics: metrics("metrics", metrics_json)?,
-        datasets,
-        store_datasets,
-        labels,
-        environment: mreg::commit::Environment::current(),
-        aliases: aliases
-            .iter()
-            .map(|a| AliasName::new(a))
-            .collect::<mreg::Result<_>>()?,
-        derived_from: repo.resolve_all(&derived_from)?,
-        ..mreg::CommitRequest::new(
-            ModelName::new(model)?,
-            &mreg::client::author(who.as_deref(), &cwd),
-            cwd,
-            paths,
-        )
-    })
 }
 
 #[pymethods]
@@ -201,7 +38,7 @@ impl Store {
     fn open(py: Python<'_>, path: Option<PathBuf>) -> PyResult<Store> {
         let repo = call(py, || {
             let cwd = std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?;
-            mreg::client::open_store(path.as_deref(), &cwd)
+            mreg::client::open_store(&env(), path.as_deref(), &cwd)
         })?;
         Ok(Store { repo })
     }
@@ -210,7 +47,7 @@ impl Store {
     #[staticmethod]
     fn init(py: Python<'_>, path: PathBuf) -> PyResult<Store> {
         let repo = call(py, || {
-            Ok(Repo::init(&path)?.with_remote_options(mreg::client::remote_options()))
+            Ok(Repo::init(&path)?.with_remote_options(mreg::client::remote_options(&env())))
         })?;
         Ok(Store { repo })
     }
@@ -251,7 +88,7 @@ impl Store {
                     dir: path,
                     name,
                     all_data: data,
-                    options: mreg::client::remote_options(),
+                    options: mreg::client::remote_options(&env()),
                 },
                 &progress,
             )?;
@@ -963,49 +800,16 @@ impl Store {
     }
 }
 
-/// Samples this process (threads, GPUs through NVML) while a `repo.run()` block runs.
-#[pyclass(module = "mreg._native")]
-struct Watch {
-    inner: Option<mreg::ops::inprocess::Watch>,
-}
-
-#[pymethods]
-impl Watch {
-    #[new]
-    fn new() -> Self {
-        Watch {
-            inner: Some(mreg::ops::inprocess::Watch::start()),
-        }
-    }
-}
-
-impl Watch {
-    /// Stop the sampler (if any) and return what it saw.
-    fn take(w: Option<PyRefMut<'_, Watch>>) -> (Option<usize>, Option<mreg::recipe::GpuUsage>) {
-        match w.and_then(|mut w| w.inner.take()) {
-            Some(inner) => {
-                let (threads, gpu) = inner.finish();
-                (threads, Some(gpu))
-            }
-            None => (None, None),
-        }
-    }
-}
-
-/// A block's output as the Python side kept it: (head, tail, total bytes written).
-fn captured((head, tail, total): (Vec<u8>, Vec<u8>, u64)) -> mreg::ops::inprocess::CapturedLog {
-    mreg::ops::inprocess::CapturedLog { head, tail, total }
-}
-
-/// The compiled module.
 impl Store {
     /// The store with its configuration as it is now: a long-lived process must see a
     /// remote added by `mreg remote add` after it opened the store.
     fn current(&self) -> mreg::Result<Repo> {
-        Ok(Repo::open(self.repo.store_dir())?.with_remote_options(mreg::client::remote_options()))
+        Ok(Repo::open(self.repo.store_dir())?
+            .with_remote_options(mreg::client::remote_options(&env())))
     }
 }
 
+/// The compiled module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;

@@ -152,9 +152,9 @@ impl Ctx {
                 if !s.join("config.yaml").is_file() {
                     return Err(Error::NotARepo(s));
                 }
-                mreg::client::open_store(Some(&s), &self.cwd)?
+                mreg::client::open_store(&env(), Some(&s), &self.cwd)?
             }
-            None => mreg::client::open_store(None, &self.cwd)?,
+            None => mreg::client::open_store(&env(), None, &self.cwd)?,
         };
         if !self.quiet {
             // As cargo does: say what we wait for instead of hanging silently.
@@ -297,14 +297,20 @@ fn run(cli: Cli) -> mreg::Result<Output> {
     }
 }
 
+/// This process's environment, as the library takes it (`mreg::client`): the command line
+/// is where mreg reads its variables.
+pub fn env() -> mreg::client::Environment {
+    mreg::client::Environment::from_os(std::env::vars_os())
+}
+
 /// The author of new commits and moves (`client::author`).
 pub fn author() -> String {
-    mreg::client::author(None, &std::env::current_dir().unwrap_or_default())
+    mreg::client::author(&env(), None, &std::env::current_dir().unwrap_or_default())
 }
 
 /// The time of new commits and moves (`client::now`: MREG_NOW overrides it, for tests).
 pub fn now() -> mreg::Result<mreg::Timestamp> {
-    mreg::client::now()
+    mreg::client::now(&env())
 }
 
 /// Serialize for `--json` output (pretty, with a trailing newline).

@@ -486,7 +486,7 @@ pub fn clone(ctx: &Ctx, a: CloneArgs) -> mreg::Result<Output> {
             dir: dir.clone(),
             name: a.name.clone(),
             all_data: a.data,
-            options: mreg::client::remote_options(),
+            options: mreg::client::remote_options(&super::env()),
         },
         &ctx.progress(),
     )?;

@@ -182,8 +182,8 @@ pub(crate) fn parallel<T: Sync, R: Send>(
         .collect())
 }
 
-/// How remotes are reached: given by the client (`client::remote_options` reads them from
-/// the process's environment; the library itself never does).
+/// How remotes are reached: given by the client (`client::remote_options` derives them from
+/// the environment the client passes; the library itself never reads it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteOptions {
     /// Transfers in flight at once.

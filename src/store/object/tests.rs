@@ -1,4 +1,5 @@
 //! Tests of the object store: round trips, codecs, verification, crash leftovers.
+#![cfg(test)]
 
 use super::*;
 
