@@ -86,9 +86,11 @@ pub fn author(env: &Environment, explicit: Option<&str>, cwd: &Path) -> String {
 /// The time of new commits and moves (UTC): `MREG_NOW` overrides it (tests).
 pub fn now(env: &Environment) -> Result<crate::Timestamp> {
     match env.get("MREG_NOW") {
-        Some(t) => {
-            crate::Timestamp::parse(t).map_err(|e| Error::InvalidArgument(format!("MREG_NOW: {e}")))
-        }
+        Some(t) => crate::Timestamp::parse(t).map_err(|_| Error::BadValue {
+            option: "MREG_NOW",
+            value: t.to_string(),
+            expected: "an RFC 3339 time like 2026-03-03T12:00:00Z".into(),
+        }),
         None => Ok(crate::Timestamp::now()),
     }
 }

@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use crate::id::CommitId;
+
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -136,8 +138,8 @@ pub enum Error {
         why: String,
     },
 
-    #[error("commit {commit} has had its file data pruned by gc")]
-    Pruned { commit: String },
+    #[error("commit {} has had its file data pruned by gc", .commit.short())]
+    Pruned { commit: CommitId },
 
     #[error("{model}@{alias} has moved: expected {expected}, found {actual}")]
     AliasMoved {
@@ -173,9 +175,9 @@ pub enum Error {
     #[error("model {model} has no rollback alias to roll back to")]
     NoRollback { model: String },
 
-    #[error("cannot archive {id}: {model}@{} points at it", .aliases.join(", @"))]
+    #[error("cannot archive {}: {model}@{} points at it", .id.short(), .aliases.join(", @"))]
     ArchiveAliased {
-        id: String,
+        id: CommitId,
         model: String,
         aliases: Vec<String>,
     },
@@ -183,11 +185,11 @@ pub enum Error {
     #[error("refused: a move of {model}'s refs breaks a rule every move obeys: {why}")]
     BrokenRule { model: String, why: String },
 
-    #[error("commit {id} is archived")]
-    Archived { id: String },
+    #[error("commit {} is archived", .id.short())]
+    Archived { id: CommitId },
 
     #[error("invalid expression at column {}: {why}\n  {expr}\n  {}^", .pos + 1, " ".repeat(*.pos))]
-    Query {
+    Expression {
         expr: String,
         pos: usize,
         why: String,
@@ -209,6 +211,32 @@ pub enum Error {
     #[error(transparent)]
     Remote(#[from] RemoteError),
 
+    #[error(transparent)]
+    Query(#[from] QueryError),
+
+    #[error(transparent)]
+    Record(#[from] RecordError),
+
+    #[error(transparent)]
+    Train(#[from] TrainError),
+
+    /// A value the caller gave (an option, an environment variable) that is not of the
+    /// expected form.
+    #[error("{option} {value:?}: {expected}")]
+    BadValue {
+        option: &'static str,
+        value: String,
+        expected: String,
+    },
+
+    /// Serializing one of mreg's own records failed (a bug, never bad input).
+    #[error("cannot serialize {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     #[error("training failed: {0}")]
     Training(String),
 
@@ -218,22 +246,22 @@ pub enum Error {
     #[error("no version of model {model} has {key}")]
     UnknownKey { model: String, key: String },
 
-    #[error("refusing to prune {id}: {why}")]
+    #[error("refusing to prune {}: {why}", .id.short())]
     PruneRefused {
-        id: String,
+        id: CommitId,
         model: String,
         why: PruneRefusal,
     },
 
     #[error("this store does not have version {commit} ({what})")]
-    NotInStore { commit: String, what: String },
+    NotInStore { commit: CommitId, what: String },
 
     #[error("{path} is a symbolic link ({link})")]
     Symlink { path: String, link: PathBuf },
 
-    #[error("commit {id} belongs to model {actual}, not {expected}")]
+    #[error("commit {} belongs to model {actual}, not {expected}", .id.short())]
     WrongModel {
-        id: String,
+        id: CommitId,
         actual: String,
         expected: String,
     },
@@ -281,7 +309,12 @@ impl Error {
             Error::ArchiveAliased { .. } => "ArchiveAliased",
             Error::BrokenRule { .. } => "BrokenRule",
             Error::Archived { .. } => "Archived",
-            Error::Query { .. } => "Query",
+            Error::Expression { .. } => "Query",
+            Error::Query(q) => q.code(),
+            Error::Record(r) => r.code(),
+            Error::Train(t) => t.code(),
+            Error::BadValue { .. } => "BadValue",
+            Error::Encode { .. } => "Encode",
             Error::HookRefused { .. } => "HookRefused",
             Error::Git(g) => g.code(),
             Error::Run(r) => r.code(),
@@ -380,6 +413,18 @@ pub enum GitError {
     NotAWorkTree { dir: PathBuf },
     #[error("cannot apply the stored patch: {why}")]
     Patch { why: String },
+    #[error("{} is not inside a git repository", .dir.display())]
+    NotARepository {
+        dir: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("git revision {rev} has no {file}")]
+    NoLockFile { rev: String, file: &'static str },
+    #[error("{} is not mreg's hook, but {} (a hook mreg chained to) is also there", .path.display(), .chained.display())]
+    HookConflict { path: PathBuf, chained: PathBuf },
+    #[error("`git {command}` failed ({status})")]
+    CommandFailed { command: String, status: String },
 }
 
 /// Why running a command, or replaying a recorded one, did not give a version.
@@ -399,16 +444,24 @@ pub enum RunError {
     BadGlob { pattern: String, why: String },
     #[error("the recorded command failed when re-run ({status})")]
     ReplayFailed { status: String },
-    #[error("commit {commit} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced")]
-    NoRecipe { commit: String },
-    #[error("commit {commit} cannot be reproduced: {why}")]
-    NotReproducible { commit: String, why: String },
+    #[error("commit {} has no recipe: only commits made by `mreg train` or `mreg run` can be reproduced", .commit.short())]
+    NoRecipe { commit: CommitId },
+    #[error("commit {} cannot be reproduced: {why}", .commit.short())]
+    NotReproducible { commit: CommitId, why: String },
     #[error("the commit has no dataset {name:?}")]
     NoSuchDataset { name: String },
     #[error("dataset {name:?} was not stored, so it cannot be restored")]
     DatasetNotStored { name: String },
     #[error("this mreg was built without the `train` feature, so it cannot retrain")]
     TrainingNotBuilt,
+    #[error("no run {id:?}")]
+    NoRun { id: String },
+    #[error("version {} was committed directly, not by a run", .commit.short())]
+    NotARun { commit: CommitId },
+    #[error("{what} kept no output log: logs are kept for jobs `mreg run` ran")]
+    NoLog { what: String },
+    #[error("--set applies to commits made by `mreg train`")]
+    SetNeedsTrain,
 }
 
 /// What can go wrong talking to a remote.
@@ -438,8 +491,203 @@ pub enum RemoteError {
     NoConditionalWrites(String),
     #[error("{missing} object(s) of version {commit} are neither in this store nor on the remote {remote}")]
     DataUnavailable {
-        commit: String,
+        commit: CommitId,
         remote: String,
         missing: usize,
     },
+}
+
+/// A query that cannot be answered as asked: a key, a time or a duration that does not
+/// parse, or a ranking with nothing left to rank. (A bad `--where` expression is
+/// [`Error::Expression`], which points at the column.)
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A key (`metrics.acc`, `params.lr`, a bare metric name) given to an option.
+    #[error("{option}: {why}")]
+    BadKey { option: String, why: String },
+    #[error("{input:?}: expected a time like 2026-03-03T12:00:00Z or a date like 2026-03-03")]
+    BadTime { input: String },
+    #[error("{input:?} is not a duration (e.g. 90days, 2weeks, 12h): {why}")]
+    BadDuration { input: String, why: String },
+    /// Every version that has the key was pruned, so none can be the best.
+    #[error("no version of {model} with {key} has its data: {skipped} pruned version(s) skipped")]
+    AllPruned {
+        model: String,
+        key: String,
+        skipped: usize,
+    },
+}
+
+/// What is wrong with a version (or an evaluation) about to be recorded. Nothing was
+/// recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("nothing to commit: the given directories hold no files")]
+    NoFiles,
+    #[error("dataset {name:?} is given twice")]
+    DuplicateDataset { name: String },
+    #[error("metric {metric} is not a finite number")]
+    NotFinite { metric: String },
+    #[error("an evaluation needs at least one metric (--metric K=V or --metrics-file)")]
+    NoMetrics,
+    #[error("cannot carry {path} from {}: its data was pruned; commit the file itself", .parent.short())]
+    CarryPruned { path: String, parent: CommitId },
+    #[error("--carry would record the parent's content for {} file(s) that have local changes: {}; commit them too, or restore them with `mreg checkout {} PATH`", .paths.len(), .paths.join(", "), .parent.short())]
+    CarryChanged {
+        paths: Vec<String>,
+        parent: CommitId,
+    },
+    #[error("a model description is at most {max} bytes of text")]
+    DescriptionTooLong { max: usize },
+}
+
+/// Why `mreg train` (burn) cannot train on what it was given. Failures while training
+/// are [`Error::Training`].
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("training config: {why}")]
+    Config { why: String },
+    #[error("name the model: --model NAME, or `name:` in the config")]
+    NoModelName,
+    #[error("{}: no feature columns besides the target {target:?}", .path.display())]
+    NoFeatures { path: PathBuf, target: String },
+    #[error("{}: classification needs at least two classes in {target:?}, found {found}", .path.display())]
+    TooFewClasses {
+        path: PathBuf,
+        target: String,
+        found: usize,
+    },
+    #[error("{}: {rows} row(s) cannot be split into training and validation data", .path.display())]
+    TooFewRows { path: PathBuf, rows: usize },
+    #[error("commit {} was not made by `mreg train` (it has no training recipe)", .commit.short())]
+    NotTrained { commit: CommitId },
+}
+
+/// The stable code of an area's variant: the area's prefix and the variant's name.
+macro_rules! area_codes {
+    ($ty:ident, $prefix:literal, [$($variant:ident),* $(,)?]) => {
+        impl $ty {
+            /// A stable code for programs: the area and the variant (never renamed).
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $($ty::$variant { .. } => concat!($prefix, stringify!($variant)),)*
+                }
+            }
+        }
+    };
+}
+area_codes!(
+    GitError,
+    "Git",
+    [
+        Gix,
+        UnknownRevision,
+        NotACommit,
+        NotAWorkTree,
+        Patch,
+        NotARepository,
+        NoLockFile,
+        HookConflict,
+        CommandFailed
+    ]
+);
+area_codes!(
+    RunError,
+    "Run",
+    [
+        NoCommand,
+        NoOutputs,
+        CommandFailed,
+        Interrupted,
+        NotCommitted,
+        BadGlob,
+        ReplayFailed,
+        NoRecipe,
+        NotReproducible,
+        NoSuchDataset,
+        DatasetNotStored,
+        TrainingNotBuilt,
+        NoRun,
+        NotARun,
+        NoLog,
+        SetNeedsTrain
+    ]
+);
+area_codes!(
+    RemoteError,
+    "Remote",
+    [
+        UnknownRemote,
+        NoRemote,
+        Config,
+        NotFound,
+        NoDirectory,
+        Credentials,
+        Unreachable,
+        Io,
+        Corrupt,
+        Protocol,
+        NoConditionalWrites,
+        DataUnavailable
+    ]
+);
+area_codes!(
+    QueryError,
+    "Query",
+    [BadKey, BadTime, BadDuration, AllPruned]
+);
+area_codes!(
+    RecordError,
+    "Record",
+    [
+        NoFiles,
+        DuplicateDataset,
+        NotFinite,
+        NoMetrics,
+        CarryPruned,
+        CarryChanged,
+        DescriptionTooLong
+    ]
+);
+area_codes!(
+    TrainError,
+    "Train",
+    [
+        Config,
+        NoModelName,
+        NoFeatures,
+        TooFewClasses,
+        TooFewRows,
+        NotTrained
+    ]
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python maps errors by these codes: an area's code is its prefix and the variant,
+    /// and codes that existed before the areas were split out keep their old text.
+    #[test]
+    fn codes_are_stable_and_name_their_area() {
+        let e = Error::from(QueryError::BadTime { input: "x".into() });
+        assert_eq!(e.code(), "QueryBadTime");
+        let e = Error::Expression {
+            expr: "a >".into(),
+            pos: 3,
+            why: "x".into(),
+        };
+        assert_eq!(e.code(), "Query");
+        assert_eq!(Error::from(RecordError::NoFiles).code(), "RecordNoFiles");
+        assert_eq!(
+            Error::from(TrainError::NoModelName).code(),
+            "TrainNoModelName"
+        );
+        assert_eq!(
+            Error::from(RunError::SetNeedsTrain).code(),
+            "RunSetNeedsTrain"
+        );
+        assert_eq!(Error::from(RemoteError::NoRemote).code(), "RemoteNoRemote");
+        assert_eq!(Error::Training("x".into()).code(), "Training");
+    }
 }

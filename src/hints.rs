@@ -89,7 +89,11 @@ pub fn category(e: &Error) -> Category {
         | Error::UnsupportedFormat { .. }
         | Error::UnsupportedFile { .. }
         | Error::Parse { .. }
-        | Error::Query { .. }
+        | Error::Expression { .. }
+        | Error::Query(_)
+        | Error::Record(_)
+        | Error::Train(_)
+        | Error::BadValue { .. }
         | Error::Symlink { .. }
         | Error::WrongModel { .. } => InvalidArgument,
         Error::WouldOverwrite(_)
@@ -100,7 +104,10 @@ pub fn category(e: &Error) -> Category {
         | Error::HookRefused { .. }
         | Error::GcRefused { .. }
         | Error::PruneRefused { .. } => Refused,
+        Error::Run(crate::error::RunError::NoRun { .. }) => NotFound,
         Error::Run(_) | Error::Training(_) => Run,
+        Error::Encode { .. } => Io,
+        Error::Git(crate::error::GitError::HookConflict { .. }) => Refused,
         Error::Git(_) => Git,
         Error::Io { .. } => Io,
     }
@@ -174,8 +181,37 @@ pub fn hint(e: &Error) -> String {
             Error::NoRollback { .. } => {
                 "rollback needs a previous production: it is set by `mreg promote`".into()
             }
-            Error::Query { .. } => {
+            Error::Expression { .. } => {
                 "e.g. --where 'metrics.acc >= 0.9 and (params.lr < 0.01 or eval.test.f1 > 0.8)'".into()
+            }
+            Error::Query(q) => match q {
+                crate::error::QueryError::BadKey { .. } => {
+                    "a key is metrics.NAME, params.PATH, eval.DATASET.NAME, a field (version, created_at, author, ...) or a bare metric name; `mreg show REV` lists a version's keys".into()
+                }
+                crate::error::QueryError::BadTime { .. } => {
+                    "give an RFC 3339 time (2026-03-03T12:00:00Z) or a date (2026-03-03, read as its midnight UTC)".into()
+                }
+                crate::error::QueryError::BadDuration { .. } => {
+                    "a duration is a number and a unit: 90days, 2weeks, 12h, 30min".into()
+                }
+                crate::error::QueryError::AllPruned { model, .. } => format!(
+                    "`mreg list --model {model}` shows which versions still have their data"
+                ),
+            },
+            Error::Record(r) => match r {
+                crate::error::RecordError::CarryChanged { .. } | crate::error::RecordError::CarryPruned { .. } => {
+                    "nothing was committed; name the changed files on the command line to commit their new content".into()
+                }
+                _ => "nothing was recorded; `mreg help commit` (or `mreg help eval`) explains what a version needs".into(),
+            },
+            Error::Train(_) => {
+                "nothing was committed; check the config and data (`mreg train --help`), then retry".into()
+            }
+            Error::BadValue { .. } => {
+                "nothing was changed; `mreg help COMMAND` explains the values an option takes".into()
+            }
+            Error::Encode { .. } => {
+                "this is a bug in mreg: please report it with the command that caused it; nothing was changed".into()
             }
             Error::Archived { .. } => "run `mreg unarchive REV` first".into(),
             Error::BrokenRule { .. } => {
@@ -253,6 +289,18 @@ pub fn hint(e: &Error) -> String {
                 crate::error::GitError::Patch { .. } => {
                     "the code at that commit differs from what the patch expects; check the recorded lineage with `mreg show REV`".into()
                 }
+                crate::error::GitError::NotARepository { .. } => {
+                    "run it inside a git repository (`git init` creates one)".into()
+                }
+                crate::error::GitError::NoLockFile { .. } => {
+                    "that commit predates the lock file: `mreg hook install` makes every later commit carry one".into()
+                }
+                crate::error::GitError::HookConflict { .. } => {
+                    "merge the two hooks by hand, then run `mreg hook install` again".into()
+                }
+                crate::error::GitError::CommandFailed { .. } => {
+                    "git's own message above says why; fix it and retry".into()
+                }
                 crate::error::GitError::Gix { .. } => {
                     "the cause above comes from git; `git status` in the same directory usually shows it".into()
                 }
@@ -284,6 +332,18 @@ pub fn hint(e: &Error) -> String {
                     }
                     RunError::NoSuchDataset { .. } | RunError::DatasetNotStored { .. } => {
                         "`mreg show REV` lists the datasets the version recorded".into()
+                    }
+                    RunError::NoRun { .. } => {
+                        "`mreg runs` lists them: a failed run by its id, a run that made a version by the version".into()
+                    }
+                    RunError::NotARun { commit } => {
+                        format!("`mreg show {}` shows it", commit.short())
+                    }
+                    RunError::NoLog { .. } => {
+                        "`mreg runs show RUN` shows what the run recorded".into()
+                    }
+                    RunError::SetNeedsTrain => {
+                        "reproduce it without --set; a version `mreg run` made replays its recorded command".into()
                     }
                     RunError::TrainingNotBuilt => {
                         "install an mreg built with the default features (`cargo install mreg`)".into()

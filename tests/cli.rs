@@ -1,8 +1,8 @@
 //! End-to-end tests of each command through the real binary.
 
-mod common;
+use crate::common;
 
-use common::{b3, noise, TestRepo};
+use crate::common::{b3, noise, TestRepo};
 
 #[test]
 fn init_refuses_existing_store_and_commands_need_a_store() {

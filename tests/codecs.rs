@@ -7,9 +7,7 @@
 //! their parent, every version checks out byte-identical, gc keeps bases that kept versions
 //! need, and a damaged base is detected by checkout and fsck.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// N(0, 0.02)-like f32 weights, little-endian.
 fn weights(n: usize, seed: u64) -> Vec<u8> {

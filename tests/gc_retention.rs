@@ -3,9 +3,7 @@
 //! of versions an alias or tag of their own model pointed at. Each test checks that no
 //! aliased or tagged version loses data and that each model's count is its own.
 
-mod common;
-
-use common::{noise, TestRepo};
+use crate::common::{assert_unchanged, ids, manifest_of, noise, object_path, versions, TestRepo};
 
 /// Commit a fresh 300 kB version of `model` (with `extra` arguments); returns its id.
 fn version(r: &TestRepo, model: &str, seed: u64, extra: &[&str]) -> String {
@@ -213,4 +211,318 @@ fn issue30_keep_top_with_model_never_prunes_the_derived_from_production() {
     checks_out(&r, &z[2]);
     checks_out(&r, &al[1]);
     r.fsck_clean();
+}
+
+#[test]
+fn gc_fails_closed_when_a_live_manifest_is_unreadable() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    // Garbage gc would otherwise delete, so "deletes nothing" is a real check.
+    let other = TestRepo::new();
+    other.write("junk.bin", &noise(100_000, 5));
+    other.commit(&["junk.bin", "--model", "junk"]);
+    let junk_manifest = manifest_of(&other, "junk");
+    let dest = object_path(&r, &junk_manifest);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(object_path(&other, &junk_manifest), &dest).unwrap();
+
+    // Truncate the manifest of a live version (v1): its chunks are now unknown.
+    let m = manifest_of(&r, &v[1]);
+    let p = object_path(&r, &m);
+    let bytes = std::fs::read(&p).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let snap = r.snapshot();
+    for args in [
+        vec!["gc"],
+        vec!["gc", "--keep-last", "1"],
+        vec!["gc", "--dry-run"],
+    ] {
+        let e = r.mreg(&args).fails();
+        assert!(e.stderr.contains("gc refused"), "{}", e.describe());
+        assert!(
+            e.stderr.contains(&m[..12]) || e.stderr.contains(&m),
+            "names the manifest:\n{}",
+            e.describe()
+        );
+        assert!(e.stderr.contains("hint:"), "{}", e.describe());
+        assert_unchanged(&r, &snap, &e.describe());
+    }
+    // du still reports, and says what is unreadable.
+    let du = r.mreg(&["du", "--json"]).ok().json();
+    assert!(!du["problems"].as_array().unwrap().is_empty(), "{du}");
+}
+
+#[test]
+fn gc_keep_top_uses_the_query_key_language_and_refuses_unknown_keys() {
+    let r = TestRepo::new();
+    let v = versions(&r, 5);
+    // Evaluations on v0, v1, v3 only (total_time: lower is better).
+    for (i, t) in [(0, "9"), (1, "3"), (3, "5")] {
+        r.mreg(&[
+            "eval",
+            "add",
+            &v[i],
+            "--dataset",
+            "production",
+            "--metric",
+            &format!("total_time={t}"),
+        ])
+        .ok();
+    }
+    let snap = r.snapshot();
+    // A misspelt key, a metric no version has: an error, nothing pruned.
+    for key in ["acuracy", "metrics.training_time", "eval.production.nosuch"] {
+        let e = r.mreg(&["gc", "--keep-top", "1", "--by", key]).fails();
+        assert!(
+            e.stderr.contains("no version of model m has"),
+            "{}",
+            e.describe()
+        );
+        assert_unchanged(&r, &snap, "");
+    }
+    // eval.DATASET.NAME works; versions lacking it are never pruned by --keep-top.
+    let plan = r
+        .mreg(&[
+            "gc",
+            "--keep-top",
+            "1",
+            "--by",
+            "eval.production.total_time",
+            "--min",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let mut pruned = ids(&plan, "prune_versions");
+    pruned.sort();
+    let mut want = vec![v[0].clone(), v[3].clone()];
+    want.sort();
+    assert_eq!(
+        pruned, want,
+        "v0 (time 9) and v3 (time 5) are pruned: {plan}"
+    );
+    let kept = &plan["kept_versions"];
+    let reasons = |id: &str| {
+        kept.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id)
+            .map(|k| k["reasons"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(reasons(&v[1]).contains("top 1"), "{plan}");
+    assert!(
+        reasons(&v[2]).contains("has no eval.production.total_time"),
+        "{plan}"
+    );
+    // A bare name means metrics.NAME, as in `best`.
+    let plan = r
+        .mreg(&[
+            "gc",
+            "--keep-top",
+            "2",
+            "--by",
+            "acc",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let mut pruned = ids(&plan, "prune_versions");
+    pruned.sort();
+    let mut want = vec![v[0].clone(), v[1].clone(), v[2].clone()];
+    want.sort();
+    // v4 is the head, v3 second best: kept.
+    assert_eq!(pruned, want, "{plan}");
+}
+
+#[test]
+fn gc_retention_counts_archived_versions_unless_prune_archived() {
+    let r = TestRepo::new();
+    let v = versions(&r, 4);
+    r.mreg(&["archive", &v[1]]).ok();
+    let plan = r
+        .mreg(&["gc", "--keep-last", "5", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert!(
+        ids(&plan, "prune_versions").is_empty(),
+        "keep-last 5 of 4 keeps all: {plan}"
+    );
+    let plan = r
+        .mreg(&["gc", "--keep-last", "3", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ids(&plan, "prune_versions"), vec![v[0].clone()], "{plan}");
+    let plan = r
+        .mreg(&["gc", "--prune-archived", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ids(&plan, "prune_versions"), vec![v[1].clone()], "{plan}");
+}
+
+#[test]
+fn prune_removes_one_version_after_showing_its_plan_and_refuses_referenced_ones() {
+    let r = TestRepo::new();
+    let v = versions(&r, 4);
+    r.mreg(&["alias", "set", "m", "production", &v[1]]).ok();
+    r.mreg(&["tag", "paper-v1", &v[0]]).ok();
+    let snap = r.snapshot();
+    for (rev, needle) in [
+        (&v[1], "alias production points at it"),
+        (&v[0], "tag paper-v1 points at it"),
+        (&v[3], "head points at it"),
+    ] {
+        let e = r.mreg(&["prune", rev, "--yes"]).fails();
+        assert!(e.stderr.contains(needle), "{}", e.describe());
+        assert!(e.stderr.contains("hint:"), "{}", e.describe());
+        assert_unchanged(&r, &snap, "");
+    }
+    // Without --yes: the plan, nothing changed.
+    let out = r.mreg(&["prune", &v[2], "-m", "leaked test data"]).ok();
+    assert!(out.stdout.contains("w.bin"), "{}", out.describe());
+    assert!(out.stdout.contains("--yes"), "{}", out.describe());
+    assert_unchanged(&r, &snap, "");
+    let done = r
+        .mreg(&["prune", &v[2], "--yes", "-m", "leaked test data", "--json"])
+        .ok()
+        .json();
+    assert_eq!(done["loses_data"], true, "{done}");
+    assert!(done["bytes_freed"].as_u64().unwrap() > 150_000, "{done}");
+    let show = r.mreg(&["show", &v[2], "--json"]).ok().json();
+    assert_eq!(show["files_pruned"], true);
+    assert_eq!(show["files_missing_data"][0], "w.bin");
+    let hist = r.mreg(&["history", "m", "--json"]).ok().stdout;
+    assert!(
+        hist.contains("leaked test data"),
+        "the prune is in the history:\n{hist}"
+    );
+    r.fsck_clean();
+    for keep in [&v[0], &v[1], &v[3]] {
+        r.mreg(&["checkout", keep, "--to", "out", "--force"]).ok();
+    }
+    let e = r.mreg(&["prune", &v[2], "--yes"]).fails();
+    assert!(e.stderr.contains("already pruned"), "{}", e.describe());
+}
+
+#[test]
+fn a_pruned_version_stays_inspectable_and_is_never_promoted() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    r.mreg(&["prune", &v[1], "--yes"]).ok();
+    // Inspectable: params, metrics, file list; diff and compare work on metadata.
+    let out = r.mreg(&["show", &v[1]]).ok().stdout;
+    assert!(
+        out.contains("w.bin") && out.contains("acc") && out.contains("data pruned"),
+        "{out}"
+    );
+    let d = r.mreg(&["diff", &v[0], &v[1]]).ok();
+    assert!(d.stdout.contains("acc"), "{}", d.describe());
+    assert!(d.stderr.contains("pruned"), "{}", d.describe());
+    r.mreg(&["compare", &v[0], &v[1]]).ok();
+    // Never promoted, aliased or tagged.
+    let snap = r.snapshot();
+    for args in [
+        vec!["promote", "m", v[1].as_str()],
+        vec!["alias", "set", "m", "staging", v[1].as_str()],
+        vec!["tag", "v1-final", v[1].as_str()],
+    ] {
+        let e = r.mreg(&args).fails();
+        assert!(e.stderr.contains("pruned"), "{}", e.describe());
+        assert_unchanged(&r, &snap, "");
+    }
+    // best skips it and says so (v1 is not the best here; make it the best by metric).
+    let e = r.mreg(&["best", "m", "--metric", "acc", "--min"]).ok();
+    assert!(e.stdout.starts_with(&v[0]), "{}", e.describe());
+    let e = r
+        .mreg(&["best", "m", "--metric", "acc", "--json"])
+        .ok()
+        .json();
+    assert_eq!(e["id"], v[2].as_str());
+}
+
+#[test]
+fn best_skips_a_pruned_winner_and_says_so() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    r.write("w.bin", &noise(200_000, 99));
+    r.commit(&["w.bin", "--model", "m", "--metric", "acc=0.10"]);
+    r.mreg(&["prune", &v[2], "--yes"]).ok();
+    let out = r.mreg(&["best", "m", "--metric", "acc"]).ok();
+    assert!(out.stdout.starts_with(&v[1]), "{}", out.describe());
+    assert!(
+        out.stderr.contains(&v[2][..8]) && out.stderr.contains("pruned"),
+        "{}",
+        out.describe()
+    );
+    let e = r
+        .mreg(&["best", "m", "--metric", "acc", "--set-alias", "best"])
+        .ok();
+    assert!(e.stdout.contains(&v[1][..8]), "{}", e.describe());
+}
+
+#[test]
+fn a_version_whose_chunks_are_all_shared_is_not_pruned() {
+    let r = TestRepo::new();
+    let data = noise(300_000, 7);
+    r.write("w.bin", &data);
+    let a = r.commit(&["w.bin", "--model", "m", "-m", "a"]);
+    let b = r.commit(&[
+        "w.bin",
+        "--model",
+        "m",
+        "-m",
+        "same bytes",
+        "--metric",
+        "acc=1",
+    ]);
+    assert_ne!(a, b);
+    let out = r.mreg(&["gc", "--keep-last", "1", "--json"]).ok().json();
+    assert!(ids(&out, "prune_versions").is_empty(), "{out}");
+    assert_eq!(out["bytes_freed"], 0);
+    let show = r.mreg(&["show", &a, "--json"]).ok().json();
+    assert_eq!(show["files_pruned"], false);
+    r.mreg(&["checkout", &a, "--to", "out"]).ok();
+    assert_eq!(std::fs::read(r.path().join("out/w.bin")).unwrap(), data);
+    let p = r.mreg(&["prune", &a, "--yes", "--json"]).ok().json();
+    assert_eq!(p["loses_data"], false, "{p}");
+    r.mreg(&["checkout", &a, "--to", "out2"]).ok();
+}
+
+#[test]
+fn gc_retention_applies_only_to_the_models_named() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    let mut o = Vec::new();
+    for i in 0..3u64 {
+        r.write("o.bin", &noise(100_000, 50 + i));
+        o.push(r.commit(&["o.bin", "--model", "other"]));
+    }
+    let plan = r
+        .mreg(&[
+            "gc",
+            "--keep-last",
+            "1",
+            "--model",
+            "other",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let mut pruned = ids(&plan, "prune_versions");
+    pruned.sort();
+    let mut want = vec![o[0].clone(), o[1].clone()];
+    want.sort();
+    assert_eq!(
+        pruned, want,
+        "only `other` is pruned, `m` keeps {v:?}: {plan}"
+    );
+    let e = r
+        .mreg(&["gc", "--keep-last", "1", "--model", "nosuch"])
+        .fails();
+    assert!(e.stderr.contains("unknown model"), "{}", e.describe());
 }

@@ -1,12 +1,11 @@
 //! Git integration with real git repositories made in temp dirs (the git CLI drives them;
 //! mreg reads them through gix).
 
-mod common;
+use crate::common;
+use crate::common::{b3, git, git_repo, noise, TestRepo};
 
 use std::path::Path;
 use std::process::Command;
-
-use common::{b3, git, noise, TestRepo};
 
 /// Run git; returns (success, stdout, stderr).
 fn git_run(dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -508,4 +507,168 @@ fn hooks_keep_models_out_of_git_and_record_which_code_shipped_them() {
     let (ok, _, err) = git_run(r.path(), &["commit", "-qm", "forged"]);
     assert!(!ok && err.contains("not in the store"), "{err}");
     r.fsck_clean();
+}
+
+#[test]
+fn lock_file_and_gitignore_have_one_line_per_model_directory() {
+    let r = git_repo();
+    for i in 0..300 {
+        r.write(&format!("models/big/shard-{i:04}.bin"), &noise(64, i));
+    }
+    let id = r.commit(&["models/big", "--model", "big"]);
+    let lock = std::fs::read_to_string(r.path().join("mreg.lock")).unwrap();
+    assert!(lock.lines().count() < 10, "{lock}");
+    assert!(lock.contains(&id) && lock.contains("models/big/"), "{lock}");
+    let ignore = std::fs::read_to_string(r.path().join(".gitignore")).unwrap();
+    assert_eq!(
+        ignore
+            .lines()
+            .filter(|l| l.starts_with('/'))
+            .collect::<Vec<_>>(),
+        vec!["/models/big/"],
+        "{ignore}"
+    );
+    // checkout --git restores the pinned version from the one line.
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin big"]);
+    std::fs::remove_dir_all(r.path().join("models/big")).unwrap();
+    r.mreg(&["checkout", "--git", "HEAD"]).ok();
+    assert_eq!(r.read("models/big/shard-0299.bin"), noise(64, 299));
+}
+
+#[test]
+fn post_commit_notes_a_version_only_when_the_git_commit_changed_its_pin() {
+    let r = git_repo();
+    r.mreg(&["hook", "install"]).ok();
+    r.write("models/s.bin", &noise(4096, 8));
+    let v1 = r.commit(&["models/s.bin", "--model", "s"]);
+    git(r.path(), &["add", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin s"]);
+    let pinned_at = git(r.path(), &["rev-parse", "HEAD"]);
+    let show = r.mreg(&["show", "s", "--json"]).ok().json();
+    assert_eq!(show["git_pins"], serde_json::json!([pinned_at]));
+    let history = r.mreg(&["history", "s", "--json"]).ok().stdout;
+    // Code-only commits: nothing is noted, the model's history does not grow.
+    for i in 0..3 {
+        r.write("train.py", format!("lr = 0.0{i}\n").as_bytes());
+        git(r.path(), &["commit", "-qam", "tune"]);
+    }
+    assert_eq!(r.mreg(&["history", "s", "--json"]).ok().stdout, history);
+    // A new version pinned: noted on the new version only.
+    r.write("models/s.bin", &noise(4096, 9));
+    let v2 = r.commit(&["models/s.bin", "--model", "s"]);
+    git(r.path(), &["commit", "-qam", "new s"]);
+    let head = git(r.path(), &["rev-parse", "HEAD"]);
+    assert_eq!(
+        r.mreg(&["show", &v2, "--json"]).ok().json()["git_pins"],
+        serde_json::json!([head])
+    );
+    assert_eq!(
+        r.mreg(&["show", &v1, "--json"]).ok().json()["git_pins"],
+        serde_json::json!([pinned_at])
+    );
+}
+
+#[test]
+fn checkout_git_of_a_version_this_store_lacks_says_so() {
+    let r = git_repo();
+    r.write("models/w.bin", &noise(100, 1));
+    let id = r.commit(&["models/w.bin", "--model", "m"]);
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin"]);
+    // A fresh clone of the code with an empty store.
+    let clone = tempfile::tempdir().unwrap();
+    git(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "c"],
+    );
+    let c = clone.path().join("c");
+    let out = std::process::Command::new(common::bin())
+        .args(["init"])
+        .current_dir(&c)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = std::process::Command::new(common::bin())
+        .args(["checkout", "--git", "HEAD"])
+        .current_dir(&c)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("does not have version") && err.contains(&id),
+        "{err}"
+    );
+    assert!(!err.contains("fsck"), "{err}");
+}
+
+#[test]
+fn dash_c_records_the_author_from_that_directory() {
+    let r = git_repo();
+    git(r.path(), &["config", "user.name", "Repo Author"]);
+    git(r.path(), &["config", "user.email", "repo@example.com"]);
+    r.write("w.bin", &noise(100, 1));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "-C",
+            r.path().to_str().unwrap(),
+            "commit",
+            "w.bin",
+            "--model",
+            "m",
+            "--json",
+        ])
+        .current_dir(elsewhere.path())
+        .env_remove("MREG_AUTHOR")
+        .env("HOME", elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["author"], "Repo Author <repo@example.com>");
+}
+
+#[test]
+fn checkout_git_is_all_or_nothing_across_models() {
+    let r = git_repo();
+    r.write("models/a/w.bin", &noise(100, 1));
+    r.commit(&["models/a", "--model", "a"]);
+    r.write("models/b/w.bin", &noise(100, 2));
+    r.commit(&["models/b", "--model", "b"]);
+    git(r.path(), &["add", "mreg.lock", ".gitignore"]);
+    git(r.path(), &["commit", "-qm", "pin a and b"]);
+    std::fs::remove_file(r.path().join("models/a/w.bin")).unwrap();
+    r.write("models/b/w.bin", b"local edit");
+    let e = r.mreg(&["checkout", "--git", "HEAD"]).fails();
+    assert!(e.stderr.contains("models/b/w.bin"), "{}", e.describe());
+    assert!(
+        !r.path().join("models/a/w.bin").exists(),
+        "a refusal writes nothing, not even the other model's files"
+    );
+    r.mreg(&["checkout", "--git", "HEAD", "--force"]).ok();
+    assert_eq!(r.read("models/a/w.bin"), noise(100, 1));
+    assert_eq!(r.read("models/b/w.bin"), noise(100, 2));
+}
+
+#[test]
+fn git_errors_keep_their_cause_chain_and_a_hint() {
+    let r = git_repo();
+    let e = r.mreg(&["blame", "no-such-rev"]).fails();
+    assert!(
+        e.stderr.contains("unknown git revision"),
+        "{}",
+        e.describe()
+    );
+    assert!(
+        e.stderr.contains("  caused by: "),
+        "the gix cause is printed:\n{}",
+        e.describe()
+    );
+    assert!(e.stderr.contains("hint: "), "{}", e.describe());
 }

@@ -4,9 +4,7 @@
 //! and its data. Only an interrupted commit (its pending marker says so) older than the
 //! grace period, in an intact history, is removed.
 
-mod common;
-
-use common::{noise, TestRepo};
+use crate::common::{noise, TestRepo};
 
 /// Three versions of `m` (300 kB each) and one of `other`; returns m's ids, oldest first.
 fn store_with_versions(r: &TestRepo) -> Vec<String> {

@@ -1,8 +1,6 @@
 //! Issue 31 (a newcomer's first hour): small frictions a new user hit, each with a test.
 
-mod common;
-
-use common::{noise, TestRepo};
+use crate::common::{noise, TestRepo};
 
 #[test]
 fn best_by_a_loss_ranks_lowest_first_and_says_the_direction() {

@@ -8,13 +8,13 @@
 //!
 //! Each scenario runs on a shared-directory remote and on SeaweedFS on loopback.
 
-mod common;
-mod servers;
+use crate::common;
+use crate::servers;
 
 use std::collections::BTreeSet;
 
-use common::{noise, TestRepo};
-use servers::remote::Remote;
+use crate::common::{noise, TestRepo};
+use crate::servers::remote::Remote;
 
 /// (number or "pending", full id) of every version of `model`, newest first, as `list`
 /// prints them.

@@ -1,10 +1,9 @@
 //! Registry queries, evaluations, labels and diffs, through the real binary.
 
-mod common;
+use crate::common;
+use crate::common::{noise, TestRepo};
 
 use std::process::Stdio;
-
-use common::{noise, TestRepo};
 
 /// 12 versions over two models with params, metrics and evaluations.
 fn populated() -> (TestRepo, Vec<String>) {
@@ -536,4 +535,173 @@ fn tensor_level_diff() {
         text.contains("renamed   old_name -> new_name") && text.contains("lr: 0.1 -> 0.05"),
         "{text}"
     );
+}
+
+#[test]
+fn log_follows_the_parent_chain_not_the_clock_and_takes_any_revision() {
+    let r = TestRepo::new();
+    let mut ids = Vec::new();
+    // The second commit comes from a machine whose clock is a year behind.
+    for (i, t) in [
+        "2026-03-01T00:00:00Z",
+        "2025-03-01T00:00:00Z",
+        "2026-03-02T00:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        r.write("w.bin", &noise(100, i as u64));
+        ids.push(
+            r.mreg_env(&["commit", "w.bin", "--model", "m"], &[("MREG_NOW", t)])
+                .ok()
+                .stdout
+                .trim()
+                .to_string(),
+        );
+    }
+    let chain = r.chain("m");
+    assert_eq!(chain, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    // Another model interleaves by time, without reordering m.
+    r.write("o.bin", &noise(100, 9));
+    r.mreg_env(
+        &["commit", "o.bin", "--model", "o"],
+        &[("MREG_NOW", "2026-03-01T12:00:00Z")],
+    )
+    .ok();
+    let all: Vec<String> = r
+        .mreg(&["log", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"] == "m")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all, chain);
+    r.mreg(&["alias", "set", "m", "production", &ids[1]]).ok();
+    let from: Vec<String> = r
+        .mreg(&["log", "m@production", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(from, vec![ids[1].clone(), ids[0].clone()]);
+    r.mreg(&["log", "m~1", "--oneline"]).ok();
+}
+
+#[test]
+fn list_valued_params_show_compare_and_filter() {
+    let r = TestRepo::new();
+    for (i, h) in ["[32,16]", "[64,16]"].iter().enumerate() {
+        r.write("w.bin", &noise(100, i as u64));
+        r.commit(&[
+            "w.bin",
+            "--model",
+            "m",
+            "--param",
+            &format!("model.hidden={h}"),
+        ]);
+    }
+    let c = r.mreg(&["compare", "m~1", "m", "--json"]).ok().json();
+    let row = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "params.model.hidden")
+        .unwrap()
+        .clone();
+    assert_eq!(row["differs"], true, "{c}");
+    assert_eq!(row["values"], serde_json::json!(["[32,16]", "[64,16]"]));
+    let t = r
+        .mreg(&["list", "--columns", "id,params.model.hidden"])
+        .ok()
+        .stdout;
+    assert!(t.contains("[32,16]") && t.contains("[64,16]"), "{t}");
+    let hits = r
+        .mreg(&[
+            "list",
+            "--where",
+            "params.model.hidden == [32, 16]",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(hits.as_array().unwrap().len(), 1, "{hits}");
+    let e = r
+        .mreg(&["list", "--where", "params.model.hidden == [32"])
+        .fails();
+    assert!(e.stderr.contains("unterminated list"), "{}", e.describe());
+}
+
+#[test]
+fn cat_object_of_a_file_id_says_what_it_is() {
+    let r = TestRepo::new();
+    // Several chunks, so the file's id is no chunk's id.
+    let data = noise(6 << 20, 1);
+    r.write("w.bin", &data);
+    r.commit(&["w.bin", "--model", "m"]);
+    let fid = common::b3(&data);
+    let e = r.mreg(&["cat-object", &fid]).fails();
+    assert!(
+        e.stderr.contains("blake3 of file w.bin"),
+        "{}",
+        e.describe()
+    );
+    assert!(
+        e.stderr.contains("hint:") && !e.stderr.contains("fsck"),
+        "{}",
+        e.describe()
+    );
+    let e = r.mreg(&["cat-object", "0000000000"]).fails();
+    assert!(
+        e.stderr.contains("no object") && e.stderr.contains("hint:"),
+        "{}",
+        e.describe()
+    );
+}
+
+#[test]
+fn lineage_counts_match_the_graph_it_draws() {
+    let r = TestRepo::new();
+    r.write("data.csv", b"a\n1\n");
+    for i in 0..3u64 {
+        r.write("w.bin", &noise(100, i));
+        r.commit(&["w.bin", "--model", "m", "--dataset", "train=data.csv"]);
+    }
+    let g = r.mreg(&["lineage", "m~1", "--json"]).ok().json();
+    let (n, e) = (
+        g["nodes"].as_array().unwrap().len(),
+        g["edges"].as_array().unwrap().len(),
+    );
+    let text = r.mreg(&["lineage", "m~1"]).ok().stdout;
+    assert!(
+        text.contains(&format!("({n} nodes, {e} edges")),
+        "{text}\n{g}"
+    );
+    let dot = r.mreg(&["lineage", "m~1", "--dot"]).ok().stdout;
+    assert_eq!(dot.matches(" -> ").count(), e, "{dot}");
+}
+
+#[test]
+fn diff_says_when_only_safetensors_metadata_changed() {
+    let r = TestRepo::new();
+    let st = |meta: &str| {
+        let header = format!(
+            r#"{{"__metadata__":{{"note":"{meta}"}},"w":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#
+        );
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header.as_bytes());
+        f.extend_from_slice(&[0u8; 16]);
+        f
+    };
+    r.write("m.safetensors", &st("one"));
+    r.commit(&["m.safetensors", "--model", "m"]);
+    r.write("m.safetensors", &st("two"));
+    r.commit(&["m.safetensors", "--model", "m"]);
+    let d = r.mreg(&["diff", "m~1", "m"]).ok().stdout;
+    assert!(d.contains("only __metadata__ changed (note)"), "{d}");
 }

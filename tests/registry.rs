@@ -1,11 +1,10 @@
 //! Aliases, tags, promote/rollback, history and gc, through the real binary.
 
-mod common;
+use crate::common;
+use crate::common::{assert_unchanged, b3, noise, versions, TestRepo};
 
 use std::process::Stdio;
 use std::time::Duration;
-
-use common::{b3, noise, versions, TestRepo};
 
 fn resolve(r: &TestRepo, rev: &str) -> String {
     r.mreg(&["show", rev, "--json"]).ok().json()["id"]
@@ -653,5 +652,204 @@ fn gc_removes_stale_temp_files_but_not_fresh_ones() {
     assert!(
         other.exists(),
         "a temp file no store lock protects, younger than the grace period, may belong to a live writer"
+    );
+}
+
+#[test]
+fn policy_keeps_best_on_the_true_best_version() {
+    let r = TestRepo::new();
+    r.mreg(&["policy", "det", "--metric", "metrics.mAP50", "--max"])
+        .ok();
+    let mut ids = Vec::new();
+    for (i, x) in ["0.60", "0.72", "0.66"].iter().enumerate() {
+        r.write("w.bin", &noise(1000, i as u64));
+        let out = r
+            .mreg(&[
+                "commit",
+                "w.bin",
+                "--model",
+                "det",
+                "--metric",
+                &format!("mAP50={x}"),
+            ])
+            .ok();
+        ids.push(out.stdout.trim().to_string());
+        if i == 1 {
+            assert!(
+                out.stderr.contains("policy moved best"),
+                "{}",
+                out.describe()
+            );
+        }
+    }
+    let best = r.mreg(&["best", "det", "--metric", "mAP50"]).ok().stdout;
+    assert!(best.starts_with(&ids[1]), "{best}");
+    let show = r.mreg(&["show", "det@best", "--json"]).ok().json();
+    assert_eq!(
+        show["id"],
+        ids[1].as_str(),
+        "best alias agrees with `mreg best`"
+    );
+    // Hand-moving best to a version without a value does not fool the policy.
+    r.write("w.bin", &noise(1000, 50));
+    let nometric = r.commit(&["w.bin", "--model", "det"]);
+    r.mreg(&["alias", "set", "det", "best", &nometric]).ok();
+    r.write("w.bin", &noise(1000, 51));
+    r.commit(&["w.bin", "--model", "det", "--metric", "mAP50=0.65"]);
+    let show = r.mreg(&["show", "det@best", "--json"]).ok().json();
+    assert_eq!(show["id"], ids[1].as_str());
+}
+
+#[test]
+fn policy_on_an_evaluation_key_fires_when_eval_add_attaches_results() {
+    let r = TestRepo::new();
+    r.mreg(&["policy", "det", "--metric", "eval.holdout.f1", "--max"])
+        .ok();
+    let mut ids = Vec::new();
+    for i in 0..2u64 {
+        r.write("w.bin", &noise(1000, i));
+        ids.push(r.commit(&["w.bin", "--model", "det"]));
+    }
+    let out = r
+        .mreg(&[
+            "eval",
+            "add",
+            &ids[0],
+            "--dataset",
+            "holdout",
+            "--metric",
+            "f1=0.8",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains("policy moved best"),
+        "{}",
+        out.describe()
+    );
+    r.mreg(&[
+        "eval",
+        "add",
+        &ids[1],
+        "--dataset",
+        "holdout",
+        "--metric",
+        "f1=0.7",
+    ])
+    .ok();
+    let show = r.mreg(&["show", "det@best", "--json"]).ok().json();
+    assert_eq!(show["id"], ids[0].as_str());
+    r.mreg(&[
+        "eval",
+        "add",
+        &ids[1],
+        "--dataset",
+        "holdout",
+        "--metric",
+        "f1=0.9",
+    ])
+    .ok();
+    let show = r.mreg(&["show", "det@best", "--json"]).ok().json();
+    assert_eq!(show["id"], ids[1].as_str());
+}
+
+#[test]
+fn archiving_a_version_an_alias_points_at_is_refused() {
+    let r = TestRepo::new();
+    let v = versions(&r, 2);
+    r.mreg(&["alias", "set", "m", "production", &v[0]]).ok();
+    let snap = r.snapshot();
+    let e = r.mreg(&["archive", &v[0]]).fails();
+    assert!(e.stderr.contains("production"), "{}", e.describe());
+    assert!(
+        e.stderr.contains("hint: move the alias"),
+        "{}",
+        e.describe()
+    );
+    assert_unchanged(&r, &snap, "");
+}
+
+#[test]
+fn alias_head_and_hex_looking_tags_are_refused() {
+    let r = TestRepo::new();
+    let v = versions(&r, 1);
+    let snap = r.snapshot();
+    for args in [
+        vec!["alias", "set", "m", "head", v[0].as_str()],
+        vec!["tag", "beef", v[0].as_str()],
+        vec!["tag", "0123456", v[0].as_str()],
+        vec!["commit", "w.bin", "--model", "m", "--alias", "head"],
+    ] {
+        let e = r.mreg(&args).fails();
+        assert!(e.stderr.contains("invalid"), "{}", e.describe());
+        assert_unchanged(&r, &snap, "");
+    }
+    r.mreg(&["tag", "v1", &v[0]]).ok();
+    r.mreg(&["tag", "beefy", &v[0]]).ok();
+}
+
+#[test]
+fn models_lists_every_model_with_head_aliases_and_counts() {
+    let r = TestRepo::new();
+    let v = versions(&r, 3);
+    r.mreg(&["alias", "set", "m", "production", &v[1]]).ok();
+    r.write("o.bin", b"other");
+    r.commit(&["o.bin", "--model", "other"]);
+    let j = r.mreg(&["models", "--json"]).ok().json();
+    assert_eq!(j[0]["model"], "m");
+    assert_eq!(j[0]["versions"], 3);
+    assert_eq!(j[0]["head"], v[2].as_str());
+    assert_eq!(j[0]["aliases"]["production"], v[1].as_str());
+    assert_eq!(j[1]["model"], "other");
+    let text = r.mreg(&["models"]).ok().stdout;
+    assert!(
+        text.contains("production=") && text.contains("other"),
+        "{text}"
+    );
+}
+
+#[test]
+fn alias_history_past_its_moves_says_so_in_moves() {
+    let r = TestRepo::new();
+    let v = versions(&r, 2);
+    r.mreg(&["alias", "set", "m", "production", &v[0]]).ok();
+    r.mreg(&["alias", "set", "m", "production", &v[1]]).ok();
+    let e = r.mreg(&["show", "m@production@{1}", "--json"]).ok().json();
+    assert_eq!(e["id"], v[0].as_str());
+    let e = r.mreg(&["show", "m@production@{5}"]).fails();
+    assert!(
+        e.stderr.contains("2 target(s)") && e.stderr.contains("alias"),
+        "{}",
+        e.describe()
+    );
+    assert!(!e.stderr.contains("commit(s) back"), "{}", e.describe());
+    assert!(
+        e.stderr.contains("mreg history m --alias production"),
+        "{}",
+        e.describe()
+    );
+}
+
+#[test]
+fn history_shows_labels_in_full_and_aligns_rows() {
+    let r = TestRepo::new();
+    let v = versions(&r, 1);
+    r.mreg(&["label", "add", &v[0], "baseline-2026-candidate"])
+        .ok();
+    r.mreg(&["label", "add", &v[0], "ok"]).ok();
+    let out = r.mreg(&["history", "m"]).ok().stdout;
+    assert!(out.contains("baseline-2026-candidate"), "{out}");
+    assert!(out.contains("label_add ok"), "{out}");
+    // Columns line up: every row's author starts at the same character.
+    let cols: Vec<usize> = out.lines().map(|l| l.find("Test <").unwrap()).collect();
+    assert!(cols.windows(2).all(|w| w[0] == w[1]), "{out}");
+    // show and --json see label edits.
+    let show = r.mreg(&["show", &v[0], "--json"]).ok().json();
+    let labels = show["labels"].to_string();
+    assert!(labels.contains("baseline-2026-candidate"), "{show}");
+    r.mreg(&["label", "rm", &v[0], "ok"]).ok();
+    let show = r.mreg(&["show", &v[0]]).ok().stdout;
+    assert!(
+        show.contains("baseline-2026-candidate") && !show.contains(", ok"),
+        "{show}"
     );
 }

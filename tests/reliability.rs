@@ -1,11 +1,10 @@
 //! Crash, concurrency and corruption tests of the store, through the real binary.
 
-mod common;
+use crate::common;
+use crate::common::{assert_unchanged, b3, noise, object_path, versions, TestRepo};
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-use common::{b3, noise, TestRepo};
 
 /// SIGKILL `mreg commit` of a large file at random instants, many times. Afterwards fsck is
 /// clean, the head is a complete commit, and every earlier commit checks out byte-identical.
@@ -182,10 +181,6 @@ fn concurrent_commits_to_one_model_all_land() {
     r.fsck_clean();
 }
 
-fn object_path(r: &TestRepo, id: &str) -> std::path::PathBuf {
-    r.store().join("objects").join(&id[..2]).join(&id[2..])
-}
-
 /// Flip one byte in a chunk: fsck names it, checkout refuses and writes no wrong bytes.
 #[test]
 fn a_flipped_byte_is_found_and_never_checked_out() {
@@ -279,5 +274,179 @@ fn versions_share_unchanged_chunks() {
     assert!(
         stored2 * 4 < stored1,
         "a small edit stores far less: {stored2} vs {stored1}"
+    );
+}
+
+/// Run the real binary as an unprivileged user, for whom the store is read-only (a shared
+/// read-only mount behaves the same). Needs root to switch user; skipped otherwise.
+fn as_nobody(r: &TestRepo, bin: &std::path::Path, args: &[&str]) -> Option<std::process::Output> {
+    let ok = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: cannot switch to an unprivileged user here");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(bin)
+        .args(args)
+        .current_dir(r.path())
+        .env("MREG_AUTHOR", "Reader <r@example.com>")
+        .env_remove("MREG_STORE");
+    Some(cmd.output().unwrap())
+}
+
+#[test]
+fn read_commands_work_on_a_read_only_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = TestRepo::new();
+    let v = versions(&r, 2);
+    r.mreg(&["eval", "add", &v[0], "--dataset", "d", "--metric", "f1=0.5"])
+        .ok();
+    // The binary and the repository must be reachable by the other user; the store is not
+    // writable by it. The lock files and caches that exist are left as they are.
+    let _ = std::fs::remove_dir_all(r.store().join("cache"));
+    let _ = std::fs::remove_file(r.store().join("locks/store"));
+    let mut p = r.path().to_path_buf();
+    loop {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode | 0o755));
+        if !p.pop() || p.as_os_str().is_empty() {
+            break;
+        }
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let to = out_dir.path().join("co");
+    // The build directory may not be reachable by the other user (a CI checkout in a 0700
+    // temp dir): run a copy of the binary from a directory it can enter.
+    let bin = out_dir.path().join("mreg");
+    std::fs::copy(common::bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let snap = r.snapshot();
+    for args in [
+        vec!["log", "m"],
+        vec!["show", "m"],
+        vec!["list"],
+        vec!["du"],
+        vec!["diff", "m~1", "m"],
+        vec!["fsck"],
+        vec!["models"],
+        vec!["checkout", "m", "--to", to.to_str().unwrap()],
+    ] {
+        let Some(out) = as_nobody(&r, &bin, &args) else {
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "{args:?} on a read-only store:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(to.join("w.bin")).unwrap(),
+        noise(200_000, 1001)
+    );
+    assert_unchanged(&r, &snap, "read commands");
+    assert!(
+        !r.store().join("locks/store").exists(),
+        "no lock file created"
+    );
+}
+
+#[test]
+fn a_writer_waiting_for_a_lock_says_what_it_waits_for() {
+    let r = TestRepo::new();
+    r.write("w.bin", &noise(100, 1));
+    // Hold the store lock exclusively, as gc does.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(r.store().join("locks/store"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut child = r
+        .command(&["commit", "w.bin", "--model", "m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr as it comes; release the lock once the writer says it waits (or after a
+    // generous timeout, when the assertion below fails with what it printed).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("waiting for") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
+    lock.unlock().unwrap();
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("waiting for the store lock") && err.contains("gc is running"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_checkout_that_did_not_wait_for_the_disk_is_rehashed_after_a_reboot() {
+    // Checkout into the work tree does not fsync (as git does not); worktree.json marks the
+    // files with this boot's id. A "reboot" (another boot id) makes status hash them
+    // instead of trusting their stat, so bytes lost in a crash never read as clean.
+    let r = TestRepo::new();
+    r.write("m.bin", &common::noise(100_000, 1));
+    let v1 = r.commit(&["m.bin", "--model", "m"]);
+    r.write("m.bin", &common::noise(100_000, 2));
+    r.commit(&["m.bin", "--model", "m"]);
+    r.mreg(&["checkout", &v1]).ok();
+    let wt_path = r.store().join("worktree.json");
+    let wt: serde_json::Value = serde_json::from_slice(&std::fs::read(&wt_path).unwrap()).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(wt["files"]["m.bin"]["unsynced"], boot.trim());
+    let status = |r: &TestRepo| r.mreg(&["status", "--json"]).ok().json();
+    assert_eq!(status(&r)["files"][0]["state"], "clean", "{}", status(&r));
+
+    // Reboot with the bytes intact: hashed, clean, and no longer marked unsynced.
+    let mut w = wt.clone();
+    w["files"]["m.bin"]["unsynced"] = "00000000-0000-0000-0000-previousboot".into();
+    std::fs::write(&wt_path, serde_json::to_vec(&w).unwrap()).unwrap();
+    assert_eq!(status(&r)["files"][0]["state"], "clean");
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&wt_path).unwrap()).unwrap();
+    assert!(after["files"]["m.bin"].get("unsynced").is_none(), "{after}");
+
+    // Reboot after a crash that lost the bytes (the file is zeros of the same size).
+    std::fs::write(&wt_path, serde_json::to_vec(&w).unwrap()).unwrap();
+    std::fs::write(r.path().join("m.bin"), vec![0u8; 100_000]).unwrap();
+    assert_eq!(
+        status(&r)["files"][0]["state"],
+        "modified",
+        "{}",
+        status(&r)
     );
 }

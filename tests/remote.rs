@@ -1,16 +1,16 @@
 //! Remotes, end to end, against real S3 servers on loopback (SeaweedFS, moto, rclone) and
 //! directory remotes: round trips, lazy data, concurrent writers, crashes, hostile content.
 
-mod common;
-mod servers;
+use crate::common;
+use crate::servers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{b3, noise, Run, TestRepo};
-use servers::{creds, Kind, Server};
+use crate::common::{b3, noise, Run, TestRepo};
+use crate::servers::{creds, Kind, Server};
 
 /// Run mreg with the servers' credentials.
 fn s3(r: &TestRepo, args: &[&str]) -> Run {

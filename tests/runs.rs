@@ -1,9 +1,8 @@
 //! `mreg run` records the whole story of a Python job: its output log, what the job itself
 //! used, every value of its metrics file, params and labels. Driven with real `python3`.
 
-mod common;
-
-use common::TestRepo;
+use crate::common;
+use crate::common::{git, git_repo, TestRepo};
 
 const ALLOC_MIB: u64 = 200;
 
@@ -323,4 +322,68 @@ fn untracked_scripts_are_named_before_the_run_and_include_untracked_makes_replay
     );
     let rep = r.mreg(&["reproduce", "m", "--json"]).ok().json();
     assert_eq!(rep["verdict"], "identical", "{rep}");
+}
+
+/// `mreg run` of `train.sh`, which writes `out.bin` and `metrics.json`.
+fn run_train_sh(r: &TestRepo, quiet: bool) -> common::Run {
+    let mut args = vec!["run"];
+    if quiet {
+        args.push("-q");
+    }
+    args.extend([
+        "--model",
+        "m",
+        "--outputs",
+        "out.bin",
+        "--metrics-file",
+        "metrics.json",
+        "--",
+        "sh",
+        "train.sh",
+    ]);
+    r.mreg(&args).ok()
+}
+
+#[test]
+fn run_prints_the_id_on_stdout_and_respects_quiet() {
+    let r = git_repo();
+    r.write(
+        "train.sh",
+        b"echo '{\"loss\": 0.5}' > metrics.json; head -c 64 /dev/urandom > out.bin\n",
+    );
+    git(r.path(), &["add", "train.sh"]);
+    git(r.path(), &["commit", "-qm", "script"]);
+    let out = run_train_sh(&r, false);
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "only the id on stdout: {}", out.describe());
+    assert!(
+        out.stderr.contains("[m "),
+        "summary on stderr: {}",
+        out.describe()
+    );
+    let q = run_train_sh(&r, true);
+    assert!(!q.stderr.contains("[m "), "{}", q.describe());
+    // Random bytes, identical metrics: --tolerance 0 is within tolerance, exit 0.
+    let rep = r
+        .mreg(&[
+            "reproduce",
+            &id,
+            "--tolerance",
+            "0",
+            "--json",
+            "--no-record",
+        ])
+        .ok()
+        .json();
+    assert_eq!(rep["verdict"], "within_tolerance", "{rep}");
+    // A real difference exits 3 (2 is clap's usage error): metrics drawn at random.
+    r.write(
+        "train.sh",
+        b"v=$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); echo \"{\\\"loss\\\": $v}\" > metrics.json; head -c 64 /dev/urandom > out.bin\n",
+    );
+    git(r.path(), &["commit", "-qam", "random metrics"]);
+    let q = run_train_sh(&r, true);
+    let id2 = q.stdout.trim().to_string();
+    let d = r.mreg(&["reproduce", &id2, "--no-record", "--tolerance", "0"]);
+    assert_eq!(d.code, 3, "{}", d.describe());
 }

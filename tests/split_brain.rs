@@ -5,13 +5,13 @@
 //! and the remote agreeing on every ref, and every move either published whole (with its
 //! author and reason) or reported refused.
 
-mod common;
-mod servers;
+use crate::common;
+use crate::servers;
 
 use std::collections::BTreeSet;
 
-use common::TestRepo;
-use servers::remote::Remote;
+use crate::common::TestRepo;
+use crate::servers::remote::Remote;
 
 /// Every model's refs (head, aliases, tags) as JSON text.
 fn refs(r: &TestRepo) -> String {

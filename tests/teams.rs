@@ -3,11 +3,9 @@
 //! job starts and kept when they fail; settings that travel. Sibling versions and their
 //! numbers are in `parallel.rs`.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::{noise, TestRepo};
+use crate::common::{noise, TestRepo};
 
 fn versions(r: &TestRepo, n: u64) -> Vec<String> {
     (0..n)

@@ -2,9 +2,7 @@
 //! binary (each training in its own process: burn's seed is process-global).
 #![cfg(feature = "train")]
 
-mod common;
-
-use common::{git, TestRepo};
+use crate::common::{git, TestRepo};
 
 fn weights_b3(v: &serde_json::Value) -> String {
     v["files"][0]["blake3"].as_str().unwrap().to_string()

@@ -1,11 +1,11 @@
 //! Regression tests for issue 23 (trust across machines): no lost update between a store
 //! and its remote. Directory remotes here; the S3 servers are exercised in remote.rs.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 
-use common::{noise, TestRepo};
+use crate::common::{noise, TestRepo};
 
 /// Issue 23, defect 2: push read the local log's last line *after* uploading and marked
 /// everything up to it as pushed, so a move made in the same store meanwhile was recorded

@@ -2,13 +2,11 @@
 //! and JSON endpoint, status codes, escaping, unknown revisions, path traversal, methods.
 //! The browser test (tests/browser/) checks the same pages in a real Chromium.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use common::*;
+use crate::common::*;
 
 const HOSTILE: &str = "<script>alert(1)</script> & \"x\" 'y'";
 

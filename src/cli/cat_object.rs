@@ -35,10 +35,11 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             }
         }
         None => {
-            return Err(Error::InvalidArgument(format!(
-                "{:?} is not a hex object id",
-                a.id
-            )))
+            return Err(Error::BadValue {
+                option: "cat-object",
+                value: a.id,
+                expected: "not a hex object id (an id is 4 to 64 hex digits)".into(),
+            })
         }
     };
     if !repo.objects().exists(&id) {

@@ -158,9 +158,7 @@ fn eval_data(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
 
 #[cfg(not(feature = "train"))]
 fn eval_data(_: &Ctx, _: EvalArgs) -> mreg::Result<Output> {
-    Err(mreg::Error::InvalidArgument(
-        "this mreg was built without the `train` feature: use `mreg eval add`".into(),
-    ))
+    Err(mreg::error::RunError::TrainingNotBuilt.into())
 }
 
 /// Add or remove labels on existing versions (recorded in the history).

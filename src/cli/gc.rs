@@ -73,8 +73,12 @@ fn expire(ctx_repo: &mreg::Repo, given: Option<&str>) -> mreg::Result<std::time:
 
 fn now() -> mreg::Result<SystemTime> {
     let t = super::now()?;
-    humantime::parse_rfc3339_weak(&t)
-        .map_err(|e| mreg::Error::InvalidArgument(format!("bad time {t}: {e}")))
+    t.system_time().ok_or_else(|| {
+        mreg::error::QueryError::BadTime {
+            input: t.to_string(),
+        }
+        .into()
+    })
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {

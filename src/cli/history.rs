@@ -1,8 +1,6 @@
 //! `mreg history`: every move of a model's refs.
 
-use std::time::SystemTime;
-
-use mreg::{Error, ModelName};
+use mreg::ModelName;
 
 use super::{Ctx, Output};
 
@@ -25,21 +23,6 @@ pub struct Args {
     json: bool,
 }
 
-/// Parse `--at`: RFC 3339, or YYYY-MM-DD as the end of that day (UTC).
-pub fn parse_at(s: &str) -> mreg::Result<SystemTime> {
-    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
-        return Ok(t);
-    }
-    if s.len() == 10 {
-        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}T23:59:59Z")) {
-            return Ok(t);
-        }
-    }
-    Err(Error::InvalidArgument(format!(
-        "--at {s:?}: expected a time like 2026-03-03T12:00:00Z or a date like 2026-03-03"
-    )))
-}
-
 fn id_str(id: &Option<mreg::id::CommitId>) -> String {
     id.map_or_else(|| "-".to_string(), |i| i.short())
 }
@@ -58,7 +41,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         .map(|al| mreg::names::AliasName::new(al).map(mreg::history::RefName::Alias))
         .transpose()?;
     if let Some(at) = &a.at {
-        let t = parse_at(at)?;
+        let t = mreg::ops::query::parse_time_bound(at, true)?;
         let at_entry = mreg::history::entry_at(&entries, t);
         let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
         let value = match &a.alias {

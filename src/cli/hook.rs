@@ -162,10 +162,11 @@ fn pre_commit(ctx: &Ctx, git: &gix::Repository) -> mreg::Result<()> {
             .status()
             .map_err(|e| Error::io("running `git add`", &root, e))?;
         if !st.success() {
-            return Err(Error::InvalidArgument(format!(
-                "`git add {}` failed ({st})",
-                mreg::lockfile::LOCK_FILE
-            )));
+            return Err(mreg::error::GitError::CommandFailed {
+                command: format!("add {}", mreg::lockfile::LOCK_FILE),
+                status: st.to_string(),
+            }
+            .into());
         }
         ctx.note(format_args!(
             "mreg: staged {} (mreg updated it)",

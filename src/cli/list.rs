@@ -7,7 +7,7 @@ use mreg::ops::query::{
     ListQuery,
 };
 use mreg::query::{Key, Row, SortKey};
-use mreg::{Error, ModelName};
+use mreg::ModelName;
 
 use super::alias::move_info;
 use super::{Ctx, Output};
@@ -84,8 +84,10 @@ fn cell(r: &Row, col: &str) -> mreg::Result<String> {
             .collect::<Vec<_>>()
             .join(" "),
         other => {
-            let key =
-                Key::parse(other).map_err(|e| Error::InvalidArgument(format!("--columns: {e}")))?;
+            let key = Key::parse(other).map_err(|why| mreg::error::QueryError::BadKey {
+                option: "--columns".into(),
+                why,
+            })?;
             key.get(r)
                 .map(|v| v.display())
                 .unwrap_or_else(|| "-".into())
@@ -114,7 +116,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     } else {
         for c in &a.columns {
             if !["id", "version", "aliases", "labels", "metrics"].contains(&c.as_str()) {
-                Key::parse(c).map_err(|e| Error::InvalidArgument(format!("--columns: {e}")))?;
+                Key::parse(c).map_err(|why| mreg::error::QueryError::BadKey {
+                    option: "--columns".into(),
+                    why,
+                })?;
             }
         }
         a.columns.clone()

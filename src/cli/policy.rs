@@ -51,8 +51,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         mreg::policy::set(&repo, &model, None, super::alias::move_info(a.message)?)?;
         None
     } else if let Some(metric) = a.metric {
-        mreg::query::Key::parse_ranking(&metric)
-            .map_err(|e| mreg::Error::InvalidArgument(format!("--metric: {e}")))?;
+        mreg::query::Key::parse_ranking(&metric).map_err(|why| {
+            mreg::error::QueryError::BadKey {
+                option: "--metric".into(),
+                why,
+            }
+        })?;
         let p = Policy {
             metric,
             goal: if a.min { Goal::Min } else { Goal::Max },

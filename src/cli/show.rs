@@ -23,10 +23,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     if a.log {
         let c = repo.read_commit(&id)?;
         let Some(blob) = c.recipe.as_ref().and_then(|r| r.log_blob()) else {
-            return Err(mreg::Error::InvalidArgument(format!(
-                "{} has no output log: logs are kept for versions made by `mreg run`",
-                id.short()
-            )));
+            return Err(mreg::error::RunError::NoLog {
+                what: format!("version {}", id.short()),
+            }
+            .into());
         };
         let bytes = repo.objects().get_kind(&blob, mreg::object::Kind::Blob)?;
         return Ok(Output::ok(String::from_utf8_lossy(&bytes).into_owned()));

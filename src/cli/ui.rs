@@ -40,10 +40,11 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
-    let ip: std::net::IpAddr = a
-        .host
-        .parse()
-        .map_err(|_| Error::InvalidArgument(format!("--host {}: not an IP address", a.host)))?;
+    let ip: std::net::IpAddr = a.host.parse().map_err(|_| Error::BadValue {
+        option: "--host",
+        value: a.host.clone(),
+        expected: "not an IP address (e.g. 127.0.0.1 or ::1)".into(),
+    })?;
     if !ip.is_loopback() {
         eprintln!(
             "warning: serving on {ip}: anyone who can reach this address can read the store's metadata (no authentication)"

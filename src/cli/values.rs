@@ -7,7 +7,7 @@ use mreg::Error;
 use serde_json::{Map, Value};
 
 /// Split `K=V`, naming the option in the error.
-pub fn split_kv<'a>(opt: &str, s: &'a str) -> mreg::Result<(&'a str, &'a str)> {
+pub fn split_kv<'a>(opt: &'static str, s: &'a str) -> mreg::Result<(&'a str, &'a str)> {
     let example = match opt {
         "--dataset" => "expected NAME=PATH (e.g. --dataset train=data/train.csv)",
         "--metric" => "expected KEY=VALUE (e.g. --metric acc=0.91)",
@@ -15,7 +15,11 @@ pub fn split_kv<'a>(opt: &str, s: &'a str) -> mreg::Result<(&'a str, &'a str)> {
     };
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(Error::InvalidArgument(format!("{opt} {s:?}: {example}"))),
+        _ => Err(Error::BadValue {
+            option: opt,
+            value: s.to_string(),
+            expected: example.into(),
+        }),
     }
 }
 
@@ -33,9 +37,11 @@ fn set_dotted(map: &mut Map<String, Value>, key: &str, v: Value) -> mreg::Result
     let mut cur = map;
     while let Some(p) = parts.next() {
         if p.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "--param {key:?}: empty key component"
-            )));
+            return Err(Error::BadValue {
+                option: "--param",
+                value: key.to_string(),
+                expected: "a dotted key without empty parts (e.g. optimizer.lr)".into(),
+            });
         }
         if parts.peek().is_none() {
             cur.insert(p.to_string(), v);
@@ -78,9 +84,11 @@ pub fn params(file: Option<&Path>, kvs: &[String]) -> mreg::Result<Value> {
 fn metric_number(key: &str, v: &str) -> mreg::Result<f64> {
     match v.trim().parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
-        _ => Err(Error::InvalidArgument(format!(
-            "metric {key}: {v:?} is not a finite number"
-        ))),
+        _ => Err(Error::BadValue {
+            option: "--metric",
+            value: format!("{key}={v}"),
+            expected: "its value is not a finite number".into(),
+        }),
     }
 }
 

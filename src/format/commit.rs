@@ -125,7 +125,10 @@ impl Commit {
     pub fn encode(&self) -> Result<Vec<u8>> {
         serde_yaml::to_string(self)
             .map(String::into_bytes)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialize commit: {e}")))
+            .map_err(|e| Error::Encode {
+                what: "a commit",
+                source: e.into(),
+            })
     }
 
     pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{QueryError, Result};
 
 /// A UTC time, RFC 3339.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,8 +31,9 @@ impl Timestamp {
 
     /// Parse and validate an RFC 3339 time (`2026-01-05T09:00:00Z`).
     pub fn parse(s: &str) -> Result<Timestamp> {
-        humantime::parse_rfc3339_weak(s)
-            .map_err(|e| Error::InvalidArgument(format!("{s:?} is not an RFC 3339 time: {e}")))?;
+        humantime::parse_rfc3339_weak(s).map_err(|_| QueryError::BadTime {
+            input: s.to_string(),
+        })?;
         Ok(Timestamp(s.to_string()))
     }
 

@@ -58,10 +58,10 @@ use crate::git::git_err;
 /// hooks (`GIT_DIR`, `GIT_INDEX_FILE`), else by searching upward from `dir`.
 pub fn open_git(dir: &Path) -> Result<gix::Repository> {
     gix::discover_with_environment_overrides(dir).map_err(|e| {
-        Error::InvalidArgument(format!(
-            "{} is not inside a git repository: {e}",
-            dir.display()
-        ))
+        Error::from(crate::error::GitError::NotARepository {
+            dir: dir.to_path_buf(),
+            source: Box::new(e),
+        })
     })
 }
 
@@ -128,12 +128,7 @@ pub fn install(dir: &Path, mreg_bin: &Path) -> Result<Vec<HookReport>> {
         let path = dir.join(name);
         let chained = dir.join(format!("{name}{CHAINED_SUFFIX}"));
         if chained.exists() && path.exists() && !is_mreg_script(&path) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is not mreg's hook, but {} (a hook mreg chained to) is also there; \
-                 merge them by hand, then run `mreg hook install` again",
-                path.display(),
-                chained.display()
-            )));
+            return Err(crate::error::GitError::HookConflict { path, chained }.into());
         }
     }
     let mut out = Vec::new();

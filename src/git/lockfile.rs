@@ -270,10 +270,9 @@ fn ensure_ignored(repo: &Repo, git_root: &Path, paths: impl Iterator<Item = Stri
 /// with their paths made relative to the store's work tree.
 pub fn at_git_rev(repo: &Repo, rev: &str) -> Result<Option<Vec<(ModelName, Pin)>>> {
     let git_root = crate::git::work_tree_root(repo.root()).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "{} is not inside a git work tree",
-            repo.root().display()
-        ))
+        Error::from(crate::error::GitError::NotAWorkTree {
+            dir: repo.root().to_path_buf(),
+        })
     })?;
     let git_root = fs::canonicalize(&git_root).unwrap_or(git_root);
     let Some(bytes) = crate::git::file_at(repo.root(), rev, LOCK_FILE)? else {

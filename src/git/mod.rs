@@ -69,19 +69,6 @@ pub struct Captured {
 
 pub use crate::error::GitError;
 
-impl GitError {
-    /// The stable code of this error (see `Error::code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            GitError::Gix { .. } => "GitGix",
-            GitError::UnknownRevision { .. } => "GitUnknownRevision",
-            GitError::NotACommit { .. } => "GitNotACommit",
-            GitError::NotAWorkTree { .. } => "GitNotAWorkTree",
-            GitError::Patch { .. } => "GitPatch",
-        }
-    }
-}
-
 pub(crate) fn git_err(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Git(GitError::Gix {
         what: what.to_string(),

@@ -279,7 +279,7 @@ fn run(
         let lost = crate::reach::files_missing_data(repo, &commit);
         if lost.iter().any(|p| wanted.contains(p)) {
             return Err(Error::Pruned {
-                commit: req.commit.to_hex(),
+                commit: (*req.commit).into(),
             });
         }
     }
@@ -416,7 +416,13 @@ fn run(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(repo.remote_options().jobs.max(1))
                 .build()
-                .map_err(|e| Error::InvalidArgument(format!("cannot start threads: {e}")))?,
+                .map_err(|e| {
+                    Error::io(
+                        "starting checkout threads",
+                        repo.root(),
+                        std::io::Error::other(e),
+                    )
+                })?,
         ),
         None => None,
     };
@@ -629,10 +635,10 @@ pub fn checkout_pinned(
     progress: &dyn Progress,
 ) -> Result<Vec<PinnedCheckout>> {
     let pins = crate::lockfile::at_git_rev(repo, gitrev)?.ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "git revision {gitrev} has no {}",
-            crate::lockfile::LOCK_FILE
-        ))
+        Error::from(crate::error::GitError::NoLockFile {
+            rev: gitrev.to_string(),
+            file: crate::lockfile::LOCK_FILE,
+        })
     })?;
     let mut reqs = Vec::new();
     let has_remote = !crate::remote::config::remotes(repo)?.is_empty();
@@ -643,7 +649,7 @@ pub fn checkout_pinned(
     for (model, pin) in pins {
         if !repo.objects().exists(&pin.commit) {
             return Err(Error::NotInStore {
-                commit: pin.commit.to_hex(),
+                commit: (*pin.commit).into(),
                 what: format!(
                     "{model}, pinned in {} at {gitrev}",
                     crate::lockfile::LOCK_FILE

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::commit::{Commit, DatasetEntry, Environment, FileEntry, COMMIT_FORMAT};
-use crate::error::{Error, Result};
+use crate::error::{Error, RecordError, Result};
 use crate::filestore::{self, StoredFile};
 use crate::history::{Action, MoveInfo};
 use crate::id::ObjectId;
@@ -146,9 +146,7 @@ fn collect(repo: &Repo, cwd: &Path, paths: &[PathBuf], follow: bool) -> Result<V
         walk(&rel, &abs, follow, &mut visiting, &mut out)?;
     }
     if out.is_empty() {
-        return Err(Error::InvalidArgument(
-            "nothing to commit: the given directories hold no files".into(),
-        ));
+        return Err(RecordError::NoFiles.into());
     }
     Ok(out.into_values().collect())
 }
@@ -345,9 +343,10 @@ pub fn check_names<'a>(
     for n in datasets {
         validate_name("dataset name", n)?;
         if !seen.insert(n) {
-            return Err(Error::InvalidArgument(format!(
-                "dataset {n:?} is given twice"
-            )));
+            return Err(RecordError::DuplicateDataset {
+                name: n.to_string(),
+            }
+            .into());
         }
     }
     if !repo.model_exists(model) && repo.find_tag(model.as_str())?.is_some() {
@@ -370,9 +369,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
     )?;
     for (k, v) in &req.metrics {
         if !v.is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "metric {k} is not a finite number"
-            )));
+            return Err(RecordError::NotFinite { metric: k.clone() }.into());
         }
     }
     for f in &req.derived_from {
@@ -629,23 +626,22 @@ fn plan_others(
         let mut changed = Vec::new();
         for f in &others {
             if lost.contains(&f.path) {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot carry {} from {}: its data was pruned; commit the file itself",
-                    f.path,
-                    parent.short()
-                )));
+                return Err(RecordError::CarryPruned {
+                    path: f.path.clone(),
+                    parent: (*parent).into(),
+                }
+                .into());
             }
             if locally_changed(repo, tracked, f)? {
                 changed.push(f.path.clone());
             }
         }
         if !changed.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "--carry would record the parent's content for {} file(s) that have local changes: {}; commit them too, or restore them with `mreg checkout {} PATH`",
-                changed.len(),
-                changed.join(", "),
-                parent.short()
-            )));
+            return Err(RecordError::CarryChanged {
+                paths: changed,
+                parent: (*parent).into(),
+            }
+            .into());
         }
     }
     Ok(Others {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{RecordError, Result};
 use crate::history::MoveInfo;
 use crate::id::{CommitId, ObjectId};
 use crate::names::validate_name;
@@ -86,14 +86,10 @@ pub struct Evaluation {
 pub fn add_evaluation(repo: &Repo, req: EvaluationRequest) -> Result<Evaluation> {
     validate_name("dataset name", &req.dataset)?;
     if req.metrics.is_empty() {
-        return Err(Error::InvalidArgument(
-            "an evaluation needs at least one metric (--metric K=V or --metrics-file)".into(),
-        ));
+        return Err(RecordError::NoMetrics.into());
     }
     if let Some((k, _)) = req.metrics.iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!(
-            "metric {k} is not a finite number"
-        )));
+        return Err(RecordError::NotFinite { metric: k.clone() }.into());
     }
     repo.read_commit(&req.commit)?;
     let (dataset_path, dataset_blake3, dataset_size) = match &req.data {

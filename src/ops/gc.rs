@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueryError, Result};
 use crate::gc_marks;
 use crate::history::MoveInfo;
 use crate::id::{CommitId, ObjectId};
@@ -190,9 +190,11 @@ pub fn human_duration(d: Duration) -> String {
 /// Parse a duration like `90days`, `2w`, `12h` (humantime syntax).
 pub fn parse_duration(s: &str) -> Result<Duration> {
     humantime::parse_duration(s).map_err(|e| {
-        Error::InvalidArgument(format!(
-            "{s:?} is not a duration (e.g. 90days, 2weeks, 12h): {e}"
-        ))
+        QueryError::BadDuration {
+            input: s.to_string(),
+            why: e.to_string(),
+        }
+        .into()
     })
 }
 
@@ -295,8 +297,10 @@ fn retention(
         }
     }
     if let Some(t) = &opts.keep_top {
-        let key = Key::parse_ranking(&t.key)
-            .map_err(|e| Error::InvalidArgument(format!("--by {}: {e}", t.key)))?;
+        let key = Key::parse_ranking(&t.key).map_err(|why| QueryError::BadKey {
+            option: format!("--by {}", t.key),
+            why,
+        })?;
         let rows: HashMap<CommitId, crate::query::Row> = crate::index::model_rows(repo, m)?
             .into_iter()
             .map(|r| (r.id, r))
@@ -744,7 +748,7 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         .map(|(k, _)| k.describe())
         .collect();
     let refused = |why| Error::PruneRefused {
-        id: id.short(),
+        id: (*id).into(),
         model: model.to_string(),
         why,
     };

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueryError, Result};
 use crate::history::MoveInfo;
 use crate::id::CommitId;
 use crate::names::ModelName;
@@ -63,9 +63,10 @@ pub fn parse_time_bound(s: &str, end_of_day: bool) -> Result<SystemTime> {
             return Ok(t);
         }
     }
-    Err(Error::InvalidArgument(format!(
-        "{s:?}: expected a time like 2026-03-03T12:00:00Z or a date like 2026-03-03"
-    )))
+    Err(QueryError::BadTime {
+        input: s.to_string(),
+    }
+    .into())
 }
 
 /// Versions across models matching the query.
@@ -193,7 +194,10 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
     let key_text = match &q.dataset {
         Some(d) => format!("eval.{d}.{}", q.key),
         None => Key::parse_ranking(&q.key)
-            .map_err(|e| Error::InvalidArgument(format!("--metric: {e}")))?
+            .map_err(|e| QueryError::BadKey {
+                option: "--metric".into(),
+                why: e.to_string(),
+            })?
             .text(),
     };
     let minimize = q
@@ -223,11 +227,10 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
     let winner = ranked
         .get(skipped.len())
         .map(|r| (*r).clone())
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "no version of {model} with {key_text} has its data: {} pruned version(s) skipped",
-                skipped.len()
-            ))
+        .ok_or_else(|| QueryError::AllPruned {
+            model: model.to_string(),
+            key: key_text.clone(),
+            skipped: skipped.len(),
         })?;
     let value = key.key.get(&winner).map(|v| match v {
         Value::Num(n) => serde_json::json!(n),
@@ -308,7 +311,10 @@ pub fn compare(repo: &Repo, ids: &[CommitId]) -> Result<Comparison> {
         ),
     ];
     for k in &keys {
-        let key = Key::parse(k).map_err(Error::InvalidArgument)?;
+        let key = Key::parse(k).map_err(|why| QueryError::BadKey {
+            option: "key".into(),
+            why,
+        })?;
         lines.push((
             k.clone(),
             rows.iter()

@@ -122,15 +122,15 @@ pub fn reproduce(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<Reproduction> {
     if !(tolerance >= 0.0 && tolerance.is_finite()) {
-        return Err(Error::InvalidArgument(
-            "--tolerance must be a number >= 0".into(),
-        ));
+        return Err(Error::BadValue {
+            option: "--tolerance",
+            value: tolerance.to_string(),
+            expected: "a number >= 0".into(),
+        });
     }
     let c = repo.read_commit(id)?;
     if !overrides.is_empty() && !matches!(c.recipe, Some(Recipe::Train(_))) {
-        return Err(Error::InvalidArgument(
-            "--set applies to commits made by `mreg train`".into(),
-        ));
+        return Err(crate::error::RunError::SetNeedsTrain.into());
     }
     let start = std::time::Instant::now();
     let scratch = tempfile::Builder::new()
@@ -142,7 +142,7 @@ pub fn reproduce(
             reproduce_train(repo, id, &c, scratch.path(), tolerance, overrides, on_epoch)?
         }
         Some(Recipe::Run(run)) => reproduce_run(repo, id, &c, run, scratch.path(), tolerance)?,
-        None => return Err(RunError::NoRecipe { commit: id.short() }.into()),
+        None => return Err(RunError::NoRecipe { commit: *id }.into()),
     };
     r.seconds = start.elapsed().as_secs_f64();
     r.overrides = overrides.to_vec();
@@ -247,7 +247,7 @@ fn reproduce_run(
         .filter(|g| g.present && g.head.is_some())
         .ok_or_else(|| {
             Error::from(RunError::NotReproducible {
-                commit: id.short(),
+                commit: *id,
                 why: "it was made outside a git work tree (or before its first git commit), so its code cannot be rebuilt".into(),
             })
         })?;

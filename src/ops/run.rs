@@ -311,26 +311,6 @@ pub(crate) fn rel_to(root: &Path, p: &Path) -> Result<String> {
 
 pub use crate::error::RunError;
 
-impl RunError {
-    /// The stable code of this error (see `Error::code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            RunError::NoCommand => "RunNoCommand",
-            RunError::NoOutputs => "RunNoOutputs",
-            RunError::CommandFailed { .. } => "RunCommandFailed",
-            RunError::Interrupted { .. } => "RunInterrupted",
-            RunError::NotCommitted { .. } => "RunNotCommitted",
-            RunError::BadGlob { .. } => "RunBadGlob",
-            RunError::ReplayFailed { .. } => "RunReplayFailed",
-            RunError::NoRecipe { .. } => "RunNoRecipe",
-            RunError::NotReproducible { .. } => "RunNotReproducible",
-            RunError::NoSuchDataset { .. } => "RunNoSuchDataset",
-            RunError::DatasetNotStored { .. } => "RunDatasetNotStored",
-            RunError::TrainingNotBuilt => "RunTrainingNotBuilt",
-        }
-    }
-}
-
 /// The signal that asked mreg to stop while a job ran (0: none).
 static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 

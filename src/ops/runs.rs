@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RunError};
 use crate::history::{Action, MoveInfo};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
@@ -297,9 +297,7 @@ pub fn find(repo: &Repo, id: &str) -> Result<(RunView, Option<RunRecord>)> {
         }
     }
     let cid = repo.resolve(id).map_err(|e| match e {
-        Error::UnknownRevision(_) => Error::InvalidArgument(format!(
-            "no run {id:?}: `mreg runs` lists them (a failed run by its id, a run that made a version by the version)"
-        )),
+        Error::UnknownRevision(_) => RunError::NoRun { id: id.to_string() }.into(),
         e => e,
     })?;
     let c = repo.read_commit(&cid)?;
@@ -307,13 +305,7 @@ pub fn find(repo: &Repo, id: &str) -> Result<(RunView, Option<RunRecord>)> {
         .into_iter()
         .find(|v| v.version == Some(cid))
         .map(|v| (v, None))
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "version {} was committed directly, not by a run (`mreg show {}` shows it)",
-                cid.short(),
-                cid.short()
-            ))
-        })
+        .ok_or_else(|| RunError::NotARun { commit: cid }.into())
 }
 
 /// The log of a run: a failed run's, or the version's (`mreg run` keeps one).
@@ -328,10 +320,10 @@ pub fn log(repo: &Repo, view: &RunView, record: Option<&RunRecord>) -> Result<Ve
         (None, None) => None,
     };
     let Some(blob) = blob else {
-        return Err(Error::InvalidArgument(format!(
-            "run {} kept no log: logs are kept for jobs `mreg run` ran",
-            &view.id[..12.min(view.id.len())]
-        )));
+        return Err(RunError::NoLog {
+            what: format!("run {}", &view.id[..12.min(view.id.len())]),
+        }
+        .into());
     };
     repo.objects().get_kind(&blob, Kind::Blob)
 }

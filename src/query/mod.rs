@@ -325,7 +325,7 @@ enum Tok {
 }
 
 fn err(expr: &str, pos: usize, why: impl Into<String>) -> Error {
-    Error::Query {
+    Error::Expression {
         expr: expr.to_string(),
         pos,
         why: why.into(),
@@ -609,7 +609,10 @@ impl SortKey {
             Some(k) => (true, k),
             None => (false, s),
         };
-        let key = Key::parse(k).map_err(|why| Error::InvalidArgument(format!("--sort: {why}")))?;
+        let key = Key::parse(k).map_err(|why| crate::error::QueryError::BadKey {
+            option: "--sort".into(),
+            why,
+        })?;
         Ok(SortKey { key, descending })
     }
 
@@ -784,7 +787,7 @@ mod tests {
         ];
         for (e, pos) in cases {
             match parse(e) {
-                Err(Error::Query { pos: p, .. }) => assert_eq!(p, pos, "{e}"),
+                Err(Error::Expression { pos: p, .. }) => assert_eq!(p, pos, "{e}"),
                 other => panic!("{e}: {other:?}"),
             }
         }

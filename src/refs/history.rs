@@ -681,8 +681,10 @@ impl ModelLog {
             state,
             extra,
         };
-        let mut line = serde_json::to_vec(&entry)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialize history entry: {e}")))?;
+        let mut line = serde_json::to_vec(&entry).map_err(|e| Error::Encode {
+            what: "a history entry",
+            source: e.into(),
+        })?;
         line.push(b'\n');
         // One write of the whole line: a crash leaves the line whole or torn, never mixed.
         file.write_all(&line)
@@ -856,7 +858,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         let r = log.update(info("x"), Action::Commit, |_| {
-            Err(Error::InvalidArgument("no".into()))
+            Err(Error::NoCandidate { model: "m".into() })
         });
         assert!(r.is_err());
         assert_eq!(log.entries().unwrap().0.len(), 0);

@@ -63,7 +63,7 @@ pub fn check_model(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<()> 
     let c = repo.read_commit(id)?;
     if &c.model != model {
         return Err(Error::WrongModel {
-            id: id.short(),
+            id: *id,
             actual: c.model.to_string(),
             expected: model.to_string(),
         });
@@ -75,7 +75,7 @@ pub fn check_model(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<()> 
 /// cannot be checked out.
 pub fn refuse_pruned(repo: &Repo, id: &CommitId) -> Result<()> {
     if crate::gc_marks::is_pruned(repo, id) {
-        return Err(Error::Pruned { commit: id.short() });
+        return Err(Error::Pruned { commit: *id });
     }
     Ok(())
 }
@@ -261,7 +261,7 @@ pub fn set_archived(repo: &Repo, id: CommitId, archive: bool, info: MoveInfo) ->
                 .collect();
             if !pointing.is_empty() {
                 return Err(Error::ArchiveAliased {
-                    id: id.short(),
+                    id: (*id).into(),
                     model: model.to_string(),
                     aliases: pointing,
                 });
@@ -425,7 +425,9 @@ pub fn promote(
         };
         // Read under the model's lock: an archive racing this promote is seen.
         if archived(repo, model)?.contains(&target) {
-            return Err(Error::Archived { id: target.short() });
+            return Err(Error::Archived {
+                id: (*target).into(),
+            });
         }
         refuse_pruned(repo, &target)?;
         let previous = t.state().aliases.get(PRODUCTION).copied();

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::ObjectId;
 use crate::names::{AliasName, ModelName};
 use crate::query::{Key, Row};
@@ -97,7 +97,13 @@ pub struct PolicyMove {
 
 /// The policy's key, parsed (errors name the bad key).
 pub fn key(p: &Policy) -> Result<Key> {
-    Key::parse_ranking(&p.metric).map_err(|e| Error::InvalidArgument(format!("policy metric: {e}")))
+    Key::parse_ranking(&p.metric).map_err(|why| {
+        crate::error::QueryError::BadKey {
+            option: "policy metric".into(),
+            why,
+        }
+        .into()
+    })
 }
 
 fn better(goal: Goal, a: f64, b: f64) -> bool {

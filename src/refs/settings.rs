@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::history::{Action, MoveInfo};
 use crate::names::{validate_name, ModelName};
 use crate::repo::Repo;
@@ -105,9 +105,10 @@ pub fn set(
     }
     if let Some(Some(d)) = &change.description {
         if d.len() > MAX_DESCRIPTION || d.contains('\0') {
-            return Err(Error::InvalidArgument(format!(
-                "a model description is at most {MAX_DESCRIPTION} bytes of text"
-            )));
+            return Err(crate::error::RecordError::DescriptionTooLong {
+                max: MAX_DESCRIPTION,
+            }
+            .into());
         }
     }
     let mut now = ModelSettings::default();

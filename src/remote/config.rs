@@ -291,8 +291,10 @@ pub fn add(repo: &Repo, name: &str, spec: RemoteSpec, tracked: bool) -> Result<(
             remotes: tracked_remotes(repo.root())?,
         };
         f.remotes.insert(name.to_string(), spec);
-        let text = serde_yaml::to_string(&f)
-            .map_err(|e| Error::InvalidArgument(format!("cannot write remotes: {e}")))?;
+        let text = serde_yaml::to_string(&f).map_err(|e| Error::Encode {
+            what: "the remotes file",
+            source: e.into(),
+        })?;
         let text = format!(
             "# Remotes of this project's mreg store (mreg remote add --tracked). No credentials here.\n{text}"
         );
@@ -324,8 +326,10 @@ pub fn remove(repo: &Repo, name: &str) -> Result<Origin> {
                 remotes: tracked_remotes(repo.root())?,
             };
             f.remotes.remove(name);
-            let text = serde_yaml::to_string(&f)
-                .map_err(|e| Error::InvalidArgument(format!("cannot write remotes: {e}")))?;
+            let text = serde_yaml::to_string(&f).map_err(|e| Error::Encode {
+                what: "the remotes file",
+                source: e.into(),
+            })?;
             crate::fsutil::write_atomic(
                 &tracked_path(repo.root()),
                 text.as_bytes(),

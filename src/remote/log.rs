@@ -421,8 +421,10 @@ impl TrackFile {
         line.model = self.model.clone();
         line.seq = self.track.seq + 1;
         line.prev = self.track.last_hash;
-        let bytes = serde_json::to_vec(&line)
-            .map_err(|e| Error::InvalidArgument(format!("cannot serialize history line: {e}")))?;
+        let bytes = serde_json::to_vec(&line).map_err(|e| Error::Encode {
+            what: "a history line",
+            source: e.into(),
+        })?;
         let mut check = self.track.state.clone();
         apply(&mut check, &line.changes).map_err(|e| {
             Error::from(RemoteError::Protocol(format!(

@@ -44,26 +44,6 @@ pub use sync::{
 
 pub use crate::error::RemoteError;
 
-impl RemoteError {
-    /// The stable code of this error (see `Error::code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            RemoteError::UnknownRemote { .. } => "RemoteUnknownRemote",
-            RemoteError::NoRemote => "RemoteNoRemote",
-            RemoteError::Config { .. } => "RemoteConfig",
-            RemoteError::NotFound { .. } => "RemoteNotFound",
-            RemoteError::NoDirectory { .. } => "RemoteNoDirectory",
-            RemoteError::Credentials { .. } => "RemoteCredentials",
-            RemoteError::Unreachable { .. } => "RemoteUnreachable",
-            RemoteError::Io { .. } => "RemoteIo",
-            RemoteError::Corrupt { .. } => "RemoteCorrupt",
-            RemoteError::Protocol { .. } => "RemoteProtocol",
-            RemoteError::NoConditionalWrites { .. } => "RemoteNoConditionalWrites",
-            RemoteError::DataUnavailable { .. } => "RemoteDataUnavailable",
-        }
-    }
-}
-
 /// This store's writer id on remotes (random, created on first use). The file also records
 /// where the store was and on which machine when the id was made: a copy of the store
 /// (`cp -r`), or its image restored on another machine at the same path, gets a new id.

@@ -568,7 +568,7 @@ fn closure(
         }
         if lacking > 0 && !pruned {
             return Err(RemoteError::DataUnavailable {
-                commit: id.to_hex(),
+                commit: id.into(),
                 remote: remote.to_string(),
                 missing: lacking,
             }

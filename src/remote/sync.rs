@@ -546,7 +546,7 @@ pub fn ensure_data(
     repo.objects().flush()?;
     if lacking > 0 {
         return Err(RemoteError::DataUnavailable {
-            commit: commit.to_hex(),
+            commit: *commit,
             remote: s.name.clone(),
             missing: lacking,
         }
@@ -598,7 +598,7 @@ impl<'r> ChunkFetcher<'r> {
             Some(o) if missing.is_empty() => o,
             _ => {
                 return Err(RemoteError::DataUnavailable {
-                    commit: self.commit.to_hex(),
+                    commit: (*self.commit).into(),
                     remote: self.s.name.clone(),
                     missing: 1,
                 }

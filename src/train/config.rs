@@ -154,7 +154,7 @@ fn default_lr() -> f64 {
 }
 
 fn bad(why: String) -> Error {
-    Error::InvalidArgument(format!("training config: {why}"))
+    Error::Train(crate::error::TrainError::Config { why })
 }
 
 /// Apply one `key.path=value` override to a YAML document (the value is parsed as YAML, so

@@ -23,7 +23,7 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::Backend;
 
 use crate::commit::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RunError, TrainError};
 use crate::id::ObjectId;
 use crate::names::ModelName;
 use crate::ops::commit::{commit, CommitOutcome, CommitRequest};
@@ -63,11 +63,11 @@ pub fn prepare_data(cfg: &TrainConfig, base: &Path) -> Result<PreparedData> {
     let table = data::read_csv(&train_path)?;
     let features = table.feature_names(&train_path, &cfg.data.features, &cfg.data.target)?;
     if features.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{}: no feature columns besides the target {:?}",
-            train_path.display(),
-            cfg.data.target
-        )));
+        return Err(TrainError::NoFeatures {
+            path: train_path.to_path_buf(),
+            target: cfg.data.target.clone(),
+        }
+        .into());
     }
     let val_path = cfg
         .data
@@ -94,12 +94,12 @@ pub fn prepare_data(cfg: &TrainConfig, base: &Path) -> Result<PreparedData> {
                 }
             }
             if c.len() < 2 {
-                return Err(Error::InvalidArgument(format!(
-                    "{}: classification needs at least two classes in {:?}, found {}",
-                    train_path.display(),
-                    cfg.data.target,
-                    c.len()
-                )));
+                return Err(TrainError::TooFewClasses {
+                    path: train_path.to_path_buf(),
+                    target: cfg.data.target.clone(),
+                    found: c.len(),
+                }
+                .into());
             }
             c
         }
@@ -123,11 +123,11 @@ pub fn prepare_data(cfg: &TrainConfig, base: &Path) -> Result<PreparedData> {
         }
         _ => {
             if table.rows.len() < 2 {
-                return Err(Error::InvalidArgument(format!(
-                    "{}: {} row(s) cannot be split into training and validation data",
-                    train_path.display(),
-                    table.rows.len()
-                )));
+                return Err(TrainError::TooFewRows {
+                    path: train_path.to_path_buf(),
+                    rows: table.rows.len(),
+                }
+                .into());
             }
             let (tr, va) = data::split(table.rows.len(), cfg.data.validation_split, cfg.seed);
             (
@@ -228,9 +228,7 @@ pub fn train(
         .model
         .clone()
         .or_else(|| req.config.name.clone())
-        .ok_or_else(|| {
-            Error::InvalidArgument("name the model: --model NAME, or `name:` in the config".into())
-        })?;
+        .ok_or_else(|| Error::from(TrainError::NoModelName))?;
     let model = ModelName::new(&name)?;
     let output = req
         .config
@@ -308,10 +306,10 @@ pub fn train(
 pub fn train_recipe(c: &crate::Commit, id: &ObjectId) -> Result<TrainRecipe> {
     match &c.recipe {
         Some(Recipe::Train(r)) => Ok((**r).clone()),
-        _ => Err(Error::InvalidArgument(format!(
-            "commit {} was not made by `mreg train` (it has no training recipe)",
-            id.short()
-        ))),
+        _ => Err(TrainError::NotTrained {
+            commit: (*id).into(),
+        }
+        .into()),
     }
 }
 
@@ -338,11 +336,14 @@ pub fn restore_dataset(repo: &Repo, c: &crate::Commit, name: &str, dir: &Path) -
         .datasets
         .iter()
         .find(|d| d.name == name)
-        .ok_or_else(|| Error::InvalidArgument(format!("the commit has no dataset {name:?}")))?;
+        .ok_or_else(|| RunError::NoSuchDataset {
+            name: name.to_string(),
+        })?;
     let [f] = d.stored.as_slice() else {
-        return Err(Error::InvalidArgument(format!(
-            "dataset {name:?} was not stored as one file, so it cannot be restored"
-        )));
+        return Err(RunError::DatasetNotStored {
+            name: name.to_string(),
+        }
+        .into());
     };
     let bytes = crate::filestore::read_small(repo.objects(), &f.manifest)?;
     if ObjectId::hash(&bytes) != f.blake3 {
@@ -385,8 +386,9 @@ pub fn retrain(
         for o in overrides {
             config::set_override(&mut doc, o)?;
         }
-        cfg = serde_yaml::from_value(doc)
-            .map_err(|e| Error::InvalidArgument(format!("training config after --set: {e}")))?;
+        cfg = serde_yaml::from_value(doc).map_err(|e| TrainError::Config {
+            why: format!("after --set: {e}"),
+        })?;
         cfg.validate()?;
     }
     cfg.data.path = restore_dataset(repo, &c, &recipe.train_dataset, scratch)?

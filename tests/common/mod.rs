@@ -254,3 +254,56 @@ pub fn never_published(r: &TestRepo, model: &str, remote: &str) -> Vec<String> {
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect()
 }
+
+// ---- Helpers shared by several areas (store snapshots, ids, a git-tracked store) ----
+
+/// Assert the store is as it was (the query cache may be rebuilt: it is not state).
+#[track_caller]
+pub fn assert_unchanged(
+    r: &TestRepo,
+    before: &std::collections::BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    let now = r.snapshot();
+    let keys: std::collections::BTreeSet<&String> = before
+        .keys()
+        .chain(now.keys())
+        .filter(|k| !k.starts_with("cache/"))
+        .collect();
+    let changed: Vec<&&String> = keys
+        .iter()
+        .filter(|k| before.get(**k) != now.get(**k))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "store changed ({changed:?}) by:\n{what}"
+    );
+}
+
+pub fn ids(v: &serde_json::Value, field: &str) -> Vec<String> {
+    v[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {v}"))
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn manifest_of(r: &TestRepo, rev: &str) -> String {
+    let show = r.mreg(&["show", rev, "--json"]).ok().json();
+    show["files"][0]["manifest"].as_str().unwrap().to_string()
+}
+
+pub fn object_path(r: &TestRepo, id: &str) -> std::path::PathBuf {
+    r.store().join("objects").join(&id[..2]).join(&id[2..])
+}
+
+pub fn git_repo() -> TestRepo {
+    let r = TestRepo::bare();
+    git(r.path(), &["init", "-q", "-b", "main"]);
+    r.write("train.py", b"lr = 0.01\n");
+    git(r.path(), &["add", "."]);
+    git(r.path(), &["commit", "-qm", "code"]);
+    r.mreg(&["init"]).ok();
+    r
+}
