@@ -2,7 +2,7 @@
 //!
 //! Every error names its subject (a path, an id, a name) and keeps its cause as `source`
 //! (I/O errors, gix errors). The error says what went wrong; [`Error::hint`] says what to do
-//! about it and [`Error::category`] what kind of failure it is (`crate::hints`, exhaustive
+//! about it and [`Error::category`] what kind of failure it is (both in `hints.rs`, exhaustive
 //! matches shared by the CLI and the Python package). The CLI renders `error: ...`, the
 //! cause chain and `hint: ...` once, in one place (`cli::render_error`).
 
@@ -332,16 +332,6 @@ impl Error {
 }
 
 impl Error {
-    /// The next step for the user, in the command line's words.
-    pub fn hint(&self) -> String {
-        crate::hints::hint(self)
-    }
-
-    /// What kind of failure this is (clients map it to their own error types).
-    pub fn category(&self) -> crate::hints::Category {
-        crate::hints::category(self)
-    }
-
     /// Shorthand for an I/O error with its context and path.
     pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -53,6 +53,18 @@ impl Category {
     }
 }
 
+impl Error {
+    /// The next step for the user, in the command line's words.
+    pub fn hint(&self) -> String {
+        hint(self)
+    }
+
+    /// What kind of failure this is (clients map it to their own error types).
+    pub fn category(&self) -> Category {
+        category(self)
+    }
+}
+
 /// The category of an error.
 pub fn category(e: &Error) -> Category {
     use crate::error::RemoteError as R;

@@ -61,11 +61,12 @@ pub mod web;
 pub use format::time::Timestamp;
 pub use format::{commit, datafile, recipe};
 pub use git::{hooks, lineage, lockfile};
+pub use ops::reach;
 pub use ops::{diff, gc, reproduce, worktree};
 pub(crate) use query::index;
 pub use refs::{history, names, notes, policy, revision, rules, versions};
 pub(crate) use store::{chunker, delta, filestore, fsutil, gc_marks, lock, planes};
-pub use store::{id, object, reach};
+pub use store::{id, object};
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -180,10 +180,10 @@ pub struct Repo {
     remote_options: crate::remote::RemoteOptions,
     /// The policy each model's history records (outer None: none recorded), keyed by the
     /// log's signature (`Repo::policy`).
-    policies: std::sync::Mutex<PolicyCache>,
+    pub(crate) policies: std::sync::Mutex<PolicyCache>,
 }
 
-type PolicyCache = std::collections::HashMap<
+pub(crate) type PolicyCache = std::collections::HashMap<
     ModelName,
     ((u64, Option<crate::id::ObjectId>), Option<Option<Policy>>),
 >;
@@ -362,56 +362,6 @@ impl Repo {
         &self.config
     }
 
-    /// The model's promotion policy, if any: the last `policy` fact of its history (set by
-    /// `mreg policy` on a model that has a history, and pushed and pulled with it, so every
-    /// store applies the same one), else the one in `config.yaml` (set before the model's
-    /// first commit, which then records it in the history).
-    pub fn policy(&self, model: &ModelName) -> Option<Policy> {
-        // The history's last word on it, scanned once per version of the log: a long-lived
-        // process (the dashboard) asks on every page.
-        let log = self.model_log(model);
-        let sig = log.signature().ok();
-        let cached = self
-            .policies
-            .lock()
-            .ok()
-            .and_then(|c| c.get(model).cloned())
-            .filter(|(s, _)| sig.is_some() && Some(s) == sig.as_ref());
-        let recorded = match cached {
-            Some((_, p)) => p,
-            None => {
-                let p = match log.last_extra(crate::policy::POLICY) {
-                    Ok(Some(v)) => Some(serde_json::from_value::<Option<Policy>>(v).ok().flatten()),
-                    _ => None,
-                };
-                if let (Some(sig), Ok(mut c)) = (sig, self.policies.lock()) {
-                    c.insert(model.clone(), (sig, p.clone()));
-                }
-                p
-            }
-        };
-        match recorded {
-            // Recorded in the history (set, or cleared with `null`).
-            Some(p) => p,
-            None => self.config_policy(model),
-        }
-    }
-
-    /// The policy `config.yaml` holds for the model (not yet in its history). Read from
-    /// the file, not the copy made at open: a long-lived process (Python, the dashboard)
-    /// must apply a policy another process set meanwhile.
-    pub(crate) fn config_policy(&self, model: &ModelName) -> Option<Policy> {
-        let fresh: Option<Config> = fs::read_to_string(self.store.join("config.yaml"))
-            .ok()
-            .and_then(|t| serde_yaml::from_str(&t).ok());
-        fresh
-            .as_ref()
-            .unwrap_or(&self.config)
-            .models
-            .get(model.as_str())
-            .and_then(|m| m.policy.clone())
-    }
-
     /// Change `config.yaml` under its lock, atomically; `self` keeps the old view.
     pub fn update_config(&self, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
         let _g = self.lock_named("config")?;
@@ -425,46 +375,6 @@ impl Repo {
         let out = serde_yaml::to_string(&cfg).expect("config serializes");
         fsutil::write_atomic(&path, out.as_bytes(), &self.tmp_dir())?;
         Ok(cfg)
-    }
-
-    /// Change a model's refs: the one door. Takes the store lock (shared: gc cannot run)
-    /// and the model's lock, runs `f` on a transaction, and writes one history line with
-    /// what it changed (nothing when `f` fails or changes nothing). Returns `f`'s result and
-    /// the line written.
-    pub(crate) fn transact<T>(
-        &self,
-        model: &ModelName,
-        info: crate::history::MoveInfo,
-        action: crate::history::Action,
-        f: impl FnOnce(&mut crate::history::Transaction) -> Result<T>,
-    ) -> Result<(T, Option<crate::history::LogEntry>)> {
-        let _store = self.lock_store_shared()?;
-        self.transact_holding_store_lock(model, info, action, f)
-    }
-
-    /// `transact` for a caller that already holds the store lock (shared by a commit that
-    /// stored objects, exclusive by gc's `prune`).
-    pub(crate) fn transact_holding_store_lock<T>(
-        &self,
-        model: &ModelName,
-        info: crate::history::MoveInfo,
-        action: crate::history::Action,
-        f: impl FnOnce(&mut crate::history::Transaction) -> Result<T>,
-    ) -> Result<(T, Option<crate::history::LogEntry>)> {
-        let mut out = None;
-        let entry = self.model_log(model).update(info, action, |t| {
-            let before = t.state().clone();
-            out = Some(f(t)?);
-            // The one door: every move, local or replayed from a remote, obeys the rules.
-            crate::rules::check_move(model, &before, t.state(), t.extra(), &|id| {
-                self.read_commit(id).ok().map(|c| c.model)
-            })
-            .map_err(|why| Error::BrokenRule {
-                model: model.to_string(),
-                why,
-            })
-        })?;
-        Ok((out.expect("the transaction ran and succeeded"), entry))
     }
 
     /// Reach remotes with these options (`client::remote_options` turns a client's environment into them).

@@ -118,6 +118,21 @@ fn issue32_reproduction(remote: &Remote) {
     );
     let text = b.mreg(&["history", "clf"]).ok().stdout;
     assert_eq!(text.matches("never published").count(), 2, "{text}");
+    // The dashboard renders the same view: its page and its JSON mark them too (issue 25:
+    // it re-derived the history from the log and showed them as plain moves).
+    let repo = mreg::Repo::discover(b.path()).unwrap();
+    let page = mreg::web::handle(&repo, "GET", "/history/clf");
+    let page = String::from_utf8_lossy(&page.body);
+    assert_eq!(page.matches("never published").count(), 2, "{page}");
+    let api = mreg::web::handle(&repo, "GET", "/api/history/clf");
+    let api: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    let marked = api
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["never_published"] == serde_json::json!(["origin"]))
+        .count();
+    assert_eq!(marked, 2, "{api}");
     remote.run(&b, &["push"]).ok();
     remote.run(&a, &["pull"]).ok();
     all_agree(remote, &[&a, &b]);

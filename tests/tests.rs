@@ -18,6 +18,7 @@ mod queries;
 mod registry;
 mod reliability;
 mod remote;
+mod remote_access;
 mod runs;
 mod split_brain;
 mod teams;

@@ -198,7 +198,7 @@ impl Store {
     fn log(&self, py: Python<'_>, start: Option<String>, limit: Option<usize>) -> PyResult<String> {
         call(py, || {
             let items = mreg::ops::view::log(&self.repo, start.as_deref(), limit)?;
-            Ok(json(&items.iter().map(|i| i.to_json()).collect::<Vec<_>>()))
+            Ok(json(&items))
         })
     }
 
@@ -276,10 +276,7 @@ impl Store {
                     set_alias,
                 },
             )?;
-            let mut v = serde_json::to_value(&b).expect("serializes");
-            v["skipped_pruned"] =
-                serde_json::json!(b.skipped_pruned.iter().map(|r| r.id).collect::<Vec<_>>());
-            Ok(json(&v))
+            Ok(json(&b))
         })
     }
 
@@ -293,7 +290,7 @@ impl Store {
     fn diff(&self, py: Python<'_>, a: String, b: String) -> PyResult<String> {
         call(py, || {
             let (ia, ib) = (self.repo.resolve(&a)?, self.repo.resolve(&b)?);
-            Ok(json(&mreg::ops::view::diff(&self.repo, ia, ib)?.to_json()))
+            Ok(json(&mreg::ops::view::diff(&self.repo, ia, ib)?))
         })
     }
 

@@ -127,17 +127,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;
     if a.json {
-        let mut v = mreg::ops::view::commit_json(&out.id, &out.commit, false);
-        v["stats"] = serde_json::json!({
-            "chunks": out.chunks,
-            "new_chunks": out.new_chunks,
-            "stored_bytes": out.stored_bytes,
-            "dataset_bytes": out.dataset_bytes,
-        });
-        v["dropped"] = serde_json::json!(out.dropped);
-        v["carried"] = serde_json::json!(out.carried);
-        v["same_files_as"] = serde_json::json!(out.same_files_as);
-        v["policy_moves"] = serde_json::json!(out.policy_moves);
+        let v = mreg::ops::view::Recorded::of(&out);
         return Ok(Output::ok(super::json(&v)));
     }
     ctx.note(format_args!(

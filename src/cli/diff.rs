@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let (ia, ib) = (repo.resolve(&a.rev_a)?, repo.resolve(&a.rev_b)?);
     let vd = mreg::ops::view::diff(&repo, ia, ib)?;
     if a.json {
-        return Ok(Output::ok(super::json(&vd.to_json())));
+        return Ok(Output::ok(super::json(&vd)));
     }
     let (d, pruned, remote) = (&vd.diff, &vd.pruned, &vd.data_on_remote);
     let mut s = String::new();

@@ -102,10 +102,7 @@ pub fn eval(ctx: &Ctx, a: EvalArgs) -> mreg::Result<Output> {
 /// An attached evaluation, as text or JSON.
 fn render(e: &mreg::ops::eval::Evaluation, json: bool) -> Output {
     if json {
-        let mut v = serde_json::to_value(&e.note).expect("notes serialize");
-        v["note"] = serde_json::json!(e.note_id);
-        v["policy_moves"] = serde_json::json!(e.policy_moves);
-        return Output::ok(super::json(&v));
+        return Output::ok(super::json(e));
     }
     let shown: Vec<String> = e
         .note

@@ -1,5 +1,6 @@
 //! `mreg history`: every move of a model's refs.
 
+use mreg::ops::view::RefsThen;
 use mreg::ModelName;
 
 use super::{Ctx, Output};
@@ -30,76 +31,53 @@ fn id_str(id: &Option<mreg::id::CommitId>) -> String {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
-    repo.require_model(&model)?;
-    if let Some(al) = &a.alias {
-        mreg::names::validate_name("alias", al)?;
-    }
-    let (entries, _) = repo.model_log(&model).entries()?;
-    let key = a
+    let alias = a
         .alias
-        .as_ref()
-        .map(|al| mreg::names::AliasName::new(al).map(mreg::history::RefName::Alias))
+        .as_deref()
+        .map(mreg::names::AliasName::new)
         .transpose()?;
     if let Some(at) = &a.at {
-        let t = mreg::ops::query::parse_time_bound(at, true)?;
-        let at_entry = mreg::history::entry_at(&entries, t);
-        let state = at_entry.map(|e| e.state.clone()).unwrap_or_default();
-        let value = match &a.alias {
-            Some(al) => serde_json::json!({ al: state.aliases.get(al.as_str()) }),
-            None => serde_json::to_value(&state).expect("serializes"),
-        };
+        let v = mreg::ops::view::refs_at(&repo, &model, at, alias.as_ref())?;
         if a.json {
-            return Ok(Output::ok(super::json(&serde_json::json!({
-                "model": model, "at": at, "refs": value,
-                "set_by": at_entry.map(|e| serde_json::json!({
-                    "seq": e.seq, "time": e.time, "author": e.author,
-                    "action": e.action, "message": e.message})),
-            }))));
+            return Ok(Output::ok(super::json(&v)));
         }
         let mut s = String::new();
-        match &a.alias {
-            Some(al) => match state.aliases.get(al.as_str()) {
-                Some(id) => s.push_str(&format!("{model}@{al} at {at}: {}\n", id.short())),
-                None => s.push_str(&format!("{model}@{al} at {at}: not set\n")),
-            },
-            None => {
+        match &v.refs {
+            RefsThen::Alias(one) => {
+                for (al, id) in one {
+                    match id {
+                        Some(id) => s.push_str(&format!("{model}@{al} at {at}: {}\n", id.short())),
+                        None => s.push_str(&format!("{model}@{al} at {at}: not set\n")),
+                    }
+                }
+            }
+            RefsThen::All(state) => {
                 for (r, id) in state.refs() {
                     s.push_str(&format!("{:<20} {}\n", r.to_string(), id.short()));
                 }
             }
         }
-        if let Some(e) = at_entry {
+        if let Some(e) = &v.set_by {
+            let why = if e.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", e.message)
+            };
             s.push_str(&format!(
-                "(as of entry {}: {} {})\n",
-                e.seq,
-                e.action,
-                e.attribution()
+                "(as of entry {}: {} by {} at {}{why})\n",
+                e.seq, e.action, e.author, e.time
             ));
         }
         return Ok(Output::ok(s));
     }
-    let selected = mreg::history::moves_of(&entries, key.as_ref());
-    let refused = mreg::remote::never_published(&repo, &model)?;
+    let key = alias.clone().map(mreg::history::RefName::Alias);
+    let items = mreg::ops::view::history(&repo, &model, alias.as_ref())?;
     if a.json {
-        let v: Vec<serde_json::Value> = selected
-            .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e).expect("serializes");
-                if let Some(r) = refused.get(&e.seq) {
-                    if !r.remotes.is_empty() {
-                        v["never_published"] = serde_json::json!(r.remotes);
-                    }
-                    if !r.version_only.is_empty() {
-                        v["only_version_published"] = serde_json::json!(r.version_only);
-                    }
-                }
-                v
-            })
-            .collect();
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output::ok(super::json(&items)));
     }
     let mut rows = Vec::new();
-    for e in selected.iter().rev() {
+    for item in items.iter().rev() {
+        let e = &item.entry;
         let changes: Vec<String> = e
             .changes
             .iter()
@@ -126,16 +104,18 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
                 } else {
                     format!("  \"{}\"", e.message)
                 },
-                match refused.get(&e.seq) {
-                    Some(r) if !r.remotes.is_empty() => format!(
+                if !item.never_published.is_empty() {
+                    format!(
                         "  [never published: {} took another move]",
-                        r.remotes.join(", ")
-                    ),
-                    Some(r) => format!(
+                        item.never_published.join(", ")
+                    )
+                } else if !item.only_version_published.is_empty() {
+                    format!(
                         "  [only its version was published on {}: its other moves conflicted]",
-                        r.version_only.join(", ")
-                    ),
-                    None => String::new(),
+                        item.only_version_published.join(", ")
+                    )
+                } else {
+                    String::new()
                 }
             ),
         ]);

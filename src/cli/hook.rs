@@ -63,7 +63,10 @@ enum Cmd {
 
 fn render_reports(dir: &std::path::Path, r: &[hooks::HookReport], json: bool) -> String {
     if json {
-        return super::json(&serde_json::json!({"hooks_dir": dir, "hooks": r}));
+        return super::json(&hooks::HooksChange {
+            hooks_dir: dir.to_path_buf(),
+            hooks: r.to_vec(),
+        });
     }
     let mut s = format!("hooks directory: {}\n", dir.display());
     for h in r {
@@ -99,31 +102,31 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             Ok(Output::ok(render_reports(&dir, &r, json)))
         }
         Cmd::Status { json } => {
-            let dir = hooks::hooks_dir(&git)?;
-            let st = hooks::installed(&dir);
-            let max = hooks::max_file_size(&git);
-            let trailers = hooks::trailers_enabled(&git);
+            let st = hooks::status(&git)?;
             if json {
-                let hooks: Vec<_> = st
-                    .iter()
-                    .map(|(h, i, c)| serde_json::json!({"hook": h, "installed": i, "chained": c}))
-                    .collect();
-                return Ok(Output::ok(super::json(&serde_json::json!({
-                    "hooks_dir": dir, "hooks": hooks,
-                    "max_file_size": max, "trailers": trailers,
-                }))));
+                return Ok(Output::ok(super::json(&st)));
             }
-            let mut s = format!("hooks directory: {}\n", dir.display());
-            for (h, i, c) in st {
+            let mut s = format!("hooks directory: {}\n", st.hooks_dir.display());
+            for h in &st.hooks {
                 s.push_str(&format!(
-                    "  {h:<19} {}{}\n",
-                    if i { "installed" } else { "not installed" },
-                    if c { " (chains to your hook)" } else { "" }
+                    "  {:<19} {}{}\n",
+                    h.hook,
+                    if h.installed {
+                        "installed"
+                    } else {
+                        "not installed"
+                    },
+                    if h.chained {
+                        " (chains to your hook)"
+                    } else {
+                        ""
+                    }
                 ));
             }
             s.push_str(&format!(
-                "mreg.maxFileSize: {}\nmreg.trailers: {trailers}\n",
-                fmt::size(max)
+                "mreg.maxFileSize: {}\nmreg.trailers: {}\n",
+                fmt::size(st.max_file_size),
+                st.trailers
             ));
             Ok(Output::ok(s))
         }

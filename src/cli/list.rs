@@ -221,10 +221,7 @@ pub fn best(ctx: &Ctx, a: BestArgs) -> mreg::Result<Output> {
         ));
     }
     if a.json {
-        let mut v = serde_json::to_value(&b).expect("serializes");
-        v["skipped_pruned"] =
-            serde_json::json!(b.skipped_pruned.iter().map(|r| r.id).collect::<Vec<_>>());
-        return Ok(Output::ok(super::json(&v)));
+        return Ok(Output::ok(super::json(&b)));
     }
     let w = &b.winner.row;
     let value = Key::parse(&b.key)

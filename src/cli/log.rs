@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let items = mreg::ops::view::log(&repo, a.model.as_deref(), a.max)?;
     if a.json {
-        let v: Vec<_> = items.iter().map(|i| i.to_json()).collect();
+        let v = &items;
         return Ok(Output::ok(super::json(&v)));
     }
     if items.is_empty() {

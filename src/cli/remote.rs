@@ -106,7 +106,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             }
             if !no_check {
                 let backend = spec.open(repo.remote_options())?;
-                remote::probe_conditional_writes(backend.as_ref())?;
+                remote::probe_conditional_writes(&backend)?;
             }
             remote::config::add(&repo, &name, spec.clone(), tracked)?;
             ctx.note(format_args!(
@@ -121,27 +121,21 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             Ok(Output::ok(String::new()))
         }
         Cmd::List { json } => {
-            let all = remote::config::remotes(&repo)?;
+            let all = remote::config::list(&repo)?;
             if json {
-                let v: Vec<serde_json::Value> = all
-                    .iter()
-                    .map(|(n, (s, o))| {
-                        serde_json::json!({"name": n, "url": s.url, "endpoint": s.endpoint,
-                            "region": s.region, "path_style": s.path_style, "defined_in": o})
-                    })
-                    .collect();
-                return Ok(Output::ok(super::json(&v)));
+                return Ok(Output::ok(super::json(&all)));
             }
             let mut s = String::new();
-            for (n, (spec, origin)) in &all {
+            for r in &all {
                 s.push_str(&format!(
-                    "{n}\t{}{}{}\n",
-                    spec.url,
-                    spec.endpoint
+                    "{}\t{}{}{}\n",
+                    r.name,
+                    r.url,
+                    r.endpoint
                         .as_ref()
                         .map(|e| format!(" (endpoint {e})"))
                         .unwrap_or_default(),
-                    if *origin == remote::Origin::Tracked {
+                    if r.defined_in == remote::Origin::Tracked {
                         format!(" [{}]", remote::config::TRACKED_FILE)
                     } else {
                         String::new()

@@ -130,9 +130,10 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     }
     let out = &run.commit;
     if a.json {
-        let mut v = mreg::ops::view::commit_json(&out.id, &out.commit, false);
-        v["policy_moves"] = serde_json::json!(out.policy_moves);
-        v["warnings"] = serde_json::json!(run.warnings);
+        let v = mreg::ops::view::Recorded {
+            warnings: Some(&run.warnings),
+            ..mreg::ops::view::Recorded::of(out)
+        };
         return Ok(Output::ok(super::json(&v)));
     }
     // The id on stdout (for scripts), the summary on stderr (silenced by -q), as `commit`.

@@ -113,14 +113,16 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let id = out.commit.id;
     let c = &out.commit.commit;
     if a.json {
-        let mut v = mreg::ops::view::commit_json(&id, c, false);
-        v["weights_path"] = serde_json::json!(out.weights_path);
-        v["candidate"] = serde_json::json!(out
-            .commit
-            .policy_moves
-            .iter()
-            .any(|m| m.alias == "candidate"));
-        v["policy_moves"] = serde_json::json!(out.commit.policy_moves);
+        let v = mreg::ops::view::Recorded {
+            weights_path: Some(&out.weights_path),
+            candidate: Some(
+                out.commit
+                    .policy_moves
+                    .iter()
+                    .any(|m| m.alias == "candidate"),
+            ),
+            ..mreg::ops::view::Recorded::of(&out.commit)
+        };
         return Ok(Output::ok(super::json(&v)));
     }
     // The id on stdout (for scripts), the summary on stderr (silenced by -q), as `commit`.

@@ -158,7 +158,7 @@ impl Commit {
     /// The version's roots: as recorded, else derived from its files.
     pub fn roots(&self) -> Vec<String> {
         if self.roots.is_empty() {
-            crate::lockfile::roots(self.files.iter().map(|f| f.path.as_str()))
+            roots(self.files.iter().map(|f| f.path.as_str()))
         } else {
             self.roots.clone()
         }
@@ -166,6 +166,64 @@ impl Commit {
 
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+impl Commit {
+    /// The files selected by `paths` (exact paths or directory prefixes).
+    pub fn select(&self, paths: &[String]) -> Result<Vec<&FileEntry>> {
+        if paths.is_empty() {
+            return Ok(self.files.iter().collect());
+        }
+        let mut out = Vec::new();
+        for p in paths {
+            let p = p.trim_end_matches('/');
+            let matched: Vec<&FileEntry> = self
+                .files
+                .iter()
+                .filter(|f| f.path == p || f.path.starts_with(&format!("{p}/")) || p.is_empty())
+                .collect();
+            if matched.is_empty() {
+                return Err(Error::PathNotInCommit(p.to_string()));
+            }
+            out.extend(matched);
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup_by(|a, b| a.path == b.path);
+        Ok(out)
+    }
+}
+
+/// The roots of a set of files: their common directory (`dir/`) when they share one and
+/// there are several, the file itself when there is one, else each top-level entry.
+pub fn roots<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let files: Vec<&str> = files.into_iter().collect();
+    match files.as_slice() {
+        [] => Vec::new(),
+        [one] => vec![one.to_string()],
+        [first, rest @ ..] => {
+            let mut common: Vec<&str> = first.split('/').collect();
+            common.pop();
+            for f in rest {
+                let parts: Vec<&str> = f.split('/').collect();
+                let dir = &parts[..parts.len() - 1];
+                let n = common.iter().zip(dir).take_while(|(a, b)| a == b).count();
+                common.truncate(n);
+            }
+            if !common.is_empty() {
+                return vec![format!("{}/", common.join("/"))];
+            }
+            let mut tops: Vec<String> = files
+                .iter()
+                .map(|f| match f.split_once('/') {
+                    Some((top, _)) => format!("{top}/"),
+                    None => f.to_string(),
+                })
+                .collect();
+            tops.sort();
+            tops.dedup();
+            tops
+        }
     }
 }
 

@@ -199,19 +199,55 @@ pub fn uninstall(dir: &Path) -> Result<Vec<HookReport>> {
     Ok(out)
 }
 
-/// Whether mreg's hooks are installed in `dir`: (hook, installed, chained hook present).
-pub fn installed(dir: &Path) -> Vec<(String, bool, bool)> {
+/// One of mreg's hooks in a hooks directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookState {
+    pub hook: String,
+    /// mreg's script is the hook.
+    pub installed: bool,
+    /// The user's own hook, which mreg's runs first.
+    pub chained: bool,
+}
+
+/// The state of mreg's hooks in a git repository, and the settings they read.
+#[derive(Clone, Debug, Serialize)]
+pub struct HooksStatus {
+    pub hooks_dir: PathBuf,
+    pub hooks: Vec<HookState>,
+    /// `mreg.maxFileSize`: the pre-commit hook refuses larger files staged in git.
+    pub max_file_size: u64,
+    /// `mreg.trailers`: prepare-commit-msg adds model trailers.
+    pub trailers: bool,
+}
+
+/// What `install` or `uninstall` did, hook by hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct HooksChange {
+    pub hooks_dir: PathBuf,
+    pub hooks: Vec<HookReport>,
+}
+
+/// Which of mreg's hooks are installed in `dir`, and whether each chains to the user's.
+pub fn installed(dir: &Path) -> Vec<HookState> {
     HOOKS
         .iter()
-        .map(|(name, _)| {
-            let chained = dir.join(format!("{name}{CHAINED_SUFFIX}"));
-            (
-                name.to_string(),
-                is_mreg_script(&dir.join(name)),
-                chained.exists(),
-            )
+        .map(|(name, _)| HookState {
+            hook: name.to_string(),
+            installed: is_mreg_script(&dir.join(name)),
+            chained: dir.join(format!("{name}{CHAINED_SUFFIX}")).exists(),
         })
         .collect()
+}
+
+/// The state of mreg's hooks in `git`.
+pub fn status(git: &gix::Repository) -> Result<HooksStatus> {
+    let dir = hooks_dir(git)?;
+    Ok(HooksStatus {
+        hooks: installed(&dir),
+        hooks_dir: dir,
+        max_file_size: max_file_size(git),
+        trailers: trailers_enabled(git),
+    })
 }
 
 /// `git config mreg.maxFileSize` (k/m/g suffixes as git), or the default.

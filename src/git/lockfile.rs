@@ -147,38 +147,7 @@ impl LockFile {
     }
 }
 
-/// The roots of a set of files: their common directory (`dir/`) when they share one and
-/// there are several, the file itself when there is one, else each top-level entry.
-pub fn roots<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let files: Vec<&str> = files.into_iter().collect();
-    match files.as_slice() {
-        [] => Vec::new(),
-        [one] => vec![one.to_string()],
-        [first, rest @ ..] => {
-            let mut common: Vec<&str> = first.split('/').collect();
-            common.pop();
-            for f in rest {
-                let parts: Vec<&str> = f.split('/').collect();
-                let dir = &parts[..parts.len() - 1];
-                let n = common.iter().zip(dir).take_while(|(a, b)| a == b).count();
-                common.truncate(n);
-            }
-            if !common.is_empty() {
-                return vec![format!("{}/", common.join("/"))];
-            }
-            let mut tops: Vec<String> = files
-                .iter()
-                .map(|f| match f.split_once('/') {
-                    Some((top, _)) => format!("{top}/"),
-                    None => f.to_string(),
-                })
-                .collect();
-            tops.sort();
-            tops.dedup();
-            tops
-        }
-    }
-}
+pub use crate::commit::roots;
 
 /// Pin `model` at `commit`, whose roots are `roots` (`Commit::roots`, relative to the
 /// store's work tree), in the git work tree's lock file, and make sure its roots are

@@ -189,29 +189,6 @@ fn cache_matches(commit: &Commit, root: Option<&str>, dir: &Path) -> bool {
     })
 }
 
-/// Files of `commit` selected by `paths` (exact paths or directory prefixes).
-pub fn select<'c>(commit: &'c Commit, paths: &[String]) -> Result<Vec<&'c FileEntry>> {
-    if paths.is_empty() {
-        return Ok(commit.files.iter().collect());
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        let p = p.trim_end_matches('/');
-        let matched: Vec<&FileEntry> = commit
-            .files
-            .iter()
-            .filter(|f| f.path == p || f.path.starts_with(&format!("{p}/")) || p.is_empty())
-            .collect();
-        if matched.is_empty() {
-            return Err(Error::PathNotInCommit(p.to_string()));
-        }
-        out.extend(matched);
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out.dedup_by(|a, b| a.path == b.path);
-    Ok(out)
-}
-
 enum Plan {
     Write,
     Unchanged(FileStat),
@@ -256,7 +233,7 @@ fn run(
         repo.lock_store_shared()?
     };
     let commit = repo.read_commit(&req.commit)?;
-    let files = select(&commit, &req.paths)?;
+    let files = commit.select(&req.paths)?;
     let in_work_tree = req.to.is_none();
     let base = match &req.to {
         Some(d) => {

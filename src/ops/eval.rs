@@ -10,54 +10,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{RecordError, Result};
 use crate::history::MoveInfo;
-use crate::id::{CommitId, ObjectId};
+use crate::id::CommitId;
 use crate::names::validate_name;
 use crate::policy::PolicyMove;
 use crate::repo::Repo;
 
-/// The note `kind` of an evaluation.
-pub const KIND: &str = "evaluation";
-
-/// An evaluation note, as stored (JSON).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvaluationNote {
-    pub kind: String,
-    pub commit: CommitId,
-    pub dataset: String,
-    pub metrics: BTreeMap<String, f64>,
-    pub time: crate::Timestamp,
-    pub author: String,
-    #[serde(default)]
-    pub message: String,
-    /// The data evaluated on, when given: as the user named it, its hash (FORMAT.md,
-    /// "Datasets") and size.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset_blake3: Option<ObjectId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset_size: Option<u64>,
-}
-
-impl EvaluationNote {
-    /// Read a note's JSON as an evaluation (None for another kind of note, or a malformed
-    /// one: notes are untrusted input, and a bad one is skipped, not fatal).
-    pub fn from_note(note: &serde_json::Value) -> Option<EvaluationNote> {
-        if note.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
-            return None;
-        }
-        // Metrics are numbers; anything else in an old or foreign note is ignored.
-        let mut note = note.clone();
-        if let Some(m) = note.get_mut("metrics").and_then(|m| m.as_object_mut()) {
-            m.retain(|_, v| v.as_f64().is_some_and(f64::is_finite));
-        }
-        serde_json::from_value(note).ok()
-    }
-}
+pub use crate::notes::{EvaluationNote, KIND};
 
 /// What to attach.
 #[derive(Clone, Debug)]
@@ -76,6 +38,7 @@ pub struct EvaluationRequest {
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
     /// The note object's id.
+    #[serde(rename = "note")]
     pub note_id: crate::id::NoteId,
     #[serde(flatten)]
     pub note: EvaluationNote,

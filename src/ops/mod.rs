@@ -13,6 +13,7 @@ pub mod fsck;
 pub mod gc;
 pub mod inprocess;
 pub mod query;
+pub mod reach;
 pub mod reproduce;
 pub mod run;
 pub mod runs;

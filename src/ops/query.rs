@@ -170,6 +170,10 @@ pub struct BestQuery {
     pub set_alias: Option<(crate::names::AliasName, MoveInfo)>,
 }
 
+fn ids_of_rows<S: serde::Serializer>(rows: &[Row], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(rows.iter().map(|r| r.id))
+}
+
 /// The best version and what was skipped to find it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Best {
@@ -178,7 +182,9 @@ pub struct Best {
     /// The key, as text (`metrics.acc`).
     pub key: String,
     pub value: Option<serde_json::Value>,
-    /// Better-ranked versions skipped because their data was pruned.
+    /// Better-ranked versions skipped because their data was pruned (the JSON lists
+    /// their ids).
+    #[serde(serialize_with = "ids_of_rows")]
     pub skipped_pruned: Vec<Row>,
     /// With `set_alias`: whether the alias moved (false: it was already there).
     pub alias_moved: Option<bool>,

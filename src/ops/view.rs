@@ -2,7 +2,7 @@
 //! what the Python package returns. Built in one place, so every client sees one shape, and
 //! the CLI's text rendering reads the same facts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
@@ -10,19 +10,65 @@ use crate::error::{Error, Result};
 use crate::id::CommitId;
 use crate::ops::eval::EvaluationNote;
 use crate::recipe::Recipe;
-use crate::{Commit, ModelName, ObjectId, Repo};
+use crate::{Commit, ModelName, Repo};
 
-/// A commit as JSON: its id first, then the stored fields, with `files_pruned` and a
-/// `params` mapping even when it has none.
-pub fn commit_json(id: &ObjectId, c: &Commit, pruned: bool) -> Value {
-    let mut ordered = serde_json::Map::new();
-    ordered.insert("id".into(), Value::String(id.to_hex()));
-    if let Value::Object(m) = serde_json::to_value(c).expect("commits serialize") {
-        ordered.extend(m);
+/// A version just recorded (by `commit`, `run` or `train`), as their `--json` prints it:
+/// the commit (its id first), what was stored, and what the policy moved.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Recorded<'a> {
+    pub id: CommitId,
+    #[serde(flatten)]
+    pub commit: &'a Commit,
+    /// Always false: a version just recorded has its data.
+    pub files_pruned: bool,
+    pub stats: RecordStats,
+    pub dropped: &'a [String],
+    pub carried: &'a [String],
+    pub same_files_as: Option<CommitId>,
+    pub policy_moves: &'a [crate::policy::PolicyMove],
+    /// Where `train` wrote the weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_path: Option<&'a std::path::Path>,
+    /// `train`: the policy made it the candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<bool>,
+    /// `run`: what went wrong without failing the run (an output glob that matched
+    /// nothing new, resources that could not be sampled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<&'a [String]>,
+}
+
+/// What recording a version stored.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct RecordStats {
+    pub chunks: usize,
+    pub new_chunks: usize,
+    pub stored_bytes: u64,
+    pub dataset_bytes: u64,
+}
+
+impl<'a> Recorded<'a> {
+    /// The view of a commit's outcome (the caller adds what `train` or `run` know).
+    pub fn of(out: &'a crate::ops::commit::CommitOutcome) -> Recorded<'a> {
+        Recorded {
+            id: out.id,
+            commit: &out.commit,
+            files_pruned: false,
+            stats: RecordStats {
+                chunks: out.chunks,
+                new_chunks: out.new_chunks,
+                stored_bytes: out.stored_bytes,
+                dataset_bytes: out.dataset_bytes,
+            },
+            dropped: &out.dropped,
+            carried: &out.carried,
+            same_files_as: out.same_files_as,
+            policy_moves: &out.policy_moves,
+            weights_path: None,
+            candidate: None,
+            warnings: None,
+        }
     }
-    ordered.insert("files_pruned".into(), Value::Bool(pruned));
-    ordered.entry("params").or_insert_with(|| json!({}));
-    Value::Object(ordered)
 }
 
 /// One version in full: what `mreg show` prints (as text, or this struct as `--json`), the
@@ -134,29 +180,22 @@ pub fn curves(repo: &Repo, c: &Commit) -> Result<Option<Value>> {
     Ok(curve_points(repo, c)?.map(|c| json!(c)))
 }
 
-/// One line of `log`: a commit with the refs pointing at it and its evaluations.
+/// One line of `log` (and of its `--json`): a commit with the refs pointing at it and its
+/// evaluations.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct LogItem {
     pub id: CommitId,
+    #[serde(flatten)]
     pub commit: Commit,
+    /// Its data was pruned.
+    #[serde(rename = "files_pruned")]
+    pub pruned: bool,
     /// Refs pointing at it, short form (`head`, `production`, `v1.0`).
     pub refs: Vec<String>,
-    pub archived: bool,
-    pub pruned: bool,
-    pub evaluations: Vec<EvaluationNote>,
     /// The version number (None: pending, not published yet).
     pub version: Option<u64>,
-}
-
-impl LogItem {
-    /// As `mreg log --json` prints it.
-    pub fn to_json(&self) -> Value {
-        let mut v = commit_json(&self.id, &self.commit, self.pruned);
-        v["refs"] = json!(self.refs);
-        v["version"] = json!(self.version);
-        v["archived"] = json!(self.archived);
-        v["evaluations"] = json!(self.evaluations);
-        v
-    }
+    pub archived: bool,
+    pub evaluations: Vec<EvaluationNote>,
 }
 
 /// The versions of a model (`start` names one), of the chain from a revision (`start` is a
@@ -251,23 +290,22 @@ pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<L
         .collect())
 }
 
-/// Two versions compared, as `mreg diff` shows them.
+/// Two versions compared, as `mreg diff` shows them (and its `--json`, the dashboard's
+/// compare page, Python's `diff`).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct VersionDiff {
+    #[serde(flatten)]
     pub diff: crate::diff::CommitDiff,
     /// Which of the two were pruned (their files are compared by hash only).
     pub pruned: Vec<CommitId>,
-    /// Which have their data only on a remote (compared by hash only), and where.
+    /// Which have their data only on a remote (compared by hash only), and where (the
+    /// JSON names the versions).
+    #[serde(serialize_with = "first_of_pairs")]
     pub data_on_remote: Vec<(CommitId, String)>,
 }
 
-impl VersionDiff {
-    /// As `mreg diff --json` prints it.
-    pub fn to_json(&self) -> Value {
-        let mut v = serde_json::to_value(&self.diff).expect("diffs serialize");
-        v["pruned"] = json!(self.pruned);
-        v["data_on_remote"] = json!(self.data_on_remote.iter().map(|r| r.0).collect::<Vec<_>>());
-        v
-    }
+fn first_of_pairs<S: serde::Serializer>(v: &[(CommitId, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|(id, _)| id))
 }
 
 /// Diff two versions: params, metrics, files, and inside changed files (tensors or chunks)
@@ -293,5 +331,105 @@ pub fn diff(repo: &Repo, ia: CommitId, ib: CommitId) -> Result<VersionDiff> {
         diff,
         pruned,
         data_on_remote,
+    })
+}
+
+/// One move of a model's refs as `history` shows it: the history line, and what remotes
+/// refused of it (a move no remote will ever show, or a commit whose other moves lost).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HistoryItem {
+    #[serde(flatten)]
+    pub entry: crate::history::LogEntry,
+    /// Remotes that will never publish this move (another move won there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_published: Vec<String>,
+    /// Remotes that published only its version, not its other moves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only_version_published: Vec<String>,
+}
+
+/// A model's moves, oldest first; with `alias`, only the moves of that alias.
+pub fn history(
+    repo: &Repo,
+    model: &ModelName,
+    alias: Option<&crate::names::AliasName>,
+) -> Result<Vec<HistoryItem>> {
+    repo.require_model(model)?;
+    let (entries, _) = repo.model_log(model).entries()?;
+    let key = alias.map(|a| crate::history::RefName::Alias(a.clone()));
+    let mut refused = crate::remote::never_published(repo, model)?;
+    Ok(crate::history::moves_of(&entries, key.as_ref())
+        .into_iter()
+        .map(|e| {
+            let r = refused.remove(&e.seq).unwrap_or_default();
+            HistoryItem {
+                entry: e.clone(),
+                never_published: r.remotes,
+                only_version_published: r.version_only,
+            }
+        })
+        .collect())
+}
+
+/// A model's refs as they were at a point in time (`history --at`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RefsAt {
+    pub model: ModelName,
+    /// The time asked about, as given.
+    pub at: String,
+    /// Every ref then; or, when one alias was asked about, that alias (null: not set).
+    pub refs: RefsThen,
+    /// The history line that set the refs as they were then (None: before the first).
+    pub set_by: Option<SetBy>,
+}
+
+/// The refs of [`RefsAt`].
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum RefsThen {
+    All(crate::history::RefState),
+    Alias(BTreeMap<String, Option<CommitId>>),
+}
+
+/// Who set the refs, when and why.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SetBy {
+    pub seq: u64,
+    pub time: crate::Timestamp,
+    pub author: String,
+    pub action: crate::history::Action,
+    pub message: String,
+}
+
+/// The refs of `model` at time `at` (RFC 3339, or a date meaning the end of that day).
+pub fn refs_at(
+    repo: &Repo,
+    model: &ModelName,
+    at: &str,
+    alias: Option<&crate::names::AliasName>,
+) -> Result<RefsAt> {
+    repo.require_model(model)?;
+    let t = crate::ops::query::parse_time_bound(at, true)?;
+    let (entries, _) = repo.model_log(model).entries()?;
+    let entry = crate::history::entry_at(&entries, t);
+    let state = entry.map(|e| e.state.clone()).unwrap_or_default();
+    let refs = match alias {
+        Some(a) => RefsThen::Alias(BTreeMap::from([(
+            a.to_string(),
+            state.aliases.get(a).copied(),
+        )])),
+        None => RefsThen::All(state),
+    };
+    Ok(RefsAt {
+        model: model.clone(),
+        at: at.to_string(),
+        refs,
+        set_by: entry.map(|e| SetBy {
+            seq: e.seq,
+            time: e.time.clone(),
+            author: e.author.clone(),
+            action: e.action.clone(),
+            message: e.message.clone(),
+        }),
     })
 }

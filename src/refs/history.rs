@@ -743,6 +743,17 @@ fn truncate_torn_tail(file: &File, path: &Path, end: u64) -> Result<()> {
     Ok(())
 }
 
+/// The version a commit line records (its new head), if `action` is a commit.
+pub fn committed(action: &Action, changes: &[RefChange]) -> Option<CommitId> {
+    if *action != Action::Commit {
+        return None;
+    }
+    changes
+        .iter()
+        .find(|c| c.name == RefName::Head)
+        .and_then(|c| c.new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

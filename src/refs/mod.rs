@@ -17,6 +17,7 @@ pub mod policy;
 pub mod revision;
 pub mod rules;
 pub mod settings;
+mod transact;
 pub mod versions;
 
 use std::collections::BTreeSet;

@@ -9,6 +9,7 @@
 //! Labels added or removed after the fact are history entries too (`extra: {label_add |
 //! label_remove: <label>, commit: <id>}`).
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
 use crate::error::{Error, Result};
@@ -71,7 +72,7 @@ pub fn add_applying_policy(
     let _store = repo.lock_store_shared()?;
     let put = repo.objects().put(Kind::Note, &bytes)?;
     repo.objects().flush()?;
-    let evaluation = crate::ops::eval::EvaluationNote::from_note(note);
+    let evaluation = EvaluationNote::from_note(note);
     let kind = note.get("kind").and_then(|k| k.as_str()).unwrap_or("note");
     let (moves, _) =
         repo.transact_holding_store_lock(&model, info, Action::for_note(kind), |t| {
@@ -201,4 +202,44 @@ pub fn set_label(
         Ok(())
     })?;
     Ok(entry.is_some())
+}
+
+/// The note `kind` of an evaluation.
+pub const KIND: &str = "evaluation";
+
+/// An evaluation note, as stored (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationNote {
+    pub kind: String,
+    pub commit: CommitId,
+    pub dataset: String,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    pub time: crate::Timestamp,
+    pub author: String,
+    #[serde(default)]
+    pub message: String,
+    /// The data evaluated on, when given: as the user named it, its hash (FORMAT.md,
+    /// "Datasets") and size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_blake3: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_size: Option<u64>,
+}
+
+impl EvaluationNote {
+    /// Read a note's JSON as an evaluation (None for another kind of note, or a malformed
+    /// one: notes are untrusted input, and a bad one is skipped, not fatal).
+    pub fn from_note(note: &serde_json::Value) -> Option<EvaluationNote> {
+        if note.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
+            return None;
+        }
+        // Metrics are numbers; anything else in an old or foreign note is ignored.
+        let mut note = note.clone();
+        if let Some(m) = note.get_mut("metrics").and_then(|m| m.as_object_mut()) {
+            m.retain(|_, v| v.as_f64().is_some_and(f64::is_finite));
+        }
+        serde_json::from_value(note).ok()
+    }
 }

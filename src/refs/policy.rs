@@ -259,3 +259,56 @@ pub fn row_with_eval(
     }
     Ok(Some(row))
 }
+
+impl Repo {
+    /// The model's promotion policy, if any: the last `policy` fact of its history (set by
+    /// `mreg policy` on a model that has a history, and pushed and pulled with it, so every
+    /// store applies the same one), else the one in `config.yaml` (set before the model's
+    /// first commit, which then records it in the history).
+    pub fn policy(&self, model: &ModelName) -> Option<Policy> {
+        // The history's last word on it, scanned once per version of the log: a long-lived
+        // process (the dashboard) asks on every page.
+        let log = self.model_log(model);
+        let sig = log.signature().ok();
+        let cached = self
+            .policies
+            .lock()
+            .ok()
+            .and_then(|c| c.get(model).cloned())
+            .filter(|(s, _)| sig.is_some() && Some(s) == sig.as_ref());
+        let recorded = match cached {
+            Some((_, p)) => p,
+            None => {
+                let p = match log.last_extra(POLICY) {
+                    Ok(Some(v)) => Some(serde_json::from_value::<Option<Policy>>(v).ok().flatten()),
+                    _ => None,
+                };
+                if let (Some(sig), Ok(mut c)) = (sig, self.policies.lock()) {
+                    c.insert(model.clone(), (sig, p.clone()));
+                }
+                p
+            }
+        };
+        match recorded {
+            // Recorded in the history (set, or cleared with `null`).
+            Some(p) => p,
+            None => self.config_policy(model),
+        }
+    }
+
+    /// The policy `config.yaml` holds for the model (not yet in its history). Read from
+    /// the file, not the copy made at open: a long-lived process (Python, the dashboard)
+    /// must apply a policy another process set meanwhile.
+    pub(crate) fn config_policy(&self, model: &ModelName) -> Option<Policy> {
+        let fresh: Option<crate::repo::Config> =
+            std::fs::read_to_string(self.store_dir().join("config.yaml"))
+                .ok()
+                .and_then(|t| serde_yaml::from_str(&t).ok());
+        fresh
+            .as_ref()
+            .unwrap_or(self.config())
+            .models
+            .get(model.as_str())
+            .and_then(|m| m.policy.clone())
+    }
+}

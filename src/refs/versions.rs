@@ -19,13 +19,12 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
-use crate::history::{Action, LogEntry, RefName};
+use crate::history::{LogEntry, RefName};
 use crate::id::CommitId;
 use crate::names::ModelName;
 use crate::repo::Repo;
 
-/// Extra key of a commit line on a remote: the version number it publishes.
-pub const VERSION: &str = "version";
+pub use crate::remote::log::VERSION;
 
 /// Who assigns a model's version numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,16 +73,7 @@ impl Numbering {
     }
 }
 
-/// The version a commit line records (its new head), if `action` is a commit.
-pub fn committed(action: &Action, changes: &[crate::history::RefChange]) -> Option<CommitId> {
-    if *action != Action::Commit {
-        return None;
-    }
-    changes
-        .iter()
-        .find(|c| c.name == RefName::Head)
-        .and_then(|c| c.new)
-}
+pub use crate::history::committed;
 
 /// The remote that numbers this store's versions: `origin`, else the only remote, else the
 /// first by name (None: the store has no remote).

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::{Backend, DirBackend, S3Backend, S3Settings};
+use super::backend::{Backend, S3Settings};
 use super::RemoteError;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
@@ -92,10 +92,10 @@ impl RemoteSpec {
     }
 
     /// Connect (no request is made yet; errors here are configuration errors).
-    pub fn open(&self, options: &super::RemoteOptions) -> Result<Box<dyn Backend>, RemoteError> {
+    pub fn open(&self, options: &super::RemoteOptions) -> Result<Backend, RemoteError> {
         let env = |k: &str| options.env.get(k).filter(|v| !v.is_empty()).cloned();
         match self.location()? {
-            Location::Dir(p) => Ok(Box::new(DirBackend::open(&p)?)),
+            Location::Dir(p) => Backend::dir(&p),
             Location::S3 { bucket, prefix } => {
                 let profile = AwsProfile::load(&env);
                 let settings = S3Settings {
@@ -116,7 +116,7 @@ impl RemoteSpec {
                         .filter_map(|k| env(k).map(|v| (k.to_string(), v)))
                         .collect(),
                 };
-                Ok(Box::new(S3Backend::open(&settings)?))
+                Backend::s3(&settings)
             }
         }
     }
@@ -248,6 +248,33 @@ pub fn remotes(repo: &Repo) -> Result<BTreeMap<String, (RemoteSpec, Origin)>> {
         out.insert(k.clone(), (v.clone(), Origin::Store));
     }
     Ok(out)
+}
+
+/// A configured remote, as `remote list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfiguredRemote {
+    pub name: String,
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    /// The store's own config, or the tracked file every clone of the code shares.
+    pub defined_in: Origin,
+}
+
+/// Every remote the store knows, by name.
+pub fn list(repo: &Repo) -> Result<Vec<ConfiguredRemote>> {
+    Ok(remotes(repo)?
+        .into_iter()
+        .map(|(name, (s, defined_in))| ConfiguredRemote {
+            name,
+            url: s.url,
+            endpoint: s.endpoint,
+            region: s.region,
+            path_style: s.path_style,
+            defined_in,
+        })
+        .collect())
 }
 
 /// The remote named `name`, or the default one: `origin`, else the only remote.

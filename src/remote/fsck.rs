@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+use super::key::{Key, Prefix};
 use super::log::{self, RemoteLine, TrackFile};
 use super::pack;
 use super::parallel;
-use super::push::{check_line, line_refs, pending, OurMoves};
+use super::push::{check_line, pending};
 use super::sync::{
-    hex_id, object_key, object_key_id, PackCheck, Session, Verified, MAX_OBJECT_READ, PRUNED,
+    hex_id, line_refs, OurMoves, PackCheck, Session, Verified, MAX_OBJECT_READ, PRUNED,
 };
 use crate::commit::Commit;
 use crate::error::{Error, Result};
@@ -135,15 +136,19 @@ pub fn fsck_remote(
         url: s.backend.describe(),
         ..Default::default()
     };
-    let listed = s.backend.list("objects/")?;
+    let listed = s.backend.list(&Prefix::Objects)?;
     let problem = |item: String, p: String| reach::Problem { item, problem: p };
     let mut keys = Vec::new();
-    for (key, size) in &listed {
-        match object_key_id(key) {
-            Some(id) => keys.push((id, *size)),
-            None => rep
+    for (name, _) in &listed.unknown {
+        rep.problems
+            .push(problem(name.clone(), "not an object name".into()));
+    }
+    for (key, size) in &listed.keys {
+        match key {
+            Key::Object(id) => keys.push((*id, *size)),
+            other => rep
                 .problems
-                .push(problem(key.clone(), "not an object name".into())),
+                .push(problem(other.path(), "not an object name".into())),
         }
     }
     progress.start("verifying", keys.iter().map(|k| k.1).sum());
@@ -151,7 +156,7 @@ pub fn fsck_remote(
         &keys,
         s.jobs(),
         |(id, size)| -> Result<(ObjectId, Verified)> {
-            let r = match s.backend.get(&object_key(id), MAX_OBJECT_READ)? {
+            let r = match s.backend.get(&Key::Object(*id), MAX_OBJECT_READ)? {
                 None => Err("listed but unreadable".to_string()),
                 Some(buf) => match object::decode(id, &buf) {
                     Ok((k, data)) => Ok((
@@ -170,45 +175,42 @@ pub fn fsck_remote(
     rep.bytes = keys.iter().map(|k| k.1).sum();
     // Packs: each named by its hash, each indexed object verified like a loose one.
     let mut kinds = kinds;
-    let pack_list = s.backend.list("packs/")?;
-    let sizes: BTreeMap<&str, u64> = pack_list.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    let pack_list = s.backend.list(&Prefix::Packs)?;
     let mut packs = Vec::new();
-    for (key, size) in &pack_list {
-        let hex = key.strip_prefix("packs/").unwrap_or("");
-        let (id, is_pack) = match (hex.strip_suffix(".pack"), hex.strip_suffix(".idx")) {
-            (Some(h), _) => (ObjectId::from_hex(h), true),
-            (_, Some(h)) => (ObjectId::from_hex(h), false),
-            _ => (None, false),
-        };
-        match id {
-            None => rep
-                .problems
-                .push(problem(key.clone(), "not a pack name".into())),
-            Some(id) if is_pack => {
-                if sizes.contains_key(pack::index_key(&id).as_str()) {
-                    packs.push((id, *size));
+    for (name, _) in &pack_list.unknown {
+        rep.problems
+            .push(problem(name.clone(), "not a pack name".into()));
+    }
+    for (key, size) in &pack_list.keys {
+        match key {
+            Key::Pack(id) => {
+                if pack_list.size_of(&Key::PackIndex(*id)).is_some() {
+                    packs.push((*id, *size));
                 } else {
                     rep.unindexed_packs += 1; // an interrupted push: nothing refers to it
                 }
             }
-            Some(id) => {
-                if !sizes.contains_key(pack::pack_key(&id).as_str()) {
+            Key::PackIndex(id) => {
+                if pack_list.size_of(&Key::Pack(*id)).is_none() {
                     rep.problems
-                        .push(problem(key.clone(), "index without its pack".into()));
+                        .push(problem(key.path(), "index without its pack".into()));
                 }
             }
+            other => rep
+                .problems
+                .push(problem(other.path(), "not a pack name".into())),
         }
     }
     let verified = parallel(&packs, s.jobs(), |(id, size)| -> Result<PackCheck> {
         let mut errs = Vec::new();
         let mut out = Vec::new();
-        let Some(buf) = s.backend.get(&pack::pack_key(id), pack::MAX_PACK_READ)? else {
+        let Some(buf) = s.backend.get(&Key::Pack(*id), pack::MAX_PACK_READ)? else {
             return Ok((out, vec!["listed but unreadable".into()]));
         };
         if ObjectId::hash(&buf) != *id {
             errs.push("content does not hash to its name".into());
         }
-        let idx = match s.backend.get(&pack::index_key(id), pack::MAX_INDEX)? {
+        let idx = match s.backend.get(&Key::PackIndex(*id), pack::MAX_INDEX)? {
             Some(b) => pack::parse_index(id, &b, Some(*size)),
             None => return Ok((out, vec!["index listed but unreadable".into()])),
         };
@@ -289,7 +291,7 @@ pub fn fsck_remote(
     for m in models {
         let mut tf = TrackFile::open(tmp.path().to_path_buf(), repo.tmp_dir(), &m)?;
         let ours = OurMoves::read(repo, &m)?;
-        let lines = match tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id)) {
+        let lines = match tf.sync(&s.backend, &ours.identity(&s.store_id)) {
             Ok(l) => l,
             Err(e) => {
                 rep.problems

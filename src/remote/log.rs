@@ -27,11 +27,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{Backend, Created};
+use super::key::{Key, Prefix};
 use super::RemoteError;
 use crate::error::{Error, IoContext, Result};
 use crate::history::{Action, RefChange, RefName, RefState};
 use crate::id::ObjectId;
 use crate::names::ModelName;
+
+/// Extra key of a commit line: the version number it publishes (`refs::versions`).
+pub const VERSION: &str = "version";
 
 /// The remote line format this build writes and reads.
 pub const LINE_FORMAT: u32 = 1;
@@ -61,16 +65,6 @@ pub struct RemoteLine {
     pub changes: Vec<RefChange>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-/// The key of line `seq` of `model`.
-pub fn line_key(model: &ModelName, seq: u64) -> String {
-    format!("models/{model}/log/{seq:012}")
-}
-
-/// The prefix of `model`'s lines.
-pub fn log_prefix(model: &ModelName) -> String {
-    format!("models/{model}/log/")
 }
 
 /// Apply a line's changes to `state`, checking each `old` (the compare-and-swap rule).
@@ -180,9 +174,7 @@ impl RemoteLine {
 
     /// The version number a commit line publishes, as it says (`extra.version`).
     pub fn version_number(&self) -> Option<u64> {
-        self.extra
-            .get(crate::versions::VERSION)
-            .and_then(|v| v.as_u64())
+        self.extra.get(VERSION).and_then(|v| v.as_u64())
     }
 }
 
@@ -208,7 +200,7 @@ impl TrackFile {
             let n = tf
                 .cached_lines_after(0)?
                 .iter()
-                .filter(|l| crate::versions::committed(&l.action, &l.changes).is_some())
+                .filter(|l| crate::history::committed(&l.action, &l.changes).is_some())
                 .count();
             tf.track.versions = Some(n as u64);
         }
@@ -265,17 +257,22 @@ impl TrackFile {
     /// only if `me` recognises the move; one that merely carries this store's writer id is
     /// recorded in `impostors` (issue 23: a restored copy of this store, or a forged line
     /// that would otherwise make this store's later moves look published).
-    pub fn sync(&mut self, remote: &dyn Backend, me: &Identity) -> Result<Vec<RemoteLine>> {
-        let prefix = log_prefix(&self.model);
-        let listed = remote.list(&prefix)?;
+    pub fn sync(&mut self, remote: &Backend, me: &Identity) -> Result<Vec<RemoteLine>> {
+        let listed = remote.list(&Prefix::Log(self.model.clone()))?;
+        if let Some((name, _)) = listed.unknown.first() {
+            return Err(RemoteError::Corrupt(format!(
+                "unexpected object {name} in the history of {}",
+                self.model
+            ))
+            .into());
+        }
         let mut seqs = Vec::new();
-        for (key, _) in &listed {
-            let name = &key[prefix.len().min(key.len())..];
-            match name.parse::<u64>() {
-                Ok(n) if name.len() == 12 && n > 0 => seqs.push(n),
-                _ => {
+        for (key, _) in &listed.keys {
+            match key {
+                Key::Line(m, n) if *m == self.model => seqs.push(*n),
+                other => {
                     return Err(RemoteError::Corrupt(format!(
-                        "unexpected object {key} in the history of {}",
+                        "unexpected object {other} in the history of {}",
                         self.model
                     ))
                     .into())
@@ -304,7 +301,8 @@ impl TrackFile {
         let mut new = Vec::new();
         let mut cache = Vec::new();
         for seq in self.track.seq + 1..=top {
-            let Some(bytes) = remote.get(&line_key(&self.model, seq), MAX_LINE as u64)? else {
+            let Some(bytes) = remote.get(&Key::Line(self.model.clone(), seq), MAX_LINE as u64)?
+            else {
                 return Err(RemoteError::Corrupt(format!(
                     "line {seq} of {} was listed but cannot be read",
                     self.model
@@ -371,7 +369,7 @@ impl TrackFile {
         // A commit line publishes one version, numbered by its place among commit lines.
         let mut versions = self.track.versions.unwrap_or(0);
         if line.action == Action::Commit {
-            if crate::versions::committed(&line.action, &line.changes).is_none() {
+            if crate::history::committed(&line.action, &line.changes).is_none() {
                 return Err(bad("a commit line that names no version".into()));
             }
             versions += 1;
@@ -382,7 +380,7 @@ impl TrackFile {
                     )));
                 }
             }
-        } else if line.extra.contains_key(crate::versions::VERSION) {
+        } else if line.extra.contains_key(VERSION) {
             return Err(bad("a version number on a line that is not a commit".into()));
         }
         self.track.state = state;
@@ -413,7 +411,7 @@ impl TrackFile {
     /// now on the remote.
     pub fn try_append(
         &mut self,
-        remote: &dyn Backend,
+        remote: &Backend,
         me: &Identity,
         mut line: RemoteLine,
     ) -> Result<Appended> {
@@ -431,7 +429,7 @@ impl TrackFile {
                 "refusing to write an invalid line: {e}"
             )))
         })?;
-        let key = line_key(&self.model, line.seq);
+        let key = Key::Line(self.model.clone(), line.seq);
         let created = match remote.create(&key, &bytes)? {
             // Read the line back: a server whose create-only PUT is not atomic under
             // concurrency (moto, once in about ten runs of 6 racing writers) can accept a
@@ -483,7 +481,7 @@ pub enum Appended {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::backend::DirBackend;
+    use crate::remote::backend::Backend;
 
     /// A writer that recognises every line with its id as its own.
     struct Trusting;
@@ -530,7 +528,7 @@ mod tests {
     fn lines_chain_and_a_stale_move_cannot_be_written() {
         let remote_dir = tempfile::tempdir().unwrap();
         let local = tempfile::tempdir().unwrap();
-        let remote = DirBackend::open(remote_dir.path()).unwrap();
+        let remote = Backend::dir(remote_dir.path()).unwrap();
         let m = ModelName::new("m").unwrap();
         let open =
             || TrackFile::open(local.path().join("t"), local.path().to_path_buf(), &m).unwrap();
@@ -567,7 +565,7 @@ mod tests {
         let mut c =
             TrackFile::open(fresh.path().join("t"), fresh.path().to_path_buf(), &m).unwrap();
         assert_eq!(c.sync(&remote, &me("z")).unwrap().len(), 2);
-        let p = remote_dir.path().join(line_key(&m, 1));
+        let p = remote_dir.path().join(Key::Line(m.clone(), 1).path());
         let text = std::fs::read_to_string(&p)
             .unwrap()
             .replace("\"author\":\"t\"", "\"author\":\"u\"");

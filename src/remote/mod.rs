@@ -25,6 +25,7 @@
 pub(crate) mod backend;
 pub mod config;
 mod fsck;
+pub(crate) mod key;
 pub(crate) mod log;
 pub(crate) mod pack;
 mod pull;
@@ -34,12 +35,12 @@ mod sync;
 pub use config::{Origin, RemoteSpec};
 pub use fsck::{fsck_remote, RemoteFsck};
 pub use pull::{
-    never_published, pull, DroppedMove, PullReport, Unpublished, POLICY_APPLY, RECONCILE,
+    clone, never_published, pull, CloneRequest, DroppedMove, PullReport, Unpublished, POLICY_APPLY,
+    RECONCILE,
 };
 pub use push::{push, ModelPush, PushReport, Refusal};
 pub use sync::{
-    clone, ensure_data, fetch, probe_conditional_writes, ChunkFetcher, CloneRequest, DataFetch,
-    FetchReport,
+    ensure_data, fetch, probe_conditional_writes, ChunkFetcher, DataFetch, FetchReport,
 };
 
 pub use crate::error::RemoteError;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::backend::Backend;
+use super::key::{Key, Prefix};
 use super::RemoteError;
 use crate::error::Result;
 use crate::id::ObjectId;
@@ -46,14 +47,6 @@ pub struct PackIndex {
     pub format: u32,
     pub pack_len: u64,
     pub objects: Vec<PackEntry>,
-}
-
-pub fn pack_key(pack: &ObjectId) -> String {
-    format!("packs/{}.pack", pack.to_hex())
-}
-
-pub fn index_key(pack: &ObjectId) -> String {
-    format!("packs/{}.idx", pack.to_hex())
 }
 
 /// Concatenate encoded objects into a pack: its id, bytes and index.
@@ -135,21 +128,20 @@ pub fn parse_index(pack: &ObjectId, bytes: &[u8], listed_len: Option<u64>) -> Re
 }
 
 /// Read every pack index on the remote (from `cache` when seen before).
-pub fn load(remote: &dyn Backend, cache: &PathBuf) -> Result<PackMap> {
-    let listed = remote.list("packs/")?;
-    let sizes: HashMap<&str, u64> = listed.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+pub fn load(remote: &Backend, cache: &PathBuf) -> Result<PackMap> {
+    let listed = remote.list(&Prefix::Packs)?;
+    // An index whose name is not a pack id cannot be trusted to say where objects are;
+    // other stray names are fsck's to report.
+    if let Some((name, _)) = listed.unknown.iter().find(|(n, _)| n.ends_with(".idx")) {
+        return Err(RemoteError::Corrupt(format!("unexpected object {name}")).into());
+    }
     let mut map = PackMap::default();
-    for (key, _) in &listed {
-        let Some(hex) = key
-            .strip_prefix("packs/")
-            .and_then(|k| k.strip_suffix(".idx"))
-        else {
+    for (key, _) in &listed.keys {
+        let Key::PackIndex(pack) = key else {
             continue;
         };
-        let Some(pack) = ObjectId::from_hex(hex) else {
-            return Err(RemoteError::Corrupt(format!("unexpected object {key}")).into());
-        };
-        let listed_len = sizes.get(pack_key(&pack).as_str()).copied();
+        let hex = pack.to_hex();
+        let listed_len = listed.size_of(&Key::Pack(*pack));
         if listed_len.is_none() {
             return Err(
                 RemoteError::Corrupt(format!("pack index {key} has no pack beside it")).into(),
@@ -163,7 +155,7 @@ pub fn load(remote: &dyn Backend, cache: &PathBuf) -> Result<PackMap> {
                     RemoteError::Corrupt(format!("{key} was listed but cannot be read"))
                 })?;
                 // Validate before caching, then cache (best effort: it is only a cache).
-                parse_index(&pack, &b, listed_len)?;
+                parse_index(pack, &b, listed_len)?;
                 if std::fs::create_dir_all(cache).is_ok() {
                     let tmp = cache.join(format!(".{hex}.tmp"));
                     if std::fs::write(&tmp, &b).is_ok() {
@@ -173,11 +165,11 @@ pub fn load(remote: &dyn Backend, cache: &PathBuf) -> Result<PackMap> {
                 b
             }
         };
-        let idx = parse_index(&pack, &bytes, listed_len)?;
+        let idx = parse_index(pack, &bytes, listed_len)?;
         for e in idx.objects {
-            map.entries.insert(e.id, (pack, e));
+            map.entries.insert(e.id, (*pack, e));
         }
-        map.packs.push((pack, idx.pack_len));
+        map.packs.push((*pack, idx.pack_len));
     }
     Ok(map)
 }

@@ -6,8 +6,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::log::{self, RemoteLine, TrackFile};
-use super::push::{check_line, pending, Check, OurMoves};
-use super::sync::{fetch_in, hex_id, FetchReport, Session, PRUNED};
+use std::path::PathBuf;
+
+use super::config::{self, RemoteSpec};
+use super::key::Key;
+use super::push::{check_line, pending, Check};
+use super::sync::{ensure_data, fetch_in, hex_id, FetchReport, OurMoves, Session, PRUNED, SMALL};
 use crate::error::{Error, Result};
 use crate::gc_marks;
 use crate::history::{Action, MoveInfo, PULLED_FROM};
@@ -324,4 +328,61 @@ fn apply_remote_line(repo: &Repo, remote: &str, model: &ModelName, l: &RemoteLin
         }
     }
     Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// clone
+
+#[derive(Clone, Debug)]
+pub struct CloneRequest {
+    pub spec: RemoteSpec,
+    /// The directory to create the store in (its `.modelreg`).
+    pub dir: PathBuf,
+    /// The remote's name in the new store.
+    pub name: String,
+    /// Also download every version's data into the store (a full copy, for working
+    /// offline); by default data is fetched on checkout.
+    pub all_data: bool,
+    /// How the remote is reached (the new store keeps them).
+    pub options: super::RemoteOptions,
+}
+
+/// A new store in `dir` from a remote: metadata only (data comes on checkout). Nothing is
+/// left behind when it fails.
+pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, PullReport)> {
+    config::validate_remote_name(&req.name)?;
+    let store = req.dir.join(crate::repo::STORE_DIR);
+    if store.exists() {
+        return Err(Error::AlreadyInitialized(store));
+    }
+    // Reach the remote before creating anything.
+    let backend = req.spec.open(&req.options)?;
+    backend.get(&Key::Marker, SMALL)?;
+    let created_dir = !req.dir.exists();
+    let result = (|| {
+        std::fs::create_dir_all(&req.dir).map_err(|e| Error::io("creating", &req.dir, e))?;
+        let repo = Repo::init(&req.dir)?;
+        repo.update_config(|c| {
+            c.remotes.insert(req.name.clone(), req.spec.clone());
+            Ok(())
+        })?;
+        let repo = Repo::open(&store)?.with_remote_options(req.options.clone());
+        let mut report = pull(&repo, Some(&req.name), &[], progress)?;
+        if req.all_data {
+            for v in reach::walk(&repo)?.versions {
+                if let Some(d) = ensure_data(&repo, &v.id, &[], progress)? {
+                    report.data_objects += d.objects;
+                    report.data_bytes += d.bytes;
+                }
+            }
+        }
+        Ok((repo, report))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&store);
+        if created_dir {
+            let _ = std::fs::remove_dir(&req.dir);
+        }
+    }
+    result
 }

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use super::key::Key;
 use super::log::{self, Appended, RemoteLine, Writer};
 use super::pack;
-use super::sync::{hex_id, object_key, probe_conditional_writes, Session, PRUNED};
+use super::sync::{hex_id, line_refs, probe_conditional_writes, OurMoves, Session, PRUNED};
 use super::{parallel, RemoteError};
 use crate::error::Result;
 use crate::gc_marks;
@@ -102,41 +103,6 @@ pub struct PushReport {
 impl PushReport {
     pub fn refused(&self) -> impl Iterator<Item = &Refusal> {
         self.models.iter().filter_map(|m| m.refused.as_ref())
-    }
-}
-
-/// This store's local history of one model, to recognise its own moves on a remote: a
-/// line is ours only if it carries our writer id *and* publishes our local line of that
-/// number (issue 23: ids alone were trusted, so a restored copy of the store or a forged
-/// line could make real moves look published, or a peer's moves look like our own).
-pub(super) struct OurMoves {
-    entries: Vec<LogEntry>,
-}
-
-impl OurMoves {
-    pub(super) fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
-        Ok(OurMoves {
-            entries: repo.model_log(m).entries()?.0,
-        })
-    }
-
-    pub(super) fn is(&self, l: &RemoteLine) -> bool {
-        log::OwnMoves::is_our_move(self, l)
-    }
-
-    pub(super) fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
-        log::Identity { store, moves: self }
-    }
-}
-
-impl log::OwnMoves for OurMoves {
-    fn is_our_move(&self, l: &RemoteLine) -> bool {
-        // Local seqs are 1, 2, ... in order: line n is at index n - 1.
-        l.writer
-            .seq
-            .checked_sub(1)
-            .and_then(|i| self.entries.get(i as usize))
-            .is_some_and(|e| l.publishes(e))
     }
 }
 
@@ -255,27 +221,6 @@ pub(super) fn pending(
     Ok((lines, read_upto))
 }
 
-/// Commits and notes a line names.
-pub(super) fn line_refs(
-    changes: &[RefChange],
-    extra: &BTreeMap<String, serde_json::Value>,
-) -> (Vec<ObjectId>, Vec<ObjectId>) {
-    let mut commits: Vec<ObjectId> = changes.iter().filter_map(|c| c.new.map(|n| *n)).collect();
-    commits.extend(changes.iter().filter_map(|c| c.old.map(|n| *n)));
-    commits.extend(hex_id(extra.get("commit")));
-    for k in ["archived", "unarchived"] {
-        commits.extend(hex_id(extra.get(k)));
-    }
-    // A prune line names its version: the remote needs its commit (metadata) for the
-    // line to refer to something.
-    commits.extend(hex_id(extra.get(PRUNED)));
-    // Notes, and the blobs a run line names (its log and curves): uploaded and fetched
-    // with the line, like notes.
-    let mut notes: Vec<ObjectId> = hex_id(extra.get("note")).into_iter().collect();
-    notes.extend(crate::ops::runs::blobs_of(extra));
-    (commits, notes)
-}
-
 /// Publish local history to the remote: data, then commits, then history lines.
 pub fn push(
     repo: &Repo,
@@ -285,7 +230,7 @@ pub fn push(
 ) -> Result<PushReport> {
     let s = Session::open(repo, remote)?;
     let _lock = s.lock()?;
-    probe_conditional_writes(s.backend.as_ref())?;
+    probe_conditional_writes(&s.backend)?;
     s.check_marker(true)?;
     let models = if models.is_empty() {
         repo.models()?
@@ -306,7 +251,7 @@ pub fn push(
     for m in &models {
         let mut tf = s.track(m)?;
         let ours = OurMoves::read(repo, m)?;
-        tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id))?;
+        tf.sync(&s.backend, &ours.identity(&s.store_id))?;
         report
             .impostor_lines
             .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
@@ -359,7 +304,7 @@ pub fn push(
     let bytes = AtomicU64::new(0);
     let upload = |id: &ObjectId| -> Result<()> {
         let buf = repo.objects().read_encoded(id)?;
-        s.backend.put(&object_key(id), &buf)?;
+        s.backend.put(&Key::Object(*id), &buf)?;
         bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         progress.advance(buf.len() as u64);
         Ok(())
@@ -390,9 +335,9 @@ pub fn push(
                 .collect::<Result<Vec<_>>>()?;
             let (pid, buf, index) = pack::build(&objs);
             // The pack first, then its index: an object is on the remote once indexed.
-            s.backend.put(&pack::pack_key(&pid), &buf)?;
+            s.backend.put(&Key::Pack(pid), &buf)?;
             let idx = serde_json::to_vec(&index).expect("index serializes");
-            s.backend.put(&pack::index_key(&pid), &idx)?;
+            s.backend.put(&Key::PackIndex(pid), &idx)?;
             bytes.fetch_add((buf.len() + idx.len()) as u64, Ordering::Relaxed);
             progress.advance(buf.len() as u64);
             Ok(())
@@ -463,7 +408,7 @@ pub fn push(
                     changes,
                     extra,
                 };
-                match tf.try_append(s.backend.as_ref(), &me, line)? {
+                match tf.try_append(&s.backend, &me, line)? {
                     Appended::Written => {
                         mp.lines_pushed += 1;
                         if let Some(n) = number {

@@ -8,15 +8,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use super::backend::{Backend, Created};
-use super::config::{self, RemoteSpec};
-use super::log::TrackFile;
+use super::config;
+use super::key::{Key, Prefix};
+use super::log::{self, RemoteLine, TrackFile};
 use super::pack;
-use super::push::{line_refs, OurMoves};
 use super::{parallel, store_id, RemoteError};
 use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
 use crate::gc_marks;
+use crate::history::{LogEntry, RefChange};
 /// Extra key of a prune line: the version whose data was pruned.
 pub(super) const PRUNED: &str = "pruned";
 use crate::id::{CommitId, ObjectId};
@@ -27,10 +28,9 @@ use crate::reach;
 use crate::repo::Repo;
 
 /// The marker object at a remote's root: its format.
-const MARKER: &str = "mreg-remote.json";
 const REMOTE_FORMAT: u32 = 1;
 /// Largest marker or probe object read.
-const SMALL: u64 = 64 * 1024;
+pub(super) const SMALL: u64 = 64 * 1024;
 /// Largest object read from a remote: the local bound plus header room.
 pub(super) const MAX_OBJECT_READ: u64 = object::MAX_OBJECT_LEN + (1 << 20);
 
@@ -38,7 +38,7 @@ pub(super) const MAX_OBJECT_READ: u64 = object::MAX_OBJECT_LEN + (1 << 20);
 pub(super) struct Session<'r> {
     repo: &'r Repo,
     pub(super) name: String,
-    pub(super) backend: Box<dyn Backend>,
+    pub(super) backend: Backend,
     pub(super) store_id: String,
     dir: PathBuf,
     packs: std::sync::OnceLock<pack::PackMap>,
@@ -73,7 +73,7 @@ impl<'r> Session<'r> {
             .parent()
             .expect("remotes/<name>/models")
             .join("packs");
-        let m = pack::load(self.backend.as_ref(), &cache)?;
+        let m = pack::load(&self.backend, &cache)?;
         let _ = self.packs.set(m);
         Ok(self.packs.get().expect("just set"))
     }
@@ -108,7 +108,7 @@ impl<'r> Session<'r> {
                     }
                 },
                 Task::Range(r) => {
-                    let key = pack::pack_key(&r.pack);
+                    let key = Key::Pack(r.pack);
                     let buf = self
                         .backend
                         .get_range(&key, r.start, r.end)?
@@ -134,17 +134,21 @@ impl<'r> Session<'r> {
     /// Every model the remote has a history for.
     pub(super) fn remote_models(&self) -> Result<Vec<ModelName>> {
         let mut out = BTreeSet::new();
-        for (key, _) in self.backend.list("models/")? {
-            let name = key
-                .strip_prefix("models/")
-                .and_then(|r| r.split('/').next())
-                .unwrap_or("");
-            let m = ModelName::new(name).map_err(|_| {
-                Error::from(RemoteError::Corrupt(format!(
-                    "{key}: {name:?} is not a valid model name"
-                )))
-            })?;
-            out.insert(m);
+        let listed = self.backend.list(&Prefix::Models)?;
+        if let Some((name, _)) = listed.unknown.first() {
+            let model = name.split('/').nth(1).unwrap_or("");
+            let why = match ModelName::new(model) {
+                Err(_) => format!("{model:?} is not a valid model name"),
+                Ok(_) => {
+                    "not a line of a model's history (MODEL/log/ and a 12-digit number)".into()
+                }
+            };
+            return Err(RemoteError::Corrupt(format!("{name}: {why}")).into());
+        }
+        for (key, _) in listed.keys {
+            if let Key::Line(m, _) = key {
+                out.insert(m);
+            }
         }
         Ok(out.into_iter().collect())
     }
@@ -152,8 +156,8 @@ impl<'r> Session<'r> {
     /// Every object id the remote holds (one listing, plus the pack indexes).
     pub(super) fn remote_objects(&self) -> Result<HashSet<ObjectId>> {
         let mut out: HashSet<ObjectId> = self.pack_map()?.entries.keys().copied().collect();
-        for (key, _) in self.backend.list("objects/")? {
-            if let Some(id) = object_key_id(&key) {
+        for (key, _) in self.backend.list(&Prefix::Objects)?.keys {
+            if let Key::Object(id) = key {
                 out.insert(id);
             }
         }
@@ -164,20 +168,25 @@ impl<'r> Session<'r> {
     pub(super) fn check_marker(&self, create: bool) -> Result<()> {
         let body =
             serde_json::json!({ "format": REMOTE_FORMAT, "kind": "mreg remote" }).to_string();
-        let existing = match self.backend.get(MARKER, SMALL)? {
+        let existing = match self.backend.get(&Key::Marker, SMALL)? {
             Some(b) => b,
-            None if create => match self.backend.create(MARKER, body.as_bytes())? {
+            None if create => match self.backend.create(&Key::Marker, body.as_bytes())? {
                 Created::New => return Ok(()),
-                Created::Exists => self.backend.get(MARKER, SMALL)?.unwrap_or_default(),
+                Created::Exists => self.backend.get(&Key::Marker, SMALL)?.unwrap_or_default(),
             },
             None => return Ok(()),
         };
-        let v: serde_json::Value = serde_json::from_slice(&existing)
-            .map_err(|e| Error::from(RemoteError::Corrupt(format!("{MARKER} is not JSON: {e}"))))?;
+        let v: serde_json::Value = serde_json::from_slice(&existing).map_err(|e| {
+            Error::from(RemoteError::Corrupt(format!(
+                "{} is not JSON: {e}",
+                Key::Marker
+            )))
+        })?;
         match v.get("format").and_then(|f| f.as_u64()) {
             Some(f) if f == REMOTE_FORMAT as u64 => Ok(()),
             other => Err(RemoteError::Corrupt(format!(
-                "{MARKER}: remote format {other:?}; this mreg reads format {REMOTE_FORMAT} (upgrade mreg)"
+                "{}: remote format {other:?}; this mreg reads format {REMOTE_FORMAT} (upgrade mreg)",
+                Key::Marker
             ))
             .into()),
         }
@@ -186,7 +195,7 @@ impl<'r> Session<'r> {
     /// Download one object, verify it against its id, and return its bytes (as stored
     /// remotely: header and payload) with the decoded content.
     fn get_object(&self, id: &ObjectId) -> Result<Option<Fetched>> {
-        let Some(buf) = self.backend.get(&object_key(id), MAX_OBJECT_READ)? else {
+        let Some(buf) = self.backend.get(&Key::Object(*id), MAX_OBJECT_READ)? else {
             return Ok(None);
         };
         Fetched::decode(id, buf, "on the remote").map(Some)
@@ -237,19 +246,60 @@ pub(super) type Verified = std::result::Result<(Kind, Option<Vec<u8>>), String>;
 /// A pack's objects, verified, and what is wrong with the pack itself.
 pub(super) type PackCheck = (Vec<(ObjectId, Verified)>, Vec<String>);
 
-/// `objects/ab/cdef…` for an id.
-pub(super) fn object_key(id: &ObjectId) -> String {
-    let h = id.to_hex();
-    format!("objects/{}/{}", &h[..2], &h[2..])
+/// This store's local history of one model, to recognise its own moves on a remote: a
+/// line is ours only if it carries our writer id *and* publishes our local line of that
+/// number (issue 23: ids alone were trusted, so a restored copy of the store or a forged
+/// line could make real moves look published, or a peer's moves look like our own).
+pub(super) struct OurMoves {
+    entries: Vec<LogEntry>,
 }
 
-pub(super) fn object_key_id(key: &str) -> Option<ObjectId> {
-    let rest = key.strip_prefix("objects/")?;
-    let (a, b) = rest.split_once('/')?;
-    if a.len() != 2 {
-        return None;
+impl OurMoves {
+    pub(super) fn read(repo: &Repo, m: &ModelName) -> Result<OurMoves> {
+        Ok(OurMoves {
+            entries: repo.model_log(m).entries()?.0,
+        })
     }
-    ObjectId::from_hex(&format!("{a}{b}"))
+
+    pub(super) fn is(&self, l: &RemoteLine) -> bool {
+        log::OwnMoves::is_our_move(self, l)
+    }
+
+    pub(super) fn identity<'a>(&'a self, store: &'a str) -> log::Identity<'a> {
+        log::Identity { store, moves: self }
+    }
+}
+
+impl log::OwnMoves for OurMoves {
+    fn is_our_move(&self, l: &RemoteLine) -> bool {
+        // Local seqs are 1, 2, ... in order: line n is at index n - 1.
+        l.writer
+            .seq
+            .checked_sub(1)
+            .and_then(|i| self.entries.get(i as usize))
+            .is_some_and(|e| l.publishes(e))
+    }
+}
+
+/// Commits and notes a line names.
+pub(super) fn line_refs(
+    changes: &[RefChange],
+    extra: &BTreeMap<String, serde_json::Value>,
+) -> (Vec<ObjectId>, Vec<ObjectId>) {
+    let mut commits: Vec<ObjectId> = changes.iter().filter_map(|c| c.new.map(|n| *n)).collect();
+    commits.extend(changes.iter().filter_map(|c| c.old.map(|n| *n)));
+    commits.extend(hex_id(extra.get("commit")));
+    for k in ["archived", "unarchived"] {
+        commits.extend(hex_id(extra.get(k)));
+    }
+    // A prune line names its version: the remote needs its commit (metadata) for the
+    // line to refer to something.
+    commits.extend(hex_id(extra.get(PRUNED)));
+    // Notes, and the blobs a run line names (its log and curves): uploaded and fetched
+    // with the line, like notes.
+    let mut notes: Vec<ObjectId> = hex_id(extra.get("note")).into_iter().collect();
+    notes.extend(crate::ops::runs::blobs_of(extra));
+    (commits, notes)
 }
 
 pub(super) fn hex_id(v: Option<&serde_json::Value>) -> Option<ObjectId> {
@@ -258,11 +308,11 @@ pub(super) fn hex_id(v: Option<&serde_json::Value>) -> Option<ObjectId> {
 
 /// Check that a server honours create-only writes: create a probe object twice; the second
 /// must be refused. Servers that ignore `If-None-Match` (`rclone serve s3`) fail here.
-pub fn probe_conditional_writes(remote: &dyn Backend) -> Result<()> {
+pub fn probe_conditional_writes(remote: &Backend) -> Result<()> {
     let nonce = ObjectId::hash(
         format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
     );
-    let key = format!("probe/{}", nonce.to_hex());
+    let key = Key::Probe(nonce);
     let first = remote.create(&key, b"first")?;
     let second = remote.create(&key, b"second")?;
     let kept = remote.get(&key, SMALL)?;
@@ -308,7 +358,7 @@ pub(super) fn fetch_in(s: &Session, progress: &dyn Progress) -> Result<FetchRepo
     for m in s.remote_models()? {
         let mut tf = s.track(&m)?;
         let ours = OurMoves::read(s.repo, &m)?;
-        let new = tf.sync(s.backend.as_ref(), &ours.identity(&s.store_id))?;
+        let new = tf.sync(&s.backend, &ours.identity(&s.store_id))?;
         report
             .impostor_lines
             .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
@@ -406,63 +456,6 @@ fn fetch_metadata(
 }
 
 // ----------------------------------------------------------------------------------------
-// clone
-
-#[derive(Clone, Debug)]
-pub struct CloneRequest {
-    pub spec: RemoteSpec,
-    /// The directory to create the store in (its `.modelreg`).
-    pub dir: PathBuf,
-    /// The remote's name in the new store.
-    pub name: String,
-    /// Also download every version's data into the store (a full copy, for working
-    /// offline); by default data is fetched on checkout.
-    pub all_data: bool,
-    /// How the remote is reached (the new store keeps them).
-    pub options: super::RemoteOptions,
-}
-
-/// A new store in `dir` from a remote: metadata only (data comes on checkout). Nothing is
-/// left behind when it fails.
-pub fn clone(req: &CloneRequest, progress: &dyn Progress) -> Result<(Repo, super::PullReport)> {
-    config::validate_remote_name(&req.name)?;
-    let store = req.dir.join(crate::repo::STORE_DIR);
-    if store.exists() {
-        return Err(Error::AlreadyInitialized(store));
-    }
-    // Reach the remote before creating anything.
-    let backend = req.spec.open(&req.options)?;
-    backend.get(MARKER, SMALL)?;
-    let created_dir = !req.dir.exists();
-    let result = (|| {
-        std::fs::create_dir_all(&req.dir).map_err(|e| Error::io("creating", &req.dir, e))?;
-        let repo = Repo::init(&req.dir)?;
-        repo.update_config(|c| {
-            c.remotes.insert(req.name.clone(), req.spec.clone());
-            Ok(())
-        })?;
-        let repo = Repo::open(&store)?.with_remote_options(req.options.clone());
-        let mut report = super::pull(&repo, Some(&req.name), &[], progress)?;
-        if req.all_data {
-            for v in reach::walk(&repo)?.versions {
-                if let Some(d) = ensure_data(&repo, &v.id, &[], progress)? {
-                    report.data_objects += d.objects;
-                    report.data_bytes += d.bytes;
-                }
-            }
-        }
-        Ok((repo, report))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&store);
-        if created_dir {
-            let _ = std::fs::remove_dir(&req.dir);
-        }
-    }
-    result
-}
-
-// ----------------------------------------------------------------------------------------
 // lazy data
 
 /// What `ensure_data` downloaded.
@@ -486,7 +479,7 @@ pub fn ensure_data(
     let selected: Vec<&crate::commit::FileEntry> = if paths.is_empty() {
         reach::data_files(&c).collect()
     } else {
-        crate::ops::checkout::select(&c, paths)?
+        c.select(paths)?
     };
     let local_manifest = |f: &crate::commit::FileEntry| reach::read_manifest(repo, f).ok();
     let mut missing_manifests = Vec::new();

@@ -1,6 +1,7 @@
 //! The content-addressed store: ids, write-once objects, chunking, files as chunks plus a
-//! manifest, durable writes, locks, and what keeps objects alive (the reachability walk and
-//! the pruned marks). Nothing here knows about models, refs or git.
+//! manifest, durable writes, locks, and the marks of versions whose data was pruned. The
+//! reachability walk, which reads models' histories, is `ops::reach`. Nothing here knows
+//! about refs or git.
 
 pub(crate) mod chunker;
 pub(crate) mod delta;
@@ -11,6 +12,5 @@ pub mod id;
 pub(crate) mod lock;
 pub mod object;
 pub(crate) mod planes;
-pub mod reach;
 pub(crate) mod safetensors;
 pub(crate) mod zip;

@@ -7,22 +7,98 @@
 //!
 //! Only what is needed is read: the end-of-central-directory record, the central
 //! directory, and each member's local header (its name and extra fields end where the
-//! data starts). File bytes are untrusted: anything inconsistent (signatures, offsets or
-//! lengths past the end, overlapping members, ZIP64 markers) means "not a zip we cut",
-//! never a panic; callers fall back to content-defined chunking.
+//! data starts). ZIP64 archives are read too: `torch.save` writes them for checkpoints over
+//! 4 GiB (and with more than 65,535 members) — exactly the files where cutting at storages
+//! matters most. File bytes are untrusted: anything inconsistent (signatures, offsets or
+//! lengths past the end, overlapping members, a ZIP64 field that is missing) means "not a
+//! zip we cut", never a panic; callers fall back to content-defined chunking.
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
 const LOCAL_SIG: u32 = 0x0403_4b50;
+const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+/// The extra field that holds a member's 64-bit sizes and offset.
+const ZIP64_EXTRA: u16 = 0x0001;
 /// Members smaller than this are not worth a cut (pickles, version records).
 const MIN_MEMBER: u64 = 4096;
 
 fn u16_at(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(d.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 fn u32_at(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(d.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+fn u64_at(d: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        d.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// The central directory's entry count, size and offset: from the end record, or from the
+/// ZIP64 end record its locator points at when the end record says "see ZIP64" (0xffff…).
+fn central_directory(data: &[u8], eocd: usize) -> Option<(u64, u64, u64)> {
+    let entries = u16_at(data, eocd + 10)?;
+    let cd_size = u32_at(data, eocd + 12)?;
+    let cd_off = u32_at(data, eocd + 16)?;
+    if entries != 0xffff && cd_size != 0xffff_ffff && cd_off != 0xffff_ffff {
+        return Some((entries as u64, cd_size as u64, cd_off as u64));
+    }
+    let locator = eocd.checked_sub(20)?;
+    if u32_at(data, locator)? != ZIP64_LOCATOR_SIG {
+        return None;
+    }
+    let record = usize::try_from(u64_at(data, locator + 8)?).ok()?;
+    if u32_at(data, record)? != ZIP64_EOCD_SIG || record.checked_add(56)? > locator {
+        return None;
+    }
+    Some((
+        u64_at(data, record + 32)?,
+        u64_at(data, record + 40)?,
+        u64_at(data, record + 48)?,
+    ))
+}
+
+/// A central entry's sizes and local header offset, with the ZIP64 extra field's values
+/// for those marked 0xffffffff (in the order the format gives them).
+fn member_fields(data: &[u8], at: usize, extra: std::ops::Range<usize>) -> Option<(u64, u64, u64)> {
+    let csize = u32_at(data, at + 20)?;
+    let usize_ = u32_at(data, at + 24)?;
+    let local = u32_at(data, at + 42)?;
+    let mut wide = [usize_ == u32::MAX, csize == u32::MAX, local == u32::MAX];
+    let mut vals = [usize_ as u64, csize as u64, local as u64];
+    if wide.iter().any(|w| *w) {
+        // Find the ZIP64 extra field among the entry's extra fields.
+        let mut e = extra.start;
+        let body = loop {
+            if e.checked_add(4)? > extra.end {
+                return None;
+            }
+            let (id, len) = (u16_at(data, e)?, u16_at(data, e + 2)? as usize);
+            let body = e + 4..e.checked_add(4 + len)?;
+            if body.end > extra.end {
+                return None;
+            }
+            if id == ZIP64_EXTRA {
+                break body;
+            }
+            e = body.end;
+        };
+        let mut p = body.start;
+        for (w, v) in wide.iter_mut().zip(vals.iter_mut()) {
+            if *w {
+                if p + 8 > body.end {
+                    return None;
+                }
+                *v = u64_at(data, p)?;
+                p += 8;
+                *w = false;
+            }
+        }
+    }
+    Some((vals[1], vals[0], vals[2]))
 }
 
 /// The byte ranges `[start, end)` of the stored (uncompressed) members of at least
@@ -36,31 +112,28 @@ pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
     let eocd = (tail_from..=data.len() - 22)
         .rev()
         .find(|&i| u32_at(data, i) == Some(EOCD_SIG))?;
-    let entries = u16_at(data, eocd + 10)? as usize;
-    let cd_size = u32_at(data, eocd + 12)? as usize;
-    let cd_off = u32_at(data, eocd + 16)? as usize;
-    if entries == 0xffff || cd_off == 0xffff_ffff || cd_off.checked_add(cd_size)? > eocd {
-        return None; // ZIP64 or inconsistent
+    let (entries, cd_size, cd_off) = central_directory(data, eocd)?;
+    let cd_off = usize::try_from(cd_off).ok()?;
+    let cd_end = cd_off.checked_add(usize::try_from(cd_size).ok()?)?;
+    if cd_end > eocd {
+        return None;
     }
     let mut members = Vec::new();
     let mut at = cd_off;
     for _ in 0..entries {
-        if u32_at(data, at)? != CENTRAL_SIG {
+        if at >= cd_end || u32_at(data, at)? != CENTRAL_SIG {
             return None;
         }
         let method = u16_at(data, at + 10)?;
-        let csize = u32_at(data, at + 20)?;
-        let usize_ = u32_at(data, at + 24)?;
         let (n, e, c) = (
             u16_at(data, at + 28)? as usize,
             u16_at(data, at + 30)? as usize,
             u16_at(data, at + 32)? as usize,
         );
-        let local = u32_at(data, at + 42)? as usize;
-        if csize == 0xffff_ffff || usize_ == 0xffff_ffff || local == 0xffff_ffff {
-            return None;
-        }
+        let extra = at.checked_add(46 + n)?..at.checked_add(46 + n + e)?;
+        let (csize, usize_, local) = member_fields(data, at, extra)?;
         at = at.checked_add(46 + n + e + c)?;
+        let local = usize::try_from(local).ok()?;
         if u32_at(data, local)? != LOCAL_SIG {
             return None;
         }
@@ -68,11 +141,11 @@ pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
             .checked_add(30)?
             .checked_add(u16_at(data, local + 26)? as usize)?
             .checked_add(u16_at(data, local + 28)? as usize)?;
-        let end = start.checked_add(csize as usize)?;
+        let end = start.checked_add(usize::try_from(csize).ok()?)?;
         if end > cd_off {
             return None;
         }
-        if method == 0 && csize == usize_ && csize as u64 >= MIN_MEMBER {
+        if method == 0 && csize == usize_ && csize >= MIN_MEMBER {
             members.push((start, end));
         }
     }
@@ -130,6 +203,96 @@ pub(crate) mod tests {
         out.extend_from_slice(&cd_off.to_le_bytes());
         out.extend_from_slice(&[0, 0]);
         (out, ranges)
+    }
+
+    /// The same archive in ZIP64 form, as torch writes large checkpoints: every member's
+    /// sizes and offset in its ZIP64 extra field (0xffffffff in the 32-bit fields), and a
+    /// ZIP64 end record with its locator (0xffff… in the end record).
+    pub(crate) fn zip64(members: &[(&str, Vec<u8>)]) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        let mut ranges = Vec::new();
+        for (name, data) in members {
+            let local = out.len() as u64;
+            let len = data.len() as u64;
+            let mut extra = Vec::new();
+            extra.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&len.to_le_bytes());
+            extra.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&LOCAL_SIG.to_le_bytes());
+            out.extend_from_slice(&[45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&u32::MAX.to_le_bytes());
+            out.extend_from_slice(&u32::MAX.to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&extra);
+            ranges.push((out.len(), out.len() + data.len()));
+            out.extend_from_slice(data);
+            // Central: an unrelated extra field first, then ZIP64's (usize, csize, offset).
+            let mut cextra = vec![0x55, 0x54, 1, 0, 7];
+            cextra.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+            cextra.extend_from_slice(&24u16.to_le_bytes());
+            cextra.extend_from_slice(&len.to_le_bytes());
+            cextra.extend_from_slice(&len.to_le_bytes());
+            cextra.extend_from_slice(&local.to_le_bytes());
+            central.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
+            central.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&u32::MAX.to_le_bytes());
+            central.extend_from_slice(&u32::MAX.to_le_bytes());
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&(cextra.len() as u16).to_le_bytes());
+            central.extend_from_slice(&[0; 10]); // comment, disk, attributes
+            central.extend_from_slice(&u32::MAX.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+            central.extend_from_slice(&cextra);
+        }
+        let cd_off = out.len() as u64;
+        out.extend_from_slice(&central);
+        let record = out.len() as u64;
+        out.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());
+        out.extend_from_slice(&44u64.to_le_bytes());
+        out.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(members.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(central.len() as u64).to_le_bytes());
+        out.extend_from_slice(&cd_off.to_le_bytes());
+        out.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&record.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&EOCD_SIG.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        out.extend_from_slice(&u32::MAX.to_le_bytes());
+        out.extend_from_slice(&u32::MAX.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        (out, ranges)
+    }
+
+    /// Regression (issue 25): ZIP64 archives — torch's large checkpoints — were not cut at
+    /// their storages.
+    #[test]
+    fn zip64_archives_are_cut_at_their_members() {
+        let members = [
+            ("archive/data.pkl", vec![1; 100]),
+            ("archive/data/0", vec![2; 10_000]),
+            ("archive/data/1", vec![3; 50_001]),
+        ];
+        let (z, ranges) = zip64(&members);
+        assert_eq!(stored_members(&z).unwrap(), ranges[1..].to_vec());
+        for i in 0..z.len() {
+            let mut bad = z.clone();
+            bad[i] ^= 0xff;
+            if let Some(m) = stored_members(&bad) {
+                assert!(m.iter().all(|(s, e)| s <= e && *e <= bad.len()));
+            }
+        }
+        // The locator pointing past the end, or a missing ZIP64 field: not a zip we cut.
+        let mut bad = z.clone();
+        let loc = z.len() - 22 - 20;
+        bad[loc + 8..loc + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(stored_members(&bad).is_none());
     }
 
     #[test]

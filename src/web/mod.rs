@@ -186,9 +186,8 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
                 .map(|v| serde_json::to_value(v).expect("views serialize")),
         ),
         ["api", "history", m] => json(crate::names::ModelName::new(m).and_then(|model| {
-            repo.require_model(&model)?;
-            let (entries, _) = repo.model_log(&model).entries()?;
-            Ok(serde_json::to_value(entries).expect("serializes"))
+            crate::ops::view::history(repo, &model, None)
+                .map(|h| serde_json::to_value(h).expect("views serialize"))
         })),
         _ => {
             return error_page(

@@ -43,10 +43,12 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
         esc(at.as_deref().unwrap_or(""))
     );
     if let Some(at) = &at {
-        let t = crate::ops::query::parse_time_bound(at, true)?;
-        let entry = crate::history::entry_at(&entries, t);
-        let state = entry.map(|e| e.state.clone()).unwrap_or_default();
+        let then = crate::ops::view::refs_at(repo, &model, at, None)?;
         s.push_str("<h2>At that time</h2>");
+        let state = match &then.refs {
+            crate::ops::view::RefsThen::All(state) => state.clone(),
+            crate::ops::view::RefsThen::Alias(_) => Default::default(),
+        };
         let refs: Vec<(Vec<String>, bool)> = state
             .refs()
             .into_iter()
@@ -68,7 +70,7 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
         } else {
             s.push_str(&table(&["ref", "version"], &refs, "at"));
         }
-        if let Some(e) = entry {
+        if let Some(e) = &then.set_by {
             let _ = write!(
                 s,
                 "<p class=\"muted\">as of entry #{}: {} by {} at {}</p>",
@@ -79,41 +81,47 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
             );
         }
     }
-    let rows: Vec<(Vec<String>, bool)> = crate::history::moves_of(&entries, key.as_ref())
-        .into_iter()
-        .rev()
-        .take(1000)
-        .map(|e| {
-            let changes: Vec<String> = e
-                .changes
-                .iter()
-                .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
-                .map(|c| {
-                    format!(
-                        "{} {} → {}",
-                        esc(&c.name.to_string()),
-                        c.old
-                            .map(|o| version_link(&o.to_hex(), &o.short()))
-                            .unwrap_or_else(|| "-".into()),
-                        c.new
-                            .map(|n| version_link(&n.to_hex(), &n.short()))
-                            .unwrap_or_else(|| "-".into())
-                    )
-                })
-                .collect();
-            (
-                vec![
-                    format!("#{}", e.seq),
-                    esc(e.time.as_ref()),
-                    esc(&e.author),
-                    esc(&e.action.to_string()),
-                    changes.join("<br>"),
-                    esc(&e.message),
-                ],
-                false,
-            )
-        })
-        .collect();
+    let alias_name = match &key {
+        Some(RefName::Alias(a)) => Some(a.clone()),
+        _ => None,
+    };
+    let rows: Vec<(Vec<String>, bool)> =
+        crate::ops::view::history(repo, &model, alias_name.as_ref())?
+            .into_iter()
+            .rev()
+            .take(1000)
+            .map(|item| {
+                let e = &item.entry;
+                let changes: Vec<String> = e
+                    .changes
+                    .iter()
+                    .filter(|c| key.as_ref().is_none_or(|k| &c.name == k))
+                    .map(|c| {
+                        format!(
+                            "{} {} → {}",
+                            esc(&c.name.to_string()),
+                            c.old
+                                .map(|o| version_link(&o.to_hex(), &o.short()))
+                                .unwrap_or_else(|| "-".into()),
+                            c.new
+                                .map(|n| version_link(&n.to_hex(), &n.short()))
+                                .unwrap_or_else(|| "-".into())
+                        )
+                    })
+                    .collect();
+                (
+                    vec![
+                        format!("#{}", e.seq),
+                        esc(e.time.as_ref()),
+                        esc(&e.author),
+                        esc(&e.action.to_string()),
+                        changes.join("<br>"),
+                        format!("{}{}", esc(&e.message), unpublished_mark(&item)),
+                    ],
+                    false,
+                )
+            })
+            .collect();
     let _ = write!(s, "<h2>Moves ({})</h2>", rows.len());
     s.push_str(&table(
         &["#", "when", "who", "action", "from → to", "why"],
@@ -121,4 +129,21 @@ pub fn history(repo: &Repo, name: &str, q: &Query) -> Result<String> {
         "history",
     ));
     Ok(page(&format!("History of {model}"), &s))
+}
+
+/// The mark of a move a remote refused, as `mreg history` prints it.
+fn unpublished_mark(item: &crate::ops::view::HistoryItem) -> String {
+    if !item.never_published.is_empty() {
+        format!(
+            r#" <span class="muted">[never published: {} took another move]</span>"#,
+            esc(&item.never_published.join(", "))
+        )
+    } else if !item.only_version_published.is_empty() {
+        format!(
+            r#" <span class="muted">[only its version was published on {}: its other moves conflicted]</span>"#,
+            esc(&item.only_version_published.join(", "))
+        )
+    } else {
+        String::new()
+    }
 }
