@@ -9,7 +9,16 @@
 //! fsck, run), [`refs`] (aliases, tags, promote, rollback, archive), [`gc`] (gc, prune, du),
 //! [`diff`], [`lineage`] and [`reproduce`], with typed requests and results and the typed
 //! [`Error`]. Modules that own the store's internals (chunking, locks, the query cache,
-//! atomic writes) are private to the crate.
+//! atomic writes, remote keys and packs, the dashboard's pages) are private to the crate.
+//!
+//! A client renders; it computes nothing. The facts about a version, a log, a diff, the
+//! history (with `--at`), the best version and a version just recorded are typed,
+//! `Serialize` views in [`ops::view`] and [`ops::query`]: the CLI prints them as text or
+//! `--json`, the dashboard as HTML and JSON, the Python package as dataclasses. What a
+//! client takes from its process (the store to open, the author, the clock, remote
+//! options) is interpreted once by [`client`] from a snapshot of the environment the client
+//! passes in. Every error has a stable [`Error::code`] (the area and the variant,
+//! `QueryBadTime`, `RemoteCredentials`), a hint and a category.
 //!
 //! ```
 //! use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //!
 //! A remote holds the same content-addressed objects as a store (`objects/ab/cdef…`, the
 //! bytes of the local object files) and, per model, a history made of create-only line
-//! objects (`models/<m>/log/<n>`, see [`log`]). Object storage has no locks: every rule
+//! objects (`models/<m>/log/<n>`, see `remote/log.rs`). Object storage has no locks: every rule
 //! that keeps the remote consistent is built from two properties, a content-addressed put
 //! (harmless to repeat) and a create-only put (exactly one writer wins).
 //!

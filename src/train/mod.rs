@@ -1,7 +1,7 @@
 //! Training with burn: `mreg train` and the library API for burn users.
 //!
 //! [`train`] reads a [`TrainConfig`], loads the CSV data, trains an MLP on burn's CPU
-//! backend (see [`fit`] for what makes it bit-reproducible), writes the weights into the work
+//! backend (see `train/fit.rs` for what makes it bit-reproducible), writes the weights into the work
 //! tree as safetensors and commits them with the resolved config (params), final and best
 //! metrics, the stored dataset and a [`TrainRecipe`] (per-epoch history, seed, backend,
 //! versions, machine). [`crate::reproduce`] re-runs a recipe and compares; [`evaluate_commit`]
@@ -11,9 +11,9 @@
 //! the same way (safetensors, no metadata) and commits it.
 
 pub mod config;
-pub mod data;
-pub mod fit;
-pub mod model;
+pub(crate) mod data;
+pub(crate) mod fit;
+pub(crate) mod model;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

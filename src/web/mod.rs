@@ -8,10 +8,10 @@
 //! Errors become 4xx/5xx pages with the error's message and hint; every string from the
 //! store is escaped, and the Content-Security-Policy forbids scripts outright.
 
-pub mod html;
-pub mod pages;
+pub(crate) mod html;
+pub(crate) mod pages;
 pub mod report;
-pub mod svg;
+pub(crate) mod svg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

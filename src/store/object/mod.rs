@@ -20,7 +20,7 @@
 //! refers to the new objects. Every read checks the header, bounds decompression by the
 //! recorded length, and verifies the hash. A delta object (codec 3) is read by reading its
 //! base (verified in turn) and applying its residual; it is never sent to a remote as it is
-//! ([`ObjectStore::read_encoded`] gives its standalone encoding), so a store's chains stay
+//! (`ObjectStore::read_encoded` gives its standalone encoding), so a store's chains stay
 //! local and a remote's objects always decode alone.
 
 use std::fs::{self, File};
