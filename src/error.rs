@@ -479,6 +479,8 @@ pub enum RemoteError {
     Protocol(String),
     #[error("{0} does not honour conditional writes (a create-only PUT overwrote an existing object): mreg cannot keep history there without losing updates")]
     NoConditionalWrites(String),
+    #[error("the remote is busy: {0}")]
+    Locked(String),
     #[error("{missing} object(s) of version {commit} are neither in this store nor on the remote {remote}")]
     DataUnavailable {
         commit: CommitId,
@@ -618,7 +620,8 @@ area_codes!(
         Corrupt,
         Protocol,
         NoConditionalWrites,
-        DataUnavailable
+        DataUnavailable,
+        Locked
     ]
 );
 area_codes!(

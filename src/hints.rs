@@ -398,6 +398,9 @@ pub fn hint(e: &Error) -> String {
                     RemoteError::NoConditionalWrites(_) => {
                         "use a server that supports conditional writes (AWS S3, SeaweedFS, MinIO, Ceph RGW, R2), or a shared directory".into()
                     }
+                    RemoteError::Locked(_) => {
+                        "rerun when it has finished: pushes wait for a remote gc's sweep, and a remote gc for the pushes in flight; a lock whose holder died is ignored after 15 minutes (at once on the holder's own machine)".into()
+                    }
                     RemoteError::DataUnavailable { .. } => {
                         "the version's data was pruned here and never pushed; push it from a store that still has it".into()
                     }

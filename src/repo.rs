@@ -345,6 +345,11 @@ impl Repo {
 
     /// Be told before this store waits for a lock another process holds (the CLI says
     /// "waiting for …", as cargo does).
+    /// The caller's lock-wait callback, if any.
+    pub(crate) fn lock_waiter(&self) -> Option<&lock::LockWaiter> {
+        self.waiter.as_ref()
+    }
+
     pub fn set_lock_waiter(&mut self, waiter: impl Fn(&lock::LockWait) + Send + Sync + 'static) {
         self.waiter = Some(std::sync::Arc::new(waiter));
     }

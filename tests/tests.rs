@@ -19,6 +19,7 @@ mod registry;
 mod reliability;
 mod remote;
 mod remote_access;
+mod remote_gc;
 mod runs;
 mod split_brain;
 mod teams;

@@ -24,8 +24,18 @@ use super::{fmt, Ctx, Output};
 /// gc fails closed: if it cannot read a commit or manifest it must keep, it deletes
 /// nothing and names the item.
 ///
+/// With --remote NAME, gc cleans the remote instead: it removes what no version there
+/// needs (chunks of versions pruned there, objects of interrupted pushes, packs nothing
+/// indexes; packs half dead are rewritten). The plan is shown first; --yes sweeps. The
+/// sweep holds the remote's lock, which pushes wait for (and gc waits for the pushes in
+/// flight); objects written within --grace (default 24h) are kept, so a push by an older
+/// mreg, which takes no lock, is safe too. Names that are not mreg's are reported, never
+/// deleted.
+///
 /// Examples:
 ///   mreg gc --dry-run
+///   mreg gc --remote origin                 # the plan
+///   mreg gc --remote origin --yes           # the sweep
 ///   mreg gc --keep-last 5
 ///   mreg gc --keep-top 3 --by val_loss --min --model mnist
 ///   mreg gc --keep-top 3 --by eval.holdout.f1
@@ -63,6 +73,12 @@ pub struct Args {
     /// Apply retention to this model only (repeatable; default: every model).
     #[arg(long = "model", value_name = "MODEL")]
     models: Vec<String>,
+    /// Clean this remote instead of the store (plan first; --yes sweeps).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["keep_last", "keep_top", "prune_archived", "models", "expire"])]
+    remote: Option<String>,
+    /// With --remote: sweep (without it, only the plan is shown).
+    #[arg(long, short = 'y', requires = "remote")]
+    yes: bool,
     #[arg(long)]
     json: bool,
 }
@@ -83,6 +99,18 @@ fn now() -> mreg::Result<SystemTime> {
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
+    if let Some(remote) = &a.remote {
+        let opts = mreg::remote::RemoteGcOptions {
+            grace: match &a.grace {
+                Some(g) => gc::parse_duration(g)?,
+                None => mreg::remote::DEFAULT_GRACE,
+            },
+            dry_run: a.dry_run || !a.yes,
+        };
+        let progress = ctx.progress();
+        let rep = mreg::remote::gc_remote(&repo, Some(remote), &opts, &progress)?;
+        return Ok(super::remote_gc::render_gc(&rep, a.json));
+    }
     if a.keep_last == Some(0) || a.keep_top == Some(0) {
         return Err(mreg::Error::InvalidArgument(
             "--keep-last/--keep-top 0 would keep nothing but refs; use 1 or more".into(),
@@ -212,6 +240,13 @@ pub struct PruneArgs {
     /// Why (recorded in the history).
     #[arg(long, short = 'm', default_value = "")]
     message: String,
+    /// Prune it on this remote too: its data goes from the remote (what no other version
+    /// there needs), the prune is published, every store that pulls sees it.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
+    /// With --remote: keep the remote's objects written within this (default 24h).
+    #[arg(long, value_name = "DURATION", requires = "remote")]
+    grace: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -220,6 +255,18 @@ pub fn prune(ctx: &Ctx, a: PruneArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
     let info = super::alias::move_info(a.message.clone())?;
+    if let Some(remote) = &a.remote {
+        let opts = mreg::remote::RemoteGcOptions {
+            grace: match &a.grace {
+                Some(g) => gc::parse_duration(g)?,
+                None => mreg::remote::DEFAULT_GRACE,
+            },
+            dry_run: !a.yes,
+        };
+        let progress = ctx.progress();
+        let p = mreg::remote::prune_remote(&repo, id, Some(remote), info, &opts, &progress)?;
+        return Ok(super::remote_gc::render_prune(&p, a.json));
+    }
     let p = gc::prune(&repo, id, !a.yes, info)?;
     if a.json {
         let mut v = serde_json::to_value(&p).expect("serializes");
@@ -242,16 +289,27 @@ pub fn prune(ctx: &Ctx, a: PruneArgs) -> mreg::Result<Output> {
 }
 
 /// Disk usage per model and version: unique versus shared bytes, and what gc would free.
+/// With --remote NAME, the same for a remote: bytes there per version, and what
+/// `gc --remote NAME` would free.
 #[derive(clap::Args, Debug)]
 pub struct DuArgs {
     /// Only this model.
     model: Option<String>,
+    /// Measure this remote instead of the store.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
     #[arg(long)]
     json: bool,
 }
 
 pub fn du(ctx: &Ctx, a: DuArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
+    if let Some(remote) = &a.remote {
+        let model = a.model.as_deref().map(ModelName::new).transpose()?;
+        let progress = ctx.progress();
+        let u = mreg::remote::du_remote(&repo, Some(remote), &progress)?;
+        return Ok(super::remote_gc::render_du(&u, model.as_ref(), a.json));
+    }
     let model = a.model.as_deref().map(ModelName::new).transpose()?;
     let u = mreg::ops::du::du(&repo, model.as_ref(), now()?, expire(&repo, None)?)?;
     if a.json {

@@ -36,6 +36,7 @@ mod policy;
 mod progress;
 mod promote;
 mod remote;
+mod remote_gc;
 mod reproduce;
 mod run_cmd;
 mod runs;

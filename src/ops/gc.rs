@@ -733,6 +733,27 @@ pub struct PrunePlan {
 /// that a head, alias or tag points at. Its metadata, manifests and history stay; the
 /// prune itself is a history line (who, when, why). With `dry_run`, only the plan.
 pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result<PrunePlan> {
+    prune_with(repo, id, dry_run, info, None)
+}
+
+/// `prune`, its history line carrying one more fact (`prune --remote` names the remote
+/// the line is for, so that push publishes it there).
+pub(crate) fn prune_marked(
+    repo: &Repo,
+    id: CommitId,
+    info: MoveInfo,
+    extra: (&str, serde_json::Value),
+) -> Result<PrunePlan> {
+    prune_with(repo, id, false, info, Some(extra))
+}
+
+fn prune_with(
+    repo: &Repo,
+    id: CommitId,
+    dry_run: bool,
+    info: MoveInfo,
+    extra: Option<(&str, serde_json::Value)>,
+) -> Result<PrunePlan> {
     let commit = repo.read_commit(&id)?;
     let model = commit.model.clone();
     let _lock = if dry_run {
@@ -777,6 +798,9 @@ pub fn prune(repo: &Repo, id: CommitId, dry_run: bool, info: MoveInfo) -> Result
         // gc holds the store lock exclusively here.
         repo.transact_holding_store_lock(&model, info, crate::history::Action::Prune, |t| {
             t.record_prune(id);
+            if let Some((k, v)) = extra {
+                t.set_extra(k, v);
+            }
             Ok(())
         })?;
         gc_marks::mark_pruned(repo, &id, &when)?;

@@ -274,7 +274,8 @@ impl Backend {
         } else {
             self.prefix.len() + 1
         };
-        let r: Result<Vec<(String, u64)>, object_store::Error> = self.rt.block_on(async {
+        type Named = (String, u64, Option<std::time::SystemTime>);
+        let r: Result<Vec<Named>, object_store::Error> = self.rt.block_on(async {
             self.store
                 .list(Some(&p))
                 .try_filter(|m| {
@@ -284,7 +285,13 @@ impl Backend {
                         .is_some_and(|f| f.starts_with(OLD_TEMP_PREFIX));
                     std::future::ready(!old_temp)
                 })
-                .map_ok(|m| (m.location.as_ref()[strip..].to_string(), m.size))
+                .map_ok(|m| {
+                    (
+                        m.location.as_ref()[strip..].to_string(),
+                        m.size,
+                        Some(std::time::SystemTime::from(m.last_modified)),
+                    )
+                })
                 .try_collect()
                 .await
         });

@@ -13,7 +13,9 @@
 //!   index;
 //! - `models/MODEL/log/000000000001`: line 1 of a model's history;
 //! - `probe/ID`: the object that checks a server honours create-only writes (deleted
-//!   right after).
+//!   right after);
+//! - `locks/ID`: a lock a push (shared) or a remote gc (exclusive) holds while it runs
+//!   (`remote::lock`).
 
 use std::fmt;
 
@@ -30,6 +32,7 @@ pub enum Key {
     /// Line `seq` (1-based) of a model's history.
     Line(ModelName, u64),
     Probe(ObjectId),
+    Lock(ObjectId),
 }
 
 /// Digits of a line number in its key (sorting by name is sorting by number).
@@ -48,6 +51,7 @@ impl Key {
             Key::PackIndex(id) => format!("packs/{}.idx", id.to_hex()),
             Key::Line(m, seq) => format!("models/{m}/log/{seq:0LINE_DIGITS$}"),
             Key::Probe(id) => format!("probe/{}", id.to_hex()),
+            Key::Lock(id) => format!("locks/{}", id.to_hex()),
         }
     }
 
@@ -86,6 +90,7 @@ impl Key {
                 (seq > 0).then_some(Key::Line(model, seq))
             }
             "probe" => hex_id(rest).map(Key::Probe),
+            "locks" => hex_id(rest).map(Key::Lock),
             _ => None,
         }
     }
@@ -106,6 +111,8 @@ pub enum Prefix {
     Models,
     /// One model's history.
     Log(ModelName),
+    Locks,
+    Probes,
 }
 
 impl Prefix {
@@ -116,6 +123,8 @@ impl Prefix {
             Prefix::Packs => "packs/".into(),
             Prefix::Models => "models/".into(),
             Prefix::Log(m) => format!("models/{m}/log/"),
+            Prefix::Locks => "locks/".into(),
+            Prefix::Probes => "probe/".into(),
         }
     }
 }
@@ -132,15 +141,25 @@ impl fmt::Display for Prefix {
 pub struct Listing {
     pub keys: Vec<(Key, u64)>,
     pub unknown: Vec<(String, u64)>,
+    /// When each key was last written, by the server's clock (grace periods and lock
+    /// ages are measured with it, never with a client's).
+    pub modified: std::collections::HashMap<Key, std::time::SystemTime>,
 }
 
 impl Listing {
     /// Sort the names of a listing into keys and unknown names.
-    pub fn from_names(names: impl IntoIterator<Item = (String, u64)>) -> Listing {
+    pub fn from_names(
+        names: impl IntoIterator<Item = (String, u64, Option<std::time::SystemTime>)>,
+    ) -> Listing {
         let mut out = Listing::default();
-        for (name, size) in names {
+        for (name, size, modified) in names {
             match Key::parse(&name) {
-                Some(k) => out.keys.push((k, size)),
+                Some(k) => {
+                    if let Some(t) = modified {
+                        out.modified.insert(k.clone(), t);
+                    }
+                    out.keys.push((k, size))
+                }
                 None => out.unknown.push((name, size)),
             }
         }
@@ -174,6 +193,7 @@ mod tests {
             Key::Line(m.clone(), 1),
             Key::Line(m, 999_999_999_999),
             Key::Probe(id),
+            Key::Lock(id),
         ] {
             assert_eq!(Key::parse(&k.path()), Some(k.clone()), "{k}");
         }

@@ -25,7 +25,9 @@
 pub(crate) mod backend;
 pub mod config;
 mod fsck;
+mod gc;
 pub(crate) mod key;
+pub(crate) mod lock;
 pub(crate) mod log;
 pub(crate) mod pack;
 mod pull;
@@ -34,11 +36,20 @@ mod sync;
 
 pub use config::{Origin, RemoteSpec};
 pub use fsck::{fsck_remote, RemoteFsck};
+pub use gc::{
+    du_remote, gc_remote, prune_remote, Doomed, RemoteGcOptions, RemoteGcReport, RemotePrune,
+    RemoteUsage, RemoteVersionUsage, Repack, DEFAULT_GRACE,
+};
 pub use pull::{
     clone, never_published, pull, CloneRequest, DroppedMove, PullReport, Unpublished, POLICY_APPLY,
     RECONCILE,
 };
 pub use push::{push, ModelPush, PushReport, Refusal};
+
+/// Extra key of a local `prune` line made by `prune --remote`: the remote it is for. Push
+/// publishes such a line there (a plain prune stays this store's business), and a store
+/// that pulls it marks the version pruned: its data is gone for the team.
+pub const REMOTE_PRUNE: &str = "remote_prune";
 pub use sync::{
     ensure_data, fetch, probe_conditional_writes, ChunkFetcher, DataFetch, FetchReport,
 };
@@ -106,7 +117,7 @@ pub(crate) fn store_id(repo: &crate::Repo) -> crate::Result<String> {
 }
 
 /// This machine: its systemd/dbus machine id, else its host name (never empty).
-fn machine_id() -> String {
+pub(crate) fn machine_id() -> String {
     [
         "/etc/machine-id",
         "/var/lib/dbus/machine-id",

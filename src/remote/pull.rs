@@ -321,7 +321,10 @@ fn apply_remote_line(repo: &Repo, remote: &str, model: &ModelName, l: &RemoteLin
     if l.action == Action::Prune {
         if let Some(id) = hex_id(l.extra.get(PRUNED)) {
             if let Ok(c) = repo.read_commit(&id) {
-                if !reach::files_missing_data(repo, &c).is_empty() {
+                // A prune made for the team (`prune --remote`): the version's data is gone
+                // everywhere, a copy here included (local gc frees it).
+                let for_everyone = l.extra.contains_key(super::REMOTE_PRUNE);
+                if for_everyone || !reach::files_missing_data(repo, &c).is_empty() {
                     gc_marks::mark_pruned(repo, &id, &l.time.to_string())?;
                 }
             }

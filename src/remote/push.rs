@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use super::key::Key;
+use super::lock::LockKind;
 use super::log::{self, Appended, RemoteLine, Writer};
 use super::pack;
 use super::sync::{hex_id, line_refs, probe_conditional_writes, OurMoves, Session, PRUNED};
@@ -232,6 +233,9 @@ pub fn push(
     let _lock = s.lock()?;
     probe_conditional_writes(&s.backend)?;
     s.check_marker(true)?;
+    // Held from before the remote's objects are listed until the last line is written: a
+    // remote gc cannot delete an object this push decided not to upload (`remote::lock`).
+    let remote_lock = s.remote_lock(LockKind::Shared, "push")?;
     let models = if models.is_empty() {
         repo.models()?
     } else {
@@ -303,6 +307,7 @@ pub fn push(
     progress.start("pushing", total);
     let bytes = AtomicU64::new(0);
     let upload = |id: &ObjectId| -> Result<()> {
+        remote_lock.keep_alive()?;
         let buf = repo.objects().read_encoded(id)?;
         s.backend.put(&Key::Object(*id), &buf)?;
         bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -329,6 +334,7 @@ pub fn push(
     parallel(&uploads, s.jobs(), |u| match u {
         Up::Loose(id) => upload(id),
         Up::Pack(ids) => {
+            remote_lock.keep_alive()?;
             let objs = ids
                 .iter()
                 .map(|id| Ok((*id, repo.objects().read_encoded(id)?)))
@@ -367,7 +373,10 @@ pub fn push(
                 // store's own business: the remote keeps the data (`prune --remote` is
                 // another command). Only a version pushed without its data publishes its
                 // prune, so that every store knows why the data is nowhere.
+                let for_this_remote = e.extra.get(super::REMOTE_PRUNE).and_then(|v| v.as_str())
+                    == Some(s.name.as_str());
                 if e.action == Action::Prune
+                    && !for_this_remote
                     && hex_id(e.extra.get(PRUNED)).is_none_or(|id| data_on_remote(repo, &id, &have))
                 {
                     mp.lines_skipped += 1;
@@ -408,6 +417,9 @@ pub fn push(
                     changes,
                     extra,
                 };
+                // The objects it names were uploaded (or listed) under the lock: still
+                // honoured, so no gc has run since.
+                remote_lock.check()?;
                 match tf.try_append(&s.backend, &me, line)? {
                     Appended::Written => {
                         mp.lines_pushed += 1;

@@ -204,6 +204,33 @@ impl<'r> Session<'r> {
     pub(super) fn lock(&self) -> Result<crate::lock::LockGuard> {
         self.repo.lock_named(&format!("remote-{}", self.name))
     }
+
+    /// Take a lock on the remote itself (`remote::lock`), telling the caller's lock-wait
+    /// callback whom it waits for.
+    pub(super) fn remote_lock(
+        &self,
+        kind: super::lock::LockKind,
+        operation: &str,
+    ) -> Result<super::lock::RemoteLock<'_>> {
+        let url = self.backend.describe();
+        let on_wait = |holder: &super::lock::LockInfo| {
+            if let Some(w) = self.repo.lock_waiter() {
+                w(&crate::lock::LockWait {
+                    what: &format!("remote {} ({})", self.name, holder.describe()),
+                    path: std::path::Path::new(&url),
+                    exclusive: kind == super::lock::LockKind::Exclusive,
+                });
+            }
+        };
+        super::lock::acquire(
+            &self.backend,
+            kind,
+            operation,
+            &self.store_id,
+            super::lock::WAIT,
+            &on_wait,
+        )
+    }
 }
 
 /// An object downloaded and verified: its bytes as stored, its kind, its content.
@@ -538,6 +565,11 @@ pub fn ensure_data(
     progress.finish();
     repo.objects().flush()?;
     if lacking > 0 {
+        // Pruned (here, or on the remote for the team: a pulled `prune --remote`): its data
+        // is gone on purpose, and the error says so.
+        if gc_marks::is_pruned(repo, commit) {
+            return Err(Error::Pruned { commit: *commit });
+        }
         return Err(RemoteError::DataUnavailable {
             commit: *commit,
             remote: s.name.clone(),
