@@ -80,9 +80,25 @@ pub struct Config {
     /// gc settings.
     #[serde(default)]
     pub gc: GcConfig,
+    #[serde(default, skip_serializing_if = "CacheConfig::is_default")]
+    pub cache: CacheConfig,
     /// Remotes this store pushes to and pulls from (`mreg remote add`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub remotes: std::collections::BTreeMap<String, crate::remote::RemoteSpec>,
+}
+
+/// Caches' size caps (`cache:` in config.yaml).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheConfig {
+    /// The load cache's cap (a size: `20GiB`); default 20 GiB (`ops::load_cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_max: Option<String>,
+}
+
+impl CacheConfig {
+    fn is_default(&self) -> bool {
+        *self == CacheConfig::default()
+    }
 }
 
 /// Per-model settings in `config.yaml`.
@@ -148,6 +164,7 @@ impl Default for Config {
             compression: CompressionConfig::default(),
             models: Default::default(),
             gc: GcConfig::default(),
+            cache: CacheConfig::default(),
             remotes: Default::default(),
         }
     }

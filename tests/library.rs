@@ -132,3 +132,69 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
     ));
     assert!(mreg::ops::fsck::fsck(&repo).unwrap().is_clean());
 }
+
+/// Issue 26: the load cache is bounded. Under a cap of 2.5 MiB, loading six 1 MiB versions
+/// one after another keeps the cache under the cap (least recently used evicted first),
+/// never evicts a version a process still holds, and `gc` reports and trims it.
+#[test]
+fn the_load_cache_holds_its_cap_and_never_evicts_a_version_in_use() {
+    use mreg::ops::checkout::load;
+    use mreg::ops::load_cache;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(dir.path()).unwrap();
+    repo.update_config(|c| {
+        c.cache.load_max = Some("2.5MiB".into());
+        Ok(())
+    })
+    .unwrap();
+    let repo = Repo::open(&dir.path().join(".modelreg")).unwrap();
+    let model = ModelName::new("m").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        let bytes: Vec<u8> = (0..1 << 20)
+            .map(|k: u32| (k as u8) ^ i.wrapping_mul(37))
+            .collect();
+        std::fs::write(dir.path().join("w.bin"), &bytes).unwrap();
+        let out = commit(
+            &repo,
+            CommitRequest::new(
+                model.clone(),
+                "A <a@b.c>",
+                dir.path().into(),
+                vec!["w.bin".into()],
+            ),
+            &NoProgress,
+        )
+        .unwrap();
+        ids.push(out.id);
+    }
+    let cache_bytes = || load_cache::trim(&repo, u64::MAX, None, true).unwrap().bytes;
+    // v0 stays in use (a serving process holds it) through every later load.
+    let held = load(&repo, &ids[0], None, false, false, &NoProgress).unwrap();
+    for id in &ids[1..] {
+        let l = load(&repo, id, None, false, false, &NoProgress).unwrap();
+        assert!(l.path.exists());
+        assert!(
+            cache_bytes() <= (5 << 20) / 2,
+            "the cache stays under its cap: {}",
+            cache_bytes()
+        );
+        assert!(held.path.exists(), "a version in use is never evicted");
+    }
+    // Released, and the cap lowered: gc evicts down to it and says so.
+    drop(held);
+    repo.update_config(|c| {
+        c.cache.load_max = Some("1MiB".into());
+        Ok(())
+    })
+    .unwrap();
+    let repo = Repo::open(&dir.path().join(".modelreg")).unwrap();
+    let opts = GcOptions::garbage_only(
+        std::time::SystemTime::now(),
+        std::time::Duration::from_secs(90 * 86_400),
+    );
+    let plan = mreg::gc::gc(&repo, &opts, false, "2026-05-01T12:00:00Z").unwrap();
+    let c = plan.load_cache.unwrap();
+    assert!(!c.evicted.is_empty(), "{c:?}");
+    assert!(c.bytes - c.evicted_bytes <= 1 << 20, "{c:?}");
+}

@@ -763,7 +763,9 @@ class Repo:
         Without ``to``, the version is written once into the store's load cache
         (``.modelreg/cache/load/``, read-only files) and later calls return the same path
         without reading anything; ``verify=True`` hashes the cached files first and writes
-        them again if they were changed. With ``to``, it is written there (``force`` replaces
+        them again if they were changed. The cache is bounded (``cache: {load_max: 20GiB}``
+        in the store's config.yaml): least recently used versions are evicted, never one
+        this ``Repo`` (or another process's) has loaded and still holds. With ``to``, it is written there (``force`` replaces
         files that differ). Data that is only on a remote is fetched, verified, as it is
         written. ``refresh=True`` pulls first, so that ``"fraud@production"`` is the remote's
         production now (a serving process picks up a promotion with one call).

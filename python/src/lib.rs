@@ -27,6 +27,9 @@ use support::*;
 #[pyclass(frozen, module = "mreg._native")]
 struct Store {
     repo: Repo,
+    /// Versions of the load cache this process loaded: kept from eviction while the
+    /// `Repo` lives (its files may be read at any time).
+    in_use: std::sync::Mutex<Vec<mreg::ops::load_cache::InUse>>,
 }
 
 #[pymethods]
@@ -40,7 +43,10 @@ impl Store {
             let cwd = std::env::current_dir().map_err(|e| Error::io("reading", ".", e))?;
             mreg::client::open_store(&env(), path.as_deref(), &cwd)
         })?;
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            in_use: Default::default(),
+        })
     }
 
     /// Create a store in `path` (its `.modelreg` directory).
@@ -49,7 +55,10 @@ impl Store {
         let repo = call(py, || {
             Ok(Repo::init(&path)?.with_remote_options(mreg::client::remote_options(&env())))
         })?;
-        Ok(Store { repo })
+        Ok(Store {
+            repo,
+            in_use: Default::default(),
+        })
     }
 
     /// A new store in `path` from a remote: its history and metadata (`data`: every
@@ -415,7 +424,7 @@ impl Store {
         let progress = PyProgress::new(progress);
         call(py, || {
             let id = self.repo.resolve(&rev)?;
-            let loaded = mreg::ops::checkout::load(
+            let mut loaded = mreg::ops::checkout::load(
                 &self.repo,
                 &id,
                 to.as_deref(),
@@ -423,7 +432,11 @@ impl Store {
                 verify,
                 &progress,
             )?;
-            Ok(json(&loaded))
+            let text = json(&loaded);
+            if let (Some(u), Ok(mut held)) = (loaded.in_use.take(), self.in_use.lock()) {
+                held.push(u);
+            }
+            Ok(text)
         })
     }
 

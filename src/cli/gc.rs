@@ -156,6 +156,29 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         ));
     }
     s.push_str(&render_plan(&plan, a.dry_run));
+    if let Some(c) = &plan.load_cache {
+        s.push_str(&format!(
+            "load cache: {} in {} version(s), cap {}",
+            fmt::size(c.bytes),
+            c.versions,
+            fmt::size(c.cap)
+        ));
+        if !c.evicted.is_empty() {
+            s.push_str(&format!(
+                "; {} {} least recently used version(s), {}",
+                if a.dry_run { "would evict" } else { "evicted" },
+                c.evicted.len(),
+                fmt::size(c.evicted_bytes)
+            ));
+        }
+        if !c.in_use.is_empty() {
+            s.push_str(&format!(
+                "; {} over the cap kept: in use by a running process",
+                c.in_use.len()
+            ));
+        }
+        s.push('\n');
+    }
     Ok(Output::ok(s))
 }
 

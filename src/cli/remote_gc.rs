@@ -68,6 +68,7 @@ fn plan_text(r: &RemoteGcReport) -> String {
         r.deleted.len(),
         r.repacked.len()
     ));
+    s.push_str(&format!("{} request(s) to the remote\n", r.requests));
     if r.dry_run {
         s.push_str("nothing changed: run again with --yes to sweep\n");
     }

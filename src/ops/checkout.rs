@@ -65,7 +65,7 @@ pub fn version_root(commit: &Commit) -> Option<String> {
 }
 
 /// Where [`load`] put a version, and what it cost.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct Loaded {
     /// The file of a one-file version, else the directory holding the version's files
     /// (paths relative to the version's root, as `checkout --to` writes them).
@@ -75,11 +75,18 @@ pub struct Loaded {
     pub bytes_written: u64,
     /// Bytes streamed from a remote (data that is not in this store).
     pub bytes_fetched: u64,
+    /// A version in the load cache stays while this is held (`ops::load_cache`): keep it
+    /// for as long as the files may be read.
+    #[serde(skip)]
+    pub in_use: Option<crate::ops::load_cache::InUse>,
+    /// Versions the load cache evicted to stay under its cap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<crate::id::CommitId>,
 }
 
 /// The load cache: one read-only directory per version, `cache/load/<commit id>/`.
 pub fn load_cache_dir(repo: &Repo) -> PathBuf {
-    repo.store_dir().join("cache").join("load")
+    crate::ops::load_cache::dir(repo)
 }
 
 /// Make a version's files available to a program (the Python package's `repo.load`):
@@ -127,10 +134,14 @@ pub fn load(
             cached: false,
             bytes_written: out.bytes_written,
             bytes_fetched: out.bytes_fetched,
+            in_use: None,
+            evicted: Vec::new(),
         });
     }
     let cache = load_cache_dir(repo);
     let dir = cache.join(id.to_hex());
+    // In use from here on: no trim (ours or another process's) evicts it under us.
+    let in_use = crate::ops::load_cache::in_use(repo, id)?;
     if dir.is_dir() && verify && !cache_matches(&commit, root.as_deref(), &dir) {
         // Not what the version holds: replace the whole directory (renamed away first, so
         // no reader sees it half-deleted).
@@ -139,11 +150,14 @@ pub fn load(
         fs::remove_dir_all(&stale).ctx("removing", &stale)?;
     }
     if dir.is_dir() {
+        crate::ops::load_cache::touch(&dir);
         return Ok(Loaded {
             path: target(&dir),
             cached: true,
             bytes_written: 0,
             bytes_fetched: 0,
+            in_use: Some(in_use),
+            evicted: Vec::new(),
         });
     }
     fs::create_dir_all(&cache).ctx("creating", &cache)?;
@@ -172,11 +186,16 @@ pub fn load(
             return Err(Error::io("renaming into place", &dir, e));
         }
     }
+    // Over the cap: the least recently used versions no process is using go.
+    let cap = crate::ops::load_cache::cap(repo)?;
+    let trim = crate::ops::load_cache::trim(repo, cap, Some(id), false)?;
     Ok(Loaded {
         path: target(&dir),
         cached: false,
         bytes_written: out.bytes_written,
         bytes_fetched: out.bytes_fetched,
+        in_use: Some(in_use),
+        evicted: trim.evicted.iter().map(|v| v.id).collect(),
     })
 }
 

@@ -163,6 +163,10 @@ pub struct GcPlan {
     /// history line), each kept or removed with the reason.
     pub orphan_commits: Vec<OrphanCommit>,
     pub bytes_freed: u64,
+    /// The load cache brought under its cap (`cache.load_max`): least recently used
+    /// versions no process is using go (gc and dry runs only; not counted in `bytes_freed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_cache: Option<crate::ops::load_cache::CacheTrim>,
 }
 
 impl GcPlan {
@@ -670,6 +674,8 @@ pub fn gc(repo: &Repo, opts: &GcOptions, dry_run: bool, when: &str) -> Result<Gc
         repo.lock_store_exclusive()?
     };
     let mut plan = plan(repo, opts)?;
+    let cap = crate::ops::load_cache::cap(repo)?;
+    plan.load_cache = Some(crate::ops::load_cache::trim(repo, cap, None, dry_run)?);
     if dry_run {
         // Without the exclusive lock a writer may be alive: say what gc would do.
         return Ok(plan);

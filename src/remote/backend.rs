@@ -47,6 +47,8 @@ pub struct Backend {
     rt: tokio::runtime::Runtime,
     prefix: String,
     describe: String,
+    /// Requests made (a listing counts once per page of 1,000 names, as S3 bills it).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl Backend {
@@ -65,6 +67,7 @@ impl Backend {
             rt,
             prefix: prefix.to_string(),
             describe,
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -182,6 +185,16 @@ impl Backend {
         self.describe.clone()
     }
 
+    /// Requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, n: u64) {
+        self.requests
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn path(&self, name: &str) -> Result<object_store::path::Path, RemoteError> {
         let full = if self.prefix.is_empty() {
             name.to_string()
@@ -199,6 +212,7 @@ impl Backend {
     /// The object's bytes (None when absent). An object larger than `max` is refused
     /// before it is read: a remote is untrusted, and sizes bound allocations.
     pub fn get(&self, key: &Key, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.count(1);
         let path = self.path(&key.path())?;
         let r = self.rt.block_on(async {
             match self.store.get(&path).await {
@@ -227,6 +241,7 @@ impl Backend {
         start: u64,
         end: u64,
     ) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.count(1);
         let path = self.path(&key.path())?;
         match self.rt.block_on(self.store.get_range(&path, start..end)) {
             Ok(b) if b.len() as u64 == end - start => Ok(Some(b.to_vec())),
@@ -242,6 +257,7 @@ impl Backend {
 
     /// Write or overwrite (content-addressed objects only: see the module docs).
     pub fn put(&self, key: &Key, data: &[u8]) -> Result<(), RemoteError> {
+        self.count(1);
         let path = self.path(&key.path())?;
         let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
         self.rt
@@ -252,6 +268,7 @@ impl Backend {
 
     /// Write only if the key does not exist.
     pub fn create(&self, key: &Key, data: &[u8]) -> Result<Created, RemoteError> {
+        self.count(1);
         let path = self.path(&key.path())?;
         let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
         let opts = PutOptions {
@@ -296,11 +313,13 @@ impl Backend {
                 .await
         });
         let names = r.map_err(|e| self.err("listing", prefix, e))?;
+        self.count(1 + names.len() as u64 / 1000);
         Ok(Listing::from_names(names))
     }
 
     /// Delete an object (absent is not an error).
     pub fn delete(&self, key: &Key) -> Result<(), RemoteError> {
+        self.count(1);
         let path = self.path(&key.path())?;
         match self.rt.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -110,6 +110,8 @@ pub struct RemoteGcReport {
     pub unknown: Vec<(String, u64)>,
     /// What is wrong with the remote that gc leaves alone (an index without its pack).
     pub problems: Vec<String>,
+    /// Requests made to the remote (listings count once per 1,000 names).
+    pub requests: u64,
 }
 
 /// What the remote's versions need.
@@ -373,6 +375,7 @@ fn gc_planned(
         }
     }
     let Some(lock) = lock else {
+        rep.requests = s.backend.requests();
         return Ok(rep);
     };
 
@@ -431,6 +434,7 @@ fn gc_planned(
     })?;
     progress.finish();
     drop(lock);
+    rep.requests = s.backend.requests();
     Ok(rep)
 }
 
