@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use crate::id::CommitId;
+use crate::names::{AliasName, ModelName};
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -57,7 +58,7 @@ pub enum Error {
 
     #[error("{model} has no version #{number} here{}", .latest.map_or(" (no version has a number yet)".to_string(), |n| format!(" (its latest numbered version is #{n})")))]
     UnknownVersionNumber {
-        model: String,
+        model: ModelName,
         number: u64,
         latest: Option<u64>,
         /// The remote that numbers the model's versions (None: this store numbers them).
@@ -71,7 +72,7 @@ pub enum Error {
     },
 
     #[error("unknown model {0:?}")]
-    UnknownModel(String),
+    UnknownModel(ModelName),
 
     /// A name that does not exist, and the existing one it is closest to (a typo).
     #[error("{error} (did you mean {suggestion}?)")]
@@ -90,8 +91,8 @@ pub enum Error {
     #[error("{rev}: {model}@{alias} has had {targets} target(s) in its history, so it has no target {asked} move(s) back (@{{0}} is the current one, @{{{}}} the oldest)", .targets.saturating_sub(1))]
     AliasHistoryTooShort {
         rev: String,
-        model: String,
-        alias: String,
+        model: ModelName,
+        alias: AliasName,
         asked: usize,
         targets: usize,
     },
@@ -143,14 +144,14 @@ pub enum Error {
 
     #[error("{model}@{alias} has moved: expected {expected}, found {actual}")]
     AliasMoved {
-        model: String,
-        alias: String,
+        model: ModelName,
+        alias: AliasName,
         expected: String,
         actual: String,
     },
 
     #[error("model {model} has no alias {alias:?}")]
-    UnknownAlias { model: String, alias: String },
+    UnknownAlias { model: ModelName, alias: AliasName },
 
     #[error("tag {tag:?} already exists (on {model}@{id}); tags never move")]
     TagExists {
@@ -170,20 +171,20 @@ pub enum Error {
     },
 
     #[error("model {model} has no candidate to promote")]
-    NoCandidate { model: String },
+    NoCandidate { model: ModelName },
 
     #[error("model {model} has no rollback alias to roll back to")]
-    NoRollback { model: String },
+    NoRollback { model: ModelName },
 
     #[error("cannot archive {}: {model}@{} points at it", .id.short(), .aliases.join(", @"))]
     ArchiveAliased {
         id: CommitId,
-        model: String,
+        model: ModelName,
         aliases: Vec<String>,
     },
 
     #[error("refused: a move of {model}'s refs breaks a rule every move obeys: {why}")]
-    BrokenRule { model: String, why: String },
+    BrokenRule { model: ModelName, why: String },
 
     #[error("commit {} is archived", .id.short())]
     Archived { id: CommitId },
@@ -244,12 +245,12 @@ pub enum Error {
     GcRefused { problems: Vec<String> },
 
     #[error("no version of model {model} has {key}")]
-    UnknownKey { model: String, key: String },
+    UnknownKey { model: ModelName, key: String },
 
     #[error("refusing to prune {}: {why}", .id.short())]
     PruneRefused {
         id: CommitId,
-        model: String,
+        model: ModelName,
         why: PruneRefusal,
     },
 
@@ -262,8 +263,8 @@ pub enum Error {
     #[error("commit {} belongs to model {actual}, not {expected}", .id.short())]
     WrongModel {
         id: CommitId,
-        actual: String,
-        expected: String,
+        actual: ModelName,
+        expected: ModelName,
     },
 }
 
@@ -327,6 +328,17 @@ impl Error {
             Error::Symlink { .. } => "Symlink",
             Error::WrongModel { .. } => "WrongModel",
             Error::Io { .. } => "Io",
+        }
+    }
+}
+
+impl From<crate::names::NameError> for Error {
+    fn from(e: crate::names::NameError) -> Self {
+        match e {
+            crate::names::NameError::Name { what, name, why } => {
+                Error::InvalidName { what, name, why }
+            }
+            crate::names::NameError::Path { path, why } => Error::InvalidPath { path, why },
         }
     }
 }

@@ -174,7 +174,7 @@ pub(crate) fn commit_request(
         aliases: aliases
             .iter()
             .map(|a| AliasName::new(a))
-            .collect::<mreg::Result<_>>()?,
+            .collect::<Result<_, _>>()?,
         derived_from: repo.resolve_all(&derived_from)?,
         ..mreg::CommitRequest::new(
             ModelName::new(model)?,

@@ -330,6 +330,6 @@ pub fn rel_paths(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> mreg::Result<Vec
 pub fn alias_names(names: &[String]) -> mreg::Result<Vec<mreg::names::AliasName>> {
     names
         .iter()
-        .map(|a| mreg::names::AliasName::new(a))
+        .map(|a| Ok(mreg::names::AliasName::new(a)?))
         .collect()
 }

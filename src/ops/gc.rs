@@ -312,7 +312,7 @@ fn retention(
         let value = |id: &CommitId| rows.get(id).and_then(|r| key.number(r));
         if !chain.iter().any(|v| value(&v.id).is_some()) {
             return Err(Error::UnknownKey {
-                model: m.to_string(),
+                model: m.clone(),
                 key: key.text(),
             });
         }
@@ -776,7 +776,7 @@ fn prune_with(
         .collect();
     let refused = |why| Error::PruneRefused {
         id: (*id).into(),
-        model: model.to_string(),
+        model: model.clone(),
         why,
     };
     if !pointing.is_empty() {

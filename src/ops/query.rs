@@ -213,7 +213,7 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
     let rows = crate::index::model_rows(repo, model)?;
     if !rows.iter().any(|r| key.key.get(r).is_some()) {
         return Err(Error::UnknownKey {
-            model: model.to_string(),
+            model: model.clone(),
             key: key_text,
         });
     }

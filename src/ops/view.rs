@@ -223,9 +223,10 @@ pub fn log(repo: &Repo, start: Option<&str>, max: Option<usize>) -> Result<Vec<L
             None => {
                 let from = repo.resolve(arg).map_err(|e| match e {
                     // A bare name that is neither a model, a tag nor an id: say "model".
-                    Error::UnknownRevision(_) if ModelName::new(arg).is_ok() => {
-                        Error::UnknownModel(arg.to_string())
-                    }
+                    Error::UnknownRevision(_) => match ModelName::new(arg) {
+                        Ok(m) => Error::UnknownModel(m),
+                        Err(_) => Error::UnknownRevision(arg.to_string()),
+                    },
                     e => e,
                 })?;
                 let chain = repo.chain_from(from)?;

@@ -869,7 +869,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = ModelLog::new(d.path().join("m"));
         let r = log.update(info("x"), Action::Commit, |_| {
-            Err(Error::NoCandidate { model: "m".into() })
+            Err(Error::NoCandidate {
+                model: crate::ModelName::new("m").unwrap(),
+            })
         });
         assert!(r.is_err());
         assert_eq!(log.entries().unwrap().0.len(), 0);

@@ -65,8 +65,8 @@ pub fn check_model(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<()> 
     if &c.model != model {
         return Err(Error::WrongModel {
             id: *id,
-            actual: c.model.to_string(),
-            expected: model.to_string(),
+            actual: c.model.clone(),
+            expected: model.clone(),
         });
     }
     Ok(())
@@ -109,8 +109,8 @@ pub fn alias_set(
         };
         if !ok {
             return Err(Error::AliasMoved {
-                model: model.to_string(),
-                alias: alias.to_string(),
+                model: model.clone(),
+                alias: alias.clone(),
                 expected: match expect {
                     Some(Expect::At(id)) => id.short(),
                     _ => "nothing".into(),
@@ -141,8 +141,8 @@ pub fn alias_rm(
         t.remove_alias(alias.as_str())
             .map(|_| ())
             .ok_or_else(|| Error::UnknownAlias {
-                model: model.to_string(),
-                alias: alias.to_string(),
+                model: model.clone(),
+                alias: alias.clone(),
             })
     })?;
     Ok(e.expect("removing an existing alias is a change"))
@@ -263,7 +263,7 @@ pub fn set_archived(repo: &Repo, id: CommitId, archive: bool, info: MoveInfo) ->
             if !pointing.is_empty() {
                 return Err(Error::ArchiveAliased {
                     id: (*id).into(),
-                    model: model.to_string(),
+                    model: model.clone(),
                     aliases: pointing,
                 });
             }
@@ -373,8 +373,8 @@ where
             };
             if !ok {
                 return Err(Error::AliasMoved {
-                    model: model.to_string(),
-                    alias: PRODUCTION.to_string(),
+                    model: model.clone(),
+                    alias: AliasName::conventional(PRODUCTION),
                     expected: match e {
                         Expect::At(id) => id.short(),
                         Expect::Absent => "nothing".into(),
@@ -420,7 +420,7 @@ pub fn promote(
                     .aliases
                     .get(CANDIDATE)
                     .ok_or_else(|| Error::NoCandidate {
-                        model: model.to_string(),
+                        model: model.clone(),
                     })?
             }
         };
@@ -457,7 +457,7 @@ pub fn rollback(
             .aliases
             .get(ROLLBACK)
             .ok_or_else(|| Error::NoRollback {
-                model: model.to_string(),
+                model: model.clone(),
             })?;
         let demoted = t.set_alias(&AliasName::conventional(PRODUCTION), back);
         match demoted {

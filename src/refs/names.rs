@@ -8,7 +8,34 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+/// A name or path that is not valid. Defined here, not in `error.rs`, so that the error
+/// type can name its subjects with these types (`ModelName`, `AliasName`) without the two
+/// modules importing each other; it converts into `Error::InvalidName` / `InvalidPath`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameError {
+    Name {
+        what: &'static str,
+        name: String,
+        why: &'static str,
+    },
+    Path {
+        path: String,
+        why: String,
+    },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Name { what, name, why } => write!(f, "invalid {what} {name:?}: {why}"),
+            NameError::Path { path, why } => write!(f, "invalid path {path:?}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+type Result<T, E = NameError> = std::result::Result<T, E>;
 
 /// Longest accepted name.
 pub const MAX_NAME_LEN: usize = 100;
@@ -18,7 +45,7 @@ pub const MAX_NAME_LEN: usize = 100;
 /// or a hidden file).
 pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
     let bad = |why| {
-        Err(Error::InvalidName {
+        Err(NameError::Name {
             what,
             name: name.to_string(),
             why,
@@ -161,7 +188,7 @@ impl AliasName {
     pub fn new(s: &str) -> Result<Self> {
         validate_name("alias", s)?;
         if RESERVED_ALIASES.contains(&s) {
-            return Err(Error::InvalidName {
+            return Err(NameError::Name {
                 what: "alias",
                 name: s.into(),
                 why: "'head' and 'latest' are reserved: MODEL itself means the model's latest version",
@@ -175,7 +202,7 @@ impl TagName {
     pub fn new(s: &str) -> Result<Self> {
         validate_name("tag name", s)?;
         if crate::id::is_hex_prefix(s) {
-            return Err(Error::InvalidName {
+            return Err(NameError::Name {
                 what: "tag name",
                 name: s.into(),
                 why: "it looks like a commit id prefix (4 or more hex digits); add a letter outside a-f, e.g. v1 or r-2024",
@@ -190,7 +217,7 @@ impl TagName {
 /// backslash (so it means the same on every platform).
 pub fn validate_rel_path(p: &str) -> Result<()> {
     let bad = |why: &str| {
-        Err(Error::InvalidPath {
+        Err(NameError::Path {
             path: p.to_string(),
             why: why.to_string(),
         })

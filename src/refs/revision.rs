@@ -102,7 +102,7 @@ impl Repo {
     /// (`clff` -> `clf`, `clf@prodution` -> `clf@production`), when one is close.
     pub fn suggest(&self, rev: &str, e: Error) -> Error {
         let suggestion = match &e {
-            Error::UnknownModel(m) => self.close_model(m).map(|close| match parse(rev) {
+            Error::UnknownModel(m) => self.close_model(m.as_str()).map(|close| match parse(rev) {
                 // `clff@production`: the whole revision, corrected.
                 Ok(Rev {
                     base: Base::Alias { alias, .. },
@@ -151,7 +151,7 @@ impl Repo {
         if self.model_exists(model) {
             return Ok(());
         }
-        Err(self.suggest(model.as_str(), Error::UnknownModel(model.to_string())))
+        Err(self.suggest(model.as_str(), Error::UnknownModel(model.clone())))
     }
 
     fn close_model(&self, name: &str) -> Option<String> {
@@ -227,7 +227,7 @@ impl Repo {
 
     fn resolve_number(&self, model: &ModelName, number: u64) -> Result<CommitId> {
         if !self.model_exists(model) {
-            return Err(Error::UnknownModel(model.to_string()));
+            return Err(Error::UnknownModel(model.clone()));
         }
         let entries = self.history_entries(model)?;
         let numbering = crate::versions::numbering(self, model, &entries)?;
@@ -237,7 +237,7 @@ impl Repo {
         }
         let latest = known.iter().filter_map(|(_, n)| *n).max();
         Err(Error::UnknownVersionNumber {
-            model: model.to_string(),
+            model: model.clone(),
             number,
             latest,
             upstream: match numbering.authority {
@@ -255,9 +255,10 @@ impl Repo {
         moves_ago: usize,
     ) -> Result<CommitId> {
         if !self.model_exists(model) {
-            return Err(Error::UnknownModel(model.to_string()));
+            return Err(Error::UnknownModel(model.clone()));
         }
-        let key = crate::history::RefName::Alias(crate::names::AliasName::new(alias)?);
+        let alias_name = crate::names::AliasName::new(alias)?;
+        let key = crate::history::RefName::Alias(alias_name.clone());
         if moves_ago == 0 {
             return self
                 .model_state(model)?
@@ -277,8 +278,8 @@ impl Repo {
                 .checked_sub(1 + moves_ago)
                 .ok_or_else(|| Error::AliasHistoryTooShort {
                     rev: s.to_string(),
-                    model: model.to_string(),
-                    alias: alias.to_string(),
+                    model: model.clone(),
+                    alias: alias_name,
                     asked: moves_ago,
                     targets: values.len(),
                 })?;

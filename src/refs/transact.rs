@@ -41,7 +41,7 @@ impl Repo {
                 self.read_commit(id).ok().map(|c| c.model)
             })
             .map_err(|why| Error::BrokenRule {
-                model: model.to_string(),
+                model: model.clone(),
                 why,
             })
         })?;

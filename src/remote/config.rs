@@ -201,7 +201,7 @@ fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
 
 /// Check a remote name: the rules of model names (it becomes a directory name).
 pub fn validate_remote_name(name: &str) -> Result<()> {
-    crate::names::validate_name("remote name", name)
+    Ok(crate::names::validate_name("remote name", name)?)
 }
 
 #[derive(Default, Serialize, Deserialize)]

@@ -578,7 +578,7 @@ pub fn prune_remote(
         if !pointing.is_empty() {
             return Err(Error::PruneRefused {
                 id,
-                model: model.to_string(),
+                model: model.clone(),
                 why: crate::error::PruneRefusal::Referenced(pointing),
             });
         }

@@ -168,7 +168,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
             crate::refs::model_summaries(repo)
                 .map(|s| serde_json::to_value(s).expect("serializes")),
         ),
-        ["api", "model", m] => json(crate::names::ModelName::new(m).and_then(|model| {
+        ["api", "model", m] => json(crate::names::ModelName::new(m).map_err(Error::from).and_then(|model| {
             repo.require_model(&model)?;
             let rows = crate::ops::query::list(
                 repo,
@@ -185,7 +185,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
                 .and_then(|id| crate::ops::view::show(repo, &id))
                 .map(|v| serde_json::to_value(v).expect("views serialize")),
         ),
-        ["api", "history", m] => json(crate::names::ModelName::new(m).and_then(|model| {
+        ["api", "history", m] => json(crate::names::ModelName::new(m).map_err(Error::from).and_then(|model| {
             crate::ops::view::history(repo, &model, None)
                 .map(|h| serde_json::to_value(h).expect("views serialize"))
         })),
