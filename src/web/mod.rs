@@ -168,27 +168,35 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
             crate::refs::model_summaries(repo)
                 .map(|s| serde_json::to_value(s).expect("serializes")),
         ),
-        ["api", "model", m] => json(crate::names::ModelName::new(m).map_err(Error::from).and_then(|model| {
-            repo.require_model(&model)?;
-            let rows = crate::ops::query::list(
-                repo,
-                &crate::ops::query::ListQuery {
-                    model: Some(model),
-                    include_archived: true,
-                    ..Default::default()
-                },
-            )?;
-            Ok(serde_json::to_value(rows).expect("serializes"))
-        })),
+        ["api", "model", m] => json(
+            crate::names::ModelName::new(m)
+                .map_err(Error::from)
+                .and_then(|model| {
+                    repo.require_model(&model)?;
+                    let rows = crate::ops::query::list(
+                        repo,
+                        &crate::ops::query::ListQuery {
+                            model: Some(model),
+                            include_archived: true,
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok(serde_json::to_value(rows).expect("serializes"))
+                }),
+        ),
         ["api", "version", rev] => json(
             repo.resolve(rev)
                 .and_then(|id| crate::ops::view::show(repo, &id))
                 .map(|v| serde_json::to_value(v).expect("views serialize")),
         ),
-        ["api", "history", m] => json(crate::names::ModelName::new(m).map_err(Error::from).and_then(|model| {
-            crate::ops::view::history(repo, &model, None)
-                .map(|h| serde_json::to_value(h).expect("views serialize"))
-        })),
+        ["api", "history", m] => json(
+            crate::names::ModelName::new(m)
+                .map_err(Error::from)
+                .and_then(|model| {
+                    crate::ops::view::history(repo, &model, None)
+                        .map(|h| serde_json::to_value(h).expect("views serialize"))
+                }),
+        ),
         _ => {
             return error_page(
                 404,
