@@ -288,3 +288,51 @@ fn a_half_dead_pack_is_rewritten_and_strays_are_reported_not_deleted() {
     want.remove(&ids[0]);
     fresh_clone_agrees(&remote, &want, &ids[..1]);
 }
+
+/// A store that has not pulled a remote prune cannot point a ref at the pruned version
+/// there: push refuses the move and says why, pull replaces it (reported), and the next
+/// push goes through.
+#[test]
+fn a_move_onto_a_version_pruned_on_the_remote_is_refused_then_replaced() {
+    let remote = Remote::dir();
+    let a = TestRepo::new();
+    remote.add(&a);
+    let v1 = commit(&remote, &a, &noise(50_000, 1), "v1");
+    commit(&remote, &a, &noise(50_000, 2), "v2");
+    remote.run(&a, &["push"]).ok();
+    let b = remote.clone();
+    remote
+        .run(
+            &b,
+            &["prune", &v1, "--remote", "origin", "--yes", "-m", "leaked"],
+        )
+        .ok();
+    // A still has v1's data and has not pulled: it points production at v1.
+    remote
+        .run(
+            &a,
+            &["alias", "set", "m", "production", &v1, "-m", "ship v1"],
+        )
+        .ok();
+    let refused = remote.run(&a, &["push"]).fails();
+    assert!(
+        refused.stderr.contains("pruned on the remote"),
+        "{}",
+        refused.describe()
+    );
+    let pulled = remote.run(&a, &["pull"]).ok();
+    assert!(
+        pulled.stderr.contains("which was pruned on the remote"),
+        "{}",
+        pulled.describe()
+    );
+    let out = a.mreg(&["show", "m@production"]).fails();
+    assert!(
+        out.stderr.contains("unknown revision"),
+        "{}",
+        out.describe()
+    );
+    remote.run(&a, &["push"]).ok();
+    let f = remote.run(&a, &["fsck", "--remote", "origin"]).ok();
+    assert!(f.stdout.contains("remote is clean"), "{}", f.describe());
+}

@@ -366,6 +366,23 @@ pub fn pull(ctx: &Ctx, a: PullArgs) -> mreg::Result<Output> {
         );
     }
     for d in &rep.dropped {
+        if let Some(p) = d.pruned_on_remote {
+            eprintln!(
+                "replaced: your unpushed {} of {} ({} -> {}) pointed at version {}, which was pruned on the remote; the remote's {} was kept{}",
+                d.action,
+                d.model,
+                d.reference,
+                d.local.map_or("(unset)".into(), |c| c.short()),
+                p.short(),
+                d.remote.map_or("(unset)".into(), |c| c.short()),
+                if d.version_kept {
+                    " (your version is kept and will be published by your next push)"
+                } else {
+                    ""
+                }
+            );
+            continue;
+        }
         eprintln!(
             "replaced: your unpushed {}{} of {} ({} -> {}) conflicted with the remote's ({}); the remote's was taken. Nothing was deleted: redo the move if you still want it{}",
             d.action,

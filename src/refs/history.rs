@@ -30,6 +30,9 @@ use crate::id::{CommitId, ObjectId};
 use crate::lock;
 use crate::names::{AliasName, TagName};
 
+/// Extra key of a `prune` line: the version whose data was pruned.
+pub const PRUNED: &str = "pruned";
+
 /// The refs of one model at one point in its history.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefState {
@@ -438,7 +441,7 @@ impl Transaction<'_> {
     }
     /// Record that `id`'s data is being pruned on purpose.
     pub(crate) fn record_prune(&mut self, id: CommitId) {
-        self.extra.insert("pruned".into(), id.to_hex().into());
+        self.extra.insert(PRUNED.into(), id.to_hex().into());
     }
 }
 

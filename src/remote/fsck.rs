@@ -90,8 +90,11 @@ fn against_this_store(
     }
     if mine.track.applied == k && fresh.track.seq == k {
         let mut want = fresh.track.state.clone();
+        let pruned = fresh.pruned_versions()?;
         for e in pending(repo, remote, m, &mine.track)?.0 {
-            if let Some(ch) = check_line(&want, &e, mine.track.partial.contains(&e.seq)).changes() {
+            if let Some(ch) =
+                check_line(&want, &e, mine.track.partial.contains(&e.seq), &pruned).changes()
+            {
                 log::apply(&mut want, ch).expect("checked");
             }
         }

@@ -228,6 +228,17 @@ impl TrackFile {
     }
 
     /// Verified remote lines after `after`, from the cache.
+    /// The versions the remote's history pruned (its `prune` lines), as verified here.
+    pub fn pruned_versions(&self) -> Result<std::collections::HashSet<crate::id::CommitId>> {
+        Ok(self
+            .cached_lines_after(0)?
+            .iter()
+            .filter(|l| l.action == crate::history::Action::Prune)
+            .filter_map(|l| l.extra.get(crate::history::PRUNED))
+            .filter_map(|v| v.as_str().and_then(crate::id::CommitId::from_hex))
+            .collect())
+    }
+
     pub fn cached_lines_after(&self, after: u64) -> Result<Vec<RemoteLine>> {
         let path = self.lines_path();
         let bytes = match std::fs::read(&path) {

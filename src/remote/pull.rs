@@ -41,6 +41,9 @@ pub struct DroppedMove {
     /// The version the commit recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<CommitId>,
+    /// The move pointed the ref at this version, which the remote pruned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_on_remote: Option<CommitId>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -128,10 +131,11 @@ pub fn pull(
         };
         let mut drops = Vec::new();
         let mut fixed = Vec::new();
+        let pruned = tf.pruned_versions()?;
         repo.transact(&m, info, Action::Other(RECONCILE.into()), |t| {
             let mut sim = tf.track.state.clone();
             for e in pending(repo, &s.name, &m, &tf.track)?.0 {
-                let check = check_line(&sim, &e, tf.track.partial.contains(&e.seq));
+                let check = check_line(&sim, &e, tf.track.partial.contains(&e.seq), &pruned);
                 if let Some(ch) = check.changes() {
                     log::apply(&mut sim, ch).expect("checked");
                 }
@@ -152,6 +156,7 @@ pub fn pull(
                         remote: c.now,
                         version_kept,
                         version: crate::versions::committed(&e.action, &e.changes),
+                        pruned_on_remote: c.pruned_target,
                     });
                 }
             }

@@ -37,6 +37,9 @@ pub struct Refusal {
     /// this number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_published: Option<u64>,
+    /// The move pointed the ref at this version, pruned on the remote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_on_remote: Option<CommitId>,
 }
 
 impl Refusal {
@@ -48,6 +51,7 @@ impl Refusal {
             remote: c.now,
             local_seq,
             version_published: version,
+            pruned_on_remote: c.pruned_target,
         }
     }
 }
@@ -60,6 +64,15 @@ impl std::fmt::Display for Refusal {
                 "version #{n} of {} was published, but not its move of ",
                 self.model
             )?;
+        }
+        if let Some(p) = self.pruned_on_remote {
+            return write!(
+                f,
+                "{} of {} would point at version {}, which was pruned on the remote (its data is gone there): run `mreg pull`, then choose another version",
+                self.reference,
+                self.model,
+                p.short()
+            );
         }
         write!(
             f,
@@ -116,6 +129,9 @@ pub(super) struct Conflict {
     pub saw: Option<CommitId>,
     /// What the remote has.
     pub now: Option<CommitId>,
+    /// The move points the ref at a version pruned on the remote (`prune --remote`): its
+    /// data is gone for the team, so no ref may point at it there.
+    pub pruned_target: Option<CommitId>,
 }
 
 /// How a pending local line stands against the remote's refs.
@@ -157,7 +173,15 @@ fn unchanged(extra: &BTreeMap<String, serde_json::Value>) -> Vec<RefChange> {
 /// colleagues) publishes after it — the head, "the latest version", moves from wherever
 /// the remote's head is. `version_only` (a line whose other moves an earlier pull already
 /// refused) publishes the version alone.
-pub(super) fn check_line(state: &RefState, e: &LogEntry, version_only: bool) -> Check {
+///
+/// A move that points a ref at a version the remote pruned (`pruned`) is refused the same
+/// way: the ref would name data that is gone for the team.
+pub(super) fn check_line(
+    state: &RefState,
+    e: &LogEntry,
+    version_only: bool,
+    pruned: &HashSet<CommitId>,
+) -> Check {
     let commit = e.action == Action::Commit;
     let mut changes = e.changes.clone();
     if commit {
@@ -180,11 +204,13 @@ pub(super) fn check_line(state: &RefState, e: &LogEntry, version_only: bool) -> 
             continue;
         }
         let cur = state.get(&c.name);
-        if cur != c.old {
+        let pruned_target = c.new.filter(|n| pruned.contains(n));
+        if cur != c.old || pruned_target.is_some() {
             let conflict = Conflict {
                 name: c.name.clone(),
                 saw: c.old,
                 now: cur,
+                pruned_target,
             };
             return if commit {
                 Check::VersionOnly(alone(), Some(conflict))
@@ -260,10 +286,11 @@ pub fn push(
             .impostor_lines
             .extend(tf.impostors.iter().map(|n| format!("model {m} line {n}")));
         let (lines, read_upto) = pending(repo, &s.name, m, &tf.track)?;
+        let pruned = tf.pruned_versions()?;
         let mut sim = tf.track.state.clone();
         let mut publish = Vec::new();
         for e in lines {
-            let check = check_line(&sim, &e, tf.track.partial.contains(&e.seq));
+            let check = check_line(&sim, &e, tf.track.partial.contains(&e.seq), &pruned);
             let refused = matches!(check, Check::Conflict(_) | Check::VersionOnly(_, Some(_)));
             if let Some(ch) = check.changes() {
                 log::apply(&mut sim, ch).expect("checked against this state");
@@ -382,7 +409,13 @@ pub fn push(
                     mp.lines_skipped += 1;
                     break;
                 }
-                let check = check_line(&tf.track.state, &e, tf.track.partial.contains(&e.seq));
+                let pruned = tf.pruned_versions()?;
+                let check = check_line(
+                    &tf.track.state,
+                    &e,
+                    tf.track.partial.contains(&e.seq),
+                    &pruned,
+                );
                 let (changes, conflict) = match check {
                     Check::Conflict(c) => {
                         mp.refused = Some(Refusal::of(&m, &c, e.seq, None));

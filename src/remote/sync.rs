@@ -17,9 +17,9 @@ use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
 use crate::gc_marks;
-use crate::history::{LogEntry, RefChange};
 /// Extra key of a prune line: the version whose data was pruned.
-pub(super) const PRUNED: &str = "pruned";
+pub(super) use crate::history::PRUNED;
+use crate::history::{LogEntry, RefChange};
 use crate::id::{CommitId, ObjectId};
 use crate::names::ModelName;
 use crate::object::{self, Kind};
