@@ -923,11 +923,47 @@ class Repo:
         """The output a run's job wrote (``mreg runs show RUN --log``)."""
         return bytes(self._store.run_log(run)).decode("utf-8", errors="replace")
 
-    def prune(self, rev: str, *, dry_run: bool = False, message: str = "") -> Dict[str, Any]:
+    def prune(
+        self,
+        rev: str,
+        *,
+        dry_run: bool = False,
+        message: str = "",
+        remote: Optional[str] = None,
+        grace: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
         """Delete one version's file data on purpose (a bad or leaked version), as ``mreg
         prune``: refused for a version a ref points at; its metadata and history stay, and
-        the prune is a history line. Returns the plan (what was, or would be, freed)."""
-        return json.loads(self._store.prune(rev, dry_run, message))
+        the prune is a history line. Returns the plan (what was, or would be, freed).
+
+        With ``remote``, as ``mreg prune --remote``: the prune is published there (every
+        store that pulls it refuses to check the version out) and the remote's gc removes
+        the data no other version there needs (objects written within ``grace`` seconds,
+        default 24 hours, are kept)."""
+        g = None if grace is None else int(grace)
+        return json.loads(self._store.prune(rev, dry_run, message, None, remote, g, progress))
+
+    def gc_remote(
+        self,
+        remote: Optional[str] = None,
+        *,
+        dry_run: bool = True,
+        grace: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
+        """Remove from a remote what no version there needs, as ``mreg gc --remote``.
+        ``dry_run=True`` (the default) returns the plan and changes nothing; objects written
+        within ``grace`` seconds (default 24 hours) are kept. Safe while others push."""
+        g = None if grace is None else int(grace)
+        return json.loads(self._store.gc_remote(remote, dry_run, g, progress))
+
+    def du_remote(
+        self, remote: Optional[str] = None, *, progress: Optional[Progress] = None
+    ) -> Dict[str, Any]:
+        """Bytes on a remote per version (needed there, only its own, shared) and what
+        ``gc_remote`` would free, as ``mreg du --remote``."""
+        return json.loads(self._store.du_remote(remote, progress))
 
     def run(
         self,

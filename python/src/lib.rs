@@ -761,8 +761,10 @@ impl Store {
         })
     }
 
-    /// Prune one version's data on purpose (`mreg prune`); returns the plan as JSON.
-    #[pyo3(signature = (rev, dry_run=false, message=String::new(), author=None))]
+    /// Prune one version's data on purpose (`mreg prune`, with `remote` `prune --remote`);
+    /// returns the plan (or what was done) as JSON.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (rev, dry_run=false, message=String::new(), author=None, remote=None, grace_seconds=None, progress=None))]
     fn prune(
         &self,
         py: Python<'_>,
@@ -770,11 +772,66 @@ impl Store {
         dry_run: bool,
         message: String,
         author: Option<String>,
+        remote: Option<String>,
+        grace_seconds: Option<u64>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
         call(py, || {
             let id = self.repo.resolve(&rev)?;
-            let plan = mreg::gc::prune(&self.repo, id, dry_run, move_info(message, author)?)?;
-            Ok(json(&plan))
+            let info = move_info(message, author)?;
+            match remote {
+                Some(r) => {
+                    let opts = remote_gc_options(dry_run, grace_seconds);
+                    let done = mreg::remote::prune_remote(
+                        &self.current()?,
+                        id,
+                        Some(&r),
+                        info,
+                        &opts,
+                        &progress,
+                    )?;
+                    Ok(json(&done))
+                }
+                None => Ok(json(&mreg::gc::prune(&self.repo, id, dry_run, info)?)),
+            }
+        })
+    }
+
+    /// `mreg gc --remote`: the plan (dry run), or the sweep; JSON.
+    #[pyo3(signature = (remote=None, dry_run=true, grace_seconds=None, progress=None))]
+    fn gc_remote(
+        &self,
+        py: Python<'_>,
+        remote: Option<String>,
+        dry_run: bool,
+        grace_seconds: Option<u64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            let opts = remote_gc_options(dry_run, grace_seconds);
+            let rep =
+                mreg::remote::gc_remote(&self.current()?, remote.as_deref(), &opts, &progress)?;
+            Ok(json(&rep))
+        })
+    }
+
+    /// `mreg du --remote`: bytes on the remote per version, and what gc would free; JSON.
+    #[pyo3(signature = (remote=None, progress=None))]
+    fn du_remote(
+        &self,
+        py: Python<'_>,
+        remote: Option<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let progress = PyProgress::new(progress);
+        call(py, || {
+            Ok(json(&mreg::remote::du_remote(
+                &self.current()?,
+                remote.as_deref(),
+                &progress,
+            )?))
         })
     }
 
@@ -828,4 +885,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LOG_TAIL", mreg::ops::inprocess::CapturedLog::TAIL)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// Remote gc's options from Python's arguments (the default grace when none is given).
+fn remote_gc_options(dry_run: bool, grace_seconds: Option<u64>) -> mreg::remote::RemoteGcOptions {
+    mreg::remote::RemoteGcOptions {
+        grace: grace_seconds
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(mreg::remote::DEFAULT_GRACE),
+        dry_run,
+    }
 }

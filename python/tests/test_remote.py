@@ -99,3 +99,36 @@ def test_clone_push_pull_and_refresh_against_a_real_s3_server(
     pulled = other.pull()
     assert [d["message"] for d in pulled["dropped"]] == ["stale view"]
     assert other.resolve("m@production") == repo.resolve("m@production") == v1.id
+
+
+def test_prune_on_a_remote_then_remote_gc_and_du_on_a_shared_directory(
+    repo: mreg.Repo, work: Path
+) -> None:
+    """Issue 26 through Python: ``prune(remote=)`` publishes the prune and frees the
+    version's data on the remote; ``du_remote`` and ``gc_remote`` see the same remote; a
+    fresh clone refuses the pruned version with ``PrunedError`` and loads the other."""
+    shared = work.parent / "shared"
+    shared.mkdir()
+    subprocess.run(
+        [os.environ.get("MREG_BIN", "mreg"), "remote", "add", "origin", str(shared)],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    f = write_model(work / "m.safetensors", seed=1)
+    v1 = repo.commit(f, model="m")
+    write_model(f, seed=2)
+    v2 = repo.commit(f, model="m")
+    repo.push()
+    plan = repo.prune(v1.id, remote="origin", dry_run=True, grace=0)
+    assert plan["gc"]["dry_run"] and plan["gc"]["freed_bytes"] > 0
+    assert repo.du_remote("origin")["gc"]["freed_bytes"] == 0  # nothing pruned yet
+    done = repo.prune(v1.id, remote="origin", grace=0, message="leaked")
+    assert done["gc"]["freed_bytes"] > 0 and not done["gc"]["dry_run"]
+    du = repo.du_remote("origin")
+    assert [v["id"] for v in du["versions"] if v["pruned"]] == [v1.id]
+    assert repo.gc_remote("origin", grace=0)["freed_bytes"] == 0
+    other = mreg.clone(str(shared), work.parent / "other")
+    with pytest.raises(mreg.PrunedError):
+        other.load(v1.id)
+    assert other.load(v2.id).read_bytes() == f.read_bytes()
