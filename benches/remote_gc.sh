@@ -5,6 +5,8 @@
 # side by side with what reading the remote's state costs anyway: `mreg fetch` with nothing
 # new (it lists the histories and reads the pack indexes). Needs the release binary.
 # Usage: benches/remote_gc.sh [WORKDIR] [FILES_PER_VERSION]   (defaults: /tmp/mreg-rgc 5000)
+# REMOTE=seaweed runs it against a SeaweedFS bucket on loopback (from .venv-s3, made by
+# .ci/setup-s3-servers) instead of a shared directory.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${1:-/tmp/mreg-rgc}
@@ -13,7 +15,23 @@ MREG=${MREG:-$("$ROOT/tests/cargo-bin" release)}
 export MREG_AUTHOR="bench <bench@example.invalid>"
 rm -rf "$W" && mkdir -p "$W/store" "$W/remote" && cd "$W/store"
 "$MREG" init -q
-"$MREG" remote add origin "$W/remote" > /dev/null 2>&1
+if [ "${REMOTE:-dir}" = seaweed ]; then
+    VENV=${MREG_S3_VENV:-$ROOT/.venv-s3}
+    export AWS_ACCESS_KEY_ID=AKIAMREGBENCHKEY AWS_SECRET_ACCESS_KEY=mreg-bench-secret AWS_REGION=us-east-1
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$VENV/bin/weed" mini -dir="$W/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -admin.ui=false \
+        -s3.port="$PORT" -s3.port.iceberg=0 -s3.port.lance=0 > "$W/weed.log" 2>&1 &
+    WEED=$!
+    trap 'kill $WEED 2>/dev/null || true' EXIT
+    mkdir -p "$W/weed"
+    for _ in $(seq 1 120); do
+        "$VENV/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$PORT').create_bucket(Bucket='models')" 2>/dev/null && break
+        sleep 0.5
+    done
+    "$MREG" remote add origin s3://models/bench --endpoint "http://127.0.0.1:$PORT" > /dev/null 2>&1
+else
+    "$MREG" remote add origin "$W/remote" > /dev/null 2>&1
+fi
 now() { date +%s.%N; }
 ids=()
 t0=$(now)
@@ -35,8 +53,7 @@ objects=$(find .modelreg/objects -type f | wc -l)
 echo "setup: 10 versions, $objects local objects; commit $(echo "$t1 - $t0" | bc -l | cut -c1-6) s, push $(echo "$t2 - $t1" | bc -l | cut -c1-6) s"
 "$MREG" prune "${ids[1]}" --remote origin --yes -m bench > /dev/null
 "$MREG" prune "${ids[3]}" --remote origin --yes -m bench > /dev/null
-remote_files=$(find "$W/remote" -type f | wc -l)
-echo "remote: $remote_files files ($(du -sh "$W/remote" | cut -f1)), $objects objects in them (packed)"
+echo "remote (${REMOTE:-dir}): $objects objects, $("$MREG" du --remote origin --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_bytes"] // 2**20)') MiB"
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 plan=(); floor=()
 for r in 1 2 3; do
