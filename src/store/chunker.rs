@@ -126,13 +126,17 @@ fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
         .collect()
 }
 
-/// Byte offsets where tensors start and end: in a safetensors file, or in a zip of stored
-/// members (a PyTorch checkpoint: `store::zip`). None for any other file.
+/// Byte offsets where tensors start and end: in a safetensors file, in a zip of stored
+/// members (a PyTorch checkpoint: `store::zip`), or in an ONNX model's initializers
+/// (`store::onnx`). None for any other file.
 fn structure_cuts(data: &[u8]) -> Option<Vec<usize>> {
-    safetensors_cuts(data).or_else(|| {
-        let members = super::zip::stored_members(data)?;
-        (!members.is_empty()).then(|| members.iter().flat_map(|&(s, e)| [s, e]).collect())
-    })
+    let ranges = |r: Vec<(usize, usize)>| r.iter().flat_map(|&(s, e)| [s, e]).collect();
+    safetensors_cuts(data)
+        .or_else(|| {
+            let members = super::zip::stored_members(data)?;
+            (!members.is_empty()).then(|| ranges(members))
+        })
+        .or_else(|| super::onnx::raw_data_ranges(data).map(ranges))
 }
 
 /// Byte offsets where tensors start and end in a safetensors file, or None when `data`

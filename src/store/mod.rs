@@ -11,6 +11,7 @@ pub(crate) mod gc_marks;
 pub mod id;
 pub(crate) mod lock;
 pub mod object;
+pub(crate) mod onnx;
 pub(crate) mod planes;
 pub(crate) mod safetensors;
 pub(crate) mod zip;
