@@ -127,8 +127,9 @@ fn spans_between(mut cuts: Vec<usize>, len: usize) -> Vec<Span> {
 }
 
 /// Byte offsets where tensors start and end: in a safetensors file, in a zip of stored
-/// members (a PyTorch checkpoint: `store::zip`), or in an ONNX model's initializers
-/// (`store::onnx`). None for any other file.
+/// members (a PyTorch checkpoint: `store::zip`), in an ONNX model's initializers
+/// (`store::onnx`), or in a legacy (pre-zip) PyTorch checkpoint (`store::torch_legacy`).
+/// None for any other file.
 fn structure_cuts(data: &[u8]) -> Option<Vec<usize>> {
     let ranges = |r: Vec<(usize, usize)>| r.iter().flat_map(|&(s, e)| [s, e]).collect();
     safetensors_cuts(data)
@@ -137,6 +138,7 @@ fn structure_cuts(data: &[u8]) -> Option<Vec<usize>> {
             (!members.is_empty()).then(|| ranges(members))
         })
         .or_else(|| super::onnx::raw_data_ranges(data).map(ranges))
+        .or_else(|| super::torch_legacy::storage_ranges(data).map(ranges))
 }
 
 /// Byte offsets where tensors start and end in a safetensors file, or None when `data`

@@ -14,4 +14,5 @@ pub mod object;
 pub(crate) mod onnx;
 pub(crate) mod planes;
 pub(crate) mod safetensors;
+pub(crate) mod torch_legacy;
 pub(crate) mod zip;
