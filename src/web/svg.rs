@@ -33,6 +33,8 @@ pub struct ChartOpts<'a> {
     pub y_label: &'a str,
     /// A link per point (same order as labels), e.g. to the version page.
     pub link: Option<&'a dyn Fn(usize, usize) -> Option<String>>,
+    /// The x values are counts (version numbers, steps): ticks only at whole numbers.
+    pub integer_x: bool,
 }
 
 /// "Nice" tick positions covering [lo, hi]: about `n` ticks at 1, 2 or 5 × 10^k steps.
@@ -163,7 +165,15 @@ pub fn line_chart(series: &[Series], markers: &[Marker], o: &ChartOpts) -> Strin
             esc(&num(t))
         );
     }
-    for t in ticks(x0, x1, 6) {
+    let x_ticks: Vec<f64> = if o.integer_x {
+        ticks(x0, x1, 6)
+            .into_iter()
+            .filter(|t| t.fract() == 0.0)
+            .collect()
+    } else {
+        ticks(x0, x1, 6)
+    };
+    for t in x_ticks {
         let x = px(t);
         let _ = write!(
             s,
@@ -434,12 +444,48 @@ mod tests {
                 x_label: "version",
                 y_label: "acc",
                 link: None,
+                integer_x: true,
             },
         );
         assert!(!svg.contains("<script>") && svg.contains("&lt;script&gt;"));
         assert!(svg.contains("a&amp;b"));
         assert!(svg.matches("<circle").count() <= 400);
         assert!(svg.len() < 200_000, "{} bytes", svg.len());
+    }
+
+    /// Regression (issue 27): a chart over three versions labelled its x axis 1.5 and 2.5.
+    #[test]
+    fn version_and_step_axes_tick_only_at_whole_numbers() {
+        let opts = |integer_x| ChartOpts {
+            width: 600,
+            height: 240,
+            x_label: "version",
+            y_label: "acc",
+            link: None,
+            integer_x,
+        };
+        let series = [Series {
+            name: "acc".into(),
+            points: vec![(1.0, 0.8), (2.0, 0.85), (3.0, 0.9)],
+            labels: vec![],
+        }];
+        let x_ticks = |svg: &str| -> Vec<String> {
+            svg.split(r#"class="tick""#)
+                .skip(1)
+                .filter(|t| t.contains(r#"text-anchor="middle">"#))
+                .filter_map(|t| t.split(r#"text-anchor="middle">"#).nth(1))
+                .filter_map(|t| t.split('<').next())
+                .map(str::to_string)
+                .collect()
+        };
+        let plain = line_chart(&series, &[], &opts(false));
+        assert!(
+            x_ticks(&plain).iter().any(|t| t.contains('.')),
+            "{:?}",
+            x_ticks(&plain)
+        );
+        let whole = line_chart(&series, &[], &opts(true));
+        assert_eq!(x_ticks(&whole), vec!["1", "2", "3"]);
     }
 
     #[test]
@@ -457,6 +503,7 @@ mod tests {
                 x_label: "step",
                 y_label: "loss",
                 link: None,
+                integer_x: true,
             },
         );
         assert!(!svg.contains("NaN"));

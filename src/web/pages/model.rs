@@ -105,6 +105,7 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
             x_label: "version",
             y_label: &chosen.join(", "),
             link: Some(&href),
+            integer_x: true,
         },
     );
     // The version table: filtered with the `list --where` language, newest first.

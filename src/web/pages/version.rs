@@ -32,6 +32,7 @@ pub fn curve_charts(curves: &[(String, crate::datafile::Curves)], width: u32) ->
                 x_label: "step",
                 y_label: name,
                 link: None,
+                integer_x: true,
             },
         ));
         s.push_str("</div>");
