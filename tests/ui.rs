@@ -411,3 +411,54 @@ fn issue23_an_endless_request_line_is_cut_off_with_bounded_memory() {
     // Still serving.
     assert_eq!(get(&ui, "/").0, 200);
 }
+
+/// Issue 27: the models overview shows a usual measure by default (not whichever metric
+/// most versions have: a constant such as `architecture.layers`), and the user chooses the
+/// metric shown for every model.
+#[test]
+fn the_models_overview_shows_a_usual_metric_and_lets_the_user_choose_one() {
+    let r = TestRepo::new();
+    for (i, acc) in [0.7, 0.9, 0.8].iter().enumerate() {
+        r.write("w.bin", &noise(10_000, 500 + i as u64));
+        r.commit(&[
+            "w.bin",
+            "--model",
+            "m",
+            "--metric",
+            "architecture.layers=96",
+            "--metric",
+            &format!("acc={acc}"),
+            "--metric",
+            &format!("loss={}", 1.0 - acc),
+        ]);
+    }
+    let ui = start(&r);
+    let (s, body) = get(&ui, "/");
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("0.9 <span class=\"muted\">metrics.acc</span>"),
+        "{body}"
+    );
+    // Chosen: the loss, lowest first (a loss-like name).
+    let (s, body) = get(&ui, "/?metric=metrics.loss");
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("<span class=\"muted\">metrics.loss</span>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<option value="metrics.loss" selected>"#),
+        "{body}"
+    );
+    let best_loss = body
+        .split("<span class=\"muted\">metrics.loss</span>")
+        .next()
+        .and_then(|b| b.rsplit('>').next())
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(best_loss.parse::<f64>().unwrap(), 0.1f64.max(1.0 - 0.9));
+    // A key that cannot be (an evaluation without its metric) is a clear 400.
+    let (s, _) = get(&ui, "/?metric=eval.holdout");
+    assert_eq!(s, 400);
+}

@@ -156,7 +156,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
     };
     let html = |s: Result<String>| s.map(|s| (HTML, s.into_bytes()));
     let result: Result<(&'static str, Vec<u8>)> = match segs.as_slice() {
-        [] => html(pages::models(repo)),
+        [] => html(pages::models(repo, &query)),
         ["static", "style.css"] => Ok(("text/css; charset=utf-8", html::STYLE.as_bytes().to_vec())),
         ["favicon.ico"] => Ok(("image/svg+xml", html::ICON.as_bytes().to_vec())),
         ["model", m] => html(pages::model(repo, m, &query)),

@@ -2,19 +2,75 @@
 
 use super::*;
 
-/// The Models page.
-pub fn models(repo: &Repo) -> Result<String> {
+/// Metric names shown by default when a model has no policy, best first: the usual
+/// quality measures, then losses. (Any key with more versions would be arbitrary: a
+/// constant like `architecture.layers` is in every version.)
+const USUAL_METRICS: [&str; 12] = [
+    "acc",
+    "accuracy",
+    "val_acc",
+    "val_accuracy",
+    "f1",
+    "auc",
+    "top1",
+    "map",
+    "bleu",
+    "r2",
+    "val_loss",
+    "loss",
+];
+
+/// The metric shown for a model without a policy: a usual measure if it has one, else its
+/// most common metric.
+fn default_metric(keys: &[String]) -> Option<String> {
+    USUAL_METRICS
+        .iter()
+        .find_map(|u| {
+            keys.iter()
+                .find(|k| k.rsplit('.').next() == Some(u))
+                .cloned()
+        })
+        .or_else(|| keys.first().cloned())
+}
+
+/// The Models page. `?metric=KEY` shows that metric for every model (`&goal=min|max`;
+/// default: min for loss-like names); otherwise each model's policy metric, else a usual
+/// measure it has.
+pub fn models(repo: &Repo, q: &Query) -> Result<String> {
     let sums = crate::refs::model_summaries(repo)?;
+    let chosen = match q.get("metric").filter(|m| !m.trim().is_empty()) {
+        Some(m) => {
+            let key =
+                Key::parse_ranking(m.trim()).map_err(|why| crate::error::QueryError::BadKey {
+                    option: "metric".into(),
+                    why,
+                })?;
+            let minimize = match q.get("goal").as_deref() {
+                Some("min") => true,
+                Some("max") => false,
+                _ => crate::recipe::lower_is_better(&key.text()),
+            };
+            Some((key, minimize))
+        }
+        None => None,
+    };
+    let mut all_keys: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
     for s in &sums {
         let shared = crate::index::model_rows_shared(repo, &s.model)?;
         let vrows: Vec<&Row> = shared.iter().rev().collect(); // oldest first
-        let (key, minimize) = match policy_key(repo, &s.model) {
-            Some((k, min)) => (Some(k), min),
-            None => (
-                metric_keys(&vrows).first().and_then(|k| Key::parse(k).ok()),
-                false,
-            ),
+        let keys = metric_keys(&vrows);
+        all_keys.extend(keys.iter().cloned());
+        let (key, minimize) = match (&chosen, policy_key(repo, &s.model)) {
+            (Some((k, min)), _) => (Some(k.clone()), *min),
+            (None, Some((k, min))) => (Some(k), min),
+            (None, None) => {
+                let k = default_metric(&keys).and_then(|k| Key::parse(&k).ok());
+                let min = k
+                    .as_ref()
+                    .is_some_and(|k| crate::recipe::lower_is_better(&k.text()));
+                (k, min)
+            }
         };
         let (best, trend) = match &key {
             Some(k) => {
@@ -86,18 +142,36 @@ pub fn models(repo: &Repo) -> Result<String> {
             false,
         ));
     }
+    let current = q.get("metric").unwrap_or_default();
+    let mut form = String::from(
+        r#"<form class="inline" method="get"><label>metric <select name="metric"><option value="">(each model's policy, else a usual measure)</option>"#,
+    );
+    for k in &all_keys {
+        let _ = write!(
+            form,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(k),
+            if current.trim() == k.as_str() {
+                " selected"
+            } else {
+                ""
+            },
+            esc(k)
+        );
+    }
+    form.push_str(r#"</select></label><button type="submit">Show</button></form>"#);
     let body = if rows.is_empty() {
         "<h1>Models</h1><p class=\"muted\">This store has no models yet: <code>mreg commit FILE --model NAME</code> creates one.</p>".to_string()
     } else {
         format!(
-            "<h1>Models</h1>{}",
+            "<h1>Models</h1>{form}{}",
             table(
                 &[
                     "model",
                     "head",
                     "aliases",
                     "versions",
-                    "best (policy metric)",
+                    "best",
                     "trend over versions",
                     "last change",
                 ],
