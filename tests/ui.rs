@@ -284,6 +284,19 @@ fn report_in_markdown_and_self_contained_html() {
     .ok();
     let html = std::fs::read_to_string(out).unwrap();
     assert!(html.starts_with("<!doctype html>") && html.contains("<style>"));
+    // Issue 27: the HTML report carries what the Markdown one does — which version is
+    // production (and rollback, tags), and the evaluations with who added each and when.
+    for needle in [
+        "<th>refs</th>",
+        "alias:production",
+        "tag:m-v1",
+        "<h2>Evaluations</h2>",
+        "holdout",
+        "f1=0.8",
+        "Test &lt;test@example.com&gt;",
+    ] {
+        assert!(html.contains(needle), "no {needle:?} in the HTML report");
+    }
     assert!(html.contains("<svg class=\"graph\""));
     // Nothing is fetched: no src or href to any host (the only URL is SVG's xmlns).
     for attr in [

@@ -113,6 +113,40 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
         .map(|w| crate::ops::view::diff(repo, w[0], w[1]))
         .collect::<Result<Vec<_>>>()?;
     let title = format!("mreg report: {}", names.join(", "));
+    // What both formats show: the refs pointing at each version now (production,
+    // candidate, rollback, tags), and every evaluation with who added it and when.
+    let refs: Vec<String> = ids
+        .iter()
+        .zip(&commits)
+        .map(|(id, c)| -> Result<String> {
+            Ok(repo
+                .model_state(&c.model)?
+                .refs()
+                .into_iter()
+                .filter(|(_, v)| v == id)
+                .map(|(k, _)| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", "))
+        })
+        .collect::<Result<_>>()?;
+    let mut evaluations: Vec<[String; 5]> = Vec::new();
+    for id in ids {
+        for (_, n) in crate::notes::notes(repo, id)? {
+            if let Some(e) = crate::ops::eval::EvaluationNote::from_note(&n) {
+                evaluations.push([
+                    id.short(),
+                    e.dataset.clone(),
+                    e.metrics
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", super::svg::num(*v)))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    e.time.to_string(),
+                    e.author.clone(),
+                ]);
+            }
+        }
+    }
     match format {
         Format::Markdown => {
             let mut s = format!(
@@ -120,25 +154,15 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
                 md(&title),
                 env!("CARGO_PKG_VERSION")
             );
-            let state_refs = |id: &CommitId, model: &crate::ModelName| -> Result<String> {
-                Ok(repo
-                    .model_state(model)?
-                    .refs()
-                    .into_iter()
-                    .filter(|(_, v)| v == id)
-                    .map(|(k, _)| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-            };
             let mut rows = Vec::new();
-            for (id, c) in ids.iter().zip(&commits) {
+            for ((id, c), r) in ids.iter().zip(&commits).zip(&refs) {
                 rows.push(vec![
                     format!("`{}`", id.short()),
                     c.model.to_string(),
                     c.created_at.to_string(),
                     c.author.clone(),
                     c.message.lines().next().unwrap_or("").to_string(),
-                    state_refs(id, &c.model)?,
+                    r.clone(),
                 ]);
             }
             s.push_str(&md_table(
@@ -167,24 +191,14 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
                 }
             }
             s.push_str("\n## Evaluations\n\n");
-            let mut erows = Vec::new();
-            for (id, _) in ids.iter().zip(&commits) {
-                for (_, n) in crate::notes::notes(repo, id)? {
-                    if let Some(e) = crate::ops::eval::EvaluationNote::from_note(&n) {
-                        erows.push(vec![
-                            format!("`{}`", id.short()),
-                            e.dataset.clone(),
-                            e.metrics
-                                .iter()
-                                .map(|(k, v)| format!("{k}={}", super::svg::num(*v)))
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                            e.time.to_string(),
-                            e.author.clone(),
-                        ]);
-                    }
-                }
-            }
+            let erows: Vec<Vec<String>> = evaluations
+                .iter()
+                .map(|e| {
+                    let mut r = e.to_vec();
+                    r[0] = format!("`{}`", r[0]);
+                    r
+                })
+                .collect();
             if erows.is_empty() {
                 s.push_str("none\n");
             } else {
@@ -325,7 +339,8 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
             let rows: Vec<(Vec<String>, bool)> = ids
                 .iter()
                 .zip(&commits)
-                .map(|(id, c)| {
+                .zip(&refs)
+                .map(|((id, c), r)| {
                     (
                         vec![
                             format!("<span class=\"mono\">{}</span>", esc(&id.short())),
@@ -333,13 +348,14 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
                             esc(c.created_at.as_ref()),
                             esc(&c.author),
                             esc(c.message.lines().next().unwrap_or("")),
+                            esc(r),
                         ],
                         false,
                     )
                 })
                 .collect();
             s.push_str(&table(
-                &["version", "model", "created", "author", "message"],
+                &["version", "model", "created", "author", "message", "refs"],
                 &rows,
                 "summary",
             ));
@@ -353,6 +369,20 @@ pub fn report(repo: &Repo, ids: &[CommitId], format: Format, generated_at: &str)
             s.push_str(&table(&hdr, &escape(&params), "params"));
             s.push_str("<h2>Metrics and evaluations</h2>");
             s.push_str(&table(&hdr, &escape(&metrics), "metrics"));
+            s.push_str("<h2>Evaluations</h2>");
+            if evaluations.is_empty() {
+                s.push_str("<p class=\"muted\">none</p>");
+            } else {
+                let erows: Vec<(Vec<String>, bool)> = evaluations
+                    .iter()
+                    .map(|e| (e.iter().map(|x| esc(x)).collect(), false))
+                    .collect();
+                s.push_str(&table(
+                    &["version", "dataset", "metrics", "when", "who"],
+                    &erows,
+                    "evaluations",
+                ));
+            }
             if !curves.is_empty() {
                 s.push_str("<h2>Curves</h2>");
                 s.push_str(&pages::curve_charts(&curves, 560));
