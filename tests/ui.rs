@@ -475,3 +475,64 @@ fn the_models_overview_shows_a_usual_metric_and_lets_the_user_choose_one() {
     let (s, _) = get(&ui, "/?metric=eval.holdout");
     assert_eq!(s, 400);
 }
+
+/// Issue 27: images a version committed are shown on its page and served with their real
+/// type under the server's policy (no scripts: an SVG's script stays inert, `nosniff`);
+/// nothing but that version's image files is served.
+#[test]
+fn a_versions_images_are_shown_and_served_safely() {
+    let r = TestRepo::new();
+    // A 1×1 PNG, an SVG that tries to run a script, and weights.
+    let png: Vec<u8> = vec![
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0d, 0x49, 0x44,
+        0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0, 5, 0, 1, 0xff, 0x89, 0x99,
+        0x3d, 0x1d, 0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><rect width="4" height="4"/></svg>"#;
+    r.write("run/confusion.png", &png);
+    r.write("run/curve.svg", svg);
+    r.write("run/w.bin", &noise(5000, 3));
+    let id = r.commit(&["run", "--model", "m"]);
+    let ui = start(&r);
+    let (s, page) = get(&ui, &format!("/version/{id}"));
+    assert_eq!(s, 200);
+    assert!(page.contains("<h2>Images</h2>"), "{page}");
+    assert!(page.contains(&format!(
+        r#"<img src="/version/{id}/file/run/confusion.png""#
+    )));
+    assert!(page.contains(&format!(r#"<img src="/version/{id}/file/run/curve.svg""#)));
+    assert!(!page.contains("w.bin\" loading"), "only images are shown");
+    // The SVG over HTTP: its type, no sniffing, and a policy under which no script runs.
+    let (s, head, body) = request(&ui, "GET", &format!("/version/{id}/file/run/curve.svg"));
+    assert_eq!(s, 200);
+    assert!(head.contains("Content-Type: image/svg+xml"), "{head}");
+    assert!(head.contains("X-Content-Type-Options: nosniff"), "{head}");
+    assert!(
+        head.contains("Content-Security-Policy: default-src 'none'"),
+        "{head}"
+    );
+    assert_eq!(body.as_bytes(), svg);
+    // The PNG, byte for byte, with its type.
+    let repo = mreg::Repo::discover(r.path()).unwrap();
+    let got = mreg::web::handle(
+        &repo,
+        "GET",
+        &format!("/version/{id}/file/run/confusion.png"),
+    );
+    assert_eq!((got.status, got.content_type), (200, "image/png"));
+    assert_eq!(got.body, png);
+    // Not an image, not in the version, or climbing out: refused.
+    for (target, status) in [
+        (format!("/version/{id}/file/run/w.bin"), 400),
+        (format!("/version/{id}/file/run/nothere.png"), 404),
+        (
+            format!("/version/{id}/file/run/%2E%2E/.modelreg/config.yaml"),
+            400,
+        ),
+        (format!("/version/{id}/file/../../etc/passwd"), 400),
+    ] {
+        let (s, _) = get(&ui, &target);
+        assert_eq!(s, status, "{target}");
+    }
+}

@@ -162,6 +162,9 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
         ["model", m] => html(pages::model(repo, m, &query)),
         ["version", rev] => html(pages::version(repo, rev)),
         ["version", rev, "patch"] => pages::patch(repo, rev).map(|p| (TEXT, p.into_bytes())),
+        ["version", rev, "file", path @ ..] if !path.is_empty() => {
+            pages::image(repo, rev, &path.join("/"))
+        }
         ["compare"] => html(pages::compare(repo, &query)),
         ["history", m] => html(pages::history(repo, m, &query)),
         ["api", "models"] => json(

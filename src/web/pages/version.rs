@@ -183,6 +183,7 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
             .map(|p| format!("&amp;rev={}", enc(&p.to_hex())))
             .unwrap_or_default()
     );
+    s.push_str(&images_section(repo, &id, c));
     s.push_str("<div class=\"grid2\"><div>");
     let mut params = Vec::new();
     flatten("", &c.params, &mut params);
@@ -392,4 +393,86 @@ pub fn patch(repo: &Repo, rev: &str) -> Result<String> {
     })?;
     let bytes = repo.objects().get_kind(&p, crate::object::Kind::Blob)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Images a version may show (by extension), and the type each is served as.
+const IMAGE_TYPES: [(&str, &str); 6] = [
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("svg", "image/svg+xml"),
+];
+
+/// Largest image served (the whole file is read into memory).
+const MAX_IMAGE: u64 = 32 << 20;
+
+/// The content type of an image file of a version, by its extension; None for anything
+/// else (never served: the dashboard shows images, it is not a file server).
+pub fn image_type(path: &str) -> Option<&'static str> {
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    IMAGE_TYPES.iter().find(|(e, _)| *e == ext).map(|(_, t)| *t)
+}
+
+/// One image a version committed (a confusion matrix, a curve a script drew): its bytes,
+/// verified, and its type. Only a file of that version, only an image, only when its data
+/// is in this store; the server's Content-Security-Policy (no scripts at all) and `nosniff`
+/// keep an SVG's scripts inert.
+pub fn image(repo: &Repo, rev: &str, path: &str) -> Result<(&'static str, Vec<u8>)> {
+    let id = repo.resolve(rev)?;
+    let c = repo.read_commit(&id)?;
+    let f = c
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .ok_or_else(|| Error::PathNotInCommit(path.to_string()))?;
+    let ty = image_type(path).ok_or_else(|| Error::UnsupportedFile {
+        path: path.into(),
+        why: "only images (PNG, JPEG, GIF, WebP, SVG) are shown by the dashboard".into(),
+    })?;
+    if f.size > MAX_IMAGE {
+        return Err(Error::UnsupportedFile {
+            path: path.into(),
+            why: format!("larger than {} MiB: check it out instead", MAX_IMAGE >> 20),
+        });
+    }
+    if !repo.objects().exists(&f.manifest)
+        || crate::reach::files_missing_data(repo, &c).contains(&f.path)
+    {
+        return Err(Error::Pruned { commit: id });
+    }
+    let bytes = crate::filestore::read_small(repo.objects(), &f.manifest)?;
+    Ok((ty, bytes))
+}
+
+/// The version page's images: each shown, and a link to open it.
+fn images_section(repo: &Repo, id: &CommitId, c: &crate::Commit) -> String {
+    let missing = crate::reach::files_missing_data(repo, c);
+    let imgs: Vec<&crate::commit::FileEntry> = c
+        .files
+        .iter()
+        .filter(|f| image_type(&f.path).is_some() && f.size <= MAX_IMAGE)
+        .filter(|f| !missing.contains(&f.path))
+        .take(24)
+        .collect();
+    if imgs.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<h2>Images</h2><div class=\"images\">");
+    for f in imgs {
+        let url = format!(
+            "/version/{}/file/{}",
+            enc(&id.to_hex()),
+            f.path.split('/').map(enc).collect::<Vec<_>>().join("/")
+        );
+        let _ = write!(
+            s,
+            r#"<figure><a href="{url}"><img src="{url}" alt="{}" loading="lazy" style="max-width:480px;max-height:360px"></a><figcaption class="mono">{}</figcaption></figure>"#,
+            esc(&f.path),
+            esc(&f.path)
+        );
+    }
+    s.push_str("</div>");
+    s
 }
