@@ -536,3 +536,44 @@ fn a_versions_images_are_shown_and_served_safely() {
         assert_eq!(s, status, "{target}");
     }
 }
+
+/// Issue 27: the version page shows the run that made it — command, duration, CPU time,
+/// peak memory — and the end of its log, searchable, with the whole log one link away.
+#[test]
+fn the_version_page_shows_the_run_and_its_log() {
+    let r = TestRepo::new();
+    let out = r
+        .mreg(&[
+            "run", "--model", "m", "--outputs", "out.bin", "--", "sh", "-c",
+            "for i in $(seq 1 100); do echo \"line $i <b>\"; done; echo needle-42; head -c 1000 /dev/urandom > out.bin",
+        ])
+        .ok();
+    // The job's own output passes through; the version id is the last line.
+    let id = out.stdout.trim().lines().last().unwrap().to_string();
+    let ui = start(&r);
+    let (s, page) = get(&ui, &format!("/version/{id}"));
+    assert_eq!(s, 200);
+    for needle in [
+        "<h2>Run</h2>",
+        "CPU time",
+        "peak memory",
+        "<h3>Log</h3>",
+        "the last 40 lines",
+    ] {
+        assert!(page.contains(needle), "no {needle:?} in\n{page}");
+    }
+    assert!(
+        page.contains("line 100 &lt;b&gt;"),
+        "the log's end, escaped"
+    );
+    assert!(!page.contains("line 10 &lt;b&gt;\n"), "not the whole log");
+    let (_, found) = get(&ui, &format!("/version/{id}?log=needle"));
+    assert!(
+        found.contains("1 matching line(s)") && found.contains("needle-42"),
+        "{found}"
+    );
+    let (s, head, whole) = request(&ui, "GET", &format!("/version/{id}/log"));
+    assert_eq!(s, 200);
+    assert!(head.contains("Content-Type: text/plain"), "{head}");
+    assert!(whole.contains("line 1 <b>") && whole.contains("line 100 <b>"));
+}

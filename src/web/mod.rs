@@ -160,7 +160,8 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
         ["static", "style.css"] => Ok(("text/css; charset=utf-8", html::STYLE.as_bytes().to_vec())),
         ["favicon.ico"] => Ok(("image/svg+xml", html::ICON.as_bytes().to_vec())),
         ["model", m] => html(pages::model(repo, m, &query)),
-        ["version", rev] => html(pages::version(repo, rev)),
+        ["version", rev] => html(pages::version(repo, rev, &query)),
+        ["version", rev, "log"] => pages::run_log(repo, rev).map(|l| (TEXT, l)),
         ["version", rev, "patch"] => pages::patch(repo, rev).map(|p| (TEXT, p.into_bytes())),
         ["version", rev, "file", path @ ..] if !path.is_empty() => {
             pages::image(repo, rev, &path.join("/"))

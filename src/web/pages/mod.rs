@@ -26,7 +26,7 @@ pub use compare::{compare, diff_section};
 pub use history::history;
 pub use model::model;
 pub use models::models;
-pub use version::{curve_charts, image, lineage_graph, patch, version};
+pub use version::{curve_charts, image, lineage_graph, patch, run_log, version};
 
 /// Versions per page in the model's table.
 const PAGE_ROWS: usize = 100;

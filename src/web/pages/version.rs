@@ -144,7 +144,7 @@ pub fn lineage_graph(repo: &Repo, id: &CommitId, c: &crate::Commit) -> Result<St
 }
 
 /// The Version page.
-pub fn version(repo: &Repo, rev: &str) -> Result<String> {
+pub fn version(repo: &Repo, rev: &str, q: &Query) -> Result<String> {
     let id = repo.resolve(rev)?;
     // Every fact from the one view of a version (the CLI's `show` renders the same).
     let v = crate::ops::view::show(repo, &id)?;
@@ -184,6 +184,9 @@ pub fn version(repo: &Repo, rev: &str) -> Result<String> {
             .unwrap_or_default()
     );
     s.push_str(&images_section(repo, &id, c));
+    if let Some(crate::recipe::Recipe::Run(r)) = &c.recipe {
+        s.push_str(&run_section(repo, &id, r, q)?);
+    }
     s.push_str("<div class=\"grid2\"><div>");
     let mut params = Vec::new();
     flatten("", &c.params, &mut params);
@@ -475,4 +478,152 @@ fn images_section(repo: &Repo, id: &CommitId, c: &crate::Commit) -> String {
     }
     s.push_str("</div>");
     s
+}
+
+/// Lines of a run's log shown on the version page (its end), and most matches of a search.
+const LOG_TAIL: usize = 40;
+const LOG_MATCHES: usize = 200;
+
+/// The whole output log of a version a run made (`/version/REV/log`, plain text). Logs are
+/// bounded when recorded (the beginning and the end of a long one are kept), so this never
+/// serves more than that bound.
+pub fn run_log(repo: &Repo, rev: &str) -> Result<Vec<u8>> {
+    let id = repo.resolve(rev)?;
+    let c = repo.read_commit(&id)?;
+    let blob = c
+        .recipe
+        .as_ref()
+        .and_then(|r| r.log_blob())
+        .ok_or_else(|| crate::error::RunError::NoLog {
+            what: format!("version {}", id.short()),
+        })?;
+    repo.objects().get_kind(&blob, crate::object::Kind::Blob)
+}
+
+/// What the run that made this version did: the command, how it ended, what it used (CPU,
+/// memory, GPU), its Python packages (`?pkg=` filters them), and the end of its log
+/// (`?log=` searches it; the whole log is one link away).
+fn run_section(
+    repo: &Repo,
+    id: &CommitId,
+    r: &crate::recipe::RunRecipe,
+    q: &Query,
+) -> Result<String> {
+    let mut facts: Vec<(String, String)> = vec![
+        ("command".into(), r.command.join(" ")),
+        (
+            "directory".into(),
+            if r.cwd.is_empty() {
+                ".".into()
+            } else {
+                r.cwd.clone()
+            },
+        ),
+        (
+            "exit".into(),
+            "0 (a run that failed makes no version)".into(),
+        ),
+        ("duration".into(), format!("{:.2} s", r.seconds)),
+    ];
+    if let Some(res) = &r.resources {
+        facts.push(("CPU time".into(), format!("{:.2} s", res.cpu_seconds)));
+        facts.push(("peak memory".into(), size(res.peak_rss_bytes)));
+        if let Some(t) = res.peak_threads {
+            facts.push(("peak threads".into(), t.to_string()));
+        }
+        if let Some(g) = &res.gpu {
+            for d in &g.devices {
+                facts.push((
+                    format!("GPU {}", d.name),
+                    format!(
+                        "memory peak {} (mean {}) of {}; utilization peak {}% (mean {:.0}%); {} samples",
+                        size(d.memory_peak),
+                        size(d.memory_mean),
+                        size(d.memory_total),
+                        d.utilization_peak,
+                        d.utilization_mean,
+                        g.samples
+                    ),
+                ));
+            }
+            if let Some(why) = &g.unavailable {
+                facts.push(("GPU".into(), format!("not sampled: {why}")));
+            }
+        }
+    }
+    let mut s = String::from("<h2>Run</h2>");
+    s.push_str(&kv_table(&facts, ["what", "value"]));
+    if let Some(py) = &r.python {
+        let filter = q.get("pkg").unwrap_or_default();
+        let f = filter.trim().to_ascii_lowercase();
+        let rows: Vec<(String, String)> = py
+            .packages
+            .iter()
+            .filter(|(n, _)| f.is_empty() || n.to_ascii_lowercase().contains(&f))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<h3>Python {} ({} packages)</h3><form class="inline" method="get"><label>package <input type="text" name="pkg" value="{}" placeholder="torch"></label><button type="submit">Search</button></form>"#,
+            esc(&py.version),
+            py.packages.len(),
+            esc(&filter)
+        );
+        if rows.is_empty() {
+            s.push_str("<p class=\"muted\">no package matches</p>");
+        } else {
+            s.push_str(&kv_table(&rows, ["package", "version"]));
+        }
+    }
+    if let Some(l) = &r.log {
+        let text = run_log(repo, &id.to_hex())?;
+        let text = String::from_utf8_lossy(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        let search = q.get("log").unwrap_or_default();
+        let shown: Vec<(usize, &str)> = if search.is_empty() {
+            let from = lines.len().saturating_sub(LOG_TAIL);
+            lines.iter().copied().enumerate().skip(from).collect()
+        } else {
+            lines
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, line)| line.contains(search.as_str()))
+                .take(LOG_MATCHES)
+                .collect()
+        };
+        let _ = write!(
+            s,
+            r#"<h3>Log</h3><p class="muted">{} line(s), {}{} · <a href="/version/{}/log">the whole log</a></p><form class="inline" method="get"><label>search <input type="text" name="log" value="{}"></label><button type="submit">Search</button></form>"#,
+            lines.len(),
+            size(l.bytes),
+            if l.truncated {
+                " (long: its beginning and end were kept)"
+            } else {
+                ""
+            },
+            enc(&id.to_hex()),
+            esc(&search)
+        );
+        if !search.is_empty() {
+            let _ = write!(
+                s,
+                r#"<p class="muted">{} matching line(s){}</p>"#,
+                shown.len(),
+                if shown.len() == LOG_MATCHES {
+                    " (the first ones)"
+                } else {
+                    ""
+                }
+            );
+        } else if lines.len() > LOG_TAIL {
+            let _ = write!(s, r#"<p class="muted">the last {LOG_TAIL} lines</p>"#);
+        }
+        s.push_str("<pre class=\"log\">");
+        for (n, line) in shown {
+            let _ = writeln!(s, "{:>6}  {}", n + 1, esc(line));
+        }
+        s.push_str("</pre>");
+    }
+    Ok(s)
 }
