@@ -333,6 +333,24 @@ fn a_job_exiting_3_is_listed_as_a_failed_run_with_its_log() {
     };
     let log = r.mreg(&["runs", "show", &id[..10], "--log"]).ok().stdout;
     assert_eq!(lines(log), ["diverged", "epoch 1"]);
+    // The dashboard's model page lists it, marked, with a link to the same log (issue 27).
+    let repo = mreg::Repo::discover(r.path()).unwrap();
+    let page = mreg::web::handle(&repo, "GET", "/model/m");
+    let page = String::from_utf8_lossy(&page.body);
+    assert!(
+        page.contains("Runs without a version") && page.contains("failed"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"<a href="/run/{id}/log">log</a>"#)),
+        "{page}"
+    );
+    let served = mreg::web::handle(&repo, "GET", &format!("/run/{id}/log"));
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        lines(String::from_utf8(served.body).unwrap()),
+        ["diverged", "epoch 1"]
+    );
     let shown = r.mreg(&["runs", "show", &id[..10], "--json"]).ok().json();
     assert_eq!(shown["record"]["labels"], serde_json::json!(["sweep-1"]));
     assert_eq!(shown["record"]["params"]["lr"], 0.3);

@@ -162,6 +162,9 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
         ["model", m] => html(pages::model(repo, m, &query)),
         ["version", rev] => html(pages::version(repo, rev, &query)),
         ["version", rev, "log"] => pages::run_log(repo, rev).map(|l| (TEXT, l)),
+        ["run", run, "log"] => crate::ops::runs::find(repo, run)
+            .and_then(|(view, record)| crate::ops::runs::log(repo, &view, record.as_ref()))
+            .map(|l| (TEXT, l)),
         ["version", rev, "patch"] => pages::patch(repo, rev).map(|p| (TEXT, p.into_bytes())),
         ["version", rev, "file", path @ ..] if !path.is_empty() => {
             pages::image(repo, rev, &path.join("/"))

@@ -310,13 +310,23 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
                         esc(r.started_at.as_ref()),
                         format!("{:.1} s", r.seconds),
                         format!("<code>{}</code>", esc(&r.command.join(" "))),
+                        match r.log_bytes {
+                            Some(n) => format!(
+                                r#"<a href="/run/{}/log">log</a> <span class="muted">{}</span>"#,
+                                enc(&r.id),
+                                esc(&size(n))
+                            ),
+                            None => "-".into(),
+                        },
                     ],
                     false,
                 )
             })
             .collect();
         s.push_str(&table(
-            &["run", "status", "why", "started", "time", "command"],
+            &[
+                "run", "status", "why", "started", "time", "command", "output",
+            ],
             &rows,
             "runs",
         ));
