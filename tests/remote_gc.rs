@@ -336,3 +336,38 @@ fn a_move_onto_a_version_pruned_on_the_remote_is_refused_then_replaced() {
     let f = remote.run(&a, &["fsck", "--remote", "origin"]).ok();
     assert!(f.stdout.contains("remote is clean"), "{}", f.describe());
 }
+
+/// `prune --remote` is refused for a version a ref points at on the remote, even one this
+/// store has not seen move there yet; nothing is pruned anywhere.
+#[test]
+fn prune_on_a_remote_is_refused_for_a_version_a_remote_ref_points_at() {
+    let remote = Remote::dir();
+    let a = TestRepo::new();
+    remote.add(&a);
+    let v1 = commit(&remote, &a, &noise(50_000, 11), "v1");
+    commit(&remote, &a, &noise(50_000, 12), "v2");
+    remote.run(&a, &["push"]).ok();
+    let b = remote.clone();
+    remote
+        .run(&b, &["alias", "set", "m", "staging", &v1, "-m", "try it"])
+        .ok();
+    remote.run(&b, &["push"]).ok();
+    let out = remote
+        .run(
+            &a,
+            &["prune", &v1, "--remote", "origin", "--yes", "-m", "x"],
+        )
+        .fails();
+    assert!(
+        out.stderr.contains("alias staging on origin"),
+        "{}",
+        out.describe()
+    );
+    let show = a.mreg(&["show", &v1, "--json"]).ok().json();
+    assert_eq!(show["files_pruned"], false, "nothing pruned here");
+    fresh_clone_agrees(
+        &remote,
+        &BTreeMap::from([(v1.clone(), b3(&noise(50_000, 11)))]),
+        &[],
+    );
+}

@@ -227,6 +227,25 @@ fn gc_planned(
     progress: &dyn Progress,
 ) -> Result<RemoteGcReport> {
     let s = Session::open(repo, remote)?;
+    Ok(gc_in(&s, repo, opts, also_pruned, progress)?.0)
+}
+
+/// What a gc read of the remote, kept for `du --remote` (one walk and one listing serve
+/// both the plan and the usage).
+struct Survey {
+    live: Live,
+    objects: super::key::Listing,
+    packs: super::key::Listing,
+}
+
+/// Remote gc in an open session: the plan, and without `dry_run` the sweep.
+fn gc_in(
+    s: &Session,
+    repo: &Repo,
+    opts: &RemoteGcOptions,
+    also_pruned: &[CommitId],
+    progress: &dyn Progress,
+) -> Result<(RemoteGcReport, Survey)> {
     let _local = s.lock()?;
     let lock = if opts.dry_run {
         None
@@ -234,8 +253,8 @@ fn gc_planned(
         Some(s.remote_lock(LockKind::Exclusive, "gc")?)
     };
     // Under the lock: every line written before it is seen, no push is in flight.
-    fetch_in(&s, progress)?;
-    let live = live_set(&s, repo, also_pruned)?;
+    fetch_in(s, progress)?;
+    let live = live_set(s, repo, also_pruned)?;
     let objects = s.backend.list(&Prefix::Objects)?;
     let packs = s.backend.list(&Prefix::Packs)?;
     let probes = s.backend.list(&Prefix::Probes)?;
@@ -374,9 +393,14 @@ fn gc_planned(
             doomed_keys.push(key.clone());
         }
     }
+    let survey = |live| Survey {
+        live,
+        objects: objects.clone(),
+        packs: packs.clone(),
+    };
     let Some(lock) = lock else {
         rep.requests = s.backend.requests();
-        return Ok(rep);
+        return Ok((rep, survey(live)));
     };
 
     // The sweep. Each step leaves every live object reachable.
@@ -435,7 +459,7 @@ fn gc_planned(
     progress.finish();
     drop(lock);
     rep.requests = s.backend.requests();
-    Ok(rep)
+    Ok((rep, survey(live)))
 }
 
 /// One version's bytes on a remote.
@@ -470,11 +494,15 @@ pub fn du_remote(
     remote: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<RemoteUsage> {
-    let gc = gc_remote(repo, remote, &RemoteGcOptions::default(), progress)?;
     let s = Session::open(repo, remote)?;
-    let live = live_set(&s, repo, &[])?;
-    let objects = s.backend.list(&Prefix::Objects)?;
-    let packs = s.backend.list(&Prefix::Packs)?;
+    let (
+        gc,
+        Survey {
+            live,
+            objects,
+            packs,
+        },
+    ) = gc_in(&s, repo, &RemoteGcOptions::default(), &[], progress)?;
     let pm = pack::load(
         &s.backend,
         &repo.store_dir().join("remotes").join(&s.name).join("packs"),

@@ -133,12 +133,10 @@ fn incompressible_is_stored_raw() -> TestResult {
 fn corruption_is_detected() -> TestResult {
     let d = tempfile::tempdir()?;
     let s = store(d.path());
-    let p = s
-        .put(
-            Kind::Blob,
-            b"some content that is long enough to be compressed....",
-        )
-        ?;
+    let p = s.put(
+        Kind::Blob,
+        b"some content that is long enough to be compressed....",
+    )?;
     s.flush()?;
     let path = s.path_of(&p.id);
     let mut bytes = fs::read(&path)?;
@@ -147,8 +145,7 @@ fn corruption_is_detected() -> TestResult {
     fs::set_permissions(
         &path,
         <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644),
-    )
-    ?;
+    )?;
     fs::write(&path, &bytes)?;
     assert!(matches!(s.get(&p.id), Err(Error::CorruptObject { .. })));
     Ok(())
@@ -162,8 +159,7 @@ fn unflushed_objects_leave_no_trace() -> TestResult {
         s.put(
             Kind::Chunk,
             b"never flushed, never named, never left behind",
-        )
-        ?;
+        )?;
     }
     assert_eq!(fs::read_dir(d.path().join("tmp"))?.count(), 0);
     assert_eq!(fs::read_dir(d.path().join("objects"))?.count(), 0);
@@ -232,11 +228,7 @@ fn fine_tune_chunks_are_stored_as_deltas_with_chains_bounded_by_the_policy() -> 
     // A chain of DEFAULT_DELTA_DEPTH deltas, then a standalone keyframe, then a new chain.
     assert_eq!(depths, vec![1, 2, 3, 4, 5, 0, 1]);
     for (id, want) in &versions {
-        assert_eq!(
-            &s.get(id)?.1,
-            want,
-            "every version reads back exactly"
-        );
+        assert_eq!(&s.get(id)?.1, want, "every version reads back exactly");
     }
     Ok(())
 }
