@@ -28,4 +28,5 @@ mod train;
 
 mod trust_machines;
 mod ui;
+mod ui_write;
 mod worktree;

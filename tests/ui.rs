@@ -11,9 +11,11 @@ use crate::common::*;
 const HOSTILE: &str = "<script>alert(1)</script> & \"x\" 'y'";
 
 /// The dashboard, killed when dropped.
-struct Ui {
+pub(crate) struct Ui {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
+    /// The whole first line `mreg ui` printed (its URL, with the token under --write).
+    pub(crate) line: String,
 }
 
 impl Drop for Ui {
@@ -24,7 +26,7 @@ impl Drop for Ui {
 }
 
 /// Start `mreg ui ARGS...` and read the first line it prints on stderr (killed on drop).
-fn spawn(r: &TestRepo, args: &[&str]) -> (Child, String) {
+pub(crate) fn spawn(r: &TestRepo, args: &[&str]) -> (Child, String) {
     let mut child = r
         .command(&[&["ui"], args].concat())
         .stderr(Stdio::piped())
@@ -39,7 +41,12 @@ fn spawn(r: &TestRepo, args: &[&str]) -> (Child, String) {
 }
 
 fn start(r: &TestRepo) -> Ui {
-    let (child, line) = spawn(r, &["--port", "0"]);
+    start_with(r, &[])
+}
+
+/// Start `mreg ui --port 0 ARGS...`.
+pub(crate) fn start_with(r: &TestRepo, args: &[&str]) -> Ui {
+    let (child, line) = spawn(r, &[&["--port", "0"], args].concat());
     let addr = line
         .split("http://")
         .nth(1)
@@ -47,18 +54,35 @@ fn start(r: &TestRepo) -> Ui {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    Ui { child, addr }
+    Ui { child, addr, line }
 }
 
 /// One raw HTTP request: (status, headers, body).
 fn request(ui: &Ui, method: &str, target: &str) -> (u16, String, String) {
+    send(ui, method, target, &[], b"")
+}
+
+/// One raw HTTP request with more headers and a body: (status, head, body).
+pub(crate) fn send(
+    ui: &Ui,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(&ui.addr).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        ui.addr
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        ui.addr,
+        body.len()
     )
     .unwrap();
+    s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).expect("responses are UTF-8");
@@ -67,7 +91,7 @@ fn request(ui: &Ui, method: &str, target: &str) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
-fn get(ui: &Ui, target: &str) -> (u16, String) {
+pub(crate) fn get(ui: &Ui, target: &str) -> (u16, String) {
     let (s, _, b) = request(ui, "GET", target);
     (s, b)
 }

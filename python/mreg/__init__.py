@@ -1131,6 +1131,9 @@ class Run:
         self._started: Optional[float] = None
         self._cpu0 = 0.0
         self._cwd = os.getcwd()
+        self._live: Any = None
+        self._pending: List[Tuple[str, float, Optional[float]]] = []
+        self._flushed = time.monotonic()
         #: The committed version, once the block has ended without an exception.
         self.result: Optional[Commit] = None
         #: The id of the run record kept when the block raised (no version was made).
@@ -1147,7 +1150,43 @@ class Run:
         self._streams = (sys.stdout, sys.stderr)
         sys.stdout = _Tee(sys.stdout, self._log)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.stderr, self._log)  # type: ignore[assignment]
+        # Shown on the dashboard's model page while it trains, curves included (flushed at
+        # most once a second). Not under reproduce: a replay is not a new run.
+        self._flushed = time.monotonic()
+        if not os.environ.get("MREG_REPLAY"):
+            try:
+                self._live = self._repo._store.live_begin(self.model, self._command())
+            except Exception as e:  # the dashboard's view must never stop the training
+                warnings.warn(f"mreg: this run is not shown live on the dashboard: {e}")
         return self
+
+    @staticmethod
+    def _command() -> List[str]:
+        return [sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable]
+
+    def _flush_live(self) -> None:
+        live = self._live
+        if live is None:
+            return
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._flushed = time.monotonic()
+        if pending:
+            try:
+                live.append(pending)
+            except Exception as e:
+                warnings.warn(f"mreg: live curves stopped: {e}")
+                self._live = None
+
+    def _end_live(self, status: str, version: Optional[str] = None, run: Optional[str] = None,
+                  reason: str = "") -> None:
+        self._flush_live()
+        live, self._live = self._live, None
+        if live is not None:
+            try:
+                live.end(status, version, run, reason)
+            except Exception as e:
+                warnings.warn(f"mreg: the live record could not be ended: {e}")
 
     def _stop_capture(self) -> None:
         streams = getattr(self, "_streams", None)
@@ -1166,12 +1205,17 @@ class Run:
             points = self.curves.setdefault(str(name), [])
             s = float(step) if step is not None else (points[-1][0] + 1 if points else 0.0)
             points.append((s, v if math.isfinite(v) else None))
+            if self._live is not None:
+                self._pending.append((str(name), s, v if math.isfinite(v) else None))
             if math.isfinite(v):
                 self.metrics[str(name)] = v
             else:
                 # A diverged run keeps its NaN as recorded information, never as a metric.
                 self.metrics.pop(str(name), None)
                 self.recorded[str(name)] = repr(v)
+            due = self._pending and time.monotonic() - self._flushed >= 1.0
+        if due:
+            self._flush_live()
 
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[float] = None) -> None:
         """Several metrics at one step."""
@@ -1235,14 +1279,26 @@ class Run:
             # exception propagates.
             if not os.environ.get("MREG_REPLAY"):
                 self._record_failure(exc_type, exc)
+            interrupted = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+            self._end_live("interrupted" if interrupted else "failed", run=self.failed_run,
+                           reason=f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__)
             return False
+        try:
+            self._commit_outputs()
+        except BaseException as e:
+            self._end_live("uncommitted", reason=str(e))
+            raise
+        self._end_live("succeeded", version=self.result.id if self.result else None)
+        return False
+
+    def _commit_outputs(self) -> None:
         if not self._outputs:
             raise InvalidArgumentError(
                 "the run named no outputs: nothing was committed",
                 "call run.commit(PATH) inside the with block",
             )
         if os.environ.get("MREG_REPLAY"):
-            return False
+            return
         started = self._started if self._started is not None else time.monotonic()
         r = resource.getrusage(resource.RUSAGE_SELF)
         peak = r.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
@@ -1271,4 +1327,3 @@ class Run:
                 self._log.parts() if getattr(self, "_log", None) else None,
             )
         self.result = Commit._from(json.loads(d))
-        return False

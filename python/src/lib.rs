@@ -705,6 +705,23 @@ impl Store {
         })
     }
 
+    /// Begin the live record of a `repo.run()` block (shown on the dashboard as it trains).
+    #[pyo3(signature = (model, command, author=None))]
+    fn live_begin(
+        &self,
+        py: Python<'_>,
+        model: String,
+        command: Vec<String>,
+        author: Option<String>,
+    ) -> PyResult<LiveRun> {
+        call(py, || {
+            let model = ModelName::new(&model)?;
+            let info = move_info(String::new(), author)?;
+            mreg::ops::live::begin(&self.repo, &model, &command, &info.author, None)
+                .map(LiveRun::new)
+        })
+    }
+
     /// Record a `repo.run()` block that raised (or was interrupted): a run record, not a
     /// version. Returns the record's id.
     #[allow(clippy::too_many_arguments)]
@@ -881,6 +898,7 @@ impl Store {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
     m.add_class::<Watch>()?;
+    m.add_class::<LiveRun>()?;
     m.add("LOG_HEAD", mreg::ops::inprocess::CapturedLog::HEAD)?;
     m.add("LOG_TAIL", mreg::ops::inprocess::CapturedLog::TAIL)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

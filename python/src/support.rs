@@ -185,6 +185,81 @@ pub(crate) fn commit_request(
     })
 }
 
+/// The live record of a `repo.run()` block (`mreg::ops::live`): what the dashboard shows
+/// while it trains. Points are appended as the block logs them; `end` says how it ended.
+#[pyclass(module = "mreg._native")]
+pub(crate) struct LiveRun {
+    inner: Mutex<Option<mreg::ops::live::Live>>,
+}
+
+impl LiveRun {
+    pub(crate) fn new(live: mreg::ops::live::Live) -> Self {
+        LiveRun {
+            inner: Mutex::new(Some(live)),
+        }
+    }
+}
+
+#[pymethods]
+impl LiveRun {
+    /// Append `(name, step, value)` points (`None`: not a finite number).
+    fn append(&self, py: Python<'_>, points: Vec<(String, f64, Option<f64>)>) -> PyResult<()> {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(live) => live.append(&points).map_err(|e| py_err(py, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Say how the block ended: `status` is succeeded, failed, interrupted or uncommitted;
+    /// `version` the commit it became, `run` the run record kept instead.
+    #[pyo3(signature = (status, version=None, run=None, reason=String::new()))]
+    fn end(
+        &self,
+        py: Python<'_>,
+        status: String,
+        version: Option<String>,
+        run: Option<String>,
+        reason: String,
+    ) -> PyResult<()> {
+        let Some(live) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let parse = || -> mreg::Result<mreg::ops::live::LiveEnd> {
+            let status: mreg::ops::runs::RunStatus = serde_json::from_value(
+                serde_json::Value::String(status.clone()),
+            )
+            .map_err(|_| Error::BadValue {
+                option: "status",
+                value: status.clone(),
+                expected: "succeeded, failed, interrupted or uncommitted".into(),
+            })?;
+            Ok(mreg::ops::live::LiveEnd {
+                at: mreg::Timestamp::now(),
+                status,
+                version: version
+                    .as_deref()
+                    .map(|v| hex_id("version", v))
+                    .transpose()?
+                    .map(mreg::CommitId::from),
+                run: run.as_deref().map(|r| hex_id("run", r)).transpose()?,
+                reason,
+            })
+        };
+        parse()
+            .and_then(|end| live.end(end))
+            .map_err(|e| py_err(py, e))
+    }
+}
+
+fn hex_id(what: &'static str, hex: &str) -> mreg::Result<mreg::ObjectId> {
+    mreg::ObjectId::from_hex(hex).ok_or_else(|| Error::BadValue {
+        option: what,
+        value: hex.to_string(),
+        expected: "a 64-digit hex id".into(),
+    })
+}
+
 /// Samples this process (threads, GPUs through NVML) while a `repo.run()` block runs.
 #[pyclass(module = "mreg._native")]
 pub(crate) struct Watch {

@@ -92,7 +92,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         } => {
             let model = ModelName::new(&model)?;
             let alias = mreg::names::AliasName::new(&alias)?;
-            refs::alias_rm(&repo, &model, &alias, move_info(message)?)?;
+            refs::alias_rm(&repo, &model, &alias, None, move_info(message)?)?;
             Ok(Output::ok(format!("removed {model}@{alias}\n")))
         }
         Cmd::List { model, json } => {

@@ -17,12 +17,24 @@ use super::{Ctx, Output};
 /// graph); compare (side by side, differences only, overlaid curves, tensor diff); history
 /// (every ref move, by alias, "what was production on that date"). JSON under /api/.
 ///
+/// Runs in progress (`mreg run`, Python `repo.run()`) show on their model's page with their
+/// curves so far, redrawn every few seconds, and link the version they become.
+///
+/// Read-only unless --write: then the pages also promote, roll back, set and remove
+/// aliases, label and evaluate, each move recorded in the history with your name and the
+/// message typed in the page. Actions need the random token in the URL printed at start
+/// (or `Authorization: Bearer TOKEN` for scripts: POST /api/models/MODEL/promote with
+/// {"rev", "message", "expect"}; also rollback, alias, label, eval), are refused from
+/// other sites, and a move whose `expect` is stale is refused (409), so a page left open
+/// never overwrites a newer promotion.
+///
 /// Everything is served from the binary on 127.0.0.1: no script, no request to any other
 /// host. Stop it with Ctrl-C.
 ///
 /// Examples:
 ///   mreg ui                   # http://127.0.0.1:7878
 ///   mreg ui --port 0 --open   # any free port, opened in the browser
+///   mreg ui --write           # http://127.0.0.1:7878/?token=…  (promote from the page)
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -36,6 +48,10 @@ pub struct Args {
     /// Open the dashboard in the default browser (xdg-open / open).
     #[arg(long)]
     open: bool,
+    /// Also take actions (promote, rollback, aliases, labels, evaluations), behind a random
+    /// token printed in the URL. Loopback addresses only.
+    #[arg(long)]
+    write: bool,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
@@ -45,6 +61,24 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         value: a.host.clone(),
         expected: "not an IP address (e.g. 127.0.0.1 or ::1)".into(),
     })?;
+    if a.write && !ip.is_loopback() {
+        return Err(Error::BadValue {
+            option: "--host",
+            value: a.host.clone(),
+            expected: "a loopback address with --write (127.0.0.1 or ::1): actions over the network would travel unencrypted; reach a remote machine's dashboard through an SSH tunnel (ssh -L 7878:127.0.0.1:7878 HOST)".into(),
+        });
+    }
+    let write = if a.write {
+        Some(mreg::web::WriteAccess::new(
+            super::author(),
+            super::env()
+                .get("MREG_NOW")
+                .map(|_| super::now())
+                .transpose()?,
+        )?)
+    } else {
+        None
+    };
     if !ip.is_loopback() {
         eprintln!(
             "warning: serving on {ip}: anyone who can reach this address can read the store's metadata (no authentication)"
@@ -55,11 +89,21 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the address of", a.host.clone(), e))?;
-    let url = format!("http://{addr}/");
+    let url = match &write {
+        Some(w) => format!("http://{addr}/?token={}", w.token()),
+        None => format!("http://{addr}/"),
+    };
     // Always printed (also with -q): scripts and tests read the address from it.
     eprintln!(
-        "mreg ui: serving {} on {url} (Ctrl-C stops)",
-        repo.store_dir().display()
+        "mreg ui: serving {} on {url} (Ctrl-C stops){}",
+        repo.store_dir().display(),
+        match &write {
+            Some(w) => format!(
+                "; actions recorded as {} (the token in this URL allows them: keep it private)",
+                w.author
+            ),
+            None => String::new(),
+        }
     );
     if a.open {
         let opener = if cfg!(target_os = "macos") {
@@ -72,7 +116,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
     }
     let stop = std::sync::atomic::AtomicBool::new(false);
-    mreg::web::serve(&repo, &listener, &stop)?;
+    mreg::web::serve(&repo, &listener, &stop, write.as_ref())?;
     Ok(Output::ok(String::new()))
 }
 

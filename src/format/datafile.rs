@@ -185,6 +185,12 @@ pub type Curves = BTreeMap<String, Vec<(f64, Option<f64>)>>;
 /// values that are not numbers are skipped with a warning.
 pub fn read_history(path: &Path) -> Result<(Curves, Vec<String>)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    parse_history(&text, path)
+}
+
+/// [`read_history`] of text already read (`path` names it in errors): a live run's
+/// history is read up to its last complete line, while the job is still appending.
+pub fn parse_history(text: &str, path: &Path) -> Result<(Curves, Vec<String>)> {
     let bad = |why: String| Error::Parse {
         what: "metrics history",
         path: path.to_path_buf(),

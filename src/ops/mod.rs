@@ -12,6 +12,7 @@ pub mod eval;
 pub mod fsck;
 pub mod gc;
 pub mod inprocess;
+pub mod live;
 pub mod load_cache;
 pub mod query;
 pub mod reach;

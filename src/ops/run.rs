@@ -484,6 +484,36 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         rel_to(&root, &cwd.join(p))?;
         check_glob(p)?;
     }
+    // Visible on the dashboard while it runs (a store that cannot take the live record
+    // still runs the job: the record is a view, the version is what counts).
+    let history_file = req
+        .metrics_history
+        .as_ref()
+        .filter(|p| !is_glob(p))
+        .map(|p| cwd.join(p));
+    let live = crate::ops::live::begin(
+        repo,
+        &req.model,
+        &req.command,
+        &req.author,
+        history_file.as_deref(),
+    );
+    let live_warning = live
+        .as_ref()
+        .err()
+        .map(|e| format!("not shown live on the dashboard: {e}"));
+    let end_live = |status, version, run: Option<crate::ObjectId>, reason: &str| {
+        if let Ok(l) = live {
+            // Best effort, as its beginning: the outcome itself is already recorded.
+            let _ = l.end(crate::ops::live::LiveEnd {
+                at: crate::Timestamp::now(),
+                status,
+                version,
+                run,
+                reason: reason.to_string(),
+            });
+        }
+    };
     // The environment the job runs in, read before it runs.
     let python = crate::sysinfo::python_env(program, &cwd);
     let started_at = crate::Timestamp::now();
@@ -527,7 +557,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
     let keep = |status: crate::ops::runs::RunStatus,
                 reason: String,
                 exit: (Option<i32>, Option<i32>)|
-     -> Result<String> {
+     -> Result<crate::ObjectId> {
         let record = crate::ops::runs::RunRecord {
             kind: crate::ops::runs::RUN.into(),
             model: req.model.clone(),
@@ -547,7 +577,7 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
             author: req.author.clone(),
             message: format!("run {}: {reason}", status.as_str()),
         };
-        Ok(crate::ops::runs::record_failed(repo, &record, info)?.to_hex())
+        crate::ops::runs::record_failed(repo, &record, info)
     };
     if !status.success() || stopped_by.is_some() {
         use std::os::unix::process::ExitStatusExt;
@@ -566,7 +596,9 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         } else {
             (crate::ops::runs::RunStatus::Failed, false)
         };
-        let run = short(&keep(st, reason.clone(), (status.code(), sig))?);
+        let record = keep(st, reason.clone(), (status.code(), sig))?;
+        end_live(st, None, Some(record), &reason);
+        let run = short(&record.to_hex());
         return Err(if kind {
             RunError::Interrupted {
                 status: reason,
@@ -597,14 +629,22 @@ pub fn run(repo: &Repo, req: RunRequest, progress: &dyn Progress) -> Result<RunO
         progress,
     );
     match committed {
-        Ok(o) => Ok(o),
+        Ok(mut o) => {
+            end_live(
+                crate::ops::runs::RunStatus::Succeeded,
+                Some(o.commit.id),
+                None,
+                "",
+            );
+            o.warnings.extend(live_warning);
+            Ok(o)
+        }
         Err(e) => {
             let why = e.to_string();
-            let run = short(&keep(
-                crate::ops::runs::RunStatus::Uncommitted,
-                why.clone(),
-                (Some(0), None),
-            )?);
+            let st = crate::ops::runs::RunStatus::Uncommitted;
+            let record = keep(st, why.clone(), (Some(0), None))?;
+            end_live(st, None, Some(record), &why);
+            let run = short(&record.to_hex());
             Err(RunError::NotCommitted { why, run }.into())
         }
     }

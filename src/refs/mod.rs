@@ -129,15 +129,28 @@ pub fn alias_set(
     })
 }
 
-/// Remove `model@alias`.
+/// Remove `model@alias`; with `expect`, only if it points where the caller expects (a
+/// dashboard showing an older target must not remove a newer move).
 pub fn alias_rm(
     repo: &Repo,
     model: &ModelName,
     alias: &AliasName,
+    expect: Option<CommitId>,
     info: MoveInfo,
 ) -> Result<LogEntry> {
     require_model(repo, model)?;
     let ((), e) = repo.transact(model, info, Action::AliasRemove, |t| {
+        let current = t.state().aliases.get(alias.as_str()).copied();
+        if let (Some(want), Some(now)) = (expect, current) {
+            if want != now {
+                return Err(Error::AliasMoved {
+                    model: model.clone(),
+                    alias: alias.clone(),
+                    expected: want.short(),
+                    actual: now.short(),
+                });
+            }
+        }
         t.remove_alias(alias.as_str())
             .map(|_| ())
             .ok_or_else(|| Error::UnknownAlias {

@@ -100,6 +100,19 @@ svg.graph text { font-size: 12px; fill: #1d2330; } svg.graph text.detail { fill:
 pre.patch { background: var(--panel); border: 1px solid var(--line); padding: 10px; overflow: auto;
   max-height: 520px; }
 .pager a, .pager span { margin-right: 10px; }
+details.dialog { display: inline-block; vertical-align: top; margin: 0 10px 8px 0; border: 1px solid var(--line);
+  border-radius: 6px; padding: 4px 10px; background: var(--panel); }
+details.dialog[open] { display: block; max-width: 760px; box-shadow: 0 2px 10px rgba(0,0,0,.08); }
+details.dialog summary { cursor: pointer; font-weight: 600; color: var(--accent); }
+form.action { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin: 6px 0; }
+form.action input[type=text] { padding: 4px 6px; font: inherit; width: 300px; }
+form.action input.rev { width: 180px; }
+table.aliases form.action input[type=text] { width: 220px; }
+iframe.live { width: 100%; border: 1px solid var(--line); border-radius: 4px; }
+body.frame { margin: 8px; } .live-run { border-bottom: 1px solid var(--line); padding-bottom: 6px; }
+.chip.candidate { background: #fef9c3; color: #713f12; }
+.chip.failed, .chip.interrupted, .chip.uncommitted { background: #fee2e2; color: #7f1d1d; }
+.chip.succeeded { background: #dcfce7; color: #14532d; }
 "#;
 
 /// The tab icon (SVG).

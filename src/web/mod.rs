@@ -8,6 +8,7 @@
 //! Errors become 4xx/5xx pages with the error's message and hint; every string from the
 //! store is escaped, and the Content-Security-Policy forbids scripts outright.
 
+pub mod actions;
 pub(crate) mod html;
 pub(crate) mod pages;
 pub mod report;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::hints::Category;
 use crate::Repo;
+pub use actions::WriteAccess;
 
 /// A request's query string, decoded.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +64,39 @@ pub struct Response {
     pub body: Vec<u8>,
     /// How long the page took to build (sent as `Server-Timing`).
     pub render: Duration,
+    /// More headers (`Location`, `Set-Cookie`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// One HTTP request as the server read it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first header of that (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A cookie's value.
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
 }
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -71,11 +106,16 @@ const TEXT: &str = "text/plain; charset=utf-8";
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        303 => "See Other",
         400 => "Bad Request",
         404 => "Not Found",
         403 => "Forbidden",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -99,6 +139,7 @@ fn error_page(status: u16, what: &str, hint: &str) -> Response {
         content_type: HTML,
         body: body.into_bytes(),
         render: Duration::ZERO,
+        headers: Vec::new(),
     }
 }
 
@@ -107,22 +148,225 @@ fn status_of(e: &Error) -> u16 {
     match e.category() {
         Category::NotFound | Category::NotARepo => 404,
         Category::InvalidArgument => 400,
+        Category::Conflict | Category::Refused | Category::Pruned => 409,
         _ => 500,
     }
 }
 
-/// Answer one request. `target` is the request target (`/model/clf?where=...`).
+/// Answer one read-only request. `target` is the request target (`/model/clf?where=...`).
 pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
+    handle_request(
+        repo,
+        &Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            ..Default::default()
+        },
+        None,
+    )
+}
+
+/// The cookie that keeps the token for this server's pages (one per port: servers on
+/// other ports of the same address do not overwrite it).
+fn cookie_name(req: &Request) -> String {
+    let port = req
+        .header("host")
+        .and_then(|h| h.rsplit_once(':'))
+        .map_or("80", |(_, p)| p);
+    format!(
+        "mreg_ui_{}",
+        port.trim_matches(|c: char| !c.is_ascii_digit())
+    )
+}
+
+/// Answer one request; `write` is `mreg ui --write`'s access (None: read-only).
+pub fn handle_request(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
+    match req.method.as_str() {
+        "GET" | "HEAD" => {}
+        "POST" => return post(repo, req, write),
+        m => {
+            return error_page(
+                405,
+                &format!("{m} is not served"),
+                "the dashboard answers GET, and POST for actions under mreg ui --write",
+            )
+        }
+    }
+    let (_, qs) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    // Under --write, the pages carry the action forms once the token is known: from the
+    // URL `mreg ui` printed (kept in a strict same-site cookie), or from that cookie.
+    let mut set_cookie = None;
+    let access = match write {
+        None => pages::Access::ReadOnly,
+        Some(w) => {
+            let from_url = Query::parse(qs).and_then(|q| q.get("token"));
+            if from_url.as_deref().is_some_and(|t| w.accepts(t)) {
+                set_cookie = Some(format!(
+                    "{}={}; Path=/; HttpOnly; SameSite=Strict",
+                    cookie_name(req),
+                    w.token()
+                ));
+                pages::Access::Token(w.token())
+            } else if req.cookie(&cookie_name(req)).is_some_and(|t| w.accepts(t)) {
+                pages::Access::Token(w.token())
+            } else {
+                pages::Access::NeedsToken
+            }
+        }
+    };
+    let mut r = get(repo, &req.target, access);
+    r.headers.extend(set_cookie.map(|c| ("Set-Cookie", c)));
+    r
+}
+
+/// A POST: one of `mreg ui --write`'s actions (see `actions`).
+fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     let start = Instant::now();
-    if method != "GET" && method != "HEAD" {
+    let Some(access) = write else {
         return error_page(
             405,
-            &format!("{method} is not served"),
-            "the dashboard is read-only",
+            "POST is not served: this dashboard is read-only",
+            "start it with `mreg ui --write` to promote, roll back, move aliases, label and evaluate from the browser",
+        );
+    };
+    let form = req
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let json = req
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json"));
+    let fail = |status: u16, what: &str, hint: &str| {
+        if form {
+            error_page(status, what, hint)
+        } else {
+            json_error(status, what, hint, None)
+        }
+    };
+    let path = req.target.split('?').next().unwrap_or("");
+    let segs: Vec<Option<String>> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| html::dec(s, false))
+        .collect();
+    let (model, action) = match segs.as_slice() {
+        [Some(a), Some(m), Some(model), Some(action)]
+            if a == "api" && m == "models" && actions::ACTIONS.contains(&action.as_str()) =>
+        {
+            (model.clone(), action.clone())
+        }
+        _ => {
+            return fail(
+                404,
+                &format!("no action at {path}"),
+                "actions: POST /api/models/MODEL/{promote,rollback,alias,label,eval}",
+            )
+        }
+    };
+    // Another origin (a page elsewhere posting a form here) is refused before anything
+    // else is read: a browser always says where a POST comes from.
+    let own = format!("http://{}", req.header("host").unwrap_or(""));
+    if let Some(origin) = req.header("origin") {
+        if origin != own {
+            return fail(
+                403,
+                &format!("cross-origin request refused (Origin {origin}, this dashboard is {own})"),
+                "act from the dashboard's own pages, or without a browser with the Authorization header",
+            );
+        }
+    }
+    if matches!(
+        req.header("sec-fetch-site"),
+        Some("cross-site" | "same-site")
+    ) {
+        return fail(
+            403,
+            "cross-site request refused",
+            "act from the dashboard's own pages",
         );
     }
+    if !form && !json {
+        return fail(
+            415,
+            "an action's body is JSON (Content-Type: application/json) or the page's form",
+            "send Content-Type: application/json",
+        );
+    }
+    let body = if form {
+        std::str::from_utf8(&req.body)
+            .ok()
+            .and_then(Query::parse)
+            .ok_or_else(|| {
+                Error::InvalidArgument("the form is not valid UTF-8 percent-encoding".into())
+            })
+            .and_then(|q| actions::ActionBody::from_form(&q.pairs))
+    } else {
+        serde_json::from_slice::<actions::ActionBody>(&req.body)
+            .map_err(|e| Error::InvalidArgument(format!("the JSON body: {e}")))
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return fail(400, &e.to_string(), &e.hint()),
+    };
+    let bearer = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim);
+    match bearer.or(body.token.as_deref()) {
+        None => return fail(
+            403,
+            "no token: every action needs the token mreg ui --write printed",
+            "send Authorization: Bearer TOKEN, or open the URL with ?token=TOKEN and use its forms",
+        ),
+        Some(t) if !access.accepts(t) => {
+            return fail(
+                403,
+                "wrong token",
+                "use the token of this run of mreg ui --write (a new one is made at each start)",
+            )
+        }
+        Some(_) => {}
+    }
+    match actions::perform(repo, &model, &action, body, access) {
+        Ok(_) if form => Response {
+            status: 303,
+            content_type: TEXT,
+            body: b"done\n".to_vec(),
+            render: start.elapsed(),
+            headers: vec![("Location", format!("/history/{}", html::enc(&model)))],
+        },
+        Ok(v) => Response {
+            status: 200,
+            content_type: JSON,
+            body: serde_json::to_vec_pretty(&v).unwrap_or_default(),
+            render: start.elapsed(),
+            headers: Vec::new(),
+        },
+        Err(e) if form => {
+            let mut r = error_page(status_of(&e), &e.to_string(), &e.hint());
+            r.render = start.elapsed();
+            r
+        }
+        Err(e) => json_error(status_of(&e), &e.to_string(), &e.hint(), Some(e.code())),
+    }
+}
+
+/// An error as JSON: `{"error", "hint", "code"}`.
+fn json_error(status: u16, what: &str, hint: &str, code: Option<&str>) -> Response {
+    let v = serde_json::json!({"error": what, "hint": hint, "code": code, "status": status});
+    Response {
+        status,
+        content_type: JSON,
+        body: serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        render: Duration::ZERO,
+        headers: Vec::new(),
+    }
+}
+
+/// A GET: a page, a JSON view, the stylesheet.
+fn get(repo: &Repo, target: &str, access: pages::Access) -> Response {
+    let start = Instant::now();
     let (path, qs) = target.split_once('?').unwrap_or((target, ""));
-    let Some(query) = Query::parse(qs) else {
+    let Some(mut query) = Query::parse(qs) else {
         return error_page(
             400,
             "the query string is not valid UTF-8 percent-encoding",
@@ -145,6 +389,8 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
             }
         }
     }
+    // The token never reaches the pages (their links would carry it).
+    query.pairs.retain(|(k, _)| k != "token");
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let json = |v: Result<serde_json::Value>| {
         v.map(|v| {
@@ -159,8 +405,9 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
         [] => html(pages::models(repo, &query)),
         ["static", "style.css"] => Ok(("text/css; charset=utf-8", html::STYLE.as_bytes().to_vec())),
         ["favicon.ico"] => Ok(("image/svg+xml", html::ICON.as_bytes().to_vec())),
-        ["model", m] => html(pages::model(repo, m, &query)),
-        ["version", rev] => html(pages::version(repo, rev, &query)),
+        ["model", m] => html(pages::model(repo, m, &query, access)),
+        ["model", m, "live"] => html(pages::live(repo, m)),
+        ["version", rev] => html(pages::version(repo, rev, &query, access)),
         ["version", rev, "log"] => pages::run_log(repo, rev).map(|l| (TEXT, l)),
         ["run", run, "log"] => crate::ops::runs::find(repo, run)
             .and_then(|(view, record)| crate::ops::runs::log(repo, &view, record.as_ref()))
@@ -191,6 +438,15 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
                     Ok(serde_json::to_value(rows).expect("serializes"))
                 }),
         ),
+        ["api", "live", m] => json(
+            crate::names::ModelName::new(m)
+                .map_err(Error::from)
+                .and_then(|model| {
+                    repo.require_model(&model)?;
+                    crate::ops::live::list(repo, Some(&model), std::time::SystemTime::now())
+                        .map(|l| serde_json::to_value(l).expect("views serialize"))
+                }),
+        ),
         ["api", "version", rev] => json(
             repo.resolve(rev)
                 .and_then(|id| crate::ops::view::show(repo, &id))
@@ -218,6 +474,7 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
             content_type,
             body,
             render: start.elapsed(),
+            headers: Vec::new(),
         },
         Err(e) => {
             let mut r = error_page(status_of(&e), &e.to_string(), &e.hint());
@@ -231,6 +488,8 @@ pub fn handle(repo: &Repo, method: &str, target: &str) -> Response {
 const MAX_CONNECTIONS: usize = 32;
 /// The longest request head read: no more than this is ever buffered for a connection.
 const MAX_HEAD: usize = 16 * 1024;
+/// The largest request body read (an action's JSON or form).
+const MAX_BODY: usize = 64 * 1024;
 /// The whole request head must arrive within this (a slow sender is cut off).
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -256,7 +515,12 @@ fn host_allowed(host: &str, port: u16) -> bool {
 
 /// Serve `repo` on `listener` until `stop` is set (checked between connections; the
 /// listener should be non-blocking or the caller wakes it with a connection).
-pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<()> {
+pub fn serve(
+    repo: &Repo,
+    listener: &TcpListener,
+    stop: &AtomicBool,
+    write: Option<&WriteAccess>,
+) -> Result<()> {
     let active = AtomicUsize::new(0);
     let addr = listener
         .local_addr()
@@ -279,7 +543,7 @@ pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<(
             }
             let active = &active;
             scope.spawn(move || {
-                let _ = serve_one(repo, stream, port);
+                let _ = serve_one(repo, stream, port, write);
                 active.fetch_sub(1, Ordering::AcqRel);
             });
         }
@@ -287,7 +551,12 @@ pub fn serve(repo: &Repo, listener: &TcpListener, stop: &AtomicBool) -> Result<(
     Ok(())
 }
 
-fn serve_one(repo: &Repo, stream: TcpStream, port: u16) -> std::io::Result<()> {
+fn serve_one(
+    repo: &Repo,
+    stream: TcpStream,
+    port: u16,
+    write: Option<&WriteAccess>,
+) -> std::io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let deadline = Instant::now() + HEAD_DEADLINE;
     let mut reader = BufReader::with_capacity(4096, &stream);
@@ -343,12 +612,19 @@ fn serve_one(repo: &Repo, stream: TcpStream, port: u16) -> std::io::Result<()> {
             false,
         );
     }
-    let host = head
+    let headers: Vec<(String, String)> = head
         .lines()
         .skip(1)
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.trim().to_ascii_lowercase());
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let host = header("host").map(str::to_ascii_lowercase);
     if !host.as_ref().is_some_and(|h| host_allowed(h, port)) {
         return write_response(
             &stream,
@@ -363,7 +639,53 @@ fn serve_one(repo: &Repo, stream: TcpStream, port: u16) -> std::io::Result<()> {
             false,
         );
     }
-    let r = handle(repo, method, target);
+    // A body is read only for POST, only with a length, and only up to MAX_BODY.
+    let mut body = Vec::new();
+    if method == "POST" {
+        if header("transfer-encoding").is_some() {
+            write_response(
+                &stream,
+                &error_page(411, "chunked bodies are not read", "send Content-Length"),
+                false,
+            )?;
+            linger_close(&stream);
+            return Ok(());
+        }
+        let len = match header("content-length").map(|l| l.parse::<usize>()) {
+            None => 0,
+            Some(Ok(n)) if n <= MAX_BODY => n,
+            Some(_) => {
+                write_response(
+                    &stream,
+                    &error_page(
+                        413,
+                        &format!("an action's body is at most {MAX_BODY} bytes"),
+                        "send less",
+                    ),
+                    false,
+                )?;
+                linger_close(&stream);
+                return Ok(());
+            }
+        };
+        body.resize(len, 0);
+        let left = deadline.saturating_duration_since(Instant::now()) + HEAD_DEADLINE;
+        stream.set_read_timeout(Some(left))?;
+        if reader.read_exact(&mut body).is_err() {
+            return write_response(
+                &stream,
+                &error_page(408, "the request body did not arrive whole", "retry"),
+                false,
+            );
+        }
+    }
+    let req = Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers: headers.clone(),
+        body,
+    };
+    let r = handle_request(repo, &req, write);
     write_response(&stream, &r, method == "HEAD")
 }
 
@@ -389,8 +711,13 @@ fn linger_close(mut stream: &TcpStream) {
 }
 
 fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
+    let extra: String = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'\r\nServer-Timing: render;dur={:.3}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\n{extra}Content-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'\r\nServer-Timing: render;dur={:.3}\r\nConnection: close\r\n\r\n",
         r.status,
         reason(r.status),
         r.content_type,

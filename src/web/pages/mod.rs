@@ -17,13 +17,17 @@ use crate::query::{Key, Row};
 use crate::{ModelName, Repo};
 
 mod compare;
+mod decide;
 mod history;
+mod live;
 mod model;
 mod models;
 mod version;
 
 pub use compare::{compare, diff_section};
+pub use decide::Access;
 pub use history::history;
+pub use live::live;
 pub use model::model;
 pub use models::models;
 pub use version::{curve_charts, image, lineage_graph, patch, run_log, version};

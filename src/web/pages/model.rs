@@ -20,7 +20,7 @@ fn cell(r: &Row, col: &str) -> String {
 }
 
 /// The Model page.
-pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
+pub fn model(repo: &Repo, name: &str, q: &Query, access: Access) -> Result<String> {
     let model = require_model(repo, name)?;
     let shared = crate::index::model_rows_shared(repo, &model)?;
     let all: Vec<&Row> = shared.iter().rev().collect(); // oldest first, in publication order
@@ -187,6 +187,8 @@ pub fn model(repo: &Repo, name: &str, q: &Query) -> Result<String> {
         enc(model.as_str()),
         enc(model.as_str())
     );
+    s.push_str(&super::live::section(repo, &model)?);
+    s.push_str(&super::decide::model_forms(repo, &model, access)?);
     s.push_str("<h2>Metrics over versions</h2><form class=\"inline\" method=\"get\">");
     for k in keys.iter().take(24) {
         let _ = write!(

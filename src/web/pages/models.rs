@@ -180,5 +180,6 @@ pub fn models(repo: &Repo, q: &Query) -> Result<String> {
             )
         )
     };
+    let body = body + &super::live::overview(repo)?;
     Ok(page("Models", &body))
 }

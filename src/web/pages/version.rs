@@ -144,7 +144,7 @@ pub fn lineage_graph(repo: &Repo, id: &CommitId, c: &crate::Commit) -> Result<St
 }
 
 /// The Version page.
-pub fn version(repo: &Repo, rev: &str, q: &Query) -> Result<String> {
+pub fn version(repo: &Repo, rev: &str, q: &Query, access: Access) -> Result<String> {
     let id = repo.resolve(rev)?;
     // Every fact from the one view of a version (the CLI's `show` renders the same).
     let v = crate::ops::view::show(repo, &id)?;
@@ -183,6 +183,7 @@ pub fn version(repo: &Repo, rev: &str, q: &Query) -> Result<String> {
             .map(|p| format!("&amp;rev={}", enc(&p.to_hex())))
             .unwrap_or_default()
     );
+    s.push_str(&super::decide::version_forms(repo, &c.model, &id, access)?);
     s.push_str(&images_section(repo, &id, c));
     if let Some(crate::recipe::Recipe::Run(r)) = &c.recipe {
         s.push_str(&run_section(repo, &id, r, q)?);
