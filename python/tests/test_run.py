@@ -251,3 +251,51 @@ def test_the_guide_example_trains_registers_promotes_and_serves(work: Path) -> N
     p = python(work, "serve.py")
     assert p.returncode == 0, p.stderr
     assert f"clf@production = {best.id[:12]}" in p.stdout
+
+
+def test_a_run_block_is_live_on_the_dashboard_while_it_trains(repo: mreg.Repo, work: Path) -> None:
+    """While the block runs, `mreg ui` shows it with its curves so far; when it ends, the
+    live record names the version it became (and a failed block, its run record)."""
+    import re
+    import time
+    import urllib.request
+
+    from conftest import mreg_bin
+
+    write_model(work / "m.safetensors", seed=11)
+    repo.commit(work / "m.safetensors", model="m")  # the model page exists
+    ui = subprocess.Popen([mreg_bin(), "ui", "--port", "0"], cwd=work, stderr=subprocess.PIPE, text=True)
+    try:
+        base = re.search(r"http://127\.0\.0\.1:\d+", ui.stderr.readline()).group(0)
+
+        def live() -> list:
+            with urllib.request.urlopen(base + "/api/live/m") as r:
+                return json.load(r)
+
+        with repo.run(model="m", message="live") as run:
+            for step in range(3):
+                run.log_metric("loss", 1.0 / (step + 1), step=step)
+            time.sleep(1.1)  # points are flushed at most once a second
+            run.log_metric("loss", 0.2, step=3)
+            shown = live()
+            assert shown[0]["state"] == "running", shown
+            assert shown[0]["command"][0] == sys.executable
+            assert [p[1] for p in shown[0]["curves"]["loss"]] == [1.0, 0.5, 1.0 / 3, 0.2]
+            with urllib.request.urlopen(base + "/model/m/live") as r:
+                frame = r.read().decode()
+            assert 'http-equiv="refresh"' in frame and "0.2 at step 3" in frame
+            write_model(work / "m.safetensors", seed=12)
+            run.commit("m.safetensors")
+        ended = live()[0]
+        assert ended["state"] == "ended" and ended["ended"]["version"] == run.result.id
+
+        with pytest.raises(RuntimeError):
+            with repo.run(model="m") as failing:
+                failing.log_metric("loss", float("nan"))
+                raise RuntimeError("diverged")
+        ended = live()[0]
+        assert ended["ended"]["status"] == "failed" and ended["ended"]["run"] == failing.failed_run
+        assert "diverged" in ended["ended"]["reason"]
+    finally:
+        ui.kill()
+        ui.wait()

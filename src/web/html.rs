@@ -108,6 +108,8 @@ form.action { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; mar
 form.action input[type=text] { padding: 4px 6px; font: inherit; width: 300px; }
 form.action input.rev { width: 180px; }
 table.aliases form.action input[type=text] { width: 220px; }
+.images { display: flex; flex-wrap: wrap; gap: 12px; } .images img { max-width: 480px; max-height: 360px;
+  border: 1px solid var(--line); } .images figure { margin: 0; }
 iframe.live { width: 100%; border: 1px solid var(--line); border-radius: 4px; }
 body.frame { margin: 8px; } .live-run { border-bottom: 1px solid var(--line); padding-bottom: 6px; }
 .chip.candidate { background: #fef9c3; color: #713f12; }

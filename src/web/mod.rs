@@ -710,6 +710,9 @@ fn linger_close(mut stream: &TcpStream) {
     }
 }
 
+/// Every answer forbids scripts, sniffing and framing by other sites. The referrer policy
+/// is `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null`
+/// with the page's own form posts, which the cross-origin check of `--write` must refuse.
 fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
     let extra: String = r
         .headers
@@ -717,7 +720,7 @@ fn write_response(mut stream: &TcpStream, r: &Response, head_only: bool) -> std:
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let head = format!(
-        "HTTP/1.1 {} {}\r\n{extra}Content-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'\r\nServer-Timing: render;dur={:.3}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\n{extra}Content-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'\r\nServer-Timing: render;dur={:.3}\r\nConnection: close\r\n\r\n",
         r.status,
         reason(r.status),
         r.content_type,

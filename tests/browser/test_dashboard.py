@@ -79,11 +79,15 @@ def build_store(d: Path) -> None:
         "with open('hist.jsonl', 'w') as f:\n"
         "    for s in range(40):\n"
         "        f.write(json.dumps({'step': s, 'loss': math.exp(-s / (6 + 4 * k)), 'val_acc': 0.9 - 0.05 * k - 0.5 * math.exp(-s / 8)}) + '\\n')\n"
+        "        print(f'epoch {s} loss {math.exp(-s / (6 + 4 * k)):.4f}')\n"
         "open('ranker.bin', 'wb').write(b'r' * (5000 + k))\n"
+        "cells = ''.join(f'<rect x=\"{20 + 60 * (i % 3)}\" y=\"{20 + 60 * (i // 3)}\" width=\"58\" height=\"58\" fill=\"#1f5fbf\" fill-opacity=\"{0.15 + 0.25 * (i % 4)}\"/>' for i in range(9))\n"
+        "open('confusion.svg', 'w').write(f'<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"220\" height=\"220\">{cells}<script>alert(1)</script></svg>')\n"
         "json.dump({'val_acc': round(0.9 - 0.05 * k, 3)}, open('metrics.json', 'w'))\n"
     )
     for k in range(3):
-        mreg(d, "run", "-q", "--model", "ranker", "--outputs", "ranker.bin", "--metrics-file", "metrics.json",
+        mreg(d, "run", "-q", "--model", "ranker", "--outputs", "ranker.bin", "--outputs", "confusion.svg",
+             "--metrics-file", "metrics.json",
              "--metrics-history", "hist.jsonl", "--param", f"depth={k + 3}", "-m", f"ranker {k}",
              "--", "python3", "train.py", str(k))
 
@@ -189,3 +193,113 @@ def test_json_endpoints_match_the_cli(server):
         api = json.load(r)
     cli = json.loads(mreg(d, "show", "clf@production", "--json"))
     assert api == cli
+
+
+def test_the_version_page_of_a_run_shows_its_log_and_its_image(server, browser):
+    base, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs, errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/version/ranker")
+    assert page.get_by_text("epoch 39 loss", exact=False).count() >= 1
+    img = page.locator("img[src*='confusion.svg']").first
+    img.wait_for()
+    assert page.evaluate("i => i.complete && i.naturalWidth > 0", img.element_handle())
+    page.screenshot(path=str(SHOTS / "version-run.png"), full_page=True)
+    # The image opened on its own: shown, its script inert.
+    page.goto(img.get_attribute("src") if img.get_attribute("src").startswith("http") else base + img.get_attribute("src"))
+    assert not dialogs and not errors, (dialogs, errors)
+    page.close()
+
+
+def start_ui(d: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    p = subprocess.Popen([MREG, "ui", "--port", "0", *args], cwd=d, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, MREG_AUTHOR="Grace <grace@example.com>"))
+    line = p.stderr.readline()
+    m = re.search(r"http://127\.0\.0\.1:\d+/\S*", line)
+    assert m, line
+    return p, m.group(0)
+
+
+def test_a_run_in_progress_is_live_on_its_model_page_then_links_its_version(server, browser):
+    base, d = server
+    job = d / "slow.py"
+    job.write_text(
+        "import json, os, time\n"
+        "with open('live.jsonl', 'w') as f:\n"
+        "    for s in range(25):\n"
+        "        f.write(json.dumps({'step': s, 'loss': 1 / (s + 1)}) + '\\n')\n"
+        "while not os.path.exists('go'):\n"
+        "    time.sleep(0.1)\n"
+        "open('ranker.bin', 'w').write('trained')\n"
+    )
+    (d / "live.jsonl").unlink(missing_ok=True)
+    e = dict(os.environ, MREG_AUTHOR="Ada <ada@example.com>")
+    run = subprocess.Popen([MREG, "run", "-q", "--model", "ranker", "--outputs", "ranker.bin",
+                            "--metrics-history", "live.jsonl", "-m", "live run", "--", "python3", "slow.py"],
+                           cwd=d, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        import time
+        for _ in range(100):
+            page.goto(base + "/model/ranker")
+            if page.locator("iframe.live").count():
+                break
+            time.sleep(0.2)
+        frame = page.frame_locator("iframe.live")
+        frame.locator(".live-run").first.locator("svg.chart polyline").first.wait_for(timeout=20000)
+        assert frame.get_by_text("training").count() >= 1
+        page.screenshot(path=str(SHOTS / "model-live.png"), full_page=False)
+        (d / "go").write_text("")
+        assert run.wait(timeout=60) == 0
+        # The frame redraws itself (no reload of the page around it) and links the version.
+        head = json.loads(mreg(d, "show", "ranker", "--json"))["id"]
+        frame.locator(f"p.became a[href='/version/{head}']").wait_for(timeout=20000)
+        page.close()
+    finally:
+        run.kill()
+        (d / "go").unlink(missing_ok=True)
+
+
+def test_promote_with_a_click_using_the_token_url(server, browser):
+    _, d = server
+    ui, url = start_ui(d, "--write")
+    try:
+        base = url.split("/?")[0]
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)  # the printed URL: the token is kept for this server's pages
+        before = json.loads(mreg(d, "show", "clf@production", "--json"))["id"]
+        target = json.loads(mreg(d, "show", "clf~2", "--json"))["id"]
+        # A second page, drawn now and submitted after the promotion: stale.
+        stale = ctx.new_page()
+        stale.goto(base + "/version/" + json.loads(mreg(d, "show", "clf~3", "--json"))["id"])
+        stale.get_by_text("Promote to production…").click()
+        stale.locator("#promote input[name=message]").fill("from a stale page")
+        page.goto(base + "/version/" + target)
+        page.get_by_text("Promote to production…").click()
+        page.locator("#promote input[name=message]").fill("promoted from the dashboard")
+        page.screenshot(path=str(SHOTS / "promote-dialog.png"), full_page=False)
+        page.locator("#promote button[type=submit]").click()
+        page.wait_for_load_state()
+        assert "/history/clf" in page.url, (page.url, page.content()[:3000])
+        assert page.get_by_text("promoted from the dashboard").count() >= 1
+        after = json.loads(mreg(d, "show", "clf@production", "--json"))["id"]
+        assert after == target and after != before
+        hist = json.loads(mreg(d, "history", "clf", "--json"))
+        mine = [h for h in hist if h.get("message") == "promoted from the dashboard"]
+        assert mine and mine[0]["author"] == "Grace <grace@example.com>", mine
+        with stale.expect_navigation() as nav:
+            stale.locator("#promote button[type=submit]").click()
+        assert nav.value.status == 409
+        assert stale.get_by_text("has moved", exact=False).count() >= 1
+        assert json.loads(mreg(d, "show", "clf@production", "--json"))["id"] == target
+        assert not errors, errors
+        ctx.close()
+    finally:
+        ui.kill()
+        ui.wait()

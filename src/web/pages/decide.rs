@@ -59,18 +59,27 @@ pub fn version_forms(
     let production = state.aliases.get(crate::refs::PRODUCTION);
     let rev = hidden("rev", &id.to_hex());
     let mut s = String::from(r#"<h2>Decide</h2><div class="decide">"#);
+    let numbers = crate::versions::of_model(repo, model)?;
+    let label = |id: &CommitId| {
+        let n = numbers.iter().find(|(v, _)| v == id).and_then(|(_, n)| *n);
+        format!("{} ({})", crate::versions::label(n), short(id))
+    };
     let now = production.map_or_else(
         || "no version is production yet".to_string(),
-        |p| format!("production is {} now", short(p)),
+        |p| format!("production is {} now", label(p)),
     );
     if production == Some(id) {
         let _ = write!(s, r#"<p class="muted">This version is production.</p>"#);
     } else {
         let _ = write!(
             s,
-            r#"<details class="dialog" id="promote"><summary>Promote to production…</summary><p class="muted">{} ({}); it becomes rollback. If someone moves production first, this is refused.</p>{}</details>"#,
+            r#"<details class="dialog" id="promote"><summary>Promote to production…</summary><p class="muted">{}{}. If someone moves production first, this is refused.</p>{}</details>"#,
             esc(&now),
-            production.map_or_else(String::new, |p| format!("version {}", short(p))),
+            if production.is_some() {
+                "; it becomes rollback"
+            } else {
+                ""
+            },
             form(
                 model,
                 "promote",

@@ -93,8 +93,11 @@ fn run_card(repo: &Repo, v: &LiveView) -> String {
         .collect();
     if !last.is_empty() {
         s.push_str(&kv_table(&last, ["metric", "last value"]));
-        let curves = vec![(r.id.clone(), v.curves.clone())];
-        s.push_str(&version::curve_charts(&curves, 460));
+        // An ended run's curves are on its version's page.
+        if v.state != LiveState::Ended {
+            let curves = vec![(r.id.clone(), v.curves.clone())];
+            s.push_str(&version::curve_charts(&curves, 460));
+        }
     } else if v.state == LiveState::Running {
         s.push_str(r#"<p class="muted">No curve point logged yet.</p>"#);
     }
@@ -143,11 +146,18 @@ pub fn section(repo: &Repo, model: &ModelName) -> Result<String> {
     }
     let charts = runs
         .iter()
+        .filter(|v| v.state != LiveState::Ended)
         .map(|v| v.curves.len().div_ceil(2).max(1))
         .sum::<usize>();
-    let height = 110 * runs.len() + 300 * charts;
+    let tables = runs.iter().map(|v| v.curves.len()).sum::<usize>();
+    let height = 110 * runs.len() + 300 * charts + 32 * tables;
+    let title = if runs.iter().any(|v| v.state == LiveState::Running) {
+        "Training now"
+    } else {
+        "Just finished"
+    };
     Ok(format!(
-        r#"<h2>Training now</h2><p class="muted">Redrawn every {REFRESH_SECONDS} s while a run trains (<code>mreg run</code> or Python <code>repo.run()</code>); <a href="/api/live/{}">JSON</a></p><iframe class="live" src="/model/{}/live" title="runs in progress" height="{height}"></iframe>"#,
+        r#"<h2>{title}</h2><p class="muted">Redrawn every {REFRESH_SECONDS} s while a run trains (<code>mreg run</code> or Python <code>repo.run()</code>); <a href="/api/live/{}">JSON</a></p><iframe class="live" src="/model/{}/live" title="runs in progress" height="{height}"></iframe>"#,
         enc(model.as_str()),
         enc(model.as_str())
     ))

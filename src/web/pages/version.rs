@@ -472,7 +472,7 @@ fn images_section(repo: &Repo, id: &CommitId, c: &crate::Commit) -> String {
         );
         let _ = write!(
             s,
-            r#"<figure><a href="{url}"><img src="{url}" alt="{}" loading="lazy" style="max-width:480px;max-height:360px"></a><figcaption class="mono">{}</figcaption></figure>"#,
+            r#"<figure><a href="{url}"><img src="{url}" alt="{}" loading="lazy"></a><figcaption class="mono">{}</figcaption></figure>"#,
             esc(&f.path),
             esc(&f.path)
         );
@@ -573,7 +573,14 @@ fn run_section(
         if rows.is_empty() {
             s.push_str("<p class=\"muted\">no package matches</p>");
         } else {
-            s.push_str(&kv_table(&rows, ["package", "version"]));
+            // Folded unless searched: a hundred packages would push the log off the page.
+            let _ = write!(
+                s,
+                "<details{}><summary>{} package(s)</summary>{}</details>",
+                if f.is_empty() { "" } else { " open" },
+                rows.len(),
+                kv_table(&rows, ["package", "version"])
+            );
         }
     }
     if let Some(l) = &r.log {
