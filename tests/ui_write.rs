@@ -93,6 +93,12 @@ fn ui_write_actions_need_the_token_refuse_other_origins_and_stale_expects() {
     ] {
         let (s, v) = act(&ui, "promote", tok.as_deref(), &headers, promote.clone());
         assert_eq!(s, status, "{why}: {v}");
+        let code = match why {
+            "no token" => "NoToken",
+            "wrong token" | "short token" => "WrongToken",
+            _ => "CrossOrigin",
+        };
+        assert_eq!(v["code"], code, "{why}: {v}");
         assert!(
             v["error"].as_str().is_some() && v["hint"].as_str().is_some(),
             "{v}"

@@ -235,11 +235,11 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     let json = req
         .header("content-type")
         .is_some_and(|t| t.starts_with("application/json"));
-    let fail = |status: u16, what: &str, hint: &str| {
+    let fail = |status: u16, code: &str, what: &str, hint: &str| {
         if form {
             error_page(status, what, hint)
         } else {
-            json_error(status, what, hint, None)
+            json_error(status, what, hint, Some(code))
         }
     };
     let path = req.target.split('?').next().unwrap_or("");
@@ -257,6 +257,7 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
         _ => {
             return fail(
                 404,
+                "NoSuchAction",
                 &format!("no action at {path}"),
                 "actions: POST /api/models/MODEL/{promote,rollback,alias,label,eval}",
             )
@@ -269,6 +270,7 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
         if origin != own {
             return fail(
                 403,
+                "CrossOrigin",
                 &format!("cross-origin request refused (Origin {origin}, this dashboard is {own})"),
                 "act from the dashboard's own pages, or without a browser with the Authorization header",
             );
@@ -280,6 +282,7 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     ) {
         return fail(
             403,
+            "CrossOrigin",
             "cross-site request refused",
             "act from the dashboard's own pages",
         );
@@ -287,6 +290,7 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     if !form && !json {
         return fail(
             415,
+            "UnsupportedBody",
             "an action's body is JSON (Content-Type: application/json) or the page's form",
             "send Content-Type: application/json",
         );
@@ -305,7 +309,7 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     };
     let body = match body {
         Ok(b) => b,
-        Err(e) => return fail(400, &e.to_string(), &e.hint()),
+        Err(e) => return fail(400, "BadBody", &e.to_string(), &e.hint()),
     };
     let bearer = req
         .header("authorization")
@@ -314,12 +318,14 @@ fn post(repo: &Repo, req: &Request, write: Option<&WriteAccess>) -> Response {
     match bearer.or(body.token.as_deref()) {
         None => return fail(
             403,
+            "NoToken",
             "no token: every action needs the token mreg ui --write printed",
             "send Authorization: Bearer TOKEN, or open the URL with ?token=TOKEN and use its forms",
         ),
         Some(t) if !access.accepts(t) => {
             return fail(
                 403,
+                "WrongToken",
                 "wrong token",
                 "use the token of this run of mreg ui --write (a new one is made at each start)",
             )
