@@ -221,6 +221,9 @@ pub enum Error {
     #[error(transparent)]
     Train(#[from] TrainError),
 
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+
     /// A value the caller gave (an option, an environment variable) that is not of the
     /// expected form.
     #[error("{option} {value:?}: {expected}")]
@@ -313,6 +316,7 @@ impl Error {
             Error::Expression { .. } => "Query",
             Error::Query(q) => q.code(),
             Error::Record(r) => r.code(),
+            Error::Trust(t) => t.code(),
             Error::Train(t) => t.code(),
             Error::BadValue { .. } => "BadValue",
             Error::Encode { .. } => "Encode",
@@ -545,6 +549,35 @@ pub enum RecordError {
     DescriptionTooLong { max: usize },
 }
 
+/// Why a signature, a key or a version's pickles cannot be trusted. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("key {path}: {why}")]
+    BadKey { path: String, why: String },
+    #[error("signature bundle: {why}")]
+    BadBundle { why: String },
+    #[error("the signature does not verify with this key: what was signed has been changed since, or another key signed it")]
+    BadSignature,
+    #[error("the bundle names another key (hint {hint}) than the one given ({key})")]
+    WrongKey { hint: String, key: String },
+    #[error("the signature does not cover the files of {} as they are: {differences}", .commit.short())]
+    FilesDiffer {
+        commit: CommitId,
+        differences: String,
+    },
+    #[error("{} has no signature", .commit.short())]
+    Unsigned { commit: CommitId },
+    #[error("{} has no valid signature by a trusted key: {why}", .commit.short())]
+    NotTrusted { commit: CommitId, why: String },
+    #[error("{} holds pickles that would run code when loaded: {}", .commit.short(), .findings.join("; "))]
+    UnsafePickle {
+        commit: CommitId,
+        findings: Vec<String>,
+    },
+    #[error("no key to verify with: {model} trusts no key")]
+    NoTrustedKeys { model: ModelName },
+}
+
 /// Why `mreg train` (burn) cannot train on what it was given. Failures while training
 /// are [`Error::Training`].
 #[derive(Debug, thiserror::Error)]
@@ -696,3 +729,19 @@ mod tests {
         assert_eq!(Error::Training("x".into()).code(), "Training");
     }
 }
+
+area_codes!(
+    TrustError,
+    "Trust",
+    [
+        BadKey,
+        BadBundle,
+        BadSignature,
+        WrongKey,
+        FilesDiffer,
+        Unsigned,
+        NotTrusted,
+        UnsafePickle,
+        NoTrustedKeys,
+    ]
+);

@@ -104,6 +104,9 @@ pub fn category(e: &Error) -> Category {
         | Error::Expression { .. }
         | Error::Query(_)
         | Error::Record(_)
+        | Error::Trust(crate::error::TrustError::BadKey { .. })
+        | Error::Trust(crate::error::TrustError::BadBundle { .. })
+        | Error::Trust(crate::error::TrustError::NoTrustedKeys { .. })
         | Error::Train(_)
         | Error::BadValue { .. }
         | Error::Symlink { .. }
@@ -115,7 +118,8 @@ pub fn category(e: &Error) -> Category {
         | Error::BrokenRule { .. }
         | Error::HookRefused { .. }
         | Error::GcRefused { .. }
-        | Error::PruneRefused { .. } => Refused,
+        | Error::PruneRefused { .. }
+        | Error::Trust(_) => Refused,
         Error::Run(crate::error::RunError::NoRun { .. }) => NotFound,
         Error::Run(_) | Error::Training(_) => Run,
         Error::Encode { .. } => Io,
@@ -216,6 +220,19 @@ pub fn hint(e: &Error) -> String {
                 }
                 _ => "nothing was recorded; `mreg help commit` (or `mreg help eval`) explains what a version needs".into(),
             },
+            Error::Trust(t) => {
+                use crate::error::TrustError as T;
+                match t {
+                    T::BadKey { .. } => "keys are PEM files: openssl ecparam -name prime256v1 -genkey -noout -out key.pem; openssl ec -in key.pem -pubout -out pub.pem".into(),
+                    T::BadBundle { .. } => "a bundle is what `mreg signature REV -o FILE` or `model_signing sign key` writes".into(),
+                    T::BadSignature | T::WrongKey { .. } => "check that the public key is the one whose private key signed: `mreg show REV` lists each signature's key hint".into(),
+                    T::FilesDiffer { .. } => "the files were changed after signing, or the bundle is for another version; sign this version again if its content is right".into(),
+                    T::Unsigned { commit } => format!("sign it: mreg sign {} --key KEY.pem", commit.short()),
+                    T::NotTrusted { commit, .. } => format!("sign it with a trusted key (mreg sign {} --key KEY.pem), or change the trusted keys (mreg policy MODEL --require-signature PUB.pem)", commit.short()),
+                    T::UnsafePickle { .. } => "do not load it; if you know what it runs, promote with --allow-unsafe (recorded in the history); better, save weights as safetensors".into(),
+                    T::NoTrustedKeys { model } => format!("name the key: --key PUB.pem, or trust one: mreg policy {model} --require-signature PUB.pem"),
+                }
+            }
             Error::Train(_) => {
                 "nothing was committed; check the config and data (`mreg train --help`), then retry".into()
             }

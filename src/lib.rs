@@ -65,6 +65,7 @@ pub mod store;
 pub(crate) mod sysinfo;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod trust;
 pub mod web;
 
 pub use format::time::Timestamp;

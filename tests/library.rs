@@ -66,6 +66,7 @@ fn commit_resolve_checkout_list_promote_eval_gc_through_the_public_api() {
             force: false,
             pin: false,
             strip_root: true,
+            verify: None,
         },
         &NoProgress,
     )

@@ -21,6 +21,7 @@ mod remote;
 mod remote_access;
 mod remote_gc;
 mod runs;
+mod signing;
 mod split_brain;
 mod teams;
 #[cfg(feature = "train")]

@@ -755,6 +755,8 @@ class Repo:
         force: bool = False,
         verify: bool = False,
         refresh: bool = False,
+        verify_signature: bool = False,
+        keys: Sequence[PathLike] = (),
         progress: Optional[Progress] = None,
     ) -> Path:
         """A local path to a version's files: the file of a one-file version, else the
@@ -769,13 +771,38 @@ class Repo:
         files that differ). Data that is only on a remote is fetched, verified, as it is
         written. ``refresh=True`` pulls first, so that ``"fraud@production"`` is the remote's
         production now (a serving process picks up a promotion with one call).
+        ``verify_signature=True`` loads nothing unless the version carries a valid signature
+        (``mreg sign``) by one of ``keys`` (public key files; default the keys the model's
+        policy trusts): the SHA-256 of its files is checked against the signature first.
         """
         if refresh:
             self.pull(progress=progress)
+        if verify_signature:
+            rev = self.resolve(rev)  # verify and load the same version
+            self.verify(rev, keys=keys)
         d = json.loads(
             self._store.load(rev, None if to is None else os.fspath(to), force, verify, progress)
         )
         return Path(d["path"])
+
+    # -- signatures ----------------------------------------------------------------------
+
+    def sign(self, rev: str, *, key: PathLike, message: str = "", author: Optional[str] = None) -> Dict[str, Any]:
+        """Sign a version with an EC private key file (PEM, P-256) in the OpenSSF
+        model-signing format, as ``mreg sign``; the signature is stored with the version.
+        The key is read, never stored."""
+        return json.loads(self._store.sign(rev, os.fspath(key), message, author))
+
+    def verify(self, rev: str, *, keys: Sequence[PathLike] = (), signature: Optional[PathLike] = None) -> Dict[str, Any]:
+        """Verify a version's signature against its bytes, as ``mreg verify``: a bundle file
+        (``signature``, e.g. from ``model_signing sign key``) or the stored signatures, with
+        public key files (default: the model's trusted keys). Raises on any doubt."""
+        return json.loads(self._store.verify_signature(
+            rev, [os.fspath(k) for k in keys], None if signature is None else os.fspath(signature)))
+
+    def signatures(self, rev: str) -> List[Dict[str, Any]]:
+        """The signatures stored with a version (key hint, signer, when, trusted)."""
+        return self.show(rev).raw.get("signatures", [])
 
     # -- remotes -------------------------------------------------------------------------
 

@@ -48,6 +48,15 @@ pub struct Args {
     #[arg(long, short)]
     force: bool,
 
+    /// Write nothing unless the version carries a valid signature by a trusted key (the
+    /// model's policy, or --key): its files' SHA-256 are checked against the signature.
+    #[arg(long)]
+    verify: bool,
+
+    /// With --verify: a public key (PEM) to trust; repeatable.
+    #[arg(long, value_name = "PUB.pem", requires = "verify")]
+    key: Vec<PathBuf>,
+
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -115,6 +124,15 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         force: a.force,
         pin: true,
         strip_root: !a.full_paths,
+        verify: if a.verify {
+            Some(if a.key.is_empty() {
+                mreg::trust::trusted_keys(&repo, &repo.read_commit(&id)?.model)?
+            } else {
+                super::sign::public_keys(ctx, &a.key)?
+            })
+        } else {
+            None
+        },
     };
     let out = checkout(&repo, &req, &ctx.progress())?;
     if a.json {

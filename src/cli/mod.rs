@@ -41,6 +41,7 @@ mod reproduce;
 mod run_cmd;
 mod runs;
 mod show;
+mod sign;
 mod status;
 mod tag;
 #[cfg(feature = "train")]
@@ -127,6 +128,9 @@ enum Command {
     Clone(remote::CloneArgs),
     Ui(ui::Args),
     Report(ui::ReportArgs),
+    Sign(sign::SignArgs),
+    Signature(sign::SignatureArgs),
+    Verify(sign::VerifyArgs),
     Completions(completions::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
@@ -293,6 +297,9 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Clone(a) => remote::clone(&ctx, a),
         Command::Ui(a) => ui::run(&ctx, a),
         Command::Report(a) => ui::report_cmd(&ctx, a),
+        Command::Sign(a) => sign::sign(&ctx, a),
+        Command::Signature(a) => sign::signature(&ctx, a),
+        Command::Verify(a) => sign::verify(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

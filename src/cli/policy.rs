@@ -37,6 +37,14 @@ pub struct Args {
     /// Remove the policy.
     #[arg(long)]
     clear: bool,
+    /// Trust this public key (PEM; repeatable: any of them): promote and `alias set
+    /// production` then require a valid signature by one of them (`mreg sign`), and
+    /// `checkout --verify` checks against them. Replaces the trusted keys.
+    #[arg(long, value_name = "PUB.pem")]
+    require_signature: Vec<std::path::PathBuf>,
+    /// Trust no key any more: no signature required.
+    #[arg(long, conflicts_with = "require_signature")]
+    no_signature_required: bool,
     /// Why (recorded in the history).
     #[arg(short, long, default_value = "")]
     message: String,
@@ -47,6 +55,19 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let model = ModelName::new(&a.model)?;
+    if !a.require_signature.is_empty() || a.no_signature_required {
+        let keys = super::sign::public_keys(ctx, &a.require_signature)?;
+        mreg::trust::set_trusted_keys(
+            &repo,
+            &model,
+            &keys,
+            super::alias::move_info(a.message.clone())?,
+        )?;
+    }
+    let trusted: Vec<String> = mreg::trust::trusted_keys(&repo, &model)?
+        .iter()
+        .map(mreg::trust::PublicKey::hint)
+        .collect();
     let policy = if a.clear {
         mreg::policy::set(&repo, &model, None, super::alias::move_info(a.message)?)?;
         None
@@ -73,19 +94,33 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     };
     if a.json {
         return Ok(Output::ok(super::json(
-            &serde_json::json!({"model": model, "policy": policy}),
+            &serde_json::json!({"model": model, "policy": policy, "trusted_keys": trusted}),
         )));
     }
-    Ok(Output::ok(match policy {
-        Some(p) => format!(
-            "{model}: candidate when {} {} production's\n",
-            p.metric,
-            if p.goal == Goal::Max {
-                "is higher than"
-            } else {
-                "is lower than"
-            }
-        ),
-        None => format!("{model}: no policy\n"),
-    }))
+    let keys = if trusted.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{model}: production takes only versions signed by key {}\n",
+            trusted
+                .iter()
+                .map(|h| &h[..12])
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    };
+    Ok(Output::ok(
+        keys + &match policy {
+            Some(p) => format!(
+                "{model}: candidate when {} {} production's\n",
+                p.metric,
+                if p.goal == Goal::Max {
+                    "is higher than"
+                } else {
+                    "is lower than"
+                }
+            ),
+            None => format!("{model}: no policy\n"),
+        },
+    ))
 }

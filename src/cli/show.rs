@@ -304,6 +304,29 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             s.push_str(&format!("  {g}\n"));
         }
     }
+    if !v.signatures.is_empty() {
+        s.push_str(
+            "\nSignatures (OpenSSF model signing; `mreg verify` checks them against the bytes):\n",
+        );
+        for g in &v.signatures {
+            s.push_str(&format!(
+                "  {} key {} by {}{}{}\n",
+                g.time,
+                &g.key_hint[..12.min(g.key_hint.len())],
+                g.signer,
+                match g.trusted {
+                    Some(true) => ", a trusted key",
+                    Some(false) => ", NOT a key this model trusts",
+                    None => "",
+                },
+                if g.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", g.message)
+                }
+            ));
+        }
+    }
     let e = &c.environment;
     s.push_str(&format!(
         "\nEnvironment: mreg {} on {} {} ({} CPUs), host {}\n",

@@ -155,6 +155,18 @@ impl Commit {
         self.parents.first()
     }
 
+    /// The directory prefix `checkout --to` strips, and signatures name files under: the
+    /// version's root directory (`models/minilm/`), or a single file's directory; none when
+    /// the version spans several top-level entries.
+    pub fn version_root(&self) -> Option<String> {
+        let roots = self.roots();
+        match roots.as_slice() {
+            [one] if one.ends_with('/') => Some(one.clone()),
+            [one] => one.rsplit_once('/').map(|(d, _)| format!("{d}/")),
+            _ => None,
+        }
+    }
+
     /// The version's roots: as recorded, else derived from its files.
     pub fn roots(&self) -> Vec<String> {
         if self.roots.is_empty() {

@@ -37,6 +37,9 @@ pub struct CheckoutRequest {
     /// With `to`: write paths relative to the version's root (the directory it was
     /// committed from: `models/minilm/x` lands at `DIR/x`). False keeps repository paths.
     pub strip_root: bool,
+    /// Write nothing unless a signature by one of these keys verifies against the
+    /// version's bytes (`checkout --verify`). None: no check.
+    pub verify: Option<Vec<crate::trust::PublicKey>>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -53,15 +56,9 @@ pub struct CheckoutOutcome {
     pub bytes_fetched: u64,
 }
 
-/// The directory prefix `--to` strips: the version's root directory (`models/minilm/`), or
-/// a single file's directory; none when the version spans several top-level entries.
+/// The directory prefix `--to` strips ([`Commit::version_root`]).
 pub fn version_root(commit: &Commit) -> Option<String> {
-    let roots = commit.roots();
-    match roots.as_slice() {
-        [one] if one.ends_with('/') => Some(one.clone()),
-        [one] => one.rsplit_once('/').map(|(d, _)| format!("{d}/")),
-        _ => None,
-    }
+    commit.version_root()
 }
 
 /// Where [`load`] put a version, and what it cost.
@@ -126,6 +123,7 @@ pub fn load(
         force,
         pin: false,
         strip_root: true,
+        verify: None,
     };
     if let Some(dir) = to {
         let out = checkout(repo, &req(dir), progress)?;
@@ -220,6 +218,13 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutOutcome> {
     restore_pruned(repo, req, progress)?;
+    if let Some(keys) = &req.verify {
+        if keys.is_empty() {
+            let model = repo.read_commit(&req.commit)?.model;
+            return Err(crate::error::TrustError::NoTrustedKeys { model }.into());
+        }
+        crate::trust::verify_stored(repo, &req.commit, keys)?;
+    }
     run(repo, req, progress, false)
 }
 
@@ -678,6 +683,7 @@ pub fn checkout_pinned(
                 force,
                 pin: false,
                 strip_root: false,
+                verify: None,
             },
         ));
     }

@@ -100,6 +100,9 @@ pub struct VersionView {
     pub data_on_remote: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub curves: Option<Value>,
+    /// Signatures stored with it (OpenSSF model-signing bundles), trusted or not by the
+    /// model's keys; `mreg verify` checks them against the bytes.
+    pub signatures: Vec<crate::trust::StoredSignature>,
 }
 
 fn note_values<S: serde::Serializer>(
@@ -144,6 +147,11 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<VersionView> {
         archived,
         evaluations,
         git_pins: crate::notes::git_pins(&notes),
+        signatures: crate::trust::listed(
+            id,
+            &notes,
+            crate::trust::trusted_hints(repo, &c.model).as_deref(),
+        ),
         notes,
         files_missing_data: lost,
         data_on_remote: repo.data_remote(id),

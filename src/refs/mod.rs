@@ -101,6 +101,9 @@ pub fn alias_set(
         // Under the shared store lock, which gc takes exclusively: no prune can slip in
         // between this check and the move.
         refuse_pruned(repo, &target)?;
+        if alias.as_str() == PRODUCTION {
+            crate::trust::check_promotable(repo, model, &target)?;
+        }
         let current = t.state().aliases.get(alias.as_str());
         let ok = match expect {
             None => true,
@@ -444,6 +447,8 @@ pub fn promote(
             });
         }
         refuse_pruned(repo, &target)?;
+        // A model that trusts keys takes into production only what one of them signed.
+        crate::trust::check_promotable(repo, model, &target)?;
         let previous = t.state().aliases.get(PRODUCTION).copied();
         if previous != Some(target) {
             t.set_alias(&AliasName::conventional(PRODUCTION), target);

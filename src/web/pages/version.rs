@@ -270,6 +270,40 @@ pub fn version(repo: &Repo, rev: &str, q: &Query, access: Access) -> Result<Stri
             "repro",
         ));
     }
+    s.push_str("<h2>Signatures</h2>");
+    if v.signatures.is_empty() {
+        s.push_str("<p class=\"muted\">not signed (<code>mreg sign REV --key KEY.pem</code>)</p>");
+    } else {
+        let rows: Vec<(Vec<String>, bool)> = v
+            .signatures
+            .iter()
+            .map(|g| {
+                (
+                    vec![
+                        format!(
+                            "<code>{}</code>",
+                            esc(&g.key_hint[..12.min(g.key_hint.len())])
+                        ),
+                        match g.trusted {
+                            Some(true) => chip("trusted key", "production"),
+                            Some(false) => chip("untrusted key", "rollback"),
+                            None => String::new(),
+                        },
+                        esc(&g.signer),
+                        esc(g.time.as_ref()),
+                        esc(&g.message),
+                    ],
+                    g.trusted == Some(false),
+                )
+            })
+            .collect();
+        s.push_str(&table(
+            &["key", "", "signed by", "when", "why"],
+            &rows,
+            "signatures",
+        ));
+        s.push_str("<p class=\"muted\"><code>mreg verify REV --key PUB.pem</code> checks a signature against the bytes; <code>mreg signature REV -o FILE</code> writes it for <code>model_signing verify</code>.</p>");
+    }
     s.push_str("</div></div>");
     // Files and datasets.
     let lost: BTreeSet<String> = v.files_missing_data.iter().cloned().collect();
