@@ -86,6 +86,7 @@ fn main() {
                     derived_from: vec![],
                     recipe: None,
                     roots: vec![],
+                    unsafe_pickles: vec![],
                 }
             })
             .unwrap();

@@ -14,6 +14,7 @@ mod library;
 mod lost_history;
 mod newcomer;
 mod parallel;
+mod pickles;
 mod queries;
 mod registry;
 mod reliability;

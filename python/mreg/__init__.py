@@ -853,13 +853,17 @@ class Repo:
         *,
         expect: Optional[str] = None,
         message: str = "",
+        allow_unsafe: bool = False,
     ) -> Promotion:
         """Make ``rev`` (default: ``MODEL@candidate``) production; the previous production
         becomes ``rollback``. One atomic step, recorded in the history with ``message``.
 
         ``expect`` makes it a compare-and-swap: the revision production must be now (or
-        ``"none"``); otherwise nothing moves and ``ConflictError`` says where it is."""
-        return Promotion(**json.loads(self._store.promote(model, rev, expect, message)))
+        ``"none"``); otherwise nothing moves and ``ConflictError`` says where it is.
+        A version whose pickles would run code no allowlist vouches for is refused unless
+        ``allow_unsafe`` (recorded in the history); a model that trusts signing keys takes
+        only versions one of them signed."""
+        return Promotion(**json.loads(self._store.promote(model, rev, expect, message, None, allow_unsafe)))
 
     def rollback(
         self, model: str, *, expect: Optional[str] = None, message: str = ""

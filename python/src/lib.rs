@@ -509,7 +509,8 @@ impl Store {
         })
     }
 
-    #[pyo3(signature = (model, rev=None, expect=None, message=String::new(), author=None))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, rev=None, expect=None, message=String::new(), author=None, allow_unsafe=false))]
     fn promote(
         &self,
         py: Python<'_>,
@@ -518,13 +519,20 @@ impl Store {
         expect: Option<String>,
         message: String,
         author: Option<String>,
+        allow_unsafe: bool,
     ) -> PyResult<String> {
         call(py, || {
             let model = ModelName::new(&model)?;
             let rev = rev.map(|r| self.repo.resolve(&r)).transpose()?;
             let expect = mreg::refs::Expect::resolve(&self.repo, expect.as_deref())?;
-            let p =
-                mreg::refs::promote(&self.repo, &model, rev, expect, move_info(message, author)?)?;
+            let p = mreg::refs::promote_with(
+                &self.repo,
+                &model,
+                rev,
+                expect,
+                move_info(message, author)?,
+                allow_unsafe,
+            )?;
             Ok(json(&p))
         })
     }

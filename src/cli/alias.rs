@@ -34,6 +34,10 @@ enum Cmd {
         /// Why (recorded in the history).
         #[arg(short, long, default_value = "")]
         message: String,
+        /// Let `production` take a version whose pickles would run code no allowlist
+        /// vouches for (`show` lists them); recorded in the history.
+        #[arg(long)]
+        allow_unsafe: bool,
         #[arg(long)]
         json: bool,
     },
@@ -69,13 +73,22 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             rev,
             expect,
             message,
+            allow_unsafe,
             json,
         } => {
             let model = ModelName::new(&model)?;
             let alias = mreg::names::AliasName::new(&alias)?;
             let target = repo.resolve(&rev)?;
             let expect = Expect::resolve(&repo, expect.as_deref())?;
-            let m = refs::alias_set(&repo, &model, &alias, target, expect, move_info(message)?)?;
+            let m = refs::alias_set_with(
+                &repo,
+                &model,
+                &alias,
+                target,
+                expect,
+                move_info(message)?,
+                allow_unsafe,
+            )?;
             if json {
                 return Ok(Output::ok(super::json(&m)));
             }

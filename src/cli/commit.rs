@@ -126,6 +126,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
     };
     let progress = ctx.progress();
     let out = commit(&repo, req, &progress)?;
+    fmt::warn_unsafe_pickles(&out.commit);
     if a.json {
         let v = mreg::ops::view::Recorded::of(&out);
         return Ok(Output::ok(super::json(&v)));

@@ -104,3 +104,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     s
 }
+
+/// Warn (on stderr, also with -q and --json) about pickles in a new version that would run
+/// code no allowlist vouches for: the version is kept, but cannot become production
+/// without --allow-unsafe.
+pub fn warn_unsafe_pickles(c: &mreg::Commit) {
+    if c.unsafe_pickles.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: {} pickle import(s) no allowlist vouches for; loading this version would run them:",
+        c.unsafe_pickles.len()
+    );
+    for f in &c.unsafe_pickles {
+        eprintln!("  {}", f.describe());
+    }
+    eprintln!("hint: it cannot become production without `--allow-unsafe`; save weights as safetensors instead");
+}

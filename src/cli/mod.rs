@@ -40,6 +40,7 @@ mod remote_gc;
 mod reproduce;
 mod run_cmd;
 mod runs;
+mod scan;
 mod show;
 mod sign;
 mod status;
@@ -131,6 +132,7 @@ enum Command {
     Sign(sign::SignArgs),
     Signature(sign::SignatureArgs),
     Verify(sign::VerifyArgs),
+    Scan(scan::Args),
     Completions(completions::Args),
     #[command(name = "cat-object")]
     CatObject(cat_object::Args),
@@ -300,6 +302,7 @@ fn run(cli: Cli) -> mreg::Result<Output> {
         Command::Sign(a) => sign::sign(&ctx, a),
         Command::Signature(a) => sign::signature(&ctx, a),
         Command::Verify(a) => sign::verify(&ctx, a),
+        Command::Scan(a) => scan::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

@@ -9,7 +9,10 @@ use super::{Ctx, Output};
 /// Make a version production; the previous production becomes `rollback`.
 ///
 /// REV defaults to MODEL@candidate. Both aliases move in one atomic step, recorded in the
-/// model's history with -m's reason. An archived version cannot be promoted.
+/// model's history with -m's reason. An archived version cannot be promoted; nor can one
+/// whose pickles would run code no allowlist vouches for (without --allow-unsafe), nor,
+/// when the model trusts signing keys (`policy --require-signature`), one without a valid
+/// signature by one of them.
 ///
 /// --expect makes it a compare-and-swap: it moves only if production is still REV (or,
 /// with `none`, unset), so of two people promoting at once, exactly one wins and the
@@ -31,6 +34,10 @@ pub struct PromoteArgs {
     /// Why (recorded in the history).
     #[arg(short, long, default_value = "")]
     message: String,
+    /// Promote even though its pickles would run code no allowlist vouches for (`show`
+    /// lists them); the findings are recorded in the history with the move.
+    #[arg(long)]
+    allow_unsafe: bool,
     #[arg(long)]
     json: bool,
 }
@@ -72,7 +79,14 @@ pub fn promote(ctx: &Ctx, a: PromoteArgs) -> mreg::Result<Output> {
     let model = ModelName::new(&a.model)?;
     let rev = a.rev.map(|r| repo.resolve(&r)).transpose()?;
     let expect = refs::Expect::resolve(&repo, a.expect.as_deref())?;
-    let p = refs::promote(&repo, &model, rev, expect, move_info(a.message)?)?;
+    let p = refs::promote_with(
+        &repo,
+        &model,
+        rev,
+        expect,
+        move_info(a.message)?,
+        a.allow_unsafe,
+    )?;
     Ok(report(&model, &p, a.json))
 }
 

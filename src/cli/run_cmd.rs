@@ -129,6 +129,7 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         eprintln!("warning: {w}");
     }
     let out = &run.commit;
+    super::fmt::warn_unsafe_pickles(&out.commit);
     if a.json {
         let v = mreg::ops::view::Recorded {
             warnings: Some(&run.warnings),

@@ -304,6 +304,12 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
             s.push_str(&format!("  {g}\n"));
         }
     }
+    if !c.unsafe_pickles.is_empty() {
+        s.push_str("\nUNSAFE PICKLES (loading this version would run them; it cannot become production without --allow-unsafe):\n");
+        for f in &c.unsafe_pickles {
+            s.push_str(&format!("  {}\n", f.describe()));
+        }
+    }
     if !v.signatures.is_empty() {
         s.push_str(
             "\nSignatures (OpenSSF model signing; `mreg verify` checks them against the bytes):\n",

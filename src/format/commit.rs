@@ -110,6 +110,10 @@ pub struct Commit {
     /// Absent in commits made before mreg recorded it (then derived from `files`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roots: Vec<String>,
+    /// What its pickles would import that no allowlist vouches for (`trust::pickle`),
+    /// found at commit: such a version cannot become production without `--allow-unsafe`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_pickles: Vec<crate::trust::pickle::Finding>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -266,6 +270,7 @@ impl Commit {
             derived_from: vec![],
             recipe: None,
             roots: vec!["models/".into()],
+            unsafe_pickles: vec![],
         }
     }
 }

@@ -419,6 +419,13 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         })
         .collect::<Result<_>>()?;
     progress.finish();
+    // Pickles are read for what they would import when loaded (never loaded).
+    let mut unsafe_pickles: Vec<crate::trust::pickle::Finding> = candidates
+        .par_iter()
+        .filter(|c| crate::trust::pickle::is_candidate(&c.rel))
+        .map(|c| crate::trust::pickle::scan_file(&c.abs, &c.rel))
+        .collect::<Result<Vec<_>>>()?
+        .concat();
     let mut datasets = Vec::new();
     let mut dataset_bytes = 0;
     for (name, path) in &req.datasets {
@@ -463,6 +470,16 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
         };
         if req.carry {
             carried = plan.others.iter().map(|f| f.path.clone()).collect();
+            // Carried files keep what was found in them.
+            if let (Some(head), false) = (t.state().head, carried.is_empty()) {
+                let parent = repo.read_commit(&head)?;
+                unsafe_pickles.extend(
+                    parent
+                        .unsafe_pickles
+                        .into_iter()
+                        .filter(|f| carried.contains(&f.file)),
+                );
+            }
             files.extend(plan.others.iter().cloned());
             files.sort_by(|a, b| a.path.cmp(&b.path));
             for r in &plan.parent_roots {
@@ -491,6 +508,7 @@ pub fn commit(repo: &Repo, req: CommitRequest, progress: &dyn Progress) -> Resul
             derived_from: req.derived_from.clone(),
             recipe: req.recipe.clone(),
             roots,
+            unsafe_pickles: unsafe_pickles.clone(),
         };
         let id = repo.write_commit(&c)?;
         t.set_head(id);

@@ -318,6 +318,7 @@ mod tests {
             derived_from: vec![],
             recipe: None,
             roots: vec![],
+            unsafe_pickles: vec![],
         };
         let id = repo.write_commit(&c).unwrap();
         repo.transact(

@@ -95,6 +95,20 @@ pub fn alias_set(
     expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<AliasMove> {
+    alias_set_with(repo, model, alias, target, expect, info, false)
+}
+
+/// [`alias_set`]; `allow_unsafe` lets `production` take a version whose pickles would run
+/// unvouched code (the findings are recorded in the history line).
+pub fn alias_set_with(
+    repo: &Repo,
+    model: &ModelName,
+    alias: &AliasName,
+    target: CommitId,
+    expect: Option<Expect>,
+    info: MoveInfo,
+    allow_unsafe: bool,
+) -> Result<AliasMove> {
     require_model(repo, model)?;
     check_model(repo, model, &target)?;
     let ((), entry) = repo.transact(model, info, Action::AliasSet, |t| {
@@ -102,7 +116,10 @@ pub fn alias_set(
         // between this check and the move.
         refuse_pruned(repo, &target)?;
         if alias.as_str() == PRODUCTION {
-            crate::trust::check_promotable(repo, model, &target)?;
+            let accepted = crate::trust::check_promotable(repo, model, &target, allow_unsafe)?;
+            if !accepted.is_empty() {
+                t.set_extra(crate::trust::ALLOW_UNSAFE, serde_json::json!(accepted));
+            }
         }
         let current = t.state().aliases.get(alias.as_str());
         let ok = match expect {
@@ -421,6 +438,19 @@ pub fn promote(
     expect: Option<Expect>,
     info: MoveInfo,
 ) -> Result<Promotion> {
+    promote_with(repo, model, rev, expect, info, false)
+}
+
+/// [`promote`]; `allow_unsafe` takes a version whose pickles would run unvouched code
+/// (the findings are recorded in the history line).
+pub fn promote_with(
+    repo: &Repo,
+    model: &ModelName,
+    rev: Option<CommitId>,
+    expect: Option<Expect>,
+    info: MoveInfo,
+    allow_unsafe: bool,
+) -> Result<Promotion> {
     require_model(repo, model)?;
     if let Some(id) = rev {
         check_model(repo, model, &id)?;
@@ -447,8 +477,12 @@ pub fn promote(
             });
         }
         refuse_pruned(repo, &target)?;
-        // A model that trusts keys takes into production only what one of them signed.
-        crate::trust::check_promotable(repo, model, &target)?;
+        // Production takes no pickle that runs unvouched code (unless allowed, recorded),
+        // and, for a model that trusts keys, only what one of them signed.
+        let accepted = crate::trust::check_promotable(repo, model, &target, allow_unsafe)?;
+        if !accepted.is_empty() {
+            t.set_extra(crate::trust::ALLOW_UNSAFE, serde_json::json!(accepted));
+        }
         let previous = t.state().aliases.get(PRODUCTION).copied();
         if previous != Some(target) {
             t.set_alias(&AliasName::conventional(PRODUCTION), target);

@@ -105,9 +105,29 @@ fn member_fields(data: &[u8], at: usize, extra: std::ops::Range<usize>) -> Optio
     Some((vals[1], vals[0], vals[2]))
 }
 
-/// The byte ranges `[start, end)` of the stored (uncompressed) members of at least
-/// `MIN_MEMBER` bytes, sorted, or None when `data` is not such a zip.
-pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
+/// A member of a zip archive: its name, and where its (possibly compressed) data lies.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: String,
+    /// 0: stored (uncompressed).
+    pub method: u16,
+    pub start: usize,
+    pub end: usize,
+    pub uncompressed: u64,
+}
+
+impl Entry {
+    /// The member's bytes when it is stored uncompressed (None when compressed).
+    pub fn stored_bytes<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        (self.method == 0 && (self.end - self.start) as u64 == self.uncompressed)
+            .then(|| data.get(self.start..self.end))
+            .flatten()
+    }
+}
+
+/// Every member of a zip archive, in central-directory order; None when `data` is not a
+/// zip whose directory is consistent.
+pub fn entries(data: &[u8]) -> Option<Vec<Entry>> {
     if data.len() < 22 || u32_at(data, 0)? != LOCAL_SIG {
         return None;
     }
@@ -134,6 +154,8 @@ pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
             u16_at(data, at + 30)? as usize,
             u16_at(data, at + 32)? as usize,
         );
+        let name =
+            String::from_utf8_lossy(data.get(at + 46..at.checked_add(46 + n)?)?).into_owned();
         let extra = at.checked_add(46 + n)?..at.checked_add(46 + n + e)?;
         let (csize, usize_, local) = member_fields(data, at, extra)?;
         at = at.checked_add(46 + n + e + c)?;
@@ -149,10 +171,29 @@ pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
         if end > cd_off {
             return None;
         }
-        if method == 0 && csize == usize_ && csize >= MIN_MEMBER {
-            members.push((start, end));
-        }
+        members.push(Entry {
+            name,
+            method,
+            start,
+            end,
+            uncompressed: usize_,
+        });
     }
+    Some(members)
+}
+
+/// The byte ranges `[start, end)` of the stored (uncompressed) members of at least
+/// `MIN_MEMBER` bytes, sorted, or None when `data` is not such a zip.
+pub fn stored_members(data: &[u8]) -> Option<Vec<(usize, usize)>> {
+    let mut members: Vec<(usize, usize)> = entries(data)?
+        .into_iter()
+        .filter(|e| {
+            e.method == 0
+                && (e.end - e.start) as u64 == e.uncompressed
+                && e.uncompressed >= MIN_MEMBER
+        })
+        .map(|e| (e.start, e.end))
+        .collect();
     members.sort_unstable();
     if members.windows(2).any(|w| w[0].1 > w[1].0) {
         return None;

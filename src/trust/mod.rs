@@ -13,6 +13,7 @@
 //! and never writes a private key anywhere.
 
 pub mod oms;
+pub mod pickle;
 
 use std::path::Path;
 
@@ -303,12 +304,32 @@ pub fn set_trusted_keys(
     Ok(())
 }
 
-/// What promote and `alias set production` require of a version: if its model trusts keys,
-/// a valid signature by one of them. Recomputes the files' digests (data must be here).
-pub fn check_promotable(repo: &Repo, model: &ModelName, id: &CommitId) -> Result<()> {
-    let keys = trusted_keys(repo, model)?;
-    if keys.is_empty() {
-        return Ok(());
+/// Extra key of a history line that took a version with unsafe pickles into production
+/// (`--allow-unsafe`): the findings it accepted.
+pub const ALLOW_UNSAFE: &str = "allow_unsafe";
+
+/// What promote and `alias set production` require of a version: no pickle that would
+/// run code nobody vouched for (unless `allow_unsafe`), and, if its model trusts keys, a
+/// valid signature by one of them (the files' digests are recomputed: data must be here).
+/// Returns the findings `allow_unsafe` accepted, to be recorded with the move.
+pub fn check_promotable(
+    repo: &Repo,
+    model: &ModelName,
+    id: &CommitId,
+    allow_unsafe: bool,
+) -> Result<Vec<String>> {
+    let c = repo.read_commit(id)?;
+    let findings: Vec<String> = c.unsafe_pickles.iter().map(|f| f.describe()).collect();
+    if !findings.is_empty() && !allow_unsafe {
+        return Err(TrustError::UnsafePickle {
+            commit: *id,
+            findings,
+        }
+        .into());
     }
-    verify_stored(repo, id, &keys).map(|_| ())
+    let keys = trusted_keys(repo, model)?;
+    if !keys.is_empty() {
+        verify_stored(repo, id, &keys)?;
+    }
+    Ok(findings)
 }

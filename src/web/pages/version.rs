@@ -165,6 +165,9 @@ pub fn version(repo: &Repo, rev: &str, q: &Query, access: Access) -> Result<Stri
     if v.files_pruned {
         s.push_str(&chip("data pruned", "pruned"));
     }
+    if !c.unsafe_pickles.is_empty() {
+        s.push_str(&chip("unsafe pickle", "rollback"));
+    }
     if let Some(r) = &v.data_on_remote {
         s.push_str(&chip(&format!("data on remote {r}"), "pruned"));
     }
@@ -183,6 +186,29 @@ pub fn version(repo: &Repo, rev: &str, q: &Query, access: Access) -> Result<Stri
             .map(|p| format!("&amp;rev={}", enc(&p.to_hex())))
             .unwrap_or_default()
     );
+    if !c.unsafe_pickles.is_empty() {
+        let rows: Vec<(Vec<String>, bool)> = c
+            .unsafe_pickles
+            .iter()
+            .map(|f| {
+                (
+                    vec![
+                        esc(&f.file),
+                        esc(&f.member),
+                        format!("<code>{}</code>", esc(&f.callable)),
+                        esc(&f.kind),
+                    ],
+                    true,
+                )
+            })
+            .collect();
+        s.push_str("<h2 class=\"error\">Unsafe pickles</h2><p>Loading this version would run these callables, which no allowlist vouches for. It cannot become production without <code>mreg promote --allow-unsafe</code> (recorded in the history).</p>");
+        s.push_str(&table(
+            &["file", "pickle", "callable", "kind"],
+            &rows,
+            "pickles",
+        ));
+    }
     s.push_str(&super::decide::version_forms(repo, &c.model, &id, access)?);
     s.push_str(&images_section(repo, &id, c));
     if let Some(crate::recipe::Recipe::Run(r)) = &c.recipe {

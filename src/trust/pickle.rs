@@ -1,0 +1,758 @@
+//! Pickles that cannot run code: a scanner that reads a pickle's opcodes — never loads it —
+//! and lists every callable it would import (`GLOBAL`, `STACK_GLOBAL`, `INST`, and the
+//! extension registry), then compares them with an *allowlist* of what PyTorch, NumPy,
+//! scikit-learn and joblib checkpoints need. Anything else is a finding: `os.system` (which
+//! pickles as `posix.system`), `builtins.eval`, `subprocess.*`, `runpy.*`, but also any
+//! callable nobody vouched for, and a callable whose name is computed at load time (a
+//! `STACK_GLOBAL` whose operands are not literal strings) — the bypasses published against
+//! denylist scanners build names from pieces.
+//!
+//! What is scanned: bare pickles (`.pkl`, `.pickle`, joblib files: the first pickle, which is
+//! what `pickle.load` runs), PyTorch zip checkpoints (every `.pkl` member, and archives
+//! nested in archives, three deep), legacy PyTorch files (the five pickles `torch.load`
+//! reads in a row), NumPy `.npy` with object arrays and `.npz` archives. Protocols 0 to 5:
+//! protocol 0 spells names as text lines, which the same parser reads. A pickle that cannot
+//! be parsed is itself a finding: what cannot be checked is not passed.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Something a pickle would do when loaded that no allowlist vouches for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The committed file.
+    pub file: String,
+    /// The pickle inside it (`archive/data.pkl`; empty: the file itself).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub member: String,
+    /// `module.name` of the callable, or what could not be read.
+    pub callable: String,
+    /// `dangerous` (runs commands, evaluates code, opens files or sockets), `unknown` (not
+    /// on the allowlist), `computed` (a name built at load time) or `unreadable`.
+    pub kind: String,
+}
+
+impl Finding {
+    /// For people: `model.pt (archive/data.pkl): posix.system (dangerous)`.
+    pub fn describe(&self) -> String {
+        let member = if self.member.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.member)
+        };
+        format!("{}{member}: {} ({})", self.file, self.callable, self.kind)
+    }
+}
+
+/// Callables checkpoints legitimately need (exact `module.name`).
+const ALLOWED: &[&str] = &[
+    "collections.OrderedDict",
+    "collections.defaultdict",
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.bytearray",
+    "builtins.slice",
+    "builtins.complex",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.str",
+    "builtins.bytes",
+    "builtins.object",
+    "__builtin__.set",
+    "__builtin__.object",
+    "copy_reg._reconstructor",
+    "copyreg._reconstructor",
+    "_codecs.encode",
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_tensor_v3",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state",
+    "torch._utils._rebuild_sparse_tensor",
+    "torch._utils._rebuild_qtensor",
+    "torch._utils._rebuild_device_tensor_from_numpy",
+    "torch._utils._rebuild_meta_tensor_no_storage",
+    "torch._utils._rebuild_wrapper_subclass",
+    "torch._utils._rebuild_nested_tensor",
+    "torch._tensor._rebuild_from_type",
+    "torch._tensor._rebuild_from_type_v2",
+    "torch.serialization._get_layout",
+    "torch.nn.parameter.Parameter",
+    "torch.device",
+    "torch.Size",
+    "torch.Tensor",
+    "torch.storage.TypedStorage",
+    "torch.storage.UntypedStorage",
+    "torch.storage._TypedStorage",
+    "torch.storage._LegacyStorage",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.core.numeric._frombuffer",
+    "numpy._core.numeric._frombuffer",
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    "joblib.numpy_pickle.NDArrayWrapper",
+    "sklearn.utils._bunch.Bunch",
+];
+
+/// Modules whose every name is a dtype, a storage class or a layout (`torch.float32`,
+/// `torch.FloatStorage`, `numpy.dtypes.Float32DType`): values, not code.
+fn allowed_family(module: &str, name: &str) -> bool {
+    match module {
+        "torch" => {
+            name.ends_with("Storage")
+                || matches!(
+                    name,
+                    "float16"
+                        | "float32"
+                        | "float64"
+                        | "bfloat16"
+                        | "half"
+                        | "float"
+                        | "double"
+                        | "int8"
+                        | "int16"
+                        | "int32"
+                        | "int64"
+                        | "uint8"
+                        | "uint16"
+                        | "uint32"
+                        | "uint64"
+                        | "bool"
+                        | "complex64"
+                        | "complex128"
+                        | "long"
+                        | "int"
+                        | "short"
+                        | "float8_e4m3fn"
+                        | "float8_e5m2"
+                        | "strided"
+                        | "sparse_coo"
+                        | "sparse_csr"
+                        | "per_tensor_affine"
+                        | "per_channel_affine"
+                        | "contiguous_format"
+                        | "channels_last"
+                        | "preserve_format"
+                )
+        }
+        "numpy.dtypes" => name.ends_with("DType"),
+        "numpy.random._pickle" => name.starts_with("__") && name.ends_with("_ctor"),
+        "numpy.random._mt19937" => name == "MT19937",
+        "numpy.random._pcg64" => name == "PCG64",
+        // scikit-learn estimators and their parts: classes (by convention capitalized),
+        // whose unpickling sets state, not runs arbitrary code.
+        m if m == "sklearn" || m.starts_with("sklearn.") => {
+            name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        }
+        m if m.starts_with("scipy.sparse.") => matches!(
+            name,
+            "csr_matrix" | "csc_matrix" | "coo_matrix" | "csr_array" | "csc_array" | "coo_array"
+        ),
+        _ => false,
+    }
+}
+
+/// Callables that run commands, evaluate code, import, open files or sockets.
+fn dangerous(module: &str, name: &str) -> bool {
+    let m = module.split('.').next().unwrap_or(module);
+    matches!(
+        m,
+        "os" | "posix"
+            | "nt"
+            | "subprocess"
+            | "runpy"
+            | "importlib"
+            | "socket"
+            | "shutil"
+            | "webbrowser"
+            | "ctypes"
+            | "pty"
+            | "code"
+            | "codeop"
+            | "commands"
+            | "sys"
+            | "marshal"
+            | "pickle"
+            | "_pickle"
+            | "dill"
+            | "cloudpickle"
+            | "asyncio"
+            | "multiprocessing"
+            | "http"
+            | "urllib"
+            | "requests"
+            | "platform"
+            | "pip"
+            | "bdb"
+            | "pdb"
+            | "timeit"
+            | "operator"
+            | "functools"
+            | "types"
+    ) || (matches!(module, "builtins" | "__builtin__")
+        && matches!(
+            name,
+            "eval"
+                | "exec"
+                | "compile"
+                | "open"
+                | "__import__"
+                | "getattr"
+                | "setattr"
+                | "delattr"
+                | "globals"
+                | "locals"
+                | "vars"
+                | "input"
+                | "breakpoint"
+                | "apply"
+                | "execfile"
+                | "file"
+        ))
+        || (module == "torch" && name == "load")
+        || (module.starts_with("torch.") && (name == "load" || name == "_load_from_bytes"))
+        || (module == "numpy" && name == "load")
+}
+
+/// How a callable is judged: None when allowed.
+fn judge(callable: &str) -> Option<&'static str> {
+    let (module, name) = callable.rsplit_once('.').unwrap_or(("", callable));
+    if ALLOWED.contains(&callable) || allowed_family(module, name) {
+        None
+    } else if dangerous(module, name) {
+        Some("dangerous")
+    } else {
+        Some("unknown")
+    }
+}
+
+/// What the stack holds, as far as names go.
+#[derive(Clone, Debug)]
+enum Val {
+    Str(String),
+    Mark,
+    Other,
+}
+
+/// Why a pickle could not be read to its end.
+#[derive(Debug)]
+struct Unreadable(String);
+
+/// The callables one pickle imports (`module.name`; `?computed?` for a computed name) and
+/// where it ends.
+fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
+    let mut out = Vec::new();
+    let mut stack: Vec<Val> = Vec::new();
+    let mut memo: HashMap<u64, Val> = HashMap::new();
+    let mut i = 0usize;
+    let err = |what: &str, at: usize| Unreadable(format!("{what} at byte {at}"));
+    let take = |i: &mut usize, n: usize| -> Result<&[u8], Unreadable> {
+        let end = i.checked_add(n).filter(|&e| e <= data.len());
+        let Some(end) = end else {
+            return Err(Unreadable(format!("truncated at byte {}", *i)));
+        };
+        let s = &data[*i..end];
+        *i = end;
+        Ok(s)
+    };
+    let line = |i: &mut usize| -> Result<String, Unreadable> {
+        let rest = &data[*i..];
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| Unreadable(format!("unterminated line at byte {}", *i)))?;
+        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
+        *i += n + 1;
+        Ok(s)
+    };
+    let le = |b: &[u8]| -> u64 {
+        let mut v = 0u64;
+        for (k, x) in b.iter().enumerate() {
+            v |= (*x as u64) << (8 * k);
+        }
+        v
+    };
+    let pop_mark = |stack: &mut Vec<Val>| -> Result<(), Unreadable> {
+        loop {
+            match stack.pop() {
+                Some(Val::Mark) => return Ok(()),
+                Some(_) => {}
+                None => return Err(Unreadable("MARK missing".into())),
+            }
+        }
+    };
+    let pop = |stack: &mut Vec<Val>, n: usize| {
+        for _ in 0..n {
+            stack.pop();
+        }
+    };
+    loop {
+        let at = i;
+        let op = *data.get(i).ok_or_else(|| err("no STOP", at))?;
+        i += 1;
+        match op {
+            b'.' => return Ok((out, i)),
+            b'(' => stack.push(Val::Mark),
+            b'0' => pop(&mut stack, 1),
+            b'1' => pop_mark(&mut stack)?,
+            b'2' => {
+                let top = stack.last().cloned().unwrap_or(Val::Other);
+                stack.push(top);
+            }
+            // Numbers, None, booleans: values.
+            b'F' | b'I' | b'L' => {
+                line(&mut i)?;
+                stack.push(Val::Other);
+            }
+            b'J' => {
+                take(&mut i, 4)?;
+                stack.push(Val::Other);
+            }
+            b'K' => {
+                take(&mut i, 1)?;
+                stack.push(Val::Other);
+            }
+            b'M' => {
+                take(&mut i, 2)?;
+                stack.push(Val::Other);
+            }
+            b'G' => {
+                take(&mut i, 8)?;
+                stack.push(Val::Other);
+            }
+            b'N' | 0x88 | 0x89 => stack.push(Val::Other),
+            0x8a => {
+                let n = take(&mut i, 1)?[0] as usize;
+                take(&mut i, n)?;
+                stack.push(Val::Other);
+            }
+            0x8b => {
+                let n = le(take(&mut i, 4)?) as usize;
+                take(&mut i, n)?;
+                stack.push(Val::Other);
+            }
+            // Strings: kept, a STACK_GLOBAL may name a callable with them.
+            b'S' => {
+                let s = line(&mut i)?;
+                let s = s.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+                stack.push(Val::Str(s));
+            }
+            b'V' => {
+                let s = line(&mut i)?;
+                stack.push(Val::Str(s));
+            }
+            b'T' | b'X' => {
+                let n = le(take(&mut i, 4)?) as usize;
+                let s = take(&mut i, n)?;
+                stack.push(Val::Str(String::from_utf8_lossy(s).into_owned()));
+            }
+            b'U' | 0x8c => {
+                let n = take(&mut i, 1)?[0] as usize;
+                let s = take(&mut i, n)?;
+                stack.push(Val::Str(String::from_utf8_lossy(s).into_owned()));
+            }
+            0x8d => {
+                let n = le(take(&mut i, 8)?) as usize;
+                let s = take(&mut i, n)?;
+                stack.push(Val::Str(String::from_utf8_lossy(s).into_owned()));
+            }
+            // Bytes: values (skipped without copying).
+            b'B' => {
+                let n = le(take(&mut i, 4)?) as usize;
+                take(&mut i, n)?;
+                stack.push(Val::Other);
+            }
+            b'C' => {
+                let n = take(&mut i, 1)?[0] as usize;
+                take(&mut i, n)?;
+                stack.push(Val::Other);
+            }
+            0x8e | 0x96 => {
+                let n = le(take(&mut i, 8)?) as usize;
+                take(&mut i, n)?;
+                stack.push(Val::Other);
+            }
+            b'P' => {
+                line(&mut i)?;
+                stack.push(Val::Other);
+            }
+            b'Q' => {
+                pop(&mut stack, 1);
+                stack.push(Val::Other);
+            }
+            // Building containers and objects.
+            b'R' => {
+                pop(&mut stack, 2);
+                stack.push(Val::Other);
+            }
+            b'a' | b'b' => pop(&mut stack, 1),
+            b'e' | b'u' | 0x90 => pop_mark(&mut stack)?,
+            b's' => pop(&mut stack, 2),
+            b'd' | b'l' | b't' | 0x91 => {
+                pop_mark(&mut stack)?;
+                stack.push(Val::Other);
+            }
+            b'}' | b']' | b')' | 0x8f => stack.push(Val::Other),
+            0x85 => {
+                pop(&mut stack, 1);
+                stack.push(Val::Other);
+            }
+            0x86 => {
+                pop(&mut stack, 2);
+                stack.push(Val::Other);
+            }
+            0x87 => {
+                pop(&mut stack, 3);
+                stack.push(Val::Other);
+            }
+            0x81 => {
+                pop(&mut stack, 2);
+                stack.push(Val::Other);
+            }
+            0x92 => {
+                pop(&mut stack, 3);
+                stack.push(Val::Other);
+            }
+            b'o' => {
+                pop_mark(&mut stack)?;
+                stack.push(Val::Other);
+            }
+            // Imports: what this scanner is for.
+            b'c' => {
+                let module = line(&mut i)?;
+                let name = line(&mut i)?;
+                out.push(format!("{module}.{name}"));
+                stack.push(Val::Other);
+            }
+            b'i' => {
+                let module = line(&mut i)?;
+                let name = line(&mut i)?;
+                out.push(format!("{module}.{name}"));
+                pop_mark(&mut stack)?;
+                stack.push(Val::Other);
+            }
+            0x93 => {
+                let name = stack.pop();
+                let module = stack.pop();
+                match (module, name) {
+                    (Some(Val::Str(m)), Some(Val::Str(n))) => out.push(format!("{m}.{n}")),
+                    _ => out.push("?computed?".into()),
+                }
+                stack.push(Val::Other);
+            }
+            0x82 => {
+                let code = take(&mut i, 1)?[0];
+                out.push(format!("copyreg extension {code}"));
+                stack.push(Val::Other);
+            }
+            0x83 => {
+                let code = le(take(&mut i, 2)?);
+                out.push(format!("copyreg extension {code}"));
+                stack.push(Val::Other);
+            }
+            0x84 => {
+                let code = le(take(&mut i, 4)?);
+                out.push(format!("copyreg extension {code}"));
+                stack.push(Val::Other);
+            }
+            // Memo.
+            b'p' => {
+                let n: u64 = line(&mut i)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| err("bad PUT", at))?;
+                memo.insert(n, stack.last().cloned().unwrap_or(Val::Other));
+            }
+            b'q' => {
+                let n = take(&mut i, 1)?[0] as u64;
+                memo.insert(n, stack.last().cloned().unwrap_or(Val::Other));
+            }
+            b'r' => {
+                let n = le(take(&mut i, 4)?);
+                memo.insert(n, stack.last().cloned().unwrap_or(Val::Other));
+            }
+            0x94 => {
+                let n = memo.len() as u64;
+                memo.insert(n, stack.last().cloned().unwrap_or(Val::Other));
+            }
+            b'g' => {
+                let n: u64 = line(&mut i)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| err("bad GET", at))?;
+                stack.push(memo.get(&n).cloned().unwrap_or(Val::Other));
+            }
+            b'h' => {
+                let n = take(&mut i, 1)?[0] as u64;
+                stack.push(memo.get(&n).cloned().unwrap_or(Val::Other));
+            }
+            b'j' => {
+                let n = le(take(&mut i, 4)?);
+                stack.push(memo.get(&n).cloned().unwrap_or(Val::Other));
+            }
+            // Framing and buffers.
+            0x80 => {
+                take(&mut i, 1)?;
+            }
+            0x95 => {
+                take(&mut i, 8)?;
+            }
+            0x97 => stack.push(Val::Other),
+            0x98 => {}
+            other => return Err(err(&format!("unknown opcode 0x{other:02x}"), at)),
+        }
+    }
+}
+
+/// The magic number legacy `torch.save` writes as its first pickle.
+const TORCH_LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/// Findings of one pickle stream: the first pickle, and for a legacy PyTorch file the
+/// five it holds in a row.
+fn scan_pickles(file: &str, member: &str, data: &[u8], out: &mut Vec<Finding>) {
+    let legacy = data.len() > 14 && data[..14].windows(10).any(|w| w == TORCH_LEGACY_MAGIC);
+    let count = if legacy { 5 } else { 1 };
+    let mut at = 0usize;
+    for _ in 0..count {
+        match callables(&data[at..]) {
+            Ok((names, end)) => {
+                for c in names {
+                    let kind = if c == "?computed?" {
+                        Some("computed")
+                    } else if c.starts_with("copyreg extension") {
+                        Some("unknown")
+                    } else {
+                        judge(&c)
+                    };
+                    if let Some(kind) = kind {
+                        let f = Finding {
+                            file: file.to_string(),
+                            member: member.to_string(),
+                            callable: c,
+                            kind: kind.into(),
+                        };
+                        if !out.contains(&f) {
+                            out.push(f);
+                        }
+                    }
+                }
+                at += end;
+            }
+            Err(Unreadable(why)) => {
+                out.push(Finding {
+                    file: file.to_string(),
+                    member: member.to_string(),
+                    callable: format!("unreadable pickle: {why}"),
+                    kind: "unreadable".into(),
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Whether these bytes begin like a pickle: a protocol 2+ header, or a protocol 0/1
+/// opening (`(`, `c`, `]`, `}`, `)`...) followed by something a pickle has.
+fn looks_like_pickle(data: &[u8]) -> bool {
+    match data {
+        [0x80, p, ..] => *p <= 5,
+        [b'(' | b'c' | b'}' | b']' | b')' | b'N' | b'I' | b'S' | b'V', ..] => {
+            data.len() < 1 << 20 && data.ends_with(b".")
+        }
+        _ => false,
+    }
+}
+
+/// Whether a committed path is worth scanning by its name.
+pub fn is_candidate(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [
+        ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".bin", ".npy", ".npz", ".dat",
+        ".model", ".sav",
+    ]
+    .iter()
+    .any(|e| lower.ends_with(e))
+}
+
+/// Scan a file on disk (mapped, not read into memory; `name` is how findings name it).
+pub fn scan_file(path: &std::path::Path, name: &str) -> crate::Result<Vec<Finding>> {
+    let f = std::fs::File::open(path).map_err(|e| crate::Error::io("opening", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| crate::Error::io("reading", path, e))?
+        .len();
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: read-only map of a file mreg just stored; a concurrent writer could change
+    // what is seen, which at worst changes the findings, never memory safety of the
+    // parser (it bounds-checks every read).
+    let map =
+        unsafe { memmap2::Mmap::map(&f) }.map_err(|e| crate::Error::io("reading", path, e))?;
+    Ok(scan(name, &map))
+}
+
+/// Scan one committed file's bytes (named `file`): zip archives by member, pickles,
+/// NumPy object arrays. Files of other kinds give nothing.
+pub fn scan(file: &str, data: &[u8]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    scan_into(file, "", data, 0, &mut out);
+    out
+}
+
+fn scan_into(file: &str, member: &str, data: &[u8], depth: usize, out: &mut Vec<Finding>) {
+    if data.starts_with(b"PK\x03\x04") {
+        if depth >= 3 {
+            out.push(Finding {
+                file: file.to_string(),
+                member: member.to_string(),
+                callable: "archive nested more than three deep".into(),
+                kind: "unreadable".into(),
+            });
+            return;
+        }
+        match crate::store::zip::entries(data) {
+            Some(entries) => {
+                for e in entries {
+                    let Some(bytes) = e.stored_bytes(data) else {
+                        // Compressed members: torch writes none; a compressed pickle cannot
+                        // be read without inflating, so it is not passed.
+                        if e.name.ends_with(".pkl") || e.name.ends_with(".pickle") {
+                            out.push(Finding {
+                                file: file.to_string(),
+                                member: join(member, &e.name),
+                                callable: "compressed pickle member (not checked)".into(),
+                                kind: "unreadable".into(),
+                            });
+                        }
+                        continue;
+                    };
+                    let name = join(member, &e.name);
+                    let lower = e.name.to_ascii_lowercase();
+                    // Archives in archives, pickles, NumPy arrays; a member that looks
+                    // like a pickle whatever its name, except tensor storages (raw data).
+                    if bytes.starts_with(b"PK\x03\x04")
+                        || lower.ends_with(".pkl")
+                        || lower.ends_with(".pickle")
+                        || lower.ends_with(".npy")
+                        || (looks_like_pickle(bytes) && !lower.contains("/data/"))
+                    {
+                        scan_into(file, &name, bytes, depth + 1, out);
+                    }
+                }
+            }
+            None => out.push(Finding {
+                file: file.to_string(),
+                member: member.to_string(),
+                callable: "unreadable archive (inconsistent zip directory)".into(),
+                kind: "unreadable".into(),
+            }),
+        }
+        return;
+    }
+    if data.starts_with(b"\x93NUMPY") {
+        // An .npy whose dtype is an object array stores its items as a pickle after the
+        // header; any other dtype is raw numbers.
+        let header_len = match data.get(6) {
+            Some(1) => data
+                .get(8..10)
+                .map(|b| 10 + u16::from_le_bytes([b[0], b[1]]) as usize),
+            Some(2 | 3) => data
+                .get(8..12)
+                .map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+            _ => None,
+        };
+        if let Some(h) = header_len.filter(|&h| h <= data.len()) {
+            let header = String::from_utf8_lossy(&data[..h]);
+            if header.contains("'|O'") || header.contains("\"|O\"") {
+                scan_pickles(file, member, &data[h..], out);
+            }
+        }
+        return;
+    }
+    if looks_like_pickle(data) {
+        scan_pickles(file, member, data, out);
+    }
+}
+
+fn join(outer: &str, inner: &str) -> String {
+    if outer.is_empty() {
+        inner.to_string()
+    } else {
+        format!("{outer}/{inner}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(data: &[u8]) -> Vec<(String, String)> {
+        scan("f.pkl", data)
+            .into_iter()
+            .map(|f| (f.callable, f.kind))
+            .collect()
+    }
+
+    #[test]
+    fn protocol_0_and_2_globals_are_judged_against_the_allowlist() {
+        // pickle.dumps of a __reduce__ returning (os.system, ('true',)), protocol 0.
+        let p0 = b"cposix\nsystem\np0\n(Vtrue\np1\ntp2\nRp3\n.";
+        assert_eq!(kinds(p0), [("posix.system".into(), "dangerous".into())]);
+        // Protocol 2: collections.OrderedDict is fine.
+        let ok = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01.";
+        assert!(kinds(ok).is_empty());
+        // Something nobody vouched for.
+        let unknown = b"\x80\x02cmypkg.tools\nhelper\nq\x00)R.";
+        assert_eq!(
+            kinds(unknown),
+            [("mypkg.tools.helper".into(), "unknown".into())]
+        );
+    }
+
+    #[test]
+    fn stack_global_names_from_the_memo_and_computed_names() {
+        // Protocol 4: STACK_GLOBAL with memoized strings.
+        let mut p = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        p.extend_from_slice(b"\x8c\x08builtins\x94\x8c\x04eval\x94\x93\x94");
+        p.extend_from_slice(b"\x8c\x011\x85R.");
+        assert_eq!(kinds(&p), [("builtins.eval".into(), "dangerous".into())]);
+        // The module name is the result of a call: computed, never passed.
+        let mut c = b"\x80\x04".to_vec();
+        c.extend_from_slice(b"\x8c\x08builtins\x8c\x03str\x93\x8c\x02os\x85R\x8c\x06system\x93.");
+        let k = kinds(&c);
+        assert!(
+            k.contains(&("?computed?".into(), "computed".into())),
+            "{k:?}"
+        );
+    }
+
+    #[test]
+    fn truncated_or_garbled_pickles_are_findings_not_passes() {
+        for bad in [
+            &b"\x80\x02cposix\nsys"[..],
+            b"\x80\x02\xff.",
+            b"\x80\x02(ll",
+        ] {
+            let k = kinds(bad);
+            assert_eq!(k.len(), 1, "{bad:?}");
+            assert_eq!(k[0].1, "unreadable");
+        }
+    }
+
+    #[test]
+    fn candidates_by_name() {
+        assert!(is_candidate("models/x.PT"));
+        assert!(is_candidate("clf.joblib"));
+        assert!(!is_candidate("model.safetensors"));
+    }
+}
