@@ -239,8 +239,65 @@ fn judge(callable: &str) -> Option<&'static str> {
 #[derive(Clone, Debug)]
 enum Val {
     Str(String),
+    Int(i64),
+    Tuple(Vec<Val>),
+    Dict(Vec<(Val, Val)>),
+    /// A callable imported by name.
+    Global(String),
+    /// A NumPy dtype, by item size in bytes.
+    Dtype(u64),
+    /// An object of this class (NEWOBJ, `copyreg._reconstructor`).
+    Obj(String),
     Mark,
     Other,
+}
+
+impl Val {
+    fn int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Val> {
+        match self {
+            Val::Dict(pairs) => pairs
+                .iter()
+                .find(|(k, _)| matches!(k, Val::Str(s) if s == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// The item size of a NumPy dtype string (`f8`, `<i4`, `U10`, `S5`, `b1`...).
+fn dtype_size(s: &str) -> Option<u64> {
+    let s = s.trim_start_matches(['<', '>', '=', '|']);
+    let (kind, n) = s.split_at(s.find(|c: char| c.is_ascii_digit())?);
+    let n: u64 = n.parse().ok()?;
+    Some(match kind {
+        "U" => n * 4,
+        "f" | "i" | "u" | "b" | "c" | "S" | "V" | "M" | "m" | "a" => n,
+        _ => return None,
+    })
+}
+
+/// The bytes joblib writes after a `NumpyArrayWrapper`'s BUILD (its array, outside the
+/// pickle): (alignment padding present, array bytes), from the wrapper's state.
+fn joblib_array(state: &Val) -> Option<(bool, u64)> {
+    let shape = match state.get("shape")? {
+        Val::Tuple(dims) => dims
+            .iter()
+            .map(Val::int)
+            .try_fold(1u64, |acc, d| acc.checked_mul(u64::try_from(d?).ok()?))?,
+        _ => return None,
+    };
+    let Val::Dtype(item) = state.get("dtype")? else {
+        return None;
+    };
+    let aligned = matches!(state.get("numpy_array_alignment_bytes"), Some(Val::Int(_)));
+    Some((aligned, shape.checked_mul(*item)?))
 }
 
 /// Why a pickle could not be read to its end.
@@ -309,21 +366,26 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
                 stack.push(top);
             }
             // Numbers, None, booleans: values.
-            b'F' | b'I' | b'L' => {
+            b'F' => {
                 line(&mut i)?;
                 stack.push(Val::Other);
             }
+            b'I' | b'L' => {
+                let l = line(&mut i)?;
+                let v = l.trim().trim_end_matches('L').parse().ok();
+                stack.push(v.map_or(Val::Other, Val::Int));
+            }
             b'J' => {
-                take(&mut i, 4)?;
-                stack.push(Val::Other);
+                let b = take(&mut i, 4)?;
+                stack.push(Val::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64));
             }
             b'K' => {
-                take(&mut i, 1)?;
-                stack.push(Val::Other);
+                let b = take(&mut i, 1)?;
+                stack.push(Val::Int(b[0] as i64));
             }
             b'M' => {
-                take(&mut i, 2)?;
-                stack.push(Val::Other);
+                let b = take(&mut i, 2)?;
+                stack.push(Val::Int(u16::from_le_bytes([b[0], b[1]]) as i64));
             }
             b'G' => {
                 take(&mut i, 8)?;
@@ -332,8 +394,10 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
             b'N' | 0x88 | 0x89 => stack.push(Val::Other),
             0x8a => {
                 let n = take(&mut i, 1)?[0] as usize;
-                take(&mut i, n)?;
-                stack.push(Val::Other);
+                let b = take(&mut i, n)?;
+                // Small non-negative longs (shapes, sizes) are kept.
+                let v = (n <= 7 && b.last().is_none_or(|x| x & 0x80 == 0)).then(|| le(b) as i64);
+                stack.push(v.map_or(Val::Other, Val::Int));
             }
             0x8b => {
                 let n = le(take(&mut i, 4)?) as usize;
@@ -391,32 +455,110 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
             }
             // Building containers and objects.
             b'R' => {
-                pop(&mut stack, 2);
-                stack.push(Val::Other);
+                let args = stack.pop();
+                let callable = stack.pop();
+                stack.push(match (callable, args) {
+                    (Some(Val::Global(g)), Some(Val::Tuple(a))) if g.ends_with(".dtype") => {
+                        match a.first() {
+                            Some(Val::Str(d)) => Val::Dtype(dtype_size(d).unwrap_or(0)),
+                            _ => Val::Other,
+                        }
+                    }
+                    (Some(Val::Global(g)), Some(Val::Tuple(a)))
+                        if g.ends_with("._reconstructor") =>
+                    {
+                        match a.first() {
+                            Some(Val::Global(cls)) => Val::Obj(cls.clone()),
+                            _ => Val::Other,
+                        }
+                    }
+                    _ => Val::Other,
+                });
             }
-            b'a' | b'b' => pop(&mut stack, 1),
-            b'e' | b'u' | 0x90 => pop_mark(&mut stack)?,
-            b's' => pop(&mut stack, 2),
-            b'd' | b'l' | b't' | 0x91 => {
+            b'a' => pop(&mut stack, 1),
+            b'b' => {
+                let state = stack.pop().unwrap_or(Val::Other);
+                match stack.last_mut() {
+                    // A structured dtype's size is in its state (elsize, 6th item).
+                    Some(Val::Dtype(size)) => {
+                        if let Val::Tuple(t) = &state {
+                            if let Some(n) = t.get(5).and_then(Val::int).filter(|&n| n > 0) {
+                                *size = n as u64;
+                            }
+                        }
+                    }
+                    // joblib writes the array's bytes right after its wrapper's BUILD,
+                    // outside the pickle: skipped by their size.
+                    Some(Val::Obj(cls)) if cls == "joblib.numpy_pickle.NumpyArrayWrapper" => {
+                        let (aligned, n) = joblib_array(&state)
+                            .ok_or_else(|| err("a joblib array whose size cannot be read", at))?;
+                        if aligned {
+                            let pad = take(&mut i, 1)?[0] as usize;
+                            take(&mut i, pad)?;
+                        }
+                        take(
+                            &mut i,
+                            usize::try_from(n).map_err(|_| err("array too large", at))?,
+                        )?;
+                    }
+                    _ => {}
+                }
+            }
+            b'e' | 0x90 => pop_mark(&mut stack)?,
+            b'u' => {
+                let mut items = Vec::new();
+                while let Some(v) = stack.pop() {
+                    if matches!(v, Val::Mark) {
+                        break;
+                    }
+                    items.push(v);
+                }
+                items.reverse();
+                if let Some(Val::Dict(pairs)) = stack.last_mut() {
+                    let mut it = items.into_iter();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((k, v));
+                    }
+                }
+            }
+            b's' => {
+                let v = stack.pop().unwrap_or(Val::Other);
+                let k = stack.pop().unwrap_or(Val::Other);
+                if let Some(Val::Dict(pairs)) = stack.last_mut() {
+                    pairs.push((k, v));
+                }
+            }
+            b't' => {
+                let mut items = Vec::new();
+                while let Some(v) = stack.pop() {
+                    if matches!(v, Val::Mark) {
+                        break;
+                    }
+                    items.push(v);
+                }
+                items.reverse();
+                stack.push(Val::Tuple(items));
+            }
+            b'd' | b'l' | 0x91 => {
                 pop_mark(&mut stack)?;
                 stack.push(Val::Other);
             }
-            b'}' | b']' | b')' | 0x8f => stack.push(Val::Other),
-            0x85 => {
-                pop(&mut stack, 1);
-                stack.push(Val::Other);
-            }
-            0x86 => {
-                pop(&mut stack, 2);
-                stack.push(Val::Other);
-            }
-            0x87 => {
-                pop(&mut stack, 3);
-                stack.push(Val::Other);
+            b'}' => stack.push(Val::Dict(Vec::new())),
+            b')' => stack.push(Val::Tuple(Vec::new())),
+            b']' | 0x8f => stack.push(Val::Other),
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                let at_ = stack.len().saturating_sub(n);
+                let items = stack.split_off(at_);
+                stack.push(Val::Tuple(items));
             }
             0x81 => {
-                pop(&mut stack, 2);
-                stack.push(Val::Other);
+                pop(&mut stack, 1);
+                let cls = stack.pop();
+                stack.push(match cls {
+                    Some(Val::Global(g)) => Val::Obj(g),
+                    _ => Val::Other,
+                });
             }
             0x92 => {
                 pop(&mut stack, 3);
@@ -431,7 +573,7 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
                 let module = line(&mut i)?;
                 let name = line(&mut i)?;
                 out.push(format!("{module}.{name}"));
-                stack.push(Val::Other);
+                stack.push(Val::Global(format!("{module}.{name}")));
             }
             b'i' => {
                 let module = line(&mut i)?;
@@ -444,10 +586,15 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
                 let name = stack.pop();
                 let module = stack.pop();
                 match (module, name) {
-                    (Some(Val::Str(m)), Some(Val::Str(n))) => out.push(format!("{m}.{n}")),
-                    _ => out.push("?computed?".into()),
+                    (Some(Val::Str(m)), Some(Val::Str(n))) => {
+                        out.push(format!("{m}.{n}"));
+                        stack.push(Val::Global(format!("{m}.{n}")));
+                    }
+                    _ => {
+                        out.push("?computed?".into());
+                        stack.push(Val::Other);
+                    }
                 }
-                stack.push(Val::Other);
             }
             0x82 => {
                 let code = take(&mut i, 1)?[0];
@@ -605,8 +752,41 @@ pub fn scan_file(path: &std::path::Path, name: &str) -> crate::Result<Vec<Findin
 /// NumPy object arrays. Files of other kinds give nothing.
 pub fn scan(file: &str, data: &[u8]) -> Vec<Finding> {
     let mut out = Vec::new();
+    let lower = file.to_ascii_lowercase();
+    let pickle_name = [".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    if pickle_name {
+        if let Some(codec) = compressed(data) {
+            // joblib.dump(compress=...) and friends: the pickle inside is not read here,
+            // and what cannot be checked is not passed.
+            out.push(Finding {
+                file: file.to_string(),
+                member: String::new(),
+                callable: format!(
+                    "{codec}-compressed pickle (not checked: decompress it, then scan)"
+                ),
+                kind: "unreadable".into(),
+            });
+            return out;
+        }
+    }
     scan_into(file, "", data, 0, &mut out);
     out
+}
+
+/// The compression a file starts with, if it is one a pickle is commonly wrapped in.
+fn compressed(data: &[u8]) -> Option<&'static str> {
+    Some(match data {
+        [0x1f, 0x8b, ..] => "gzip",
+        [b'Z', b'F', ..] | [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => "zlib",
+        [b'B', b'Z', b'h', ..] => "bz2",
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => "xz",
+        [0x5d, 0, 0, ..] => "lzma",
+        [0x04, 0x22, 0x4d, 0x18, ..] => "lz4",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
+        _ => return None,
+    })
 }
 
 fn scan_into(file: &str, member: &str, data: &[u8], depth: usize, out: &mut Vec<Finding>) {
@@ -747,6 +927,26 @@ mod tests {
             assert_eq!(k.len(), 1, "{bad:?}");
             assert_eq!(k[0].1, "unreadable");
         }
+    }
+
+    #[test]
+    fn joblib_arrays_outside_the_pickle_are_skipped_by_their_size() {
+        // A NumpyArrayWrapper (protocol 2) for a (2, 3) float64 array with alignment,
+        // then its 1 + 7 padding bytes and 48 data bytes, then the rest of the pickle.
+        let mut p = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81q\x01}q\x02(X\x05\x00\x00\x00shapeq\x03K\x02K\x03\x86q\x04X\x05\x00\x00\x00dtypeq\x05cnumpy\ndtype\nq\x06X\x02\x00\x00\x00f8q\x07\x89\x88\x87q\x08Rq\tX\x1b\x00\x00\x00numpy_array_alignment_bytesq\nK\x10ub".to_vec();
+        p.push(7);
+        p.extend_from_slice(&[0xff; 7]);
+        p.extend_from_slice(&[0x63; 48]); // 'c' bytes: GLOBAL if they were read as opcodes
+        p.extend_from_slice(b".");
+        assert!(kinds(&p).is_empty(), "{:?}", kinds(&p));
+    }
+
+    #[test]
+    fn compressed_pickles_are_not_passed_unchecked() {
+        let k = scan("m.joblib", b"\x1f\x8b\x08\x00rest");
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].kind, "unreadable");
+        assert!(scan("notes.txt", b"\x1f\x8b\x08").is_empty());
     }
 
     #[test]
