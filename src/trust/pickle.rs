@@ -10,7 +10,8 @@
 //! What is scanned: bare pickles (`.pkl`, `.pickle`, joblib files: the first pickle, which is
 //! what `pickle.load` runs), PyTorch zip checkpoints (every `.pkl` member, and archives
 //! nested in archives, three deep), legacy PyTorch files (the five pickles `torch.load`
-//! reads in a row), NumPy `.npy` with object arrays and `.npz` archives. Protocols 0 to 5:
+//! reads in a row), NumPy `.npy` with object arrays and `.npz` archives, zlib and gzip
+//! streams (what `joblib.dump(compress=...)` writes), inflated first. Protocols 0 to 5:
 //! protocol 0 spells names as text lines, which the same parser reads. A pickle that cannot
 //! be parsed is itself a finding: what cannot be checked is not passed.
 
@@ -758,14 +759,25 @@ pub fn scan(file: &str, data: &[u8]) -> Vec<Finding> {
         .any(|e| lower.ends_with(e));
     if pickle_name {
         if let Some(codec) = compressed(data) {
-            // joblib.dump(compress=...) and friends: the pickle inside is not read here,
-            // and what cannot be checked is not passed.
+            // joblib.dump(compress=...) writes zlib (the default) or gzip: inflated into a
+            // temporary file (mapped, so a large model costs disk, not memory) and scanned.
+            // Other codecs are not read here, and what cannot be checked is not passed.
+            let why = match inflate(codec, data) {
+                Some(Ok(map)) => {
+                    scan_into(file, "", &map, 1, &mut out);
+                    return out;
+                }
+                Some(Err(why)) => {
+                    format!("{codec}-compressed pickle that cannot be inflated: {why}")
+                }
+                None => {
+                    format!("{codec}-compressed pickle (not checked: decompress it, then scan)")
+                }
+            };
             out.push(Finding {
                 file: file.to_string(),
                 member: String::new(),
-                callable: format!(
-                    "{codec}-compressed pickle (not checked: decompress it, then scan)"
-                ),
+                callable: why,
                 kind: "unreadable".into(),
             });
             return out;
@@ -773,6 +785,26 @@ pub fn scan(file: &str, data: &[u8]) -> Vec<Finding> {
     }
     scan_into(file, "", data, 0, &mut out);
     out
+}
+
+/// Inflate a zlib or gzip stream into an anonymous temporary file, mapped (None: another
+/// codec).
+fn inflate(codec: &str, data: &[u8]) -> Option<Result<memmap2::Mmap, String>> {
+    let mut reader: Box<dyn std::io::Read + '_> = match codec {
+        "zlib" => Box::new(flate2::read::ZlibDecoder::new(data)),
+        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        _ => return None,
+    };
+    let mut run = || -> Result<memmap2::Mmap, String> {
+        let mut tmp = tempfile::tempfile().map_err(|e| e.to_string())?;
+        let n = std::io::copy(&mut reader, &mut tmp).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("empty".into());
+        }
+        // SAFETY: a private temporary file nobody else has a handle to.
+        unsafe { memmap2::Mmap::map(&tmp) }.map_err(|e| e.to_string())
+    };
+    Some(run())
 }
 
 /// The compression a file starts with, if it is one a pickle is commonly wrapped in.
@@ -942,9 +974,23 @@ mod tests {
     }
 
     #[test]
-    fn compressed_pickles_are_not_passed_unchecked() {
-        let k = scan("m.joblib", b"\x1f\x8b\x08\x00rest");
+    fn compressed_pickles_are_inflated_or_not_passed_unchecked() {
+        use std::io::Write;
+        let p0 = b"cposix\nsystem\np0\n(Vtrue\np1\ntp2\nRp3\n.";
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+        z.write_all(p0).unwrap_or_default();
+        let zlib = z.finish().unwrap_or_default();
+        let k = scan("m.joblib", &zlib);
         assert_eq!(k.len(), 1);
+        assert_eq!(k[0].callable, "posix.system");
+        let mut ok = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(3));
+        ok.write_all(b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01.")
+            .unwrap_or_default();
+        assert!(scan("m.pkl", &ok.finish().unwrap_or_default()).is_empty());
+        // Garbage behind a gzip header, and a codec not read here: findings.
+        let k = scan("m.joblib", b"\x1f\x8b\x08\x00rest");
+        assert_eq!(k[0].kind, "unreadable");
+        let k = scan("m.joblib", b"\xfd7zXZ\x00rest");
         assert_eq!(k[0].kind, "unreadable");
         assert!(scan("notes.txt", b"\x1f\x8b\x08").is_empty());
     }
