@@ -102,3 +102,21 @@ def test_load_with_verify_signature_loads_only_signed_data(model, work: Path) ->
     assert (path / "config.json").is_file()
     sigs = repo.signatures(first)
     assert len(sigs) == 1 and sigs[0]["trusted"] is None
+
+
+def test_a_pickle_that_runs_code_is_recorded_and_kept_out_of_production(repo: mreg.Repo, work: Path) -> None:
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    bad = work / "model.pkl"
+    bad.write_bytes(pickle.dumps({"w": [1.0], "hook": Payload()}, protocol=4))
+    c = repo.commit(bad, model="m", message="downloaded")
+    found = repo.show(c.id).raw["unsafe_pickles"]
+    assert [f["callable"] for f in found] == ["posix.system"] and found[0]["kind"] == "dangerous"
+    with pytest.raises(mreg.Error, match="would run code"):
+        repo.promote("m", c.id)
+    repo.promote("m", c.id, allow_unsafe=True, message="audited")
+    assert repo.resolve("m@production") == c.id
