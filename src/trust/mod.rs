@@ -12,6 +12,7 @@
 //! themselves, never with another note's word. Keys are the user's files: mreg reads them
 //! and never writes a private key anywhere.
 
+mod allowlist;
 pub mod oms;
 pub mod pickle;
 
