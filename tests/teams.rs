@@ -16,13 +16,6 @@ fn versions(r: &TestRepo, n: u64) -> Vec<String> {
         .collect()
 }
 
-fn production(r: &TestRepo) -> String {
-    r.mreg(&["show", "m@production", "--json"]).ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn promote_and_rollback_expect_refuse_a_wrong_production_and_change_nothing() {
     let r = TestRepo::new();

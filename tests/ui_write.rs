@@ -42,13 +42,6 @@ fn act(
     (status, v)
 }
 
-fn production(r: &TestRepo) -> String {
-    r.mreg(&["show", "m@production", "--json"]).ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn ui_write_actions_need_the_token_refuse_other_origins_and_stale_expects() {
     let r = TestRepo::new();

@@ -113,6 +113,19 @@ fn joblib_array(state: &Val) -> Option<(bool, u64)> {
     Some((aligned, shape.checked_mul(*item)?))
 }
 
+/// The values above the topmost MARK, in order (the MARK is removed).
+fn take_to_mark(stack: &mut Vec<Val>) -> Vec<Val> {
+    let at = stack
+        .iter()
+        .rposition(|v| matches!(v, Val::Mark))
+        .unwrap_or(0);
+    let items = stack.split_off(at);
+    items
+        .into_iter()
+        .filter(|v| !matches!(v, Val::Mark))
+        .collect()
+}
+
 /// Why a pickle could not be read to its end.
 #[derive(Debug)]
 struct Unreadable(String);
@@ -319,14 +332,7 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
             }
             b'e' | 0x90 => pop_mark(&mut stack)?,
             b'u' => {
-                let mut items = Vec::new();
-                while let Some(v) = stack.pop() {
-                    if matches!(v, Val::Mark) {
-                        break;
-                    }
-                    items.push(v);
-                }
-                items.reverse();
+                let items = take_to_mark(&mut stack);
                 if let Some(Val::Dict(pairs)) = stack.last_mut() {
                     let mut it = items.into_iter();
                     while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -342,14 +348,7 @@ fn callables(data: &[u8]) -> Result<(Vec<String>, usize), Unreadable> {
                 }
             }
             b't' => {
-                let mut items = Vec::new();
-                while let Some(v) = stack.pop() {
-                    if matches!(v, Val::Mark) {
-                        break;
-                    }
-                    items.push(v);
-                }
-                items.reverse();
+                let items = take_to_mark(&mut stack);
                 stack.push(Val::Tuple(items));
             }
             b'd' | b'l' | 0x91 => {

@@ -307,3 +307,11 @@ pub fn git_repo() -> TestRepo {
     r.mreg(&["init"]).ok();
     r
 }
+
+/// The id `m@production` points at.
+pub fn production(r: &TestRepo) -> String {
+    r.mreg(&["show", "m@production", "--json"]).ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
