@@ -5,7 +5,7 @@
 
 use std::process::Stdio;
 
-use crate::common::{noise, TestRepo};
+use crate::common::{noise, production, TestRepo};
 
 fn versions(r: &TestRepo, n: u64) -> Vec<String> {
     (0..n)
