@@ -152,11 +152,12 @@ pub fn begin(
         )
     })?;
     let pid = std::process::id();
+    // Starts with the start time in nanoseconds (zero-padded): ids sort by start time.
     let id = format!(
-        "{}-{}",
+        "{:020}-{}",
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+            .map_or(0, |d| d.as_nanos()),
         rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
     let history_file = match history_file {
@@ -391,12 +392,9 @@ pub fn list(repo: &Repo, model: Option<&ModelName>, now: SystemTime) -> Result<V
         LiveState::Ended => 2,
     };
     out.sort_by(|a, b| {
-        rank(a.state).cmp(&rank(b.state)).then_with(|| {
-            b.record
-                .started_at
-                .as_str()
-                .cmp(a.record.started_at.as_str())
-        })
+        rank(a.state)
+            .cmp(&rank(b.state))
+            .then_with(|| b.record.id.cmp(&a.record.id))
     });
     Ok(out)
 }
