@@ -13,6 +13,10 @@ use super::{fmt, values, Ctx, Output};
 /// against every earlier version, compressed, and recorded with the metadata given here.
 /// The model's head moves to the new commit, whose parent is the previous head.
 ///
+/// Pickles among the files (`.pt`, `.pkl`, joblib, ...) are read, never loaded, for the
+/// callables they would import: anything no allowlist vouches for is warned about and
+/// recorded, and such a version cannot become production without `--allow-unsafe`.
+///
 /// Examples:
 ///   mreg commit model.safetensors --model mnist -m "baseline" --param lr=0.01 --metric acc=0.91
 ///   mreg commit checkpoints/ --model bert --params-file params.yaml --metrics-file metrics.json

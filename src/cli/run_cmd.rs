@@ -16,7 +16,9 @@ use super::{values, Ctx, Output};
 /// with its wall time, CPU time and peak memory. A value of the metrics file that is not a
 /// number (a string, a list, NaN) is kept as recorded information with a warning: it never
 /// loses the run. `mreg reproduce` runs it again from exactly that code and compares the
-/// outputs (not the log). A failing command commits nothing.
+/// outputs (not the log). A failing command commits nothing (it is kept as a failed run:
+/// `mreg runs`). While it runs, `mreg ui` shows it on the model's page with the curves of
+/// --metrics-history so far.
 ///
 /// Examples:
 ///   mreg run --model clf --outputs model.pkl --metrics-file metrics.json -- python train.py
