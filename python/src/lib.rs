@@ -455,12 +455,8 @@ impl Store {
             let id = self.repo.resolve(&rev)?;
             let pem = mreg::trust::read_key_file(&key)?;
             let key = mreg::trust::PrivateKey::from_pem(&pem, &key.display().to_string())?;
-            let (note, sig) =
-                mreg::trust::sign(&self.repo, &id, &key, move_info(message, author)?)?;
-            Ok(json(&serde_json::json!({
-                "commit": id, "note": note, "key_hint": sig.key_hint, "signer": sig.signer,
-                "format": sig.format,
-            })))
+            let signed = mreg::trust::sign(&self.repo, &id, &key, move_info(message, author)?)?;
+            Ok(json(&signed))
         })
     }
 
@@ -476,35 +472,17 @@ impl Store {
     ) -> PyResult<String> {
         call(py, || {
             let id = self.repo.resolve(&rev)?;
-            let mut public = keys
-                .iter()
-                .map(|k| {
-                    mreg::trust::PublicKey::from_pem(
-                        &mreg::trust::read_key_file(k)?,
-                        &k.display().to_string(),
-                    )
+            let bundle = signature
+                .map(|path| {
+                    std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))
                 })
-                .collect::<mreg::Result<Vec<_>>>()?;
-            if public.is_empty() {
-                let model = self.repo.read_commit(&id)?.model;
-                public = mreg::trust::trusted_keys(&self.repo, &model)?;
-                if public.is_empty() {
-                    return Err(mreg::error::TrustError::NoTrustedKeys { model }.into());
-                }
-            }
-            let v = match signature {
-                Some(path) => {
-                    let bundle = std::fs::read_to_string(&path)
-                        .map_err(|e| Error::io("reading", &path, e))?;
-                    let hint = mreg::trust::oms::bundle_hint(&bundle).unwrap_or_default();
-                    let key = public
-                        .iter()
-                        .find(|k| k.hint() == hint)
-                        .unwrap_or(&public[0]);
-                    mreg::trust::verify_bundle(&self.repo, &id, &bundle, key)?
-                }
-                None => mreg::trust::verify_stored(&self.repo, &id, &public)?,
-            };
+                .transpose()?;
+            let v = mreg::trust::verify(
+                &self.repo,
+                &id,
+                mreg::trust::read_public_keys(&keys)?,
+                bundle.as_deref(),
+            )?;
             Ok(json(&v))
         })
     }

@@ -80,13 +80,8 @@ pub struct VerifyArgs {
 }
 
 pub fn public_keys(ctx: &Ctx, paths: &[PathBuf]) -> mreg::Result<Vec<PublicKey>> {
-    paths
-        .iter()
-        .map(|p| {
-            let full = ctx.cwd.join(p);
-            PublicKey::from_pem(&trust::read_key_file(&full)?, &p.display().to_string())
-        })
-        .collect()
+    let full: Vec<PathBuf> = paths.iter().map(|p| ctx.cwd.join(p)).collect();
+    trust::read_public_keys(&full)
 }
 
 pub fn sign(ctx: &Ctx, a: SignArgs) -> mreg::Result<Output> {
@@ -96,18 +91,15 @@ pub fn sign(ctx: &Ctx, a: SignArgs) -> mreg::Result<Output> {
         &trust::read_key_file(&ctx.cwd.join(&a.key))?,
         &a.key.display().to_string(),
     )?;
-    let (note, sig) = trust::sign(&repo, &id, &key, move_info(a.message)?)?;
+    let signed = trust::sign(&repo, &id, &key, move_info(a.message)?)?;
     if a.json {
-        return Ok(Output::ok(super::json(&serde_json::json!({
-            "commit": id, "note": note, "key_hint": sig.key_hint, "signer": sig.signer,
-            "format": sig.format,
-        }))));
+        return Ok(Output::ok(super::json(&signed)));
     }
     Ok(Output::ok(format!(
         "signed {} with key {} (signature {})\n",
         id.short(),
-        &sig.key_hint[..12],
-        note.short()
+        &signed.key_hint[..12],
+        signed.note.short()
     )))
 }
 
@@ -115,14 +107,7 @@ pub fn signature(ctx: &Ctx, a: SignatureArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
     let keys = public_keys(ctx, a.key.as_slice())?;
-    let notes = trust::signature_notes(&repo, &id)?;
-    let chosen = notes
-        .iter()
-        .rev()
-        .find(|(_, n)| keys.is_empty() || keys.iter().any(|k| k.hint() == n.key_hint));
-    let Some((_, n)) = chosen else {
-        return Err(mreg::error::TrustError::Unsigned { commit: id }.into());
-    };
+    let n = trust::stored_bundle(&repo, &id, &keys)?;
     match a.output {
         Some(path) => {
             let full = ctx.cwd.join(&path);
@@ -131,7 +116,7 @@ pub fn signature(ctx: &Ctx, a: SignatureArgs) -> mreg::Result<Output> {
                 "wrote the signature of {} by {} (key {}) to {}",
                 id.short(),
                 n.signer,
-                &n.key_hint[..12],
+                &n.key_hint[..12.min(n.key_hint.len())],
                 path.display()
             ));
             Ok(Output::ok(String::new()))
@@ -143,26 +128,15 @@ pub fn signature(ctx: &Ctx, a: SignatureArgs) -> mreg::Result<Output> {
 pub fn verify(ctx: &Ctx, a: VerifyArgs) -> mreg::Result<Output> {
     let repo = ctx.repo()?;
     let id = repo.resolve(&a.rev)?;
-    let mut keys = public_keys(ctx, &a.key)?;
-    if keys.is_empty() {
-        let model = repo.read_commit(&id)?.model;
-        keys = trust::trusted_keys(&repo, &model)?;
-        if keys.is_empty() {
-            return Err(mreg::error::TrustError::NoTrustedKeys { model }.into());
-        }
-    }
-    let v = match &a.signature {
+    let keys = public_keys(ctx, &a.key)?;
+    let bundle = match &a.signature {
         Some(path) => {
             let full = ctx.cwd.join(path);
-            let bundle =
-                std::fs::read_to_string(&full).map_err(|e| mreg::Error::io("reading", &full, e))?;
-            // Whichever of the keys the bundle names (or the only one).
-            let hint = mreg::trust::oms::bundle_hint(&bundle).unwrap_or_default();
-            let key = keys.iter().find(|k| k.hint() == hint).unwrap_or(&keys[0]);
-            trust::verify_bundle(&repo, &id, &bundle, key)?
+            Some(std::fs::read_to_string(&full).map_err(|e| mreg::Error::io("reading", &full, e))?)
         }
-        None => trust::verify_stored(&repo, &id, &keys)?,
+        None => None,
     };
+    let v = trust::verify(&repo, &id, keys, bundle.as_deref())?;
     if a.json {
         return Ok(Output::ok(super::json(&v)));
     }

@@ -116,13 +116,18 @@ pub fn version_manifest(repo: &Repo, id: &CommitId) -> Result<oms::Manifest> {
     })
 }
 
-/// Sign a version with `key`: the bundle is stored as a signature note. Returns the note.
-pub fn sign(
-    repo: &Repo,
-    id: &CommitId,
-    key: &PrivateKey,
-    info: MoveInfo,
-) -> Result<(NoteId, SignatureNote)> {
+/// What `sign` stored, as every client renders it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Signed {
+    pub commit: CommitId,
+    pub note: NoteId,
+    pub key_hint: String,
+    pub signer: String,
+    pub format: String,
+}
+
+/// Sign a version with `key`: the bundle is stored as a signature note.
+pub fn sign(repo: &Repo, id: &CommitId, key: &PrivateKey, info: MoveInfo) -> Result<Signed> {
     let manifest = version_manifest(repo, id)?;
     let bundle = oms::sign(&manifest, key);
     let public = key.public();
@@ -142,7 +147,13 @@ pub fn sign(
         source: Box::new(e),
     })?;
     let note_id = crate::notes::add(repo, id, &value, info)?;
-    Ok((note_id, note))
+    Ok(Signed {
+        commit: *id,
+        note: note_id,
+        key_hint: note.key_hint,
+        signer: note.signer,
+        format: note.format,
+    })
 }
 
 /// The signature notes among a version's notes (malformed ones are skipped: untrusted
@@ -271,6 +282,54 @@ pub fn verify_stored(repo: &Repo, id: &CommitId, keys: &[PublicKey]) -> Result<V
         why: why.join("; "),
     }
     .into())
+}
+
+/// Verify a version as `mreg verify` does: a given bundle (checked with the key it names,
+/// else the first) or the stored signatures, with `keys` — empty: the keys the model
+/// trusts (none: an error, there is nothing to verify against).
+pub fn verify(
+    repo: &Repo,
+    id: &CommitId,
+    keys: Vec<PublicKey>,
+    bundle: Option<&str>,
+) -> Result<Verified> {
+    let keys = if keys.is_empty() {
+        let model = repo.read_commit(id)?.model;
+        let trusted = trusted_keys(repo, &model)?;
+        if trusted.is_empty() {
+            return Err(TrustError::NoTrustedKeys { model }.into());
+        }
+        trusted
+    } else {
+        keys
+    };
+    match bundle {
+        Some(bundle) => {
+            let hint = oms::bundle_hint(bundle).unwrap_or_default();
+            let key = keys.iter().find(|k| k.hint() == hint).unwrap_or(&keys[0]);
+            verify_bundle(repo, id, bundle, key)
+        }
+        None => verify_stored(repo, id, &keys),
+    }
+}
+
+/// The stored signature `mreg signature` writes out: the newest, or the newest made with
+/// one of `keys`.
+pub fn stored_bundle(repo: &Repo, id: &CommitId, keys: &[PublicKey]) -> Result<SignatureNote> {
+    signature_notes(repo, id)?
+        .into_iter()
+        .rev()
+        .map(|(_, n)| n)
+        .find(|n| keys.is_empty() || keys.iter().any(|k| k.hint() == n.key_hint))
+        .ok_or_else(|| TrustError::Unsigned { commit: *id }.into())
+}
+
+/// Read public key files (each named as given in errors).
+pub fn read_public_keys(paths: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
+    paths
+        .iter()
+        .map(|p| PublicKey::from_pem(&read_key_file(p)?, &p.display().to_string()))
+        .collect()
 }
 
 /// The public keys `model` trusts (its settings; empty: no signature required).
