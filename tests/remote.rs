@@ -751,3 +751,44 @@ fn remotes_are_listed_removed_and_fetch_changes_no_local_ref() {
     // Removing a remote touches nothing on it.
     assert!(remote.path().join("models/fraud/log/000000000003").exists());
 }
+
+/// Issue 29: a push of one small version asks the remote about that version's objects
+/// (HEAD each), never lists `objects/`: its request count does not grow with the bucket.
+#[test]
+fn a_small_push_costs_the_same_requests_whatever_the_remote_holds() {
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().display().to_string();
+    let r = TestRepo::new();
+    r.mreg(&["remote", "add", "origin", &url]).ok();
+    let version = |seed: u64| {
+        r.write("w.bin", &noise(300_000, seed));
+        r.mreg(&["commit", "w.bin", "--model", "m"]).ok();
+    };
+    // Loose object names placed under objects/ (a push only lists or checks them).
+    let fill = |n: usize, seed: u64| {
+        for i in 0..n {
+            let h = b3(&(seed * 1_000_000 + i as u64).to_le_bytes());
+            let d = remote.path().join("objects").join(&h[..2]);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(&h[2..]), b"").unwrap();
+        }
+    };
+    version(1);
+    r.mreg(&["push"]).ok();
+    let requests = |seed: u64| {
+        version(seed);
+        r.mreg(&["push", "--json"]).ok().json()["requests"]
+            .as_u64()
+            .unwrap()
+    };
+    fill(3000, 1);
+    let small = requests(2);
+    fill(6000, 2);
+    let large = requests(3);
+    assert_eq!(small, large, "requests grew with the remote's objects");
+    // What was pushed is complete: a clone checks every version out.
+    let b = TestRepo::bare();
+    b.mreg(&["clone", &url, "."]).ok();
+    b.mreg(&["checkout", "m~1", "--to", "out"]).ok();
+    assert_eq!(b.read("out/w.bin"), noise(300_000, 2));
+}

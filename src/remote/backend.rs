@@ -255,6 +255,17 @@ impl Backend {
         }
     }
 
+    /// Whether an object exists (one HEAD request).
+    pub fn exists(&self, key: &Key) -> Result<bool, RemoteError> {
+        self.count(1);
+        let path = self.path(&key.path())?;
+        match self.rt.block_on(self.store.head(&path)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err("checking", key, e)),
+        }
+    }
+
     /// Write or overwrite (content-addressed objects only: see the module docs).
     pub fn put(&self, key: &Key, data: &[u8]) -> Result<(), RemoteError> {
         self.count(1);

@@ -10,7 +10,9 @@ use super::key::Key;
 use super::lock::LockKind;
 use super::log::{self, Appended, RemoteLine, Writer};
 use super::pack;
-use super::sync::{hex_id, line_refs, probe_conditional_writes, OurMoves, Session, PRUNED};
+use super::sync::{
+    hex_id, line_refs, probe_conditional_writes, Membership, OurMoves, Session, PRUNED,
+};
 use super::{parallel, RemoteError};
 use crate::error::Result;
 use crate::gc_marks;
@@ -112,6 +114,8 @@ pub struct PushReport {
     /// Remote lines that carry this store's writer id but are not its moves (a restored
     /// copy of this store, or a forged line): treated as another writer's.
     pub impostor_lines: Vec<String>,
+    /// Requests sent to the remote (reads, writes, listings, checks).
+    pub requests: u64,
 }
 
 impl PushReport {
@@ -313,13 +317,9 @@ pub fn push(
             want_notes.extend(n);
         }
     }
-    let have = if want_commits.is_empty() && want_notes.is_empty() {
-        HashSet::new()
-    } else {
-        s.remote_objects()?
-    };
+    let mut have = s.membership()?;
     let (data, commit_levels, pruned_here) =
-        closure(repo, &have, &want_commits, &want_notes, &s.name)?;
+        closure(repo, &mut have, &want_commits, &want_notes, &s.name)?;
     report.pushed_without_data = pruned_here.iter().map(|c| c.to_hex()).collect();
     let sizes: Vec<(ObjectId, u64)> = data
         .iter()
@@ -404,7 +404,10 @@ pub fn push(
                     == Some(s.name.as_str());
                 if e.action == Action::Prune
                     && !for_this_remote
-                    && hex_id(e.extra.get(PRUNED)).is_none_or(|id| data_on_remote(repo, &id, &have))
+                    && match hex_id(e.extra.get(PRUNED)) {
+                        None => true,
+                        Some(id) => data_on_remote(repo, &id, &mut have)?,
+                    }
                 {
                     mp.lines_skipped += 1;
                     break;
@@ -484,21 +487,25 @@ pub fn push(
         tf.save()?;
         report.models.push(mp);
     }
+    report.requests = s.backend.requests();
     Ok(report)
 }
 
 /// The version's commit and every chunk its manifests list are on the remote (`have`).
-fn data_on_remote(repo: &Repo, id: &ObjectId, have: &HashSet<ObjectId>) -> bool {
-    if !have.contains(id) {
-        return false;
+fn data_on_remote(repo: &Repo, id: &ObjectId, have: &mut Membership<'_, '_>) -> Result<bool> {
+    have.ask(&[*id])?;
+    if !have.has(id) {
+        return Ok(false);
     }
-    match repo.read_commit(id) {
+    Ok(match repo.read_commit(id) {
         Ok(c) => {
             let (d, problems) = reach::version_data(repo, id, &c);
-            problems.is_empty() && d.chunks.iter().all(|ch| have.contains(ch))
+            let chunks: Vec<ObjectId> = d.chunks.iter().copied().collect();
+            have.ask(&chunks)?;
+            problems.is_empty() && chunks.iter().all(|ch| have.has(ch))
         }
         Err(_) => false,
-    }
+    })
 }
 
 /// The objects a set of commits and notes needs on the remote, given what it has: data
@@ -511,15 +518,17 @@ type Closure = (BTreeSet<ObjectId>, Vec<Vec<ObjectId>>, Vec<ObjectId>);
 
 fn closure(
     repo: &Repo,
-    have: &HashSet<ObjectId>,
+    have: &mut Membership<'_, '_>,
     commits: &[ObjectId],
     notes: &[ObjectId],
     remote: &str,
 ) -> Result<Closure> {
     let mut pruned_here = Vec::new();
     let mut data = BTreeSet::new();
+    have.ask(notes)?;
+    have.ask(commits)?;
     for n in notes {
-        if !have.contains(n) {
+        if !have.has(n) {
             data.insert(*n);
         }
     }
@@ -527,7 +536,8 @@ fn closure(
     let mut stack: Vec<ObjectId> = commits.to_vec();
     let mut seen = HashSet::new();
     while let Some(id) = stack.pop() {
-        if have.contains(&id) || !seen.insert(id) {
+        have.ask(&[id])?;
+        if have.has(&id) || !seen.insert(id) {
             continue;
         }
         let c = repo.read_commit(&id)?;
@@ -546,8 +556,15 @@ fn closure(
             .into());
         }
         let mut lacking = 0;
-        for o in vd.metadata.iter().chain(vd.chunks.iter()) {
-            if have.contains(o) {
+        let needed: Vec<ObjectId> = vd
+            .metadata
+            .iter()
+            .chain(vd.chunks.iter())
+            .copied()
+            .collect();
+        have.ask(&needed)?;
+        for o in &needed {
+            if have.has(o) {
                 continue;
             }
             if !repo.objects().exists(o) {

@@ -154,6 +154,21 @@ impl<'r> Session<'r> {
     }
 
     /// Every object id the remote holds (one listing, plus the pack indexes).
+    /// What the remote holds, asked about only the objects a push needs: packed objects
+    /// from the pack indexes, loose ones by one HEAD each (in parallel) — so a push of a
+    /// small version to a bucket of a million objects costs requests in proportion to the
+    /// version, not the bucket. Past [`LIST_OVER`] questions in all, one listing of
+    /// `objects/` answers the rest instead (a first push of a large store).
+    pub(super) fn membership(&self) -> Result<Membership<'_, 'r>> {
+        Ok(Membership {
+            session: self,
+            known: self.pack_map()?.entries.keys().copied().collect(),
+            absent: HashSet::new(),
+            listed: false,
+            asked: 0,
+        })
+    }
+
     pub(super) fn remote_objects(&self) -> Result<HashSet<ObjectId>> {
         let mut out: HashSet<ObjectId> = self.pack_map()?.entries.keys().copied().collect();
         for (key, _) in self.backend.list(&Prefix::Objects)?.keys {
@@ -638,5 +653,63 @@ impl<'r> ChunkFetcher<'r> {
     /// Bytes downloaded so far.
     pub fn bytes_fetched(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Above this many unanswered questions, one listing of `objects/` is cheaper than a HEAD
+/// each (a listing page holds 1,000 names).
+pub(super) const LIST_OVER: usize = 4096;
+
+/// Which objects a remote holds, found out as questions come (`Session::membership`).
+/// Answers hold while the caller holds the remote's shared lock: remote gc, the only
+/// deleter, takes it exclusively.
+pub(super) struct Membership<'a, 'r> {
+    session: &'a Session<'r>,
+    known: HashSet<ObjectId>,
+    absent: HashSet<ObjectId>,
+    listed: bool,
+    /// HEAD requests made so far.
+    asked: usize,
+}
+
+impl Membership<'_, '_> {
+    /// Find out about `ids` (those not answered yet).
+    pub(super) fn ask(&mut self, ids: &[ObjectId]) -> Result<()> {
+        let open: Vec<ObjectId> = ids
+            .iter()
+            .filter(|id| !self.known.contains(id) && !self.absent.contains(id))
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if open.is_empty() || self.listed {
+            self.absent
+                .extend(open.iter().filter(|id| !self.known.contains(id)));
+            return Ok(());
+        }
+        if self.asked + open.len() > LIST_OVER {
+            self.known.extend(self.session.remote_objects()?);
+            self.listed = true;
+            self.absent
+                .extend(open.iter().filter(|id| !self.known.contains(id)));
+            return Ok(());
+        }
+        self.asked += open.len();
+        let found = super::parallel(&open, self.session.jobs(), |id| {
+            Ok(self.session.backend.exists(&Key::Object(*id))?)
+        })?;
+        for (id, there) in open.into_iter().zip(found) {
+            if there {
+                self.known.insert(id);
+            } else {
+                self.absent.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the remote holds `id` (asked before with [`Membership::ask`]).
+    pub(super) fn has(&self, id: &ObjectId) -> bool {
+        self.known.contains(id)
     }
 }
