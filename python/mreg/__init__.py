@@ -757,8 +757,10 @@ class Repo:
         refresh: bool = False,
         verify_signature: bool = False,
         keys: Sequence[PathLike] = (),
+        tensors: Optional[Sequence[str]] = None,
+        file: Optional[str] = None,
         progress: Optional[Progress] = None,
-    ) -> Path:
+    ) -> Any:
         """A local path to a version's files: the file of a one-file version, else the
         directory holding them (paths relative to the directory it was committed from).
 
@@ -771,6 +773,12 @@ class Repo:
         files that differ). Data that is only on a remote is fetched, verified, as it is
         written. ``refresh=True`` pulls first, so that ``"fraud@production"`` is the remote's
         production now (a serving process picks up a promotion with one call).
+        ``tensors=[NAME, ...]`` reads only those tensors of the version's safetensors file
+        (``file``: which, when it has several) and returns ``{name: numpy array}``: their
+        chunks and the header's are read, from the store or straight from the remote, and
+        nothing else is written (BF16 comes back as uint16, its raw bits);
+        ``repo.last_tensor_read`` then says which file was read and how many bytes came
+        from the remote.
         ``verify_signature=True`` loads nothing unless the version carries a valid signature
         (``mreg sign``) by one of ``keys`` (public key files; default the keys the model's
         policy trusts): the SHA-256 of its files is checked against the signature first.
@@ -780,10 +788,30 @@ class Repo:
         if verify_signature:
             rev = self.resolve(rev)  # verify and load the same version
             self.verify(rev, keys=keys)
+        if tensors is not None:
+            return self._tensors(rev, list(tensors), file)
         d = json.loads(
             self._store.load(rev, None if to is None else os.fspath(to), force, verify, progress)
         )
         return Path(d["path"])
+
+    def _tensors(self, rev: str, names: List[str], file: Optional[str]) -> Dict[str, Any]:
+        import numpy as np
+
+        meta, blobs = self._store.read_tensors(rev, names, file)
+        dtypes = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
+                  "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+                  "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8,
+                  "BOOL": np.bool_}
+        out: Dict[str, Any] = {}
+        for t, b in zip(json.loads(meta)["tensors"], blobs):
+            dt = dtypes.get(t["dtype"])
+            if dt is None:
+                raise InvalidArgumentError(f"tensor {t['name']}: dtype {t['dtype']} is not read into numpy",
+                                           "read it with safetensors after repo.load(rev)")
+            out[t["name"]] = np.frombuffer(b, dtype=np.dtype(dt).newbyteorder("<")).reshape(t["shape"])
+        self.last_tensor_read = {"path": json.loads(meta)["path"], "bytes_fetched": json.loads(meta)["bytes_fetched"]}
+        return out
 
     # -- signatures ----------------------------------------------------------------------
 

@@ -440,6 +440,28 @@ impl Store {
         })
     }
 
+    /// Read some tensors of a version's safetensors file (fetching only their chunks when
+    /// the data is on a remote): (JSON of the read, each tensor's bytes in order).
+    #[pyo3(signature = (rev, names, file=None))]
+    fn read_tensors(
+        &self,
+        py: Python<'_>,
+        rev: String,
+        names: Vec<String>,
+        file: Option<String>,
+    ) -> PyResult<(String, Vec<Py<pyo3::types::PyBytes>>)> {
+        let read = call(py, || {
+            let id = self.repo.resolve(&rev)?;
+            mreg::ops::tensors::read_tensors(&self.repo, &id, &names, file.as_deref())
+        })?;
+        let blobs = read
+            .tensors
+            .iter()
+            .map(|t| pyo3::types::PyBytes::new(py, &t.data).unbind())
+            .collect();
+        Ok((json(&read), blobs))
+    }
+
     /// Sign a version with an EC private key file (OpenSSF model-signing); the stored
     /// signature, as JSON.
     #[pyo3(signature = (rev, key, message=String::new(), author=None))]

@@ -132,3 +132,32 @@ def test_prune_on_a_remote_then_remote_gc_and_du_on_a_shared_directory(
     with pytest.raises(mreg.PrunedError):
         other.load(v1.id)
     assert other.load(v2.id).read_bytes() == f.read_bytes()
+
+
+def test_load_a_few_tensors_of_a_remote_version_fetches_only_those(repo: mreg.Repo, work: Path) -> None:
+    """Issue 29: ``load(rev, tensors=[...])`` in a clone without data reads the wanted
+    tensors' chunks and the header's from the remote: at most 1.1x their bytes plus the
+    header, and the arrays are the ones committed."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    shared = work.parent / "shared"
+    shared.mkdir()
+    subprocess.run([os.environ.get("MREG_BIN", "mreg"), "remote", "add", "origin", str(shared)],
+                   cwd=work, check=True, capture_output=True)
+    rng = np.random.default_rng(7)
+    weights = {f"block{i}.w": rng.standard_normal((256, 1024)).astype(np.float32) for i in range(12)}
+    save_file(weights, str(work / "model.safetensors"))
+    repo.commit(work / "model.safetensors", model="big")
+    repo.push()
+    clone = mreg.clone(str(shared), work.parent / "serving")
+    got = clone.load("big", tensors=["block3.w", "block9.w"])
+    assert set(got) == {"block3.w", "block9.w"}
+    np.testing.assert_array_equal(got["block3.w"], weights["block3.w"])
+    np.testing.assert_array_equal(got["block9.w"], weights["block9.w"])
+    wanted = weights["block3.w"].nbytes + weights["block9.w"].nbytes
+    header = 8 + 2048  # generous: twelve entries of JSON
+    fetched = clone.last_tensor_read["bytes_fetched"]
+    assert 0 < fetched <= 1.1 * wanted + header, (fetched, wanted)
+    with pytest.raises(mreg.Error, match="no tensor"):
+        clone.load("big", tensors=["nope"])

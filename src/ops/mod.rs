@@ -19,6 +19,7 @@ pub mod reach;
 pub mod reproduce;
 pub mod run;
 pub mod runs;
+pub mod tensors;
 pub mod view;
 pub mod worktree;
 
