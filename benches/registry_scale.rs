@@ -1,9 +1,15 @@
-//! Registry queries at scale: builds a store with 100,000 commits (10 models x 10,000, each
-//! with params, metrics and every 50th with an evaluation), then times
-//! `mreg list --where ... --sort ... --limit 10` through the real binary: once cold (the
-//! query index is built) and several times warm (the index is current), reporting medians.
+//! Registry queries at scale: builds a store of N commits over M models (each with params,
+//! metrics, every 50th with an evaluation, every 100th promoted to production), then times
+//! through the real binary `mreg list --where ... --sort ... --limit 20` with no index (it is
+//! built), warm (the index current), cold (the index on disk, the page cache dropped where
+//! the machine allows it) and after a new commit, `show MODEL@production` and
+//! `history MODEL --alias production --at DATE`, reporting medians; then the dashboard's
+//! pages in process.
 //!
-//! Run: `cargo bench --features bench-internals --bench registry_scale` (MREG_SCALE_COMMITS=N to change the size).
+//! Run: `cargo bench --features bench-internals --bench registry_scale`
+//! (MREG_SCALE_COMMITS=N, default 100,000; MREG_SCALE_MODELS=M, default 100;
+//! MREG_SCALE_KEEP=1 keeps the store and prints where, for profiling). The curve of issue 29:
+//! N = 10,000, 100,000 and 1,000,000 with 100 models.
 //! The fixture is written with fsync off (`set_durable_for_benchmarks_only`): it is
 //! throwaway, and a durable build of 100,000 commits would measure the disk, not queries.
 
@@ -41,7 +47,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
-    let models = 10;
+    let models: usize = std::env::var("MREG_SCALE_MODELS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     let dir = tempfile::tempdir().unwrap();
     mreg::internals::set_durable_for_benchmarks_only(false);
     let repo = Repo::init(dir.path()).unwrap();
@@ -90,6 +99,14 @@ fn main() {
                 }
             })
             .unwrap();
+            if i % 100 == 7 {
+                let info = MoveInfo {
+                    time: time.clone(),
+                    author: "bench".into(),
+                    message: "ship".into(),
+                };
+                mreg::refs::promote(&repo, &model, Some(id), None, info).unwrap();
+            }
             if i % 50 == 0 {
                 let note = serde_json::json!({"kind": "evaluation", "commit": id, "dataset": "holdout",
                     "metrics": {"f1": acc * 0.9}, "time": time.to_string(), "author": "bench", "message": ""});
@@ -103,6 +120,9 @@ fn main() {
         }
     }
     let build = t.elapsed().as_secs_f64();
+    if std::env::var_os("MREG_SCALE_KEEP").is_some() {
+        println!("the store is kept at {}", dir.path().display());
+    }
     mreg::internals::set_durable_for_benchmarks_only(true);
     let q = [
         "list",
@@ -111,7 +131,7 @@ fn main() {
         "--sort",
         "-metrics.acc",
         "--limit",
-        "10",
+        "20",
     ];
     // Side by side with another build (MREG_SCALE_COMPARE_BIN, e.g. the previous main): in
     // two rounds, each binary's first run (re)builds its own query index, then 5 warm runs.
@@ -146,8 +166,39 @@ fn main() {
             t / o
         );
     }
-    let (cold, out) = time_cmd(dir.path(), &q);
+    let (noindex, out) = time_cmd(dir.path(), &q);
     let warm: Vec<f64> = (0..7).map(|_| time_cmd(dir.path(), &q).0).collect();
+    // Cold: the index on disk, nothing in the page cache (needs root; else not measured).
+    let drop_caches = || {
+        Command::new("sync").status().ok();
+        std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+    };
+    let cold: Vec<f64> = (0..3)
+        .filter(|_| drop_caches())
+        .map(|_| time_cmd(dir.path(), &q).0)
+        .collect();
+    // A model other than model-0 (which the runs after a commit change), where there is one.
+    let probe = format!("model-{}", 3.min(models - 1));
+    let at_production = format!("{probe}@production");
+    let show: Vec<f64> = (0..7)
+        .map(|_| time_cmd(dir.path(), &["show", &at_production, "--json"]).0)
+        .collect();
+    let history: Vec<f64> = (0..7)
+        .map(|_| {
+            time_cmd(
+                dir.path(),
+                &[
+                    "history",
+                    &probe,
+                    "--alias",
+                    "production",
+                    "--at",
+                    "2026-06-15T00:00:00Z",
+                ],
+            )
+            .0
+        })
+        .collect();
     let (_, all) = time_cmd(
         dir.path(),
         &[
@@ -176,17 +227,35 @@ fn main() {
         })
         .collect();
     let best: Vec<f64> = (0..7)
-        .map(|_| time_cmd(dir.path(), &["best", "model-3", "--metric", "acc"]).0)
+        .map(|_| time_cmd(dir.path(), &["best", &probe, "--metric", "acc"]).0)
         .collect();
     println!("registry_scale: {total} commits in {models} models (fixture built in {build:.1} s, fsync off)");
-    println!("  list --where ... --sort -metrics.acc --limit 10: cold (index build) {cold:.3} s, warm median {:.3} s (min {:.3}, max {:.3}, n=7); {matched} versions match",
+    println!("  list --where ... --sort -metrics.acc --limit 20: no index (built) {noindex:.3} s, warm median {:.3} s (min {:.3}, max {:.3}, n=7); {matched} versions match",
         median(warm.clone()), warm.iter().cloned().fold(f64::MAX, f64::min), warm.iter().cloned().fold(0.0, f64::max));
+    if cold.is_empty() {
+        println!("  the same, cold: not measured (the page cache cannot be dropped here)");
+    } else {
+        println!(
+            "  the same, cold (index on disk, page cache dropped): median {:.3} s (n={})",
+            median(cold.clone()),
+            cold.len()
+        );
+    }
     println!(
-        "  the same list right after a new commit to a 10,000-version model: median {:.3} s (n=5)",
+        "  show {at_production} --json: warm median {:.4} s (n=7)",
+        median(show)
+    );
+    println!(
+        "  history {probe} --alias production --at DATE: warm median {:.4} s (n=7)",
+        median(history)
+    );
+    println!(
+        "  the same list right after a new commit to model-0 ({} versions): median {:.3} s (n=5)",
+        total / models,
         median(after)
     );
     println!(
-        "  best model-3 --metric acc: warm median {:.3} s (n=7)",
+        "  best {probe} --metric acc: warm median {:.3} s (n=7)",
         median(best)
     );
     print!(
@@ -232,5 +301,8 @@ fn main() {
             median(warm),
             r.body.len() / 1024
         );
+    }
+    if std::env::var_os("MREG_SCALE_KEEP").is_some() {
+        let _ = dir.keep();
     }
 }

@@ -14,8 +14,10 @@ use crate::error::{Error, QueryError, Result};
 use crate::history::MoveInfo;
 use crate::id::CommitId;
 use crate::names::ModelName;
-use crate::query::{self, Expr, Key, Row, SortKey, Value};
+use crate::query::columns::{column_of, Columns};
+use crate::query::{self, Expr, Fields, Key, Row, SortKey, Value};
 use crate::repo::Repo;
+use rayon::prelude::*;
 
 /// What `list` selects.
 #[derive(Clone, Debug, Default)]
@@ -70,65 +72,138 @@ pub fn parse_time_bound(s: &str, end_of_day: bool) -> Result<SystemTime> {
 }
 
 /// Versions across models matching the query.
+///
+/// Selection, sorting and limiting read only the columns of the query index the query
+/// mentions (`query::columns`); only the versions returned are parsed whole. At a million
+/// versions this is the difference between reading a few MB and parsing every row.
 pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     if let Some(m) = &q.model {
         repo.require_model(m)?;
     }
-    // A filter on `archived` decides about archived versions itself.
-    let archived_filtered = q
-        .filters
-        .iter()
-        .any(|e| e.mentions(&crate::query::Key::Archived));
-    let keep = |r: &Row| -> bool {
-        (if q.only_archived {
-            r.archived
-        } else {
-            q.include_archived || archived_filtered || !r.archived
-        }) && q.alias.as_ref().is_none_or(|al| r.aliases.contains(al))
-            && q.labels.iter().all(|l| r.labels.contains(l))
-            && q.dataset
-                .as_ref()
-                .is_none_or(|d| r.datasets.contains(d) || r.evals.contains_key(d))
-            && {
-                let t = r.created_at.system_time();
-                q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
-                    && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
-            }
-            && q.filters.iter().all(|e| e.matches(r))
-    };
+    match list_once(repo, q) {
+        // A row of a columns file that does not read back (damaged after its columns
+        // checked out): the file is a cache, so it goes, and the query runs again on a
+        // rebuilt one.
+        Err(Error::CorruptFile { path, .. })
+            if path.extension().is_some_and(|e| e == "cols")
+                && std::fs::remove_file(&path).is_ok() =>
+        {
+            list_once(repo, q)
+        }
+        other => other,
+    }
+}
+
+fn list_once(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     let models = match &q.model {
         Some(m) => vec![m.clone()],
         None => repo.models()?,
     };
-    let mut per_model = Vec::new();
-    for m in &models {
-        let rows: Vec<Row> = crate::index::model_rows(repo, m)?
-            .into_iter()
-            .filter(|r| keep(r))
-            .collect();
-        per_model.push(rows);
-    }
-    let mut rows: Vec<Row> = match &q.sort {
+    let needed = columns_needed(q);
+    let per_model: Vec<(Columns, Vec<usize>)> = models
+        .par_iter()
+        .map(|m| {
+            let cols = crate::index::columns(repo, m, &needed)?;
+            let keep: Vec<usize> = (0..cols.len()).filter(|&i| keeps(q, &cols, i)).collect();
+            Ok((cols, keep))
+        })
+        .collect::<Result<_>>()?;
+    let picked: Vec<(usize, usize)> = match &q.sort {
         Some(k) => {
-            let mut rows: Vec<Row> = per_model.into_iter().flatten().collect();
-            rows.sort_by(|x, y| k.cmp(x, y));
-            rows
+            let mut c: Vec<(usize, usize, Option<Value>)> = per_model
+                .iter()
+                .enumerate()
+                .flat_map(|(m, (cols, keep))| {
+                    keep.iter().map(move |&i| (m, i, cols.at(i).value(&k.key)))
+                })
+                .collect();
+            // Stable: ties keep model order, each model newest first.
+            c.sort_by(|x, y| k.cmp_values(x.2.as_ref(), y.2.as_ref()));
+            c.truncate(q.limit.unwrap_or(usize::MAX));
+            c.into_iter().map(|(m, i, _)| (m, i)).collect()
         }
         // Each model newest first in publication order (the same on every store, whatever
         // the clocks of the machines that committed); models interleaved by time.
-        None => interleave_newest_first(per_model, |r| r.created_at.clone()),
+        None => {
+            let lists = per_model
+                .iter()
+                .enumerate()
+                .map(|(m, (_, keep))| keep.iter().map(|&i| (m, i)).collect())
+                .collect();
+            interleave_newest_first_up_to(
+                lists,
+                |&(m, i): &(usize, usize)| per_model[m].0.text("created_at", i).unwrap_or(""),
+                q.limit,
+            )
+        }
     };
-    if let Some(n) = q.limit {
-        rows.truncate(n);
-    }
     let pruned = crate::gc_marks::pruned_set(repo);
-    Ok(rows
+    picked
         .into_iter()
-        .map(|row| Listed {
-            files_pruned: pruned.contains(&*row.id),
-            row,
+        .map(|(m, i)| {
+            let row = per_model[m].0.row(i).ok_or_else(|| Error::CorruptFile {
+                path: repo
+                    .store_dir()
+                    .join("cache/index")
+                    .join(format!("{}.cols", models[m])),
+                why: format!(
+                    "row {i} of the query index does not read (a cache: delete the file and retry)"
+                ),
+            })?;
+            Ok(Listed {
+                files_pruned: pruned.contains(&*row.id),
+                row,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// The columns of the query index `list` reads for `q`.
+fn columns_needed(q: &ListQuery) -> BTreeSet<String> {
+    let mut needed: BTreeSet<String> = ["archived", "created_at"].map(String::from).into();
+    if q.alias.is_some() {
+        needed.insert("aliases".into());
+    }
+    if !q.labels.is_empty() {
+        needed.insert("labels".into());
+    }
+    if q.dataset.is_some() {
+        needed.extend(["datasets".to_string(), "evalsets".to_string()]);
+    }
+    for e in &q.filters {
+        needed.extend(e.keys().into_iter().map(column_of));
+    }
+    if let Some(s) = &q.sort {
+        needed.insert(column_of(&s.key));
+    }
+    needed
+}
+
+/// Version `i` of a model's columns passes every selection of `q` but the sort and limit.
+fn keeps(q: &ListQuery, cols: &Columns, i: usize) -> bool {
+    let at = cols.at(i);
+    let archived = at.value(&Key::Archived) == Some(Value::Bool(true));
+    // A filter on `archived` decides about archived versions itself.
+    let archived_ok = if q.only_archived {
+        archived
+    } else {
+        q.include_archived || !archived || q.filters.iter().any(|e| e.mentions(&Key::Archived))
+    };
+    let has = |col: &str, x: &str| cols.list(col, i).iter().any(|v| v.as_str() == Some(x));
+    archived_ok
+        && q.alias.as_ref().is_none_or(|al| has("aliases", al))
+        && q.labels.iter().all(|l| at.has_label(l))
+        && q.dataset
+            .as_ref()
+            .is_none_or(|d| has("datasets", d) || has("evalsets", d))
+        && (q.since.is_none() && q.until.is_none() || {
+            let t = cols
+                .text("created_at", i)
+                .and_then(|s| humantime::parse_rfc3339_weak(s).ok());
+            q.since.is_none_or(|s| t.is_some_and(|t| t >= s))
+                && q.until.is_none_or(|u| t.is_some_and(|t| t <= u))
+        })
+        && q.filters.iter().all(|e| e.matches(&at))
 }
 
 /// Merge per-model lists, each already newest first, into one newest first by `time`,
@@ -138,12 +213,21 @@ pub fn interleave_newest_first<T>(
     lists: Vec<Vec<T>>,
     time: impl Fn(&T) -> crate::Timestamp,
 ) -> Vec<T> {
+    interleave_newest_first_up_to(lists, time, None)
+}
+
+/// [`interleave_newest_first`], stopping after `limit` items.
+fn interleave_newest_first_up_to<T, K: Ord>(
+    lists: Vec<Vec<T>>,
+    time: impl Fn(&T) -> K,
+    limit: Option<usize>,
+) -> Vec<T> {
     let mut next: Vec<_> = lists
         .into_iter()
         .map(|l| l.into_iter().peekable())
         .collect();
     let mut out = Vec::new();
-    loop {
+    while limit.is_none_or(|n| out.len() < n) {
         let pick = next
             .iter_mut()
             .enumerate()

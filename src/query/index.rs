@@ -111,6 +111,38 @@ fn shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<ModelIndex>> 
     Ok(ix)
 }
 
+/// The columns of one model's index that `needed` names (`query::columns`): read from
+/// `cache/index/<model>.cols` when it matches the model's history, else encoded from the
+/// rows (read or rebuilt as [`model_rows`] does) and written for the next query.
+pub(crate) fn columns(
+    repo: &Repo,
+    model: &ModelName,
+    needed: &std::collections::BTreeSet<String>,
+) -> Result<crate::query::columns::Columns> {
+    use crate::query::columns::{encode, Columns};
+    let sig = signature(repo, model)?;
+    let dir = repo.store_dir().join("cache").join("index");
+    let path = dir.join(format!("{model}.cols"));
+    if let Some(c) = Columns::open(&path, model, &sig, needed) {
+        return Ok(c);
+    }
+    let rows = match repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+        Some((s, ix)) if s == sig => ix.rows.clone(),
+        _ => read_or_build(repo, model, sig.clone())?.rows,
+    };
+    let bytes = encode(&sig, &rows);
+    // Best effort, as the rows' cache: a read-only store answers from the bytes in memory.
+    if fsutil::create_dir_durable(&dir).is_ok() {
+        let _ = fsutil::write_atomic(&path, &bytes, &repo.tmp_dir());
+    }
+    Columns::from_bytes(bytes, model, &sig, needed).ok_or_else(|| {
+        crate::error::Error::CorruptFile {
+            path,
+            why: "the query columns just encoded do not read back".into(),
+        }
+    })
+}
+
 fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<ModelIndex> {
     let dir = repo.store_dir().join("cache").join("index");
     let path = dir.join(format!("{model}.json"));

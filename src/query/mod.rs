@@ -17,6 +17,7 @@
 //! without the key never matches, and is never an error. Parse errors carry the byte
 //! position of the offending token.
 
+pub(crate) mod columns;
 pub(crate) mod index;
 
 use std::cmp::Ordering;
@@ -62,7 +63,7 @@ pub enum Value {
 }
 
 impl Value {
-    fn from_json(v: &serde_json::Value) -> Option<Value> {
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<Value> {
         match v {
             serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
             serde_json::Value::String(s) => Some(Value::Text(s.clone())),
@@ -104,6 +105,32 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::List(j) => j.clone(),
         }
+    }
+}
+
+/// What an expression reads of a version: the value of a key, and whether it has a label.
+/// A whole [`Row`] answers, and so does a row of the index's columns
+/// (`query::columns`), so `list` can select without parsing rows.
+pub trait Fields {
+    fn value(&self, key: &Key) -> Option<Value>;
+    fn has_label(&self, label: &str) -> bool;
+}
+
+impl<T: Fields + ?Sized> Fields for &T {
+    fn value(&self, key: &Key) -> Option<Value> {
+        (**self).value(key)
+    }
+    fn has_label(&self, label: &str) -> bool {
+        (**self).has_label(label)
+    }
+}
+
+impl Fields for Row {
+    fn value(&self, key: &Key) -> Option<Value> {
+        key.get(self)
+    }
+    fn has_label(&self, label: &str) -> bool {
+        self.labels.iter().any(|l| l == label)
     }
 }
 
@@ -198,8 +225,8 @@ impl Key {
     }
 
     /// The numeric value of this key for a version, if it has one.
-    pub fn number(&self, r: &Row) -> Option<f64> {
-        match self.get(r)? {
+    pub fn number(&self, r: &(impl Fields + ?Sized)) -> Option<f64> {
+        match r.value(self)? {
             Value::Num(n) if !n.is_nan() => Some(n),
             _ => None,
         }
@@ -255,8 +282,21 @@ impl Expr {
         }
     }
 
+    /// Every key the expression reads, in order of appearance (repeats kept).
+    pub fn keys(&self) -> Vec<&Key> {
+        match self {
+            Expr::Cmp(k, _, _) => vec![k],
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let mut v = a.keys();
+                v.extend(b.keys());
+                v
+            }
+            Expr::Not(e) => e.keys(),
+        }
+    }
+
     /// Three-valued evaluation: None is "unknown" (a missing key or mismatched types).
-    pub fn eval(&self, r: &Row) -> Option<bool> {
+    pub fn eval(&self, r: &(impl Fields + ?Sized)) -> Option<bool> {
         match self {
             Expr::Cmp(Key::Labels, op, v) => {
                 let want = match v {
@@ -264,13 +304,13 @@ impl Expr {
                     other => other.display(),
                 };
                 match op {
-                    Op::Eq => Some(r.labels.contains(&want)),
-                    Op::Ne => Some(!r.labels.contains(&want)),
+                    Op::Eq => Some(r.has_label(&want)),
+                    Op::Ne => Some(!r.has_label(&want)),
                     _ => None,
                 }
             }
             Expr::Cmp(k, op, v) => {
-                let have = k.get(r)?;
+                let have = r.value(k)?;
                 if matches!(have, Value::List(_)) && !matches!(op, Op::Eq | Op::Ne) {
                     return None;
                 }
@@ -304,7 +344,7 @@ impl Expr {
         }
     }
 
-    pub fn matches(&self, r: &Row) -> bool {
+    pub fn matches(&self, r: &(impl Fields + ?Sized)) -> bool {
         self.eval(r) == Some(true)
     }
 }
@@ -618,9 +658,14 @@ impl SortKey {
 
     /// Order rows; rows without the key always sort last.
     pub fn cmp(&self, a: &Row, b: &Row) -> Ordering {
-        match (self.key.get(a), self.key.get(b)) {
+        self.cmp_values(self.key.get(a).as_ref(), self.key.get(b).as_ref())
+    }
+
+    /// Order two versions by their values of the key (None: the version has not the key).
+    pub fn cmp_values(&self, a: Option<&Value>, b: Option<&Value>) -> Ordering {
+        match (a, b) {
             (Some(x), Some(y)) => {
-                let o = x.compare(&y).unwrap_or(Ordering::Equal);
+                let o = x.compare(y).unwrap_or(Ordering::Equal);
                 if self.descending {
                     o.reverse()
                 } else {
