@@ -103,7 +103,7 @@ fn list_once(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     let per_model: Vec<(Columns, Vec<usize>)> = models
         .par_iter()
         .map(|m| {
-            let cols = crate::index::columns(repo, m, &needed)?;
+            let cols = crate::index::columns(repo, m, &|_| needed.clone())?;
             let keep: Vec<usize> = (0..cols.len()).filter(|&i| keeps(q, &cols, i)).collect();
             Ok((cols, keep))
         })

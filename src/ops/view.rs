@@ -121,27 +121,50 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<VersionView> {
     } else {
         Vec::new()
     };
-    let entries = repo.history_entries(&c.model)?;
-    c.labels = crate::notes::effective_labels(&entries, id, &c.labels)
-        .into_iter()
-        .collect();
-    let state = entries.last().map(|e| e.state.clone()).unwrap_or_default();
+    // From the query index's columns when they are current (a lookup, flat in the size of
+    // the history); else from the history itself.
+    let (state, version, archived, notes) = match crate::index::version_facts(repo, &c.model, id)? {
+        Some(f) => {
+            c.labels = f.labels;
+            let notes = f
+                .notes
+                .into_iter()
+                .map(|n| crate::notes::read(repo, &n).map(|v| (n, v)))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                repo.model_log(&c.model).state()?,
+                f.version,
+                f.archived,
+                notes,
+            )
+        }
+        None => {
+            let entries = repo.history_entries(&c.model)?;
+            c.labels = crate::notes::effective_labels(&entries, id, &c.labels)
+                .into_iter()
+                .collect();
+            let numbering = crate::versions::numbering(repo, &c.model, &entries)?;
+            (
+                entries.last().map(|e| e.state.clone()).unwrap_or_default(),
+                numbering.number(id),
+                crate::refs::archived_in(&entries).contains(id),
+                crate::notes::notes_in(repo, &entries, id)?,
+            )
+        }
+    };
     let refs: Vec<String> = state
         .refs()
         .into_iter()
         .filter(|(_, v)| v == id)
         .map(|(k, _)| k.to_string())
         .collect();
-    let archived = crate::refs::archived_in(&entries).contains(id);
-    let notes = crate::notes::notes_in(repo, &entries, id)?;
     let evaluations: Vec<EvaluationNote> = notes
         .iter()
         .filter_map(|(_, n)| EvaluationNote::from_note(n))
         .collect();
-    let numbering = crate::versions::numbering(repo, &c.model, &entries)?;
     Ok(VersionView {
         id: *id,
-        version: numbering.number(id),
+        version,
         files_pruned: pruned,
         refs,
         archived,
@@ -441,4 +464,89 @@ pub fn refs_at(
             message: e.message.clone(),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::MoveInfo;
+    use crate::ops::commit::{commit, CommitRequest};
+    use crate::ops::eval::{add_evaluation, EvaluationRequest};
+
+    fn info(why: &str) -> MoveInfo {
+        MoveInfo {
+            time: crate::Timestamp::parse("2026-05-01T12:00:00Z").unwrap(),
+            author: "T <t@example.com>".into(),
+            message: why.into(),
+        }
+    }
+
+    /// Issue 29: `show` takes a version's number, labels, archived flag and notes from the
+    /// query index's columns when they are current (flat at any history size). Guard: it
+    /// shows exactly what reading the history shows, and a stale index is not believed.
+    #[test]
+    fn show_from_the_index_columns_is_show_from_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path()).unwrap();
+        let model = ModelName::new("fraud").unwrap();
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            std::fs::write(dir.path().join("w.bin"), format!("weights {i}")).unwrap();
+            let out = commit(
+                &repo,
+                CommitRequest {
+                    labels: if i % 2 == 0 {
+                        vec!["nightly".into()]
+                    } else {
+                        vec![]
+                    },
+                    ..CommitRequest::new(
+                        model.clone(),
+                        "T <t@example.com>",
+                        dir.path().to_path_buf(),
+                        vec!["w.bin".into()],
+                    )
+                },
+                &crate::ops::NoProgress,
+            )
+            .unwrap();
+            ids.push(out.id);
+        }
+        for (k, id) in ids.iter().enumerate().filter(|(k, _)| k % 2 == 1) {
+            add_evaluation(
+                &repo,
+                EvaluationRequest {
+                    commit: *id,
+                    dataset: "holdout".into(),
+                    metrics: BTreeMap::from([("f1".to_string(), k as f64 / 10.0)]),
+                    data: None,
+                    info: info("eval"),
+                },
+            )
+            .unwrap();
+        }
+        crate::notes::set_label(&repo, &ids[0], "nightly", false, info("unlabel")).unwrap();
+        crate::notes::set_label(&repo, &ids[3], "golden", true, info("label")).unwrap();
+        crate::refs::set_archived(&repo, ids[2], true, info("old")).unwrap();
+        crate::refs::promote(&repo, &model, Some(ids[3]), None, info("ship")).unwrap();
+        let as_json = |id: &CommitId| serde_json::to_value(show(&repo, id).unwrap()).unwrap();
+        // No columns yet: from the history.
+        let from_history: Vec<Value> = ids.iter().map(as_json).collect();
+        crate::ops::query::list(&repo, &crate::ops::query::ListQuery::default()).unwrap();
+        for (id, want) in ids.iter().zip(&from_history) {
+            assert!(crate::index::version_facts(&repo, &model, id)
+                .unwrap()
+                .is_some());
+            assert_eq!(&as_json(id), want);
+        }
+        assert_eq!(from_history[3]["version"], 4);
+        assert_eq!(from_history[3]["labels"], serde_json::json!(["golden"]));
+        assert_eq!(from_history[2]["archived"], true);
+        // A move makes the columns stale: show reads the history, and sees the move.
+        crate::notes::set_label(&repo, &ids[1], "late", true, info("label")).unwrap();
+        assert!(crate::index::version_facts(&repo, &model, &ids[1])
+            .unwrap()
+            .is_none());
+        assert_eq!(as_json(&ids[1])["labels"], serde_json::json!(["late"]));
+    }
 }

@@ -3,7 +3,7 @@
 //! Beside each model's rows (`cache/index/<model>.json`), `cache/index/<model>.cols` holds
 //! the same versions column by column: one column per key the `--where` language reads
 //! (`created_at`, `archived`, `version`, `author`, `message`, `id`, `labels`, `aliases`,
-//! `datasets`, the evaluated datasets, and every `params.*`, `metrics.*` and `eval.D.M` key
+//! `datasets`, the evaluated datasets, the version's notes, and every `params.*`, `metrics.*` and `eval.D.M` key
 //! the model's versions have), plus each row as its own JSON. A query reads the columns it
 //! mentions with positioned reads, selects, sorts and limits on them, and parses only the
 //! rows it returns: at a million versions, `list --where … --limit 20` reads a few MB
@@ -71,7 +71,13 @@ struct Header {
     signature: Signature,
     rows: u64,
     columns: BTreeMap<String, Span>,
+    /// The model's settings (description, labels), as the rows' index has them.
+    #[serde(default)]
+    settings: crate::refs::settings::ModelSettings,
 }
+
+/// Which columns to load, given the names of those a file has.
+pub(crate) type Pick<'a> = dyn Fn(&[&str]) -> BTreeSet<String> + 'a;
 
 /// The column holding each row's JSON.
 const ROW: &str = "row";
@@ -82,7 +88,12 @@ pub(crate) fn column_of(key: &Key) -> String {
 }
 
 /// Encode the columns of a model's rows (newest first, as the index keeps them).
-pub(crate) fn encode(signature: &Signature, rows: &[Row]) -> Vec<u8> {
+pub(crate) fn encode(
+    signature: &Signature,
+    rows: &[Row],
+    notes: &BTreeMap<crate::id::CommitId, Vec<crate::id::NoteId>>,
+    settings: &crate::refs::settings::ModelSettings,
+) -> Vec<u8> {
     let mut cols: BTreeMap<String, (Kind, Vec<u8>)> = BTreeMap::new();
     let strs = |f: &dyn Fn(&Row) -> String| (Kind::Str, text_column(rows.iter().map(f)));
     let jsons = |f: &dyn Fn(&Row) -> serde_json::Value| {
@@ -110,6 +121,15 @@ pub(crate) fn encode(signature: &Signature, rows: &[Row]) -> Vec<u8> {
     cols.insert("labels".into(), jsons(&|r| serde_json::json!(r.labels)));
     cols.insert("aliases".into(), jsons(&|r| serde_json::json!(r.aliases)));
     cols.insert("datasets".into(), jsons(&|r| serde_json::json!(r.datasets)));
+    cols.insert(
+        "notes".into(),
+        jsons(&|r| {
+            serde_json::json!(notes
+                .get(&r.id)
+                .map(|n| n.iter().map(|x| x.to_hex()).collect::<Vec<_>>())
+                .unwrap_or_default())
+        }),
+    );
     cols.insert(
         "evalsets".into(),
         jsons(&|r| serde_json::json!(r.evals.keys().collect::<Vec<_>>())),
@@ -178,6 +198,7 @@ pub(crate) fn encode(signature: &Signature, rows: &[Row]) -> Vec<u8> {
         signature: signature.clone(),
         rows: rows.len() as u64,
         columns: spans,
+        settings: settings.clone(),
     };
     let h = serde_json::to_vec(&header).unwrap_or_default();
     let mut out = Vec::with_capacity(16 + h.len() + data.len());
@@ -274,6 +295,7 @@ impl Texts {
 pub(crate) struct Columns {
     model: ModelName,
     rows: usize,
+    settings: crate::refs::settings::ModelSettings,
     source: Source,
     data_start: u64,
     spans: BTreeMap<String, Span>,
@@ -282,16 +304,16 @@ pub(crate) struct Columns {
 
 impl Columns {
     /// Open the columns file of `model` if it was built from history `signature`, loading
-    /// the columns named in `needed` (those the model does not have read as absent).
-    /// None when the file is missing, stale or malformed.
+    /// the columns `pick` names, given the names of those the file has (a column the model
+    /// does not have reads as absent). None when the file is missing, stale or malformed.
     pub(crate) fn open(
         path: &Path,
         model: &ModelName,
         signature: &Signature,
-        needed: &BTreeSet<String>,
+        pick: &Pick<'_>,
     ) -> Option<Columns> {
         let f = File::open(path).ok()?;
-        Columns::load(Source::File(f), model, signature, needed)
+        Columns::load(Source::File(f), model, signature, pick)
     }
 
     /// The same, from bytes [`encode`] just made.
@@ -299,16 +321,16 @@ impl Columns {
         bytes: Vec<u8>,
         model: &ModelName,
         signature: &Signature,
-        needed: &BTreeSet<String>,
+        pick: &Pick<'_>,
     ) -> Option<Columns> {
-        Columns::load(Source::Bytes(bytes), model, signature, needed)
+        Columns::load(Source::Bytes(bytes), model, signature, pick)
     }
 
     fn load(
         source: Source,
         model: &ModelName,
         signature: &Signature,
-        needed: &BTreeSet<String>,
+        pick: &Pick<'_>,
     ) -> Option<Columns> {
         let total = source.len()?;
         let head = source.read_at(0, 16)?;
@@ -336,6 +358,7 @@ impl Columns {
         let mut c = Columns {
             model: model.clone(),
             rows,
+            settings: header.settings,
             source,
             data_start,
             spans: header.columns,
@@ -344,10 +367,11 @@ impl Columns {
         if c.spans.get(ROW).is_none_or(|s| s.kind != Kind::Str) {
             return None;
         }
-        for name in needed {
-            if let Some(span) = c.spans.get(name) {
+        let names: Vec<&str> = c.spans.keys().map(String::as_str).collect();
+        for name in pick(&names) {
+            if let Some(span) = c.spans.get(&name) {
                 let col = c.load_column(span)?;
-                c.loaded.insert(name.clone(), col);
+                c.loaded.insert(name, col);
             }
         }
         Some(c)
@@ -392,6 +416,24 @@ impl Columns {
     /// How many versions.
     pub(crate) fn len(&self) -> usize {
         self.rows
+    }
+
+    /// The model's settings (description, labels).
+    pub(crate) fn settings(&self) -> &crate::refs::settings::ModelSettings {
+        &self.settings
+    }
+
+    /// The names of the columns the file has.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.spans.keys().map(String::as_str)
+    }
+
+    /// How many versions have a value in the loaded number column `name`.
+    pub(crate) fn count(&self, name: &str) -> usize {
+        match self.loaded.get(name) {
+            Some(Col::Num { present, .. }) => present.iter().filter(|&&p| p == 1).count(),
+            _ => 0,
+        }
     }
 
     /// Version `i` (newest first) as the query language sees it.

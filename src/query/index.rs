@@ -23,7 +23,7 @@ use crate::query::{flatten, Row};
 use crate::refs;
 use crate::repo::Repo;
 
-const INDEX_VERSION: u32 = 3;
+const INDEX_VERSION: u32 = 4;
 
 /// What a model's rows depend on: its history log (size, hash of its last line) and its
 /// version numbering (the upstream remote and the length of its verified lines).
@@ -57,6 +57,10 @@ struct CacheFile {
     /// The model's settings (description, labels), derived from the same history.
     #[serde(default)]
     settings: crate::refs::settings::ModelSettings,
+    /// The notes attached to each version (evaluations, signatures, git pins), in history
+    /// order: `show` reads them from here instead of scanning the history.
+    #[serde(default)]
+    notes: BTreeMap<crate::id::CommitId, Vec<crate::id::NoteId>>,
 }
 
 /// What the index knows of one model: its rows, newest first, and its settings.
@@ -64,6 +68,8 @@ struct CacheFile {
 pub struct ModelIndex {
     pub rows: std::sync::Arc<Vec<Row>>,
     pub settings: crate::refs::settings::ModelSettings,
+    /// The notes attached to each version, in history order.
+    pub notes: std::sync::Arc<BTreeMap<crate::id::CommitId, Vec<crate::id::NoteId>>>,
 }
 
 /// The rows of one model, newest first.
@@ -111,13 +117,13 @@ fn shared(repo: &Repo, model: &ModelName) -> Result<std::sync::Arc<ModelIndex>> 
     Ok(ix)
 }
 
-/// The columns of one model's index that `needed` names (`query::columns`): read from
+/// The columns of one model's index that `needed` picks (`query::columns`): read from
 /// `cache/index/<model>.cols` when it matches the model's history, else encoded from the
 /// rows (read or rebuilt as [`model_rows`] does) and written for the next query.
 pub(crate) fn columns(
     repo: &Repo,
     model: &ModelName,
-    needed: &std::collections::BTreeSet<String>,
+    needed: &crate::query::columns::Pick<'_>,
 ) -> Result<crate::query::columns::Columns> {
     use crate::query::columns::{encode, Columns};
     let sig = signature(repo, model)?;
@@ -126,11 +132,11 @@ pub(crate) fn columns(
     if let Some(c) = Columns::open(&path, model, &sig, needed) {
         return Ok(c);
     }
-    let rows = match repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
-        Some((s, ix)) if s == sig => ix.rows.clone(),
-        _ => read_or_build(repo, model, sig.clone())?.rows,
+    let ix = match repo.rows.lock().ok().and_then(|c| c.get(model).cloned()) {
+        Some((s, ix)) if s == sig => ix,
+        _ => std::sync::Arc::new(read_or_build(repo, model, sig.clone())?),
     };
-    let bytes = encode(&sig, &rows);
+    let bytes = encode(&sig, &ix.rows, &ix.notes, &ix.settings);
     // Best effort, as the rows' cache: a read-only store answers from the bytes in memory.
     if fsutil::create_dir_durable(&dir).is_ok() {
         let _ = fsutil::write_atomic(&path, &bytes, &repo.tmp_dir());
@@ -141,6 +147,74 @@ pub(crate) fn columns(
             why: "the query columns just encoded do not read back".into(),
         }
     })
+}
+
+/// What the index records of one version beyond its commit: what `show` needs.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct VersionFacts {
+    pub version: Option<u64>,
+    /// Effective labels (the commit's, then label edits), sorted.
+    pub labels: Vec<String>,
+    pub archived: bool,
+    /// Notes attached to it, in history order.
+    pub notes: Vec<crate::id::NoteId>,
+}
+
+/// The facts of version `id` of `model` from the columns file, when it is current: a
+/// lookup that reads a few columns instead of parsing the model's history. None when the
+/// file is stale, missing or damaged, or does not list `id`: the caller reads the history.
+/// Never rebuilds (a lookup right after a move would pay for the whole index).
+pub(crate) fn version_facts(
+    repo: &Repo,
+    model: &ModelName,
+    id: &crate::id::CommitId,
+) -> Result<Option<VersionFacts>> {
+    use crate::query::columns::Columns;
+    let sig = signature(repo, model)?;
+    let path = repo
+        .store_dir()
+        .join("cache")
+        .join("index")
+        .join(format!("{model}.cols"));
+    let needed = |_: &[&str]| {
+        ["id", "version", "labels", "archived", "notes"]
+            .map(String::from)
+            .into()
+    };
+    let Some(cols) = Columns::open(&path, model, &sig, &needed) else {
+        return Ok(None);
+    };
+    let hex = id.to_hex();
+    let Some(i) = (0..cols.len()).find(|&i| cols.text("id", i) == Some(hex.as_str())) else {
+        return Ok(None);
+    };
+    let strings = |name: &str| -> Option<Vec<String>> {
+        cols.list(name, i)
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let (Some(labels), Some(notes)) = (strings("labels"), strings("notes")) else {
+        return Ok(None);
+    };
+    let Some(notes) = notes
+        .iter()
+        .map(|n| ObjectId::from_hex(n).map(crate::id::NoteId))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let at = cols.at(i);
+    use crate::query::{Fields, Key, Value};
+    Ok(Some(VersionFacts {
+        version: match at.value(&Key::Version) {
+            Some(Value::Num(n)) => Some(n as u64),
+            _ => None,
+        },
+        labels,
+        archived: at.value(&Key::Archived) == Some(Value::Bool(true)),
+        notes,
+    }))
 }
 
 fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<ModelIndex> {
@@ -156,18 +230,20 @@ fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Model
             return Ok(ModelIndex {
                 rows: std::sync::Arc::new(c.rows),
                 settings: c.settings,
+                notes: std::sync::Arc::new(c.notes),
             });
         }
     }
     // Stale: commits never change, so rows of commits already indexed are reused and only
     // new commits are read; everything derived from the history is recomputed.
-    let (rows, own_labels, settings) = build(repo, model, old)?;
+    let (rows, own_labels, settings, notes) = build(repo, model, old)?;
     let cache = CacheFile {
         version: INDEX_VERSION,
         signature: sig,
         rows,
         own_labels,
         settings,
+        notes,
     };
     // Best effort: the rows are correct whether or not the cache can be written. The
     // signature was read before building, so a concurrent append makes it stale, not wrong.
@@ -179,6 +255,7 @@ fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Model
     Ok(ModelIndex {
         rows: std::sync::Arc::new(cache.rows),
         settings: cache.settings,
+        notes: std::sync::Arc::new(cache.notes),
     })
 }
 
@@ -186,6 +263,7 @@ type Built = (
     Vec<Row>,
     BTreeMap<crate::id::CommitId, Vec<String>>,
     crate::refs::settings::ModelSettings,
+    BTreeMap<crate::id::CommitId, Vec<crate::id::NoteId>>,
 );
 
 /// What a row takes from its commit (immutable), as opposed to from the history.
@@ -231,6 +309,7 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
     }
     let mut rows = Vec::with_capacity(ids.len());
     let mut own_labels = BTreeMap::new();
+    let mut notes_of = BTreeMap::new();
     for (id, number) in ordered {
         let Some(CommitPart { mut row, labels }) = previous.remove(&id) else {
             continue;
@@ -255,12 +334,16 @@ fn build(repo: &Repo, model: &ModelName, old: Option<CacheFile>) -> Result<Built
         if !labels.is_empty() {
             own_labels.insert(id, labels);
         }
+        if let Some(n) = note_ids.get(&id) {
+            notes_of.insert(id, n.clone());
+        }
         rows.push(row);
     }
     Ok((
         rows,
         own_labels,
         crate::refs::settings::from_history(&entries),
+        notes_of,
     ))
 }
 

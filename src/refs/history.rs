@@ -517,13 +517,21 @@ impl ModelLog {
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let needle = format!("\"{key}\"");
-        for line in bytes[..complete].rsplit(|&b| b == b'\n') {
-            if line.is_empty() || !line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                continue;
+        let lines = &bytes[..complete];
+        // Occurrences of the key (a forward search: vectorized, unlike a reverse one), then
+        // their lines from the last, each parsed once.
+        let hits: Vec<usize> = memchr::memmem::find_iter(lines, needle.as_bytes()).collect();
+        let mut parsed_from = lines.len();
+        for &at in hits.iter().rev() {
+            if at >= parsed_from {
+                continue; // in a line already parsed
             }
-            if let Some(v) = parse_line(&path, line)?.extra.get(key) {
+            let start = memchr::memrchr(b'\n', &lines[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &lines[at..]).map_or(lines.len(), |i| at + i);
+            if let Some(v) = parse_line(&path, &lines[start..end])?.extra.get(key) {
                 return Ok(Some(v.clone()));
             }
+            parsed_from = start;
         }
         Ok(None)
     }

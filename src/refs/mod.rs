@@ -547,16 +547,23 @@ pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
         let last = repo.model_log(&m).last()?;
         let last = last.as_ref();
         let state = last.map(|e| e.state.clone()).unwrap_or_default();
-        let rows = crate::index::model_rows_shared(repo, &m)?;
-        let settings = settings::get(repo, &m)?;
+        // Counts from the index's columns: no row is parsed.
+        let cols = crate::index::columns(repo, &m, &|_| ["archived".to_string()].into())?;
+        let archived = (0..cols.len())
+            .filter(|&i| {
+                use crate::query::{Fields, Key, Value};
+                cols.at(i).value(&Key::Archived) == Some(Value::Bool(true))
+            })
+            .count();
+        let settings = cols.settings().clone();
         out.push(ModelSummary {
             description: settings.description,
             labels: settings.labels,
             head: state.head,
             aliases: state.aliases,
             tags: state.tags,
-            versions: rows.len(),
-            archived: rows.iter().filter(|r| r.archived).count(),
+            versions: cols.len(),
+            archived,
             last_change: last.map(|e| e.time.to_string()),
             last_author: last.map(|e| e.author.clone()),
             last_action: last.map(|e| e.action.to_string()),

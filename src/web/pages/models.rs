@@ -1,6 +1,7 @@
 //! The Models page: every model with its head, aliases, best value and trend.
 
 use super::*;
+use crate::query::columns::column_of;
 
 /// Metric names shown by default when a model has no policy, best first: the usual
 /// quality measures, then losses. (Any key with more versions would be arbitrary: a
@@ -19,6 +20,18 @@ const USUAL_METRICS: [&str; 12] = [
     "val_loss",
     "loss",
 ];
+
+/// The metric keys (`metrics.*`, `eval.*`) a model's versions have, most common first.
+fn metric_keys_of(cols: &crate::query::columns::Columns) -> Vec<String> {
+    let mut v: Vec<(String, usize)> = cols
+        .names()
+        .filter(|n| n.starts_with("metrics.") || n.starts_with("eval."))
+        .map(|n| (n.to_string(), cols.count(n)))
+        .filter(|(_, c)| *c > 0)
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(k, _)| k).collect()
+}
 
 /// The metric shown for a model without a policy: a usual measure if it has one, else its
 /// most common metric.
@@ -57,11 +70,21 @@ pub fn models(repo: &Repo, q: &Query) -> Result<String> {
     let mut all_keys: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
     for s in &sums {
-        let shared = crate::index::model_rows_shared(repo, &s.model)?;
-        let vrows: Vec<&Row> = shared.iter().rev().collect(); // oldest first
-        let keys = metric_keys(&vrows);
+        // The index's columns: metric columns and the shown key's, no row parsed (a
+        // registry of a million versions opens in a fraction of a second).
+        let policy = policy_key(repo, &s.model);
+        let cols = crate::index::columns(repo, &s.model, &|names| {
+            let mut pick: BTreeSet<String> = names
+                .iter()
+                .filter(|n| n.starts_with("metrics.") || n.starts_with("eval."))
+                .map(|n| n.to_string())
+                .collect();
+            pick.extend(chosen.iter().chain(&policy).map(|(k, _)| column_of(k)));
+            pick
+        })?;
+        let keys = metric_keys_of(&cols);
         all_keys.extend(keys.iter().cloned());
-        let (key, minimize) = match (&chosen, policy_key(repo, &s.model)) {
+        let (key, minimize) = match (&chosen, policy) {
             (Some((k, min)), _) => (Some(k.clone()), *min),
             (None, Some((k, min))) => (Some(k), min),
             (None, None) => {
@@ -74,7 +97,11 @@ pub fn models(repo: &Repo, q: &Query) -> Result<String> {
         };
         let (best, trend) = match &key {
             Some(k) => {
-                let vals: Vec<f64> = vrows.iter().filter_map(|r| k.number(r)).collect();
+                // Oldest first.
+                let vals: Vec<f64> = (0..cols.len())
+                    .rev()
+                    .filter_map(|i| k.number(&cols.at(i)))
+                    .collect();
                 let best = vals
                     .iter()
                     .copied()
