@@ -261,11 +261,17 @@ pub fn push(
 ) -> Result<PushReport> {
     let s = Session::open(repo, remote)?;
     let _lock = s.lock()?;
-    probe_conditional_writes(&s.backend)?;
-    s.check_marker(true)?;
+    // A remote of another format is refused before anything is written to it.
+    s.check_marker(false)?;
     // Held from before the remote's objects are listed until the last line is written: a
     // remote gc cannot delete an object this push decided not to upload (`remote::lock`).
     let remote_lock = s.remote_lock(LockKind::Shared, "push")?;
+    // Under the lock: a remote gc running beside this push sweeps probe objects, and one
+    // deleted between the probe's two writes made a sound server look like one that
+    // ignores create-only writes (a push refused for nothing). Before the marker: a
+    // server that cannot hold history is not made to look like a remote.
+    probe_conditional_writes(&s.backend)?;
+    s.check_marker(true)?;
     let models = if models.is_empty() {
         repo.models()?
     } else {
