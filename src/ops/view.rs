@@ -548,5 +548,25 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(as_json(&ids[1])["labels"], serde_json::json!(["late"]));
+
+        // An index written before notes were recorded per version (version 3) is upgraded:
+        // its rows reused, the notes found again.
+        let index = dir.path().join(".modelreg/cache/index");
+        let from_history: Vec<Value> = ids.iter().map(as_json).collect();
+        crate::ops::query::list(&repo, &crate::ops::query::ListQuery::default()).unwrap();
+        let rows = index.join("fraud.json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&rows).unwrap()).unwrap();
+        v["version"] = 3.into();
+        v.as_object_mut().unwrap().remove("notes");
+        std::fs::write(&rows, serde_json::to_vec(&v).unwrap()).unwrap();
+        std::fs::remove_file(index.join("fraud.cols")).unwrap();
+        crate::ops::query::list(&repo, &crate::ops::query::ListQuery::default()).unwrap();
+        let facts = crate::index::version_facts(&repo, &model, &ids[1])
+            .unwrap()
+            .unwrap();
+        assert_eq!(facts.notes.len(), 1);
+        for (id, want) in ids.iter().zip(&from_history) {
+            assert_eq!(&as_json(id), want);
+        }
     }
 }

@@ -223,9 +223,11 @@ fn read_or_build(repo: &Repo, model: &ModelName, sig: Signature) -> Result<Model
     let old = fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
-        .filter(|c| c.version == INDEX_VERSION);
+        // Version 3 lacks the notes per version but has the same rows: they are reused
+        // (an upgrade reads no commit again), everything else is rebuilt.
+        .filter(|c| c.version == INDEX_VERSION || c.version == 3);
     if let Some(c) = &old {
-        if c.signature == sig {
+        if c.signature == sig && c.version == INDEX_VERSION {
             let c = old.expect("just matched");
             return Ok(ModelIndex {
                 rows: std::sync::Arc::new(c.rows),
