@@ -80,18 +80,35 @@ pub fn list(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     if let Some(m) = &q.model {
         repo.require_model(m)?;
     }
-    match list_once(repo, q) {
-        // A row of a columns file that does not read back (damaged after its columns
-        // checked out): the file is a cache, so it goes, and the query runs again on a
-        // rebuilt one.
+    again_if_columns_damaged(|| list_once(repo, q))
+}
+
+/// Run a query over the index's columns; if a row of a columns file does not read back
+/// (damaged after its columns checked out), the file is a cache: it goes, and the query
+/// runs again on a rebuilt one.
+fn again_if_columns_damaged<T>(run: impl Fn() -> Result<T>) -> Result<T> {
+    match run() {
         Err(Error::CorruptFile { path, .. })
             if path.extension().is_some_and(|e| e == "cols")
                 && std::fs::remove_file(&path).is_ok() =>
         {
-            list_once(repo, q)
+            run()
         }
         other => other,
     }
+}
+
+/// Row `i` of a model's columns, or the error that names the damaged file.
+fn row_at(repo: &Repo, model: &ModelName, cols: &Columns, i: usize) -> Result<Row> {
+    cols.row(i).ok_or_else(|| Error::CorruptFile {
+        path: repo
+            .store_dir()
+            .join("cache/index")
+            .join(format!("{model}.cols")),
+        why: format!(
+            "row {i} of the query index does not read (a cache: delete the file and retry)"
+        ),
+    })
 }
 
 fn list_once(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
@@ -141,15 +158,7 @@ fn list_once(repo: &Repo, q: &ListQuery) -> Result<Vec<Listed>> {
     picked
         .into_iter()
         .map(|(m, i)| {
-            let row = per_model[m].0.row(i).ok_or_else(|| Error::CorruptFile {
-                path: repo
-                    .store_dir()
-                    .join("cache/index")
-                    .join(format!("{}.cols", models[m])),
-                why: format!(
-                    "row {i} of the query index does not read (a cache: delete the file and retry)"
-                ),
-            })?;
+            let row = row_at(repo, &models[m], &per_model[m].0, i)?;
             Ok(Listed {
                 files_pruned: pruned.contains(&*row.id),
                 row,
@@ -294,34 +303,23 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
         .minimize
         .unwrap_or_else(|| crate::recipe::lower_is_better(&q.key));
     let key = SortKey::parse(&format!("{}{key_text}", if minimize { "" } else { "-" }))?;
-    let rows = crate::index::model_rows(repo, model)?;
-    if !rows.iter().any(|r| key.key.get(r).is_some()) {
-        return Err(Error::UnknownKey {
-            model: model.clone(),
-            key: key_text,
-        });
-    }
-    // Rows are newest first and the sort is stable: ties go to the newest version.
-    let mut ranked: Vec<&Row> = rows
-        .iter()
-        .filter(|r| !r.archived && key.key.get(r).is_some())
-        .collect();
-    ranked.sort_by(|x, y| key.cmp(x, y));
-    // A pruned version cannot be checked out: never the answer.
-    let pruned = crate::gc_marks::pruned_set(repo);
-    let skipped: Vec<Row> = ranked
-        .iter()
-        .take_while(|r| pruned.contains(&*r.id))
-        .map(|r| (*r).clone())
-        .collect();
-    let winner = ranked
-        .get(skipped.len())
-        .map(|r| (*r).clone())
-        .ok_or_else(|| QueryError::AllPruned {
-            model: model.to_string(),
-            key: key_text.clone(),
-            skipped: skipped.len(),
-        })?;
+    let (winner, skipped) = match again_if_columns_damaged(|| ranked_first(repo, model, &key))? {
+        None => {
+            return Err(Error::UnknownKey {
+                model: model.clone(),
+                key: key_text,
+            })
+        }
+        Some((None, skipped)) => {
+            return Err(QueryError::AllPruned {
+                model: model.to_string(),
+                key: key_text.clone(),
+                skipped: skipped.len(),
+            }
+            .into())
+        }
+        Some((Some(w), skipped)) => (w, skipped),
+    };
     let value = key.key.get(&winner).map(|v| match v {
         Value::Num(n) => serde_json::json!(n),
         other => serde_json::json!(other.display()),
@@ -348,6 +346,50 @@ pub fn best(repo: &Repo, q: BestQuery) -> Result<Best> {
         alias_moved,
         goal: if minimize { "min" } else { "max" },
     })
+}
+
+/// The best-ranked version of `model` by `key` that is neither archived nor pruned (None
+/// when every version that has the key is), with the better-ranked pruned ones skipped;
+/// None when no version has the key. From the index's columns: only the rows returned are
+/// parsed.
+fn ranked_first(
+    repo: &Repo,
+    model: &ModelName,
+    key: &SortKey,
+) -> Result<Option<(Option<Row>, Vec<Row>)>> {
+    let col = column_of(&key.key);
+    let cols = crate::index::columns(repo, model, &|_| {
+        [col.clone(), "archived".into(), "id".into()].into()
+    })?;
+    let values: Vec<(usize, Value)> = (0..cols.len())
+        .filter_map(|i| cols.at(i).value(&key.key).map(|v| (i, v)))
+        .collect();
+    if values.is_empty() {
+        return Ok(None);
+    }
+    // Rows are newest first and the sort is stable: ties go to the newest version.
+    let mut ranked: Vec<(usize, Value)> = values
+        .into_iter()
+        .filter(|(i, _)| cols.at(*i).value(&Key::Archived) != Some(Value::Bool(true)))
+        .collect();
+    ranked.sort_by(|x, y| key.cmp_values(Some(&x.1), Some(&y.1)));
+    // A pruned version cannot be checked out: never the answer.
+    let pruned = crate::gc_marks::pruned_set(repo);
+    let is_pruned = |i: usize| {
+        cols.text("id", i)
+            .and_then(crate::id::ObjectId::from_hex)
+            .is_some_and(|id| pruned.contains(&id))
+    };
+    let skipped: Vec<Row> = ranked
+        .iter()
+        .take_while(|(i, _)| is_pruned(*i))
+        .map(|(i, _)| row_at(repo, model, &cols, *i))
+        .collect::<Result<_>>()?;
+    let winner = match ranked.get(skipped.len()) {
+        Some((i, _)) => Some(row_at(repo, model, &cols, *i)?),
+        None => None,
+    };
+    Ok(Some((winner, skipped)))
 }
 
 /// One line of a comparison: a key and its value in each version.
