@@ -170,11 +170,9 @@ pub fn show(repo: &Repo, id: &CommitId) -> Result<VersionView> {
         archived,
         evaluations,
         git_pins: crate::notes::git_pins(&notes),
-        signatures: crate::trust::listed(
-            id,
-            &notes,
-            crate::trust::trusted_hints(repo, &c.model).as_deref(),
-        ),
+        signatures: crate::trust::listed(id, &notes, || {
+            crate::trust::trusted_hints(repo, &c.model)
+        }),
         notes,
         files_missing_data: lost,
         data_on_remote: repo.data_remote(id),

@@ -185,9 +185,18 @@ pub fn signature_notes(repo: &Repo, id: &CommitId) -> Result<Vec<(NoteId, Signat
 pub fn listed(
     id: &CommitId,
     notes: &[(NoteId, serde_json::Value)],
-    trusted: Option<&[String]>,
+    trusted: impl FnOnce() -> Option<Vec<String>>,
 ) -> Vec<StoredSignature> {
-    signatures_in(id, notes)
+    let signatures = signatures_in(id, notes);
+    // The model's trusted keys are read only for a version that has signatures (a scan of
+    // its history log).
+    let trusted = if signatures.is_empty() {
+        None
+    } else {
+        trusted()
+    };
+    let trusted = trusted.as_deref();
+    signatures
         .into_iter()
         .map(|(note, n)| StoredSignature {
             note,
