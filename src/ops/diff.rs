@@ -26,17 +26,23 @@ use crate::id::ObjectId;
 use crate::object::ObjectStore;
 use crate::query::flatten;
 
-/// Reads byte ranges of a stored file through its manifest.
+/// Reads byte ranges of a stored file through its manifest: chunks from the store, or,
+/// for those it does not hold, from a remote (`with_remote`; each verified against its id).
 pub struct ManifestReader<'a> {
     objects: &'a ObjectStore,
     manifest: Manifest,
     offsets: Vec<u64>,
     cache: RefCell<Option<(usize, std::rc::Rc<Vec<u8>>)>>,
+    remote: Option<crate::remote::ChunkFetcher<'a>>,
 }
 
 impl<'a> ManifestReader<'a> {
     pub fn new(objects: &'a ObjectStore, manifest_id: &ObjectId) -> Result<Self> {
-        let manifest = load_manifest(objects, manifest_id)?;
+        Ok(Self::of(objects, load_manifest(objects, manifest_id)?))
+    }
+
+    /// A reader of an already loaded manifest.
+    pub fn of(objects: &'a ObjectStore, manifest: Manifest) -> Self {
         let mut offsets = Vec::with_capacity(manifest.chunks.len() + 1);
         let mut off = 0;
         for c in &manifest.chunks {
@@ -44,12 +50,32 @@ impl<'a> ManifestReader<'a> {
             off += c.len;
         }
         offsets.push(off);
-        Ok(ManifestReader {
+        ManifestReader {
             objects,
             manifest,
             offsets,
             cache: RefCell::new(None),
-        })
+            remote: None,
+        }
+    }
+
+    /// Read the chunks this store does not hold through `remote`.
+    pub fn with_remote(mut self, remote: Option<crate::remote::ChunkFetcher<'a>>) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// Whether some chunk is not in this store.
+    pub fn missing_chunks(&self) -> bool {
+        self.manifest
+            .chunks
+            .iter()
+            .any(|c| !self.objects.exists(&c.id))
+    }
+
+    /// Bytes read from the remote so far (as stored there: compressed).
+    pub fn bytes_fetched(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |f| f.bytes_fetched())
     }
 
     pub fn size(&self) -> u64 {
@@ -64,10 +90,20 @@ impl<'a> ManifestReader<'a> {
         }
         // Verified and length-checked: a lying manifest would make offsets lie (and reads
         // loop or slice out of bounds).
-        let d = std::rc::Rc::new(crate::filestore::read_chunk(
-            self.objects,
-            &self.manifest.chunks[i],
-        )?);
+        let c = &self.manifest.chunks[i];
+        let d = std::rc::Rc::new(match &self.remote {
+            Some(f) if !self.objects.exists(&c.id) => {
+                let d = f.chunk(c)?;
+                if d.len() as u64 != c.len {
+                    return Err(crate::Error::CorruptObject {
+                        id: c.id.to_hex(),
+                        why: format!("{} bytes, its manifest says {}", d.len(), c.len),
+                    });
+                }
+                d
+            }
+            _ => crate::filestore::read_chunk(self.objects, c)?,
+        });
         *self.cache.borrow_mut() = Some((i, d.clone()));
         Ok(d)
     }
@@ -102,10 +138,11 @@ pub struct TensorInfo {
     pub name: String,
     pub dtype: String,
     pub shape: Vec<usize>,
+    /// The tensor's bytes in the file, `[start, end)` (absolute offsets).
     #[serde(skip)]
-    start: u64,
+    pub(crate) start: u64,
     #[serde(skip)]
-    end: u64,
+    pub(crate) end: u64,
 }
 
 /// A stored safetensors file's tensors and its `__metadata__` map.

@@ -101,10 +101,7 @@ fn again_if_columns_damaged<T>(run: impl Fn() -> Result<T>) -> Result<T> {
 /// Row `i` of a model's columns, or the error that names the damaged file.
 fn row_at(repo: &Repo, model: &ModelName, cols: &Columns, i: usize) -> Result<Row> {
     cols.row(i).ok_or_else(|| Error::CorruptFile {
-        path: repo
-            .store_dir()
-            .join("cache/index")
-            .join(format!("{model}.cols")),
+        path: crate::index::columns_path(repo, model),
         why: format!(
             "row {i} of the query index does not read (a cache: delete the file and retry)"
         ),
@@ -191,7 +188,7 @@ fn columns_needed(q: &ListQuery) -> BTreeSet<String> {
 /// Version `i` of a model's columns passes every selection of `q` but the sort and limit.
 fn keeps(q: &ListQuery, cols: &Columns, i: usize) -> bool {
     let at = cols.at(i);
-    let archived = at.value(&Key::Archived) == Some(Value::Bool(true));
+    let archived = cols.archived(i);
     // A filter on `archived` decides about archived versions itself.
     let archived_ok = if q.only_archived {
         archived
@@ -370,7 +367,7 @@ fn ranked_first(
     // Rows are newest first and the sort is stable: ties go to the newest version.
     let mut ranked: Vec<(usize, Value)> = values
         .into_iter()
-        .filter(|(i, _)| cols.at(*i).value(&Key::Archived) != Some(Value::Bool(true)))
+        .filter(|(i, _)| !cols.archived(*i))
         .collect();
     ranked.sort_by(|x, y| key.cmp_values(Some(&x.1), Some(&y.1)));
     // A pruned version cannot be checked out: never the answer.

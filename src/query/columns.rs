@@ -418,6 +418,11 @@ impl Columns {
         self.rows
     }
 
+    /// Whether version `i` is archived (the `archived` column must be loaded).
+    pub(crate) fn archived(&self, i: usize) -> bool {
+        matches!(self.loaded.get("archived"), Some(Col::Bool(b)) if b.get(i) == Some(&1))
+    }
+
     /// The model's settings (description, labels).
     pub(crate) fn settings(&self) -> &crate::refs::settings::ModelSettings {
         &self.settings

@@ -127,8 +127,7 @@ pub(crate) fn columns(
 ) -> Result<crate::query::columns::Columns> {
     use crate::query::columns::{encode, Columns};
     let sig = signature(repo, model)?;
-    let dir = repo.store_dir().join("cache").join("index");
-    let path = dir.join(format!("{model}.cols"));
+    let path = columns_path(repo, model);
     if let Some(c) = Columns::open(&path, model, &sig, needed) {
         return Ok(c);
     }
@@ -138,7 +137,10 @@ pub(crate) fn columns(
     };
     let bytes = encode(&sig, &ix.rows, &ix.notes, &ix.settings);
     // Best effort, as the rows' cache: a read-only store answers from the bytes in memory.
-    if fsutil::create_dir_durable(&dir).is_ok() {
+    if path
+        .parent()
+        .is_some_and(|dir| fsutil::create_dir_durable(dir).is_ok())
+    {
         let _ = fsutil::write_atomic(&path, &bytes, &repo.tmp_dir());
     }
     Columns::from_bytes(bytes, model, &sig, needed).ok_or_else(|| {
@@ -147,6 +149,14 @@ pub(crate) fn columns(
             why: "the query columns just encoded do not read back".into(),
         }
     })
+}
+
+/// Where a model's columns file is (`cache/index/<model>.cols`).
+pub(crate) fn columns_path(repo: &Repo, model: &ModelName) -> std::path::PathBuf {
+    repo.store_dir()
+        .join("cache")
+        .join("index")
+        .join(format!("{model}.cols"))
 }
 
 /// What the index records of one version beyond its commit: what `show` needs.
@@ -171,11 +181,7 @@ pub(crate) fn version_facts(
 ) -> Result<Option<VersionFacts>> {
     use crate::query::columns::Columns;
     let sig = signature(repo, model)?;
-    let path = repo
-        .store_dir()
-        .join("cache")
-        .join("index")
-        .join(format!("{model}.cols"));
+    let path = columns_path(repo, model);
     let needed = |_: &[&str]| {
         ["id", "version", "labels", "archived", "notes"]
             .map(String::from)
@@ -212,7 +218,7 @@ pub(crate) fn version_facts(
             _ => None,
         },
         labels,
-        archived: at.value(&Key::Archived) == Some(Value::Bool(true)),
+        archived: cols.archived(i),
         notes,
     }))
 }

@@ -549,12 +549,7 @@ pub fn model_summaries(repo: &Repo) -> Result<Vec<ModelSummary>> {
         let state = last.map(|e| e.state.clone()).unwrap_or_default();
         // Counts from the index's columns: no row is parsed.
         let cols = crate::index::columns(repo, &m, &|_| ["archived".to_string()].into())?;
-        let archived = (0..cols.len())
-            .filter(|&i| {
-                use crate::query::{Fields, Key, Value};
-                cols.at(i).value(&Key::Archived) == Some(Value::Bool(true))
-            })
-            .count();
+        let archived = (0..cols.len()).filter(|&i| cols.archived(i)).count();
         let settings = cols.settings().clone();
         out.push(ModelSummary {
             description: settings.description,
