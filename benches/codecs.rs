@@ -80,7 +80,7 @@ fn main() {
         let in_store = stored_bytes(dir.path()) - before;
         let mb = data.len() as f64 / 1e6;
         println!(
-            "| {} | {:.1} | **{:.3}** | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} | {:.3} |",
+            "| {} | {:.1} | **{:.4}** | {:.0} | {:.0} | {:.4} | {:.0} | {:.0} | {:.4} |",
             name.to_string_lossy(),
             mb,
             data.len() as f64 / p_stored as f64,

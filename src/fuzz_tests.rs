@@ -232,3 +232,31 @@ fn a_manifest_lying_about_chunk_lengths_is_an_error_in_diff() {
     let got = catch_unwind(AssertUnwindSafe(|| r.read(0, 30)));
     assert!(matches!(got, Ok(Err(_))), "an error, not a panic or a loop");
 }
+
+/// Byte-plane objects from a store: mutated extensions and payloads (entropy-coded planes:
+/// block headers, Huffman and tANS tables, stream sizes, the streams) decode to an error or
+/// to some bytes, never a panic or a read out of bounds.
+#[test]
+fn mutated_plane_objects_never_panic() {
+    let mut rng = Rng(11);
+    // bf16-like weights: an exponent plane skewed enough for tANS, a mantissa plane.
+    let data: Vec<u8> = (0..300_000)
+        .flat_map(|_| {
+            let e = 120 - (rng.next() % 64).trailing_zeros() as u16;
+            ((e << 7) | (rng.next() % 128) as u16).to_le_bytes()
+        })
+        .collect();
+    let layout = crate::planes::Layout { width: 2, phase: 0 };
+    let mut comp = crate::planes::compressor().expect("zstd");
+    let (ext, payload) = crate::planes::encode(&data, layout, &mut comp).expect("encodes");
+    assert_eq!(
+        crate::planes::decode(&ext, &payload, data.len()).expect("decodes"),
+        data
+    );
+    never_panics(12, 300, &payload, |p| {
+        let _ = crate::planes::decode(&ext, p, data.len());
+    });
+    never_panics(13, 300, &ext, |e| {
+        let _ = crate::planes::decode(e, &payload, data.len());
+    });
+}

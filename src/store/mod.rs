@@ -5,6 +5,7 @@
 
 pub(crate) mod chunker;
 pub(crate) mod delta;
+pub(crate) mod entropy;
 pub(crate) mod filestore;
 pub(crate) mod fsutil;
 pub(crate) mod gc_marks;
