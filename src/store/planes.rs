@@ -45,11 +45,27 @@ pub(crate) struct Layout {
 
 /// Split `data` (whole elements) into `w` planes, rotating each element left by one bit.
 fn split(data: &[u8], w: usize) -> Vec<Vec<u8>> {
+    let mut planes = Vec::new();
+    split_into(data, w, &mut planes);
+    planes
+}
+
+/// [`split`] into `planes`, reusing their memory (every byte of the `w` planes of
+/// `data.len() / w` bytes is overwritten).
+fn split_into(data: &[u8], w: usize, planes: &mut Vec<Vec<u8>>) {
     let n = data.len() / w;
-    let mut planes = vec![vec![0u8; n]; w];
+    planes.resize_with(w, Vec::new);
+    for p in planes.iter_mut() {
+        p.resize(n, 0);
+    }
+    // The vector part first (16 elements per step), then the element loop for the rest.
+    let done = simd::split(data, w, planes);
+    let data = &data[done * w..];
+    let mut rest: Vec<&mut [u8]> = planes.iter_mut().map(|p| &mut p[done..]).collect();
+    let n = n - done;
     match w {
         4 => {
-            let [p0, p1, p2, p3] = &mut planes[..] else {
+            let [p0, p1, p2, p3] = &mut rest[..] else {
                 unreachable!()
             };
             // Zipped iterators: no bounds checks in the loop.
@@ -67,7 +83,7 @@ fn split(data: &[u8], w: usize) -> Vec<Vec<u8>> {
             }
         }
         2 => {
-            let [p0, p1] = &mut planes[..] else {
+            let [p0, p1] = &mut rest[..] else {
                 unreachable!()
             };
             for (c, (a, b)) in data[..n * 2]
@@ -81,7 +97,6 @@ fn split(data: &[u8], w: usize) -> Vec<Vec<u8>> {
         }
         _ => unreachable!("widths are 2 or 4"),
     }
-    planes
 }
 
 /// Interleave planes back into `out` (n × w bytes, written in full), undoing the rotation.
@@ -119,6 +134,75 @@ fn merge(planes: &[&[u8]], w: usize, out: &mut [MaybeUninit<u8>]) {
 mod simd {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
+
+    /// Split the first multiple of 16 elements of `data` into `planes` (each at least that
+    /// long), rotating each element left by one bit; returns how many were split.
+    pub(super) fn split(data: &[u8], w: usize, planes: &mut [Vec<u8>]) -> usize {
+        let n = data.len() / w.max(1);
+        let m = n / 16 * 16;
+        if planes.iter().any(|p| p.len() < m) {
+            return 0;
+        }
+        match (w, planes) {
+            (4, [p0, p1, p2, p3]) => {
+                for i in (0..m).step_by(16) {
+                    // SAFETY: SSE2 is always present on x86-64. The loads read 64 bytes at
+                    // data[i·4 ..] with i + 16 ≤ m ≤ n = data.len() / 4; each store writes 16
+                    // bytes at i < m ≤ plane length − 16 + 16 (checked above).
+                    unsafe {
+                        let src = data.as_ptr().add(i * 4) as *const __m128i;
+                        let rot = |k: usize| {
+                            let x = _mm_loadu_si128(src.add(k));
+                            _mm_or_si128(_mm_slli_epi32(x, 1), _mm_srli_epi32(x, 31))
+                        };
+                        let v = [rot(0), rot(1), rot(2), rot(3)];
+                        // Low and high 16-bit halves, sign-extended so that the signed
+                        // pack keeps their bits, packed 8 to a vector.
+                        let lo = |x| _mm_srai_epi32(_mm_slli_epi32(x, 16), 16);
+                        let hi = |x| _mm_srai_epi32(x, 16);
+                        let l01 = _mm_packs_epi32(lo(v[0]), lo(v[1]));
+                        let l23 = _mm_packs_epi32(lo(v[2]), lo(v[3]));
+                        let h01 = _mm_packs_epi32(hi(v[0]), hi(v[1]));
+                        let h23 = _mm_packs_epi32(hi(v[2]), hi(v[3]));
+                        let mask = _mm_set1_epi16(0xFF);
+                        let low =
+                            |a, b| _mm_packus_epi16(_mm_and_si128(a, mask), _mm_and_si128(b, mask));
+                        let high =
+                            |a, b| _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+                        let st = |p: &mut Vec<u8>, x| {
+                            _mm_storeu_si128(p.as_mut_ptr().add(i) as *mut __m128i, x)
+                        };
+                        st(p0, low(l01, l23));
+                        st(p1, high(l01, l23));
+                        st(p2, low(h01, h23));
+                        st(p3, high(h01, h23));
+                    }
+                }
+                m
+            }
+            (2, [p0, p1]) => {
+                for i in (0..m).step_by(16) {
+                    // SAFETY: as above, with 2-byte elements: loads of 32 bytes at
+                    // data[i·2 ..] inside data[.. m·2].
+                    unsafe {
+                        let src = data.as_ptr().add(i * 2) as *const __m128i;
+                        let rot = |k: usize| {
+                            let x = _mm_loadu_si128(src.add(k));
+                            _mm_or_si128(_mm_slli_epi16(x, 1), _mm_srli_epi16(x, 15))
+                        };
+                        let (a, b) = (rot(0), rot(1));
+                        let mask = _mm_set1_epi16(0xFF);
+                        let low = _mm_packus_epi16(_mm_and_si128(a, mask), _mm_and_si128(b, mask));
+                        let high = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+                        _mm_storeu_si128(p0.as_mut_ptr().add(i) as *mut __m128i, low);
+                        _mm_storeu_si128(p1.as_mut_ptr().add(i) as *mut __m128i, high);
+                    }
+                }
+                m
+            }
+            _ => 0,
+        }
+    }
 
     /// Merge the first multiple of 16 elements; returns how many were merged.
     pub(super) fn merge(planes: &[&[u8]], w: usize, out: &mut [MaybeUninit<u8>]) -> usize {
@@ -179,6 +263,10 @@ mod simd {
 /// Elsewhere the element loop does all the merging.
 #[cfg(not(target_arch = "x86_64"))]
 mod simd {
+    pub(super) fn split(_: &[u8], _: usize, _: &mut [Vec<u8>]) -> usize {
+        0
+    }
+
     pub(super) fn merge(_: &[&[u8]], _: usize, _: &mut [std::mem::MaybeUninit<u8>]) -> usize {
         0
     }
@@ -276,12 +364,32 @@ pub(crate) fn encode(
     comp: &mut zstd::bulk::Compressor<'_>,
 ) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let body = &data[l.phase.min(data.len())..];
-    let planes = split(body, l.width);
+    // This thread's plane buffers, reused across chunks (fresh ones cost page faults).
+    let mut planes = SPLIT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    split_into(body, l.width, &mut planes);
+    let r = encode_planes(data, body, l, &planes, comp);
+    SPLIT.with(|c| *c.borrow_mut() = planes);
+    r
+}
+
+thread_local! {
+    /// This thread's plane buffers for [`encode`].
+    static SPLIT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The rest of [`encode`], with `body` (data after the phase) split into `planes`.
+fn encode_planes(
+    data: &[u8],
+    body: &[u8],
+    l: Layout,
+    planes: &[Vec<u8>],
+    comp: &mut zstd::bulk::Compressor<'_>,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let n = planes[0].len();
     let mut ext = vec![l.width as u8, l.phase as u8];
     let mut payload = Vec::with_capacity(data.len());
     payload.extend_from_slice(&data[..l.phase.min(data.len())]);
-    for p in &planes {
+    for p in planes {
         let start = payload.len();
         let plan = crate::entropy::plan(p);
         let mut mode = PLANE_RAW;

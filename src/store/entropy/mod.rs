@@ -176,26 +176,27 @@ pub(crate) fn plan(data: &[u8]) -> Plan {
             });
             continue;
         }
-        // The cheapest of a new Huffman table, a new tANS table and the last table.
+        // The cheapest of a new tANS table, a new Huffman table and the last table. A
+        // Huffman code costs at least the entropy plus its table, so it is built only when
+        // that could beat tANS (short blocks, nearly dyadic frequencies).
         let mut best: Option<(Code, bool, u64)> = None;
-        let candidates = [
-            (
-                Some(Code::Huffman(Box::new(huffman::Code::new(&freq)))),
-                false,
-            ),
-            (Some(Code::Tans(Box::new(tans::Code::new(&freq)))), false),
-            (last.clone(), true),
-        ];
-        for (code, reuse) in candidates {
-            let Some(code) = code else { continue };
-            let Some(bits) = code.cost(&freq) else {
-                continue;
-            };
+        let mut consider = |code: Code, reuse: bool| -> Option<u64> {
+            let bits = code.cost(&freq)?;
             let table = if reuse { 0 } else { code.table_bytes() as u64 };
             let bytes = bits / 8 + table;
             if best.as_ref().is_none_or(|(_, _, c)| bytes < *c) {
                 best = Some((code, reuse, bytes));
             }
+            Some(bytes)
+        };
+        let tans = consider(Code::Tans(Box::new(tans::Code::new(&freq))), false);
+        let last_symbol = freq.iter().rposition(|&f| f > 0).unwrap_or(0) as u64;
+        let huffman_floor = (entropy / 8.0) as u64 + 1 + (last_symbol + 2) / 2;
+        if tans.is_none_or(|t| huffman_floor < t) {
+            consider(Code::Huffman(Box::new(huffman::Code::new(&freq))), false);
+        }
+        if let Some(code) = last.clone() {
+            consider(code, true);
         }
         // Body length, kind, then the table, stream sizes, streams and their padding.
         size += 4 + 1;
