@@ -585,10 +585,11 @@ pub(crate) fn decode_with<R>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
+    /// A seeded xorshift (the entropy coder's tests use it too).
+    pub(crate) fn rng(seed: u64) -> impl FnMut() -> u64 {
         let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
         move || {
             x ^= x << 13;

@@ -257,16 +257,15 @@ pub(crate) fn encode(data: &[u8], plan: &Plan, out: &mut Vec<u8>) {
         let sizes_at = out.len();
         out.extend_from_slice(&[0u8; 4 * (STREAMS - 1)]);
         // A reused code keeps its encoder.
-        if !bp.reuse || encoder.is_none() {
-            encoder = Some(match code {
-                Code::Huffman(c) => Encoder::Huffman(Box::new(c.encoder())),
-                Code::Tans(c) => Encoder::Tans(Box::new(c.encoder())),
-            });
+        if !bp.reuse {
+            encoder = None;
         }
-        let lens = match &encoder {
-            Some(Encoder::Huffman(e)) => e.encode(b, out),
-            Some(Encoder::Tans(e)) => e.encode(b, &mut fields, out),
-            None => unreachable!("set above"),
+        let lens = match encoder.get_or_insert_with(|| match code {
+            Code::Huffman(c) => Encoder::Huffman(Box::new(c.encoder())),
+            Code::Tans(c) => Encoder::Tans(Box::new(c.encoder())),
+        }) {
+            Encoder::Huffman(e) => e.encode(b, out),
+            Encoder::Tans(e) => e.encode(b, &mut fields, out),
         };
         for (k, n) in lens.iter().take(STREAMS - 1).enumerate() {
             out[sizes_at + 4 * k..sizes_at + 4 * k + 4].copy_from_slice(&(*n as u32).to_le_bytes());

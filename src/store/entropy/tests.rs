@@ -1,14 +1,5 @@
 use super::*;
-
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
+use crate::planes::tests::rng;
 
 /// Code `data`, check the size against the plan, decode, compare; the coded size.
 fn round_trip(data: &[u8]) -> usize {
