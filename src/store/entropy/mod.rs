@@ -153,8 +153,7 @@ pub(crate) fn plan(data: &[u8]) -> Plan {
             continue;
         }
         let freq = histogram(b);
-        // A block the last table codes within 0.3% of its entropy keeps it, also without
-        // building codes (stationary planes: most blocks).
+        // The exact test: no code saves 1/WORTH where the entropy does not.
         let entropy = entropy_bits(&freq);
         if entropy * WORTH as f64 > 8.0 * (WORTH - 1) as f64 * b.len() as f64 {
             size += 4 + 1 + b.len();
@@ -164,6 +163,8 @@ pub(crate) fn plan(data: &[u8]) -> Plan {
             });
             continue;
         }
+        // A block the last table codes within 0.3% of its entropy keeps it, without
+        // building codes (stationary planes).
         if let Some((code, bits)) = last
             .as_ref()
             .and_then(|c| Some((c.clone(), c.cost(&freq)?)))
