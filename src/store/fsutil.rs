@@ -3,7 +3,8 @@
 //! Every write of a final path in the store goes through here: the bytes go to a temp file
 //! in the same filesystem (the store's `tmp/` or the target's directory), the temp file is
 //! fsynced, renamed over the target, and the target's directory is fsynced. A crash at any
-//! instant leaves either the old file or the new one, never a mix.
+//! instant leaves either the old file or the new one, never a mix. Large objects are written
+//! with direct I/O where the filesystem takes it ([`write_parts`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -179,6 +180,106 @@ pub fn sibling_temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.mreg-tmp-{}-{n}", std::process::id()))
 }
 
+/// Objects at least this large are written with direct I/O where the filesystem allows it.
+pub(crate) const DIRECT_MIN: usize = 256 * 1024;
+
+/// Direct I/O's alignment (buffer address, length and file offset): 4 KiB serves every
+/// block device Linux exposes here.
+const ALIGN: usize = 4096;
+
+/// A 4 KiB-aligned block, so that a vector of them is a buffer direct I/O accepts.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Block([u8; ALIGN]);
+
+thread_local! {
+    /// This thread's aligned buffer for [`write_parts`], reused across objects.
+    static ALIGNED: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Write `parts` one after the other into `file` (new, empty, opened for writing). A large
+/// object (`DIRECT_MIN` or more) goes to the disk with `O_DIRECT` (its whole 4 KiB blocks;
+/// the tail through the page cache): the bytes skip the page cache copy, which on these
+/// machines cost more than the disk write itself (docs/BENCHMARKS.md). Durability is
+/// unchanged: the caller still syncs the filesystem before naming the file. Where direct
+/// I/O is refused (tmpfs, some network filesystems), everything is written normally.
+pub(crate) fn write_parts(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    #[cfg(target_os = "linux")]
+    if total >= DIRECT_MIN && write_direct(file, parts, total)? {
+        return Ok(());
+    }
+    for p in parts {
+        file.write_all(p)?;
+    }
+    Ok(())
+}
+
+/// [`write_parts`]' direct path: Ok(false) when the filesystem refused direct I/O before
+/// anything was written (the caller writes normally).
+#[cfg(target_os = "linux")]
+fn write_direct(file: &mut File, parts: &[&[u8]], total: usize) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an open descriptor owned by `file`; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Ok(false);
+    }
+    let set = |f: libc::c_int| -> bool {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, f) == 0 }
+    };
+    if !set(flags | libc::O_DIRECT) {
+        return Ok(false);
+    }
+    let whole = total / ALIGN * ALIGN;
+    let written = ALIGNED.with(|cell| -> std::io::Result<bool> {
+        let mut blocks = cell.borrow_mut();
+        blocks.resize(total.div_ceil(ALIGN), Block([0; ALIGN]));
+        // SAFETY: `blocks` holds blocks.len() × ALIGN initialized bytes, contiguous
+        // (a Vec of #[repr(C)] arrays of u8, no padding); the slice borrows them mutably for
+        // this closure only.
+        let buf: &mut [u8] = unsafe {
+            std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, blocks.len() * ALIGN)
+        };
+        let mut at = 0;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        match file.write_all_at(&buf[..whole], 0) {
+            Ok(()) => Ok(true),
+            // Refused for this file (or a short write left an unaligned offset): the
+            // caller writes everything again from offset 0 through the page cache.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+            Err(e) => Err(e),
+        }
+    });
+    let restored = set(flags);
+    if !written? {
+        return if restored {
+            Ok(false)
+        } else {
+            Err(std::io::Error::other("could not turn direct I/O off"))
+        };
+    }
+    if !restored {
+        return Err(std::io::Error::other("could not turn direct I/O off"));
+    }
+    // The tail (< 4 KiB) through the page cache, after the direct blocks.
+    ALIGNED.with(|cell| -> std::io::Result<()> {
+        let blocks = cell.borrow();
+        // SAFETY: as above, read-only.
+        let buf: &[u8] = unsafe {
+            std::slice::from_raw_parts(blocks.as_ptr() as *const u8, blocks.len() * ALIGN)
+        };
+        file.write_all_at(&buf[whole..total], whole as u64)
+    })?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +302,42 @@ mod tests {
         create_dir_durable(&p).unwrap();
         create_dir_durable(&p).unwrap();
         assert!(p.is_dir());
+    }
+
+    /// Objects are written whole whatever their size and alignment, with direct I/O
+    /// (a filesystem that takes it) or without (tmpfs refuses it: the fallback).
+    #[test]
+    fn write_parts_writes_every_byte_direct_or_not() {
+        let mut dirs = vec![tempfile::tempdir().unwrap()];
+        if Path::new("/dev/shm").is_dir() {
+            if let Ok(d) = tempfile::tempdir_in("/dev/shm") {
+                dirs.push(d);
+            }
+        }
+        let data: Vec<u8> = (0..3 * DIRECT_MIN + 12_345)
+            .map(|i| (i * 7 + i / 4096) as u8)
+            .collect();
+        for d in &dirs {
+            for len in [
+                0,
+                1,
+                4095,
+                4096,
+                DIRECT_MIN - 1,
+                DIRECT_MIN,
+                DIRECT_MIN + 1,
+                2 * DIRECT_MIN,
+                data.len(),
+            ] {
+                for split in [0, 16, len / 3] {
+                    let split = split.min(len);
+                    let p = d.path().join(format!("o-{len}-{split}"));
+                    let mut f = File::create(&p).unwrap();
+                    write_parts(&mut f, &[&data[..split], &data[split..len]]).unwrap();
+                    drop(f);
+                    assert_eq!(fs::read(&p).unwrap(), &data[..len], "{len} {split}");
+                }
+            }
+        }
     }
 }

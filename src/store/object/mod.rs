@@ -24,7 +24,7 @@
 //! local and a remote's objects always decode alone.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -285,10 +285,9 @@ impl ObjectStore {
             .prefix(".obj-")
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
-        tmp.write_all(&header)
-            .and_then(|_| tmp.write_all(ext))
-            .and_then(|_| tmp.write_all(payload))
-            .ctx("writing object", tmp.path().to_path_buf())?;
+        let path_of_tmp = tmp.path().to_path_buf();
+        fsutil::write_parts(tmp.as_file_mut(), &[&header, ext, payload])
+            .ctx("writing object", path_of_tmp)?;
         // Objects are read-only once named, as in git.
         let _ = tmp.as_file().set_permissions(read_only_perms());
         // Not synced nor named yet: `flush` makes all pending objects durable with one
@@ -318,8 +317,8 @@ impl ObjectStore {
             .prefix(".obj-")
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
-        tmp.write_all(buf)
-            .ctx("writing object", tmp.path().to_path_buf())?;
+        let path_of_tmp = tmp.path().to_path_buf();
+        fsutil::write_parts(tmp.as_file_mut(), &[buf]).ctx("writing object", path_of_tmp)?;
         let _ = tmp.as_file().set_permissions(read_only_perms());
         let mut pending = self.pending_lock();
         if pending.ids.insert(id) {
