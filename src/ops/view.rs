@@ -472,11 +472,7 @@ mod tests {
     use crate::ops::eval::{add_evaluation, EvaluationRequest};
 
     fn info(why: &str) -> MoveInfo {
-        MoveInfo {
-            time: crate::Timestamp::parse("2026-05-01T12:00:00Z").unwrap(),
-            author: "T <t@example.com>".into(),
-            message: why.into(),
-        }
+        MoveInfo::for_tests(why)
     }
 
     /// Issue 29: `show` takes a version's number, labels, archived flag and notes from the

@@ -344,6 +344,18 @@ pub struct MoveInfo {
     pub message: String,
 }
 
+#[cfg(test)]
+impl MoveInfo {
+    /// A move at a fixed time by a fixed author, for the crate's unit tests.
+    pub(crate) fn for_tests(message: &str) -> MoveInfo {
+        MoveInfo {
+            time: crate::Timestamp::parse("2026-05-01T12:00:00Z").expect("a valid time"),
+            author: "T <t@example.com>".into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// One move of one model's refs, in progress: the only way refs change (`Repo::transact`).
 /// It holds the model's lock; what it changes is written as one history line when the
 /// closure returns `Ok`, and nothing is written when it fails.
@@ -769,12 +781,8 @@ pub fn committed(action: &Action, changes: &[RefChange]) -> Option<CommitId> {
 mod tests {
     use super::*;
 
-    fn info(_what: &str) -> MoveInfo {
-        MoveInfo {
-            time: crate::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
-            author: "t".into(),
-            message: String::new(),
-        }
+    fn info(what: &str) -> MoveInfo {
+        MoveInfo::for_tests(what)
     }
 
     #[test]
@@ -844,7 +852,8 @@ mod tests {
             .unwrap();
         }
         let text = fs::read_to_string(log.path()).unwrap();
-        let edited = text.replacen("\"author\":\"t\"", "\"author\":\"mallory\"", 1);
+        let edited = text.replacen("T <t@example.com>", "mallory", 1);
+        assert_ne!(edited, text, "the edit must change the log");
         fs::write(log.path(), edited).unwrap();
         assert!(!log.verify_chain().unwrap().is_empty());
     }

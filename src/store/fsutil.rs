@@ -235,7 +235,7 @@ fn write_direct(file: &mut File, parts: &[&[u8]], total: usize) -> std::io::Resu
         return Ok(false);
     }
     let whole = total / ALIGN * ALIGN;
-    let written = ALIGNED.with(|cell| -> std::io::Result<bool> {
+    ALIGNED.with(|cell| {
         let mut blocks = cell.borrow_mut();
         blocks.resize(total.div_ceil(ALIGN), Block([0; ALIGN]));
         // SAFETY: `blocks` holds blocks.len() × ALIGN initialized bytes, contiguous
@@ -249,35 +249,21 @@ fn write_direct(file: &mut File, parts: &[&[u8]], total: usize) -> std::io::Resu
             buf[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
-        match file.write_all_at(&buf[..whole], 0) {
-            Ok(()) => Ok(true),
+        let direct = file.write_all_at(&buf[..whole], 0);
+        if !set(flags) {
+            return Err(std::io::Error::other("could not turn direct I/O off"));
+        }
+        match direct {
+            Ok(()) => {}
             // Refused for this file (or a short write left an unaligned offset): the
             // caller writes everything again from offset 0 through the page cache.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
-            Err(e) => Err(e),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(false),
+            Err(e) => return Err(e),
         }
-    });
-    let restored = set(flags);
-    if !written? {
-        return if restored {
-            Ok(false)
-        } else {
-            Err(std::io::Error::other("could not turn direct I/O off"))
-        };
-    }
-    if !restored {
-        return Err(std::io::Error::other("could not turn direct I/O off"));
-    }
-    // The tail (< 4 KiB) through the page cache, after the direct blocks.
-    ALIGNED.with(|cell| -> std::io::Result<()> {
-        let blocks = cell.borrow();
-        // SAFETY: as above, read-only.
-        let buf: &[u8] = unsafe {
-            std::slice::from_raw_parts(blocks.as_ptr() as *const u8, blocks.len() * ALIGN)
-        };
-        file.write_all_at(&buf[whole..total], whole as u64)
-    })?;
-    Ok(true)
+        // The tail (< 4 KiB) through the page cache, after the direct blocks.
+        file.write_all_at(&buf[whole..total], whole as u64)?;
+        Ok(true)
+    })
 }
 
 #[cfg(test)]

@@ -278,27 +278,6 @@ fn write_bytes(out: &mut [MaybeUninit<u8>], src: &[u8]) {
     }
 }
 
-/// Order-0 entropy of a plane, in bits per byte, from every `stride`-th byte.
-fn entropy(p: &[u8], stride: usize) -> f64 {
-    let mut h = [0u32; 256];
-    let mut n = 0u32;
-    for b in p.iter().step_by(stride.max(1)) {
-        h[*b as usize] += 1;
-        n += 1;
-    }
-    if n == 0 {
-        return 8.0;
-    }
-    let n = n as f64;
-    h.iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let q = c as f64 / n;
-            -q * q.log2()
-        })
-        .sum()
-}
-
 /// Estimated encoded size of `data` under a layout (planes at their entropy, or raw).
 fn estimate(data: &[u8], l: Layout) -> usize {
     if data.len() <= l.phase + l.width {
@@ -310,8 +289,8 @@ fn estimate(data: &[u8], l: Layout) -> usize {
     let coded: usize = planes
         .iter()
         .map(|p| {
-            let bits = entropy(p, 1);
-            // The Huffman code lands about 1% above order-0 entropy.
+            let bits = crate::entropy::bits_per_byte(p, 1);
+            // The entropy coder lands within about 1% of order-0 entropy.
             let est = (n as f64 * bits / 8.0 * 1.01) as usize + 64;
             est.min(n)
         })
@@ -342,9 +321,9 @@ pub(crate) fn choose(data: &[u8]) -> Option<(Layout, f64)> {
     best.map(|(l, e)| (l, 1.0 - e as f64 / sample.len() as f64))
 }
 
-/// A zstd compressor tuned for exponent planes: level 1 without effort spent on matches
-/// (match-finding hurts there; measured 2.96× at 245 MB/s on a bf16 exponent plane, near
-/// Huffman's 3.03×).
+/// The zstd compressor tried on planes the entropy coder codes under
+/// [`ZSTD_TRIAL_BITS`] a byte: level 1 without effort spent on long match searches (tuned
+/// when zstd coded every plane: 2.96× at 245 MB/s on a bf16 exponent plane).
 pub(crate) fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
     use zstd::stream::raw::CParameter;
     let mut c = zstd::bulk::Compressor::new(1)?;

@@ -82,6 +82,21 @@ fn histogram_every(data: &[u8], stride: usize) -> [u64; 256] {
     h
 }
 
+/// Order-0 entropy of every `stride`th byte of `data`, in bits a byte (8 when there is no
+/// byte): what the plane codec's layout choice and this coder's raw test estimate from.
+pub(crate) fn bits_per_byte(data: &[u8], stride: usize) -> f64 {
+    let freq = if stride <= 1 {
+        histogram(data)
+    } else {
+        histogram_every(data, stride)
+    };
+    let n: u64 = freq.iter().sum();
+    if n == 0 {
+        return 8.0;
+    }
+    entropy_bits(&freq) / n as f64
+}
+
 /// Order-0 entropy of the counted symbols, in bits (all of them).
 fn entropy_bits(freq: &[u64; 256]) -> f64 {
     let n: u64 = freq.iter().sum();
@@ -142,9 +157,7 @@ pub(crate) fn plan(data: &[u8]) -> Plan {
         // Near-flat blocks (mantissas) are raw without building codes: no code beats the
         // order-0 entropy. A sample of every 8th byte decides the clear cases (its
         // estimate runs low: a block measures over 7.92 bits only if it is at least as flat).
-        let sample = histogram_every(b, 8);
-        let n = (b.len() / 8) as f64;
-        if b.len() >= 16 * 1024 && entropy_bits(&sample) > 7.92 * n {
+        if b.len() >= 16 * 1024 && bits_per_byte(b, 8) > 7.92 {
             size += 4 + 1 + b.len();
             blocks.push(BlockPlan {
                 code: None,

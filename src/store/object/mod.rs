@@ -15,8 +15,9 @@
 //! 16..   extension, then payload
 //! ```
 //!
-//! Writes go to a temp file in `tmp/`, are fsynced, then renamed into place; the fan-out
-//! directories touched are fsynced by `flush()`, which callers run before any commit or ref
+//! Writes go to a temp file in `tmp/` (large ones with direct I/O: `fsutil::write_parts`);
+//! `flush()` makes them all durable with one filesystem sync, renames them into place and
+//! fsyncs the fan-out directories touched, and callers run it before any commit or ref
 //! refers to the new objects. Every read checks the header, bounds decompression by the
 //! recorded length, and verifies the hash. A delta object (codec 3) is read by reading its
 //! base (verified in turn) and applying its residual; it is never sent to a remote as it is
