@@ -20,13 +20,20 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::chunker;
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
-use crate::object::{Kind, ObjectStore};
+use crate::object::{Framed, Kind, ObjectStore, Prepared};
+
+/// Threads that write a file's new objects while the workers encode the next ones: two
+/// keep the device busy while one waits for a direct write.
+const WRITERS: usize = 2;
+/// Encoded chunks waiting for a writer, at most (each up to `chunker::MAX_CHUNK`).
+const WRITE_QUEUE: usize = 4;
 
 /// Progress callback: called with a number of bytes just processed.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
@@ -196,32 +203,80 @@ pub fn store_file(
 
     let stored = AtomicU64::new(0);
     let new_chunks = AtomicU64::new(0);
-    let (whole, chunk_ids) = rayon::join(
-        || {
-            let mut h = blake3::Hasher::new();
-            h.update_rayon(data);
-            ObjectId::from_blake3(h.finalize())
-        },
-        || -> Result<Vec<ChunkRef>> {
-            spans
-                .par_iter()
-                .map(|s| {
-                    let bytes = &data[s.offset..s.offset + s.len];
-                    let put = objects
-                        .put_chunk(bytes, bases.get(&(s.offset as u64, s.len as u64)).copied())?;
-                    if put.stored_bytes > 0 {
-                        stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
-                        new_chunks.fetch_add(1, Ordering::Relaxed);
-                    }
-                    progress(s.len as u64);
-                    Ok(ChunkRef {
-                        id: put.id,
-                        len: s.len as u64,
+    // Workers hash and encode chunks; `WRITERS` threads write them, so that encoding
+    // overlaps with the disk (large objects are written with direct I/O, which waits for
+    // the device). The queue bounds the encoded chunks in flight.
+    let (queue, inbox) = std::sync::mpsc::sync_channel::<Framed>(WRITE_QUEUE);
+    let inbox = Mutex::new(inbox);
+    let write_error: Mutex<Option<Error>> = Mutex::new(None);
+    let writer = || loop {
+        let next = inbox.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        // Every sender is gone: all chunks were handed over.
+        let Ok(framed) = next else {
+            return;
+        };
+        // After an error the queue is still drained (senders must not block), unwritten.
+        let mut failed = write_error.lock().unwrap_or_else(|e| e.into_inner());
+        if failed.is_some() {
+            continue;
+        }
+        match objects.write_framed(framed) {
+            Ok(put) => {
+                if put.stored_bytes > 0 {
+                    stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
+                    new_chunks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => *failed = Some(e),
+        }
+    };
+    let (whole, chunk_ids) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(writer)).collect();
+        let result = rayon::join(
+            || {
+                let mut h = blake3::Hasher::new();
+                h.update_rayon(data);
+                ObjectId::from_blake3(h.finalize())
+            },
+            || -> Result<Vec<ChunkRef>> {
+                spans
+                    .par_iter()
+                    .map_with(queue, |queue, s| {
+                        let bytes = &data[s.offset..s.offset + s.len];
+                        let base = bases.get(&(s.offset as u64, s.len as u64)).copied();
+                        let id = match objects.prepare_chunk(bytes, base)? {
+                            Prepared::Exists(id) => id,
+                            Prepared::New(framed) => {
+                                let id = framed.id();
+                                // The receiver outlives the workers: a send cannot fail.
+                                queue.send(framed).map_err(|_| {
+                                    Error::io("queueing a chunk of", path, writers_gone())
+                                })?;
+                                id
+                            }
+                        };
+                        progress(s.len as u64);
+                        Ok(ChunkRef {
+                            id,
+                            len: s.len as u64,
+                        })
                     })
-                })
-                .collect()
-        },
-    );
+                    .collect()
+            },
+        );
+        for w in writers {
+            if w.join().is_err() {
+                return (
+                    result.0,
+                    Err(Error::io("writing chunks of", path, writers_gone())),
+                );
+            }
+        }
+        result
+    });
+    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
     let chunks = chunk_ids?;
     let after = FileStat::of(&fs::metadata(path).ctx("reading metadata of", path)?);
     if after != before {
@@ -246,6 +301,10 @@ pub fn store_file(
         stored_bytes: stored.load(Ordering::Relaxed) + mput.stored_bytes,
         stat: before,
     })
+}
+
+fn writers_gone() -> std::io::Error {
+    std::io::Error::other("an object writer thread stopped")
 }
 
 /// Read and parse a manifest object.
@@ -378,6 +437,45 @@ mod tests {
         assert_eq!(fs::read(&out_path).unwrap(), content);
         // Second store writes nothing new.
         assert_eq!(store_file(&s, &src, None, &|_| {}).unwrap().stored_bytes, 0);
+    }
+
+    /// Guards the writer threads' error path: a write that fails (here: the temp
+    /// directory is gone) is the error store_file returns, with more chunks than the queue
+    /// holds still being handed over (no sender left blocked), and nothing named.
+    #[test]
+    fn a_failed_object_write_is_reported_without_hanging() {
+        let d = tempfile::tempdir().unwrap();
+        let s = crate::object::test_store(d.path());
+        let src = d.path().join("f.bin");
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let content: Vec<u8> = (0..12_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        fs::write(&src, &content).unwrap();
+        fs::remove_dir(d.path().join("tmp")).unwrap();
+        let err = store_file(&s, &src, None, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("temp file"), "{err}");
+        s.flush().unwrap();
+        let (ids, _) = s.list().unwrap();
+        assert!(ids.is_empty(), "{ids:?}");
+        // With the directory back, the same file stores (every chunk, in order).
+        fs::create_dir(d.path().join("tmp")).unwrap();
+        let st = store_file(&s, &src, None, &|_| {}).unwrap();
+        assert!(st.chunks > WRITE_QUEUE + WRITERS, "{} chunks", st.chunks);
+        assert_eq!(st.new_chunks, st.chunks);
+        s.flush().unwrap();
+        let m = load_manifest(&s, &st.manifest).unwrap();
+        let out: Vec<u8> = m
+            .chunks
+            .iter()
+            .flat_map(|c| read_chunk(&s, c).unwrap())
+            .collect();
+        assert_eq!(out, content);
     }
 
     #[test]

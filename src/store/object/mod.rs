@@ -24,6 +24,7 @@
 //! (`ObjectStore::read_encoded` gives its standalone encoding), so a store's chains stay
 //! local and a remote's objects always decode alone.
 
+use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -193,6 +194,28 @@ pub struct Put {
     pub stored_bytes: u64,
 }
 
+/// A new object encoded and framed, not yet written ([`ObjectStore::write_framed`]).
+pub(crate) struct Framed<'a> {
+    id: ObjectId,
+    header: [u8; HEADER_LEN],
+    ext: Vec<u8>,
+    /// The encoded payload, or the data itself when stored raw.
+    payload: Cow<'a, [u8]>,
+}
+
+impl Framed<'_> {
+    pub(crate) fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+/// What [`ObjectStore::prepare_chunk`] found: the object exists (or is pending), or it is
+/// new and encoded.
+pub(crate) enum Prepared<'a> {
+    Exists(ObjectId),
+    New(Framed<'a>),
+}
+
 /// The loose object directory of a store.
 #[derive(Debug)]
 pub struct ObjectStore {
@@ -248,6 +271,7 @@ impl ObjectStore {
     /// when that is clearly smaller than storing it alone and the chain stays within the
     /// policy's depth. A base that is missing, unreadable or of another length is simply
     /// not used.
+    #[cfg(test)]
     pub(crate) fn put_chunk(&self, data: &[u8], base: Option<ObjectId>) -> Result<Put> {
         self.put_inner(ObjectId::hash(data), Kind::Chunk, data, base)
     }
@@ -259,14 +283,37 @@ impl ObjectStore {
         data: &[u8],
         base: Option<ObjectId>,
     ) -> Result<Put> {
+        match self.prepare(id, kind, data, base)? {
+            Prepared::Exists(id) => Ok(Put {
+                id,
+                stored_bytes: 0,
+            }),
+            Prepared::New(framed) => self.write_framed(framed),
+        }
+    }
+
+    /// The first half of [`ObjectStore::put_chunk`]: hash and encode a chunk, without
+    /// writing it. A writer thread then hands it to [`ObjectStore::write_framed`], so that
+    /// encoding the next chunks overlaps with this one's disk write (`filestore`).
+    pub(crate) fn prepare_chunk<'a>(
+        &self,
+        data: &'a [u8],
+        base: Option<ObjectId>,
+    ) -> Result<Prepared<'a>> {
+        self.prepare(ObjectId::hash(data), Kind::Chunk, data, base)
+    }
+
+    fn prepare<'a>(
+        &self,
+        id: ObjectId,
+        kind: Kind,
+        data: &'a [u8],
+        base: Option<ObjectId>,
+    ) -> Result<Prepared<'a>> {
         debug_assert_eq!(id, ObjectId::hash(data));
         let path = self.path_of(&id);
-        let exists = |_: ()| Put {
-            id,
-            stored_bytes: 0,
-        };
         if path.is_file() || self.pending_lock().ids.contains(&id) {
-            return Ok(exists(()));
+            return Ok(Prepared::Exists(id));
         }
         let delta = match base.filter(|b| *b != id && kind == Kind::Chunk) {
             Some(base) => self.encode_delta(data, base, &path)?,
@@ -276,18 +323,40 @@ impl ObjectStore {
             Some(d) => Some(d),
             None => self.encode(data, &path)?,
         };
-        let (codec, ext, payload) = match &encoded {
-            Some((codec, ext, payload)) => (*codec, ext.as_slice(), payload.as_slice()),
-            None => (Codec::Raw, &[][..], data),
+        let (codec, ext, payload) = match encoded {
+            Some((codec, ext, payload)) => (codec, ext, Cow::Owned(payload)),
+            None => (Codec::Raw, Vec::new(), Cow::Borrowed(data)),
         };
-        let header = frame(kind, codec, ext.len(), data.len());
+        Ok(Prepared::New(Framed {
+            id,
+            header: frame(kind, codec, ext.len(), data.len()),
+            ext,
+            payload,
+        }))
+    }
 
+    /// Write an encoded object to a temp file and add it to the pending objects (named by
+    /// the next [`ObjectStore::flush`]). Safe to call from several threads.
+    pub(crate) fn write_framed(&self, framed: Framed) -> Result<Put> {
+        let Framed {
+            id,
+            header,
+            ext,
+            payload,
+        } = framed;
+        let exists = Put {
+            id,
+            stored_bytes: 0,
+        };
+        if self.pending_lock().ids.contains(&id) {
+            return Ok(exists);
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(".obj-")
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
         let path_of_tmp = tmp.path().to_path_buf();
-        fsutil::write_parts(tmp.as_file_mut(), &[&header, ext, payload])
+        fsutil::write_parts(tmp.as_file_mut(), &[&header, &ext, &payload])
             .ctx("writing object", path_of_tmp)?;
         // Objects are read-only once named, as in git.
         let _ = tmp.as_file().set_permissions(read_only_perms());
@@ -295,7 +364,7 @@ impl ObjectStore {
         // filesystem sync, then names them. The temp file is deleted if never flushed.
         let mut pending = self.pending_lock();
         if !pending.ids.insert(id) {
-            return Ok(exists(()));
+            return Ok(exists);
         }
         pending.objects.push((id, tmp.into_temp_path()));
         Ok(Put {
@@ -520,9 +589,10 @@ impl ObjectStore {
     }
 
     /// Make every object written so far durable and visible: one sync of the filesystem
-    /// for all their contents, then each is renamed to its name, then the fan-out
-    /// directories are fsynced. Callers flush before anything refers to the new objects.
-    /// (One `syncfs` costs far less than an fsync per object: docs/BENCHMARKS.md.)
+    /// for all their contents, then each is renamed to its name, then the renames are made
+    /// durable (a second `syncfs` on Linux, else an fsync per fan-out directory). Callers
+    /// flush before anything refers to the new objects. (One `syncfs` costs far less than
+    /// an fsync per object or directory: docs/BENCHMARKS.md.)
     pub(crate) fn flush(&self) -> Result<()> {
         let batch = std::mem::take(&mut *self.pending_lock());
         if batch.objects.is_empty() {
@@ -553,10 +623,7 @@ impl ObjectStore {
                 Err(e) => return Err(Error::io("renaming object into place", &path, e.error)),
             }
         }
-        for d in dirs {
-            fsutil::fsync_dir(&d)?;
-        }
-        Ok(())
+        fsutil::sync_dirs(&self.tmp, dirs.iter().map(|d| d.as_path()))
     }
 
     /// Read only an object's header (cheap; used to tell commits from chunks).
