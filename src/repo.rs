@@ -91,8 +91,50 @@ pub struct Config {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheConfig {
     /// The load cache's cap (a size: `20GiB`); default 20 GiB (`ops::load_cache`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "size_text"
+    )]
     pub load_max: Option<String>,
+    /// The keyframe cache's cap (a size; `0` turns it off); default 4 GiB
+    /// (`store::object::keyframes`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "size_text"
+    )]
+    pub keyframes_max: Option<String>,
+}
+
+/// A size as config.yaml may write it: `4GiB`, or a bare number of bytes (`0`).
+fn size_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    Ok(Option::<Size>::deserialize(d)?.map(|s| match s {
+        Size::Bytes(n) => n.to_string(),
+        Size::Text(t) => t,
+    }))
+}
+
+impl CacheConfig {
+    /// The keyframe cache's cap in bytes.
+    pub fn keyframes_cap(&self) -> Result<u64> {
+        match &self.keyframes_max {
+            None => Ok(crate::object::keyframes::DEFAULT_MAX),
+            Some(s) => crate::format::parse_size(s).ok_or_else(|| Error::BadValue {
+                option: "cache.keyframes_max (config.yaml)",
+                value: s.clone(),
+                expected: "a size like 4GiB or 500MB, or 0 for no cache".into(),
+            }),
+        }
+    }
 }
 
 impl CacheConfig {
@@ -333,7 +375,12 @@ impl Repo {
                 });
             }
         }
-        let objects = ObjectStore::new(store.join("objects"), store.join("tmp"), policy);
+        let keyframes = crate::object::keyframes::KeyframeCache::new(
+            store.join("cache").join("keyframes"),
+            config.cache.keyframes_cap()?,
+        );
+        let objects = ObjectStore::new(store.join("objects"), store.join("tmp"), policy)
+            .with_keyframe_cache(keyframes);
         Ok(Repo {
             store,
             root,

@@ -329,3 +329,127 @@ fn a_renamed_checkpoint_and_a_new_model_from_another_get_deltas_too() {
     assert_eq!(r.read("out/ckpt-200.bin"), v2);
     r.fsck_clean();
 }
+
+/// The chunk ids of version `rev`'s one file, from its manifest.
+fn chunks_of(r: &TestRepo, rev: &str) -> Vec<String> {
+    let listing = r.mreg(&["cat-object", &manifest_of(r, rev)]).ok().stdout;
+    listing
+        .lines()
+        .skip(3)
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
+        .collect()
+}
+
+fn keyframe_entries(r: &TestRepo) -> Vec<String> {
+    let dir = r.store().join("cache").join("keyframes");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Guards the keyframe cache (`store::object::keyframes`): the newest checkpoint's delta
+/// chunks have entries and no older one keeps them; damaged or deleted entries change no
+/// byte a checkout writes; fsck and gc treat the store as it is without the cache.
+#[test]
+fn the_newest_checkpoint_reads_from_the_keyframe_cache_and_the_store_never_depends_on_it() {
+    let r = TestRepo::new();
+    let versions = fine_tune(&r);
+    let entries = keyframe_entries(&r);
+    assert!(!entries.is_empty(), "the head's deltas have keyframes");
+    let head_chunks = chunks_of(&r, "ft");
+    for e in &entries {
+        assert!(
+            head_chunks.contains(e),
+            "{e} is not a chunk of the newest version"
+        );
+        assert!(
+            !chunks_of(&r, "ft~1").contains(e),
+            "{e} is also in the version before"
+        );
+    }
+    r.mreg(&["checkout", "ft", "--to", "a"]).ok();
+    assert_eq!(r.read("a/ckpt.bin"), versions[5].1);
+
+    // Two more checkpoints. The first starts a new chain (the depth cap): it is stored
+    // whole, needs no entry, and the previous head's entries go; the second is a delta of
+    // it again, with entries.
+    let data = step(&versions[5].1, 1e-3, 99);
+    r.write("ckpt.bin", &data);
+    r.commit(&["ckpt.bin", "--model", "ft", "-m", "step 6"]);
+    assert!(
+        keyframe_entries(&r).is_empty(),
+        "{:?}",
+        keyframe_entries(&r)
+    );
+    let data = step(&data, 1e-3, 100);
+    r.write("ckpt.bin", &data);
+    r.commit(&["ckpt.bin", "--model", "ft", "-m", "step 7"]);
+    let now = keyframe_entries(&r);
+    assert!(!now.is_empty());
+    let head_chunks = chunks_of(&r, "ft");
+    assert!(now.iter().all(|e| head_chunks.contains(e)), "{now:?}");
+    assert!(now.iter().all(|e| !entries.contains(e)), "{now:?}");
+
+    // Junk in every entry: the checkout is still exact (read from the chains) and the junk
+    // is gone; the next checkout reads the chains too.
+    let dir = r.store().join("cache").join("keyframes");
+    let good = std::fs::read(dir.join(&now[0])).unwrap();
+    for e in &now {
+        std::fs::write(dir.join(e), b"MRGO junk").unwrap();
+    }
+    r.mreg(&["checkout", "ft", "--to", "b"]).ok();
+    assert_eq!(r.read("b/ckpt.bin"), data);
+    assert!(
+        keyframe_entries(&r).is_empty(),
+        "{:?}",
+        keyframe_entries(&r)
+    );
+    r.mreg(&["checkout", "ft", "--to", "c"]).ok();
+    assert_eq!(r.read("c/ckpt.bin"), data);
+
+    // gc removes what has no delta object behind it and keeps a good entry; fsck checks
+    // the chains themselves.
+    std::fs::write(dir.join("not-an-object"), b"x").unwrap();
+    std::fs::write(dir.join(&now[0]), &good).unwrap();
+    let out = r.mreg(&["gc"]).ok();
+    assert!(
+        out.stdout.contains("keyframe cache: removed 1"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(keyframe_entries(&r), vec![now[0].clone()]);
+    r.fsck_clean();
+
+    // Without the cache directory at all, every version still checks out exactly.
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (k, (id, want)) in versions.iter().enumerate() {
+        let to = format!("c{k}");
+        r.mreg(&["checkout", id, "--to", &to]).ok();
+        assert_eq!(&r.read(&format!("{to}/ckpt.bin")), want, "version {k}");
+    }
+    r.fsck_clean();
+}
+
+#[test]
+fn keyframes_max_zero_turns_the_cache_off_and_a_bad_cap_is_refused() {
+    let r = TestRepo::new();
+    let path = r.store().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\ncache:\n  keyframes_max: 0\n")).unwrap();
+    let versions = fine_tune(&r);
+    assert!(keyframe_entries(&r).is_empty());
+    r.mreg(&["checkout", "ft", "--to", "out"]).ok();
+    assert_eq!(r.read("out/ckpt.bin"), versions[5].1);
+    std::fs::write(&path, format!("{text}\ncache:\n  keyframes_max: lots\n")).unwrap();
+    let out = r.mreg(&["log", "ft"]).fails();
+    assert!(
+        out.stderr.contains("cache.keyframes_max"),
+        "{}",
+        out.describe()
+    );
+}

@@ -179,6 +179,14 @@ pub fn run(ctx: &Ctx, a: Args) -> mreg::Result<Output> {
         }
         s.push('\n');
     }
+    if let Some(k) = plan.keyframe_cache.filter(|k| k.entries > 0) {
+        s.push_str(&format!(
+            "keyframe cache: removed {} entr{} without a delta object, {}\n",
+            k.entries,
+            if k.entries == 1 { "y" } else { "ies" },
+            fmt::size(k.bytes)
+        ));
+    }
     Ok(Output::ok(s))
 }
 

@@ -68,7 +68,9 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         .map(|id| {
             (
                 *id,
-                repo.objects().get(id).map(|(k, d)| (k, d.len() as u64)),
+                repo.objects()
+                    .get_stored(id)
+                    .map(|(k, d)| (k, d.len() as u64)),
             )
         })
         .collect();

@@ -167,6 +167,10 @@ pub struct GcPlan {
     /// versions no process is using go (gc and dry runs only; not counted in `bytes_freed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_cache: Option<crate::ops::load_cache::CacheTrim>,
+    /// Keyframe cache entries removed with their objects or left without one
+    /// (`store::object::keyframes`; gc only, not dry runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_cache: Option<crate::object::keyframes::KeyframeSweep>,
 }
 
 impl GcPlan {
@@ -682,6 +686,7 @@ pub fn gc(repo: &Repo, opts: &GcOptions, dry_run: bool, when: &str) -> Result<Gc
     }
     plan.temp_files = temp_files(repo, opts.now, false)?;
     sweep(repo, &plan, when)?;
+    plan.keyframe_cache = Some(repo.objects().sweep_keyframes()?);
     Ok(plan)
 }
 

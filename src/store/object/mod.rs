@@ -143,6 +143,12 @@ const SAMPLE: usize = 64 * 1024;
 /// An encoded object: its codec, header extension and payload.
 type Encoded = (Codec, Vec<u8>, Vec<u8>);
 
+/// An object ready to write: header, extension, payload (the data itself when raw).
+type Frame<'a> = ([u8; HEADER_LEN], Vec<u8>, Cow<'a, [u8]>);
+
+/// An object opened for reading, its header and extension read.
+type Opened = (File, Header, Vec<u8>);
+
 /// Parsed header of a stored object.
 #[derive(Clone, Copy, Debug)]
 pub struct Header {
@@ -201,6 +207,11 @@ pub(crate) struct Framed<'a> {
     ext: Vec<u8>,
     /// The encoded payload, or the data itself when stored raw.
     payload: Cow<'a, [u8]>,
+    /// The parent version's chunk this one follows (delta or not): no longer the head of
+    /// its line, its keyframe cache entry goes (`keyframes`).
+    base: Option<ObjectId>,
+    /// A delta's standalone encoding, for the keyframe cache.
+    keyframe: Option<Frame<'a>>,
 }
 
 impl Framed<'_> {
@@ -223,6 +234,7 @@ pub struct ObjectStore {
     tmp: PathBuf,
     policy: CompressPolicy,
     pending: Mutex<Pending>,
+    keyframes: Option<keyframes::KeyframeCache>,
 }
 
 /// Objects written to temp files but not yet durable and named (see `flush`).
@@ -230,6 +242,10 @@ pub struct ObjectStore {
 struct Pending {
     ids: std::collections::HashSet<ObjectId>,
     objects: Vec<(ObjectId, tempfile::TempPath)>,
+    /// The chunks the new ones follow: their keyframe cache entries go once these are named.
+    superseded: Vec<ObjectId>,
+    /// Whether a keyframe cache entry was written (the cache's cap is checked at flush).
+    wrote_keyframes: bool,
 }
 
 impl ObjectStore {
@@ -239,7 +255,14 @@ impl ObjectStore {
             tmp,
             policy,
             pending: Mutex::new(Pending::default()),
+            keyframes: None,
         }
+    }
+
+    /// Keep a keyframe cache of chain heads (`keyframes`); None: no cache.
+    pub(crate) fn with_keyframe_cache(mut self, cache: Option<keyframes::KeyframeCache>) -> Self {
+        self.keyframes = cache;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -315,23 +338,40 @@ impl ObjectStore {
         if path.is_file() || self.pending_lock().ids.contains(&id) {
             return Ok(Prepared::Exists(id));
         }
-        let delta = match base.filter(|b| *b != id && kind == Kind::Chunk) {
+        let base = base.filter(|b| *b != id && kind == Kind::Chunk);
+        let delta = match base {
             Some(base) => self.encode_delta(data, base, &path)?,
             None => None,
         };
-        let encoded = match delta {
-            Some(d) => Some(d),
-            None => self.encode(data, &path)?,
+        let framed = |encoded: Option<Encoded>| {
+            let (codec, ext, payload) = match encoded {
+                Some((codec, ext, payload)) => (codec, ext, Cow::Owned(payload)),
+                None => (Codec::Raw, Vec::new(), Cow::Borrowed(data)),
+            };
+            (frame(kind, codec, ext.len(), data.len()), ext, payload)
         };
-        let (codec, ext, payload) = match encoded {
-            Some((codec, ext, payload)) => (codec, ext, Cow::Owned(payload)),
-            None => (Codec::Raw, Vec::new(), Cow::Borrowed(data)),
+        let (header, ext, payload, keyframe) = match delta {
+            Some(d) => {
+                // The new head of its chain: its standalone encoding for the cache too.
+                let keyframe = match &self.keyframes {
+                    Some(_) => Some(framed(self.encode(data, &path)?)),
+                    None => None,
+                };
+                let (h, e, p) = framed(Some(d));
+                (h, e, p, keyframe)
+            }
+            _ => {
+                let (h, e, p) = framed(self.encode(data, &path)?);
+                (h, e, p, None)
+            }
         };
         Ok(Prepared::New(Framed {
             id,
-            header: frame(kind, codec, ext.len(), data.len()),
+            header,
             ext,
             payload,
+            base,
+            keyframe,
         }))
     }
 
@@ -343,6 +383,8 @@ impl ObjectStore {
             header,
             ext,
             payload,
+            base,
+            keyframe,
         } = framed;
         let exists = Put {
             id,
@@ -362,11 +404,16 @@ impl ObjectStore {
         let _ = tmp.as_file().set_permissions(read_only_perms());
         // Not synced nor named yet: `flush` makes all pending objects durable with one
         // filesystem sync, then names them. The temp file is deleted if never flushed.
+        if let Some((h, e, p)) = &keyframe {
+            self.write_keyframe(&id, &[h, e, p]);
+        }
         let mut pending = self.pending_lock();
         if !pending.ids.insert(id) {
             return Ok(exists);
         }
         pending.objects.push((id, tmp.into_temp_path()));
+        pending.superseded.extend(base);
+        pending.wrote_keyframes |= keyframe.is_some();
         Ok(Put {
             id,
             stored_bytes: (HEADER_LEN + ext.len() + payload.len()) as u64,
@@ -410,6 +457,12 @@ impl ObjectStore {
         if buf.len() < HEADER_LEN || buf[6] != Codec::Delta as u8 {
             return Ok(buf);
         }
+        if let Some(kf) = parse_header(id, &buf)
+            .ok()
+            .and_then(|h| self.cached_keyframe_encoded(id, h.raw_len))
+        {
+            return Ok(kf);
+        }
         let (kind, data) = self.get(id)?;
         let encoded = self.encode(&data, &path)?;
         let (codec, ext, payload) = match &encoded {
@@ -431,7 +484,7 @@ impl ObjectStore {
     }
 
     /// Open an object and read its header and extension: the one place every reader starts.
-    fn open_with_header(&self, id: &ObjectId) -> Result<(File, Header, Vec<u8>)> {
+    fn open_with_header(&self, id: &ObjectId) -> Result<Opened> {
         let path = self.path_of(id);
         let mut f = open_object(id, &path)?;
         let corrupt = |why: &str| Error::CorruptObject {
@@ -450,142 +503,6 @@ impl ObjectStore {
 
     fn pending_lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().expect("pending set is never poisoned")
-    }
-
-    /// How to store `data`: (codec, header extension, payload), or None for raw.
-    ///
-    /// Float data (judged by plane entropies on a sample, whatever the file format: a
-    /// safetensors tensor, a slice of a PyTorch zip, an ONNX initializer) goes to byte
-    /// planes when they save `PLANES_MIN_SAVING` and beat zstd on the same sample; other
-    /// data to zstd when it saves `min_saving` (a large object is judged on a sample
-    /// first); the rest is stored raw.
-    fn encode(&self, data: &[u8], path: &Path) -> Result<Option<Encoded>> {
-        if data.len() < 64 || self.policy.level <= 0 {
-            return Ok(None);
-        }
-        let saving = |c: usize, n: usize| 1.0 - c as f64 / n as f64;
-        let planes = if self.policy.planes {
-            crate::planes::choose(data).filter(|(_, s)| *s >= PLANES_MIN_SAVING)
-        } else {
-            None
-        };
-        if data.len() > 4 * SAMPLE {
-            let mid = data.len() / 2;
-            let trial = zstd::bulk::compress(&data[mid..mid + SAMPLE], self.policy.level)
-                .ctx("compressing object", path)?;
-            let zstd_saving = saving(trial.len(), SAMPLE);
-            if let Some((layout, s)) = planes {
-                if s > zstd_saving {
-                    return self.encode_planes(data, layout, path);
-                }
-            }
-            if zstd_saving < self.policy.min_saving {
-                return Ok(None);
-            }
-        } else if let Some((layout, _)) = planes {
-            // Small enough to try both in full.
-            let p = self.encode_planes(data, layout, path)?;
-            let c =
-                zstd::bulk::compress(data, self.policy.level).ctx("compressing object", path)?;
-            let plane_len = p.as_ref().map_or(usize::MAX, |(_, e, b)| e.len() + b.len());
-            if plane_len <= c.len() {
-                return Ok(p);
-            }
-            return Ok(
-                (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
-                    Codec::Zstd,
-                    Vec::new(),
-                    c,
-                )),
-            );
-        }
-        let c = zstd::bulk::compress(data, self.policy.level).ctx("compressing object", path)?;
-        Ok(
-            (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
-                Codec::Zstd,
-                Vec::new(),
-                c,
-            )),
-        )
-    }
-
-    /// A delta of float chunk `data` against `base`, when it is at most
-    /// `DELTA_MAX_FRACTION` of the standalone byte planes (estimated from the plane
-    /// entropies of a sample, so that a chunk stored as a delta is encoded once) and the
-    /// chain stays within the policy's depth. Not float data, or any trouble with the base
-    /// (missing, damaged, another length or kind), means no delta: the chunk is stored
-    /// alone.
-    fn encode_delta(&self, data: &[u8], base: ObjectId, path: &Path) -> Result<Option<Encoded>> {
-        if self.policy.delta_max_depth == 0 || data.len() < 4 * 1024 {
-            return Ok(None);
-        }
-        let Some((layout, saving)) = crate::planes::choose(data).filter(|(_, s)| *s > 0.0) else {
-            return Ok(None);
-        };
-        let depth = match self.open_with_header(&base) {
-            Ok((_, h, ext)) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
-                match delta_ref_of(&base, h, &ext) {
-                    Ok(r) => r.map_or(0, |r| r.depth),
-                    Err(_) => return Ok(None),
-                }
-            }
-            _ => return Ok(None),
-        };
-        if depth >= self.policy.delta_max_depth.min(crate::delta::MAX_DEPTH) {
-            return Ok(None);
-        }
-        let Ok((_, base_data, _)) = self.get_at(&base, Some(depth), true) else {
-            return Ok(None);
-        };
-        let residual = crate::delta::residual(data, &base_data, layout);
-        let (plane_ext, payload) = PLANE_COMPRESSOR
-            .with(|c| -> std::io::Result<_> {
-                let mut slot = c.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(crate::planes::compressor()?);
-                }
-                crate::planes::encode(&residual, layout, slot.as_mut().expect("just set"))
-            })
-            .ctx("compressing object", path)?;
-        let ext = crate::delta::DeltaRef {
-            base,
-            depth: depth + 1,
-        }
-        .encode(&plane_ext);
-        let alone = data.len() as f64 * (1.0 - saving);
-        Ok(
-            ((ext.len() + payload.len()) as f64 <= alone * DELTA_MAX_FRACTION).then_some((
-                Codec::Delta,
-                ext,
-                payload,
-            )),
-        )
-    }
-
-    /// Byte planes, kept only when they really save `PLANES_MIN_SAVING`.
-    fn encode_planes(
-        &self,
-        data: &[u8],
-        layout: crate::planes::Layout,
-        path: &Path,
-    ) -> Result<Option<Encoded>> {
-        let (ext, payload) = PLANE_COMPRESSOR
-            .with(|c| -> std::io::Result<_> {
-                let mut slot = c.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(crate::planes::compressor()?);
-                }
-                crate::planes::encode(data, layout, slot.as_mut().expect("just set"))
-            })
-            .ctx("compressing object", path)?;
-        let stored = ext.len() + payload.len();
-        Ok(
-            (1.0 - stored as f64 / data.len() as f64 >= PLANES_MIN_SAVING).then_some((
-                Codec::Planes,
-                ext,
-                payload,
-            )),
-        )
     }
 
     /// Make every object written so far durable and visible: one sync of the filesystem
@@ -623,7 +540,9 @@ impl ObjectStore {
                 Err(e) => return Err(Error::io("renaming object into place", &path, e.error)),
             }
         }
-        fsutil::sync_dirs(&self.tmp, dirs.iter().map(|d| d.as_path()))
+        fsutil::sync_dirs(&self.tmp, dirs.iter().map(|d| d.as_path()))?;
+        self.settle_keyframes(&batch.superseded, batch.wrote_keyframes);
+        Ok(())
     }
 
     /// Read only an object's header (cheap; used to tell commits from chunks).
@@ -633,7 +552,14 @@ impl ObjectStore {
 
     /// Read, decode and verify an object.
     pub fn get(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
-        self.get_at(id, None, true).map(|(k, d, _)| (k, d))
+        self.get_at(id, None, true, true).map(|(k, d, _)| (k, d))
+    }
+
+    /// Read, decode and verify an object as it is stored: a delta through its chain, never
+    /// from the keyframe cache. What fsck checks (a cache entry can vanish; the chain is
+    /// what the store promises).
+    pub fn get_stored(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        self.get_at(id, None, true, false).map(|(k, d, _)| (k, d))
     }
 
     /// Read and decode an object; `want`: the chain depth a delta naming it as its base
@@ -641,20 +567,26 @@ impl ObjectStore {
     /// against the id. Bases inside a chain are read without that check: the end of the
     /// chain is verified, and a mismatch there reads the chain again verifying every level,
     /// to name the damaged object. Returns the kind, the data and the chain depth.
-    fn get_at(&self, id: &ObjectId, want: Option<u8>, verify: bool) -> Result<(Kind, Vec<u8>, u8)> {
-        let (f, h, ext) = self.open_with_header(id)?;
-        self.decode_opened(id, f, h, &ext, want, verify)
+    /// With `cache`, a delta with a keyframe cache entry reads from it (verified).
+    fn get_at(
+        &self,
+        id: &ObjectId,
+        want: Option<u8>,
+        verify: bool,
+        cache: bool,
+    ) -> Result<(Kind, Vec<u8>, u8)> {
+        let opened = self.open_with_header(id)?;
+        self.decode_opened(id, opened, want, verify, cache)
     }
 
     /// The rest of `get_at`, for an object whose header and extension are read.
     fn decode_opened(
         &self,
         id: &ObjectId,
-        mut f: File,
-        h: Header,
-        ext: &[u8],
+        (mut f, h, ext): Opened,
         want: Option<u8>,
         verify: bool,
+        cache: bool,
     ) -> Result<(Kind, Vec<u8>, u8)> {
         let path = self.path_of(id);
         let corrupt = |why: String| Error::CorruptObject {
@@ -689,12 +621,12 @@ impl ObjectStore {
             } else {
                 with_read_buffer(|buf| {
                     f.read_to_end(buf).ctx("reading object", &path)?;
-                    decode_slice(id, h, ext, buf)
+                    decode_slice(id, h, &ext, buf)
                 })?
             };
             return Ok((h.kind, checked(data)?, 0));
         }
-        let (r, plane_ext) = crate::delta::DeltaRef::parse(ext).map_err(corrupt)?;
+        let (r, plane_ext) = crate::delta::DeltaRef::parse(&ext).map_err(corrupt)?;
         if want.is_some_and(|w| w != r.depth) {
             return Err(corrupt(format!(
                 "delta chain depth {} where its delta expects {}",
@@ -705,10 +637,14 @@ impl ObjectStore {
         if h.kind != Kind::Chunk {
             return Err(corrupt(format!("a delta {}", h.kind.name())));
         }
+        // The head of a chain reads from its keyframe (verified there).
+        if let Some(data) = cache.then(|| self.cached_keyframe(id, h.raw_len)).flatten() {
+            return Ok((h.kind, data, r.depth));
+        }
         let base_error = |e: Error| corrupt(format!("its delta base {}: {e}", r.base.short()));
         // The base first: it uses this thread's read buffer and gives it back.
         let (base_kind, mut data, _) = self
-            .get_at(&r.base, Some(r.depth - 1), false)
+            .get_at(&r.base, Some(r.depth - 1), false, cache)
             .map_err(base_error)?;
         if base_kind != Kind::Chunk || data.len() as u64 != h.raw_len {
             return Err(corrupt(format!(
@@ -727,7 +663,7 @@ impl ObjectStore {
         match checked(data) {
             Ok(data) => Ok((h.kind, data, r.depth)),
             // Which object is damaged: the base (verified this time), or this delta.
-            Err(e) => match self.get_at(&r.base, Some(r.depth - 1), true) {
+            Err(e) => match self.get_at(&r.base, Some(r.depth - 1), true, cache) {
                 Err(b) => Err(base_error(b)),
                 Ok(_) => Err(e),
             },
@@ -790,8 +726,21 @@ impl ObjectStore {
                 crate::planes::decode_pieces(&ext, buf, h.raw_len as usize, PIECE, &mut pass)
                     .map_err(|e| corrupt(format!("byte planes: {e}")))?
             })?,
+            Codec::Delta if self.keyframes.is_some() => {
+                if let Some(data) = self.cached_keyframe(id, h.raw_len) {
+                    // Verified against the id already.
+                    for piece in data.chunks(PIECE) {
+                        sink(piece)?;
+                    }
+                    return Ok(());
+                }
+                let (_, data, _) = self.decode_opened(id, (f, h, ext), None, false, true)?;
+                for piece in data.chunks(PIECE) {
+                    pass(piece)?;
+                }
+            }
             Codec::Zstd | Codec::Delta => {
-                let (_, data, _) = self.decode_opened(id, f, h, &ext, None, false)?;
+                let (_, data, _) = self.decode_opened(id, (f, h, ext), None, false, true)?;
                 for piece in data.chunks(PIECE) {
                     pass(piece)?;
                 }
@@ -828,6 +777,7 @@ impl ObjectStore {
 
     /// Delete an object (gc only).
     pub(crate) fn remove(&self, id: &ObjectId) -> Result<()> {
+        self.remove_keyframe(id);
         let p = self.path_of(id);
         match fs::remove_file(&p) {
             Ok(()) => Ok(()),
@@ -1028,6 +978,9 @@ pub(crate) fn test_store(d: &Path) -> ObjectStore {
     fs::create_dir_all(d.join("tmp")).expect("test dir");
     ObjectStore::new(d.join("objects"), d.join("tmp"), CompressPolicy::default())
 }
+
+mod encode;
+pub(crate) mod keyframes;
 
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,7 @@ fn put_get_round_trip_and_dedup() -> TestResult {
 }
 
 /// N(0, 0.02)-like f32 weights.
-fn floats(n: usize, seed: u64) -> Vec<u8> {
+pub(super) fn floats(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut next = move || {
         x ^= x << 13;
@@ -188,7 +188,7 @@ fn missing_and_garbage_headers() -> TestResult {
 
 /// A fine-tuning step on f32 weights: each element moves by about `r` of the layer's
 /// scale (the "relative change ~1e-3 per step").
-fn step(data: &[u8], r: f32, seed: u64) -> Vec<u8> {
+pub(super) fn step(data: &[u8], r: f32, seed: u64) -> Vec<u8> {
     let noise = floats(data.len() / 4, seed);
     data.chunks_exact(4)
         .zip(noise.chunks_exact(4))
