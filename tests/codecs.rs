@@ -394,6 +394,8 @@ fn the_newest_checkpoint_reads_from_the_keyframe_cache_and_the_store_never_depen
     let head_chunks = chunks_of(&r, "ft");
     assert!(now.iter().all(|e| head_chunks.contains(e)), "{now:?}");
     assert!(now.iter().all(|e| !entries.contains(e)), "{now:?}");
+    let du = r.mreg(&["du", "--json"]).ok().json();
+    assert!(du["keyframe_cache_bytes"].as_u64().unwrap() > 0, "{du}");
 
     // Junk in every entry: the checkout is still exact (read from the chains) and the junk
     // is gone; the next checkout reads the chains too.

@@ -366,10 +366,15 @@ pub fn du(ctx: &Ctx, a: DuArgs) -> mreg::Result<Output> {
             ));
         }
     }
-    s.push_str(&format!(
-        "objects: {}\nwould free:\n",
-        fmt::size(u.store_bytes)
-    ));
+    s.push_str(&format!("objects: {}\n", fmt::size(u.store_bytes)));
+    if u.keyframe_cache_bytes > 0 {
+        s.push_str(&format!(
+            "keyframe cache: {} (the newest checkpoints' deltas, stored whole for fast reads; \
+             cache.keyframes_max)\n",
+            fmt::size(u.keyframe_cache_bytes)
+        ));
+    }
+    s.push_str("would free:\n");
     for w in &u.would_free {
         s.push_str(&format!("  {:<22} {}\n", w.option, fmt::size(w.bytes)));
     }

@@ -42,6 +42,9 @@ pub struct ModelUsage {
 pub struct Usage {
     pub models: Vec<ModelUsage>,
     pub store_bytes: u64,
+    /// The keyframe cache (`store::object::keyframes`): a copy of each chain head, outside
+    /// `store_bytes`; deletable at any time.
+    pub keyframe_cache_bytes: u64,
     /// Temp files left in the store or the work tree (an interrupted commit leaves its
     /// chunks there), with their age.
     pub temp_files: Vec<TempFile>,
@@ -153,6 +156,7 @@ pub fn du(
     Ok(Usage {
         models: out,
         store_bytes: dir_bytes(repo.objects().dir()),
+        keyframe_cache_bytes: dir_bytes(&repo.store_dir().join("cache").join("keyframes")),
         temp_bytes: temp_files.iter().map(|t| t.bytes).sum(),
         temp_files,
         would_free,
