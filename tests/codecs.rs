@@ -375,20 +375,20 @@ fn the_newest_checkpoint_reads_from_the_keyframe_cache_and_the_store_never_depen
     r.mreg(&["checkout", "ft", "--to", "a"]).ok();
     assert_eq!(r.read("a/ckpt.bin"), versions[5].1);
 
-    // Two more checkpoints. The first starts a new chain (the depth cap): it is stored
+    // Three more checkpoints. The first starts a new chain (the depth cap): it is stored
     // whole, needs no entry, and the previous head's entries go; the second is a delta of
-    // it again, with entries.
-    let data = step(&versions[5].1, 1e-3, 99);
-    r.write("ckpt.bin", &data);
-    r.commit(&["ckpt.bin", "--model", "ft", "-m", "step 6"]);
-    assert!(
-        keyframe_entries(&r).is_empty(),
-        "{:?}",
-        keyframe_entries(&r)
-    );
-    let data = step(&data, 1e-3, 100);
-    r.write("ckpt.bin", &data);
-    r.commit(&["ckpt.bin", "--model", "ft", "-m", "step 7"]);
+    // it (depth 1: read fast enough without an entry); the third is at depth 2, with
+    // entries.
+    let mut data = versions[5].1.clone();
+    for k in 6..9 {
+        data = step(&data, 1e-3, 90 + k);
+        r.write("ckpt.bin", &data);
+        r.commit(&["ckpt.bin", "--model", "ft", "-m", &format!("step {k}")]);
+        if k < 8 {
+            let e = keyframe_entries(&r);
+            assert!(e.is_empty(), "step {k}: {e:?}");
+        }
+    }
     let now = keyframe_entries(&r);
     assert!(!now.is_empty());
     let head_chunks = chunks_of(&r, "ft");

@@ -887,7 +887,10 @@ pub(crate) fn temp_files(
             let p = e.path();
             if let Ok(md) = fs::symlink_metadata(&p) {
                 if md.is_file() {
-                    let object_temp = e.file_name().to_string_lossy().starts_with(".obj-");
+                    // Objects and keyframe cache entries are written under the store
+                    // lock, which gc holds exclusively: theirs are garbage at once.
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let object_temp = name.starts_with(".obj-") || name.starts_with(".keyframe-");
                     out.push(describe(p, &md, object_temp));
                 }
             }

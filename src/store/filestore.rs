@@ -19,7 +19,7 @@
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -34,6 +34,9 @@ use crate::object::{Framed, Kind, ObjectStore, Prepared};
 const WRITERS: usize = 2;
 /// Encoded chunks waiting for a writer, at most (each up to `chunker::MAX_CHUNK`).
 const WRITE_QUEUE: usize = 4;
+/// Files of fewer chunks are written by the workers themselves: starting writer threads
+/// for each of 2,000 small files would cost more than it overlaps.
+const PIPELINE_MIN_CHUNKS: usize = 4;
 
 /// Progress callback: called with a number of bytes just processed.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
@@ -203,80 +206,67 @@ pub fn store_file(
 
     let stored = AtomicU64::new(0);
     let new_chunks = AtomicU64::new(0);
-    // Workers hash and encode chunks; `WRITERS` threads write them, so that encoding
-    // overlaps with the disk (large objects are written with direct I/O, which waits for
-    // the device). The queue bounds the encoded chunks in flight.
-    let (queue, inbox) = std::sync::mpsc::sync_channel::<Framed>(WRITE_QUEUE);
-    let inbox = Mutex::new(inbox);
-    let write_error: Mutex<Option<Error>> = Mutex::new(None);
-    let writer = || loop {
-        let next = inbox.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        // Every sender is gone: all chunks were handed over.
-        let Ok(framed) = next else {
-            return;
-        };
-        // After an error the queue is still drained (senders must not block), unwritten.
-        let mut failed = write_error.lock().unwrap_or_else(|e| e.into_inner());
-        if failed.is_some() {
-            continue;
+    // Counted where an object is written (by a writer thread, or inline).
+    let write = |framed: Framed| -> Result<()> {
+        let put = objects.write_framed(framed)?;
+        if put.stored_bytes > 0 {
+            stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
+            new_chunks.fetch_add(1, Ordering::Relaxed);
         }
-        match objects.write_framed(framed) {
-            Ok(put) => {
-                if put.stored_bytes > 0 {
-                    stored.fetch_add(put.stored_bytes, Ordering::Relaxed);
-                    new_chunks.fetch_add(1, Ordering::Relaxed);
-                }
+        Ok(())
+    };
+    let (whole, chunk_ids) = if spans.len() < PIPELINE_MIN_CHUNKS {
+        // A small file: written by the worker that encoded it (no threads to start).
+        hash_and_encode(objects, data, &spans, &bases, progress, &write)
+    } else {
+        // Workers hash and encode chunks; `WRITERS` threads write them, so that encoding
+        // overlaps with the disk (large objects are written with direct I/O, which waits for
+        // the device). The queue bounds the encoded chunks in flight. After an error the
+        // writers keep draining the queue, unwritten, so no worker stays blocked on it.
+        let (queue, inbox) = std::sync::mpsc::sync_channel::<Framed>(WRITE_QUEUE);
+        let inbox = Mutex::new(inbox);
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<Error>> = Mutex::new(None);
+        let writer = || loop {
+            let next = inbox.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            // Every sender is gone: all chunks were handed over.
+            let Ok(framed) = next else {
+                return;
+            };
+            if failed.load(Ordering::Relaxed) {
+                continue;
             }
-            Err(e) => *failed = Some(e),
+            if let Err(e) = write(framed) {
+                failed.store(true, Ordering::Relaxed);
+                first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
+            }
+        };
+        let result = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(writer)).collect();
+            let result = hash_and_encode(objects, data, &spans, &bases, progress, &|framed| {
+                // The receiver outlives the workers: a send cannot fail.
+                queue
+                    .send(framed)
+                    .map_err(|_| Error::io("queueing a chunk of", path, writers_gone()))
+            });
+            drop(queue);
+            let joined = writers.into_iter().all(|w| w.join().is_ok());
+            (result, joined)
+        });
+        if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        match result {
+            (r, true) => r,
+            ((whole, _), false) => (
+                whole,
+                Err(Error::io("writing chunks of", path, writers_gone())),
+            ),
         }
     };
-    let (whole, chunk_ids) = std::thread::scope(|scope| {
-        let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(writer)).collect();
-        let result = rayon::join(
-            || {
-                let mut h = blake3::Hasher::new();
-                h.update_rayon(data);
-                ObjectId::from_blake3(h.finalize())
-            },
-            || -> Result<Vec<ChunkRef>> {
-                spans
-                    .par_iter()
-                    .map_with(queue, |queue, s| {
-                        let bytes = &data[s.offset..s.offset + s.len];
-                        let base = bases.get(&(s.offset as u64, s.len as u64)).copied();
-                        let id = match objects.prepare_chunk(bytes, base)? {
-                            Prepared::Exists(id) => id,
-                            Prepared::New(framed) => {
-                                let id = framed.id();
-                                // The receiver outlives the workers: a send cannot fail.
-                                queue.send(framed).map_err(|_| {
-                                    Error::io("queueing a chunk of", path, writers_gone())
-                                })?;
-                                id
-                            }
-                        };
-                        progress(s.len as u64);
-                        Ok(ChunkRef {
-                            id,
-                            len: s.len as u64,
-                        })
-                    })
-                    .collect()
-            },
-        );
-        for w in writers {
-            if w.join().is_err() {
-                return (
-                    result.0,
-                    Err(Error::io("writing chunks of", path, writers_gone())),
-                );
-            }
-        }
-        result
-    });
-    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
     let chunks = chunk_ids?;
     let after = FileStat::of(&fs::metadata(path).ctx("reading metadata of", path)?);
     if after != before {
@@ -301,6 +291,47 @@ pub fn store_file(
         stored_bytes: stored.load(Ordering::Relaxed) + mput.stored_bytes,
         stat: before,
     })
+}
+
+/// Hash and encode every chunk of `data` in parallel, handing each new one to `hand_over`
+/// (which writes it); the whole file's hash alongside. Returns the file id and the chunks.
+fn hash_and_encode<'a>(
+    objects: &ObjectStore,
+    data: &'a [u8],
+    spans: &[chunker::Span],
+    bases: &std::collections::HashMap<(u64, u64), ObjectId>,
+    progress: ProgressFn,
+    hand_over: &(dyn Fn(Framed<'a>) -> Result<()> + Sync),
+) -> (ObjectId, Result<Vec<ChunkRef>>) {
+    rayon::join(
+        || {
+            let mut h = blake3::Hasher::new();
+            h.update_rayon(data);
+            ObjectId::from_blake3(h.finalize())
+        },
+        || {
+            spans
+                .par_iter()
+                .map(|s| {
+                    let bytes = &data[s.offset..s.offset + s.len];
+                    let base = bases.get(&(s.offset as u64, s.len as u64)).copied();
+                    let id = match objects.prepare_chunk(bytes, base)? {
+                        Prepared::Exists(id) => id,
+                        Prepared::New(framed) => {
+                            let id = framed.id();
+                            hand_over(framed)?;
+                            id
+                        }
+                    };
+                    progress(s.len as u64);
+                    Ok(ChunkRef {
+                        id,
+                        len: s.len as u64,
+                    })
+                })
+                .collect()
+        },
+    )
 }
 
 fn writers_gone() -> std::io::Error {

@@ -9,8 +9,9 @@
 //! speed without touching any stored object (docs/DESIGN.md, "Where chain reads stand").
 //!
 //! The rules:
-//! - An entry is written when a chunk is stored as a delta (its standalone encoding is made
-//!   then, from the data in hand), and the entry of the parent's chunk it follows goes once
+//! - An entry is written when a chunk is stored as a delta at depth [`MIN_DEPTH`] or more
+//!   (its standalone encoding is made then, from the data in hand; a delta of a keyframe
+//!   reads fast enough without), and the entry of the parent's chunk it follows goes once
 //!   the new objects are named, whether the new chunk is a delta of it or not (a new chain
 //!   starts at the depth cap): that chunk is no longer the head of its line. So the cache
 //!   holds about one version of each line of work (every head of a sweep).
@@ -31,6 +32,11 @@ use crate::id::ObjectId;
 
 /// The cap when config.yaml sets none: a few versions of a large model.
 pub const DEFAULT_MAX: u64 = 4 << 30;
+
+/// Deltas at least this deep get an entry. A delta of a keyframe reads in one residual
+/// decode more (1.3× the keyframe where a tenth of the tensors changed, docs/BENCHMARKS.md);
+/// caching those too made a store of six such versions 1.39× one version instead of 1.09×.
+pub(super) const MIN_DEPTH: u8 = 2;
 
 /// Where and how large.
 #[derive(Clone, Debug)]
@@ -226,14 +232,19 @@ mod tests {
         v
     }
 
-    /// A fine-tune of three steps: a keyframe and two deltas.
+    /// A fine-tune of three steps: a keyframe and two deltas (the second deep enough for
+    /// an entry).
     fn chain(s: &ObjectStore) -> Result<Vec<(ObjectId, Vec<u8>)>> {
-        let mut data = floats(65_536, 31);
+        chain_from(s, 31)
+    }
+
+    fn chain_from(s: &ObjectStore, seed: u64) -> Result<Vec<(ObjectId, Vec<u8>)>> {
+        let mut data = floats(65_536, seed);
         let mut out = Vec::new();
         let mut base = None;
         for k in 0..3 {
             if k > 0 {
-                data = step(&data, 1e-3, 40 + k);
+                data = step(&data, 1e-3, seed + 10 + k);
             }
             let p = s.put_chunk(&data, base)?;
             s.flush()?;
@@ -248,7 +259,9 @@ mod tests {
         let d = tempfile::tempdir()?;
         let s = cached_store(d.path(), DEFAULT_MAX);
         let v = chain(&s)?;
+        assert_eq!(s.header(&v[1].0)?.codec, Codec::Delta);
         assert_eq!(s.header(&v[2].0)?.codec, Codec::Delta);
+        // Only the delta at depth MIN_DEPTH has an entry.
         assert_eq!(entries(d.path()), vec![v[2].0.to_hex()]);
         for (id, want) in &v {
             assert_eq!(&s.get(id)?.1, want);
@@ -333,13 +346,8 @@ mod tests {
         let older = chain(&s2)?;
         let size = fs::metadata(d2.path().join("keyframes").join(older[2].0.to_hex()))?.len();
         let s2 = cached_store(d2.path(), size * 3 / 2);
-        let mut data = floats(65_536, 77);
-        let first = s2.put_chunk(&data, None)?;
-        s2.flush()?;
-        data = step(&data, 1e-3, 78);
-        let newer = s2.put_chunk(&data, Some(first.id))?;
-        s2.flush()?;
-        assert_eq!(entries(d2.path()), vec![newer.id.to_hex()]);
+        let newer = chain_from(&s2, 77)?;
+        assert_eq!(entries(d2.path()), vec![newer[2].0.to_hex()]);
         // No cap: the entry stays until gc removes its object, and a stray file goes at the
         // next sweep.
         let d = tempfile::tempdir()?;

@@ -352,10 +352,14 @@ impl ObjectStore {
         };
         let (header, ext, payload, keyframe) = match delta {
             Some(d) => {
-                // The new head of its chain: its standalone encoding for the cache too.
+                // The new head of a chain deep enough to be slow to read: its standalone
+                // encoding for the cache too.
+                let depth = crate::delta::DeltaRef::parse(&d.1).map_or(0, |(r, _)| r.depth);
                 let keyframe = match &self.keyframes {
-                    Some(_) => Some(framed(self.encode(data, &path)?)),
-                    None => None,
+                    Some(_) if depth >= keyframes::MIN_DEPTH => {
+                        Some(framed(self.encode(data, &path)?))
+                    }
+                    _ => None,
                 };
                 let (h, e, p) = framed(Some(d));
                 (h, e, p, keyframe)
