@@ -107,6 +107,8 @@ impl ObjectStore {
                 .prefix(".keyframe-")
                 .tempfile_in(&self.tmp)?;
             crate::fsutil::write_parts(tmp.as_file_mut(), parts)?;
+            // Readable by whoever can read the objects (a shared store), as they are.
+            tmp.as_file().set_permissions(super::read_only_perms())?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         };
@@ -300,6 +302,8 @@ mod tests {
         bytes[n / 2] ^= 0x10;
         let other = s.read_encoded(&v[0].0)?;
         for bad in [bytes, other, b"junk".to_vec()] {
+            // Entries are read-only, as objects: replaced, not written over.
+            let _ = fs::remove_file(&entry);
             fs::write(&entry, &bad)?;
             assert_eq!(s.get(&v[2].0)?.1, v[2].1);
             assert!(!entry.exists());
