@@ -24,6 +24,10 @@ use super::{fmt, Ctx, Output};
 /// gc fails closed: if it cannot read a commit or manifest it must keep, it deletes
 /// nothing and names the item.
 ///
+/// Caches: the load cache (`cache/load/`) is brought under `cache.load_max`; keyframe
+/// cache entries (`cache/keyframes/`, the newest deltas stored whole for fast checkout)
+/// go with their objects, and entries with no delta object behind them are removed.
+///
 /// With --remote NAME, gc cleans the remote instead: it removes what no version there
 /// needs (chunks of versions pruned there, objects of interrupted pushes, packs nothing
 /// indexes; packs half dead are rewritten). The plan is shown first; --yes sweeps. The

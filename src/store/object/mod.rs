@@ -15,12 +15,15 @@
 //! 16..   extension, then payload
 //! ```
 //!
-//! Writes go to a temp file in `tmp/` (large ones with direct I/O: `fsutil::write_parts`);
-//! `flush()` makes them all durable with one filesystem sync, renames them into place and
-//! fsyncs the fan-out directories touched, and callers run it before any commit or ref
-//! refers to the new objects. Every read checks the header, bounds decompression by the
-//! recorded length, and verifies the hash. A delta object (codec 3) is read by reading its
-//! base (verified in turn) and applying its residual; it is never sent to a remote as it is
+//! A write is two steps, so that encoding and the disk overlap: `prepare_chunk` hashes and
+//! encodes (the encoders are in `encode`), `write_framed` writes a temp file in `tmp/`
+//! (large ones with direct I/O: `fsutil::write_parts`) and may run on another thread.
+//! `flush()` makes every pending object durable with one filesystem sync, renames them into
+//! place and makes the renames durable, and callers run it before any commit or ref refers
+//! to the new objects. Every read checks the header, bounds decompression by the recorded
+//! length, and verifies the hash. A delta object (codec 3) is read by reading its base
+//! (verified in turn) and applying its residual, or from its keyframe cache entry when it
+//! heads a chain (`keyframes`); it is never sent to a remote as it is
 //! (`ObjectStore::read_encoded` gives its standalone encoding), so a store's chains stay
 //! local and a remote's objects always decode alone.
 
