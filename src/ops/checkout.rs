@@ -450,6 +450,20 @@ fn run(
             }
         })?;
     }
+    // The chunk objects to read, read ahead in manifest order while the workers decode:
+    // objects written with direct I/O (every large one) are not in the page cache after
+    // their commit, and a cold checkout waited for each read in turn (docs/BENCHMARKS.md).
+    let ahead: Vec<PathBuf> = plans
+        .iter()
+        .zip(&manifests)
+        .filter(|((_, _, p), _)| matches!(p, Plan::Write))
+        .filter_map(|(_, m)| m.as_ref())
+        .flat_map(|m| m.chunks.iter().map(|c| repo.objects().path_of(&c.id)))
+        .collect();
+    if !ahead.is_empty() {
+        // A hint that outlives nothing it needs: the thread owns its paths.
+        std::thread::spawn(move || fsutil::read_ahead(ahead.iter().map(|p| p.as_path())));
+    }
     let total: u64 = manifests.iter().flatten().map(|m| m.size).sum();
     progress.start("checking out", total);
     let mut out = CheckoutOutcome::default();
