@@ -464,6 +464,18 @@ fn run(
         // A hint that outlives nothing it needs: the thread owns its paths.
         std::thread::spawn(move || fsutil::read_ahead(ahead.iter().map(|p| p.as_path())));
     }
+    // The files this checkout replaces: their clean cached pages are dropped beside the
+    // decoding instead of inside the final renames (joined before them).
+    let replaced: Vec<PathBuf> = plans
+        .iter()
+        .filter(|(_, _, p)| matches!(p, Plan::Write))
+        .map(|(_, t, _)| (*t).clone())
+        .collect();
+    let evicting = std::thread::spawn(move || {
+        for t in &replaced {
+            fsutil::drop_clean_cache(t);
+        }
+    });
     let total: u64 = manifests.iter().flatten().map(|m| m.size).sum();
     progress.start("checking out", total);
     let mut out = CheckoutOutcome::default();
@@ -503,6 +515,8 @@ fn run(
         }
         return Err(e);
     }
+    // A cache hint: its outcome changes nothing but speed.
+    let _ = evicting.join();
     for (i, (f, tmp, target, size)) in temps.iter().enumerate() {
         match rename_into_place(tmp, target, durable) {
             Ok(stat) => {
