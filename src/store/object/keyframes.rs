@@ -66,25 +66,23 @@ impl ObjectStore {
     /// The content of delta chunk `id` (`raw_len` bytes) from its cached keyframe, verified
     /// against the id; None when there is no usable entry (a bad one is deleted).
     pub(super) fn cached_keyframe(&self, id: &ObjectId, raw_len: u64) -> Option<Vec<u8>> {
-        let path = self.keyframe_path(id)?;
-        let buf = fs::read(&path).ok()?;
-        match decode_entry(id, &buf, raw_len) {
-            Some(data) => Some(data),
-            None => {
-                let _ = fs::remove_file(&path);
-                None
-            }
-        }
+        self.read_entry(id, raw_len).map(|(_, data)| data)
     }
 
     /// The cached keyframe's bytes as stored (the object format), after checking that they
     /// decode to the chunk: what a push sends for a delta object instead of encoding it
     /// again. None when there is no usable entry.
     pub(super) fn cached_keyframe_encoded(&self, id: &ObjectId, raw_len: u64) -> Option<Vec<u8>> {
+        self.read_entry(id, raw_len).map(|(stored, _)| stored)
+    }
+
+    /// An entry's bytes as stored and its decoded, verified content; a bad entry is
+    /// deleted.
+    fn read_entry(&self, id: &ObjectId, raw_len: u64) -> Option<(Vec<u8>, Vec<u8>)> {
         let path = self.keyframe_path(id)?;
         let buf = fs::read(&path).ok()?;
         match decode_entry(id, &buf, raw_len) {
-            Some(_) => Some(buf),
+            Some(data) => Some((buf, data)),
             None => {
                 let _ = fs::remove_file(&path);
                 None
