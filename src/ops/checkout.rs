@@ -450,7 +450,8 @@ fn run(
             }
         })?;
     }
-    // The chunk objects to read, read ahead in manifest order while the workers decode:
+    // The chunk objects to read (and the keyframe cache entries of those that head a delta
+    // chain), read ahead in manifest order while the workers decode:
     // objects written with direct I/O (every large one) are not in the page cache after
     // their commit, and a cold checkout waited for each read in turn (docs/BENCHMARKS.md).
     let ahead: Vec<PathBuf> = plans
@@ -458,7 +459,11 @@ fn run(
         .zip(&manifests)
         .filter(|((_, _, p), _)| matches!(p, Plan::Write))
         .filter_map(|(_, m)| m.as_ref())
-        .flat_map(|m| m.chunks.iter().map(|c| repo.objects().path_of(&c.id)))
+        .flat_map(|m| {
+            m.chunks
+                .iter()
+                .flat_map(|c| repo.objects().read_paths(&c.id))
+        })
         .collect();
     if !ahead.is_empty() {
         // A hint that outlives nothing it needs: the thread owns its paths.

@@ -63,6 +63,14 @@ impl ObjectStore {
         self.keyframes.as_ref().map(|c| c.dir.join(id.to_hex()))
     }
 
+    /// The files a read of `id` starts with: the object, and its keyframe cache entry when
+    /// it has one (what checkout reads ahead; entries, written with direct I/O like large
+    /// objects, are not in the page cache after their commit).
+    pub(crate) fn read_paths(&self, id: &ObjectId) -> impl Iterator<Item = PathBuf> {
+        // A missing entry is skipped by the reader ahead (it cannot be opened).
+        std::iter::once(self.path_of(id)).chain(self.keyframe_path(id))
+    }
+
     /// The content of delta chunk `id` (`raw_len` bytes) from its cached keyframe, verified
     /// against the id; None when there is no usable entry (a bad one is deleted).
     pub(super) fn cached_keyframe(&self, id: &ObjectId, raw_len: u64) -> Option<Vec<u8>> {
