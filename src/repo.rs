@@ -124,22 +124,39 @@ fn size_text<'de, D: serde::Deserializer<'de>>(
 }
 
 impl CacheConfig {
-    /// The keyframe cache's cap in bytes.
+    /// The load cache's cap in bytes (`ops::load_cache`).
+    pub fn load_cap(&self) -> Result<u64> {
+        cap_of(
+            &self.load_max,
+            "cache.load_max (config.yaml)",
+            crate::ops::load_cache::DEFAULT_LOAD_MAX,
+        )
+    }
+
+    /// The keyframe cache's cap in bytes (`store::object::keyframes`; 0: no cache).
     pub fn keyframes_cap(&self) -> Result<u64> {
-        match &self.keyframes_max {
-            None => Ok(crate::object::keyframes::DEFAULT_MAX),
-            Some(s) => crate::format::parse_size(s).ok_or_else(|| Error::BadValue {
-                option: "cache.keyframes_max (config.yaml)",
-                value: s.clone(),
-                expected: "a size like 4GiB or 500MB, or 0 for no cache".into(),
-            }),
-        }
+        cap_of(
+            &self.keyframes_max,
+            "cache.keyframes_max (config.yaml)",
+            crate::object::keyframes::DEFAULT_MAX,
+        )
+    }
+
+    fn is_default(&self) -> bool {
+        *self == CacheConfig::default()
     }
 }
 
-impl CacheConfig {
-    fn is_default(&self) -> bool {
-        *self == CacheConfig::default()
+/// A cache's cap: the configured size, else `default`; a value that is not a size is
+/// refused with the option's name.
+fn cap_of(value: &Option<String>, option: &'static str, default: u64) -> Result<u64> {
+    match value {
+        None => Ok(default),
+        Some(s) => crate::format::parse_size(s).ok_or_else(|| Error::BadValue {
+            option,
+            value: s.clone(),
+            expected: "a size like 4GiB or 500MB (0 for none)".into(),
+        }),
     }
 }
 
@@ -380,7 +397,7 @@ impl Repo {
             config.cache.keyframes_cap()?,
         );
         let objects = ObjectStore::new(store.join("objects"), store.join("tmp"), policy)
-            .with_keyframe_cache(keyframes);
+            .with_keyframe_cache(Some(keyframes));
         Ok(Repo {
             store,
             root,

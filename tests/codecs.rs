@@ -444,16 +444,42 @@ fn keyframes_max_zero_turns_the_cache_off_and_a_bad_cap_is_refused() {
     let r = TestRepo::new();
     let path = r.store().join("config.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}\ncache:\n  keyframes_max: 0\n")).unwrap();
+    // Off from the start (a bare number is a size too, for either cache): no entry.
+    let off = format!("{text}\ncache:\n  keyframes_max: 0\n  load_max: 1000000000\n");
+    std::fs::write(&path, &off).unwrap();
     let versions = fine_tune(&r);
     assert!(keyframe_entries(&r).is_empty());
     r.mreg(&["checkout", "ft", "--to", "out"]).ok();
     assert_eq!(r.read("out/ckpt.bin"), versions[5].1);
-    std::fs::write(&path, format!("{text}\ncache:\n  keyframes_max: lots\n")).unwrap();
-    let out = r.mreg(&["log", "ft"]).fails();
+
+    // Turned off after entries were written: checkouts stay exact, and gc empties the
+    // cache (an entry nothing would read again is only disk).
+    let on = TestRepo::new();
+    let versions = fine_tune(&on);
+    assert!(!keyframe_entries(&on).is_empty());
+    let on_path = on.store().join("config.yaml");
+    let on_text = std::fs::read_to_string(&on_path).unwrap();
+    std::fs::write(&on_path, format!("{on_text}\ncache:\n  keyframes_max: 0\n")).unwrap();
+    on.mreg(&["checkout", "ft", "--to", "out"]).ok();
+    assert_eq!(on.read("out/ckpt.bin"), versions[5].1);
+    let out = on.mreg(&["gc"]).ok();
     assert!(
-        out.stderr.contains("cache.keyframes_max"),
+        out.stdout.contains("keyframe cache: removed"),
         "{}",
         out.describe()
     );
+    assert!(keyframe_entries(&on).is_empty());
+    on.fsck_clean();
+
+    // A cap that is not a size is refused with the option's name: the keyframe cache's
+    // by every command (the store is opened with it), the load cache's where it is used.
+    for (key, command) in [("keyframes_max", "log"), ("load_max", "gc")] {
+        std::fs::write(&path, format!("{text}\ncache:\n  {key}: lots\n")).unwrap();
+        let out = r.mreg(&[command]).fails();
+        assert!(
+            out.stderr.contains(&format!("cache.{key}")),
+            "{}",
+            out.describe()
+        );
+    }
 }

@@ -450,32 +450,30 @@ fn run(
             }
         })?;
     }
-    // The chunk objects to read (and the keyframe cache entries of those that head a delta
-    // chain), read ahead in manifest order while the workers decode:
-    // objects written with direct I/O (every large one) are not in the page cache after
-    // their commit, and a cold checkout waited for each read in turn (docs/BENCHMARKS.md).
-    let ahead: Vec<PathBuf> = plans
-        .iter()
-        .zip(&manifests)
-        .filter(|((_, _, p), _)| matches!(p, Plan::Write))
-        .filter_map(|(_, m)| m.as_ref())
-        .flat_map(|m| {
-            m.chunks
-                .iter()
-                .flat_map(|c| repo.objects().read_paths(&c.id))
-        })
-        .collect();
+    // Two hints on their own threads, for the files this checkout writes:
+    // - their chunk objects (and the keyframe cache entries of those that head a delta
+    //   chain) are read ahead in manifest order while the workers decode: objects written
+    //   with direct I/O (every large one) are not in the page cache after their commit, and
+    //   a cold checkout waited for each read in turn;
+    // - the files they replace have their clean cached pages dropped beside the decoding
+    //   instead of inside the final renames (joined before them).
+    // docs/DESIGN.md, "The work tree".
+    let mut ahead: Vec<PathBuf> = Vec::new();
+    let mut replaced: Vec<PathBuf> = Vec::new();
+    for ((_, target, plan), m) in plans.iter().zip(&manifests) {
+        if let (Plan::Write, Some(m)) = (plan, m) {
+            ahead.extend(
+                m.chunks
+                    .iter()
+                    .flat_map(|c| repo.objects().read_paths(&c.id)),
+            );
+            replaced.push(target.clone());
+        }
+    }
     if !ahead.is_empty() {
-        // A hint that outlives nothing it needs: the thread owns its paths.
+        // Detached: a hint that owns its paths and changes nothing but speed.
         std::thread::spawn(move || fsutil::read_ahead(ahead.iter().map(|p| p.as_path())));
     }
-    // The files this checkout replaces: their clean cached pages are dropped beside the
-    // decoding instead of inside the final renames (joined before them).
-    let replaced: Vec<PathBuf> = plans
-        .iter()
-        .filter(|(_, _, p)| matches!(p, Plan::Write))
-        .map(|(_, t, _)| (*t).clone())
-        .collect();
     let evicting = std::thread::spawn(move || {
         for t in &replaced {
             fsutil::drop_clean_cache(t);

@@ -156,7 +156,7 @@ pub fn du(
     Ok(Usage {
         models: out,
         store_bytes: dir_bytes(repo.objects().dir()),
-        keyframe_cache_bytes: dir_bytes(&repo.store_dir().join("cache").join("keyframes")),
+        keyframe_cache_bytes: repo.objects().keyframe_dir().map_or(0, dir_bytes),
         temp_bytes: temp_files.iter().map(|t| t.bytes).sum(),
         temp_files,
         would_free,

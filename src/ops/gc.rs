@@ -841,8 +841,8 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// Temp files left by killed processes: in the store's `tmp/` and beside tracked work-tree
-/// files. Object temp files (`tmp/.obj-*`) are written only under the shared store lock,
-/// so when gc holds it exclusively (`maybe_live_writer` false) no live writer owns them and
+/// files. Object and keyframe cache temp files (`object::STORE_LOCKED_TEMPS`) are written
+/// only under the shared store lock, so when gc holds it exclusively (`maybe_live_writer` false) no live writer owns them and
 /// they go at once; every other temp file goes once older than `TEMP_GRACE`.
 pub(crate) fn temp_files(
     repo: &Repo,
@@ -887,10 +887,10 @@ pub(crate) fn temp_files(
             let p = e.path();
             if let Ok(md) = fs::symlink_metadata(&p) {
                 if md.is_file() {
-                    // Objects and keyframe cache entries are written under the store
-                    // lock, which gc holds exclusively: theirs are garbage at once.
                     let name = e.file_name().to_string_lossy().into_owned();
-                    let object_temp = name.starts_with(".obj-") || name.starts_with(".keyframe-");
+                    let object_temp = crate::object::STORE_LOCKED_TEMPS
+                        .iter()
+                        .any(|p| name.starts_with(p));
                     out.push(describe(p, &md, object_temp));
                 }
             }

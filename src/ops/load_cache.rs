@@ -29,14 +29,7 @@ pub fn dir(repo: &Repo) -> PathBuf {
 
 /// The cap: `cache.load_max` (a size: `20GiB`, `500MB`), else [`DEFAULT_LOAD_MAX`].
 pub fn cap(repo: &Repo) -> Result<u64> {
-    match &repo.config().cache.load_max {
-        None => Ok(DEFAULT_LOAD_MAX),
-        Some(s) => crate::format::parse_size(s).ok_or_else(|| crate::Error::BadValue {
-            option: "cache.load_max (config.yaml)",
-            value: s.clone(),
-            expected: "a size like 20GiB or 500MB".into(),
-        }),
-    }
+    repo.config().cache.load_cap()
 }
 
 /// A version of the load cache some process may be reading: held, it keeps the version

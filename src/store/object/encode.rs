@@ -79,7 +79,7 @@ impl ObjectStore {
         data: &[u8],
         base: ObjectId,
         path: &Path,
-    ) -> Result<Option<Encoded>> {
+    ) -> Result<Option<Delta>> {
         if self.policy.delta_max_depth == 0 || data.len() < 4 * 1024 {
             return Ok(None);
         }
@@ -102,15 +102,7 @@ impl ObjectStore {
             return Ok(None);
         };
         let residual = crate::delta::residual(data, &base_data, layout);
-        let (plane_ext, payload) = PLANE_COMPRESSOR
-            .with(|c| -> std::io::Result<_> {
-                let mut slot = c.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(crate::planes::compressor()?);
-                }
-                crate::planes::encode(&residual, layout, slot.as_mut().expect("just set"))
-            })
-            .ctx("compressing object", path)?;
+        let (plane_ext, payload) = split_planes(&residual, layout, path)?;
         let ext = crate::delta::DeltaRef {
             base,
             depth: depth + 1,
@@ -118,11 +110,11 @@ impl ObjectStore {
         .encode(&plane_ext);
         let alone = data.len() as f64 * (1.0 - saving);
         Ok(
-            ((ext.len() + payload.len()) as f64 <= alone * DELTA_MAX_FRACTION).then_some((
-                Codec::Delta,
-                ext,
-                payload,
-            )),
+            ((ext.len() + payload.len()) as f64 <= alone * DELTA_MAX_FRACTION).then_some(Delta {
+                encoded: (Codec::Delta, ext, payload),
+                depth: depth + 1,
+                layout,
+            }),
         )
     }
 
@@ -133,15 +125,7 @@ impl ObjectStore {
         layout: crate::planes::Layout,
         path: &Path,
     ) -> Result<Option<Encoded>> {
-        let (ext, payload) = PLANE_COMPRESSOR
-            .with(|c| -> std::io::Result<_> {
-                let mut slot = c.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(crate::planes::compressor()?);
-                }
-                crate::planes::encode(data, layout, slot.as_mut().expect("just set"))
-            })
-            .ctx("compressing object", path)?;
+        let (ext, payload) = split_planes(data, layout, path)?;
         let stored = ext.len() + payload.len();
         Ok(
             (1.0 - stored as f64 / data.len() as f64 >= PLANES_MIN_SAVING).then_some((
@@ -151,4 +135,30 @@ impl ObjectStore {
             )),
         )
     }
+}
+
+/// A chunk encoded as a delta: its encoding, its chain depth, and the plane layout of its
+/// data (what its standalone encoding uses too).
+pub(super) struct Delta {
+    pub(super) encoded: Encoded,
+    pub(super) depth: u8,
+    pub(super) layout: crate::planes::Layout,
+}
+
+/// `data` as byte planes of `layout` with this thread's plane compressor: (extension,
+/// payload).
+fn split_planes(
+    data: &[u8],
+    layout: crate::planes::Layout,
+    path: &Path,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    PLANE_COMPRESSOR
+        .with(|c| -> std::io::Result<_> {
+            let mut slot = c.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(crate::planes::compressor()?);
+            }
+            crate::planes::encode(data, layout, slot.as_mut().expect("just set"))
+        })
+        .ctx("compressing object", path)
 }

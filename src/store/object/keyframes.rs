@@ -15,7 +15,8 @@
 //!   the new objects are named, whether the new chunk is a delta of it or not (a new chain
 //!   starts at the depth cap): that chunk is no longer the head of its line. So the cache
 //!   holds about one version of each line of work (every head of a sweep).
-//! - It is bounded by `cache.keyframes_max` (default [`DEFAULT_MAX`]; `0` turns it off):
+//! - It is bounded by `cache.keyframes_max` (default [`DEFAULT_MAX`]; `0` turns it off and
+//!   gc empties it):
 //!   past the cap the least recently written entries go.
 //! - An entry is a file in the object format (header, extension, payload; never a delta),
 //!   written without fsync: it is only a copy. Every read decodes and verifies it against
@@ -33,6 +34,9 @@ use crate::id::ObjectId;
 /// The cap when config.yaml sets none: a few versions of a large model.
 pub const DEFAULT_MAX: u64 = 4 << 30;
 
+/// Name prefix of an entry's temp file in `tmp/`.
+pub(super) const TEMP: &str = ".keyframe-";
+
 /// Deltas at least this deep get an entry. A delta of a keyframe reads in one residual
 /// decode more (1.3× the keyframe where a tenth of the tensors changed, docs/BENCHMARKS.md);
 /// caching those too made a store of six such versions 1.39× one version instead of 1.09×.
@@ -46,8 +50,10 @@ pub(crate) struct KeyframeCache {
 }
 
 impl KeyframeCache {
-    pub(crate) fn new(dir: PathBuf, max: u64) -> Option<KeyframeCache> {
-        (max > 0).then_some(KeyframeCache { dir, max })
+    /// A cache in `dir` of at most `max` bytes; 0 turns it off (nothing is read or
+    /// written, and gc empties the directory).
+    pub(crate) fn new(dir: PathBuf, max: u64) -> KeyframeCache {
+        KeyframeCache { dir, max }
     }
 }
 
@@ -59,8 +65,18 @@ pub struct KeyframeSweep {
 }
 
 impl ObjectStore {
+    /// The cache when it is on.
+    pub(super) fn keyframes_on(&self) -> Option<&KeyframeCache> {
+        self.keyframes.as_ref().filter(|c| c.max > 0)
+    }
+
+    /// The cache's directory, on or off (what `du` measures).
+    pub(crate) fn keyframe_dir(&self) -> Option<&Path> {
+        self.keyframes.as_ref().map(|c| c.dir.as_path())
+    }
+
     fn keyframe_path(&self, id: &ObjectId) -> Option<PathBuf> {
-        self.keyframes.as_ref().map(|c| c.dir.join(id.to_hex()))
+        self.keyframes_on().map(|c| c.dir.join(id.to_hex()))
     }
 
     /// The files a read of `id` starts with: the object, and its keyframe cache entry when
@@ -110,7 +126,7 @@ impl ObjectStore {
                 fs::create_dir_all(dir)?;
             }
             let mut tmp = tempfile::Builder::new()
-                .prefix(".keyframe-")
+                .prefix(TEMP)
                 .tempfile_in(&self.tmp)?;
             crate::fsutil::write_parts(tmp.as_file_mut(), parts)?;
             // Readable by whoever can read the objects (a shared store), as they are.
@@ -125,7 +141,7 @@ impl ObjectStore {
     /// (`superseded`), then bring the cache under its cap, oldest entries first. Best
     /// effort, as every cache write.
     pub(super) fn settle_keyframes(&self, superseded: &[ObjectId], wrote: bool) {
-        let Some(cache) = &self.keyframes else {
+        let Some(cache) = self.keyframes_on() else {
             return;
         };
         for id in superseded {
@@ -144,8 +160,8 @@ impl ObjectStore {
     }
 
     /// gc: remove entries whose object is gone or is no longer a delta, and anything else
-    /// in the cache directory (temp names of an interrupted write). Runs under gc's
-    /// exclusive store lock.
+    /// in the cache directory (temp names of an interrupted write); with the cache off,
+    /// every entry. Runs under gc's exclusive store lock.
     pub(crate) fn sweep_keyframes(&self) -> Result<KeyframeSweep> {
         let mut swept = KeyframeSweep::default();
         let Some(cache) = &self.keyframes else {
@@ -159,8 +175,9 @@ impl ObjectStore {
         for ent in rd {
             let ent = ent.ctx("listing", &cache.dir)?;
             let name = ent.file_name().to_string_lossy().into_owned();
-            let keep = ObjectId::from_hex(&name)
-                .is_some_and(|id| matches!(self.delta_ref(&id), Ok(Some(_))));
+            let keep = cache.max > 0
+                && ObjectId::from_hex(&name)
+                    .is_some_and(|id| matches!(self.delta_ref(&id), Ok(Some(_))));
             if !keep {
                 let bytes = ent.metadata().map_or(0, |m| m.len());
                 if fs::remove_file(ent.path()).is_ok() {
@@ -225,7 +242,7 @@ mod tests {
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
     fn cached_store(d: &Path, max: u64) -> ObjectStore {
-        test_store(d).with_keyframe_cache(KeyframeCache::new(d.join("keyframes"), max))
+        test_store(d).with_keyframe_cache(Some(KeyframeCache::new(d.join("keyframes"), max)))
     }
 
     fn entries(d: &Path) -> Vec<String> {

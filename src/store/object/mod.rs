@@ -41,6 +41,11 @@ const MAGIC: &[u8; 4] = b"MRGO";
 const HEADER_VERSION: u8 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 16;
+/// Name prefix of an object's temp file in `tmp/`.
+const OBJECT_TEMP: &str = ".obj-";
+/// Name prefixes of the temp files written only under the store lock (objects, keyframe
+/// cache entries): gc, holding that lock exclusively, knows them for garbage at once.
+pub(crate) const STORE_LOCKED_TEMPS: [&str; 2] = [OBJECT_TEMP, keyframes::TEMP];
 /// Largest uncompressed object accepted on read: bounds allocation driven by object data.
 pub const MAX_OBJECT_LEN: u64 = 1 << 30;
 
@@ -356,15 +361,14 @@ impl ObjectStore {
         let (header, ext, payload, keyframe) = match delta {
             Some(d) => {
                 // The new head of a chain deep enough to be slow to read: its standalone
-                // encoding for the cache too.
-                let depth = crate::delta::DeltaRef::parse(&d.1).map_or(0, |(r, _)| r.depth);
-                let keyframe = match &self.keyframes {
-                    Some(_) if depth >= keyframes::MIN_DEPTH => {
-                        Some(framed(self.encode(data, &path)?))
+                // encoding (the delta's planes layout, already chosen) for the cache too.
+                let keyframe = match self.keyframes_on() {
+                    Some(_) if d.depth >= keyframes::MIN_DEPTH => {
+                        Some(framed(self.encode_planes(data, d.layout, &path)?))
                     }
                     _ => None,
                 };
-                let (h, e, p) = framed(Some(d));
+                let (h, e, p) = framed(Some(d.encoded));
                 (h, e, p, keyframe)
             }
             _ => {
@@ -401,7 +405,7 @@ impl ObjectStore {
             return Ok(exists);
         }
         let mut tmp = tempfile::Builder::new()
-            .prefix(".obj-")
+            .prefix(OBJECT_TEMP)
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
         let path_of_tmp = tmp.path().to_path_buf();
@@ -438,7 +442,7 @@ impl ObjectStore {
             });
         }
         let mut tmp = tempfile::Builder::new()
-            .prefix(".obj-")
+            .prefix(OBJECT_TEMP)
             .tempfile_in(&self.tmp)
             .ctx("creating temp file in", &self.tmp)?;
         let path_of_tmp = tmp.path().to_path_buf();
@@ -733,7 +737,7 @@ impl ObjectStore {
                 crate::planes::decode_pieces(&ext, buf, h.raw_len as usize, PIECE, &mut pass)
                     .map_err(|e| corrupt(format!("byte planes: {e}")))?
             })?,
-            Codec::Delta if self.keyframes.is_some() => {
+            Codec::Delta if self.keyframes_on().is_some() => {
                 if let Some(data) = self.cached_keyframe(id, h.raw_len) {
                     // Verified against the id already.
                     for piece in data.chunks(PIECE) {
