@@ -14,12 +14,12 @@
 //! Storing memory-maps the file, cuts it (`chunker`), and hashes, compresses and writes the
 //! chunks in parallel (rayon), so memory stays bounded by the threads' chunks in flight.
 //! Restoring preallocates the output and writes verified chunks at their offsets in
-//! parallel.
+//! parallel, the workers taking the chunks in manifest order.
 
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -368,27 +368,48 @@ pub fn restore_from(
         offsets.push(off);
         off += c.len;
     }
-    manifest
-        .chunks
-        .par_iter()
-        .zip(offsets.par_iter())
-        .try_for_each(|(c, &off)| -> Result<()> {
-            let mut at = 0u64;
-            read(c, &mut |piece: &[u8]| -> Result<()> {
-                if at + piece.len() as u64 > c.len {
-                    return Err(too_long(c));
-                }
-                out.write_all_at(piece, off + at).ctx("writing", out_path)?;
-                at += piece.len() as u64;
-                Ok(())
-            })?;
-            if at != c.len {
-                return Err(Error::CorruptObject {
-                    id: c.id.to_hex(),
-                    why: format!("chunk is {at} bytes, its manifest says {}", c.len),
-                });
+    // Each worker takes the next chunk in manifest order (a shared cursor), so that
+    // together they read the store front to back as the read-ahead fetches it; rayon's
+    // halving split would start the second worker in the middle of the file, waiting
+    // for reads the read-ahead reaches last (docs/BENCHMARKS.md, "Chunks in manifest
+    // order").
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let chunks = &manifest.chunks;
+    let one = |i: usize| -> Result<()> {
+        let (c, off) = (&chunks[i], offsets[i]);
+        let mut at = 0u64;
+        read(c, &mut |piece: &[u8]| -> Result<()> {
+            if at + piece.len() as u64 > c.len {
+                return Err(too_long(c));
             }
-            progress(c.len);
+            out.write_all_at(piece, off + at).ctx("writing", out_path)?;
+            at += piece.len() as u64;
+            Ok(())
+        })?;
+        if at != c.len {
+            return Err(Error::CorruptObject {
+                id: c.id.to_hex(),
+                why: format!("chunk is {at} bytes, its manifest says {}", c.len),
+            });
+        }
+        progress(c.len);
+        Ok(())
+    };
+    let workers = rayon::current_num_threads().min(chunks.len()).max(1);
+    (0..workers)
+        .into_par_iter()
+        .try_for_each(|_| -> Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= chunks.len() {
+                    break;
+                }
+                if let Err(e) = one(i) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
             Ok(())
         })
 }
@@ -507,6 +528,62 @@ mod tests {
             .flat_map(|c| read_chunk(&s, c).unwrap())
             .collect();
         assert_eq!(out, content);
+    }
+
+    /// Guards the order of a restore's reads: the workers take the chunks front to back
+    /// (what checkout's read-ahead fetches first), not the halves of the file that a
+    /// parallel split would give them, where the second worker starts mid-file and waits
+    /// for reads the read-ahead reaches last (docs/BENCHMARKS.md, "Chunks in manifest
+    /// order").
+    #[test]
+    fn restore_reads_chunks_in_manifest_order() {
+        let d = tempfile::tempdir().unwrap();
+        let pieces: Vec<Vec<u8>> = (0..64u32)
+            .map(|i| vec![i as u8; 1000 + i as usize])
+            .collect();
+        let m = Manifest {
+            size: pieces.iter().map(|p| p.len() as u64).sum(),
+            blake3: ObjectId::hash(&pieces.concat()),
+            chunks: pieces
+                .iter()
+                .map(|p| ChunkRef {
+                    id: ObjectId::hash(p),
+                    len: p.len() as u64,
+                })
+                .collect(),
+        };
+        let index: std::collections::HashMap<ObjectId, usize> = m
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        let started = Mutex::new(Vec::new());
+        let out_path = d.path().join("out.bin");
+        let out = File::create(&out_path).unwrap();
+        let threads = 2;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            restore_from(&m, &out, &out_path, &|_| {}, &|c, sink| {
+                let i = index[&c.id];
+                started.lock().unwrap().push(i);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                sink(&pieces[i])
+            })
+        })
+        .unwrap();
+        assert_eq!(fs::read(&out_path).unwrap(), pieces.concat());
+        let started = started.into_inner().unwrap();
+        assert_eq!(started.len(), pieces.len());
+        for (at, &i) in started.iter().enumerate() {
+            assert!(
+                at.abs_diff(i) <= threads,
+                "chunk {i} started {at}th: {started:?}"
+            );
+        }
     }
 
     #[test]
