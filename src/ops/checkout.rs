@@ -452,9 +452,9 @@ fn run(
     }
     // Two hints on their own threads, for the files this checkout writes:
     // - their chunk objects (and the keyframe cache entries of those that head a delta
-    //   chain) are read ahead in manifest order while the workers decode: objects written
-    //   with direct I/O (every large one) are not in the page cache after their commit, and
-    //   a cold checkout waited for each read in turn;
+    //   chain) are read into the page cache in manifest order, the order the workers take
+    //   them, while they decode: objects written with direct I/O (every large one) are not
+    //   in the page cache after their commit, and a cold checkout waited for each read;
     // - the files they replace have their clean cached pages dropped beside the decoding
     //   instead of inside the final renames (joined before them).
     // docs/DESIGN.md, "The work tree".
@@ -470,10 +470,8 @@ fn run(
             replaced.push(target.clone());
         }
     }
-    if !ahead.is_empty() {
-        // Detached: a hint that owns its paths and changes nothing but speed.
-        std::thread::spawn(move || fsutil::read_ahead(ahead.iter().map(|p| p.as_path())));
-    }
+    // A hint that changes nothing but speed; stopped when the checkout returns.
+    let _reading = (!ahead.is_empty()).then(|| fsutil::ReadAhead::start(ahead));
     let evicting = std::thread::spawn(move || {
         for t in &replaced {
             fsutil::drop_clean_cache(t);

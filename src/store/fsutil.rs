@@ -170,6 +170,37 @@ pub fn read_ahead<'a>(paths: impl Iterator<Item = &'a Path>) {
     let _ = paths;
 }
 
+/// [`read_ahead`] of `paths` on its own thread, which stops between two files once this is
+/// dropped: a checkout that ends early (an error, a damaged object) leaves no thread reading
+/// the rest of a model into the cache of a long-running process (Python, the dashboard).
+pub struct ReadAhead {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReadAhead {
+    pub fn start(paths: Vec<PathBuf>) -> ReadAhead {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let theirs = std::sync::Arc::clone(&stop);
+        // Detached: it owns its paths, and stops at the next file once asked.
+        std::thread::spawn(move || {
+            read_ahead(
+                paths
+                    .iter()
+                    .map(|p| p.as_path())
+                    .take_while(|_| !theirs.load(Ordering::Relaxed)),
+            )
+        });
+        ReadAhead { stop }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Drop `path`'s pages from the page cache when they are all clean and the file has no
 /// other link: a checkout is about to replace it, and freeing a 1 GiB file's cached pages
 /// inside the final rename cost ~0.1–0.2 s at the end of the checkout, where evicting them
