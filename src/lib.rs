@@ -75,7 +75,9 @@ pub use ops::reach;
 pub use ops::{diff, gc, reproduce, worktree};
 pub(crate) use query::index;
 pub use refs::{history, names, notes, policy, revision, rules, versions};
-pub(crate) use store::{chunker, delta, entropy, filestore, fsutil, gc_marks, lock, planes};
+pub(crate) use store::{
+    chunker, delta, entropy, filestore, fsutil, gc_marks, lock, ordered, planes,
+};
 pub use store::{id, object};
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -368,15 +368,9 @@ pub fn restore_from(
         offsets.push(off);
         off += c.len;
     }
-    // Each worker takes the next chunk in manifest order (a shared cursor), so that
-    // together they read the store front to back as the read-ahead fetches it; rayon's
-    // halving split would start the second worker in the middle of the file, waiting
-    // for reads the read-ahead reaches last (docs/BENCHMARKS.md, "Chunks in manifest
-    // order").
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    // The workers take the chunks in manifest order, the order checkout reads them ahead.
     let chunks = &manifest.chunks;
-    let one = |i: usize| -> Result<()> {
+    crate::ordered::try_for_each(chunks.len(), |i| -> Result<()> {
         let (c, off) = (&chunks[i], offsets[i]);
         let mut at = 0u64;
         read(c, &mut |piece: &[u8]| -> Result<()> {
@@ -395,23 +389,7 @@ pub fn restore_from(
         }
         progress(c.len);
         Ok(())
-    };
-    let workers = rayon::current_num_threads().min(chunks.len()).max(1);
-    (0..workers)
-        .into_par_iter()
-        .try_for_each(|_| -> Result<()> {
-            while !stop.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= chunks.len() {
-                    break;
-                }
-                if let Err(e) = one(i) {
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-            Ok(())
-        })
+    })
 }
 
 fn too_long(c: &ChunkRef) -> Error {

@@ -13,6 +13,7 @@ pub mod id;
 pub(crate) mod lock;
 pub mod object;
 pub(crate) mod onnx;
+pub(crate) mod ordered;
 pub(crate) mod planes;
 pub(crate) mod safetensors;
 pub(crate) mod torch_legacy;
