@@ -407,9 +407,16 @@ fn run(
     } else {
         None
     };
+    // The reader ahead of the workers, started once the files to write are known (below).
+    let reading: std::sync::OnceLock<fsutil::ReadAhead> = std::sync::OnceLock::new();
     let read = |c: &filestore::ChunkRef, sink: &mut dyn FnMut(&[u8]) -> Result<()>| match &fetcher {
         Some(fx) if !repo.objects().exists(&c.id) => sink(&fx.chunk(c)?),
-        _ => repo.objects().read_chunk_into(&c.id, c.len, sink),
+        _ => {
+            if let Some(r) = reading.get() {
+                r.took();
+            }
+            repo.objects().read_chunk_into(&c.id, c.len, sink)
+        }
     };
     // Network reads want many requests in flight, more than there are cores.
     let pool = match &fetcher {
@@ -458,20 +465,23 @@ fn run(
     // - the files they replace have their clean cached pages dropped beside the decoding
     //   instead of inside the final renames (joined before them).
     // docs/DESIGN.md, "The work tree".
-    let mut ahead: Vec<PathBuf> = Vec::new();
+    let mut ahead: Vec<Vec<PathBuf>> = Vec::new();
     let mut replaced: Vec<PathBuf> = Vec::new();
     for ((_, target, plan), m) in plans.iter().zip(&manifests) {
         if let (Plan::Write, Some(m)) = (plan, m) {
             ahead.extend(
                 m.chunks
                     .iter()
-                    .flat_map(|c| repo.objects().read_paths(&c.id)),
+                    .filter(|c| fetcher.is_none() || repo.objects().exists(&c.id))
+                    .map(|c| repo.objects().read_paths(&c.id).collect()),
             );
             replaced.push(target.clone());
         }
     }
     // A hint that changes nothing but speed; stopped when the checkout returns.
-    let _reading = (!ahead.is_empty()).then(|| fsutil::ReadAhead::start(ahead));
+    if !ahead.is_empty() {
+        let _ = reading.set(fsutil::ReadAhead::start(ahead));
+    }
     let evicting = std::thread::spawn(move || {
         for t in &replaced {
             fsutil::drop_clean_cache(t);

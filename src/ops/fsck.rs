@@ -65,9 +65,13 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
     rep.objects = ids.len();
     // Every object is read and verified, in list order, a thread reading the files into
     // the page cache ahead of the workers (a cold store otherwise waits for each read).
-    let _reading =
-        fsutil::ReadAhead::start(ids.iter().map(|id| repo.objects().path_of(id)).collect());
+    let reading = fsutil::ReadAhead::start(
+        ids.iter()
+            .map(|id| vec![repo.objects().path_of(id)])
+            .collect(),
+    );
     let checked: Vec<(ObjectId, Result<(Kind, u64)>)> = crate::ordered::map(ids.len(), |i| {
+        reading.took();
         let id = ids[i];
         (
             id,

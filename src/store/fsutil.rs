@@ -170,34 +170,76 @@ pub fn read_ahead<'a>(paths: impl Iterator<Item = &'a Path>) {
     let _ = paths;
 }
 
-/// [`read_ahead`] of `paths` on its own thread, which stops between two files once this is
-/// dropped: a checkout that ends early (an error, a damaged object) leaves no thread reading
-/// the rest of a model into the cache of a long-running process (Python, the dashboard).
+/// How many items a [`ReadAhead`] reads ahead of the ones its workers took, at most: a
+/// chunk is 1 MiB on average (4 MiB at most), so tens of milliseconds of this disk's reads,
+/// and a model larger than the memory is not read ahead into a cache that would evict it
+/// before its workers get there.
+pub const AHEAD: usize = 64;
+
+/// [`read_ahead`] on its own thread, item by item (an item: the files a worker reads for
+/// one unit of work, such as a chunk's object and its keyframe cache entry), at most
+/// [`AHEAD`] items ahead of those the workers took ([`ReadAhead::took`]). It stops between
+/// two items once this is dropped: a checkout that ends early (an error, a damaged object)
+/// leaves no thread reading the rest of a model into the cache of a long-running process
+/// (Python, the dashboard).
 pub struct ReadAhead {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shared: std::sync::Arc<Ahead>,
+}
+
+struct Ahead {
+    stop: std::sync::atomic::AtomicBool,
+    taken: std::sync::atomic::AtomicUsize,
+    reader: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl ReadAhead {
-    pub fn start(paths: Vec<PathBuf>) -> ReadAhead {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let theirs = std::sync::Arc::clone(&stop);
-        // Detached: it owns its paths, and stops at the next file once asked.
-        std::thread::spawn(move || {
-            read_ahead(
-                paths
-                    .iter()
-                    .map(|p| p.as_path())
-                    .take_while(|_| !theirs.load(Ordering::Relaxed)),
-            )
+    pub fn start(items: Vec<Vec<PathBuf>>) -> ReadAhead {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let shared = std::sync::Arc::new(Ahead {
+            stop: AtomicBool::new(false),
+            taken: AtomicUsize::new(0),
+            reader: std::sync::OnceLock::new(),
         });
-        ReadAhead { stop }
+        let theirs = std::sync::Arc::clone(&shared);
+        // Detached: it owns its paths, and stops at the next item once asked.
+        let reader = std::thread::spawn(move || {
+            for (i, files) in items.iter().enumerate() {
+                loop {
+                    if theirs.stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if i < theirs.taken.load(Ordering::Relaxed) + AHEAD {
+                        break;
+                    }
+                    // Woken by `took`; the timeout covers a wake-up before the handle was set.
+                    std::thread::park_timeout(std::time::Duration::from_millis(10));
+                }
+                read_ahead(files.iter().map(|p| p.as_path()));
+            }
+        });
+        let _ = shared.reader.set(reader.thread().clone());
+        ReadAhead { shared }
+    }
+
+    /// A worker took its next item.
+    pub fn took(&self) {
+        self.shared
+            .taken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.shared.reader.get() {
+            t.unpark();
+        }
     }
 }
 
 impl Drop for ReadAhead {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.shared.reader.get() {
+            t.unpark();
+        }
     }
 }
 
@@ -517,6 +559,50 @@ mod tests {
             assert_eq!(cached(), Some((content.len() as u64).div_ceil(4096)));
         }
         assert_eq!(std::fs::read(&p).unwrap(), content);
+    }
+
+    /// Guards the reader ahead's bound: it reads at most `AHEAD` items past those its
+    /// workers took (a model larger than the memory must not be read ahead into a cache
+    /// that evicts it first), and goes on as they take more.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn read_ahead_stays_within_its_window_of_the_workers() {
+        let d = tempfile::tempdir_in("target")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap();
+        let files: Vec<PathBuf> = (0..AHEAD + 3)
+            .map(|i| {
+                let p = d.path().join(format!("object-{i}"));
+                std::fs::write(&p, vec![i as u8; 8192]).unwrap();
+                File::open(&p).unwrap().sync_all().unwrap();
+                drop_clean_cache(&p);
+                p
+            })
+            .collect();
+        let cached = |p: &Path| cache_stat(&File::open(p).unwrap()).map(|c| c.cached);
+        // Where the kernel evicts and tells (Linux 6.5 on, not tmpfs).
+        if files.iter().any(|p| cached(p) != Some(0)) {
+            return;
+        }
+        let wait_until_cached = |p: &Path| {
+            for _ in 0..500 {
+                if cached(p) == Some(2) {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            false
+        };
+        let reading = ReadAhead::start(files.iter().map(|p| vec![p.clone()]).collect());
+        assert!(wait_until_cached(&files[AHEAD - 1]));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(cached(&files[AHEAD]), Some(0), "read past its window");
+        reading.took();
+        assert!(wait_until_cached(&files[AHEAD]));
+        assert_eq!(cached(&files[AHEAD + 1]), Some(0), "read past its window");
+        reading.took();
+        reading.took();
+        assert!(wait_until_cached(&files[AHEAD + 2]));
     }
 
     #[test]
