@@ -124,6 +124,25 @@ pub fn sync_dirs<'a>(fs_dir: &Path, dirs: impl Iterator<Item = &'a Path>) -> Res
     }
 }
 
+/// Open a regular file for reading; anything else (a FIFO, which a plain open would wait
+/// on forever, a directory, a device) is an `InvalidData` error saying so. `O_NONBLOCK`
+/// changes nothing for a regular file.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if f.metadata()?.is_file() {
+        Ok(f)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ))
+    }
+}
+
 /// Read `paths` into the page cache, in order, ahead of a reader that needs them next: each
 /// file not wholly cached is spliced to `/dev/null` (`sendfile`), which fills the cache
 /// through the kernel's own read-ahead (large folios) and copies nothing. Asking instead with
@@ -138,7 +157,7 @@ pub fn read_ahead<'a>(paths: impl Iterator<Item = &'a Path>) {
         use std::os::fd::AsRawFd;
         let null = File::options().write(true).open("/dev/null").ok();
         for p in paths {
-            let Ok(f) = File::open(p) else { continue };
+            let Ok(f) = open_regular(p) else { continue };
             let Ok(len) = f.metadata().map(|m| m.len()) else {
                 continue;
             };

@@ -104,7 +104,8 @@ impl ObjectStore {
     /// deleted.
     fn read_entry(&self, id: &ObjectId, raw_len: u64) -> Option<(Vec<u8>, Vec<u8>)> {
         let path = self.keyframe_path(id)?;
-        let buf = fs::read(&path).ok()?;
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut crate::fsutil::open_regular(&path).ok()?, &mut buf).ok()?;
         match decode_entry(id, &buf, raw_len) {
             Some(data) => Some((buf, data)),
             None => {

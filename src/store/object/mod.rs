@@ -855,12 +855,13 @@ impl ObjectStore {
 }
 
 fn open_object(id: &ObjectId, path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::MissingObject { id: id.to_hex() }
-        } else {
-            Error::io("opening object", path, e)
-        }
+    fsutil::open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingObject { id: id.to_hex() },
+        std::io::ErrorKind::InvalidData => Error::CorruptObject {
+            id: id.to_hex(),
+            why: e.to_string(),
+        },
+        _ => Error::io("opening object", path, e),
     })
 }
 

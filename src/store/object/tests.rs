@@ -186,6 +186,31 @@ fn missing_and_garbage_headers() -> TestResult {
     Ok(())
 }
 
+/// Guards the open of an object file: something other than a regular file where an object
+/// should be (a FIFO, which an open for reading would wait on forever; a directory) is a
+/// damaged object, reported at once, also by checkout's reader ahead, which skips it.
+#[test]
+fn an_object_that_is_not_a_regular_file_is_refused_without_waiting() -> TestResult {
+    let d = tempfile::tempdir()?;
+    let s = store(d.path());
+    let fifo = ObjectId::hash(b"a fifo");
+    let path = s.path_of(&fifo);
+    fs::create_dir_all(path.parent().ok_or("no parent")?)?;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    // SAFETY: mkfifo reads a NUL-terminated path that lives for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let dir = ObjectId::hash(b"a directory");
+    fs::create_dir_all(s.path_of(&dir))?;
+    for id in [fifo, dir] {
+        match s.get(&id) {
+            Err(Error::CorruptObject { why, .. }) => assert!(why.contains("regular"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    crate::fsutil::read_ahead([path.as_path(), s.path_of(&dir).as_path()].into_iter());
+    Ok(())
+}
+
 /// A fine-tuning step on f32 weights: each element moves by about `r` of the layer's
 /// scale (the "relative change ~1e-3 per step").
 pub(super) fn step(data: &[u8], r: f32, seed: u64) -> Vec<u8> {
