@@ -464,7 +464,9 @@ impl ObjectStore {
     /// fetching one version never needs another version's objects.
     pub(crate) fn read_encoded(&self, id: &ObjectId) -> Result<Vec<u8>> {
         let path = self.path_of(id);
-        let buf = fs::read(&path).ctx("reading object", &path)?;
+        let mut buf = Vec::new();
+        let mut f = open_object(id, &path)?;
+        f.read_to_end(&mut buf).ctx("reading object", &path)?;
         if buf.len() < HEADER_LEN || buf[6] != Codec::Delta as u8 {
             return Ok(buf);
         }
