@@ -21,11 +21,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::filestore::Manifest;
-use crate::fsutil;
 use crate::gc_marks;
 use crate::id::ObjectId;
 use crate::object::Kind;
@@ -63,23 +63,17 @@ pub fn fsck(repo: &Repo) -> Result<FsckReport> {
         });
     }
     rep.objects = ids.len();
-    // Every object is read and verified, in list order, a thread reading the files into
-    // the page cache ahead of the workers (a cold store otherwise waits for each read).
-    let reading = fsutil::ReadAhead::start(
-        ids.iter()
-            .map(|id| vec![repo.objects().path_of(id)])
-            .collect(),
-    );
-    let checked: Vec<(ObjectId, Result<(Kind, u64)>)> = crate::ordered::map(ids.len(), |i| {
-        reading.took();
-        let id = ids[i];
-        (
-            id,
-            repo.objects()
-                .get_stored(&id)
-                .map(|(k, d)| (k, d.len() as u64)),
-        )
-    });
+    let checked: Vec<(ObjectId, Result<(Kind, u64)>)> = ids
+        .par_iter()
+        .map(|id| {
+            (
+                *id,
+                repo.objects()
+                    .get_stored(id)
+                    .map(|(k, d)| (k, d.len() as u64)),
+            )
+        })
+        .collect();
     let mut kinds: HashMap<ObjectId, (Kind, u64)> = HashMap::new();
     for (id, r) in checked {
         match r {

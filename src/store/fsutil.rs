@@ -143,14 +143,19 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
     }
 }
 
+/// Files at least this large are spliced by [`read_ahead`]; smaller ones are hinted.
+const SPLICE_MIN: u64 = 256 * 1024;
+
 /// Read `paths` into the page cache, in order, ahead of a reader that needs them next: each
-/// file not wholly cached is spliced to `/dev/null` (`sendfile`), which fills the cache
-/// through the kernel's own read-ahead (large folios) and copies nothing. Asking instead with
-/// `POSIX_FADV_WILLNEED` filled it one 4 KiB page at a time: twice the CPU for the same
-/// bytes (0.17 against 0.08 s for 0.89 GB here, docs/BENCHMARKS.md, "Checkout at the
-/// read floor"); that hint remains where a file cannot be spliced. A hint: files that
-/// cannot be opened are skipped, and the caller reads every byte itself, verified.
-/// Elsewhere than Linux, a no-op.
+/// file of [`SPLICE_MIN`] or more not wholly cached is spliced to `/dev/null` (`sendfile`),
+/// which fills the cache through the kernel's own read-ahead (large folios) and copies
+/// nothing. Asking instead with `POSIX_FADV_WILLNEED` filled it one 4 KiB page at a time:
+/// twice the CPU for the same bytes (0.17 against 0.08 s for 0.89 GB here,
+/// docs/BENCHMARKS.md, "Checkout at the read floor"). That hint remains for smaller files
+/// (it queues the read and returns, where a splice waits for each file in turn, and a
+/// small file's pages cost little either way) and where a file cannot be spliced. A hint:
+/// files that cannot be opened are skipped, and the caller reads every byte itself,
+/// verified. Elsewhere than Linux, a no-op.
 pub fn read_ahead<'a>(paths: impl Iterator<Item = &'a Path>) {
     #[cfg(target_os = "linux")]
     {
@@ -162,23 +167,26 @@ pub fn read_ahead<'a>(paths: impl Iterator<Item = &'a Path>) {
                 continue;
             };
             let pages = len.div_ceil(4096);
-            if cache_stat(&f).is_some_and(|c| c.cached >= pages) {
+            let small = len < SPLICE_MIN;
+            if !small && cache_stat(&f).is_some_and(|c| c.cached >= pages) {
                 continue;
             }
             let mut off: libc::off_t = 0;
-            let spliced = null.as_ref().is_some_and(|null| {
-                while (off as u64) < len {
-                    let left = (len - off as u64).min(1 << 30) as usize;
-                    // SAFETY: a plain syscall on two descriptors owned by `null` and `f`;
-                    // `off` is a live local the kernel advances.
-                    let n =
-                        unsafe { libc::sendfile(null.as_raw_fd(), f.as_raw_fd(), &mut off, left) };
-                    if n <= 0 {
-                        return n == 0;
+            let spliced = !small
+                && null.as_ref().is_some_and(|null| {
+                    while (off as u64) < len {
+                        let left = (len - off as u64).min(1 << 30) as usize;
+                        // SAFETY: a plain syscall on two descriptors owned by `null` and `f`;
+                        // `off` is a live local the kernel advances.
+                        let n = unsafe {
+                            libc::sendfile(null.as_raw_fd(), f.as_raw_fd(), &mut off, left)
+                        };
+                        if n <= 0 {
+                            return n == 0;
+                        }
                     }
-                }
-                true
-            });
+                    true
+                });
             if !spliced {
                 // SAFETY: a plain syscall on a descriptor `f` owns for the call.
                 unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };

@@ -1,6 +1,6 @@
 //! Parallel work in list order: rayon's threads each take the next item from a shared
 //! cursor, so that together they go through a list front to back, the order in which a
-//! reader ahead (`fsutil::ReadAhead`) fetches its files. A parallel iterator would split
+//! reader ahead (`fsutil::ReadAhead`) fetches its files (checkout's restore). A parallel iterator would split
 //! the list in halves instead, and the second thread would start by waiting for the file
 //! the reader reaches last (docs/BENCHMARKS.md, "Chunks in manifest order").
 
@@ -35,32 +35,22 @@ pub(crate) fn try_for_each<E: Send>(
         })
 }
 
-/// `f(i)` for every `i` in `0..n` (in the order of [`try_for_each`]), the results in index
-/// order.
-pub(crate) fn map<T: Send + Sync>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let slots: Vec<std::sync::OnceLock<T>> = (0..n).map(|_| std::sync::OnceLock::new()).collect();
-    let filled: Result<(), std::convert::Infallible> = try_for_each(n, |i| {
-        let _ = slots[i].set(f(i));
-        Ok(())
-    });
-    let Ok(()) = filled;
-    slots
-        .into_iter()
-        .map(|s| s.into_inner().expect("every index was run"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn map_keeps_the_order_and_try_for_each_stops_at_an_error() {
-        let squares = map(1000, |i| i * i);
-        assert!(squares.iter().enumerate().all(|(i, &s)| s == i * i));
-        let ran = AtomicUsize::new(0);
+    fn try_for_each_runs_every_index_once_and_stops_at_an_error() {
+        let ran: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        let all: Result<(), ()> = try_for_each(1000, |i| {
+            ran[i].fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
+        assert_eq!(all, Ok(()));
+        assert!(ran.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+        let count = AtomicUsize::new(0);
         let r = try_for_each(1000, |i| {
-            ran.fetch_add(1, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
             if i == 10 {
                 Err(i)
             } else {
@@ -69,7 +59,7 @@ mod tests {
         });
         assert_eq!(r, Err(10));
         // Each thread stops at its next index once one failed.
-        assert!(ran.load(Ordering::Relaxed) < 1000);
-        assert_eq!(map(0, |i| i), Vec::<usize>::new());
+        assert!(count.load(Ordering::Relaxed) < 1000);
+        assert_eq!(try_for_each(0, |_| Err(())), Ok(()));
     }
 }
