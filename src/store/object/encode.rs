@@ -23,6 +23,14 @@ impl ObjectStore {
             return Ok(None);
         }
         let saving = |c: usize, n: usize| 1.0 - c as f64 / n as f64;
+        // zstd's output, kept when it saves `min_saving`.
+        let zstd = |c: Vec<u8>| {
+            (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
+                Codec::Zstd,
+                Vec::new(),
+                c,
+            ))
+        };
         let planes = if self.policy.planes {
             crate::planes::choose(data).filter(|(_, s)| *s >= PLANES_MIN_SAVING)
         } else {
@@ -50,22 +58,10 @@ impl ObjectStore {
             if plane_len <= c.len() {
                 return Ok(p);
             }
-            return Ok(
-                (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
-                    Codec::Zstd,
-                    Vec::new(),
-                    c,
-                )),
-            );
+            return Ok(zstd(c));
         }
         let c = zstd::bulk::compress(data, self.policy.level).ctx("compressing object", path)?;
-        Ok(
-            (saving(c.len(), data.len()) >= self.policy.min_saving).then_some((
-                Codec::Zstd,
-                Vec::new(),
-                c,
-            )),
-        )
+        Ok(zstd(c))
     }
 
     /// A delta of float chunk `data` against `base`, when it is at most
@@ -86,19 +82,23 @@ impl ObjectStore {
         let Some((layout, saving)) = crate::planes::choose(data).filter(|(_, s)| *s > 0.0) else {
             return Ok(None);
         };
-        let depth = match self.open_with_header(&base) {
-            Ok((_, h, ext)) if h.kind == Kind::Chunk && h.raw_len == data.len() as u64 => {
-                match delta_ref_of(&base, h, &ext) {
-                    Ok(r) => r.map_or(0, |r| r.depth),
-                    Err(_) => return Ok(None),
-                }
-            }
-            _ => return Ok(None),
+        // The base's header first (its depth may already be the cap); the same open file
+        // then reads it.
+        let Ok(opened) = self.open_with_header(&base) else {
+            return Ok(None);
+        };
+        let (_, h, ext) = &opened;
+        if h.kind != Kind::Chunk || h.raw_len != data.len() as u64 {
+            return Ok(None);
+        }
+        let Ok(depth) = delta_ref_of(&base, *h, ext).map(|r| r.map_or(0, |r| r.depth)) else {
+            return Ok(None);
         };
         if depth >= self.policy.delta_max_depth.min(crate::delta::MAX_DEPTH) {
             return Ok(None);
         }
-        let Ok((_, base_data, _)) = self.get_at(&base, Some(depth), true, true) else {
+        let Ok((_, base_data, _)) = self.decode_opened(&base, opened, Some(depth), true, true)
+        else {
             return Ok(None);
         };
         let residual = crate::delta::residual(data, &base_data, layout);

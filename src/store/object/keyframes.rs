@@ -27,7 +27,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{parse_header, verify_data, Codec, ObjectStore, HEADER_LEN};
+use super::ObjectStore;
 use crate::error::{IoContext, Result};
 use crate::id::ObjectId;
 
@@ -191,21 +191,11 @@ impl ObjectStore {
     }
 }
 
-/// Decode and verify a cache entry: it must be a standalone encoding of a chunk of
-/// `raw_len` bytes that hashes to `id`.
+/// Decode and verify a cache entry: it must be a standalone encoding (`decode` refuses a
+/// delta) of a chunk of `raw_len` bytes that hashes to `id`.
 fn decode_entry(id: &ObjectId, buf: &[u8], raw_len: u64) -> Option<Vec<u8>> {
-    let h = parse_header(id, buf).ok()?;
-    let start = HEADER_LEN + h.ext_len;
-    if h.codec == Codec::Delta || h.kind != super::Kind::Chunk || h.raw_len != raw_len {
-        return None;
-    }
-    let ext = buf.get(HEADER_LEN..start)?;
-    let payload = buf.get(start..)?;
-    let data = match h.codec {
-        Codec::Raw => payload.to_vec(),
-        _ => super::decode_slice(id, h, ext, payload).ok()?,
-    };
-    verify_data(id, h, data).ok()
+    let (kind, data) = super::decode(id, buf).ok()?;
+    (kind == super::Kind::Chunk && data.len() as u64 == raw_len).then_some(data)
 }
 
 /// Remove the oldest entries (by modification time) until the cache holds at most `max`

@@ -404,31 +404,43 @@ impl ObjectStore {
         if self.pending_lock().ids.contains(&id) {
             return Ok(exists);
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(OBJECT_TEMP)
-            .tempfile_in(&self.tmp)
-            .ctx("creating temp file in", &self.tmp)?;
-        let path_of_tmp = tmp.path().to_path_buf();
-        fsutil::write_parts(tmp.as_file_mut(), &[&header, &ext, &payload])
-            .ctx("writing object", path_of_tmp)?;
-        // Objects are read-only once named, as in git.
-        let _ = tmp.as_file().set_permissions(read_only_perms());
-        // Not synced nor named yet: `flush` makes all pending objects durable with one
-        // filesystem sync, then names them. The temp file is deleted if never flushed.
         if let Some((h, e, p)) = &keyframe {
             self.write_keyframe(&id, &[h, e, p]);
         }
-        let mut pending = self.pending_lock();
-        if !pending.ids.insert(id) {
+        let Some(mut pending) = self.stage(id, &[&header, &ext, &payload])? else {
             return Ok(exists);
-        }
-        pending.objects.push((id, tmp.into_temp_path()));
+        };
         pending.superseded.extend(base);
         pending.wrote_keyframes |= keyframe.is_some();
         Ok(Put {
             id,
             stored_bytes: (HEADER_LEN + ext.len() + payload.len()) as u64,
         })
+    }
+
+    /// Write an object's bytes (`parts`, one after the other) to a temp file and add it to
+    /// the pending objects, returned locked; None when another writer added it first. Not
+    /// synced nor named yet: `flush` makes all pending objects durable with one filesystem
+    /// sync, then names them. The temp file is deleted if never flushed.
+    fn stage(
+        &self,
+        id: ObjectId,
+        parts: &[&[u8]],
+    ) -> Result<Option<std::sync::MutexGuard<'_, Pending>>> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(OBJECT_TEMP)
+            .tempfile_in(&self.tmp)
+            .ctx("creating temp file in", &self.tmp)?;
+        let path_of_tmp = tmp.path().to_path_buf();
+        fsutil::write_parts(tmp.as_file_mut(), parts).ctx("writing object", path_of_tmp)?;
+        // Objects are read-only once named, as in git.
+        let _ = tmp.as_file().set_permissions(read_only_perms());
+        let mut pending = self.pending_lock();
+        if !pending.ids.insert(id) {
+            return Ok(None);
+        }
+        pending.objects.push((id, tmp.into_temp_path()));
+        Ok(Some(pending))
     }
 
     /// Store an object received in its on-disk encoding (from a remote). The caller has
@@ -441,17 +453,7 @@ impl ObjectStore {
                 stored_bytes: 0,
             });
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(OBJECT_TEMP)
-            .tempfile_in(&self.tmp)
-            .ctx("creating temp file in", &self.tmp)?;
-        let path_of_tmp = tmp.path().to_path_buf();
-        fsutil::write_parts(tmp.as_file_mut(), &[buf]).ctx("writing object", path_of_tmp)?;
-        let _ = tmp.as_file().set_permissions(read_only_perms());
-        let mut pending = self.pending_lock();
-        if pending.ids.insert(id) {
-            pending.objects.push((id, tmp.into_temp_path()));
-        }
+        self.stage(id, &[buf])?;
         Ok(Put {
             id,
             stored_bytes: buf.len() as u64,
@@ -883,7 +885,8 @@ pub fn decode(id: &ObjectId, buf: &[u8]) -> Result<(Kind, Vec<u8>)> {
             "a delta object, which stores never send (it needs its base)".into(),
         ));
     }
-    finish_decode(id, h, &buf[HEADER_LEN..start], buf[start..].to_vec())
+    let data = decode_slice(id, h, &buf[HEADER_LEN..start], &buf[start..])?;
+    Ok((h.kind, verify_data(id, h, data)?))
 }
 
 /// The delta reference in an object's extension (None unless it is a delta).
@@ -908,20 +911,6 @@ fn frame(kind: Kind, codec: Codec, ext_len: usize, raw_len: usize) -> [u8; HEADE
     header[7] = u8::try_from(ext_len).expect("extensions are short");
     header[8..16].copy_from_slice(&(raw_len as u64).to_le_bytes());
     header
-}
-
-/// Decode a payload read from disk and verify it against the id.
-fn finish_decode(
-    id: &ObjectId,
-    h: Header,
-    ext: &[u8],
-    payload: Vec<u8>,
-) -> Result<(Kind, Vec<u8>)> {
-    let data = match h.codec {
-        Codec::Raw => payload,
-        _ => decode_slice(id, h, ext, &payload)?,
-    };
-    Ok((h.kind, verify_data(id, h, data)?))
 }
 
 /// Decode a compressed or plane-coded payload (not verified).
