@@ -47,7 +47,7 @@ done
 t() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 objects() { du -sb "$1/.modelreg/objects" | cut -f1; }
-cache() { du -sb "$1/.modelreg/cache/keyframes" 2>/dev/null | cut -f1 || echo 0; }
+cache() { if [ -d "$1/.modelreg/cache/keyframes" ]; then du -sb "$1/.modelreg/cache/keyframes" | cut -f1; else echo 0; fi; }
 
 printf '| series | one raw version MB | stored, deltas ÷ 6 raw | stored, planes only ÷ 6 raw | deltas ÷ one raw | keyframe cache ÷ one raw | commit v1–v5 deltas s | commit v1–v5 planes s | checkout v0 deltas s | checkout v5 deltas s | checkout v4 deltas s | checkout v5 planes s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for series in minilm-f32 minilm-bf16 minilm-pt synth-bf16-10pct; do

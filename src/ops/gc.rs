@@ -842,8 +842,9 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 
 /// Temp files left by killed processes: in the store's `tmp/` and beside tracked work-tree
 /// files. Object and keyframe cache temp files (`object::STORE_LOCKED_TEMPS`) are written
-/// only under the shared store lock, so when gc holds it exclusively (`maybe_live_writer` false) no live writer owns them and
-/// they go at once; every other temp file goes once older than `TEMP_GRACE`.
+/// only under the shared store lock, so when gc holds it exclusively (`maybe_live_writer`
+/// false) no live writer owns them and they go at once; every other temp file goes once
+/// older than `TEMP_GRACE`.
 pub(crate) fn temp_files(
     repo: &Repo,
     now: SystemTime,

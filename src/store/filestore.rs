@@ -247,6 +247,10 @@ pub fn store_file(
         let result = std::thread::scope(|scope| {
             let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(writer)).collect();
             let result = hash_and_encode(objects, data, &spans, &bases, progress, &|framed| {
+                // A write failed: stop encoding the rest (its error is the one returned).
+                if failed.load(Ordering::Relaxed) {
+                    return Err(Error::io("writing chunks of", path, writers_gone()));
+                }
                 // The receiver outlives the workers: a send cannot fail.
                 queue
                     .send(framed)
@@ -470,22 +474,16 @@ mod tests {
     }
 
     /// Guards the writer threads' error path: a write that fails (here: the temp
-    /// directory is gone) is the error store_file returns, with more chunks than the queue
-    /// holds still being handed over (no sender left blocked), and nothing named.
+    /// directory is gone) is the error store_file returns, for a file of more chunks than
+    /// the queue holds (the workers stop encoding, none stays blocked on the queue), and
+    /// nothing is named.
     #[test]
     fn a_failed_object_write_is_reported_without_hanging() {
         let d = tempfile::tempdir().unwrap();
         let s = crate::object::test_store(d.path());
         let src = d.path().join("f.bin");
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let content: Vec<u8> = (0..12_000_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut r = crate::planes::tests::rng(1);
+        let content: Vec<u8> = (0..12_000_000).map(|_| r() as u8).collect();
         fs::write(&src, &content).unwrap();
         fs::remove_dir(d.path().join("tmp")).unwrap();
         let err = store_file(&s, &src, None, &|_| {}).unwrap_err();

@@ -282,9 +282,10 @@ pub fn drop_clean_cache(path: &Path) {
     {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        // Never through a link, and never waiting on a FIFO's open.
         let Ok(f) = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
         else {
             return;
@@ -526,22 +527,40 @@ fn write_direct(file: &mut File, parts: &[&[u8]], total: usize) -> std::io::Resu
 mod tests {
     use super::*;
 
+    /// A temp directory on the build's disk where there is one: /tmp may be a tmpfs, which
+    /// keeps its pages whatever is asked.
+    #[cfg(target_os = "linux")]
+    fn disk_dir() -> tempfile::TempDir {
+        tempfile::tempdir_in("target")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap()
+    }
+
+    /// `content` written to `path`, synced, and dropped from the page cache where the
+    /// kernel can.
+    #[cfg(target_os = "linux")]
+    fn write_evicted(path: &Path, content: &[u8]) {
+        std::fs::write(path, content).unwrap();
+        File::open(path).unwrap().sync_all().unwrap();
+        drop_clean_cache(path);
+    }
+
+    /// `path`'s pages in the page cache (None: the kernel cannot tell).
+    #[cfg(target_os = "linux")]
+    fn cached(path: &Path) -> Option<u64> {
+        cache_stat(&File::open(path).unwrap()).map(|c| c.cached)
+    }
+
     /// Guards checkout's early eviction of the files it replaces: content never changes;
     /// a file with another link, or with dirty pages, keeps its cache (evicting the first
     /// would slow its other name's readers; the second would write it out for nothing).
     #[cfg(target_os = "linux")]
     #[test]
     fn drop_clean_cache_evicts_only_clean_files_with_one_link() {
-        // On the build's disk where there is one: /tmp may be a tmpfs, which keeps its pages.
-        let d = tempfile::tempdir_in("target")
-            .or_else(|_| tempfile::tempdir())
-            .unwrap();
+        let d = disk_dir();
         let content: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
-        let cached = |p: &Path| cache_stat(&File::open(p).unwrap()).map(|c| c.cached);
         let clean = d.path().join("clean");
-        std::fs::write(&clean, &content).unwrap();
-        File::open(&clean).unwrap().sync_all().unwrap();
-        drop_clean_cache(&clean);
+        write_evicted(&clean, &content);
         assert_eq!(std::fs::read(&clean).unwrap(), content);
         // Where the kernel and filesystem evict (not tmpfs, Linux 6.5 on), the clean file
         // went; the others are then checked to have stayed.
@@ -571,19 +590,14 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn read_ahead_brings_evicted_files_back_into_the_cache() {
-        let d = tempfile::tempdir_in("target")
-            .or_else(|_| tempfile::tempdir())
-            .unwrap();
+        let d = disk_dir();
         let content: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
         let p = d.path().join("object");
-        std::fs::write(&p, &content).unwrap();
-        File::open(&p).unwrap().sync_all().unwrap();
-        drop_clean_cache(&p);
-        let cached = || cache_stat(&File::open(&p).unwrap()).map(|c| c.cached);
+        write_evicted(&p, &content);
         // Where the kernel evicts and tells (Linux 6.5 on, not tmpfs).
-        if cached().is_some_and(|c| c == 0) {
+        if cached(&p) == Some(0) {
             read_ahead([d.path().join("missing").as_path(), p.as_path()].into_iter());
-            assert_eq!(cached(), Some((content.len() as u64).div_ceil(4096)));
+            assert_eq!(cached(&p), Some((content.len() as u64).div_ceil(4096)));
         }
         assert_eq!(std::fs::read(&p).unwrap(), content);
     }
@@ -594,19 +608,14 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn read_ahead_stays_within_its_window_of_the_workers() {
-        let d = tempfile::tempdir_in("target")
-            .or_else(|_| tempfile::tempdir())
-            .unwrap();
+        let d = disk_dir();
         let files: Vec<PathBuf> = (0..AHEAD + 3)
             .map(|i| {
                 let p = d.path().join(format!("object-{i}"));
-                std::fs::write(&p, vec![i as u8; 8192]).unwrap();
-                File::open(&p).unwrap().sync_all().unwrap();
-                drop_clean_cache(&p);
+                write_evicted(&p, &[i as u8; 8192]);
                 p
             })
             .collect();
-        let cached = |p: &Path| cache_stat(&File::open(p).unwrap()).map(|c| c.cached);
         // Where the kernel evicts and tells (Linux 6.5 on, not tmpfs).
         if files.iter().any(|p| cached(p) != Some(0)) {
             return;
